@@ -1,0 +1,49 @@
+// Strided copy: what `contiguous` and the movement ops (transpose, slice, concat, pad) need.
+// {{T}} is the element type; WG the workgroup size.
+
+struct Params {
+  n: u32,
+  rank: u32,
+  off_out: u32,
+  off_a: u32,
+  _p0: u32,
+  _p3: u32,
+  _p1: u32,
+  _p2: u32,
+  shape: array<vec4<u32>, 2>,
+  st_out: array<vec4<u32>, 2>,
+  st_a: array<vec4<u32>, 2>,
+};
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<{{T}}>;
+@group(0) @binding(2) var<storage, read> a: array<{{T}}>;
+
+override WG: u32 = 256;
+
+fn dim(v: array<vec4<u32>, 2>, i: u32) -> u32 {
+  return v[i / 4u][i % 4u];
+}
+
+fn flat_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+  return gid.x + gid.y * nwg.x * WG;
+}
+
+// out (strided) = a (strided): gathers a view into contiguous memory, or scatters into a view.
+@compute @workgroup_size(WG)
+fn copy_strided(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat_index(gid, nwg);
+  if (i >= p.n) { return; }
+  var rem = i;
+  var oo = p.off_out;
+  var oa = p.off_a;
+  for (var d = i32(p.rank) - 1; d >= 0; d--) {
+    let ud = u32(d);
+    let size = dim(p.shape, ud);
+    let c = rem % size;
+    rem = rem / size;
+    oo += c * dim(p.st_out, ud);
+    oa += c * dim(p.st_a, ud);
+  }
+  out[oo] = a[oa];
+}

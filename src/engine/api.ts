@@ -1,0 +1,12 @@
+/**
+ * The engine's public API, free of any Node import (a browser build imports this module and
+ * calls setPlatform with its own platform). Under Node, import index.ts instead.
+ */
+export { setPlatform, getPlatform, type Platform } from './platform.ts';
+export { init, runtime, shutdown, isInitialised, type Runtime } from './runtime.ts';
+export { Device, type DeviceOptions, type AdapterChoice, type Kernel } from './device.ts';
+export { KernelLoader, type KernelSpec } from './kernels.ts';
+export { GpuError, NoAdapterError, OpError } from './errors.ts';
+export { Tensor, Storage, scope, keep, empty, fromData as tensor, memoryStats, numel, type DType, type Shape } from './tensor.ts';
+export { backward, noGrad, isGradEnabled, record, GradNode } from './autograd.ts';
+export * from './ops/index.ts';

@@ -1,0 +1,216 @@
+/**
+ * Reverse-mode autograd over the graph that ops record as they run.
+ *
+ * An op computes its output, then calls `record(...)` with its inputs, the tensors its backward
+ * needs (`saved`) and the backward itself. Nothing is recorded under `noGrad` or when no input
+ * requires a gradient. The backward lives beside the forward in the op's own file.
+ *
+ * Memory: a node holds its saved tensors (as handles sharing their storage) until backward has
+ * used them, or until nothing can reach the node any more (its output disposed and no later node
+ * depends on it). A graph that is never backpropagated therefore leaks nothing.
+ */
+import { OpError } from './errors.ts';
+import { Tensor, scope, keep } from './tensor.ts';
+// The few kernels autograd itself needs (ones, copy, add) come from the op families.
+import { onesLike, copyOf, add, addInto } from './ops/grad-helpers.ts';
+
+export type BackwardFn = (grad: Tensor, saved: readonly Tensor[]) => readonly (Tensor | null)[];
+
+let gradEnabled = true;
+
+/** Runs `fn` without recording a graph (evaluation, optimizer updates). */
+export function noGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+export class GradNode {
+  readonly op: string;
+  /** Per input: the node that produced it, or null for a leaf / an input without gradient. */
+  readonly inputNodes: (GradNode | null)[];
+  /** Per input: the leaf tensor that accumulates the gradient, when the input is a leaf. */
+  readonly inputLeaves: (Tensor | null)[];
+  readonly inputShapes: (readonly number[])[];
+  readonly needsGrad: boolean[];
+  private saved: Tensor[];
+  private readonly fn: BackwardFn;
+  private refs = 1;
+  private freed = false;
+  /** The output handle, weakly, so retainGrad() can hand its gradient over. */
+  outputRef: WeakRef<Tensor> | null = null;
+
+  constructor(op: string, inputs: readonly Tensor[], saved: readonly Tensor[], fn: BackwardFn) {
+    this.op = op;
+    this.fn = fn;
+    this.inputNodes = inputs.map((t) => (t.requiresGrad ? t.gradFn : null));
+    this.inputLeaves = inputs.map((t) => (t.requiresGrad && !t.gradFn ? t : null));
+    this.inputShapes = inputs.map((t) => t.shape);
+    this.needsGrad = inputs.map((t) => t.requiresGrad);
+    for (const n of this.inputNodes) n?.addRef();
+    // Saved tensors are new handles on the same storage, owned by this node, not by any scope.
+    this.saved = saved.map((t) => keep(t.view(t.shape, t.strides, t.offset)));
+  }
+
+  addRef(): void {
+    this.refs++;
+  }
+
+  /** Drops one reference (an output disposed, or a consumer node freed). */
+  dropRef(): void {
+    if (--this.refs === 0) {
+      this.releaseSaved();
+      for (const n of this.inputNodes) n?.dropRef();
+    }
+  }
+
+  get isFreed(): boolean {
+    return this.freed;
+  }
+
+  releaseSaved(): void {
+    for (const t of this.saved) t.dispose();
+    this.saved = [];
+    this.freed = true;
+  }
+
+  runBackward(grad: Tensor): readonly (Tensor | null)[] {
+    if (this.freed) {
+      throw new OpError(
+        `backward (${this.op})`,
+        'the graph was already used by a backward pass (or its output was disposed); run the forward pass again',
+      );
+    }
+    return this.fn(grad, this.saved);
+  }
+}
+
+/**
+ * Connects `out` to the graph: called by every differentiable op after it computed `out`.
+ * `saved` lists the tensors the backward reads; the backward gets them back as `saved` (never
+ * capture the input tensors themselves in the closure: the caller may dispose them).
+ */
+export function record(op: string, out: Tensor, inputs: readonly Tensor[], saved: readonly Tensor[], backward: BackwardFn): Tensor {
+  if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return out;
+  const node = new GradNode(op, inputs, saved, backward);
+  node.outputRef = new WeakRef(out);
+  out.gradFn = node;
+  out.requiresGrad = true;
+  return out;
+}
+
+/**
+ * Backpropagates from `root`: gradients accumulate into the `.grad` of leaves that require them
+ * (and of intermediates that called `retainGrad()`). `grad` defaults to 1 for a scalar root.
+ * The graph is freed as it is consumed.
+ */
+export function backward(root: Tensor, grad?: Tensor): void {
+  if (!root.requiresGrad) {
+    throw new OpError('backward', `tensor of shape [${root.shape.join(', ')}] does not require a gradient (no input of its graph has requiresGrad)`);
+  }
+  if (!grad && root.size !== 1) {
+    throw new OpError('backward', `backward() from a non-scalar of shape [${root.shape.join(', ')}] needs an explicit gradient of the same shape`);
+  }
+  if (grad && !sameShape(grad.shape, root.shape)) {
+    throw new OpError('backward', `gradient of shape [${grad.shape.join(', ')}] does not match the output's shape [${root.shape.join(', ')}]`);
+  }
+  root.storageFor('backward');
+  const rootNode = root.gradFn;
+  noGrad(() =>
+    scope(() => {
+      const seed = grad ? grad : onesLike(root);
+      if (!rootNode) {
+        accumulateLeaf(root, seed === grad ? copyOf(seed) : seed);
+        return;
+      }
+      const order = topoOrder(rootNode);
+      const grads = new Map<GradNode, Tensor>();
+      grads.set(rootNode, seed);
+      for (const node of order) {
+        const g = grads.get(node);
+        if (!g) continue;
+        grads.delete(node);
+        const out = node.outputRef?.deref();
+        if (out?.retainsGrad && !out.disposed) accumulateLeaf(out, copyOf(g));
+        const inGrads = node.runBackward(g);
+        node.releaseSaved();
+        // A backward may hand the same tensor to several inputs (add), or return its incoming
+        // gradient itself: each consumer gets a tensor of its own, and nothing is freed twice.
+        const used = new Set<Tensor>();
+        for (let i = 0; i < node.needsGrad.length; i++) {
+          let gi = inGrads[i];
+          if (!node.needsGrad[i] || !gi) continue;
+          if (!sameShape(gi.shape, node.inputShapes[i])) {
+            throw new OpError(`backward (${node.op})`, `gradient of input ${i} has shape [${gi.shape.join(', ')}], expected [${node.inputShapes[i].join(', ')}]`);
+          }
+          if (used.has(gi) || gi === grad) gi = copyOf(gi);
+          used.add(gi);
+          const leaf = node.inputLeaves[i];
+          const prev = node.inputNodes[i];
+          if (leaf) {
+            accumulateLeaf(leaf, gi);
+          } else if (prev) {
+            const acc = grads.get(prev);
+            if (acc) {
+              grads.set(prev, add(acc, gi));
+              acc.dispose();
+              gi.dispose();
+            } else {
+              grads.set(prev, gi);
+            }
+          }
+        }
+        for (const gi of inGrads) if (gi && !used.has(gi) && gi !== grad) gi.dispose();
+        if (!used.has(g) && g !== grad) g.dispose();
+      }
+    }),
+  );
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** Nodes in reverse topological order (outputs before the inputs they depend on). */
+function topoOrder(root: GradNode): GradNode[] {
+  const order: GradNode[] = [];
+  const seen = new Set<GradNode>();
+  // Iterative DFS: graphs of deep networks and long GRU sequences overflow a recursive one.
+  const stack: [GradNode, number][] = [[root, 0]];
+  seen.add(root);
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1];
+    const [node, i] = top;
+    if (i < node.inputNodes.length) {
+      top[1]++;
+      const next = node.inputNodes[i];
+      if (next && !seen.has(next)) {
+        seen.add(next);
+        stack.push([next, 0]);
+      }
+    } else {
+      stack.pop();
+      order.push(node);
+    }
+  }
+  return order.reverse();
+}
+
+
+function accumulateLeaf(leaf: Tensor, g: Tensor): void {
+  if (leaf.grad && !leaf.grad.disposed) {
+    addInto(leaf.grad, g);
+    g.dispose();
+  } else {
+    leaf.grad = keep(g.isContiguous && g.offset === 0 ? g : copyOf(g));
+    if (leaf.grad !== g) g.dispose();
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * Kernel loader and pipeline cache.
+ *
+ * WGSL lives in kernels/<family>.wgsl, loaded by name through the platform. A kernel is one entry
+ * point of such a file, specialised two ways:
+ *
+ *  - `constants`: WGSL `override` declarations (workgroup size, tile sizes, an op selector, element
+ *    counts known when the pipeline is built). This is the preferred way: the source stays valid
+ *    WGSL and the compiler folds the values.
+ *  - `defines`: the one template step, for what `override` cannot express (an element type such
+ *    as f32/i32). Each `{{NAME}}` in the source is replaced by `defines[NAME]`; a placeholder
+ *    without a value is an error. Replacements stay on their line, so compiler messages keep the
+ *    file's own line numbers.
+ *
+ * Binding convention: if the file declares `@group(0) @binding(0) var<uniform>` its entry points
+ * take a parameter block at binding 0 and their storage buffers at 1..n (every entry point of that
+ * file must use the parameter block); otherwise storage buffers bind at 0..n-1.
+ *
+ * Pipelines and their bind-group layouts are cached by (file, entry point, defines, constants).
+ */
+import type { Device, Kernel } from './device.ts';
+import { GpuError } from './errors.ts';
+import { getPlatform } from './platform.ts';
+
+export interface KernelSpec {
+  defines?: Readonly<Record<string, string | number>>;
+  constants?: Readonly<Record<string, number | boolean>>;
+}
+
+interface ModuleEntry {
+  module: GPUShaderModule;
+  hasParams: boolean;
+  /** Resolves to a compile error (or null) once the compiler has looked at the module. */
+  compiled: Promise<GpuError | null>;
+}
+
+const PLACEHOLDER = /\{\{([A-Za-z_][A-Za-z0-9_]*)\}\}/g;
+const PARAMS_AT_ZERO = /@group\(0\)\s*@binding\(0\)\s*var\s*<\s*uniform\s*>/;
+
+/** Replaces `{{NAME}}` placeholders; exported for tests. */
+export function applyDefines(file: string, source: string, defines: Readonly<Record<string, string | number>>): string {
+  return source.replace(PLACEHOLDER, (_, name: string) => {
+    if (!(name in defines)) {
+      throw new GpuError(`kernels/${file}.wgsl: template placeholder {{${name}}} has no value (defines: ${JSON.stringify(defines)})`);
+    }
+    return String(defines[name]);
+  });
+}
+
+export class KernelLoader {
+  private readonly device: Device;
+  private readonly sources = new Map<string, string>();
+  private readonly modules = new Map<string, ModuleEntry>();
+  private readonly kernels = new Map<string, Kernel>();
+  /** Pipelines built so far (a test checks that the cache compiles each kernel once). */
+  compiledCount = 0;
+
+  constructor(device: Device) {
+    this.device = device;
+  }
+
+  /**
+   * The kernel `entry` of kernels/<file>.wgsl with the given specialisation, built on first use.
+   * Compilation errors surface at the next sync point (a readback or `sync()`), naming the file,
+   * line and entry point; `compile` reports them at once.
+   */
+  get(file: string, entry: string, spec: KernelSpec = {}): Kernel {
+    const key = cacheKey(file, entry, spec);
+    const hit = this.kernels.get(key);
+    if (hit) return hit;
+    const kernel = this.build(file, entry, spec, key);
+    return kernel;
+  }
+
+  /** Like `get`, but waits for the compiler and throws its errors (file:line:col) directly. */
+  async compile(file: string, entry: string, spec: KernelSpec = {}): Promise<Kernel> {
+    const key = cacheKey(file, entry, spec);
+    const cached = this.kernels.get(key);
+    const mod = this.moduleFor(file, spec.defines ?? {});
+    const compileError = await mod.compiled;
+    if (compileError) {
+      this.device.forgetError(compileError);
+      this.kernels.delete(key);
+      throw compileError;
+    }
+    if (cached) return cached;
+    const dev = this.device.gpu;
+    dev.pushErrorScope('validation');
+    const kernel = this.build(file, entry, spec, key, false);
+    const err = await dev.popErrorScope();
+    if (err) {
+      this.kernels.delete(key);
+      throw new GpuError(`kernels/${file}.wgsl, entry point "${entry}": ${err.message}`);
+    }
+    return kernel;
+  }
+
+  private build(file: string, entry: string, spec: KernelSpec, key: string, watch = true): Kernel {
+    const mod = this.moduleFor(file, spec.defines ?? {});
+    const label = `${file}.wgsl:${entry}`;
+    const dev = this.device.gpu;
+    if (watch) dev.pushErrorScope('validation');
+    const pipeline = dev.createComputePipeline({
+      label,
+      layout: 'auto',
+      compute: { module: mod.module, entryPoint: entry, constants: spec.constants as Record<string, number> | undefined },
+    });
+    if (watch) {
+      const scope = dev.popErrorScope();
+      // A compile error is reported once, by the module check; the pipeline's own error is
+      // reported only when the module compiled (a bad entry point or constant).
+      this.device.watch(
+        Promise.all([scope, mod.compiled]).then(([err, compileErr]) => (compileErr ? null : err)),
+        `kernels/${file}.wgsl, entry point "${entry}"`,
+      );
+    }
+    const kernel: Kernel = { label, pipeline, layout: pipeline.getBindGroupLayout(0), hasParams: mod.hasParams };
+    this.kernels.set(key, kernel);
+    this.compiledCount++;
+    return kernel;
+  }
+
+  private moduleFor(file: string, defines: Readonly<Record<string, string | number>>): ModuleEntry {
+    const key = `${file}|${stableJson(defines)}`;
+    const hit = this.modules.get(key);
+    if (hit) return hit;
+    let source = this.sources.get(file);
+    if (source === undefined) {
+      source = getPlatform().kernelSource(file);
+      this.sources.set(file, source);
+    }
+    const code = applyDefines(file, source, defines);
+    const module = this.device.gpu.createShaderModule({ label: `kernels/${file}.wgsl`, code });
+    const compiled = module.getCompilationInfo().then((info) => {
+      const errors = info.messages.filter((m) => m.type === 'error');
+      if (errors.length === 0) return null;
+      const lines = errors.map((m) => `kernels/${file}.wgsl:${m.lineNum}:${m.linePos}: error: ${m.message}`);
+      const err = new GpuError(`WGSL compile error\n${lines.join('\n')}`);
+      return err;
+    });
+    const entry: ModuleEntry = { module, hasParams: PARAMS_AT_ZERO.test(code), compiled };
+    // Surface compile errors of kernels built through `get` at the next sync point.
+    this.device.watchCompile(compiled);
+    this.modules.set(key, entry);
+    return entry;
+  }
+}
+
+function cacheKey(file: string, entry: string, spec: KernelSpec): string {
+  return `${file}|${entry}|${spec.defines ? stableJson(spec.defines) : ''}|${spec.constants ? stableJson(spec.constants) : ''}`;
+}
+
+function stableJson(o: Readonly<Record<string, unknown>>): string {
+  const keys = Object.keys(o).sort();
+  return keys.map((k) => `${k}=${String(o[k])}`).join(',');
+}

@@ -1,0 +1,186 @@
+/**
+ * Binary elementwise ops with NumPy broadcasting and strided operands (kernels/elementwise.wgsl),
+ * each with its backward beside it. A number operand becomes a 0-d tensor filled on the GPU.
+ */
+import { Tensor, empty } from '../tensor.ts';
+import { record } from '../autograd.ts';
+import { OpError } from '../errors.ts';
+import { dispatch, grid1d, kernel, stridedParams, defines, broadcastStrides, broadcastShapes } from './launch.ts';
+import { full } from './creation.ts';
+import { sumToShape } from './reduce.ts';
+import { copyInto } from './movement.ts';
+
+export type TensorOrNumber = Tensor | number;
+
+const OPS = { add: 0, sub: 1, mul: 2, div: 3, maximum: 4, minimum: 5, eq: 6, ne: 7, lt: 8, le: 9, gt: 10, ge: 11 } as const;
+export type CompareOp = 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge';
+export type BinaryOp = keyof typeof OPS;
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** out = a (op) b without autograd; `out` given means write there (same shape as the broadcast). */
+export function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor, out?: Tensor): Tensor {
+  a.storageFor(op);
+  b.storageFor(op);
+  if (a.dtype !== b.dtype) throw new OpError(op, `dtype mismatch: ${a.dtype} and ${b.dtype} (shapes [${a.shape.join(', ')}] and [${b.shape.join(', ')}])`);
+  const shape = broadcastShapes(op, a.shape, b.shape);
+  if (out && !sameShape(out.shape, shape)) throw new OpError(op, `output of shape [${out.shape.join(', ')}] cannot hold the result of shape [${shape.join(', ')}]`);
+  if (out && (out.bufferFor(op) === a.bufferFor(op) || out.bufferFor(op) === b.bufferFor(op))) {
+    // WebGPU forbids binding one buffer as both written and read in a dispatch: go through a
+    // temporary (in-place updates here are gradient accumulation, not a hot path).
+    const tmp = binaryRaw(op, a, b);
+    copyInto(out, tmp);
+    tmp.dispose();
+    return out;
+  }
+  const o = out ?? empty(shape, a.dtype);
+  if (o.size === 0) return o;
+  const spec = { defines: defines(a.dtype), constants: { OP: OPS[op] } };
+  const buffers = [o.bufferFor(op), a.bufferFor(op), b.bufferFor(op)];
+  const flat = o.isContiguous && a.isContiguous && b.isContiguous && sameShape(a.shape, shape) && sameShape(b.shape, shape);
+  if (flat) {
+    const params = stridedParams([o.size], [
+      { strides: [1], offset: o.offset },
+      { strides: [1], offset: a.offset },
+      { strides: [1], offset: b.offset },
+    ]);
+    dispatch(kernel('elementwise', 'binary_flat', spec), buffers, params, grid1d(o.size));
+  } else {
+    const params = stridedParams(shape, [
+      { strides: broadcastStrides(op, o, shape), offset: o.offset },
+      { strides: broadcastStrides(op, a, shape), offset: a.offset },
+      { strides: broadcastStrides(op, b, shape), offset: b.offset },
+    ]);
+    dispatch(kernel('elementwise', 'binary', spec), buffers, params, grid1d(o.size));
+  }
+  return o;
+}
+
+function asTensor(op: string, x: TensorOrNumber, like: TensorOrNumber): Tensor {
+  if (x instanceof Tensor) return x;
+  if (typeof x !== 'number') throw new OpError(op, `expected a Tensor or a number, got ${typeof x}`);
+  return full([], x, like instanceof Tensor ? like.dtype : 'f32');
+}
+
+/** Runs a binary op with numbers lifted to tensors (and freed after). */
+function lifted(op: BinaryOp, a: TensorOrNumber, b: TensorOrNumber, fn: (x: Tensor, y: Tensor) => Tensor): Tensor {
+  const x = asTensor(op, a, b);
+  const y = asTensor(op, b, a);
+  try {
+    return fn(x, y);
+  } finally {
+    if (x !== a) x.dispose();
+    if (y !== b) y.dispose();
+  }
+}
+
+export function add(a: TensorOrNumber, b: TensorOrNumber): Tensor {
+  return lifted('add', a, b, (x, y) => {
+    const out = binaryRaw('add', x, y);
+    const [sx, sy] = [x.shape, y.shape];
+    return record('add', out, [x, y], [], (g) => [sumToShape(g, sx), sumToShape(g, sy)]);
+  });
+}
+
+export function sub(a: TensorOrNumber, b: TensorOrNumber): Tensor {
+  return lifted('sub', a, b, (x, y) => {
+    const out = binaryRaw('sub', x, y);
+    const [sx, sy] = [x.shape, y.shape];
+    return record('sub', out, [x, y], [], (g) => [sumToShape(g, sx), negSum(g, sy)]);
+  });
+}
+
+export function mul(a: TensorOrNumber, b: TensorOrNumber): Tensor {
+  return lifted('mul', a, b, (x, y) => {
+    const out = binaryRaw('mul', x, y);
+    const [sx, sy] = [x.shape, y.shape];
+    return record('mul', out, [x, y], [x, y], (g, [xs, ys]) => [
+      reduced(binaryRaw('mul', g, ys), sx),
+      reduced(binaryRaw('mul', g, xs), sy),
+    ]);
+  });
+}
+
+export function div(a: TensorOrNumber, b: TensorOrNumber): Tensor {
+  return lifted('div', a, b, (x, y) => {
+    const out = binaryRaw('div', x, y);
+    const [sx, sy] = [x.shape, y.shape];
+    // d/dx = g / y ; d/dy = -g * out / y
+    return record('div', out, [x, y], [y, out], (g, [ys, outs]) => {
+      const gx = binaryRaw('div', g, ys);
+      const t = binaryRaw('mul', gx, outs);
+      const gy = negSum(t, sy);
+      t.dispose();
+      return [reduced(gx, sx), gy];
+    });
+  });
+}
+
+/** Elementwise max; the gradient goes to the larger operand, half to each on exact ties (as
+ * PyTorch does). */
+export function maximum(a: TensorOrNumber, b: TensorOrNumber): Tensor {
+  return minmax('maximum', a, b);
+}
+
+export function minimum(a: TensorOrNumber, b: TensorOrNumber): Tensor {
+  return minmax('minimum', a, b);
+}
+
+function minmax(op: 'maximum' | 'minimum', a: TensorOrNumber, b: TensorOrNumber): Tensor {
+  return lifted(op, a, b, (x, y) => {
+    const out = binaryRaw(op, x, y);
+    const [sx, sy] = [x.shape, y.shape];
+    return record(op, out, [x, y], [x, y, out], (g, [xs, ys, outs]) => {
+      // mask_x = (x == out) - 0.5 * (x == y): PyTorch gives half the gradient to each on ties.
+      const gx = maskedGrad(g, xs, ys, outs);
+      const gy = maskedGrad(g, ys, xs, outs);
+      return [reduced(gx, sx), reduced(gy, sy)];
+    });
+  });
+}
+
+function maskedGrad(g: Tensor, self: Tensor, other: Tensor, out: Tensor): Tensor {
+  const eqOut = compareRaw('eq', self, out);
+  const tie = compareRaw('eq', self, other);
+  const half = scaleRaw(tie, 0.5);
+  const m = binaryRaw('sub', eqOut, half);
+  const r = binaryRaw('mul', g, m);
+  for (const t of [eqOut, tie, half, m]) t.dispose();
+  return r;
+}
+
+function reduced(t: Tensor, shape: readonly number[]): Tensor {
+  const r = sumToShape(t, shape);
+  if (r !== t) t.dispose();
+  return r;
+}
+
+function negSum(g: Tensor, shape: readonly number[]): Tensor {
+  const n = scaleRaw(g, -1);
+  return reduced(n, shape);
+}
+
+/** x * c without autograd. */
+export function scaleRaw(x: Tensor, c: number): Tensor {
+  const s = full([], c, x.dtype);
+  const r = binaryRaw('mul', x, s);
+  s.dispose();
+  return r;
+}
+
+/** dst += src in place (dst contiguous, src broadcastable to it); no autograd. */
+export function addInto(dst: Tensor, src: Tensor): void {
+  binaryRaw('add', dst, src, dst);
+}
+
+/** Comparison as 1/0 in the operands' dtype (not differentiable). */
+export function compareRaw(op: CompareOp, a: Tensor, b: Tensor): Tensor {
+  return binaryRaw(op, a, b);
+}
+
+/** a (op) b as 1/0 with broadcasting; numbers allowed. No gradient flows through a comparison. */
+export function compare(op: CompareOp, a: TensorOrNumber, b: TensorOrNumber): Tensor {
+  return lifted(op, a, b, (x, y) => binaryRaw(op, x, y));
+}

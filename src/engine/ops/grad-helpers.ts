@@ -1,0 +1,17 @@
+/** The kernels autograd itself needs: the seed gradient, copies, and accumulation. */
+import type { Tensor } from '../tensor.ts';
+import { onesLike } from './creation.ts';
+import { contiguousCopy } from './movement.ts';
+import { binaryRaw, addInto } from './binary.ts';
+
+export { onesLike, addInto };
+
+/** A row-major copy with offset 0 (a gradient the caller may keep or modify in place). */
+export function copyOf(t: Tensor): Tensor {
+  return contiguousCopy(t);
+}
+
+/** a + b as a new tensor, without recording a graph. */
+export function add(a: Tensor, b: Tensor): Tensor {
+  return binaryRaw('add', a, b);
+}

@@ -1,0 +1,5 @@
+/** Every op family, re-exported for the public API. */
+export * from './creation.ts';
+export * from './movement.ts';
+export * from './binary.ts';
+export * from './reduce.ts';

@@ -1,0 +1,91 @@
+/**
+ * Small helpers every op family uses to launch kernels: grid sizes beyond 65535 workgroups, and
+ * the packed parameter block of the strided kernels (see kernels/elementwise.wgsl).
+ */
+import { runtime } from '../runtime.ts';
+import type { Kernel } from '../device.ts';
+import type { KernelSpec } from '../kernels.ts';
+import type { DType, Tensor } from '../tensor.ts';
+import { OpError } from '../errors.ts';
+
+export const MAX_RANK = 8;
+export const WG = 256;
+
+/** Workgroup grid covering `workgroups` groups: x up to 32768, the rest in y. Kernels recover
+ * the flat index as gid.x + gid.y * num_workgroups.x * WG. */
+export function grid1d(threads: number, wg = WG): [number, number] {
+  const groups = Math.ceil(threads / wg);
+  if (groups <= 32768) return [Math.max(groups, 1), 1];
+  return [32768, Math.ceil(groups / 32768)];
+}
+
+export function kernel(file: string, entry: string, spec?: KernelSpec): Kernel {
+  return runtime().kernels.get(file, entry, spec);
+}
+
+export function dispatch(k: Kernel, buffers: readonly GPUBuffer[], params: ArrayBufferView | null, groups: readonly [number, number?, number?]): void {
+  runtime().device.dispatch(k, buffers, params, groups);
+}
+
+/** Packs (n, rank, offsets, 2 scalars) + shape + per-operand strides, as the strided kernels read them. */
+export function stridedParams(
+  shape: readonly number[],
+  operands: readonly { strides: readonly number[]; offset: number }[],
+  scalars: readonly number[] = [],
+  scalarsAreInt = false,
+): Uint32Array {
+  const rank = shape.length;
+  if (rank > MAX_RANK) throw new OpError('kernel', `rank ${rank} exceeds the supported maximum of ${MAX_RANK}`);
+  // header: 8 u32, then shape and each operand's strides as 8 u32 each (array<vec4<u32>,2>)
+  const nOps = Math.max(operands.length, 3);
+  const buf = new Uint32Array(8 + 8 * (1 + nOps));
+  const f = new Float32Array(buf.buffer);
+  let n = 1;
+  for (const d of shape) n *= d;
+  buf[0] = n;
+  buf[1] = rank;
+  for (let i = 0; i < operands.length && i < 3; i++) buf[2 + i] = operands[i].offset;
+  for (let i = 0; i < scalars.length && i < 2; i++) {
+    if (scalarsAreInt) buf[5 + i] = scalars[i] | 0;
+    else f[5 + i] = scalars[i];
+  }
+  for (let d = 0; d < rank; d++) buf[8 + d] = shape[d];
+  operands.forEach((op, k) => {
+    for (let d = 0; d < rank; d++) buf[16 + 8 * k + d] = op.strides[d];
+  });
+  return buf;
+}
+
+export function defines(dtype: DType): { T: string } {
+  return { T: dtype };
+}
+
+/** Strides of `t` viewed with shape `shape` under broadcasting (0 along expanded dimensions). */
+export function broadcastStrides(op: string, t: Tensor, shape: readonly number[]): number[] {
+  const r = shape.length;
+  const off = r - t.rank;
+  if (off < 0) throw new OpError(op, `cannot broadcast shape [${t.shape.join(', ')}] to [${shape.join(', ')}]`);
+  const s = new Array<number>(r).fill(0);
+  for (let d = 0; d < t.rank; d++) {
+    const size = t.shape[d];
+    if (size === shape[d + off]) s[d + off] = size === 1 ? 0 : t.strides[d];
+    else if (size === 1) s[d + off] = 0;
+    else throw new OpError(op, `cannot broadcast shape [${t.shape.join(', ')}] to [${shape.join(', ')}]`);
+  }
+  return s;
+}
+
+/** The NumPy broadcast of two shapes, or a clear error naming the op. */
+export function broadcastShapes(op: string, a: readonly number[], b: readonly number[]): number[] {
+  const r = Math.max(a.length, b.length);
+  const out = new Array<number>(r);
+  for (let i = 0; i < r; i++) {
+    const da = a[a.length - r + i] ?? 1;
+    const db = b[b.length - r + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) {
+      throw new OpError(op, `shapes [${a.join(', ')}] and [${b.join(', ')}] cannot be broadcast together (dimension ${i}: ${da} vs ${db})`);
+    }
+    out[i] = da === 1 ? db : da;
+  }
+  return out;
+}

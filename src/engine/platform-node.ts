@@ -1,0 +1,53 @@
+/**
+ * The only Node-specific part of the engine: Dawn's GPU object from the npm package `webgpu`,
+ * and kernel sources read from the kernels/ folder beside src/.
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import type { Platform } from './platform.ts';
+
+const KERNEL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'kernels');
+
+let gpuObject: GPU | null = null;
+
+function createDawnGpu(extraFlags: string[] = []): GPU {
+  const require = createRequire(import.meta.url);
+  let mod: { create: (flags: string[]) => GPU; globals: object };
+  try {
+    mod = require('webgpu');
+  } catch (e) {
+    throw new Error(
+      `could not load Dawn's Node bindings (npm package "webgpu"): ${(e as Error).message}\n` +
+        'Run `npm ci` in the project root.',
+    );
+  }
+  // The WebGPU constants (GPUBufferUsage, GPUMapMode, ...) are globals in a browser; Dawn hands
+  // them over as an object.
+  for (const [k, v] of Object.entries(mod.globals)) {
+    if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
+  }
+  // Dawn toggles: keep the validation Dawn does by default; GOE_DAWN_FLAGS adds more
+  // (comma-separated, e.g. "enable-dawn-features=allow_unsafe_apis").
+  const flags = (process.env.GOE_DAWN_FLAGS ?? '').split(',').filter((s) => s.length > 0);
+  return mod.create([...flags, ...extraFlags]);
+}
+
+export const nodePlatform: Platform = {
+  name: 'node-dawn',
+  gpu(): GPU {
+    gpuObject ??= createDawnGpu();
+    return gpuObject;
+  },
+  gpuWithFlags(flags: string[]): GPU {
+    return createDawnGpu(flags);
+  },
+  kernelSource(name: string): string {
+    const file = join(KERNEL_DIR, `${name}.wgsl`);
+    if (!existsSync(file)) {
+      throw new Error(`kernel file kernels/${name}.wgsl not found (looked in ${KERNEL_DIR})`);
+    }
+    return readFileSync(file, 'utf8');
+  },
+};

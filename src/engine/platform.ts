@@ -1,0 +1,35 @@
+/**
+ * What the engine needs from its host, and nothing else: a `GPU` object and a way to read a
+ * kernel's WGSL source by name. Node provides these in platform-node.ts (Dawn + the file system);
+ * a browser would provide `navigator.gpu` and `fetch`. The rest of the engine never imports a
+ * Node module, so it runs unchanged on either.
+ */
+export interface Platform {
+  /** A short name for logs ("node-dawn", "browser"). */
+  readonly name: string;
+  /** The WebGPU entry point (Dawn's GPU object under Node, navigator.gpu in a browser). */
+  gpu(): GPU;
+  /** A GPU object whose adapter requests are limited to adapters whose name contains the
+   * given substring (Dawn's `adapter=` flag); optional. */
+  gpuWithFlags?(flags: string[]): GPU;
+  /** The text of kernels/<name>.wgsl. Synchronous so pipelines can be built on first use. */
+  kernelSource(name: string): string;
+  /** Hint to the host that this process may exit when idle (Node: unref Dawn's event loop hold). */
+  allowExit?(): void;
+}
+
+let current: Platform | null = null;
+
+export function setPlatform(p: Platform): void {
+  current = p;
+}
+
+export function getPlatform(): Platform {
+  if (!current) {
+    throw new Error(
+      'goe-webgpu: no platform set. Under Node import "goe-webgpu" (src/engine/index.ts), which ' +
+        'installs the Dawn platform; in a browser call setPlatform(browserPlatform(...)) first.',
+    );
+  }
+  return current;
+}
