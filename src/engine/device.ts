@@ -72,6 +72,9 @@ export class Device {
   private readonly checks: Promise<void>[] = [];
   private lostReason: string | null = null;
   private destroyed = false;
+  /** Tests set this: every new tensor's buffer is filled with NaN first, so elements a kernel
+   * forgets to write show up instead of passing as stale zeros. */
+  poison = false;
   /** Counters for tests and benchmarks. */
   readonly stats = { submits: 0, dispatches: 0, uploads: 0, readbacks: 0 };
 

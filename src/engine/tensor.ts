@@ -257,7 +257,9 @@ function typedView(dtype: DType, bytes: ArrayBuffer): TypedArrayFor<DType> {
 export function empty(shape: Shape, dtype: DType = 'f32'): Tensor {
   checkShape('empty', shape);
   const bytes = Math.max(4, numel(shape) * 4);
-  const buffer = runtime().device.pool.acquire(bytes);
+  const { device } = runtime();
+  const buffer = device.pool.acquire(bytes);
+  if (device.poison) device.upload(buffer, 0, new Uint32Array(bytes / 4).fill(0x7fc00000));
   return new Tensor(new Storage(buffer, bytes), shape, dtype);
 }
 
