@@ -2,7 +2,7 @@
 // "P" is the positive-class count, "N" the negative-class count. Every expected value below is
 // derived by hand in the comment next to it (and agrees with scikit-learn).
 import { describe, expect, it } from 'vitest';
-import { computeOodMetrics, describeConvention } from '../../src/goe/metrics/index.ts';
+import { computeOodMetrics, describeConvention } from '../../src/goe/metrics/ood-metrics.ts';
 
 describe('computeOodMetrics on a small case with ties', () => {
   // in  = [0.2, 0.5, 0.5, 0.1]   ood = [0.5, 0.9, 0.3]
