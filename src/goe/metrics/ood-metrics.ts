@@ -128,7 +128,7 @@ export function describeConvention(options?: OodMetricOptions): string {
     convention === 'ood-positive'
       ? 'Convention ood-positive (pytorch-ood): OOD is the positive class, scores are outlier scores (higher = more OOD); ' +
         'FPR95TPR = fraction of in-distribution samples flagged as OOD when 95% of OOD samples are flagged.'
-      : 'Convention in-positive (Hendrycks OE code): in-distribution is the positive class, scores negated (higher = more in-distribution); ' +
+      : 'Convention in-positive (Hendrycks OE code): in-distribution is the positive class, outlier scores negated internally (higher = more in-distribution); ' +
         'FPR95TPR = fraction of OOD samples accepted as in-distribution when 95% of in-distribution samples are accepted.';
   const names = 'AUPR-IN = PR area with in-distribution positive, AUPR-OUT = PR area with OOD positive (the paper\'s pytorch-ood version swapped these two names).';
   const rule =
