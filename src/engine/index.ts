@@ -10,4 +10,4 @@ import { nodePlatform } from './platform-node.ts';
 setPlatform(nodePlatform);
 
 export * from './api.ts';
-export { nodePlatform } from './platform-node.ts';
+export { nodePlatform, runMain } from './platform-node.ts';

@@ -106,6 +106,9 @@ export class KernelLoader {
       compute: { module: mod.module, entryPoint: entry, constants: spec.constants as Record<string, number> | undefined },
     });
     if (watch) {
+      // Every pipeline built from a module that failed to compile reports the compile error
+      // (file:line) at the next sync point, first among the errors that follow from it.
+      this.device.watchCompile(mod.compiled);
       const scope = dev.popErrorScope();
       // A compile error is reported once, by the module check; the pipeline's own error is
       // reported only when the module compiled (a bad entry point or constant).
@@ -130,7 +133,11 @@ export class KernelLoader {
       this.sources.set(file, source);
     }
     const code = applyDefines(file, source, defines);
+    // The module's own validation error would repeat the compiler's message without the file
+    // name: capture it in a scope and report the compilation info instead.
+    this.device.gpu.pushErrorScope('validation');
     const module = this.device.gpu.createShaderModule({ label: `kernels/${file}.wgsl`, code });
+    void this.device.gpu.popErrorScope();
     const compiled = module.getCompilationInfo().then((info) => {
       const errors = info.messages.filter((m) => m.type === 'error');
       if (errors.length === 0) return null;
@@ -139,8 +146,6 @@ export class KernelLoader {
       return err;
     });
     const entry: ModuleEntry = { module, hasParams: PARAMS_AT_ZERO.test(code), compiled };
-    // Surface compile errors of kernels built through `get` at the next sync point.
-    this.device.watchCompile(compiled);
     this.modules.set(key, entry);
     return entry;
   }

@@ -51,3 +51,20 @@ export const nodePlatform: Platform = {
     return readFileSync(file, 'utf8');
   },
 };
+
+/**
+ * Runs a command-line program's main function: an engine error (no adapter, a GPU error, bad
+ * input to an op) prints its message, without a stack trace from deep inside, and exits non-zero.
+ * Set GOE_DEBUG=1 to see the stack.
+ */
+export async function runMain(main: () => Promise<void> | void): Promise<void> {
+  try {
+    await main();
+  } catch (e) {
+    const err = e as Error;
+    const known = ['NoAdapterError', 'GpuError', 'OpError'].includes(err?.name);
+    if (process.env.GOE_DEBUG || !known) console.error(err);
+    else console.error(`error: ${err.message}`);
+    process.exitCode = err?.name === 'NoAdapterError' ? 3 : 1;
+  }
+}
