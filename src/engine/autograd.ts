@@ -214,3 +214,8 @@ function accumulateLeaf(leaf: Tensor, g: Tensor): void {
     if (leaf.grad !== g) g.dispose();
   }
 }
+
+/** A new handle on the same storage, cut from the graph (PyTorch's detach). */
+export function detach(t: Tensor): Tensor {
+  return t.view(t.shape, t.strides, t.offset);
+}
