@@ -3,3 +3,4 @@ export * from './creation.ts';
 export * from './movement.ts';
 export * from './binary.ts';
 export * from './reduce.ts';
+export * from './layernorm.ts';
