@@ -8,5 +8,5 @@ export { Device, type DeviceOptions, type AdapterChoice, type Kernel } from './d
 export { KernelLoader, type KernelSpec } from './kernels.ts';
 export { GpuError, NoAdapterError, OpError } from './errors.ts';
 export { Tensor, Storage, scope, keep, empty, fromData as tensor, memoryStats, numel, type DType, type Shape } from './tensor.ts';
-export { backward, noGrad, isGradEnabled, record, detach, GradNode } from './autograd.ts';
+export { backward, noGrad, enableGrad, isGradEnabled, record, detach, GradNode } from './autograd.ts';
 export * from './ops/index.ts';

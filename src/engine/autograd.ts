@@ -29,6 +29,18 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
+/** Runs `fn` with graph recording on, even inside `noGrad` (PyTorch's enable_grad): input
+ * gradients at evaluation time (ODIN's input perturbation). */
+export function enableGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = true;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
 export function isGradEnabled(): boolean {
   return gradEnabled;
 }
