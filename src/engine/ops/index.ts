@@ -4,3 +4,4 @@ export * from './movement.ts';
 export * from './binary.ts';
 export * from './reduce.ts';
 export * from './layernorm.ts';
+export * from './conv.ts';

@@ -1,0 +1,480 @@
+// 2-D convolution, NCHW, as implicit GEMM: no im2col buffer, the GEMM operands are gathered from
+// the image and the weight while the workgroup tiles are loaded.
+//
+//   forward     y[n, co, oh, ow]  = sum_{ci, kh, kw} w[co, ci, kh, kw] * x[n, ci, oh*S - P + kh*D, ...]
+//               GEMM rows co, columns (n, oh, ow), reduction (ci, kh, kw)
+//   input grad  dx[n, ci, ih, iw] = sum_{co, kh, kw} w[co, ci, kh, kw] * dy[n, co, (ih + P - kh*D) / S, ...]
+//               GEMM rows ci, columns (n, ih, iw), reduction (co, kh, kw); terms whose division
+//               is not exact or falls outside the output are zero
+//   weight grad dw[co, ci, kh, kw] = sum_{n, oh, ow} dy[n, co, oh, ow] * x[n, ci, oh*S - P + kh*D, ...]
+//               GEMM rows co, columns (ci, kh, kw), reduction (n, oh, ow) split over SPLITS
+//               workgroups along z; `sum_splits` then adds the partial products (deterministic,
+//               no atomics)
+//
+// Every geometry value is an `override`: a pipeline is specialised per convolution shape, so the
+// compiler folds the index divisions (by 9, by 3, by OH*OW) into multiplies and shifts and drops
+// the padding tests of 1x1 kernels. This is where the 3x3 and 1x1 fast paths come from; integer
+// division is the most expensive instruction of these loops (a software Vulkan scalarises it).
+// Groups run along workgroup z. `direct_*` entry points serve depthwise and other convolutions
+// whose groups are too narrow for a GEMM tile.
+//
+// Tiles: BM = 4*TY rows by BN = 4*TX columns, BK deep; each thread keeps a 4x4 block of outputs,
+// its 4 columns strided by TX so that neighbouring threads write neighbouring outputs.
+
+struct Params {
+  cols: u32,          // GEMM columns
+  kdim: u32,          // GEMM reduction length (weight grad: N*OH*OW)
+  k_per_split: u32,   // weight grad: reduction elements per split (a multiple of BK)
+  n: u32,             // elements (direct kernels, act_grad, sum_splits)
+  off_out: u32,
+  off_a: u32,
+  off_b: u32,
+  off_c: u32,
+  alpha: f32,         // leaky ReLU slope of the fused epilogue
+  batch: u32,
+  len: u32,           // sum_splits: elements per split; bias_grad: N
+  _pad: u32,
+};
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> a: array<f32>;
+@group(0) @binding(3) var<storage, read> b: array<f32>;
+@group(0) @binding(4) var<storage, read> c: array<f32>;
+
+override IC: u32 = 1u;      // input channels (all groups)
+override IH: u32 = 1u;
+override IW: u32 = 1u;
+override OC: u32 = 1u;      // output channels (all groups)
+override OH: u32 = 1u;
+override OW: u32 = 1u;
+override KH: u32 = 1u;
+override KW: u32 = 1u;
+override SH: u32 = 1u;
+override SW: u32 = 1u;
+override PH: u32 = 0u;
+override PW: u32 = 0u;
+override DH: u32 = 1u;
+override DW: u32 = 1u;
+override GROUPS: u32 = 1u;
+override SPLITS: u32 = 1u;
+override ACT: u32 = 0u;      // fused epilogue: 0 none, 1 relu, 2 leaky relu (alpha), 3 tanh
+override HAS_BIAS: bool = false;
+override TX: u32 = 16u;
+override TY: u32 = 16u;
+override BK: u32 = 16u;
+override WG: u32 = 256u;
+
+const TM: u32 = 4u;
+const TN: u32 = 4u;
+
+var<workgroup> As: array<f32, BK * TY * 4u>;   // [BK][BM]
+var<workgroup> Bs: array<f32, BK * TX * 4u>;   // [BK][BN]
+var<workgroup> red: array<f32, WG>;
+var<private> acc: array<f32, 16>;
+
+fn cig() -> u32 { return IC / GROUPS; }
+fn cog() -> u32 { return OC / GROUPS; }
+
+fn activate(v: f32) -> f32 {
+  switch ACT {
+    case 1u: { return max(v, 0.0); }
+    case 2u: { return select(v * p.alpha, v, v > 0.0); }
+    case 3u: {
+      // stable tanh: WGSL's tanh overflows for large |v| on some drivers
+      let e = exp(-2.0 * abs(v));
+      return sign(v) * (1.0 - e) / (1.0 + e);
+    }
+    default: { return v; }
+  }
+}
+
+// acc += As^T Bs over the BK slice loaded in workgroup memory.
+fn mma(tx: u32, ty: u32) {
+  let bm = TY * TM;
+  let bn = TX * TN;
+  for (var kk = 0u; kk < BK; kk++) {
+    let ab = kk * bm + ty * TM;
+    let bb = kk * bn + tx;
+    let a0 = As[ab];
+    let a1 = As[ab + 1u];
+    let a2 = As[ab + 2u];
+    let a3 = As[ab + 3u];
+    for (var j = 0u; j < TN; j++) {
+      let bv = Bs[bb + j * TX];
+      acc[j] += a0 * bv;
+      acc[4u + j] += a1 * bv;
+      acc[8u + j] += a2 * bv;
+      acc[12u + j] += a3 * bv;
+    }
+  }
+}
+
+fn clear_acc() {
+  for (var i = 0u; i < 16u; i++) { acc[i] = 0.0; }
+}
+
+// ------------------------------------------------------------------------------------ forward
+
+@compute @workgroup_size(TX, TY)
+fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+            @builtin(local_invocation_index) li: u32) {
+  let g = wid.z;
+  let bm = TY * TM;
+  let bn = TX * TN;
+  let nthreads = TX * TY;
+  let row0 = wid.y * bm;
+  let col0 = wid.x * bn;
+  let kk_taps = KH * KW;
+  let kdim = cig() * kk_taps;
+  let ohw = OH * OW;
+  let ihw = IH * IW;
+
+  // The column this thread gathers for the B tile is fixed: decompose it once.
+  let jj = li % bn;
+  let j = col0 + jj;
+  let col_ok = j < p.cols;
+  let jn = j / ohw;
+  let jr = j % ohw;
+  let ih0 = i32(jr / OW * SH) - i32(PH);
+  let iw0 = i32(jr % OW * SW) - i32(PW);
+  let xbase = p.off_a + (jn * IC + g * cig()) * ihw;
+  let wbase = p.off_b + g * cog() * kdim;
+
+  clear_acc();
+  for (var k0 = 0u; k0 < kdim; k0 += BK) {
+    // A tile: weights, reduction index fastest (contiguous reads)
+    for (var e = li; e < BK * bm; e += nthreads) {
+      let k = k0 + e % BK;
+      let m = row0 + e / BK;
+      var v = 0.0;
+      if (k < kdim && m < cog()) { v = b[wbase + m * kdim + k]; }
+      As[(e % BK) * bm + e / BK] = v;
+    }
+    // B tile: the image gathered through the convolution window
+    for (var kk = li / bn; kk < BK; kk += nthreads / bn) {
+      let k = k0 + kk;
+      var v = 0.0;
+      let ci = k / kk_taps;
+      let r = k % kk_taps;
+      let ih = ih0 + i32(r / KW * DH);
+      let iw = iw0 + i32(r % KW * DW);
+      if (col_ok && k < kdim && ih >= 0 && ih < i32(IH) && iw >= 0 && iw < i32(IW)) {
+        v = a[xbase + ci * ihw + u32(ih) * IW + u32(iw)];
+      }
+      Bs[kk * bn + jj] = v;
+    }
+    workgroupBarrier();
+    mma(lid.x, lid.y);
+    workgroupBarrier();
+  }
+
+  for (var i = 0u; i < TM; i++) {
+    let m = row0 + lid.y * TM + i;
+    if (m >= cog()) { continue; }
+    let co = g * cog() + m;
+    var bias = 0.0;
+    if (HAS_BIAS) { bias = c[p.off_c + co]; }
+    for (var jx = 0u; jx < TN; jx++) {
+      let col = col0 + lid.x + jx * TX;
+      if (col >= p.cols) { continue; }
+      let n = col / ohw;
+      let s = col % ohw;
+      out[p.off_out + (n * OC + co) * ohw + s] = activate(acc[i * TN + jx] + bias);
+    }
+  }
+}
+
+// --------------------------------------------------------------------------------- input grad
+
+@compute @workgroup_size(TX, TY)
+fn conv_dgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+              @builtin(local_invocation_index) li: u32) {
+  let g = wid.z;
+  let bm = TY * TM;
+  let bn = TX * TN;
+  let nthreads = TX * TY;
+  let row0 = wid.y * bm;
+  let col0 = wid.x * bn;
+  let kk_taps = KH * KW;
+  let kdim = cog() * kk_taps;
+  let wrow = cig() * kk_taps;
+  let ohw = OH * OW;
+  let ihw = IH * IW;
+
+  let jj = li % bn;
+  let j = col0 + jj;
+  let col_ok = j < p.cols;
+  let jn = j / ihw;
+  let jr = j % ihw;
+  let th0 = i32(jr / IW + PH);
+  let tw0 = i32(jr % IW + PW);
+  let dybase = p.off_a + (jn * OC + g * cog()) * ohw;
+  let wbase = p.off_b + g * cog() * wrow;
+
+  clear_acc();
+  for (var k0 = 0u; k0 < kdim; k0 += BK) {
+    // A tile: A[ci, (co, kh, kw)] = w[co, ci, kh, kw]
+    for (var e = li; e < BK * bm; e += nthreads) {
+      let k = k0 + e % BK;
+      let m = row0 + e / BK;
+      var v = 0.0;
+      if (k < kdim && m < cig()) {
+        let co = k / kk_taps;
+        let r = k % kk_taps;
+        v = b[wbase + co * wrow + m * kk_taps + r];
+      }
+      As[(e % BK) * bm + e / BK] = v;
+    }
+    for (var kk = li / bn; kk < BK; kk += nthreads / bn) {
+      let k = k0 + kk;
+      var v = 0.0;
+      let co = k / kk_taps;
+      let r = k % kk_taps;
+      let th = th0 - i32(r / KW * DH);
+      let tw = tw0 - i32(r % KW * DW);
+      let oh = th / i32(SH);
+      let ow = tw / i32(SW);
+      if (col_ok && k < kdim && th >= 0 && tw >= 0 && th % i32(SH) == 0 && tw % i32(SW) == 0 &&
+          oh < i32(OH) && ow < i32(OW)) {
+        v = a[dybase + co * ohw + u32(oh) * OW + u32(ow)];
+      }
+      Bs[kk * bn + jj] = v;
+    }
+    workgroupBarrier();
+    mma(lid.x, lid.y);
+    workgroupBarrier();
+  }
+
+  for (var i = 0u; i < TM; i++) {
+    let m = row0 + lid.y * TM + i;
+    if (m >= cig()) { continue; }
+    let ci = g * cig() + m;
+    for (var jx = 0u; jx < TN; jx++) {
+      let col = col0 + lid.x + jx * TX;
+      if (col >= p.cols) { continue; }
+      let n = col / ihw;
+      let s = col % ihw;
+      out[p.off_out + (n * IC + ci) * ihw + s] = acc[i * TN + jx];
+    }
+  }
+}
+
+// -------------------------------------------------------------------------------- weight grad
+
+@compute @workgroup_size(TX, TY)
+fn conv_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+              @builtin(local_invocation_index) li: u32) {
+  let g = wid.z / SPLITS;
+  let split = wid.z % SPLITS;
+  let bm = TY * TM;
+  let bn = TX * TN;
+  let nthreads = TX * TY;
+  let row0 = wid.y * bm;
+  let col0 = wid.x * bn;
+  let kk_taps = KH * KW;
+  let ncols = cig() * kk_taps;
+  let ohw = OH * OW;
+  let ihw = IH * IW;
+  let kbeg = split * p.k_per_split;
+  let kend = min(kbeg + p.k_per_split, p.kdim);
+
+  // B column: a weight tap (ci, kh, kw), fixed per thread
+  let jj = li % bn;
+  let j = col0 + jj;
+  let col_ok = j < ncols;
+  let ci = j / kk_taps;
+  let r = j % kk_taps;
+  let dh = i32(r / KW * DH) - i32(PH);
+  let dw = i32(r % KW * DW) - i32(PW);
+  let xc = p.off_b + (g * cig() + ci) * ihw;
+
+  clear_acc();
+  for (var k0 = kbeg; k0 < kend; k0 += BK) {
+    // A tile: A[co, (n, oh, ow)] = dy[n, co, oh, ow], reduction index fastest
+    for (var e = li; e < BK * bm; e += nthreads) {
+      let k = k0 + e % BK;
+      let m = row0 + e / BK;
+      var v = 0.0;
+      if (k < kend && m < cog()) {
+        let n = k / ohw;
+        let s = k % ohw;
+        v = a[p.off_a + (n * OC + g * cog() + m) * ohw + s];
+      }
+      As[(e % BK) * bm + e / BK] = v;
+    }
+    for (var kk = li / bn; kk < BK; kk += nthreads / bn) {
+      let k = k0 + kk;
+      var v = 0.0;
+      let n = k / ohw;
+      let s = k % ohw;
+      let ih = i32(s / OW * SH) + dh;
+      let iw = i32(s % OW * SW) + dw;
+      if (col_ok && k < kend && ih >= 0 && ih < i32(IH) && iw >= 0 && iw < i32(IW)) {
+        v = b[xc + n * IC * ihw + u32(ih) * IW + u32(iw)];
+      }
+      Bs[kk * bn + jj] = v;
+    }
+    workgroupBarrier();
+    mma(lid.x, lid.y);
+    workgroupBarrier();
+  }
+
+  let total = OC * ncols;
+  for (var i = 0u; i < TM; i++) {
+    let m = row0 + lid.y * TM + i;
+    if (m >= cog()) { continue; }
+    let co = g * cog() + m;
+    for (var jx = 0u; jx < TN; jx++) {
+      let col = col0 + lid.x + jx * TX;
+      if (col >= ncols) { continue; }
+      out[p.off_out + split * total + co * ncols + col] = acc[i * TN + jx];
+    }
+  }
+}
+
+// out[i] = sum over s of part[s * len + i]: the split-K partial weight gradients, in a fixed order.
+@compute @workgroup_size(WG)
+fn sum_splits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= p.len) { return; }
+  var s = 0.0;
+  for (var k = 0u; k < p.n; k++) { s += a[p.off_a + k * p.len + i]; }
+  out[p.off_out + i] = s;
+}
+
+// ------------------------------------------------------------ direct kernels (narrow groups)
+
+// One thread per output element.
+@compute @workgroup_size(WG)
+fn direct_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= p.n) { return; }
+  let ohw = OH * OW;
+  let ihw = IH * IW;
+  let s = i % ohw;
+  let co = (i / ohw) % OC;
+  let n = i / (ohw * OC);
+  let g = co / cog();
+  let ih0 = i32(s / OW * SH) - i32(PH);
+  let iw0 = i32(s % OW * SW) - i32(PW);
+  var v = 0.0;
+  for (var ci = 0u; ci < cig(); ci++) {
+    let xb = p.off_a + (n * IC + g * cig() + ci) * ihw;
+    let wb = p.off_b + (co * cig() + ci) * KH * KW;
+    for (var kh = 0u; kh < KH; kh++) {
+      let ih = ih0 + i32(kh * DH);
+      if (ih < 0 || ih >= i32(IH)) { continue; }
+      for (var kw = 0u; kw < KW; kw++) {
+        let iw = iw0 + i32(kw * DW);
+        if (iw < 0 || iw >= i32(IW)) { continue; }
+        v += a[xb + u32(ih) * IW + u32(iw)] * b[wb + kh * KW + kw];
+      }
+    }
+  }
+  if (HAS_BIAS) { v += c[p.off_c + co]; }
+  out[p.off_out + i] = activate(v);
+}
+
+// One thread per input element: gathers the outputs whose window covers it.
+@compute @workgroup_size(WG)
+fn direct_dgrad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= p.n) { return; }
+  let ohw = OH * OW;
+  let ihw = IH * IW;
+  let s = i % ihw;
+  let ci_all = (i / ihw) % IC;
+  let n = i / (ihw * IC);
+  let g = ci_all / cig();
+  let ci = ci_all % cig();
+  let th0 = i32(s / IW + PH);
+  let tw0 = i32(s % IW + PW);
+  var v = 0.0;
+  for (var m = 0u; m < cog(); m++) {
+    let co = g * cog() + m;
+    let yb = p.off_a + (n * OC + co) * ohw;
+    let wb = p.off_b + (co * cig() + ci) * KH * KW;
+    for (var kh = 0u; kh < KH; kh++) {
+      let th = th0 - i32(kh * DH);
+      if (th < 0 || th % i32(SH) != 0 || th / i32(SH) >= i32(OH)) { continue; }
+      for (var kw = 0u; kw < KW; kw++) {
+        let tw = tw0 - i32(kw * DW);
+        if (tw < 0 || tw % i32(SW) != 0 || tw / i32(SW) >= i32(OW)) { continue; }
+        v += a[yb + u32(th / i32(SH)) * OW + u32(tw / i32(SW))] * b[wb + kh * KW + kw];
+      }
+    }
+  }
+  out[p.off_out + i] = v;
+}
+
+// One workgroup per weight element, reducing over batch and space.
+@compute @workgroup_size(WG)
+fn direct_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_id) lid: vec3<u32>) {
+  let widx = wid.x + wid.y * nwg.x;
+  let valid = widx < p.n;                     // uniform per workgroup
+  let ohw = OH * OW;
+  let ihw = IH * IW;
+  let kw = widx % KW;
+  let kh = (widx / KW) % KH;
+  let ci = (widx / (KW * KH)) % cig();
+  let co = widx / (KW * KH * cig());
+  let g = co / cog();
+  var v = 0.0;
+  if (valid) {
+    for (var k = lid.x; k < p.kdim; k += WG) {
+      let n = k / ohw;
+      let s = k % ohw;
+      let ih = i32(s / OW * SH + kh * DH) - i32(PH);
+      let iw = i32(s % OW * SW + kw * DW) - i32(PW);
+      if (ih < 0 || ih >= i32(IH) || iw < 0 || iw >= i32(IW)) { continue; }
+      v += a[p.off_a + (n * OC + co) * ohw + s] * b[p.off_b + (n * IC + g * cig() + ci) * ihw + u32(ih) * IW + u32(iw)];
+    }
+  }
+  red[lid.x] = v;
+  workgroupBarrier();
+  for (var st = WG / 2u; st > 0u; st = st / 2u) {
+    if (lid.x < st) { red[lid.x] += red[lid.x + st]; }
+    workgroupBarrier();
+  }
+  if (valid && lid.x == 0u) { out[p.off_out + widx] = red[0]; }
+}
+
+// --------------------------------------------------------------------------- epilogue helpers
+
+// Bias gradient: one workgroup per channel, sum of dy over batch and space (len = N).
+@compute @workgroup_size(WG)
+fn bias_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let co = wid.x;
+  let ohw = OH * OW;
+  var v = 0.0;
+  for (var k = lid.x; k < p.len * ohw; k += WG) {
+    let n = k / ohw;
+    v += a[p.off_a + (n * OC + co) * ohw + k % ohw];
+  }
+  red[lid.x] = v;
+  workgroupBarrier();
+  for (var st = WG / 2u; st > 0u; st = st / 2u) {
+    if (lid.x < st) { red[lid.x] += red[lid.x + st]; }
+    workgroupBarrier();
+  }
+  if (lid.x == 0u) { out[p.off_out + co] = red[0]; }
+}
+
+// Gradient through the fused activation, from the activated output y: g * act'(y).
+@compute @workgroup_size(WG)
+fn act_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= p.n) { return; }
+  let gv = a[p.off_a + i];
+  let y = b[p.off_b + i];
+  var d = 1.0;
+  switch ACT {
+    case 1u: { d = select(0.0, 1.0, y > 0.0); }
+    case 2u: { d = select(p.alpha, 1.0, y > 0.0); }
+    case 3u: { d = 1.0 - y * y; }
+    default: { d = 1.0; }
+  }
+  out[p.off_out + i] = gv * d;
+}
