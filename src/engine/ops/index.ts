@@ -5,3 +5,4 @@ export * from './binary.ts';
 export * from './reduce.ts';
 export * from './layernorm.ts';
 export * from './conv.ts';
+export * from './unary.ts';
