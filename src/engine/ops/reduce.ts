@@ -1,14 +1,20 @@
 /**
- * Reductions over any set of axes. The input is viewed as [kept..., reduced...] (a copy only when
- * the reduced axes are not already innermost and contiguous), then each output row is folded by
- * one workgroup with a tree in workgroup memory (kernels/reduce.wgsl).
+ * Reductions over any set of axes (kernels/reduce.wgsl), each with its backward beside it.
+ *
+ * The input is viewed as [kept..., reduced...] (a copy only when the reduced axes are not already
+ * innermost and contiguous): a [rows, cols] matrix folded row by row. Few long rows (1 x 10M) take
+ * a two-pass path (`partial` folds chunks into [rows, chunks], then `rows` folds those) so a huge
+ * reduction spreads over thousands of workgroups instead of one.
+ *
+ * Arg-reductions (argmax, argmin, max/min with indices) work along one dimension of an
+ * [outer, D, inner] view without any permute.
  */
 import { Tensor, empty, numel } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { OpError } from '../errors.ts';
-import { dispatch, kernel } from './launch.ts';
-import { contiguous, reshape, broadcastTo } from './movement.ts';
-import { scaleRaw } from './binary.ts';
+import { dispatch, grid1d, kernel, WG } from './launch.ts';
+import { contiguous, reshape, broadcastTo, copyInto } from './movement.ts';
+import { binaryRaw, compareRaw, scaleRaw } from './binary.ts';
 
 export type Axes = number | readonly number[] | undefined;
 
@@ -35,38 +41,116 @@ export function reducedShape(shape: readonly number[], axes: readonly number[], 
   return out;
 }
 
+// Row-reduction kernel selectors (see kernels/reduce.wgsl).
 const OPS = { sum: 0, max: 1, min: 2 } as const;
+const OP_SQDEV = 3;
+const OP_EXPDEV = 4;
+const FIN_SCALE = 0;
+const FIN_LOGPLUS = 1;
+const FIN_SQRT = 2;
+const INF_BITS = 0x7f800000;
+
+/**
+ * Two-pass crossover. One workgroup per row keeps a GPU busy only with enough rows (an H100 runs
+ * 132 SMs x several workgroups each): below TWO_PASS_MAX_ROWS rows, a row longer than
+ * TWO_PASS_MIN_COLS is split into chunks of at least CHUNK elements (16 per thread), so a
+ * 1 x 10M sum runs as ~2400 workgroups, then one small pass over the partials.
+ */
+const CHUNK = WG * 16;
+const TWO_PASS_MIN_COLS = 2 * CHUNK;
+const TWO_PASS_MAX_ROWS = 1024;
+
+/** Whether a [rows, cols] reduction takes the two-pass path (exported for tests and benches). */
+export function usesTwoPass(rows: number, cols: number): boolean {
+  return cols >= TWO_PASS_MIN_COLS && rows < TWO_PASS_MAX_ROWS;
+}
+
+function chunking(cols: number): { chunk: number; chunks: number } {
+  // at most ~64K partials per row, so the second pass stays one short workgroup per row
+  const chunk = Math.max(CHUNK, Math.ceil(cols / 65536 / WG) * WG);
+  return { chunk, chunks: Math.ceil(cols / chunk) };
+}
+
+function groups2d(groups: number): [number, number] {
+  const gx = Math.min(groups, 32768);
+  return [gx, Math.ceil(groups / gx)];
+}
+
+/**
+ * Folds the contiguous [rows, cols] matrix at `src` (from src.offset) into `out` ([rows]
+ * contiguous, any shape). `center` (per row) feeds OP_SQDEV/OP_EXPDEV and FIN_LOGPLUS.
+ */
+function rowReduce(out: Tensor, src: Tensor, rows: number, cols: number, op: number, fin: number, scale: number, center: Tensor | null): void {
+  if (rows === 0) return;
+  const params = (nRows: number, nCols: number, offIn: number, chunk = 0, chunks = 0) => {
+    const p = new Uint32Array(8);
+    p[0] = nRows;
+    p[1] = nCols;
+    p[2] = offIn;
+    new Float32Array(p.buffer)[3] = scale;
+    p[4] = chunk;
+    p[5] = chunks;
+    p[6] = center ? center.offset : 0;
+    p[7] = INF_BITS;
+    return p;
+  };
+  if (!usesTwoPass(rows, cols)) {
+    const c = center ?? src;
+    dispatch(kernel('reduce', 'rows', { constants: { OP: op, FIN: fin } }), [out.bufferFor('reduce'), src.bufferFor('reduce'), c.bufferFor('reduce')], params(rows, cols, src.offset), groups2d(rows));
+    return;
+  }
+  const { chunk, chunks } = chunking(cols);
+  const parts = empty([rows, chunks]);
+  const c1 = center ?? src;
+  dispatch(kernel('reduce', 'partial', { constants: { OP: op, FIN: 0 } }), [parts.bufferFor('reduce'), src.bufferFor('reduce'), c1.bufferFor('reduce')], params(rows, cols, src.offset, chunk, chunks), groups2d(rows * chunks));
+  const c2 = center ?? parts;
+  const op2 = op >= OP_SQDEV ? OPS.sum : op;
+  dispatch(kernel('reduce', 'rows', { constants: { OP: op2, FIN: fin } }), [out.bufferFor('reduce'), parts.bufferFor('reduce'), c2.bufferFor('reduce')], params(rows, chunks, 0), groups2d(rows));
+  parts.dispose();
+}
+
+/** x viewed as a contiguous [kept..., reduced...] matrix; `owned` says whether to dispose it. */
+function asRows(op: string, x: Tensor, axes: readonly number[]): { src: Tensor; rows: number; cols: number; owned: boolean; perm: number[] } {
+  x.storageFor(op);
+  if (x.dtype !== 'f32') throw new OpError(op, `expects an f32 tensor, got ${x.dtype} of shape [${x.shape.join(', ')}]`);
+  const kept = [...Array(x.rank).keys()].filter((d) => !axes.includes(d));
+  const perm = [...kept, ...axes];
+  const identity = perm.every((d, i) => d === i);
+  const permuted = identity ? x : permuteRaw(x, perm);
+  const src = contiguous(permuted);
+  if (permuted !== x && src !== permuted) permuted.dispose();
+  const rows = numel(kept.map((d) => x.shape[d]));
+  const cols = numel(axes.map((d) => x.shape[d]));
+  return { src, rows, cols, owned: src !== x, perm };
+}
 
 /**
  * The raw row reduction (no autograd): returns a contiguous tensor of the kept dimensions.
  * `scale` multiplies the result (1/count for a mean).
  */
 export function reduceRaw(op: keyof typeof OPS, x: Tensor, axes: readonly number[], keepdim: boolean, scale = 1): Tensor {
-  if (x.dtype !== 'f32') throw new OpError(op, `expects an f32 tensor, got ${x.dtype}`);
-  const kept = [...Array(x.rank).keys()].filter((d) => !axes.includes(d));
-  const permuted = kept.length === x.rank ? x : permuteRaw(x, [...kept, ...axes]);
-  const src = contiguous(permuted);
-  const rows = numel(kept.map((d) => x.shape[d]));
   const cols = numel(axes.map((d) => x.shape[d]));
-  const out = empty(reducedShape(x.shape, axes, keepdim));
   if (cols === 0 && op !== 'sum') throw new OpError(op, `cannot take the ${op} of an empty set of elements (shape [${x.shape.join(', ')}])`);
-  const params = new Uint32Array(4);
-  params[0] = rows;
-  params[1] = cols;
-  params[2] = src.offset;
-  new Float32Array(params.buffer)[3] = scale;
-  if (rows > 0) {
-    const gx = Math.min(rows, 32768);
-    dispatch(kernel('reduce', 'rows', { constants: { OP: OPS[op] } }), [out.bufferFor(op), src.bufferFor(op)], params, [gx, Math.ceil(rows / gx)]);
-  }
-  if (src !== x && src !== permuted) src.dispose();
-  if (permuted !== x) permuted.dispose();
+  const { src, rows, owned } = asRows(op, x, axes);
+  const out = empty(reducedShape(x.shape, axes, keepdim));
+  rowReduce(out, src, rows, cols, OPS[op], FIN_SCALE, scale, null);
+  if (owned) src.dispose();
   return out;
 }
 
 /** permute without autograd (a plain view). */
 function permuteRaw(x: Tensor, perm: readonly number[]): Tensor {
   return x.view(perm.map((d) => x.shape[d]), perm.map((d) => x.strides[d]), x.offset);
+}
+
+/** A contiguous [kept..., reduced...] tensor viewed back in the input's dimension order. */
+function unpermute(t: Tensor, perm: readonly number[]): Tensor {
+  if (perm.every((d, i) => d === i)) return t;
+  const inv = new Array<number>(perm.length);
+  perm.forEach((d, i) => (inv[d] = i));
+  const v = permuteRaw(t, inv);
+  t.dispose();
+  return v;
 }
 
 export function sum(x: Tensor, axes?: Axes, keepdim = false): Tensor {
@@ -88,6 +172,232 @@ export function mean(x: Tensor, axes?: Axes, keepdim = false): Tensor {
     return [r];
   });
 }
+
+/** Largest value over `axes` (torch.amax). The gradient goes to every position holding the
+ * maximum, split evenly between ties. NaN propagates. */
+export function max(x: Tensor, axes?: Axes, keepdim = false): Tensor {
+  return extremum('max', x, axes, keepdim);
+}
+
+/** Smallest value over `axes` (torch.amin); gradient as `max`. */
+export function min(x: Tensor, axes?: Axes, keepdim = false): Tensor {
+  return extremum('min', x, axes, keepdim);
+}
+
+export const amax = max;
+export const amin = min;
+
+function extremum(op: 'max' | 'min', x: Tensor, axes: Axes, keepdim: boolean): Tensor {
+  const ax = normAxes(op, x.rank, axes);
+  const out = reduceRaw(op, x, ax, keepdim);
+  const inShape = x.shape;
+  return record(op, out, [x], [x, out], (g, [xs, outs]) => {
+    const ob = expandBack(outs, inShape, ax, keepdim);
+    const mask = compareRaw('eq', xs, ob);
+    ob.dispose();
+    const count = reduceRaw('sum', mask, ax, keepdim);
+    const share = binaryRaw('div', g, count);
+    count.dispose();
+    const sb = expandBack(share, inShape, ax, keepdim);
+    const r = binaryRaw('mul', mask, sb);
+    for (const t of [mask, share, sb]) t.dispose();
+    return [r];
+  });
+}
+
+/** log(sum(exp(x))) over `axes`, computed around the maximum (no overflow); its gradient is the
+ * softmax over the same axes. */
+export function logsumexp(x: Tensor, axes?: Axes, keepdim = false): Tensor {
+  const ax = normAxes('logsumexp', x.rank, axes);
+  const cols = numel(ax.map((d) => x.shape[d]));
+  if (cols === 0) throw new OpError('logsumexp', `cannot reduce an empty set of elements (shape [${x.shape.join(', ')}] over axes [${ax.join(', ')}])`);
+  const { src, rows, owned, perm } = asRows('logsumexp', x, ax);
+  const m = empty([rows]);
+  rowReduce(m, src, rows, cols, OPS.max, FIN_SCALE, 1, null);
+  const out = empty(reducedShape(x.shape, ax, keepdim));
+  rowReduce(out, src, rows, cols, OP_EXPDEV, FIN_LOGPLUS, 1, m);
+  m.dispose();
+  const res = record('logsumexp', out, [x], [src, out], (g, [xs, lse]) => [centredBackward(0, xs, lse, g, null, 1, rows, cols, perm)]);
+  if (owned) src.dispose();
+  return res;
+}
+
+export interface VarianceOptions {
+  /** Subtracted from the count in the divisor (torch.var's correction; default 1, unbiased). */
+  correction?: number;
+  /** Shorthand: true is correction 1, false correction 0. */
+  unbiased?: boolean;
+  keepdim?: boolean;
+}
+
+function correctionOf(opts: VarianceOptions): number {
+  if (opts.correction !== undefined) return opts.correction;
+  if (opts.unbiased !== undefined) return opts.unbiased ? 1 : 0;
+  return 1;
+}
+
+/** Variance over `axes` (torch.var; default correction 1). Computed around the mean (two passes
+ * over the data, no catastrophic cancellation). A divisor n - correction <= 0 gives inf/NaN as
+ * in PyTorch. */
+export function variance(x: Tensor, axes?: Axes, opts: VarianceOptions = {}): Tensor {
+  return spread('variance', x, axes, opts, false);
+}
+
+/** Standard deviation over `axes` (torch.std; default correction 1). */
+export function std(x: Tensor, axes?: Axes, opts: VarianceOptions = {}): Tensor {
+  return spread('std', x, axes, opts, true);
+}
+
+function spread(op: string, x: Tensor, axes: Axes, opts: VarianceOptions, isStd: boolean): Tensor {
+  const ax = normAxes(op, x.rank, axes);
+  const keepdim = opts.keepdim ?? false;
+  const corr = correctionOf(opts);
+  const cols = numel(ax.map((d) => x.shape[d]));
+  const { src, rows, owned, perm } = asRows(op, x, ax);
+  const mu = empty([rows]);
+  rowReduce(mu, src, rows, cols, OPS.sum, FIN_SCALE, 1 / cols, null);
+  const divisor = Math.max(0, cols - corr);
+  const out = empty(reducedShape(x.shape, ax, keepdim));
+  rowReduce(out, src, rows, cols, OP_SQDEV, isStd ? FIN_SQRT : FIN_SCALE, 1 / divisor, mu);
+  const saved = isStd ? [src, mu, out] : [src, mu];
+  const res = record(op, out, [x], saved, (g, [xs, mus, sd]) =>
+    isStd ? [centredBackward(2, xs, mus, g, sd, 1 / divisor, rows, cols, perm)] : [centredBackward(1, xs, mus, g, null, 2 / divisor, rows, cols, perm)],
+  );
+  mu.dispose();
+  if (owned) src.dispose();
+  return res;
+}
+
+/** g[r] * f(x[r, k] - c[r]) on the [rows, cols] layout, viewed back in the input's order. */
+function centredBackward(mode: number, xs: Tensor, c: Tensor, g: Tensor, s: Tensor | null, scale: number, rows: number, cols: number, perm: readonly number[]): Tensor {
+  const gc = dense(g);
+  const out = empty(xs.shape);
+  const n = rows * cols;
+  if (n > 0) {
+    const p = new Uint32Array(4);
+    p[0] = n;
+    p[1] = cols;
+    p[2] = xs.offset;
+    new Float32Array(p.buffer)[3] = scale;
+    const cc = dense(c);
+    const sc = s ? dense(s) : cc;
+    dispatch(kernel('reduce', 'rows_bwd', { constants: { MODE: mode } }), [out.bufferFor('reduce'), xs.bufferFor('reduce'), cc.bufferFor('reduce'), gc.bufferFor('reduce'), sc.bufferFor('reduce')], p, grid1d(n));
+    if (cc !== c) cc.dispose();
+    if (s && sc !== s) sc.dispose();
+  }
+  if (gc !== g) gc.dispose();
+  return unpermute(out, perm);
+}
+
+/** `t` itself when row-major from offset 0 (what kernels indexing from 0 need), else a copy. */
+export function dense(t: Tensor): Tensor {
+  if (t.isContiguous && t.offset === 0) return t;
+  const c = empty(t.shape, t.dtype);
+  copyInto(c, t);
+  return c;
+}
+
+// ------------------------------------------------------------------------------ arg-reductions
+
+function dimOf(op: string, x: Tensor, dim: number): number {
+  const d = dim < 0 ? dim + x.rank : dim;
+  if (!Number.isInteger(d) || d < 0 || d >= x.rank) throw new OpError(op, `dimension ${dim} out of range for shape [${x.shape.join(', ')}]`);
+  return d;
+}
+
+/** Values and first indices of the extremum along `d` (raw, no autograd). */
+function argRaw(op: string, x: Tensor, d: number, argmin: boolean, keepdim: boolean): { values: Tensor; indices: Tensor } {
+  x.storageFor(op);
+  if (x.dtype !== 'f32') throw new OpError(op, `expects an f32 tensor, got ${x.dtype} of shape [${x.shape.join(', ')}]`);
+  const D = x.shape[d];
+  if (D === 0) throw new OpError(op, `cannot reduce the empty dimension ${d} of shape [${x.shape.join(', ')}]`);
+  const xc = contiguous(x);
+  const outer = numel(x.shape.slice(0, d));
+  const inner = numel(x.shape.slice(d + 1));
+  const rows = outer * inner;
+  const shape = reducedShape(x.shape, [d], keepdim);
+  const values = empty(shape);
+  const indices = empty(shape, 'i32');
+  const spec = { constants: { ARGMIN: argmin ? 1 : 0, PARTS: 0 } };
+  const params = (r: number, dd: number, inn: number, off: number, chunk = 0, chunks = 0) => new Uint32Array([r, dd, inn, off, chunk, chunks, INF_BITS, 0]);
+  if (rows > 0) {
+    if (!usesTwoPass(rows, D)) {
+      dispatch(kernel('reduce', 'arg_rows', spec), [values.bufferFor(op), indices.bufferFor(op), xc.bufferFor(op), xc.bufferFor(op)], params(rows, D, inner, xc.offset), groups2d(rows));
+    } else {
+      const { chunk, chunks } = chunking(D);
+      const pv = empty([rows, chunks]);
+      const pi = empty([rows, chunks], 'i32');
+      dispatch(kernel('reduce', 'arg_partial', spec), [pv.bufferFor(op), pi.bufferFor(op), xc.bufferFor(op), xc.bufferFor(op)], params(rows, D, inner, xc.offset, chunk, chunks), groups2d(rows * chunks));
+      const spec2 = { constants: { ARGMIN: argmin ? 1 : 0, PARTS: 1 } };
+      dispatch(kernel('reduce', 'arg_rows', spec2), [values.bufferFor(op), indices.bufferFor(op), pv.bufferFor(op), pi.bufferFor(op)], params(rows, chunks, 1, 0), groups2d(rows));
+      pv.dispose();
+      pi.dispose();
+    }
+  }
+  if (xc !== x) xc.dispose();
+  return { values, indices };
+}
+
+/** Index of the largest element along `dim` (i32; the first one on ties, as PyTorch). Without
+ * `dim`, the index into the flattened tensor. Not differentiable. */
+export function argmax(x: Tensor, dim?: number, keepdim = false): Tensor {
+  return argImpl('argmax', x, dim, keepdim, false);
+}
+
+/** Index of the smallest element along `dim` (see `argmax`). */
+export function argmin(x: Tensor, dim?: number, keepdim = false): Tensor {
+  return argImpl('argmin', x, dim, keepdim, true);
+}
+
+function argImpl(op: string, x: Tensor, dim: number | undefined, keepdim: boolean, isMin: boolean): Tensor {
+  x.storageFor(op);
+  if (dim === undefined) {
+    if (x.size === 0) throw new OpError(op, `cannot reduce an empty tensor of shape [${x.shape.join(', ')}]`);
+    const flat = reshape(x, [x.size]);
+    const { values, indices } = argRaw(op, flat, 0, isMin, false);
+    values.dispose();
+    flat.dispose();
+    if (!keepdim) return indices;
+    const r = reshape(indices, x.shape.map(() => 1));
+    indices.dispose();
+    return r;
+  }
+  const { values, indices } = argRaw(op, x, dimOf(op, x, dim), isMin, keepdim);
+  values.dispose();
+  return indices;
+}
+
+/** torch.max(x, dim, keepdim): the largest values along `dim` and their (first) indices (i32).
+ * `values` is differentiable: its gradient goes to the recorded index only. */
+export function maxWithIndices(x: Tensor, dim: number, keepdim = false): { values: Tensor; indices: Tensor } {
+  return withIndices('maxWithIndices', x, dim, keepdim, false);
+}
+
+/** torch.min(x, dim, keepdim): see `maxWithIndices`. */
+export function minWithIndices(x: Tensor, dim: number, keepdim = false): { values: Tensor; indices: Tensor } {
+  return withIndices('minWithIndices', x, dim, keepdim, true);
+}
+
+function withIndices(op: string, x: Tensor, dim: number, keepdim: boolean, isMin: boolean): { values: Tensor; indices: Tensor } {
+  const d = dimOf(op, x, dim);
+  const { values, indices } = argRaw(op, x, d, isMin, keepdim);
+  const inShape = x.shape;
+  record(op, values, [x], [indices], (g, [idx]) => {
+    const gc = dense(g);
+    const out = empty(inShape);
+    const n = numel(inShape);
+    if (n > 0) {
+      const p = new Uint32Array([n, inShape[d], numel(inShape.slice(d + 1)), 0]);
+      // idx is the saved `indices` output: fresh, row-major from offset 0
+      dispatch(kernel('reduce', 'arg_scatter'), [out.bufferFor(op), gc.bufferFor(op), idx.bufferFor(op)], p, grid1d(n));
+    }
+    if (gc !== g) gc.dispose();
+    return [out];
+  });
+  return { values, indices };
+}
+
+// ------------------------------------------------------------------------------ broadcasting
 
 /** Broadcasts a reduced gradient back over the reduced axes (a zero-stride view). */
 export function expandBack(g: Tensor, inShape: readonly number[], axes: readonly number[], keepdim: boolean): Tensor {
