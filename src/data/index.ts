@@ -1,0 +1,24 @@
+/**
+ * The datasets layer: readers, verified downloads, tokenizer, and the batching pipeline.
+ * See each module for details; this file only re-exports the public API.
+ */
+export { DataError, DatasetUnavailableError } from './errors.ts';
+export { dataDir, DEBIAN_FASHION_MNIST_DIR } from './paths.ts';
+export { Rng, permutation } from './rng.ts';
+export type { Layout, SampleDType, Source, ArraySource, NpySource, ImageFilesSource } from './source.ts';
+export { sampleSize, subset, withLabels } from './source.ts';
+export { unpickle, NDArray, PyTuple, PyStr8, NumpyDType, type PyValue } from './pickle.ts';
+export { readCifar, readCifarBinary, readCifarPython, readCifarPythonMeta, CIFAR10_CLASSES, type CifarOptions, type CifarVariant, type CifarSplit } from './cifar.ts';
+export { parseIdx, readIdx, readIdxPair, readMnist, FASHION_MNIST_CLASSES, type IdxArray } from './idx.ts';
+export { parseNpyHeader, readNpyHeader, readNpy, decodeNpyData, openNpyImages, NpzFile, toLabels, type NpyHeader, type NpyArray, type ImageSourceOptions } from './npy.ts';
+export { listZip, readZipMember, extractZip, type ZipMember } from './zip.ts';
+export { imageFolder, imageFiles, decodeImage, decodeImageInto, verifyImages, outputSize, IMAGE_EXTENSIONS, type DecodeOptions, type ImageFolderOptions, type VerifyReport } from './images.ts';
+export { resample, resizeOutputSize, centerCrop, roundHalfEven, type Interpolation } from './resize.ts';
+export { basicEnglish, splitWhitespace, Vocab, numericalise, textSource, readLabelledLines, readTextLines, NEWSGROUPS20_CLASSES, REUTERS52_CLASSES, type VocabOptions, type NumericaliseOptions, type LabelledText } from './text.ts';
+export { downloadFile, extractArchive, ensureDataset, locateDataset, fileDigests, type RemoteFile, type DatasetEntry, type DownloadOptions, type DownloadResult } from './download.ts';
+export { DATASETS, registryEntry, download, locate, type RegistryEntry } from './registry.ts';
+export { loadCifar, loadMnist, loadTinyImages300k, loadGoeSamples, loadImageOod, loadImageNetVariant, loadNewsgroups20, loadReuters52, loadMulti30k, loadWmt16, loadWikiText2, type GetOptions } from './datasets.ts';
+export { compileTransform, writeSample, CIFAR_MEAN, CIFAR_STD, IMAGENET_MEAN, IMAGENET_STD, type ImageTransform } from './transforms.ts';
+export { DataLoader, type LoaderOptions, type OutlierOptions, type Batch } from './loader.ts';
+export type { Skip } from './assemble.ts';
+export { uploadBatch, uploadSeparate, type Upload, type UploadInt, type UploadHooks, type UploadedBatch, type UploadedSeparate } from './upload.ts';

@@ -1,0 +1,17 @@
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+
+/**
+ * The folder datasets are downloaded to and read from.
+ * `GOE_DATA_DIR` wins; otherwise `$XDG_CACHE_HOME/goe-webgpu/data`, otherwise `~/.cache/goe-webgpu/data`.
+ */
+export function dataDir(env: NodeJS.ProcessEnv = process.env): string {
+  const explicit = env.GOE_DATA_DIR;
+  if (explicit !== undefined && explicit !== '') return resolve(explicit);
+  const xdg = env.XDG_CACHE_HOME;
+  const cache = xdg !== undefined && xdg !== '' && isAbsolute(xdg) ? xdg : join(homedir(), '.cache');
+  return join(cache, 'goe-webgpu', 'data');
+}
+
+/** Where Debian's `dataset-fashion-mnist` package installs the Fashion-MNIST IDX files. */
+export const DEBIAN_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';

@@ -1,0 +1,577 @@
+/**
+ * A restricted, safe reader for Python pickles: enough for the CIFAR "python version" files
+ * (Python 2 cPickle, protocol 2) and for the same dictionaries re-pickled by Python 3
+ * (protocols 2 to 5), and nothing more.
+ *
+ * Safety: this is not an emulation of Python's unpickler. It interprets a fixed set of data
+ * opcodes (dicts, lists, tuples, strings, bytes, numbers, memo) and exactly the globals that
+ * numpy arrays need, each mapped to a JavaScript function written here:
+ *   numpy.core.multiarray._reconstruct / numpy._core.multiarray._reconstruct, numpy.ndarray,
+ *   numpy.dtype, numpy.core.numeric._frombuffer / numpy._core.numeric._frombuffer,
+ *   _codecs.encode (latin-1 only), builtins.bytearray.
+ * Any other global, any other opcode (INST, OBJ, NEWOBJ, persistent ids, extension codes, ...)
+ * is refused with a DataError that names the file, the opcode or global and its offset.
+ * Nothing is ever executed or constructed from the pickle's say-so.
+ */
+import { DataError } from './errors.ts';
+
+/** A numpy array read from a pickle: raw bytes plus dtype, shape and memory order. */
+export class NDArray {
+  /** numpy type code without byte order, e.g. 'u1', 'i8', 'f4'. */
+  dtype: string;
+  /** '<' little, '>' big, '|' not applicable. */
+  byteOrder: string;
+  shape: number[];
+  fortranOrder: boolean;
+  /** Raw element bytes (a view into the pickle buffer where possible). */
+  data: Uint8Array;
+
+  constructor(dtype: string, byteOrder: string, shape: number[], fortranOrder: boolean, data: Uint8Array) {
+    this.dtype = dtype;
+    this.byteOrder = byteOrder;
+    this.shape = shape;
+    this.fortranOrder = fortranOrder;
+    this.data = data;
+  }
+}
+
+/** A numpy dtype read from a pickle. */
+export class NumpyDType {
+  code: string;
+  byteOrder = '|';
+  constructor(code: string) {
+    this.code = code;
+  }
+}
+
+/** A Python tuple (kept distinct from lists). */
+export class PyTuple {
+  items: PyValue[];
+  constructor(items: PyValue[]) {
+    this.items = items;
+  }
+}
+
+/**
+ * A Python 2 `str` (or a long latin-1 payload): kept as bytes to avoid inflating megabytes of
+ * pixel data into a JavaScript string. `text` decodes it as latin-1 (what torchvision's
+ * `pickle.load(f, encoding="latin1")` does).
+ */
+export class PyStr8 {
+  bytes: Uint8Array;
+  constructor(bytes: Uint8Array) {
+    this.bytes = bytes;
+  }
+  get text(): string {
+    return latin1(this.bytes);
+  }
+}
+
+/** An allow-listed callable named by GLOBAL / STACK_GLOBAL. */
+class PyGlobal {
+  name: string;
+  constructor(name: string) {
+    this.name = name;
+  }
+}
+
+export type PyKey = string | number | bigint | boolean | null;
+export type PyValue =
+  | null
+  | boolean
+  | number
+  | bigint
+  | string
+  | Uint8Array
+  | PyStr8
+  | PyValue[]
+  | PyTuple
+  | Map<PyKey, PyValue>
+  | NDArray
+  | NumpyDType;
+
+type StackItem = PyValue | PyGlobal;
+
+const ALLOWED_GLOBALS = new Set([
+  'numpy.core.multiarray._reconstruct',
+  'numpy._core.multiarray._reconstruct',
+  'numpy.ndarray',
+  'numpy.dtype',
+  'numpy.core.numeric._frombuffer',
+  'numpy._core.numeric._frombuffer',
+  '_codecs.encode',
+  'builtins.bytearray',
+  '__builtin__.bytearray',
+]);
+
+const OPCODE_NAMES: Record<number, string> = {
+  0x69: 'INST',
+  0x6f: 'OBJ',
+  0x81: 'NEWOBJ',
+  0x92: 'NEWOBJ_EX',
+  0x50: 'PERSID',
+  0x51: 'BINPERSID',
+  0x82: 'EXT1',
+  0x83: 'EXT2',
+  0x84: 'EXT4',
+  0x53: 'STRING',
+  0x56: 'UNICODE',
+  0x46: 'FLOAT',
+  0x8f: 'EMPTY_SET',
+  0x90: 'ADDITEMS',
+  0x91: 'FROZENSET',
+  0x97: 'NEXT_BUFFER',
+  0x98: 'READONLY_BUFFER',
+};
+
+/** Read one pickle from `buf`. `file` is only used in error messages. */
+export function unpickle(buf: Uint8Array, file = '<pickle>'): PyValue {
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const stack: StackItem[] = [];
+  const marks: number[] = [];
+  const memo = new Map<number, StackItem>();
+  let pos = 0;
+
+  const fail = (what: string, at = pos): never => {
+    throw new DataError(`not a supported pickle: ${what} (at byte ${at})`, file);
+  };
+  const need = (n: number): void => {
+    if (n < 0 || pos + n > buf.length) fail(`truncated: needs ${n} more bytes, file has ${buf.length - pos}`);
+  };
+  const u8 = (): number => {
+    need(1);
+    return buf[pos++]!;
+  };
+  const u16 = (): number => {
+    need(2);
+    const v = view.getUint16(pos, true);
+    pos += 2;
+    return v;
+  };
+  const u32 = (): number => {
+    need(4);
+    const v = view.getUint32(pos, true);
+    pos += 4;
+    return v;
+  };
+  const i32 = (): number => {
+    need(4);
+    const v = view.getInt32(pos, true);
+    pos += 4;
+    return v;
+  };
+  const u64 = (): number => {
+    need(8);
+    const v = view.getBigUint64(pos, true);
+    pos += 8;
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) fail('length too large');
+    return Number(v);
+  };
+  const bytes = (n: number): Uint8Array => {
+    need(n);
+    const b = buf.subarray(pos, pos + n);
+    pos += n;
+    return b;
+  };
+  const line = (): string => {
+    const end = buf.indexOf(0x0a, pos);
+    if (end < 0) fail('truncated: unterminated text line');
+    const s = latin1(buf.subarray(pos, end));
+    pos = end + 1;
+    return s;
+  };
+  const pop = (): StackItem => {
+    if (stack.length === 0 || (marks.length > 0 && stack.length <= marks[marks.length - 1]!)) fail('stack underflow');
+    return stack.pop()!;
+  };
+  const popMark = (): StackItem[] => {
+    const m = marks.pop();
+    if (m === undefined) fail('MARK expected');
+    return stack.splice(m!);
+  };
+  const top = (): StackItem => {
+    if (stack.length === 0) fail('stack underflow');
+    return stack[stack.length - 1]!;
+  };
+  const value = (x: StackItem, what: string): PyValue => {
+    if (x instanceof PyGlobal) return fail(`${what}: a bare global (${x.name}) is not data`);
+    return x;
+  };
+
+  for (;;) {
+    const at = pos;
+    const op = u8();
+    switch (op) {
+      case 0x80: // PROTO
+        if (u8() > 5) fail('pickle protocol newer than 5', at);
+        break;
+      case 0x95: // FRAME
+        u64();
+        break;
+      case 0x2e: {
+        // STOP
+        if (stack.length !== 1) fail(`stack holds ${stack.length} items at STOP`, at);
+        return value(stack[0]!, 'result');
+      }
+      case 0x28: // MARK
+        marks.push(stack.length);
+        break;
+      case 0x30: // POP
+        if (marks.length > 0 && stack.length === marks[marks.length - 1]) marks.pop();
+        else pop();
+        break;
+      case 0x31: // POP_MARK
+        popMark();
+        break;
+      case 0x32: // DUP
+        stack.push(top());
+        break;
+      case 0x7d: // EMPTY_DICT
+        stack.push(new Map());
+        break;
+      case 0x5d: // EMPTY_LIST
+        stack.push([]);
+        break;
+      case 0x29: // EMPTY_TUPLE
+        stack.push(new PyTuple([]));
+        break;
+      case 0x74: // TUPLE
+        stack.push(new PyTuple(popMark().map((x) => value(x, 'tuple item'))));
+        break;
+      case 0x85: // TUPLE1
+        stack.push(new PyTuple([value(pop(), 'tuple item')]));
+        break;
+      case 0x86: {
+        const b = value(pop(), 'tuple item');
+        const a = value(pop(), 'tuple item');
+        stack.push(new PyTuple([a, b]));
+        break;
+      }
+      case 0x87: {
+        const c = value(pop(), 'tuple item');
+        const b = value(pop(), 'tuple item');
+        const a = value(pop(), 'tuple item');
+        stack.push(new PyTuple([a, b, c]));
+        break;
+      }
+      case 0x61: {
+        // APPEND
+        const v = value(pop(), 'list item');
+        const l = top();
+        if (!Array.isArray(l)) fail('APPEND to a non-list', at);
+        (l as PyValue[]).push(v);
+        break;
+      }
+      case 0x65: {
+        // APPENDS
+        const items = popMark();
+        const l = top();
+        if (!Array.isArray(l)) fail('APPENDS to a non-list', at);
+        for (const x of items) (l as PyValue[]).push(value(x, 'list item'));
+        break;
+      }
+      case 0x73: {
+        // SETITEM
+        const v = value(pop(), 'dict value');
+        const k = value(pop(), 'dict key');
+        const d = top();
+        if (!(d instanceof Map)) fail('SETITEM on a non-dict', at);
+        (d as Map<PyKey, PyValue>).set(dictKey(k, fail), v);
+        break;
+      }
+      case 0x75: {
+        // SETITEMS
+        const items = popMark();
+        const d = top();
+        if (!(d instanceof Map)) fail('SETITEMS on a non-dict', at);
+        if (items.length % 2 !== 0) fail('SETITEMS with an odd number of items', at);
+        for (let i = 0; i < items.length; i += 2) {
+          (d as Map<PyKey, PyValue>).set(dictKey(value(items[i]!, 'dict key'), fail), value(items[i + 1]!, 'dict value'));
+        }
+        break;
+      }
+      case 0x71: // BINPUT
+        memo.set(u8(), top());
+        break;
+      case 0x72: // LONG_BINPUT
+        memo.set(u32(), top());
+        break;
+      case 0x94: // MEMOIZE
+        memo.set(memo.size, top());
+        break;
+      case 0x70: // PUT
+        memo.set(parseDecimal(line(), fail), top());
+        break;
+      case 0x68:
+      case 0x6a:
+      case 0x67: {
+        // BINGET, LONG_BINGET, GET
+        const idx = op === 0x68 ? u8() : op === 0x6a ? u32() : parseDecimal(line(), fail);
+        if (!memo.has(idx)) fail(`memo key ${idx} missing`, at);
+        stack.push(memo.get(idx)!);
+        break;
+      }
+      case 0x4e: // NONE
+        stack.push(null);
+        break;
+      case 0x88: // NEWTRUE
+        stack.push(true);
+        break;
+      case 0x89: // NEWFALSE
+        stack.push(false);
+        break;
+      case 0x4b: // BININT1
+        stack.push(u8());
+        break;
+      case 0x4d: // BININT2
+        stack.push(u16());
+        break;
+      case 0x4a: // BININT
+        stack.push(i32());
+        break;
+      case 0x8a:
+      case 0x8b: {
+        // LONG1, LONG4
+        const n = op === 0x8a ? u8() : u32();
+        stack.push(decodeLong(bytes(n)));
+        break;
+      }
+      case 0x49: {
+        // INT (protocol 0; "01"/"00" are True/False)
+        const s = line();
+        if (s === '01') stack.push(true);
+        else if (s === '00') stack.push(false);
+        else stack.push(parseDecimal(s, fail));
+        break;
+      }
+      case 0x4c: {
+        // LONG (protocol 0)
+        const s = line().replace(/L$/, '');
+        if (!/^-?\d+$/.test(s)) fail('bad LONG literal', at);
+        const b = BigInt(s);
+        stack.push(b >= BigInt(Number.MIN_SAFE_INTEGER) && b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b);
+        break;
+      }
+      case 0x47: {
+        // BINFLOAT (big-endian)
+        need(8);
+        stack.push(view.getFloat64(pos, false));
+        pos += 8;
+        break;
+      }
+      case 0x55: // SHORT_BINSTRING (Python 2 str, read as latin-1 like encoding="latin1")
+        stack.push(latin1(bytes(u8())));
+        break;
+      case 0x54: {
+        // BINSTRING
+        const n = i32();
+        if (n < 0) fail('negative BINSTRING length', at);
+        const b = bytes(n);
+        stack.push(n < 65536 ? latin1(b) : new PyStr8(b));
+        break;
+      }
+      case 0x8c: // SHORT_BINUNICODE
+        stack.push(utf8(bytes(u8()), fail));
+        break;
+      case 0x58: // BINUNICODE
+        stack.push(utf8(bytes(u32()), fail));
+        break;
+      case 0x8d: // BINUNICODE8
+        stack.push(utf8(bytes(u64()), fail));
+        break;
+      case 0x43: // SHORT_BINBYTES
+        stack.push(bytes(u8()));
+        break;
+      case 0x42: // BINBYTES
+        stack.push(bytes(u32()));
+        break;
+      case 0x8e: // BINBYTES8
+      case 0x96: // BYTEARRAY8
+        stack.push(bytes(u64()));
+        break;
+      case 0x63: {
+        // GLOBAL
+        const module = line();
+        const name = line();
+        stack.push(global(`${module}.${name}`, at));
+        break;
+      }
+      case 0x93: {
+        // STACK_GLOBAL
+        const name = pop();
+        const module = pop();
+        if (typeof module !== 'string' || typeof name !== 'string') fail('STACK_GLOBAL needs two strings', at);
+        stack.push(global(`${module as string}.${name as string}`, at));
+        break;
+      }
+      case 0x52: {
+        // REDUCE
+        const args = pop();
+        const fn = pop();
+        if (!(fn instanceof PyGlobal)) fail('REDUCE on something that is not an allow-listed global', at);
+        if (!(args instanceof PyTuple)) fail('REDUCE arguments are not a tuple', at);
+        stack.push(call((fn as PyGlobal).name, (args as PyTuple).items, (m) => fail(m, at)));
+        break;
+      }
+      case 0x62: {
+        // BUILD
+        const state = value(pop(), 'BUILD state');
+        const obj = top();
+        if (obj instanceof NDArray) buildArray(obj, state, (m) => fail(m, at));
+        else if (obj instanceof NumpyDType) buildDType(obj, state, (m) => fail(m, at));
+        else fail('BUILD on an object that is not a numpy array or dtype', at);
+        break;
+      }
+      default: {
+        const name = OPCODE_NAMES[op];
+        fail(
+          name === undefined
+            ? `unknown opcode 0x${op.toString(16).padStart(2, '0')}`
+            : `opcode ${name} is refused (it would construct arbitrary objects)`,
+          at,
+        );
+      }
+    }
+  }
+
+  function global(name: string, at: number): PyGlobal {
+    if (!ALLOWED_GLOBALS.has(name)) {
+      return fail(`global '${name}' is not allowed (only numpy arrays, dtypes and latin-1 bytes are)`, at);
+    }
+    return new PyGlobal(name);
+  }
+}
+
+function call(name: string, args: PyValue[], fail: (m: string) => never): PyValue {
+  switch (name) {
+    case 'numpy.core.multiarray._reconstruct':
+    case 'numpy._core.multiarray._reconstruct':
+      // _reconstruct(ndarray, (0,), b'b'): an empty array that BUILD fills in.
+      return new NDArray('u1', '|', [0], false, new Uint8Array(0));
+    case 'numpy.dtype': {
+      const code = args[0];
+      if (typeof code !== 'string') return fail('numpy.dtype needs a type code string');
+      return new NumpyDType(code);
+    }
+    case 'numpy.ndarray':
+      return fail('numpy.ndarray may only be passed to _reconstruct');
+    case '_codecs.encode': {
+      const [s, enc] = args;
+      if (typeof s !== 'string' || (enc !== 'latin1' && enc !== 'latin-1')) {
+        return fail('_codecs.encode is only allowed as (str, "latin1")');
+      }
+      return latin1Encode(s, fail);
+    }
+    case 'builtins.bytearray':
+    case '__builtin__.bytearray': {
+      const [s, enc] = args;
+      if (args.length === 0) return new Uint8Array(0);
+      if (s instanceof Uint8Array && args.length === 1) return s;
+      if (typeof s === 'string' && (enc === 'latin1' || enc === 'latin-1')) return latin1Encode(s, fail);
+      return fail('bytearray is only allowed from bytes or (str, "latin-1")');
+    }
+    case 'numpy.core.numeric._frombuffer':
+    case 'numpy._core.numeric._frombuffer': {
+      const [b, dt, shape, order] = args;
+      const data = asBytes(b, fail);
+      if (!(dt instanceof NumpyDType)) return fail('_frombuffer needs a dtype');
+      return new NDArray(dt.code, dt.byteOrder, shapeOf(shape, fail), order === 'F', data);
+    }
+    default:
+      return fail(`global '${name}' cannot be called`);
+  }
+}
+
+function buildArray(a: NDArray, state: PyValue, fail: (m: string) => never): void {
+  if (!(state instanceof PyTuple)) fail('numpy array state is not a tuple');
+  let items = (state as PyTuple).items;
+  if (items.length === 5) items = items.slice(1); // (version, shape, dtype, is_fortran, data)
+  if (items.length !== 4) fail(`numpy array state has ${items.length} items`);
+  const [shape, dt, fortran, raw] = items;
+  if (!(dt instanceof NumpyDType)) fail('numpy array state has no dtype');
+  if (Array.isArray(raw)) fail('object arrays are not supported');
+  const d = dt as NumpyDType;
+  a.dtype = d.code;
+  a.byteOrder = d.byteOrder;
+  a.shape = shapeOf(shape, fail);
+  a.fortranOrder = fortran === true || fortran === 1;
+  a.data = asBytes(raw ?? null, fail);
+  const size = itemSize(d.code);
+  const count = a.shape.reduce((x, y) => x * y, 1);
+  if (size !== undefined && count * size !== a.data.length) {
+    fail(`numpy array of shape (${a.shape.join(', ')}) and dtype ${d.code} needs ${count * size} bytes, has ${a.data.length}`);
+  }
+}
+
+function buildDType(d: NumpyDType, state: PyValue, fail: (m: string) => never): void {
+  if (!(state instanceof PyTuple)) fail('numpy dtype state is not a tuple');
+  const order = (state as PyTuple).items[1];
+  if (typeof order === 'string') d.byteOrder = order;
+}
+
+function itemSize(code: string): number | undefined {
+  const m = /^[uifb](\d+)$/.exec(code);
+  if (m) return Number(m[1]);
+  if (code === '?' || code === 'b1') return 1;
+  return undefined;
+}
+
+function shapeOf(v: PyValue | undefined, fail: (m: string) => never): number[] {
+  const items = v instanceof PyTuple ? v.items : Array.isArray(v) ? v : null;
+  if (items === null) return fail('array shape is not a tuple');
+  return items.map((x) => {
+    if (typeof x !== 'number' || !Number.isInteger(x) || x < 0) return fail('array shape holds a non-integer');
+    return x;
+  });
+}
+
+function asBytes(v: PyValue, fail: (m: string) => never): Uint8Array {
+  if (v instanceof Uint8Array) return v;
+  if (v instanceof PyStr8) return v.bytes;
+  if (typeof v === 'string') return latin1Encode(v, fail);
+  return fail('array data is not bytes');
+}
+
+function dictKey(k: PyValue, fail: (m: string) => never): PyKey {
+  if (typeof k === 'string' || typeof k === 'number' || typeof k === 'bigint' || typeof k === 'boolean' || k === null) return k;
+  if (k instanceof Uint8Array) return latin1(k);
+  if (k instanceof PyStr8) return k.text;
+  return fail('unsupported dict key type');
+}
+
+function parseDecimal(s: string, fail: (m: string) => never): number {
+  if (!/^-?\d+$/.test(s)) return fail(`bad decimal '${s}'`);
+  return Number(s);
+}
+
+function decodeLong(b: Uint8Array): number | bigint {
+  if (b.length === 0) return 0;
+  let v = 0n;
+  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
+  if (b[b.length - 1]! & 0x80) v -= 1n << BigInt(8 * b.length);
+  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+}
+
+function latin1(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
+}
+
+function latin1Encode(s: string, fail: (m: string) => never): Uint8Array {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 255) return fail('latin-1 text holds a character above U+00FF');
+  return new Uint8Array(Buffer.from(s, 'latin1'));
+}
+
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+function utf8(b: Uint8Array, fail: (m: string) => never): string {
+  try {
+    return utf8Decoder.decode(b);
+  } catch {
+    return fail('invalid UTF-8 in a unicode string');
+  }
+}
+
+/** Look a key up in an unpickled dict, accepting str keys (latin-1) as Python 3 would with encoding="latin1". */
+export function dictGet(d: PyValue, key: string): PyValue | undefined {
+  if (!(d instanceof Map)) return undefined;
+  return d.get(key);
+}

@@ -1,0 +1,117 @@
+/**
+ * Zip archives through yauzl (reads the central directory, validates names and sizes): listing with
+ * each member's data offset (so stored .npz members can be read lazily by offset), reading one
+ * member into memory (CRC-checked), and extracting a whole archive safely.
+ */
+import { createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { dirname, resolve, sep } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { crc32 } from 'node:zlib';
+import yauzl from 'yauzl';
+import { DataError } from './errors.ts';
+
+export interface ZipMember {
+  name: string;
+  /** 0 stored, 8 deflated. */
+  method: number;
+  compressedSize: number;
+  size: number;
+  crc32: number;
+  /** Absolute file offset of the member's (possibly compressed) data. */
+  dataStart: number;
+  isDirectory: boolean;
+}
+
+async function openZip(path: string): Promise<yauzl.ZipFile> {
+  try {
+    return await yauzl.openPromise(path, { lazyEntries: true, autoClose: false, strictFileNames: false, validateEntrySizes: true });
+  } catch (e) {
+    throw new DataError(`not a readable zip archive (${(e as Error).message})`, path, { cause: e });
+  }
+}
+
+export async function listZip(path: string): Promise<ZipMember[]> {
+  const zip = await openZip(path);
+  try {
+    const out: ZipMember[] = [];
+    for await (const entry of zip.eachEntry()) {
+      const problem = yauzl.validateFileName(entry.fileName);
+      if (problem !== null) throw new DataError(`unsafe member name '${entry.fileName}': ${problem}`, path);
+      if (entry.isEncrypted()) throw new DataError(`member '${entry.fileName}' is encrypted`, path);
+      const header = await zip.readLocalFileHeaderPromise(entry, { minimal: true });
+      out.push({
+        name: entry.fileName,
+        method: entry.compressionMethod,
+        compressedSize: entry.compressedSize,
+        size: entry.uncompressedSize,
+        crc32: entry.crc32,
+        dataStart: header.fileDataStart,
+        isDirectory: entry.fileName.endsWith('/'),
+      });
+    }
+    return out;
+  } catch (e) {
+    if (e instanceof DataError) throw e;
+    throw new DataError(`corrupt zip archive (${(e as Error).message})`, path, { cause: e });
+  } finally {
+    zip.close();
+  }
+}
+
+/** One member's bytes, decompressed and CRC-checked. */
+export async function readZipMember(path: string, name: string): Promise<Uint8Array> {
+  const zip = await openZip(path);
+  try {
+    for await (const entry of zip.eachEntry()) {
+      if (entry.fileName !== name) continue;
+      const stream = await zip.openReadStreamPromise(entry);
+      const out = new Uint8Array(entry.uncompressedSize);
+      let n = 0;
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        if (n + chunk.length > out.length) throw new DataError(`member '${name}' is longer than its declared ${out.length} bytes`, path);
+        out.set(chunk, n);
+        n += chunk.length;
+      }
+      if (n !== out.length) throw new DataError(`member '${name}' is truncated: ${n} of ${out.length} bytes`, path);
+      if (crc32(out) !== entry.crc32) throw new DataError(`member '${name}' fails its CRC-32 check (corrupt archive)`, path);
+      return out;
+    }
+    throw new DataError(`no member '${name}' in the archive`, path);
+  } catch (e) {
+    if (e instanceof DataError) throw e;
+    throw new DataError(`corrupt zip archive (${(e as Error).message})`, path, { cause: e });
+  } finally {
+    zip.close();
+  }
+}
+
+/** Extract every member below `dest` (names are validated: no absolute paths, no '..'). Returns the member names. */
+export async function extractZip(path: string, dest: string): Promise<string[]> {
+  const zip = await openZip(path);
+  const root = resolve(dest);
+  const names: string[] = [];
+  try {
+    for await (const entry of zip.eachEntry()) {
+      const problem = yauzl.validateFileName(entry.fileName);
+      if (problem !== null) throw new DataError(`unsafe member name '${entry.fileName}': ${problem}`, path);
+      const target = resolve(root, entry.fileName);
+      if (target !== root && !target.startsWith(root + sep)) throw new DataError(`member '${entry.fileName}' escapes the destination`, path);
+      names.push(entry.fileName);
+      if (entry.fileName.endsWith('/')) {
+        await mkdir(target, { recursive: true });
+        continue;
+      }
+      await mkdir(dirname(target), { recursive: true });
+      const stream = await zip.openReadStreamPromise(entry);
+      await pipeline(stream, createWriteStream(target));
+    }
+    return names;
+  } catch (e) {
+    if (e instanceof DataError) throw e;
+    throw new DataError(`cannot extract zip archive (${(e as Error).message})`, path, { cause: e });
+  } finally {
+    zip.close();
+  }
+}
+
