@@ -11,3 +11,4 @@ export * from './unary.ts';
 export * from './softmax.ts';
 export * from './batchnorm.ts';
 export * from './random.ts';
+export * from './random.ts';
