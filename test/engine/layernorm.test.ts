@@ -30,7 +30,8 @@ beforeAll(async () => {
 
 describe('layerNorm', () => {
   it('forward matches float64 (odd rows and columns, large mean, affine and not)', async () => {
-    for (const [shape, affine] of [[[3, 5, 37], true], [[7, 203], false], [[1, 1, 300], true]] as const) {
+    const cases: [number[], boolean][] = [[[3, 5, 37], true], [[7, 203], false], [[1, 1, 300], true]];
+    for (const [shape, affine] of cases) {
       const C = shape[shape.length - 1];
       const n = shape.reduce((a, d) => a * d, 1);
       // a large common offset: the two-pass variance must not cancel

@@ -1,0 +1,353 @@
+// Fused multi-head scaled dot-product attention, forward and backward (FlashAttention-2 style).
+//
+// Layout: q [B, H, Tq, D], k and v [B, H, Tk, D], any strides (the host passes four strides and
+// an offset per operand, so head-split views of a [B, T, H*D] projection cost no copy). o is
+// row-major [B, H, Tq, D]; lse [B, H, Tq] is the log-sum-exp of each query's scaled scores.
+//
+// Forward: one thread per query row, a workgroup per WG query rows of one (batch, head). Keys and
+// values stream through workgroup memory in tiles of BT rows; each thread keeps its query, an
+// online-softmax running max m, normaliser l and output accumulator in registers, rescaling
+// them once per tile. The Tq x Tk score matrix never exists in memory: memory is O(T * D).
+//
+// Backward recomputes the probabilities from the saved lse: p = exp(scale q.k - lse).
+//   attn_bwd_pre   stats[r] = (lse[r], delta[r] = dO[r] . O[r])      (one thread per query row)
+//   attn_bwd_dq    dq_i = scale * sum_j p_ij (dp_ij - delta_i) k_j  (one thread per query row)
+//   attn_bwd_dkv   dv_j = sum_i p~_ij dO_i ; dk_j = scale * sum_i p_ij (dp_ij - delta_i) q_i
+//                  (one thread per key row, queries streaming through workgroup memory)
+// with dp_ij = keep_ij * s_drop * (dO_i . v_j) and p~ = keep * s_drop * p under dropout; delta
+// = dO . O still equals sum_j p_ij dp_ij, because O already carries the dropout mask. No atomics.
+//
+// Masks: causal (key j visible to query i iff j <= i, PyTorch's top-left is_causal), key padding
+// (mask[b, j] != 0 hides key j, as PyTorch's key_padding_mask = True), keys past Tk. A query that
+// sees no key gets o = 0, lse = 0 and zero gradients (PyTorch would give NaN).
+//
+// Dropout on the attention weights: keep_ij = hash(rowkey(seed, b, h, i) ^ j * golden) >= thr, a
+// counter-based generator (lowbias32 hash chain, not Philox): the forward and both backward
+// kernels recompute the same mask from (seed, b, h, i, j), nothing is stored.
+
+struct Params {
+  B: u32,
+  H: u32,
+  Tq: u32,
+  Tk: u32,
+  scale: f32,
+  causal: u32,
+  has_mask: u32,
+  use_drop: u32,
+  drop_thr: u32,     // keep iff hash >= drop_thr (= p * 2^32)
+  drop_scale: f32,   // 1 / (1 - p)
+  seed: u32,
+  _pad: u32,
+  q_st: vec4<u32>,   // strides of q along b, h, t, d
+  k_st: vec4<u32>,
+  v_st: vec4<u32>,
+  offs: vec4<u32>,   // offsets of q, k, v, mask (elements)
+};
+
+@group(0) @binding(0) var<uniform> p: Params;
+
+override DH: u32 = 64;    // head dimension (<= DMAX)
+override WG: u32 = 64;    // rows per workgroup, one thread each
+const BT: u32 = 16u;      // rows of the other sequence per tile in workgroup memory
+const DMAX: u32 = 128u;
+const NEG: f32 = -3.0e38;
+
+fn hash(v: u32) -> u32 {
+  var x = v;
+  x ^= x >> 16u;
+  x *= 0x7feb352du;
+  x ^= x >> 15u;
+  x *= 0x846ca68bu;
+  x ^= x >> 16u;
+  return x;
+}
+
+fn row_key(bh: u32, i: u32) -> u32 {
+  return hash(hash(hash(p.seed) ^ bh) ^ i);
+}
+
+/** 1/(1-p) for a kept weight, 0 for a dropped one, 1 without dropout. */
+fn drop_factor(rk: u32, j: u32) -> f32 {
+  if (p.use_drop == 0u) { return 1.0; }
+  return select(0.0, p.drop_scale, hash(rk ^ (j * 0x9e3779b9u)) >= p.drop_thr);
+}
+
+var<workgroup> ta: array<f32, BT * DH>;
+var<workgroup> tb: array<f32, BT * DH>;
+var<workgroup> tflag: array<u32, BT>;
+var<workgroup> tstat: array<vec2<f32>, BT>;
+var<workgroup> trk: array<u32, BT>;
+
+// -------------------------------------------------------------------------------- forward
+
+@group(0) @binding(1) var<storage, read_write> f_o: array<f32>;
+@group(0) @binding(2) var<storage, read_write> f_lse: array<f32>;
+@group(0) @binding(3) var<storage, read> f_q: array<f32>;
+@group(0) @binding(4) var<storage, read> f_k: array<f32>;
+@group(0) @binding(5) var<storage, read> f_v: array<f32>;
+@group(0) @binding(6) var<storage, read> f_mask: array<u32>;
+
+@compute @workgroup_size(WG)
+fn attn_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lidv: vec3<u32>) {
+  let lid = lidv.x;
+  let bh = wid.y;
+  let b = bh / p.H;
+  let h = bh % p.H;
+  let i0 = wid.x * WG;
+  let i = i0 + lid;
+  let live = i < p.Tq;
+  var q: array<f32, DMAX>;
+  var acc: array<f32, DMAX>;
+  let qb = p.offs.x + b * p.q_st.x + h * p.q_st.y + min(i, p.Tq - 1u) * p.q_st.z;
+  for (var d = 0u; d < DH; d++) {
+    q[d] = f_q[qb + d * p.q_st.w] * p.scale;
+    acc[d] = 0.0;
+  }
+  var m = NEG;
+  var l = 0.0;
+  let rk = row_key(bh, i);
+  var kend = p.Tk;
+  if (p.causal != 0u) { kend = min(p.Tk, i0 + WG); }
+  let kb = p.offs.y + b * p.k_st.x + h * p.k_st.y;
+  let vb = p.offs.z + b * p.v_st.x + h * p.v_st.y;
+  for (var j0 = 0u; j0 < kend; j0 += BT) {
+    for (var e = lid; e < BT * DH; e += WG) {
+      let j = j0 + e / DH;
+      let d = e % DH;
+      var kv = 0.0;
+      var vv = 0.0;
+      if (j < p.Tk) {
+        kv = f_k[kb + j * p.k_st.z + d * p.k_st.w];
+        vv = f_v[vb + j * p.v_st.z + d * p.v_st.w];
+      }
+      ta[e] = kv;
+      tb[e] = vv;
+    }
+    if (lid < BT) {
+      let j = j0 + lid;
+      var ok = j < p.Tk;
+      if (ok && p.has_mask != 0u) { ok = f_mask[p.offs.w + b * p.Tk + j] == 0u; }
+      tflag[lid] = select(0u, 1u, ok);
+    }
+    workgroupBarrier();
+    var s: array<f32, BT>;
+    var tmax = m;
+    for (var jj = 0u; jj < BT; jj++) {
+      let j = j0 + jj;
+      var sc = NEG;
+      if (live && tflag[jj] != 0u && !(p.causal != 0u && j > i)) {
+        var a = 0.0;
+        for (var d = 0u; d < DH; d++) { a += q[d] * ta[jj * DH + d]; }
+        sc = a;
+        tmax = max(tmax, a);
+      }
+      s[jj] = sc;
+    }
+    if (tmax > m) {
+      let c = exp(m - tmax);
+      l *= c;
+      for (var d = 0u; d < DH; d++) { acc[d] *= c; }
+      m = tmax;
+    }
+    for (var jj = 0u; jj < BT; jj++) {
+      if (s[jj] > NEG) {
+        let pj = exp(s[jj] - m);
+        l += pj;
+        let pd = pj * drop_factor(rk, j0 + jj);
+        if (pd != 0.0) {
+          for (var d = 0u; d < DH; d++) { acc[d] += pd * tb[jj * DH + d]; }
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+  if (live) {
+    let r = bh * p.Tq + i;
+    let inv = select(0.0, 1.0 / l, l > 0.0);
+    for (var d = 0u; d < DH; d++) { f_o[r * DH + d] = acc[d] * inv; }
+    f_lse[r] = select(0.0, m + log(l), l > 0.0);
+  }
+}
+
+// ------------------------------------------------------------------ backward: lse and delta
+
+@group(0) @binding(1) var<storage, read_write> pre_stats: array<vec2<f32>>;
+@group(0) @binding(2) var<storage, read> pre_do: array<f32>;
+@group(0) @binding(3) var<storage, read> pre_o: array<f32>;
+@group(0) @binding(4) var<storage, read> pre_lse: array<f32>;
+
+@compute @workgroup_size(WG)
+fn attn_bwd_pre(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let r = gid.x + gid.y * nwg.x * WG;
+  if (r >= p.B * p.H * p.Tq) { return; }
+  var dsum = 0.0;
+  for (var d = 0u; d < DH; d++) { dsum += pre_do[r * DH + d] * pre_o[r * DH + d]; }
+  pre_stats[r] = vec2<f32>(pre_lse[r], dsum);
+}
+
+// ------------------------------------------------------------------------ backward: dq
+
+@group(0) @binding(1) var<storage, read_write> q_dq: array<f32>;
+@group(0) @binding(2) var<storage, read> q_q: array<f32>;
+@group(0) @binding(3) var<storage, read> q_k: array<f32>;
+@group(0) @binding(4) var<storage, read> q_v: array<f32>;
+@group(0) @binding(5) var<storage, read> q_mask: array<u32>;
+@group(0) @binding(6) var<storage, read> q_do: array<f32>;
+@group(0) @binding(7) var<storage, read> q_stats: array<vec2<f32>>;
+
+@compute @workgroup_size(WG)
+fn attn_bwd_dq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lidv: vec3<u32>) {
+  let lid = lidv.x;
+  let bh = wid.y;
+  let b = bh / p.H;
+  let h = bh % p.H;
+  let i0 = wid.x * WG;
+  let i = i0 + lid;
+  let live = i < p.Tq;
+  let ic = min(i, p.Tq - 1u);
+  let r = bh * p.Tq + ic;
+  var q: array<f32, DMAX>;
+  var go: array<f32, DMAX>;
+  var dq: array<f32, DMAX>;
+  let qb = p.offs.x + b * p.q_st.x + h * p.q_st.y + ic * p.q_st.z;
+  for (var d = 0u; d < DH; d++) {
+    q[d] = q_q[qb + d * p.q_st.w] * p.scale;
+    go[d] = q_do[r * DH + d];
+    dq[d] = 0.0;
+  }
+  let st = q_stats[r];
+  let rk = row_key(bh, i);
+  var kend = p.Tk;
+  if (p.causal != 0u) { kend = min(p.Tk, i0 + WG); }
+  let kb = p.offs.y + b * p.k_st.x + h * p.k_st.y;
+  let vb = p.offs.z + b * p.v_st.x + h * p.v_st.y;
+  for (var j0 = 0u; j0 < kend; j0 += BT) {
+    for (var e = lid; e < BT * DH; e += WG) {
+      let j = j0 + e / DH;
+      let d = e % DH;
+      var kv = 0.0;
+      var vv = 0.0;
+      if (j < p.Tk) {
+        kv = q_k[kb + j * p.k_st.z + d * p.k_st.w];
+        vv = q_v[vb + j * p.v_st.z + d * p.v_st.w];
+      }
+      ta[e] = kv;
+      tb[e] = vv;
+    }
+    if (lid < BT) {
+      let j = j0 + lid;
+      var ok = j < p.Tk;
+      if (ok && p.has_mask != 0u) { ok = q_mask[p.offs.w + b * p.Tk + j] == 0u; }
+      tflag[lid] = select(0u, 1u, ok);
+    }
+    workgroupBarrier();
+    for (var jj = 0u; jj < BT; jj++) {
+      let j = j0 + jj;
+      if (live && tflag[jj] != 0u && !(p.causal != 0u && j > i)) {
+        var s = 0.0;
+        var dp = 0.0;
+        for (var d = 0u; d < DH; d++) {
+          s += q[d] * ta[jj * DH + d];
+          dp += go[d] * tb[jj * DH + d];
+        }
+        let pij = exp(s - st.x);
+        let ds = pij * (dp * drop_factor(rk, j) - st.y);
+        for (var d = 0u; d < DH; d++) { dq[d] += ds * ta[jj * DH + d]; }
+      }
+    }
+    workgroupBarrier();
+  }
+  if (live) {
+    for (var d = 0u; d < DH; d++) { q_dq[r * DH + d] = dq[d] * p.scale; }
+  }
+}
+
+// -------------------------------------------------------------------- backward: dk and dv
+
+@group(0) @binding(1) var<storage, read_write> kv_dk: array<f32>;
+@group(0) @binding(2) var<storage, read_write> kv_dv: array<f32>;
+@group(0) @binding(3) var<storage, read> kv_q: array<f32>;
+@group(0) @binding(4) var<storage, read> kv_k: array<f32>;
+@group(0) @binding(5) var<storage, read> kv_v: array<f32>;
+@group(0) @binding(6) var<storage, read> kv_mask: array<u32>;
+@group(0) @binding(7) var<storage, read> kv_do: array<f32>;
+@group(0) @binding(8) var<storage, read> kv_stats: array<vec2<f32>>;
+
+@compute @workgroup_size(WG)
+fn attn_bwd_dkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lidv: vec3<u32>) {
+  let lid = lidv.x;
+  let bh = wid.y;
+  let b = bh / p.H;
+  let h = bh % p.H;
+  let j0 = wid.x * WG;
+  let j = j0 + lid;
+  let jc = min(j, p.Tk - 1u);
+  var ok = j < p.Tk;
+  if (ok && p.has_mask != 0u) { ok = kv_mask[p.offs.w + b * p.Tk + j] == 0u; }
+  var kj: array<f32, DMAX>;
+  var vj: array<f32, DMAX>;
+  var dk: array<f32, DMAX>;
+  var dv: array<f32, DMAX>;
+  let kb = p.offs.y + b * p.k_st.x + h * p.k_st.y + jc * p.k_st.z;
+  let vb = p.offs.z + b * p.v_st.x + h * p.v_st.y + jc * p.v_st.z;
+  for (var d = 0u; d < DH; d++) {
+    kj[d] = kv_k[kb + d * p.k_st.w];
+    vj[d] = kv_v[vb + d * p.v_st.w];
+    dk[d] = 0.0;
+    dv[d] = 0.0;
+  }
+  // causal: queries before this block's first key see none of its keys
+  var istart = 0u;
+  if (p.causal != 0u) { istart = (j0 / BT) * BT; }
+  let qb = p.offs.x + b * p.q_st.x + h * p.q_st.y;
+  for (var i0 = istart; i0 < p.Tq; i0 += BT) {
+    for (var e = lid; e < BT * DH; e += WG) {
+      let i = i0 + e / DH;
+      let d = e % DH;
+      var qv = 0.0;
+      var gv = 0.0;
+      if (i < p.Tq) {
+        qv = kv_q[qb + i * p.q_st.z + d * p.q_st.w] * p.scale;
+        gv = kv_do[(bh * p.Tq + i) * DH + d];
+      }
+      ta[e] = qv;
+      tb[e] = gv;
+    }
+    if (lid < BT) {
+      let i = i0 + lid;
+      var stv = vec2<f32>(0.0, 0.0);
+      if (i < p.Tq) { stv = kv_stats[bh * p.Tq + i]; }
+      tstat[lid] = stv;
+      trk[lid] = row_key(bh, i);
+    }
+    workgroupBarrier();
+    for (var ii = 0u; ii < BT; ii++) {
+      let i = i0 + ii;
+      if (ok && i < p.Tq && !(p.causal != 0u && j > i)) {
+        var s = 0.0;
+        var dp = 0.0;
+        for (var d = 0u; d < DH; d++) {
+          s += ta[ii * DH + d] * kj[d];
+          dp += tb[ii * DH + d] * vj[d];
+        }
+        let st = tstat[ii];
+        let pij = exp(s - st.x);
+        let f = drop_factor(trk[ii], j);
+        let pd = pij * f;
+        let ds = pij * (dp * f - st.y);
+        for (var d = 0u; d < DH; d++) {
+          dv[d] += pd * tb[ii * DH + d];
+          dk[d] += ds * ta[ii * DH + d];
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+  if (j < p.Tk) {
+    let r = bh * p.Tk + j;
+    for (var d = 0u; d < DH; d++) {
+      kv_dk[r * DH + d] = dk[d];
+      kv_dv[r * DH + d] = dv[d];
+    }
+  }
+}

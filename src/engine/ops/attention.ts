@@ -1,0 +1,165 @@
+/**
+ * Fused multi-head scaled dot-product attention (kernels/attention.wgsl): softmax(scale q k^T +
+ * masks) v with an online softmax, never materialising the [Tq, Tk] score matrix, and a fused
+ * backward that recomputes the probabilities from the saved log-sum-exp.
+ *
+ * Shapes: q [B, H, Tq, D], k and v [B, H, Tk, D] (any strides: head-split views are read in
+ * place), output [B, H, Tq, D] row-major. D (the head dimension) from 1 to 128.
+ */
+import { Tensor, empty } from '../tensor.ts';
+import { record } from '../autograd.ts';
+import { OpError } from '../errors.ts';
+import { dispatch, kernel } from './launch.ts';
+import { contiguous } from './movement.ts';
+
+export interface AttentionOptions {
+  /** Key j is visible to query i only if j <= i (PyTorch's is_causal, top-left aligned). */
+  causal?: boolean;
+  /** [B, Tk], any dtype: a nonzero entry hides that key (PyTorch's key_padding_mask = True). */
+  keyPaddingMask?: Tensor | null;
+  /** Dropout probability on the attention weights (0 = none). */
+  dropout?: number;
+  /** Seed of the dropout mask (a u32); the same seed gives the same mask. Drawn when omitted. */
+  seed?: number;
+  /** Score scale; default 1/sqrt(D). */
+  scale?: number;
+}
+
+export const ATTENTION_MAX_HEAD_DIM = 128;
+const WG = 64;
+
+let seedCounter = 0x2545f491;
+/** A fresh dropout seed (a Weyl sequence: distinct seeds for successive calls). */
+export function nextAttentionSeed(): number {
+  seedCounter = (seedCounter + 0x9e3779b9) >>> 0;
+  return seedCounter;
+}
+
+function shp(t: Tensor): string {
+  return `[${t.shape.join(', ')}]`;
+}
+
+interface Plan {
+  B: number;
+  H: number;
+  Tq: number;
+  Tk: number;
+  D: number;
+  scale: number;
+  causal: boolean;
+  dropout: number;
+  seed: number;
+}
+
+function packParams(pl: Plan, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null): Uint32Array {
+  const u = new Uint32Array(28);
+  const f = new Float32Array(u.buffer);
+  u[0] = pl.B;
+  u[1] = pl.H;
+  u[2] = pl.Tq;
+  u[3] = pl.Tk;
+  f[4] = pl.scale;
+  u[5] = pl.causal ? 1 : 0;
+  u[6] = mask ? 1 : 0;
+  u[7] = pl.dropout > 0 ? 1 : 0;
+  u[8] = Math.min(Math.round(pl.dropout * 2 ** 32), 2 ** 32 - 1) >>> 0;
+  f[9] = pl.dropout > 0 ? 1 / (1 - pl.dropout) : 1;
+  u[10] = pl.seed >>> 0;
+  [q, k, v].forEach((t, n) => {
+    for (let d = 0; d < 4; d++) u[12 + 4 * n + d] = t.strides[d];
+  });
+  u[24] = q.offset;
+  u[25] = k.offset;
+  u[26] = v.offset;
+  u[27] = mask ? mask.offset : 0;
+  return u;
+}
+
+/**
+ * softmax(scale * q k^T, masked) (dropout) v, fused. Differentiable in q, k and v.
+ */
+export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
+  const op = 'attention';
+  for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) {
+    t.storageFor(op);
+    if (t.dtype !== 'f32') throw new OpError(op, `${name} must be f32, got ${t.dtype} ${shp(t)}`);
+    if (t.rank !== 4) throw new OpError(op, `${name} must be [batch, heads, seq, headDim], got ${shp(t)}`);
+  }
+  const [B, H, Tq, D] = q.shape;
+  const Tk = k.shape[2];
+  if (k.shape[0] !== B || k.shape[1] !== H || k.shape[3] !== D) {
+    throw new OpError(op, `k ${shp(k)} does not match q ${shp(q)} (expected [${B}, ${H}, Tk, ${D}])`);
+  }
+  if (v.shape[0] !== B || v.shape[1] !== H || v.shape[2] !== Tk || v.shape[3] !== D) {
+    throw new OpError(op, `v ${shp(v)} does not match k ${shp(k)} (expected [${B}, ${H}, ${Tk}, ${D}])`);
+  }
+  if (D < 1 || D > ATTENTION_MAX_HEAD_DIM) throw new OpError(op, `head dimension ${D} (q ${shp(q)}) is outside 1..${ATTENTION_MAX_HEAD_DIM}`);
+  if (B * H > 65535) throw new OpError(op, `batch x heads = ${B * H} exceeds 65535 (q ${shp(q)})`);
+  const dropout = opts.dropout ?? 0;
+  if (!(dropout >= 0 && dropout < 1)) throw new OpError(op, `dropout must be in [0, 1), got ${dropout}`);
+  const scale = opts.scale ?? 1 / Math.sqrt(D);
+  if (!Number.isFinite(scale)) throw new OpError(op, `scale must be finite, got ${scale}`);
+  let mask = opts.keyPaddingMask ?? null;
+  if (mask) {
+    mask.storageFor(op);
+    if (mask.rank !== 2 || mask.shape[0] !== B || mask.shape[1] !== Tk) {
+      throw new OpError(op, `keyPaddingMask must be [${B}, ${Tk}] for k ${shp(k)}, got ${shp(mask)}`);
+    }
+    mask = contiguous(mask);
+  }
+  const plan: Plan = { B, H, Tq, Tk, D, scale, causal: !!opts.causal, dropout, seed: opts.seed ?? (dropout > 0 ? nextAttentionSeed() : 0) };
+  const out = empty([B, H, Tq, D]);
+  const lse = empty([B, H, Tq]);
+  const spec = { constants: { DH: D, WG } };
+  if (out.size > 0 && Tk > 0) {
+    const qb = q.bufferFor(op);
+    dispatch(
+      kernel('attention', 'attn_fwd', spec),
+      [out.bufferFor(op), lse.bufferFor(op), qb, k.bufferFor(op), v.bufferFor(op), mask ? mask.bufferFor(op) : qb],
+      packParams(plan, q, k, v, mask),
+      [Math.ceil(Tq / WG), B * H],
+    );
+  } else if (out.size > 0) {
+    throw new OpError(op, `no keys (k ${shp(k)}): attention over an empty sequence is undefined`);
+  }
+  const saved = mask ? [q, k, v, out, lse, mask] : [q, k, v, out, lse];
+  const res = record(op, out, [q, k, v], saved, (g, s) => {
+    const [qs, ks, vs, os, ls] = s;
+    const ms = mask ? s[5] : null;
+    const gc = contiguous(g);
+    const stats = empty([B, H, Tq, 2]);
+    const params = packParams(plan, qs, ks, vs, ms);
+    const rows = B * H * Tq;
+    const groups = Math.ceil(rows / WG);
+    const gx = Math.min(groups, 32768);
+    dispatch(
+      kernel('attention', 'attn_bwd_pre', spec),
+      [stats.bufferFor(op), gc.bufferFor(op), os.bufferFor(op), ls.bufferFor(op)],
+      params,
+      [gx, Math.ceil(groups / gx)],
+    );
+    const dq = empty(qs.shape);
+    const dk = empty(ks.shape);
+    const dv = empty(vs.shape);
+    const qb = qs.bufferFor(op);
+    const mb = ms ? ms.bufferFor(op) : qb;
+    dispatch(
+      kernel('attention', 'attn_bwd_dq', spec),
+      [dq.bufferFor(op), qb, ks.bufferFor(op), vs.bufferFor(op), mb, gc.bufferFor(op), stats.bufferFor(op)],
+      params,
+      [Math.ceil(Tq / WG), B * H],
+    );
+    dispatch(
+      kernel('attention', 'attn_bwd_dkv', spec),
+      [dk.bufferFor(op), dv.bufferFor(op), qb, ks.bufferFor(op), vs.bufferFor(op), mb, gc.bufferFor(op), stats.bufferFor(op)],
+      params,
+      [Math.ceil(Tk / WG), B * H],
+    );
+    stats.dispose();
+    if (gc !== g) gc.dispose();
+    return [dq, dk, dv];
+  });
+  lse.dispose();
+  if (mask && mask !== opts.keyPaddingMask) mask.dispose();
+  return res;
+}
