@@ -1,0 +1,218 @@
+/**
+ * Batch normalisation of NCHW feature maps (kernels/norm.wgsl): a fused forward (statistics,
+ * running estimates, normalise and scale in one dispatch) and a fused backward. The affine
+ * transform is per channel ([C], BatchNorm2d) or per sample ([N, C]): the conditional batch norm
+ * of BigGAN, whose gain and bias are rows of class embedding tables (`classEmbedding`).
+ */
+import { Tensor, empty } from '../tensor.ts';
+import { record } from '../autograd.ts';
+import { OpError } from '../errors.ts';
+import { dispatch, kernel } from './launch.ts';
+import { contiguous, contiguousCopy } from './movement.ts';
+
+export interface BatchNormOptions {
+  /** Batch statistics and running-estimate updates (true), or the running estimates (false). */
+  training?: boolean;
+  /** Running estimates [C] (updated in place while training); required in evaluation. */
+  runningMean?: Tensor | null;
+  runningVar?: Tensor | null;
+  /** PyTorch's convention: running = (1 - momentum) * running + momentum * batch. Default 0.1. */
+  momentum?: number;
+  eps?: number;
+}
+
+const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`;
+
+function params(v: { n: number; c: number; offA?: number; offB?: number; eps?: number; momentum?: number; shift?: number; k?: number }): Uint32Array {
+  const buf = new Uint32Array(8);
+  const f = new Float32Array(buf.buffer);
+  buf[0] = v.n;
+  buf[1] = v.c;
+  buf[2] = v.offA ?? 0;
+  buf[3] = v.offB ?? 0;
+  f[4] = v.eps ?? 0;
+  f[5] = v.momentum ?? 0;
+  f[6] = v.shift ?? 0;
+  buf[7] = v.k ?? 0;
+  return buf;
+}
+
+/** A row-major tensor with offset 0 (the kernels index these operands without offsets). */
+function flat(t: Tensor): Tensor {
+  return t.isContiguous && t.offset === 0 ? t : contiguousCopy(t);
+}
+
+function checkAffine(op: string, t: Tensor | null, what: string, x: readonly number[]): number {
+  if (!t) return 0;
+  t.storageFor(op);
+  if (t.dtype !== 'f32') throw new OpError(op, `${what} must be f32, got ${t.dtype}`);
+  if (t.rank === 1 && t.shape[0] === x[1]) return 1;
+  if (t.rank === 2 && t.shape[0] === x[0] && t.shape[1] === x[1]) return 2;
+  throw new OpError(op, `${what} must have shape [${x[1]}] (per channel) or [${x[0]}, ${x[1]}] (per sample) for input ${fmt(x)}, got ${fmt(t.shape)}`);
+}
+
+function checkRunning(op: string, t: Tensor | null | undefined, what: string, c: number): void {
+  if (!t) return;
+  t.storageFor(op);
+  if (t.dtype !== 'f32' || t.rank !== 1 || t.shape[0] !== c || !t.isContiguous || t.offset !== 0) {
+    throw new OpError(op, `${what} must be a contiguous f32 tensor of shape [${c}] with its own storage, got ${t.dtype} ${fmt(t.shape)}`);
+  }
+}
+
+/**
+ * y = (x - mean) / sqrt(var + eps) * weight + bias over NCHW input, statistics per channel.
+ * `weight` and `bias` are [C], [N, C] (per sample) or null. Differentiable in x, weight, bias.
+ */
+export function batchNorm2d(x: Tensor, weight: Tensor | null = null, bias: Tensor | null = null, opts: BatchNormOptions = {}): Tensor {
+  const op = 'batchNorm2d';
+  x.storageFor(op);
+  if (x.rank !== 4) throw new OpError(op, `input must be 4-D (N, C, H, W), got shape ${fmt(x.shape)}`);
+  if (x.dtype !== 'f32') throw new OpError(op, `input must be f32, got ${x.dtype}`);
+  const [n, c, h, w] = x.shape;
+  const hw = h * w;
+  const ma = checkAffine(op, weight, 'weight', x.shape);
+  const mb = checkAffine(op, bias, 'bias', x.shape);
+  if ((weight === null) !== (bias === null) || ma !== mb) {
+    throw new OpError(op, `weight ${weight ? fmt(weight.shape) : 'null'} and bias ${bias ? fmt(bias.shape) : 'null'} must both be given with the same shape, or both be null`);
+  }
+  const training = opts.training ?? true;
+  const rm = opts.runningMean ?? null;
+  const rv = opts.runningVar ?? null;
+  if ((rm === null) !== (rv === null)) throw new OpError(op, 'runningMean and runningVar must be given together');
+  checkRunning(op, rm, 'runningMean', c);
+  checkRunning(op, rv, 'runningVar', c);
+  if (!training && !rm) throw new OpError(op, 'evaluation mode needs runningMean and runningVar');
+  if (training && n * hw <= 1) throw new OpError(op, `expected more than 1 value per channel when training, got input ${fmt(x.shape)}`);
+  const eps = opts.eps ?? 1e-5;
+  const momentum = opts.momentum ?? 0.1;
+
+  const out = empty(x.shape);
+  const stats = empty([2, c]);
+  if (out.size === 0) return out;
+  const xc = contiguous(x);
+  const wf = weight ? flat(weight) : null;
+  const bf = bias ? flat(bias) : null;
+  // Unused running-estimate slots still need buffers of their own (they are bound writable).
+  const rmb = rm ?? empty([c]);
+  const rvb = rv ?? empty([c]);
+  dispatch(
+    kernel('norm', 'bn_fwd', { constants: { HW: hw, AFFINE: ma, TRAIN: training ? 1 : 0, UPDATE_RUNNING: training && rm ? 1 : 0 } }),
+    [out.bufferFor(op), stats.bufferFor(op), rmb.bufferFor(op), rvb.bufferFor(op), xc.bufferFor(op), (wf ?? xc).bufferFor(op), (bf ?? xc).bufferFor(op)],
+    params({ n, c, offA: xc.offset, eps, momentum }),
+    [c, 1, 1],
+  );
+  if (!rm) rmb.dispose();
+  if (!rv) rvb.dispose();
+  if (xc !== x) xc.dispose();
+  if (bf && bf !== bias) bf.dispose();
+
+  const inputs = weight && bias ? [x, weight, bias] : [x];
+  const needW = weight?.requiresGrad || bias?.requiresGrad;
+  const saved = wf ? [x, stats, wf] : [x, stats];
+  const result = record(op, out, inputs, saved, (g, s) => {
+    const [dx, dg, db] = batchNorm2dBackwardRaw(g, s[0], s[1], s[2] ?? null, ma, training, !!needW);
+    return weight ? [dx, dg, db] : [dx];
+  });
+  stats.dispose();
+  if (wf && wf !== weight) wf.dispose();
+  return result;
+}
+
+/** The fused backward: [dx, dweight, dbias] (the last two null without affine or when unneeded). */
+export function batchNorm2dBackwardRaw(g: Tensor, x: Tensor, stats: Tensor, weight: Tensor | null, affine: number, training: boolean, needAffine: boolean): [Tensor, Tensor | null, Tensor | null] {
+  const op = 'batchNorm2d backward';
+  const [n, c, h, w] = x.shape;
+  const hw = h * w;
+  const gc = contiguous(g);
+  const xc = contiguous(x);
+  const dx = empty(x.shape);
+  const sums = empty([2, c]);
+  dispatch(
+    kernel('norm', 'bn_bwd', { constants: { HW: hw, AFFINE: affine, TRAIN: training ? 1 : 0 } }),
+    [dx.bufferFor(op), sums.bufferFor(op), gc.bufferFor(op), xc.bufferFor(op), stats.bufferFor(op), (weight ?? stats).bufferFor(op)],
+    params({ n, c, offA: gc.offset, offB: xc.offset }),
+    [c, 1, 1],
+  );
+  let dw: Tensor | null = null;
+  let db: Tensor | null = null;
+  if (needAffine && affine === 1) {
+    dw = sums.view([c], [1], 0);
+    db = sums.view([c], [1], c);
+  } else if (needAffine && affine === 2) {
+    const nc = n * c;
+    const per = empty([2, n, c]);
+    const gx = Math.min(nc, 32768);
+    dispatch(
+      kernel('norm', 'bn_affine_grad_ns', { constants: { HW: hw } }),
+      [per.bufferFor(op), gc.bufferFor(op), xc.bufferFor(op), stats.bufferFor(op)],
+      params({ n, c, offA: gc.offset, offB: xc.offset }),
+      [gx, Math.ceil(nc / gx), 1],
+    );
+    dw = per.view([n, c], [c, 1], 0);
+    db = per.view([n, c], [c, 1], nc);
+    per.dispose();
+  }
+  sums.dispose();
+  if (gc !== g) gc.dispose();
+  if (xc !== x) xc.dispose();
+  return [dx, dw, db];
+}
+
+/**
+ * Rows of a class table: out[n, :] = table[classes[n], :] + shift (BigGAN's conditional gain is
+ * 1 + embedding, its bias the embedding itself). `classes` is an i32 tensor [N] of indices.
+ * Differentiable in `table` (the gradient sums the rows of samples of the same class).
+ */
+export function classEmbedding(table: Tensor, classes: Tensor, shift = 0): Tensor {
+  const op = 'classEmbedding';
+  table.storageFor(op);
+  classes.storageFor(op);
+  if (table.rank !== 2 || table.dtype !== 'f32') throw new OpError(op, `table must be a 2-D f32 tensor [classes, features], got ${table.dtype} ${fmt(table.shape)}`);
+  if (classes.rank !== 1 || classes.dtype !== 'i32') throw new OpError(op, `classes must be a 1-D i32 tensor of indices, got ${classes.dtype} ${fmt(classes.shape)}`);
+  const [k, c] = table.shape;
+  const n = classes.shape[0];
+  const out = empty([n, c]);
+  if (out.size === 0) return out;
+  const tc = contiguous(table);
+  const cc = contiguous(classes);
+  dispatch(
+    kernel('norm', 'class_gather'),
+    [out.bufferFor(op), tc.bufferFor(op), cc.bufferFor(op)],
+    params({ n, c, offA: tc.offset, offB: cc.offset, shift }),
+    [Math.ceil((n * c) / 256), 1, 1],
+  );
+  if (tc !== table) tc.dispose();
+  const result = record(op, out, [table], [cc], (g, [cls]) => {
+    const gc = contiguous(g);
+    const dt = empty([k, c]);
+    dispatch(
+      kernel('norm', 'class_scatter'),
+      [dt.bufferFor(op), gc.bufferFor(op), cls.bufferFor(op)],
+      params({ n, c, offA: gc.offset, offB: cls.offset, k }),
+      [Math.ceil((k * c) / 256), 1, 1],
+    );
+    if (gc !== g) gc.dispose();
+    return [dt];
+  });
+  if (cc !== classes) cc.dispose();
+  return result;
+}
+
+/**
+ * BigGAN's conditional batch norm (ccbn): batch statistics without affine parameters, then a
+ * per-sample gain 1 + gainTable[class] and bias biasTable[class].
+ */
+export function conditionalBatchNorm2d(x: Tensor, classes: Tensor, gainTable: Tensor, biasTable: Tensor, opts: BatchNormOptions = {}): Tensor {
+  const op = 'conditionalBatchNorm2d';
+  if (x.rank !== 4) throw new OpError(op, `input must be 4-D (N, C, H, W), got shape ${fmt(x.shape)}`);
+  if (classes.rank !== 1 || classes.shape[0] !== x.shape[0]) throw new OpError(op, `classes must have shape [${x.shape[0]}] for input ${fmt(x.shape)}, got ${fmt(classes.shape)}`);
+  for (const [t, what] of [[gainTable, 'gain table'], [biasTable, 'bias table']] as const) {
+    if (t.rank !== 2 || t.shape[1] !== x.shape[1]) throw new OpError(op, `${what} must be [classes, ${x.shape[1]}] for input ${fmt(x.shape)}, got ${fmt(t.shape)}`);
+  }
+  const gain = classEmbedding(gainTable, classes, 1);
+  const bias = classEmbedding(biasTable, classes, 0);
+  const y = batchNorm2d(x, gain, bias, opts);
+  gain.dispose();
+  bias.dispose();
+  return y;
+}
