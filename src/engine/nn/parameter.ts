@@ -20,7 +20,7 @@
  * the parameter (never dispose it). Assigning null marks "no gradient" (PyTorch's
  * set_to_none); the slot's memory stays allocated for the next step.
  */
-import { Tensor, Storage, keep, empty, numel, type Shape } from '../tensor.ts';
+import { Tensor, keep, empty, numel, type Shape } from '../tensor.ts';
 import { OpError } from '../errors.ts';
 import { runtime } from '../runtime.ts';
 import { copyInto } from '../ops/movement.ts';
@@ -158,7 +158,7 @@ export class Parameter extends Tensor {
   static from(t: Tensor): Parameter {
     if (t.dtype !== 'f32') throw new OpError('Parameter', `parameters are f32, got ${t.dtype} of shape [${t.shape.join(', ')}]`);
     const p = Parameter.empty(t.shape);
-    copyInto(p, t);
+    copyValues(p, t);
     return p;
   }
 
@@ -226,7 +226,18 @@ function sameShape(a: Shape, b: Shape): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
-/** The storage behind a tensor (for grouping tensors that share one buffer). */
-export function storageOf(t: Tensor, op: string): Storage {
-  return t.storageFor(op);
+/**
+ * dst = src elementwise (same shape, any strides). Two parameters of one arena share a buffer,
+ * and WebGPU forbids a dispatch that writes a buffer it also reads: such copies go through a
+ * temporary.
+ */
+export function copyValues(dst: Tensor, src: Tensor): void {
+  if (dst.bufferFor('copy') !== src.bufferFor('copy')) {
+    copyInto(dst, src);
+    return;
+  }
+  const tmp = empty(src.shape, src.dtype);
+  copyInto(tmp, src);
+  copyInto(dst, tmp);
+  tmp.dispose();
 }
