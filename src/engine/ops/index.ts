@@ -12,3 +12,4 @@ export * from './softmax.ts';
 export * from './batchnorm.ts';
 export * from './random.ts';
 export * from './random.ts';
+export * from './pool.ts';
