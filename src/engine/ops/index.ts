@@ -13,3 +13,4 @@ export * from './batchnorm.ts';
 export * from './random.ts';
 export * from './random.ts';
 export * from './pool.ts';
+export * from './shape.ts';
