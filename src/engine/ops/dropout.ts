@@ -1,0 +1,43 @@
+/**
+ * Dropout from the seeded GPU generator (ops/random.ts): elementwise (torch.nn.functional.dropout)
+ * and channel-wise for feature maps (dropout2d: one keep/drop draw per (sample, channel)). Kept
+ * values are scaled by 1/(1-p) so evaluation needs no rescaling; in evaluation both are the
+ * identity (a view of the input).
+ */
+import type { Tensor } from '../tensor.ts';
+import { OpError } from '../errors.ts';
+import { bernoulli, type RandomOptions } from './random.ts';
+import { mul } from './binary.ts';
+import { reshape } from './movement.ts';
+
+function checkP(op: string, p: number): void {
+  if (!(p >= 0 && p <= 1)) throw new OpError(op, `dropout probability must be in [0, 1], got ${p}`);
+}
+
+function masked(x: Tensor, maskShape: readonly number[], p: number, opts: RandomOptions): Tensor {
+  if (p === 1) return mul(x, 0);
+  const keep = bernoulli(maskShape, 1 - p, opts);
+  const scaled = mul(keep, 1 / (1 - p));
+  keep.dispose();
+  const y = mul(x, scaled);
+  scaled.dispose();
+  return y;
+}
+
+/** Zeroes each element with probability p and scales the rest by 1/(1-p) (training only). */
+export function dropout(x: Tensor, p = 0.5, training = true, opts: RandomOptions = {}): Tensor {
+  x.storageFor('dropout');
+  checkP('dropout', p);
+  if (!training || p === 0) return reshape(x, x.shape);
+  return masked(x, x.shape, p, opts);
+}
+
+/** Zeroes whole channels of an [N, C, H, W] (or [C, H, W]) map with probability p (training only). */
+export function dropout2d(x: Tensor, p = 0.5, training = true, opts: RandomOptions = {}): Tensor {
+  x.storageFor('dropout2d');
+  checkP('dropout2d', p);
+  if (x.rank !== 4 && x.rank !== 3) throw new OpError('dropout2d', `input must be 4-D (N, C, H, W) or 3-D (C, H, W), got shape [${x.shape.join(', ')}]`);
+  if (!training || p === 0) return reshape(x, x.shape);
+  const maskShape = x.rank === 4 ? [x.shape[0], x.shape[1], 1, 1] : [x.shape[0], 1, 1];
+  return masked(x, maskShape, p, opts);
+}
