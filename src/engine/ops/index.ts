@@ -11,7 +11,6 @@ export * from './unary.ts';
 export * from './softmax.ts';
 export * from './batchnorm.ts';
 export * from './random.ts';
-export * from './random.ts';
 export * from './pool.ts';
 export * from './shape.ts';
 export * from './dropout.ts';
