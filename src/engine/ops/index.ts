@@ -14,3 +14,4 @@ export * from './random.ts';
 export * from './pool.ts';
 export * from './shape.ts';
 export * from './dropout.ts';
+export * from './spectral.ts';
