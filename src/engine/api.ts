@@ -10,5 +10,6 @@ export { GpuError, NoAdapterError, OpError } from './errors.ts';
 export { Tensor, Storage, scope, keep, empty, fromData as tensor, memoryStats, numel, type DType, type Shape } from './tensor.ts';
 export { backward, noGrad, enableGrad, isGradEnabled, record, detach, GradNode } from './autograd.ts';
 export * from './ops/index.ts';
+import './tensor-methods.ts';
 export * from './optim/index.ts';
 export * from './nn/index.ts';
