@@ -1,9 +1,10 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { engine, t32, read } from '../helpers/gpu.ts';
 import { randArray, asF32, expectClose, finiteDiff, dot } from '../helpers/reference.ts';
-import { tensor, backward, transpose, OpError, type Tensor } from '../../src/engine/index.ts';
+import { tensor, backward, transpose, scope, memoryStats, OpError, type Tensor } from '../../src/engine/index.ts';
 import { slice, narrow, select, split, chunk, squeeze, unsqueeze, flatten, concat, cat, stack, pad, arange } from '../../src/engine/ops/shape.ts';
-import { exp } from '../../src/engine/ops/unary.ts';
+import { exp, gelu, where, powT } from '../../src/engine/ops/unary.ts';
+import { randn } from '../../src/engine/ops/random.ts';
 
 beforeAll(async () => {
   await engine();
@@ -253,5 +254,24 @@ describe('shape ops: bad input', () => {
     expect(() => arange(0, 5, -1)).toThrow(/arange: the bounds \[0, 5\) are inconsistent/);
     expect(() => arange(0, 2 ** 32, 2 ** 31)).toThrow(/do not fit in i32/);
     expect(() => flatten(x, 1, 0)).toThrow(/flatten: startDim 1 comes after endDim 0/);
+  });
+});
+
+describe('shape ops: memory', () => {
+  it('forward and backward through views, copies and unary ops free every temporary', async () => {
+    const before = memoryStats();
+    const a = t32(randArray(12, 50), [3, 4], true);
+    const b = t32(randArray(12, 51), [3, 4], true);
+    scope(() => {
+      const y = concat([a, slice(b, [0, 1], [3, 3])], 1);
+      const z = pad(y, [1, -1, 1, 1], 3);
+      const s = stack([select(z, 0, 1), squeeze(unsqueeze(select(z, 0, 2), 0))], 0);
+      const w = where(s.gt(0), gelu(s), powT(s.abs(), randn([6], { seed: 1 })));
+      backward(w, t32(new Array(w.size).fill(1), w.shape));
+    });
+    expect(a.grad!.shape).toEqual([3, 4]);
+    expect((await read(b.grad!)).every(Number.isFinite)).toBe(true);
+    for (const t of [a.grad!, b.grad!, a, b]) t.dispose();
+    expect(memoryStats()).toEqual(before);
   });
 });
