@@ -15,3 +15,5 @@ export * from './pool.ts';
 export * from './shape.ts';
 export * from './dropout.ts';
 export * from './spectral.ts';
+export * from './loss.ts';
+export * from './gather.ts';
