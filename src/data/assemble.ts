@@ -67,11 +67,12 @@ export class Assembler {
 
   async run(job: Job): Promise<JobResult> {
     const skipped: Skip[] = [];
+    const unique = (): Skip[] => [...new Map(skipped.map((s) => [s.index, s])).values()].sort((a, b) => a.index - b.index);
     try {
       await this.fill(job, skipped);
-      return { id: job.id, slot: job.slot, skipped };
+      return { id: job.id, slot: job.slot, skipped: unique() };
     } catch (e) {
-      return { id: job.id, slot: job.slot, skipped, error: { message: (e as Error).message, file: (e as DataError).file } };
+      return { id: job.id, slot: job.slot, skipped: unique(), error: { message: (e as Error).message, file: (e as DataError).file } };
     }
   }
 

@@ -249,11 +249,22 @@ export async function extractArchive(file: RemoteFile, folder: string): Promise<
   try {
     if (file.extract === 'zip') await extractZip(archive, tmp);
     else {
+      // Not `strict`: its early rejection would leave the unpacker still writing. Collect the warnings
+      // (bad headers, truncated or corrupt gzip) and fail once it has finished instead.
+      const problems: string[] = [];
       try {
-        await tar.x({ file: archive, cwd: tmp, strict: true, preserveOwner: false, preservePaths: false, gzip: file.extract === 'tar.gz' ? true : undefined });
+        await tar.x({
+          file: archive,
+          cwd: tmp,
+          preserveOwner: false,
+          preservePaths: false,
+          gzip: file.extract === 'tar.gz' ? true : undefined,
+          onwarn: (code, message) => problems.push(`${code}: ${message}`),
+        });
       } catch (e) {
-        throw new DataError(`cannot extract ${file.extract} archive (${(e as Error).message})`, archive, { cause: e });
+        problems.push((e as Error).message);
       }
+      if (problems.length > 0) throw new DataError(`cannot extract ${file.extract} archive (${problems[0]})`, archive);
     }
     for (const entry of await readdir(tmp)) {
       const target = join(folder, entry);
@@ -263,7 +274,7 @@ export async function extractArchive(file: RemoteFile, folder: string): Promise<
     await writeFile(marker, id);
     return true;
   } finally {
-    await rm(tmp, { recursive: true, force: true });
+    await rm(tmp, { recursive: true, force: true, maxRetries: 3 });
   }
 }
 

@@ -53,7 +53,7 @@ export interface LoaderOptions {
   workers?: number;
   /** Batches prepared ahead of the one being consumed (default: max(2, workers)). */
   prefetch?: number;
-  /** Called with the files skipped in a batch (image sources with onError 'skip'). Default: a warning on stderr. */
+  /** Called with files newly skipped in a batch (image sources with onError 'skip'), each file once. Default: a process warning. */
   onSkip?: (skipped: Skip[]) => void;
 }
 
@@ -180,8 +180,9 @@ export class DataLoader {
   readonly output: 'float32' | 'int32';
   /** Batches per epoch. */
   readonly numBatches: number;
-  /** Every file skipped so far (image sources with onError 'skip'). */
+  /** Every file skipped so far (image sources with onError 'skip'), each once. */
   readonly skipped: Skip[] = [];
+  private readonly skippedFiles = new Set<string>();
 
   private readonly opts: LoaderOptions;
   private readonly plan: AssemblyPlan;
@@ -328,9 +329,11 @@ export class DataLoader {
         held = f.slot;
         launch();
         if (r.error) throw DataError.remote(r.error.message, r.error.file);
-        if (r.skipped.length > 0) {
-          this.skipped.push(...r.skipped);
-          (this.opts.onSkip ?? warnSkipped)(r.skipped);
+        const fresh = r.skipped.filter((s) => !this.skippedFiles.has(s.file));
+        if (fresh.length > 0) {
+          for (const s of fresh) this.skippedFiles.add(s.file);
+          this.skipped.push(...fresh);
+          (this.opts.onSkip ?? warnSkipped)(fresh);
         }
         yield this.makeBatch(epoch, b, f.slot, f.n, f.nIn, r.skipped);
       }

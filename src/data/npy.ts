@@ -196,7 +196,9 @@ function imageGeometry(shape: number[], layout: Layout | undefined, file: string
   if (shape.length === 3) return { layout: 'CHW', sampleShape: [1, shape[1]!, shape[2]!] };
   if (shape.length !== 4) throw new DataError(`expected an image array of shape (N, C, H, W) or (N, H, W, C), got (${shape.join(', ')})`, file);
   const [, a, b, c] = shape as [number, number, number, number];
-  const guess: Layout | undefined = layout ?? (a <= 4 && c > 4 ? 'CHW' : c <= 4 && a > 4 ? 'HWC' : undefined);
+  const ch = (d: number): boolean => d === 1 || d === 3;
+  const guess: Layout | undefined =
+    layout ?? (ch(a) && !ch(c) ? 'CHW' : ch(c) && !ch(a) ? 'HWC' : a <= 4 && c > 4 ? 'CHW' : c <= 4 && a > 4 ? 'HWC' : undefined);
   if (guess === undefined) throw new DataError(`cannot tell the layout of shape (${shape.join(', ')}): pass layout 'CHW' or 'HWC'`, file);
   return guess === 'CHW' ? { layout: 'CHW', sampleShape: [a, b, c] } : { layout: 'HWC', sampleShape: [c, a, b] };
 }

@@ -67,8 +67,8 @@ export class PyStr8 {
   }
 }
 
-/** An allow-listed callable named by GLOBAL / STACK_GLOBAL. */
-class PyGlobal {
+/** An allow-listed callable named by GLOBAL / STACK_GLOBAL (only ever an argument of another allow-listed call). */
+export class PyGlobal {
   name: string;
   constructor(name: string) {
     this.name = name;
@@ -88,9 +88,10 @@ export type PyValue =
   | PyTuple
   | Map<PyKey, PyValue>
   | NDArray
-  | NumpyDType;
+  | NumpyDType
+  | PyGlobal;
 
-type StackItem = PyValue | PyGlobal;
+type StackItem = PyValue;
 
 const ALLOWED_GLOBALS = new Set([
   'numpy.core.multiarray._reconstruct',
@@ -211,7 +212,7 @@ export function unpickle(buf: Uint8Array, file = '<pickle>'): PyValue {
       case 0x2e: {
         // STOP
         if (stack.length !== 1) fail(`stack holds ${stack.length} items at STOP`, at);
-        return value(stack[0]!, 'result');
+        return noGlobals(stack[0]!, (m) => fail(m, at));
       }
       case 0x28: // MARK
         marks.push(stack.length);
@@ -236,21 +237,21 @@ export function unpickle(buf: Uint8Array, file = '<pickle>'): PyValue {
         stack.push(new PyTuple([]));
         break;
       case 0x74: // TUPLE
-        stack.push(new PyTuple(popMark().map((x) => value(x, 'tuple item'))));
+        stack.push(new PyTuple(popMark()));
         break;
       case 0x85: // TUPLE1
-        stack.push(new PyTuple([value(pop(), 'tuple item')]));
+        stack.push(new PyTuple([pop()]));
         break;
       case 0x86: {
-        const b = value(pop(), 'tuple item');
-        const a = value(pop(), 'tuple item');
+        const b = pop();
+        const a = pop();
         stack.push(new PyTuple([a, b]));
         break;
       }
       case 0x87: {
-        const c = value(pop(), 'tuple item');
-        const b = value(pop(), 'tuple item');
-        const a = value(pop(), 'tuple item');
+        const c = pop();
+        const b = pop();
+        const a = pop();
         stack.push(new PyTuple([a, b, c]));
         break;
       }
@@ -442,11 +443,21 @@ export function unpickle(buf: Uint8Array, file = '<pickle>'): PyValue {
   }
 }
 
+/** The result may not hold bare globals anywhere (they are only meaningful as call arguments). */
+function noGlobals(v: PyValue, fail: (m: string) => never): PyValue {
+  if (v instanceof PyGlobal) return fail(`a bare global (${v.name}) is not data`);
+  if (Array.isArray(v)) v.forEach((x) => noGlobals(x, fail));
+  else if (v instanceof PyTuple) v.items.forEach((x) => noGlobals(x, fail));
+  else if (v instanceof Map) v.forEach((x) => noGlobals(x, fail));
+  return v;
+}
+
 function call(name: string, args: PyValue[], fail: (m: string) => never): PyValue {
   switch (name) {
     case 'numpy.core.multiarray._reconstruct':
     case 'numpy._core.multiarray._reconstruct':
       // _reconstruct(ndarray, (0,), b'b'): an empty array that BUILD fills in.
+      if (!(args[0] instanceof PyGlobal) || args[0].name !== 'numpy.ndarray') return fail('_reconstruct is only allowed for numpy.ndarray');
       return new NDArray('u1', '|', [0], false, new Uint8Array(0));
     case 'numpy.dtype': {
       const code = args[0];
