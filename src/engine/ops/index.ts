@@ -17,3 +17,4 @@ export * from './dropout.ts';
 export * from './spectral.ts';
 export * from './loss.ts';
 export * from './gather.ts';
+export * from './gru.ts';

@@ -1,0 +1,243 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import { engine, t32, read } from '../helpers/gpu.ts';
+import { randArray, asF32, expectClose, finiteDiff, dot } from '../helpers/reference.ts';
+import { gru, cat0, reshape, backward, tensor, OpError, memoryStats, runtime, type Tensor } from '../../src/engine/index.ts';
+
+interface RefLayer {
+  wIh: Float64Array; // [3H, I]
+  wHh: Float64Array; // [3H, H]
+  bIh: Float64Array; // [3H]
+  bHh: Float64Array; // [3H]
+}
+
+const sig = (v: number) => 1 / (1 + Math.exp(-v));
+
+/** float64 nn.GRU, time-major x [T, B, I], h0 [L, B, H]; padded steps carry the state. */
+function gruRef(x: Float64Array, h0: Float64Array, layers: RefLayer[], T: number, B: number, I: number, H: number, lens: number[]) {
+  let inp = x;
+  let inSize = I;
+  const hN = new Float64Array(layers.length * B * H);
+  let y = new Float64Array(T * B * H);
+  layers.forEach((w, l) => {
+    y = new Float64Array(T * B * H);
+    const h = h0.slice(l * B * H, (l + 1) * B * H);
+    for (let t = 0; t < T; t++) {
+      const hn = h.slice();
+      for (let b = 0; b < B; b++) {
+        if (t >= lens[b]) continue;
+        for (let k = 0; k < H; k++) {
+          const gi = [0, 1, 2].map((g) => {
+            let s = w.bIh[g * H + k];
+            for (let c = 0; c < inSize; c++) s += w.wIh[(g * H + k) * inSize + c] * inp[(t * B + b) * inSize + c];
+            return s;
+          });
+          const gh = [0, 1, 2].map((g) => {
+            let s = w.bHh[g * H + k];
+            for (let c = 0; c < H; c++) s += w.wHh[(g * H + k) * H + c] * h[b * H + c];
+            return s;
+          });
+          const r = sig(gi[0] + gh[0]);
+          const z = sig(gi[1] + gh[1]);
+          const n = Math.tanh(gi[2] + r * gh[2]);
+          hn[b * H + k] = (1 - z) * n + z * h[b * H + k];
+          y[(t * B + b) * H + k] = hn[b * H + k];
+        }
+      }
+      h.set(hn);
+    }
+    hN.set(h, l * B * H);
+    inp = y;
+    inSize = H;
+  });
+  return { y, hN };
+}
+
+interface Case {
+  T: number;
+  B: number;
+  I: number;
+  H: number;
+  L: number;
+  lens: number[];
+}
+
+function makeCase(c: Case, seed: number) {
+  const s = 1 / Math.sqrt(c.H);
+  const layers: RefLayer[] = [];
+  for (let l = 0; l < c.L; l++) {
+    const inSize = l === 0 ? c.I : c.H;
+    layers.push({
+      wIh: asF32(randArray(3 * c.H * inSize, seed + 10 * l, -s * 2, s * 2)),
+      wHh: asF32(randArray(3 * c.H * c.H, seed + 10 * l + 1, -s * 2, s * 2)),
+      bIh: asF32(randArray(3 * c.H, seed + 10 * l + 2, -0.5, 0.5)),
+      bHh: asF32(randArray(3 * c.H, seed + 10 * l + 3, -0.5, 0.5)),
+    });
+  }
+  return {
+    layers,
+    x: asF32(randArray(c.T * c.B * c.I, seed + 100, -1.5, 1.5)),
+    h0: asF32(randArray(c.L * c.B * c.H, seed + 101, -0.8, 0.8)),
+    gy: asF32(randArray(c.T * c.B * c.H, seed + 102, -1, 1)),
+    ghN: asF32(randArray(c.L * c.B * c.H, seed + 103, -1, 1)),
+  };
+}
+
+function gpuWeights(c: Case, layers: RefLayer[], grad: boolean) {
+  return layers.map((w, l) => {
+    const inSize = l === 0 ? c.I : c.H;
+    return {
+      wIh: t32(w.wIh, [3 * c.H, inSize], grad),
+      wHh: t32(w.wHh, [3 * c.H, c.H], grad),
+      bIh: t32(w.bIh, [3 * c.H], grad),
+      bHh: t32(w.bHh, [3 * c.H], grad),
+    };
+  });
+}
+
+/** Batch-first copy of a time-major [T, B, F] array. */
+function toBatchFirst(a: Float64Array, T: number, B: number, F: number): Float64Array {
+  const o = new Float64Array(a.length);
+  for (let t = 0; t < T; t++) for (let b = 0; b < B; b++) for (let f = 0; f < F; f++) o[(b * T + t) * F + f] = a[(t * B + b) * F + f];
+  return o;
+}
+
+beforeAll(async () => {
+  await engine();
+});
+
+describe('gru forward', () => {
+  it('2 layers, odd sizes, hidden > one workgroup, batch > one row block: matches float64', async () => {
+    const c: Case = { T: 9, B: 5, I: 7, H: 70, L: 2, lens: [9, 9, 9, 9, 9] };
+    const d = makeCase(c, 1);
+    const ref = gruRef(d.x, d.h0, d.layers, c.T, c.B, c.I, c.H, c.lens);
+    const { output, hN } = gru(t32(d.x, [c.T, c.B, c.I]), t32(d.h0, [c.L, c.B, c.H]), gpuWeights(c, d.layers, false));
+    expect(output.shape).toEqual([c.T, c.B, c.H]);
+    expect(hN.shape).toEqual([c.L, c.B, c.H]);
+    expectClose(await read(output), ref.y, { atol: 2e-5, rtol: 1e-4, what: 'output' });
+    expectClose(await read(hN), ref.hN, { atol: 2e-5, rtol: 1e-4, what: 'hN' });
+  });
+
+  it('variable lengths (padded outputs are zero, hN is each sequence own last state), batch first, no h0', async () => {
+    const c: Case = { T: 8, B: 3, I: 4, H: 13, L: 2, lens: [8, 3, 5] };
+    const d = makeCase(c, 2);
+    const ref = gruRef(d.x, new Float64Array(c.L * c.B * c.H), d.layers, c.T, c.B, c.I, c.H, c.lens);
+    const { output, hN } = gru(t32(toBatchFirst(d.x, c.T, c.B, c.I), [c.B, c.T, c.I]), null, gpuWeights(c, d.layers, false), { batchFirst: true, lengths: c.lens });
+    expect(output.shape).toEqual([c.B, c.T, c.H]);
+    expectClose(await read(output), toBatchFirst(ref.y, c.T, c.B, c.H), { atol: 2e-5, rtol: 1e-4, what: 'output' });
+    expectClose(await read(hN), ref.hN, { atol: 2e-5, rtol: 1e-4, what: 'hN' });
+  });
+
+  it('one dispatch per step and layer for the recurrence (plus a few per layer)', async () => {
+    const c: Case = { T: 40, B: 2, I: 3, H: 8, L: 2, lens: [40, 40] };
+    const d = makeCase(c, 3);
+    const w = gpuWeights(c, d.layers, false);
+    const x = t32(d.x, [c.T, c.B, c.I]);
+    const stats = runtime().device.stats;
+    const before = stats.dispatches;
+    const { output } = gru(x, null, w);
+    const used = stats.dispatches - before;
+    await output.data();
+    expect(used).toBeLessThanOrEqual(c.L * (c.T + 8) + 4);
+  });
+});
+
+describe('gru backward', () => {
+  const names = ['wIh', 'wHh', 'bIh', 'bHh'] as const;
+
+  async function runBackward(c: Case, d: ReturnType<typeof makeCase>, withH0: boolean) {
+    const x = t32(d.x, [c.T, c.B, c.I], true);
+    const h0 = withH0 ? t32(d.h0, [c.L, c.B, c.H], true) : null;
+    const w = gpuWeights(c, d.layers, true);
+    const { output, hN } = gru(x, h0, w, { lengths: c.lens });
+    // one backward through both outputs: concatenate them (flattened) with their gradients
+    const flat = [reshape(output, [-1]), reshape(hN, [-1])];
+    const both = cat0(flat);
+    const seed = new Float64Array(d.gy.length + d.ghN.length);
+    seed.set(d.gy);
+    seed.set(d.ghN, d.gy.length);
+    const seedT = t32(seed, both.shape);
+    backward(both, seedT);
+    return { x, h0, w, made: [output, hN, both, seedT, ...flat] };
+  }
+
+  it('GPU gradients = float64 reference gradients (central differences), all inputs, masked lengths', async () => {
+    const c: Case = { T: 5, B: 3, I: 3, H: 4, L: 2, lens: [5, 2, 4] };
+    const d = makeCase(c, 4);
+    const loss = (x: Float64Array, h0: Float64Array, layers: RefLayer[]) => {
+      const r = gruRef(x, h0, layers, c.T, c.B, c.I, c.H, c.lens);
+      return dot(r.y, d.gy) + dot(r.hN, d.ghN);
+    };
+    const g = await runBackward(c, d, true);
+    expectClose(await read(g.x.grad!), finiteDiff((v) => loss(v, d.h0, d.layers), d.x), { atol: 5e-5, rtol: 1e-3, what: 'dx' });
+    expectClose(await read(g.h0!.grad!), finiteDiff((v) => loss(d.x, v, d.layers), d.h0), { atol: 5e-5, rtol: 1e-3, what: 'dh0' });
+    for (let l = 0; l < c.L; l++) {
+      for (const n of names) {
+        const fd = finiteDiff((v) => loss(d.x, d.h0, d.layers.map((w, i) => (i === l ? { ...w, [n]: v } : w))), d.layers[l][n]);
+        expectClose(await read(g.w[l][n].grad!), fd, { atol: 5e-5, rtol: 1e-3, what: `${n}_l${l}` });
+      }
+    }
+  });
+
+  it('a padded step leaves the gradients untouched: padding inputs get zero gradient', async () => {
+    const c: Case = { T: 6, B: 2, I: 3, H: 5, L: 1, lens: [6, 3] };
+    const d = makeCase(c, 5);
+    const g = await runBackward(c, d, true);
+    const dx = await read(g.x.grad!);
+    for (let t = 3; t < 6; t++) for (let i = 0; i < c.I; i++) expect(dx[(t * c.B + 1) * c.I + i]).toBe(0);
+    expect(dx.some((v) => v !== 0)).toBe(true);
+  });
+
+  it('larger hidden size (several column blocks and row blocks): sampled finite differences', async () => {
+    const c: Case = { T: 6, B: 5, I: 4, H: 67, L: 1, lens: [6, 6, 1, 4, 6] };
+    const d = makeCase(c, 6);
+    const loss = (x: Float64Array, h0: Float64Array, layers: RefLayer[]) => {
+      const r = gruRef(x, h0, layers, c.T, c.B, c.I, c.H, c.lens);
+      return dot(r.y, d.gy) + dot(r.hN, d.ghN);
+    };
+    const g = await runBackward(c, d, true);
+    const sample = (name: string, got: Float64Array, f: (v: Float64Array) => number, at: Float64Array, count: number) => {
+      const idx = Array.from({ length: count }, (_, i) => Math.floor((i * at.length) / count + 3) % at.length);
+      const h = 1e-6;
+      const want: number[] = [];
+      const have: number[] = [];
+      for (const i of idx) {
+        const v = at.slice();
+        v[i] += h;
+        const fp = f(v);
+        v[i] -= 2 * h;
+        want.push((fp - f(v)) / (2 * h));
+        have.push(got[i]);
+      }
+      expectClose(have, want, { atol: 5e-5, rtol: 1e-3, what: name });
+    };
+    sample('dx', await read(g.x.grad!), (v) => loss(v, d.h0, d.layers), d.x, 24);
+    sample('dh0', await read(g.h0!.grad!), (v) => loss(d.x, v, d.layers), d.h0, 24);
+    for (const n of names) sample(n, await read(g.w[0][n].grad!), (v) => loss(d.x, d.h0, [{ ...d.layers[0], [n]: v }]), d.layers[0][n], 24);
+  });
+
+  it('frees its temporaries', async () => {
+    const c: Case = { T: 4, B: 2, I: 3, H: 5, L: 2, lens: [4, 2] };
+    const d = makeCase(c, 7);
+    const before = memoryStats();
+    const g = await runBackward(c, d, true);
+    await g.x.grad!.data();
+    const all: Tensor[] = [g.x, g.h0!, ...g.w.flatMap((w) => [w.wIh, w.wHh, w.bIh, w.bHh]), ...g.made];
+    for (const t of all) {
+      t.grad?.dispose();
+      t.dispose();
+    }
+    expect(memoryStats()).toEqual(before);
+  });
+});
+
+describe('gru input checks', () => {
+  it('rejects bad shapes and lengths before any kernel runs', () => {
+    const x = tensor(new Float32Array(4 * 2 * 3), [4, 2, 3]);
+    const w = { wIh: tensor(new Float32Array(15 * 3), [15, 3]), wHh: tensor(new Float32Array(15 * 5), [15, 5]) };
+    expect(() => gru(x, null, [{ ...w, wIh: tensor(new Float32Array(15 * 4), [15, 4]) }])).toThrow(/weight_ih_l0 must be \[15, 3\]/);
+    expect(() => gru(x, tensor(new Float32Array(10), [1, 2, 5]).view([2, 1, 5], [5, 5, 1], 0), [w])).toThrow(/h0 must be \[1, 2, 5\]/);
+    expect(() => gru(x, null, [w], { lengths: [4, 5] })).toThrow(/length 5 outside 0..4/);
+    expect(() => gru(x, null, [w], { lengths: [4] })).toThrow(/1 lengths for a batch of 2/);
+    expect(() => gru(tensor(new Float32Array(6), [2, 3]), null, [w])).toThrow(OpError);
+  });
+});
