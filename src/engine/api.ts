@@ -13,3 +13,6 @@ export * from './ops/index.ts';
 import './tensor-methods.ts';
 export * from './optim/index.ts';
 export * from './nn/index.ts';
+export * from './nn/conv.ts';
+export * from './nn/norm.ts';
+export * from './io/index.ts';

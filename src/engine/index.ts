@@ -11,3 +11,4 @@ setPlatform(nodePlatform);
 
 export * from './api.ts';
 export { nodePlatform, runMain } from './platform-node.ts';
+export * from './io/node-files.ts';

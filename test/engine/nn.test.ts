@@ -42,12 +42,12 @@ describe('Parameter', () => {
     const g = t32([0.5, -1, 2, 3, 4], [5]);
     p.grad = g;
     expect(g.disposed).toBe(true);
-    expect(p.grad!.bufferFor('t')).toBe(p.chunk.grad().bufferFor('t'));
+    expect(p.grad!.bufferFor('t')).toBe(p.arena.grad().bufferFor('t'));
     expect(Array.from(await read(p.grad!))).toEqual([0.5, -1, 2, 3, 4]);
     expect(() => (p.grad = t32([1, 2], [2]))).toThrow(/Parameter.grad: gradient of shape \[2\] for a parameter of shape \[5\]/);
     p.grad = null;
     expect(p.grad).toBeNull();
-    expect(() => p.set(new Float32Array(3))).toThrow(/3 values for a parameter of shape \[5\]/);
+    expect(() => p.upload(new Float32Array(3))).toThrow(/3 values for a parameter of shape \[5\]/);
     p.dispose();
     expect(p.grad).toBeNull();
   });

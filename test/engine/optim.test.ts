@@ -30,7 +30,7 @@ function makeParams(seed: number): Setup {
   const params: Tensor[] = SHAPES.map((s, i) => {
     if (i === SHAPES.length - 1) return t32(values[i], s, true);
     const p = Parameter.empty(s);
-    p.set(Float32Array.from(values[i]));
+    p.upload(Float32Array.from(values[i]));
     return p;
   });
   return { params, values };
@@ -128,7 +128,7 @@ describe('SGD', () => {
 
   it('updates all arena parameters with one dispatch, with no new pipeline when lr changes', async () => {
     const ps = [Parameter.empty([3, 7]), Parameter.empty([7]), Parameter.empty([11, 3]), Parameter.empty([11])];
-    ps.forEach((p, i) => p.set(Float32Array.from(randArray(p.size, 50 + i))));
+    ps.forEach((p, i) => p.upload(Float32Array.from(randArray(p.size, 50 + i))));
     const opt = new SGD(ps, { lr: 0.1, momentum: 0.9 });
     const grads = ps.map((p, i) => asF32(randArray(p.size, 60 + i)));
     const rt = runtime();
@@ -226,7 +226,7 @@ describe('Adam / AdamW', () => {
     for (let i = 0; i < a.params.length; i++) {
       const v = (await a.params[i].data()) as Float32Array;
       const p = b.params[i];
-      if (p instanceof Parameter) p.set(v);
+      if (p instanceof Parameter) p.upload(v);
       else runtime().device.upload(p.bufferFor('test'), p.offset * 4, v);
     }
     const state = await optA.stateDict();

@@ -128,14 +128,14 @@ export function releaseParameterArena(): void {
  * or `Parameter.from(tensor)`.
  */
 export class Parameter extends Tensor {
-  readonly chunk: ArenaChunk;
+  readonly arena: ArenaChunk;
   private hasGradient = false;
   private slot: Tensor | null = null;
 
   private constructor(chunk: ArenaChunk, shape: Shape, offset: number) {
     super(chunk.data.storageFor('Parameter').retain(), shape, 'f32', undefined, offset);
     keep(this);
-    this.chunk = chunk;
+    this.arena = chunk;
     chunk.addUser();
     this.requiresGrad = true;
     // `grad` is a data field of Tensor; an accessor on the instance replaces it (see above).
@@ -163,17 +163,17 @@ export class Parameter extends Tensor {
   }
 
   /** Writes host values into the parameter (initialisation, checkpoint loading). */
-  set(values: Float32Array): void {
+  upload(values: Float32Array): void {
     if (values.length !== this.size) {
-      throw new OpError('Parameter.set', `${values.length} values for a parameter of shape [${this.shape.join(', ')}] (${this.size} elements)`);
+      throw new OpError('Parameter.upload', `${values.length} values for a parameter of shape [${this.shape.join(', ')}] (${this.size} elements)`);
     }
-    if (this.size > 0) runtime().device.upload(this.bufferFor('Parameter.set'), this.offset * 4, values);
+    if (this.size > 0) runtime().device.upload(this.bufferFor('Parameter.upload'), this.offset * 4, values);
   }
 
   /** The gradient storage of this parameter's arena and the parameter's offset in it. */
   gradSlot(): Tensor {
     if (!this.slot || this.slot.disposed) {
-      this.slot = keep(this.chunk.grad().view(this.shape, this.strides, this.offset));
+      this.slot = keep(this.arena.grad().view(this.shape, this.strides, this.offset));
     }
     return this.slot;
   }
@@ -214,7 +214,7 @@ export class Parameter extends Tensor {
     super.dispose();
     this.slot?.dispose();
     this.slot = null;
-    this.chunk.dropUser();
+    this.arena.dropUser();
   }
 
   override toString(): string {
