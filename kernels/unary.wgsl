@@ -62,9 +62,13 @@ fn flat_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
 }
 
 // Offsets of output element i in out, a, b and c.
+// The host coalesces dimensions first, so rank 1 (no division) is common.
 fn offsets(i: u32) -> vec4<u32> {
-  var rem = i;
   var o = vec4<u32>(p.off_out, p.off_a, p.off_b, p.off_c);
+  if (p.rank == 1u) {
+    return o + i * vec4<u32>(p.st_out[0].x, p.st_a[0].x, p.st_b[0].x, p.st_c[0].x);
+  }
+  var rem = i;
   for (var d = i32(p.rank) - 1; d >= 0; d--) {
     let ud = u32(d);
     let size = dim(p.shape, ud);

@@ -4,8 +4,9 @@ import { randArray, asF32, expectClose, finiteDiff, dot } from '../helpers/refer
 import { tensor, backward, transpose, OpError, type Tensor } from '../../src/engine/index.ts';
 import {
   neg, abs, exp, log, sqrt, rsqrt, relu, leakyRelu, tanh, sigmoid, gelu, softplus, clamp, pow, powT,
-  square, reciprocal, sin, cos, where,
+  square, reciprocal, sin, cos, where, coalesce,
 } from '../../src/engine/ops/unary.ts';
+import { slice } from '../../src/engine/ops/shape.ts';
 
 beforeAll(async () => {
   await engine();
@@ -264,6 +265,33 @@ describe('where', () => {
     const vi = where(tensor(new Int32Array([0, 1, 1]), [3]), tensor(new Int32Array([7, 8, 9]), [3]), -4);
     expect(vi.dtype).toBe('i32');
     expect(Array.from(await vi.data())).toEqual([-4, 8, 9]);
+  });
+});
+
+describe('dimension coalescing', () => {
+  it('merges dimensions every operand walks linearly, drops size-1 dimensions', () => {
+    // a [4, 3, 6] slice of a [4, 5, 6] tensor (strides 30, 6, 1) against a contiguous output
+    expect(coalesce([4, 3, 6], [{ strides: [18, 6, 1], offset: 0 }, { strides: [30, 6, 1], offset: 6 }])).toEqual({
+      shape: [4, 18],
+      ops: [{ strides: [18, 1], offset: 0 }, { strides: [30, 1], offset: 6 }],
+    });
+    // broadcast scalar and size-1 dimensions: rank 1
+    expect(coalesce([2, 1, 3], [{ strides: [3, 3, 1], offset: 0 }, { strides: [0, 0, 0], offset: 2 }])).toEqual({
+      shape: [6],
+      ops: [{ strides: [1], offset: 0 }, { strides: [0], offset: 2 }],
+    });
+    // a transposed operand keeps both dimensions
+    expect(coalesce([3, 4], [{ strides: [4, 1], offset: 0 }, { strides: [1, 3], offset: 0 }]).shape).toEqual([3, 4]);
+    expect(coalesce([], [{ strides: [], offset: 5 }])).toEqual({ shape: [1], ops: [{ strides: [0], offset: 5 }] });
+  });
+
+  it('a coalesced strided slice gives the same values as the reference', async () => {
+    const x = asF32(randArray(120, 77, -2, 2));
+    const v = slice(t32(x, [4, 5, 6]), [0, 1], [4, 4]);
+    expect(v.isContiguous).toBe(false);
+    const want: number[] = [];
+    for (let i = 0; i < 4; i++) for (let j = 1; j < 4; j++) for (let k = 0; k < 6; k++) want.push(Math.tanh(x[(i * 5 + j) * 6 + k]));
+    expectClose(await read(tanh(v)), want, { atol: 2e-6, rtol: 2e-6 });
   });
 });
 

@@ -25,9 +25,33 @@ interface Operand {
   offset: number;
 }
 
-/** stridedParams for unary.wgsl's block: always four operands (out, a, b, c), the fourth offset in
- * the last header word. */
-function params4(shape: readonly number[], ops: readonly Operand[], scalars: readonly number[] = []): Uint32Array {
+/**
+ * Merges dimensions that every operand walks as one (stride[d] == stride[d+1] * shape[d+1] for
+ * all of them) and drops size-1 dimensions, as PyTorch's TensorIterator coalesces: fewer index
+ * divisions per element (a broadcast scalar or a contiguous slice becomes rank 1).
+ */
+export function coalesce(shape: readonly number[], ops: readonly Operand[]): { shape: number[]; ops: Operand[] } {
+  const dims: number[] = [];
+  const strides: number[][] = ops.map(() => []);
+  for (let d = shape.length - 1; d >= 0; d--) {
+    const n = shape[d];
+    if (n === 1) continue;
+    const last = dims.length - 1;
+    if (last >= 0 && ops.every((op, k) => op.strides[d] === strides[k][last] * dims[last])) {
+      dims[last] *= n;
+    } else {
+      dims.push(n);
+      ops.forEach((op, k) => strides[k].push(op.strides[d]));
+    }
+  }
+  if (dims.length === 0) return { shape: [1], ops: ops.map((op) => ({ strides: [0], offset: op.offset })) };
+  return { shape: dims.reverse(), ops: ops.map((op, k) => ({ strides: strides[k].reverse(), offset: op.offset })) };
+}
+
+/** stridedParams for unary.wgsl's block over the coalesced shape: always four operands (out, a,
+ * b, c), the fourth offset in the last header word. */
+function params4(fullShape: readonly number[], fullOps: readonly Operand[], scalars: readonly number[] = []): Uint32Array {
+  const { shape, ops } = coalesce(fullShape, fullOps);
   const filler: Operand = { strides: new Array<number>(shape.length).fill(0), offset: 0 };
   const all = [...ops];
   while (all.length < 4) all.push(filler);
