@@ -5,8 +5,7 @@ import type { Tensor } from '../tensor.ts';
 import { OpError } from '../errors.ts';
 import { linear } from '../ops/matmul.ts';
 import { reshape } from '../ops/movement.ts';
-import { mul } from '../ops/binary.ts';
-import { bernoulli } from '../ops/random.ts';
+import { dropout } from '../ops/dropout.ts';
 import { relu, tanh, sigmoid, gelu, leakyRelu } from '../ops/unary.ts';
 import { Module, type UnaryModule } from './module.ts';
 import { Parameter } from './parameter.ts';
@@ -196,13 +195,6 @@ export class Dropout extends Module implements UnaryModule {
     this.p = p;
   }
   forward(x: Tensor): Tensor {
-    if (!this.training || this.p === 0) return reshape(x, x.shape);
-    if (this.p === 1) return mul(x, 0);
-    const keep = bernoulli(x.shape, 1 - this.p);
-    const mask = mul(keep, 1 / (1 - this.p));
-    keep.dispose();
-    const y = mul(x, mask);
-    mask.dispose();
-    return y;
+    return dropout(x, this.p, this.training);
   }
 }
