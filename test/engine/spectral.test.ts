@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { engine, t32, read } from '../helpers/gpu.ts';
 import { randArray, randnArray, asF32, expectClose, finiteDiff, dot } from '../helpers/reference.ts';
-import { spectralNorm, backward, tensor } from '../../src/engine/index.ts';
+import { spectralNormWeight, backward, tensor } from '../../src/engine/index.ts';
 
 beforeAll(async () => {
   await engine();
@@ -34,7 +34,7 @@ function sigmaRef(w: ArrayLike<number>, h: number, k: number, u: ArrayLike<numbe
   return s;
 }
 
-describe('spectralNorm', () => {
+describe('spectralNormWeight', () => {
   for (const [shape, training] of [[[5, 3, 3, 3], true], [[7, 9], true], [[5, 3, 3, 3], false]] as const) {
     it(`${training ? 'training' : 'evaluation'} on weight [${shape.join(', ')}]: state update, W / sigma and its gradient`, async () => {
       const h = shape[0];
@@ -52,7 +52,7 @@ describe('spectralNorm', () => {
       const w = t32(wv, shape, true);
       const u = t32(u0, [h]);
       const v = t32(v0, [k]);
-      const y = spectralNorm(w, u, v, { training });
+      const y = spectralNormWeight(w, u, v, { training });
       expectClose(await read(u), ref.u, { atol: 1e-5, rtol: 1e-4, what: 'u' });
       expectClose(await read(v), ref.v, { atol: 1e-5, rtol: 1e-4, what: 'v' });
       expectClose(await read(y), wv.map((x) => x / ref.sigma), { atol: 1e-5, rtol: 1e-4, what: 'W / sigma' });
@@ -69,10 +69,10 @@ describe('spectralNorm', () => {
     const w = t32(wv, [3, 4]);
     const u = t32(normalize(Float64Array.of(0.3, 0.5, 0.8)), [3]);
     const v = t32(normalize(Float64Array.of(0.2, 0.4, 0.6, 0.1)), [4]);
-    let y = spectralNorm(w, u, v, { powerIterations: 30 });
+    let y = spectralNormWeight(w, u, v, { powerIterations: 30 });
     expect((await read(y))[0]).toBeCloseTo(1, 4);
     y.dispose();
-    y = spectralNorm(w, u, v, { training: false });
+    y = spectralNormWeight(w, u, v, { training: false });
     expect((await read(y))[5]).toBeCloseTo(2 / 3, 4);
     for (const t of [w, u, v, y]) t.dispose();
   });
@@ -81,7 +81,7 @@ describe('spectralNorm', () => {
     const w = tensor(new Float32Array(12).fill(1), [3, 4]);
     const u = tensor(new Float32Array(4).fill(1), [4]);
     const v = tensor(new Float32Array(4).fill(1), [4]);
-    expect(() => spectralNorm(w, u, v)).toThrow(/spectralNorm: u must be a contiguous f32 vector of length 3 .* for weight \[3, 4\], got f32 \[4\]/);
+    expect(() => spectralNormWeight(w, u, v)).toThrow(/spectralNormWeight: u must be a contiguous f32 vector of length 3 .* for weight \[3, 4\], got f32 \[4\]/);
     for (const t of [w, u, v]) t.dispose();
   });
 });

@@ -8,7 +8,7 @@ import { keep, type Tensor } from '../tensor.ts';
 import { noGrad } from '../autograd.ts';
 import { OpError } from '../errors.ts';
 import { batchNorm2d, conditionalBatchNorm2d } from '../ops/batchnorm.ts';
-import { spectralNorm as spectralNormOp } from '../ops/spectral.ts';
+import { spectralNormWeight } from '../ops/spectral.ts';
 import { dropout2d } from '../ops/dropout.ts';
 import { zeros, ones, full } from '../ops/creation.ts';
 import { add, mul, div } from '../ops/binary.ts';
@@ -169,7 +169,7 @@ export function spectralNorm<M extends Module>(module: M, name = 'weight', opts:
   const inner = target.forward.bind(module);
   target.forward = (...args: unknown[]): Tensor => {
     const orig = module.getParameter(`${name}_orig`)!;
-    const wsn = spectralNormOp(orig, module.getBuffer(`${name}_u`)!, module.getBuffer(`${name}_v`)!, {
+    const wsn = spectralNormWeight(orig, module.getBuffer(`${name}_u`)!, module.getBuffer(`${name}_v`)!, {
       training: module.training, eps: opts.eps, powerIterations: opts.powerIterations,
     });
     const prev = target[name];

@@ -35,8 +35,8 @@ function flat(t: Tensor): Tensor {
 }
 
 /** W / sigma(W), updating u [shape[0]] and v [numel / shape[0]] in place when training. */
-export function spectralNorm(w: Tensor, u: Tensor, v: Tensor, opts: SpectralNormOptions = {}): Tensor {
-  const op = 'spectralNorm';
+export function spectralNormWeight(w: Tensor, u: Tensor, v: Tensor, opts: SpectralNormOptions = {}): Tensor {
+  const op = 'spectralNormWeight';
   w.storageFor(op);
   u.storageFor(op);
   v.storageFor(op);
