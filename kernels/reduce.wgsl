@@ -69,7 +69,13 @@ fn load(i: u32, row: u32) -> f32 {
   let v = x[i];
   switch OP {
     case 3u: { let d = v - c[p.off_c + row]; return d * d; }
-    case 4u: { return exp_neg(v - c[p.off_c + row]); }
+    case 4u: {
+      // an infinite centre (a row max of +-inf): count the elements equal to it instead of
+      // exp(inf - inf) = NaN, so logsumexp gives +-inf as PyTorch does
+      let cc = c[p.off_c + row];
+      if ((bitcast<u32>(cc) & 0x7fffffffu) == 0x7f800000u) { return select(0.0, 1.0, v == cc); }
+      return exp_neg(v - cc);
+    }
     default: { return v; }
   }
 }

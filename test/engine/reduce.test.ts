@@ -8,7 +8,7 @@ import { engine, t32, read } from '../helpers/gpu.ts';
 import { randArray, asF32, expectClose, finiteDiff, dot } from '../helpers/reference.ts';
 import {
   sum, mean, max, min, logsumexp, variance, std, argmax, argmin, maxWithIndices, minWithIndices,
-  backward, tensor, transpose, usesTwoPass, OpError, reduceRaw, type Tensor,
+  backward, tensor, transpose, usesTwoPass, OpError, reduceRaw, memoryStats, scope, type Tensor,
 } from '../../src/engine/index.ts';
 
 beforeAll(async () => {
@@ -149,6 +149,16 @@ describe('max/min gradient on ties (split evenly, as torch.amax)', () => {
     }
   });
 
+  it('logsumexp of rows with infinities is +-inf; argmax/argmin pick NaN (as PyTorch)', async () => {
+    const ninf = -Infinity;
+    const t = tensor(new Float32Array([ninf, ninf, ninf, 1, Infinity, 3, 2, NaN, 5]), [3, 3]);
+    const y = await read(logsumexp(t, 1));
+    expect(y[0]).toBe(-Infinity);
+    expect(y[1]).toBe(Infinity);
+    expect(Array.from(await read(argmax(t, 1)))).toEqual([0, 1, 1]);
+    expect(Array.from(await read(argmin(t, 1)))).toEqual([0, 0, 1]);
+  });
+
   it('max of a row of -inf is -inf; NaN propagates', async () => {
     const ninf = -Infinity;
     const t = tensor(new Float32Array([ninf, ninf, ninf, 1, NaN, 3]), [2, 3]);
@@ -241,6 +251,13 @@ describe('two-pass path for few long rows', () => {
     expect(usesTwoPass(5000, 20_001)).toBe(false);
   });
 
+  it('one pass up to the crossover: [5, 8191]', async () => {
+    expect(usesTwoPass(5, 8191)).toBe(false);
+    const x = asF32(randArray(5 * 8191, 79, -1, 1));
+    const got = await read(sum(t32(x, [5, 8191]), 1));
+    expectClose(got, refReduce(x, [5, 8191], [1], refSum), { atol: 1e-4, rtol: 1e-5 });
+  });
+
   it('sum of 3,000,001 elements against float64', async () => {
     const n = 3_000_001;
     const x = asF32(randArray(n, 77, 0, 1));
@@ -296,6 +313,24 @@ describe('two-pass path for few long rows', () => {
     const lse = refReduce(x, shape, [1], refLse);
     const gl = Float64Array.from(x, (v, i) => w[Math.floor(i / 20001)] * Math.exp(v - lse[Math.floor(i / 20001)]));
     expectClose(await read(t2.grad!), gl, { atol: 1e-9, rtol: 1e-4, what: 'logsumexp gradient' });
+  });
+});
+
+describe('memory', () => {
+  it('frees everything it allocates in a scope (forward, backward, two-pass)', async () => {
+    const t = t32(randArray(3 * 9001, 5), [3, 9001], true);
+    const before = memoryStats();
+    scope(() => {
+      backward(sum(max(t, 1)));
+      backward(sum(logsumexp(t, 0)));
+      backward(sum(std(t, [0, 1])));
+      backward(sum(maxWithIndices(t, 1).values));
+      argmin(t, 1);
+      variance(t, 1); // never backpropagated
+    });
+    t.grad?.dispose();
+    t.grad = null;
+    expect(memoryStats()).toEqual(before);
   });
 });
 
