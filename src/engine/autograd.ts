@@ -14,7 +14,9 @@ import { Tensor, scope, keep } from './tensor.ts';
 // The few kernels autograd itself needs (ones, copy, add) come from the op families.
 import { onesLike, copyOf, add, addInto } from './ops/grad-helpers.ts';
 
-export type BackwardFn = (grad: Tensor, saved: readonly Tensor[]) => readonly (Tensor | null)[];
+/** An op's backward: the gradient of its output, the tensors it saved, and which inputs need a
+ * gradient (skip the work for the others and return null there). */
+export type BackwardFn = (grad: Tensor, saved: readonly Tensor[], needsGrad: readonly boolean[]) => readonly (Tensor | null)[];
 
 let gradEnabled = true;
 
@@ -101,7 +103,7 @@ export class GradNode {
         'the graph was already used by a backward pass (or its output was disposed); run the forward pass again',
       );
     }
-    return this.fn(grad, this.saved);
+    return this.fn(grad, this.saved, this.needsGrad);
   }
 }
 
