@@ -29,6 +29,7 @@ class AdamBase extends Optimizer<AdamOptions> {
       if (!(o.eps >= 0)) throw new OpError(kind, `invalid eps ${o.eps}`);
       if (!(o.weightDecay >= 0)) throw new OpError(kind, `invalid weight decay ${o.weightDecay}`);
     }
+    this.allocateState();
   }
 
   protected stateCount(group: ParamGroup<AdamOptions>): number {

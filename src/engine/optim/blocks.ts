@@ -3,8 +3,12 @@
  * update is cut into blocks of at most BLOCK elements, one workgroup per block, each row
  * (param offset, grad offset, state offset, length). Tables are uploaded once and cached by what
  * they describe, so a steady training loop uploads nothing.
+ *
+ * Tables are small, immutable and long-lived, so they get their own GPU buffers instead of pool
+ * buffers (as the uniform arena and the index-error register do): taking buffers from the pool's
+ * free lists during the first step would only make the next step allocate replacements.
  */
-import { Tensor, keep, fromData } from '../tensor.ts';
+import { runtime } from '../runtime.ts';
 import { dispatch, kernel } from '../ops/launch.ts';
 import type { KernelSpec } from '../kernels.ts';
 
@@ -46,7 +50,20 @@ export function rowCount(segs: readonly Segment[]): number {
 /** A block table on the GPU and its row count. */
 export interface Table {
   readonly rows: number;
-  readonly tensor: Tensor;
+  readonly buffer: GPUBuffer;
+}
+
+function uploadTable(data: Uint32Array): GPUBuffer {
+  const { device } = runtime();
+  const buffer = device.gpu.createBuffer({ label: 'optim-block-table', size: Math.max(16, data.byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+  device.upload(buffer, 0, data);
+  return buffer;
+}
+
+function destroyTable(t: Table): void {
+  // recorded work may still read the table: submit it before the buffer goes
+  runtime().device.flush();
+  t.buffer.destroy();
 }
 
 /** Uploaded tables by key; the oldest are dropped beyond `limit` entries. */
@@ -61,15 +78,13 @@ export class TableCache {
   get(segs: readonly Segment[]): Table {
     const key = segs.map((s) => `${s.p},${s.g},${s.s},${s.n}`).join(';');
     const hit = this.tables.get(key);
-    if (hit && !hit.tensor.disposed) return hit;
-    const rows = rowCount(segs);
-    const data = blockRows(segs);
-    const table: Table = { rows, tensor: keep(fromData(data, [data.length], 'u32')) };
+    if (hit) return hit;
+    const table: Table = { rows: rowCount(segs), buffer: uploadTable(blockRows(segs)) };
     this.tables.set(key, table);
     if (this.tables.size > this.limit) {
       const [oldKey, old] = this.tables.entries().next().value as [string, Table];
       this.tables.delete(oldKey);
-      old.tensor.dispose();
+      destroyTable(old);
     }
     return table;
   }
@@ -79,7 +94,7 @@ export class TableCache {
   }
 
   dispose(): void {
-    for (const t of this.tables.values()) t.tensor.dispose();
+    for (const t of this.tables.values()) destroyTable(t);
     this.tables.clear();
   }
 }

@@ -37,12 +37,12 @@ export function clipGradNorm(params: Iterable<Tensor>, maxNorm: number, normType
   const info = empty([2]);
   let base = 0;
   for (const { buf, table } of plan) {
-    dispatchRows('sumsq', {}, [table.tensor.bufferFor('clipGradNorm'), partials.bufferFor('clipGradNorm'), buf], { rows: table.rows, partBase: base });
+    dispatchRows('sumsq', {}, [table.buffer, partials.bufferFor('clipGradNorm'), buf], { rows: table.rows, partBase: base });
     base += table.rows;
   }
   dispatch(kernel('optimizers', 'clip_finish'), [partials.bufferFor('clipGradNorm'), info.bufferFor('clipGradNorm')], packParams({ rows: 1, nPartials, maxNorm }), [1]);
   for (const { buf, table } of plan) {
-    dispatchRows('scale', {}, [table.tensor.bufferFor('clipGradNorm'), buf, info.bufferFor('clipGradNorm')], { rows: table.rows });
+    dispatchRows('scale', {}, [table.buffer, buf, info.bufferFor('clipGradNorm')], { rows: table.rows });
   }
   partials.dispose();
   const norm = info.view([], [], 0);

@@ -96,6 +96,13 @@ export abstract class Optimizer<H extends { lr: number }> {
     this.steps = new Array<number>(this.allParams.length).fill(0);
   }
 
+  /** Allocates every unit's state now (zeros) rather than inside the first step, so the first
+   * step's temporaries and the long-lived state do not interleave in the buffer pool. Called by
+   * the concrete optimizers' constructors. */
+  protected allocateState(): void {
+    for (const u of this.units) this.unitState(u);
+  }
+
   /** Number of state buffers per parameter for this group (momentum: 1, Adam: 2 or 3). */
   protected abstract stateCount(group: ParamGroup<H>): number;
   /** PyTorch's names of the state buffers, in kernel binding order. */
@@ -135,7 +142,7 @@ export abstract class Optimizer<H extends { lr: number }> {
       for (const b of batches.values()) {
         const table = this.tables.get(b.segs);
         const k = this.stepKernel(group, b.step + 1);
-        const buffers = [table.tensor.bufferFor(this.kind), unit.buffer, b.grad, ...state.map((s) => s.bufferFor(this.kind))];
+        const buffers = [table.buffer, unit.buffer, b.grad, ...state.map((s) => s.bufferFor(this.kind))];
         dispatchRows(k.entry, k.spec, buffers, { ...k.params, rows: table.rows });
         for (const i of b.idx) this.steps[i]++;
       }

@@ -26,6 +26,7 @@ export class SGD extends Optimizer<SGDOptions> {
         throw new OpError('SGD', `Nesterov momentum requires a momentum and zero dampening (momentum ${o.momentum}, dampening ${o.dampening})`);
       }
     }
+    this.allocateState();
   }
 
   protected stateCount(group: ParamGroup<SGDOptions>): number {
