@@ -26,9 +26,11 @@ export interface AssemblyPlan {
 export interface Job {
   id: number;
   slot: number;
-  /** Pairs (source id, sample index), inliers first. */
+  /** Pairs (source id, sample index), inliers first: a batch, or a contiguous part of one. */
   entries: Int32Array;
-  /** Seeds of this batch's augmentation stream. */
+  /** Position in the batch of the first entry (a batch may be split between workers). */
+  start: number;
+  /** Seeds of this batch's augmentation; each sample draws from its own stream (seed..., position). */
   seed: number[];
 }
 
@@ -78,15 +80,16 @@ export class Assembler {
 
   private async fill(job: Job, skipped: Skip[]): Promise<void> {
     const { sources, transforms, sampleOut } = this.plan;
-    const x = this.xs[job.slot]!;
-    const y = this.ys[job.slot]!;
     const n = job.entries.length / 2;
-    const rng = new Rng(...job.seed);
-    // Draw every sample's augmentation first, in order, so the stream never depends on decode timing.
+    // Views starting at this job's first sample: position i here is position start + i in the batch.
+    const x = this.xs[job.slot]!.subarray(job.start * sampleOut);
+    const y = this.ys[job.slot]!.subarray(job.start);
+    // Each sample's augmentation comes from its own stream, so results depend neither on how a batch
+    // is split between workers nor on decode timing.
     const aug: { top: number; left: number; flip: boolean }[] = [];
     for (let i = 0; i < n; i++) {
       const t = transforms[job.entries[2 * i]!];
-      aug.push(t ? drawAugment(t, rng) : { top: 0, left: 0, flip: false });
+      aug.push(t && (t.random || t.hflip) ? drawAugment(t, new Rng(...job.seed, job.start + i)) : { top: 0, left: 0, flip: false });
     }
     const pending: number[] = [];
     for (let i = 0; i < n; i++) {
@@ -110,6 +113,7 @@ export class Assembler {
     }
     if (pending.length === 0) return;
     let next = 0;
+    const failures: { i: number; e: unknown }[] = [];
     const worker = async (): Promise<void> => {
       let scratch: Uint8Array | undefined;
       for (;;) {
@@ -121,24 +125,32 @@ export class Assembler {
         const [, h, w] = src.sampleShape as [number, number, number];
         scratch ??= new Uint8Array(h * w * 3);
         let idx = job.entries[2 * i + 1]!;
-        for (let attempt = 0; ; attempt++) {
+        let ok = false;
+        for (let attempt = 0; !ok; attempt++) {
           try {
             await decodeImageInto(src.files[idx]!, src.decode, scratch, h, w);
-            break;
+            ok = true;
           } catch (e) {
-            if (src.onError !== 'skip') throw e;
+            if (src.onError !== 'skip') {
+              failures.push({ i, e });
+              break;
+            }
             skipped.push({ file: src.files[idx]!, index: idx, reason: (e as Error).message });
             if (attempt >= Math.min(16, src.length - 1)) {
-              throw new DataError(`${attempt + 1} consecutive images failed to decode; giving up (last: ${(e as Error).message})`, src.name);
+              failures.push({ i, e: new DataError(`${attempt + 1} consecutive images failed to decode; giving up (last: ${(e as Error).message})`, src.name) });
+              break;
             }
             idx = (idx + 1) % src.length;
           }
         }
+        if (!ok) continue;
         y[i] = label(src, sid, idx);
         writeSample(transforms[sid]!, scratch, 0, 'HWC', x as Float32Array, i * sampleOut, aug[i]!.top, aug[i]!.left, aug[i]!.flip);
       }
     };
     await Promise.all(Array.from({ length: Math.min(IMAGE_CONCURRENCY, pending.length) }, worker));
+    // Report the first failing sample of the batch, whatever order the decodes finished in.
+    if (failures.length > 0) throw failures.reduce((a, b) => (b.i < a.i ? b : a)).e;
   }
 
   private readNpy(sid: number, src: Extract<Source, { kind: 'npy' }>, idx: number): Uint8Array | Float32Array {

@@ -22,6 +22,12 @@ export interface DecodeOptions {
   centerCrop?: number | [number, number];
   /** Resampling filter for resize (torchvision's default is bilinear). */
   interpolation?: Interpolation;
+  /**
+   * 'pil' (default): the bit-exact Pillow resampler in JavaScript, so pixels equal torchvision's.
+   * 'libvips': resize inside sharp/libvips (SIMD, about twice the throughput for ImageNet-sized JPEGs);
+   * same geometry, pixels within a few levels of Pillow's. For training input pipelines where speed matters.
+   */
+  resampler?: 'pil' | 'libvips';
   /** Output [h, w] of every sample; derived from centerCrop or a [h, w] resize when omitted. */
   size?: [number, number];
 }
@@ -52,6 +58,11 @@ function loadSharp(): Promise<SharpModule['default']> {
 
 /** Decode one file to interleaved RGB uint8 at its own size, as PIL's `Image.open(f).convert('RGB')`. */
 export async function decodeImage(file: string): Promise<{ data: Uint8Array; width: number; height: number }> {
+  return decode(file, undefined);
+}
+
+/** Decode, optionally resizing inside libvips (resampler 'libvips'); grey becomes RGB, alpha is dropped. */
+async function decode(file: string, resize: DecodeOptions | undefined): Promise<{ data: Uint8Array; width: number; height: number }> {
   const sharp = await loadSharp();
   let bytes: Buffer;
   try {
@@ -61,18 +72,23 @@ export async function decodeImage(file: string): Promise<{ data: Uint8Array; wid
   }
   let r;
   try {
-    r = await sharp(bytes, { failOn: 'warning', ignoreIcc: true, limitInputPixels: 1 << 28 })
-      .removeAlpha()
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
+    let img = sharp(bytes, { failOn: 'warning', ignoreIcc: true, limitInputPixels: 1 << 28 });
+    if (resize?.resize !== undefined) {
+      const meta = await img.metadata();
+      const [rw, rh] = resizeOutputSize(meta.width!, meta.height!, resize.resize);
+      img = img.resize(rw, rh, { fit: 'fill', kernel: resize.interpolation === 'bicubic' ? 'cubic' : 'linear' });
+    }
+    r = await img.removeAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
   } catch (e) {
     throw new DataError(`image failed to decode (${(e as Error).message.split('\n')[0]})`, file);
   }
   const { width, height, channels } = r.info;
-  if (channels === 3) return { data: r.data, width, height };
+  // A plain Uint8Array view (not a Buffer) keeps the resampler's element accesses monomorphic.
+  const data = new Uint8Array(r.data.buffer, r.data.byteOffset, r.data.length);
+  if (channels === 3) return { data, width, height };
   if (channels !== 1) throw new DataError(`image decodes to ${channels} channels (expected grey or RGB)`, file);
   const rgb = new Uint8Array(width * height * 3);
-  for (let i = 0, j = 0; i < width * height; i++, j += 3) rgb[j] = rgb[j + 1] = rgb[j + 2] = r.data[i]!;
+  for (let i = 0, j = 0; i < width * height; i++, j += 3) rgb[j] = rgb[j + 1] = rgb[j + 2] = data[i]!;
   return { data: rgb, width, height };
 }
 
@@ -81,11 +97,12 @@ export async function decodeImage(file: string): Promise<{ data: Uint8Array; wid
  * `out` (length outH * outW * 3). Throws DataError naming the file on any failure.
  */
 export async function decodeImageInto(file: string, opts: DecodeOptions, out: Uint8Array, outH: number, outW: number): Promise<void> {
-  const img = await decodeImage(file);
+  const inVips = opts.resampler === 'libvips';
+  const img = await decode(file, inVips ? opts : undefined);
   let rgb = img.data;
   let w = img.width;
   let h = img.height;
-  if (opts.resize !== undefined) {
+  if (opts.resize !== undefined && !inVips) {
     const [rw, rh] = resizeOutputSize(w, h, opts.resize);
     rgb = resample(rgb, w, h, 3, rw, rh, opts.interpolation ?? 'bilinear');
     w = rw;
@@ -149,7 +166,7 @@ export interface ImageFolderOptions extends DecodeOptions {
 export async function imageFolder(root: string, opts: ImageFolderOptions = {}): Promise<ImageFilesSource> {
   const extensions = opts.extensions ?? IMAGE_EXTENSIONS;
   const size = outputSize(opts, root);
-  const decode: DecodeOptions = { resize: opts.resize, centerCrop: opts.centerCrop, interpolation: opts.interpolation, size };
+  const decodeOpts: DecodeOptions = { resize: opts.resize, centerCrop: opts.centerCrop, interpolation: opts.interpolation, resampler: opts.resampler, size };
   let files: string[];
   let labels: Int32Array | null;
   let classes: string[] | undefined;
@@ -194,7 +211,7 @@ export async function imageFolder(root: string, opts: ImageFolderOptions = {}): 
     files,
     labels,
     classes,
-    decode,
+    decode: decodeOpts,
     onError: opts.onError ?? 'throw',
   };
 }
@@ -212,7 +229,7 @@ export function imageFiles(files: string[], labels: Int32Array | null, opts: Dec
     dtype: 'uint8',
     files: [...files],
     labels,
-    decode: { resize: opts.resize, centerCrop: opts.centerCrop, interpolation: opts.interpolation, size },
+    decode: { resize: opts.resize, centerCrop: opts.centerCrop, interpolation: opts.interpolation, resampler: opts.resampler, size },
     onError: opts.onError ?? 'throw',
   };
 }

@@ -51,7 +51,7 @@ export interface LoaderOptions {
   outliers?: OutlierOptions;
   /** Worker threads (default: available cores - 1, at most 4; 0 assembles on the main thread). */
   workers?: number;
-  /** Batches prepared ahead of the one being consumed (default: max(2, workers)). */
+  /** Batches prepared ahead of the one being consumed (default 2). Each batch is split between all workers. */
   prefetch?: number;
   /** Called with files newly skipped in a batch (image sources with onError 'skip'), each file once. Default: a process warning. */
   onSkip?: (skipped: Skip[]) => void;
@@ -188,6 +188,7 @@ export class DataLoader {
   private readonly plan: AssemblyPlan;
   private readonly executor: Executor;
   private readonly prefetch: number;
+  private readonly workers: number;
   private readonly nIn: number;
   private readonly nOut: number;
   private readonly sampleOut: number;
@@ -238,7 +239,8 @@ export class DataLoader {
     if (this.numBatches === 0) throw new DataError(`dataset has ${pool} samples, fewer than one batch of ${this.batchSize} with dropLast`, src.name);
 
     const workers = opts.workers ?? defaultWorkers();
-    this.prefetch = Math.max(1, opts.prefetch ?? Math.max(2, workers));
+    this.prefetch = Math.max(1, opts.prefetch ?? 2);
+    this.workers = workers;
     const maxBatch = this.batchSize + this.outlierBatchSize;
     const slots = Array.from({ length: this.prefetch + 1 }, () => ({
       x: new SharedArrayBuffer(maxBatch * this.sampleOut * 4),
@@ -309,10 +311,19 @@ export class DataLoader {
       while (next < this.numBatches && inflight.size < this.prefetch && this.freeSlots.length > 0) {
         const slot = this.freeSlots.pop()!;
         const entries = this.entries(epoch, next, order);
-        const job: Job = { id: this.jobId++, slot, entries, seed: [this.seed(), epoch, next, 0xa06] };
+        const n = entries.length / 2;
+        const seed = [this.seed(), epoch, next, 0xa06];
+        // Split the batch between the workers (at least 8 samples a part), so one batch uses every core.
+        const parts = Math.max(1, Math.min(this.workers, Math.floor(n / 8)));
+        const jobs: Promise<JobResult>[] = [];
+        for (let p = 0; p < parts; p++) {
+          const start = Math.floor((p * n) / parts);
+          const end = Math.floor(((p + 1) * n) / parts);
+          jobs.push(this.executor.run({ id: this.jobId++, slot, entries: entries.slice(2 * start, 2 * end), start, seed }));
+        }
         let nIn = 0;
-        while (nIn < entries.length / 2 && entries[2 * nIn] === 0) nIn++;
-        inflight.set(next, { slot, n: entries.length / 2, nIn, promise: this.executor.run(job) });
+        while (nIn < n && entries[2 * nIn] === 0) nIn++;
+        inflight.set(next, { slot, n, nIn, promise: Promise.all(jobs).then(mergeResults) });
         next++;
       }
     };
@@ -377,6 +388,10 @@ export class DataLoader {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+function mergeResults(rs: JobResult[]): JobResult {
+  return { id: rs[0]!.id, slot: rs[0]!.slot, skipped: rs.flatMap((r) => r.skipped), error: rs.find((r) => r.error)?.error };
 }
 
 function warnSkipped(skipped: Skip[]): void {

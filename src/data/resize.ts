@@ -82,6 +82,7 @@ function precomputeCoeffs(inSize: number, outSize: number, filter: Filter): Coef
 }
 
 function clip8(v: number): number {
+  // Pillow: arithmetic shift, then clamp to 0..255 (v always fits in int32 for 8-bit input)
   const x = v >> PRECISION_BITS;
   return x < 0 ? 0 : x > 255 ? 255 : x;
 }
@@ -93,56 +94,77 @@ function clip8(v: number): number {
 export function resample(src: Uint8Array, w: number, h: number, channels: number, outW: number, outH: number, interpolation: Interpolation = 'bilinear'): Uint8Array {
   if (outW === w && outH === h) return src;
   const filter = FILTERS[interpolation];
-  const half = 1 << (PRECISION_BITS - 1);
   const horiz = outW !== w;
   const vert = outH !== h;
   const cv = precomputeCoeffs(h, outH, filter);
   let cur = src;
-  let curH = h;
   let rowOffset = 0; // first source row held in `cur` (Pillow only resamples the rows the vertical pass uses)
   if (horiz) {
-    const ch = precomputeCoeffs(w, outW, filter);
     const yFirst = vert ? cv.bounds[0]! : 0;
     const yLast = vert ? cv.bounds[(outH - 1) * 2]! + cv.bounds[(outH - 1) * 2 + 1]! : h;
-    const rows = yLast - yFirst;
-    const tmp = new Uint8Array(outW * rows * channels);
-    const { ksize, bounds, kk } = ch;
-    for (let y = 0; y < rows; y++) {
-      const srow = (y + yFirst) * w * channels;
-      const drow = y * outW * channels;
-      for (let xx = 0; xx < outW; xx++) {
-        const xmin = bounds[xx * 2]!;
-        const xcount = bounds[xx * 2 + 1]!;
-        const kb = xx * ksize;
-        for (let c = 0; c < channels; c++) {
-          let ss = half;
-          let p = srow + xmin * channels + c;
-          for (let x = 0; x < xcount; x++, p += channels) ss += src[p]! * kk[kb + x]!;
-          tmp[drow + xx * channels + c] = clip8(ss);
-        }
-      }
-    }
-    cur = tmp;
-    curH = rows;
+    cur = horizontalPass(src, w, channels, yFirst, yLast - yFirst, outW, precomputeCoeffs(w, outW, filter));
     rowOffset = yFirst;
   }
   if (!vert) return cur;
-  const cw = horiz ? outW : w;
-  const out = new Uint8Array(outW * outH * channels);
-  const { ksize, bounds, kk } = cv;
-  const stride = cw * channels;
-  void curH;
+  return verticalPass(cur, (horiz ? outW : w) * channels, rowOffset, outH, cv);
+}
+
+function horizontalPass(src: Uint8Array, w: number, channels: number, yFirst: number, rows: number, outW: number, coeffs: Coeffs): Uint8Array {
+  const half = 1 << (PRECISION_BITS - 1);
+  const { ksize, bounds, kk } = coeffs;
+  const out = new Uint8Array(outW * rows * channels);
+  for (let y = 0; y < rows; y++) {
+    const srow = (y + yFirst) * w * channels;
+    let d = y * outW * channels;
+    for (let xx = 0; xx < outW; xx++) {
+      const xmin = bounds[xx * 2]!;
+      const xcount = bounds[xx * 2 + 1]!;
+      const kb = xx * ksize;
+      let p = srow + xmin * channels;
+      if (channels === 3) {
+        let s0 = half;
+        let s1 = half;
+        let s2 = half;
+        for (let x = 0; x < xcount; x++, p += 3) {
+          const k = kk[kb + x]!;
+          s0 += src[p]! * k;
+          s1 += src[p + 1]! * k;
+          s2 += src[p + 2]! * k;
+        }
+        out[d++] = clip8(s0);
+        out[d++] = clip8(s1);
+        out[d++] = clip8(s2);
+      } else {
+        for (let c = 0; c < channels; c++) {
+          let s = half;
+          for (let x = 0, q = p + c; x < xcount; x++, q += channels) s += src[q]! * kk[kb + x]!;
+          out[d++] = clip8(s);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function verticalPass(src: Uint8Array, stride: number, rowOffset: number, outH: number, coeffs: Coeffs): Uint8Array {
+  const half = 1 << (PRECISION_BITS - 1);
+  const { ksize, bounds, kk } = coeffs;
+  const out = new Uint8Array(stride * outH);
+  // Accumulate whole rows (sequential memory access); sums stay exact integers in doubles.
+  const acc = new Float64Array(stride);
   for (let yy = 0; yy < outH; yy++) {
     const ymin = bounds[yy * 2]! - rowOffset;
     const ycount = bounds[yy * 2 + 1]!;
     const kb = yy * ksize;
-    const drow = yy * stride;
-    for (let i = 0; i < stride; i++) {
-      let ss = half;
-      let p = ymin * stride + i;
-      for (let y = 0; y < ycount; y++, p += stride) ss += cur[p]! * kk[kb + y]!;
-      out[drow + i] = clip8(ss);
+    acc.fill(half);
+    for (let y = 0; y < ycount; y++) {
+      const k = kk[kb + y]!;
+      if (k === 0) continue;
+      const row = (ymin + y) * stride;
+      for (let i = 0; i < stride; i++) acc[i]! += src[row + i]! * k;
     }
+    const drow = yy * stride;
+    for (let i = 0; i < stride; i++) out[drow + i] = clip8(acc[i]!);
   }
   return out;
 }

@@ -35,7 +35,7 @@ async function samples(src: Source, indices: number[]): Promise<Float32Array> {
   const slot = { x: new SharedArrayBuffer(indices.length * size * 4), y: new SharedArrayBuffer(indices.length * 4) };
   const t = compileTransform({ scale: 1 }, src.sampleShape, src.dtype as 'uint8' | 'float32');
   const asm = new Assembler({ sources: [src], transforms: [t], sampleOut: size, output: 'float32', slots: [slot] });
-  const r = await asm.run({ id: 0, slot: 0, entries: Int32Array.from(indices.flatMap((i) => [0, i])), seed: [0] });
+  const r = await asm.run({ id: 0, slot: 0, entries: Int32Array.from(indices.flatMap((i) => [0, i])), start: 0, seed: [0] });
   asm.close();
   if (r.error) throw new Error(r.error.message);
   return new Float32Array(slot.x);
