@@ -86,6 +86,11 @@ fn beta() -> f32 { return bitcast<f32>(p.beta_bits); }
 fn inf() -> f32 { return bitcast<f32>(0x7f800000u | (p.n & 0u)); }
 fn nan() -> f32 { return bitcast<f32>(0x7fc00000u | (p.n & 0u)); }
 
+// On the bits: compilers may fold x != x to false.
+fn is_nan(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
 // exp(-z) for z >= 0 (or +inf): never overflows; arguments past f32's underflow give 0.
 fn exp_neg(z: f32) -> f32 {
   return exp(-min(z, 104.0));
@@ -152,6 +157,7 @@ fn normal_cdf(x: f32) -> f32 {
 // exponents of negative bases give NaN, 0^y is 0, 1 or inf, x^0 is 1.
 fn pow_safe(x: f32, y: f32) -> f32 {
   if (y == 0.0) { return 1.0; }
+  if (is_nan(x) || is_nan(y)) { return nan(); }
   if (y == 1.0) { return x; }
   if (y == 2.0) { return x * x; }
   if (x == 0.0) { return select(inf(), 0.0, y > 0.0); }
@@ -179,6 +185,9 @@ fn pow_safe(x: f32, y: f32) -> f32 {
 }
 
 fn forward(x: f32) -> f32 {
+  // NaN in, NaN out (the stable forms below would turn it into a number); pow decides for itself
+  // because NaN^0 is 1.
+  if (is_nan(x) && OP != 14u) { return x; }
   switch OP {
     case 0u: { return -x; }
     case 1u: { return abs(x); }
