@@ -1,6 +1,8 @@
 /**
  * Random tensors from Philox4x32-10 on the GPU (kernels/random.wgsl): a counter-based generator,
- * so the numbers are a pure function of (seed, counter) and identical on every adapter.
+ * so the numbers are a pure function of (seed, counter). The words, `rand`, `uniform` (for [0, 1))
+ * and `bernoulli` are bit-identical on every adapter (integer arithmetic, exact conversions);
+ * `randn` goes through the adapter's log/sin/cos and agrees to a few ULP.
  *
  * Element i of a call's output comes from word i % 4 of block (offset + floor(i / 4)), block b
  * meaning the 128-bit counter (b mod 2^32, floor(b / 2^32), 0, 0) under the 64-bit key `seed`.
