@@ -39,7 +39,7 @@ export async function loadCifar(variant: CifarVariant, split: CifarSplit, opts: 
 /** MNIST / Fashion-MNIST (Fashion-MNIST from Debian's dataset-fashion-mnist package when installed). */
 export async function loadMnist(name: 'mnist' | 'fashion-mnist', split: 'train' | 'test', opts: GetOptions = {}): Promise<ArraySource> {
   try {
-    return await readMnist({ name, split, root: opts.dir === undefined ? undefined : join(opts.dir, name) });
+    return await readMnist({ name, split, root: join(opts.dir ?? dataDir(), name), systemPackage: true });
   } catch (e) {
     if (opts.download === false) throw e;
   }

@@ -111,12 +111,13 @@ export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dre
 /**
  * MNIST or Fashion-MNIST. Looks in `root` (default `dataDir()/<name>`) for the four standard files,
  * gzipped or not; for Fashion-MNIST, Debian's `dataset-fashion-mnist` package folder
- * (/usr/share/datasets/fashion-mnist) is used when the data folder does not have them.
+ * (/usr/share/datasets/fashion-mnist) is used when the data folder does not have them (always with
+ * the default root; with an explicit root only if `systemPackage` is true).
  */
-export async function readMnist(opts: { name: 'mnist' | 'fashion-mnist'; split: 'train' | 'test'; root?: string }): Promise<ArraySource> {
+export async function readMnist(opts: { name: 'mnist' | 'fashion-mnist'; split: 'train' | 'test'; root?: string; systemPackage?: boolean }): Promise<ArraySource> {
   const prefix = opts.split === 'train' ? 'train' : 't10k';
   const roots = [opts.root ?? join(dataDir(), opts.name)];
-  if (opts.name === 'fashion-mnist' && opts.root === undefined) roots.push(DEBIAN_FASHION_MNIST_DIR);
+  if (opts.name === 'fashion-mnist' && (opts.systemPackage ?? opts.root === undefined)) roots.push(DEBIAN_FASHION_MNIST_DIR);
   for (const root of roots) {
     const find = (base: string): string | undefined => [base, `${base}.gz`].map((f) => join(root, f)).find((p) => existsSync(p));
     const img = find(`${prefix}-images-idx3-ubyte`);
