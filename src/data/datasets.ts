@@ -79,7 +79,10 @@ export async function loadImageOod(
   opts: GetOptions & Omit<ImageFolderOptions, 'structure'> = {},
 ): Promise<ImageFilesSource> {
   const folder = await folderOf(name, opts);
-  return imageFolder(join(folder, IMAGE_OOD_DIRS[name]!), { resize: 32, centerCrop: 32, ...opts, structure: 'flat' });
+  // pytorch-ood's sub-folder, else the archive's top folder (listed recursively) should the layout differ
+  const sub = IMAGE_OOD_DIRS[name]!;
+  const root = existsSync(join(folder, sub)) ? join(folder, sub) : join(folder, sub.split('/')[0]!);
+  return imageFolder(root, { resize: 32, centerCrop: 32, ...opts, structure: 'flat' });
 }
 
 /**
