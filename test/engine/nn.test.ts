@@ -7,7 +7,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { engine, t32, read } from '../helpers/gpu.ts';
 import { randArray, asF32, expectClose } from '../helpers/reference.ts';
 import {
-  Parameter, Module, Linear, Sequential, ModuleList, ReLU, Tanh, Dropout, Flatten, releaseParameterArena, scope, backward, sum, mul,
+  Parameter, Module, Linear, Embedding, Sequential, ModuleList, ReLU, Tanh, Dropout, Flatten, releaseParameterArena, scope, backward, sum, mul,
   calculateFanInAndFanOut, calculateGain, kaimingNormal_, kaimingUniform_, xavierUniform_, normal_, zeros_, ones_, constant_, manualSeed,
   runtime, memoryStats, tensor, noGrad,
 } from '../../src/engine/index.ts';
@@ -257,6 +257,38 @@ describe('layers', () => {
     expect(Array.from(await read(z))).toEqual(Array.from(xv));
     expect(() => new Dropout(1.5)).toThrow(/Dropout: dropout probability must be in \[0, 1\], got 1.5/);
     for (const t of [x.grad!, x, y, z]) t.dispose();
+  });
+
+  it('Embedding: N(0, 1) rows, zero padding row without gradient, gradients summed per row', async () => {
+    manualSeed(3);
+    const [V, D] = [13, 7];
+    const e = new Embedding(V, D, { paddingIdx: -2 });
+    expect(e.paddingIdx).toBe(11);
+    const W = await read(e.weight);
+    expect(Array.from(W.slice(11 * D, 12 * D))).toEqual(new Array(D).fill(0));
+    const m = moments(W.filter((_, i) => Math.floor(i / D) !== 11));
+    expect(Math.abs(m.mean)).toBeLessThan(0.4);
+    expect(m.std).toBeGreaterThan(0.7);
+    expect(m.std).toBeLessThan(1.3);
+    const idsv = [3, 11, 0, 3, 12, 5];
+    const ids = tensor(Int32Array.from(idsv), [2, 3], 'i32');
+    const y = e.forward(ids);
+    expect(y.shape).toEqual([2, 3, D]);
+    const yv = await read(y);
+    const ref = idsv.flatMap((i) => Array.from(W.slice(i * D, (i + 1) * D)));
+    expect(Array.from(yv)).toEqual(ref);
+    const gv = asF32(randArray(6 * D, 4));
+    backward(y, t32(gv, [2, 3, D]));
+    const gref = new Float64Array(V * D);
+    idsv.forEach((id, k) => {
+      if (id === 11) return;
+      for (let d = 0; d < D; d++) gref[id * D + d] += gv[k * D + d];
+    });
+    expectClose(await read(e.weight.grad!), gref, { atol: 1e-6, rtol: 1e-6 });
+    expect(() => new Embedding(4, 3, { paddingIdx: 4 })).toThrow(/Embedding: paddingIdx 4 out of range for 4 embeddings/);
+    y.dispose();
+    ids.dispose();
+    e.dispose();
   });
 
   it('Flatten and Sequential free intermediates', async () => {

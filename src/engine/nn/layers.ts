@@ -6,10 +6,12 @@ import { OpError } from '../errors.ts';
 import { linear } from '../ops/matmul.ts';
 import { reshape } from '../ops/movement.ts';
 import { dropout } from '../ops/dropout.ts';
+import { embedding } from '../ops/gather.ts';
+import { fillRange } from '../ops/creation.ts';
 import { relu, tanh, sigmoid, gelu, leakyRelu } from '../ops/unary.ts';
 import { Module, type UnaryModule } from './module.ts';
 import { Parameter } from './parameter.ts';
-import { kaimingUniform_, uniform_, calculateFanInAndFanOut } from './init.ts';
+import { kaimingUniform_, uniform_, normal_, calculateFanInAndFanOut } from './init.ts';
 
 /** y = x Wᵀ + b, W [out, in]. Init as torch.nn.Linear: W ~ kaiming_uniform(a=sqrt(5)), i.e.
  * U(-1/sqrt(in), 1/sqrt(in)), and b ~ U(-1/sqrt(in), 1/sqrt(in)). */
@@ -196,5 +198,44 @@ export class Dropout extends Module implements UnaryModule {
   }
   forward(x: Tensor): Tensor {
     return dropout(x, this.p, this.training);
+  }
+}
+
+/**
+ * A lookup table (torch.nn.Embedding): weight [numEmbeddings, embeddingDim] ~ N(0, 1), the
+ * padding row (if any) zero and without gradient. forward(ids i32 [...]) -> [..., embeddingDim].
+ */
+export class Embedding extends Module {
+  readonly numEmbeddings: number;
+  readonly embeddingDim: number;
+  readonly paddingIdx: number | undefined;
+  readonly weight: Parameter;
+
+  constructor(numEmbeddings: number, embeddingDim: number, opts: { paddingIdx?: number } = {}) {
+    super();
+    for (const [n, v] of [['numEmbeddings', numEmbeddings], ['embeddingDim', embeddingDim]] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new OpError('Embedding', `${n} must be a positive integer, got ${v}`);
+    }
+    let pad = opts.paddingIdx;
+    if (pad !== undefined) {
+      if (!Number.isInteger(pad) || pad < -numEmbeddings || pad >= numEmbeddings) {
+        throw new OpError('Embedding', `paddingIdx ${pad} out of range for ${numEmbeddings} embeddings`);
+      }
+      if (pad < 0) pad += numEmbeddings;
+    }
+    this.numEmbeddings = numEmbeddings;
+    this.embeddingDim = embeddingDim;
+    this.paddingIdx = pad;
+    this.weight = this.registerParameter('weight', Parameter.empty([numEmbeddings, embeddingDim]));
+    this.resetParameters();
+  }
+
+  resetParameters(): void {
+    normal_(this.weight);
+    if (this.paddingIdx !== undefined) fillRange(this.weight, this.weight.offset + this.paddingIdx * this.embeddingDim, this.embeddingDim, 0);
+  }
+
+  forward(ids: Tensor): Tensor {
+    return embedding(this.weight, ids, { paddingIdx: this.paddingIdx });
   }
 }
