@@ -1,5 +1,8 @@
 import { describe, it, expect, beforeAll } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { engine, t32, read } from '../helpers/gpu.ts';
+import { parseSafetensors } from '../../src/engine/io/index.ts';
+import { GRU } from '../../src/engine/nn/gru.ts';
 import { randArray, asF32, expectClose, finiteDiff, dot } from '../helpers/reference.ts';
 import { gru, cat0, reshape, backward, tensor, OpError, memoryStats, runtime, type Tensor } from '../../src/engine/index.ts';
 
@@ -239,5 +242,52 @@ describe('gru input checks', () => {
     expect(() => gru(x, null, [w], { lengths: [4, 5] })).toThrow(/length 5 outside 0..4/);
     expect(() => gru(x, null, [w], { lengths: [4] })).toThrow(/1 lengths for a batch of 2/);
     expect(() => gru(tensor(new Float32Array(6), [2, 3]), null, [w])).toThrow(OpError);
+  });
+});
+
+describe('nn.GRU = torch.nn.GRU (PyTorch golden, 2 layers, packed variable lengths)', () => {
+  it('output, h_n and every gradient from the same weights, loaded by PyTorch names', async () => {
+    // a plain Uint8Array copy: parseSafetensors slices its input, and a Node Buffer's slice is a view
+    const file = parseSafetensors(new Uint8Array(readFileSync(new URL('../fixtures/seq/gru_2layer_packed.safetensors', import.meta.url))));
+    const get = (n: string) => {
+      const t = file.tensors.get(n);
+      if (!t) throw new Error(`no ${n}`);
+      return t;
+    };
+    const m = file.metadata;
+    const [I, H, L, B, T] = [m.I, m.H, m.L, m.B, m.T].map(Number);
+    const gruM = new GRU(I, H, { numLayers: L, batchFirst: true });
+    const params = new Map<string, { shape: number[]; data: Float32Array }>();
+    for (const [n, t] of file.tensors) if (n.startsWith('param.')) params.set(n.slice(6), { shape: t.shape, data: t.data as Float32Array });
+    expect(gruM.namedParameters().map(([n]) => n).sort()).toEqual([...params.keys()].sort());
+    gruM.loadStateDict(params);
+    const x = tensor(get('in.x').data as Float32Array, [B, T, I]);
+    x.requiresGrad = true;
+    const h0 = tensor(get('in.h0').data as Float32Array, [L, B, H]);
+    h0.requiresGrad = true;
+    const lengths = Array.from(get('in.lengths').data as Float32Array);
+    const { output, hN } = gruM.forward(x, h0, { lengths });
+    const tol = { atol: 1e-5, rtol: 1e-4 };
+    expectClose(await read(output), get('out.y').data as Float32Array, { ...tol, what: 'output' });
+    expectClose(await read(hN), get('out.hn').data as Float32Array, { ...tol, what: 'h_n' });
+    const flat = [reshape(output, [-1]), reshape(hN, [-1])];
+    const both = cat0(flat);
+    const seed = new Float32Array(both.size);
+    seed.set(get('in.gy').data as Float32Array);
+    seed.set(get('in.ghn').data as Float32Array, output.size);
+    backward(both, tensor(seed, both.shape));
+    for (const [n, p] of gruM.namedParameters()) expectClose(await read(p.grad!), get(`grad.${n}`).data as Float32Array, { ...tol, what: `grad.${n}` });
+    expectClose(await read(x.grad!), get('grad.x').data as Float32Array, { ...tol, what: 'grad.x' });
+    expectClose(await read(h0.grad!), get('grad.h0').data as Float32Array, { ...tol, what: 'grad.h0' });
+  });
+
+  it('inter-layer dropout in training, none in eval', async () => {
+    const gm = new GRU(3, 6, { numLayers: 2, dropout: 0.5 });
+    const x = t32(randArray(5 * 2 * 3, 8), [5, 2, 3]);
+    const a = await read(gm.forward(x).output);
+    const b = await read(gm.forward(x).output);
+    expect(Array.from(a)).not.toEqual(Array.from(b));
+    gm.eval();
+    expect(Array.from(await read(gm.forward(x).output))).toEqual(Array.from(await read(gm.forward(x).output)));
   });
 });

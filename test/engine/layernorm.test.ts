@@ -119,6 +119,19 @@ describe('layerNorm', () => {
     expectClose(await read(xt.grad!), fd, { atol: 2e-4, rtol: 2e-3, what: 'dx (no affine)' });
   });
 
+  it('reads inputs and parameters that sit at an offset in their buffer (arena parameters, slices)', async () => {
+    const C = 13;
+    const rows = 4;
+    const big = asF32(randArray(3 + rows * C + 2 * C + 7, 41, -1, 1));
+    const all = t32(big, [big.length]);
+    const x = all.view([rows, C], [C, 1], 3);
+    const w = all.view([C], [1], 3 + rows * C);
+    const b = all.view([C], [1], 3 + rows * C + C);
+    const y = layerNorm(x, w, b);
+    const xs = big.slice(3, 3 + rows * C);
+    expectClose(await read(y), lnRef(xs, C, big.slice(3 + rows * C, 3 + rows * C + C), big.slice(3 + rows * C + C, 3 + rows * C + 2 * C), 1e-5), { atol: 2e-5, rtol: 1e-4 });
+  });
+
   it('frees its temporaries', async () => {
     const before = memoryStats();
     const x = t32(randArray(6 * 11, 1), [6, 11], true);

@@ -10,7 +10,7 @@ import { Tensor, empty } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { OpError } from '../errors.ts';
 import { dispatch, kernel } from './launch.ts';
-import { contiguous } from './movement.ts';
+import { contiguous, contiguousCopy } from './movement.ts';
 
 export interface AttentionOptions {
   /** Key j is visible to query i only if j <= i (PyTorch's is_causal, top-left aligned). */
@@ -126,7 +126,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   const res = record(op, out, [q, k, v], saved, (g, s) => {
     const [qs, ks, vs, os, ls] = s;
     const ms = mask ? s[5] : null;
-    const gc = contiguous(g);
+    const gc = g.isContiguous && g.offset === 0 ? g : contiguousCopy(g);
     const stats = empty([B, H, Tq, 2]);
     const params = packParams(plan, qs, ks, vs, ms);
     const rows = B * H * Tq;

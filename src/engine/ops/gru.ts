@@ -13,7 +13,12 @@ import { Tensor, empty, fromData } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { OpError } from '../errors.ts';
 import { dispatch, kernel } from './launch.ts';
-import { contiguous, copyInto, permute, reshape } from './movement.ts';
+import { contiguous, contiguousCopy, copyInto, permute, reshape } from './movement.ts';
+
+/** Row-major with offset 0 (the kernels index from element 0): `t` itself or a copy. */
+function dense(t: Tensor): Tensor {
+  return t.isContiguous && t.offset === 0 ? t : contiguousCopy(t);
+}
 import { zeros } from './creation.ts';
 import { linear, matmulRaw } from './matmul.ts';
 
@@ -67,8 +72,8 @@ export function gruRecurrence(gi: Tensor, h0: Tensor, wHh: Tensor, bHh: Tensor, 
   if (B > 65535 * batchRows(H)) throw new OpError(op, `batch ${B} is too large`);
   const BB = batchRows(H);
   const spec = { constants: { WG, HS: H, BB } };
-  const gic = contiguous(gi);
-  const bc = contiguous(bHh);
+  const gic = dense(gi);
+  const bc = dense(bHh);
   const hs = empty([T + 1, B, H]);
   const gates = empty([T, B, 4 * H]);
   const out = empty([T + 1, B, H]);
@@ -82,8 +87,8 @@ export function gruRecurrence(gi: Tensor, h0: Tensor, wHh: Tensor, bHh: Tensor, 
   for (let t = 0; t < T; t++) dispatch(fwd, bufs, gruParams(B, H, T, t), grid);
   wT.dispose();
   const res = record(op, out, [gic, h0, wHh, bHh], [hs, gates, wHh, lengths], (g, [hsS, gatesS, wS, lenS]) => {
-    const gc = contiguous(g);
-    const wc = contiguous(wS);
+    const gc = dense(g);
+    const wc = dense(wS);
     const carry = empty([2, B, H]);
     const dgi = empty([T, B, 3 * H]);
     const dgh = empty([T, B, 3 * H]);

@@ -18,3 +18,4 @@ export * from './spectral.ts';
 export * from './loss.ts';
 export * from './gather.ts';
 export * from './gru.ts';
+export * from './positional.ts';

@@ -7,7 +7,12 @@ import { Tensor, empty } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { OpError } from '../errors.ts';
 import { dispatch, kernel } from './launch.ts';
-import { contiguous } from './movement.ts';
+import { contiguousCopy } from './movement.ts';
+
+/** Row-major with offset 0 (kernels here index from element 0): `t` itself or a copy. */
+function dense(t: Tensor): Tensor {
+  return t.isContiguous && t.offset === 0 ? t : contiguousCopy(t);
+}
 
 const WG = 128;
 /** Rows folded by one thread in the dw/db partial sums. */
@@ -53,9 +58,9 @@ export function layerNorm(x: Tensor, weight: Tensor | null = null, bias: Tensor 
   }
   if (!(eps >= 0)) throw new OpError(op, `eps must be >= 0, got ${eps}`);
   const rows = x.size / C;
-  const xc = contiguous(x);
-  const wc = weight ? contiguous(weight) : null;
-  const bc = bias ? contiguous(bias) : null;
+  const xc = dense(x);
+  const wc = weight ? dense(weight) : null;
+  const bc = bias ? dense(bias) : null;
   const y = empty(x.shape);
   const mean = empty([rows]);
   const rstd = empty([rows]);
@@ -74,7 +79,7 @@ export function layerNorm(x: Tensor, weight: Tensor | null = null, bias: Tensor 
   const out = record('layerNorm', y, inputs, saved, (g, s) => {
     const [xs, ms, rs] = s;
     const ws = affine ? s[3] : null;
-    const gc = contiguous(g);
+    const gc = dense(g);
     const dx = empty(xs.shape);
     const xb = xs.bufferFor(op);
     dispatch(
