@@ -321,6 +321,22 @@ describe('learning-rate schedules (values printed by PyTorch 1.13)', () => {
       s.step(m);
     }
     expectClose(out, torchValues.plateau, { atol: 0, rtol: 1e-12 });
+    // resumed halfway from JSON state (a fresh scheduler's best is +Infinity, which JSON lacks)
+    const fresh = new ReduceLROnPlateau(fakeOpt(), { factor: 0.25, patience: 1, cooldown: 1 });
+    expect(JSON.parse(JSON.stringify(fresh.stateDict())).best).toBe('Infinity');
+    const o2 = fakeOpt();
+    const s2 = new ReduceLROnPlateau(o2, { factor: 0.25, patience: 1, cooldown: 1 });
+    const half = fakeOpt();
+    const s1 = new ReduceLROnPlateau(half, { factor: 0.25, patience: 1, cooldown: 1 });
+    for (const m of metrics.slice(0, 8)) s1.step(m);
+    s2.loadStateDict(JSON.parse(JSON.stringify(s1.stateDict())));
+    o2.paramGroups[0].options.lr = half.paramGroups[0].options.lr;
+    const rest: number[] = [];
+    for (const m of metrics.slice(8)) {
+      rest.push(o2.paramGroups[0].options.lr);
+      s2.step(m);
+    }
+    expectClose(rest, torchValues.plateau.slice(8), { atol: 0, rtol: 1e-12 });
   });
 
   it('a schedule drives a real optimizer', () => {

@@ -189,11 +189,16 @@ export class ReduceLROnPlateau {
     return this.optimizer.paramGroups.map((g) => g.options.lr);
   }
 
-  stateDict(): { best: number; numBadEpochs: number; cooldownCounter: number; lastEpoch: number } {
-    return { best: this.best, numBadEpochs: this.numBadEpochs, cooldownCounter: this.cooldownCounter, lastEpoch: this.lastEpoch };
+  /** JSON-safe state (an infinite `best` is written as a string: JSON has no Infinity). */
+  stateDict(): { best: number | string; numBadEpochs: number; cooldownCounter: number; lastEpoch: number } {
+    const best = Number.isFinite(this.best) ? this.best : String(this.best);
+    return { best, numBadEpochs: this.numBadEpochs, cooldownCounter: this.cooldownCounter, lastEpoch: this.lastEpoch };
   }
 
-  loadStateDict(s: { best: number; numBadEpochs: number; cooldownCounter: number; lastEpoch: number }): void {
-    Object.assign(this, s);
+  loadStateDict(s: { best: number | string; numBadEpochs: number; cooldownCounter: number; lastEpoch: number }): void {
+    this.best = Number(s.best);
+    this.numBadEpochs = s.numBadEpochs;
+    this.cooldownCounter = s.cooldownCounter;
+    this.lastEpoch = s.lastEpoch;
   }
 }
