@@ -12,17 +12,16 @@
  *   ViT-B/16, 224x224: about 17.6 GMAC forward per image = 106 GFLOP per training image.
  *     GOE ImageNet fine-tune (64 in + 64 generated out): 5 steps/s, i.e. 320 decoded JPEGs/s (outliers come
  *     from the generator on the GPU, not from files).
+ *   GRU text classifier (batch 32): tiny; 1000 steps/s is used as a generous bound.
  * Data are synthetic (the real sets are not reachable here) but in the real formats and sizes.
  */
-import { writeFileSync } from 'node:fs';
-import { availableParallelism, cpus } from 'node:os';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { type ArraySource, DataLoader, type LoaderOptions, openNpyImages } from '../src/data/index.ts';
+import { type ArraySource, basicEnglish, DataLoader, type LoaderOptions, openNpyImages, textSource, Vocab } from '../src/data/index.ts';
 import { sharedUint8 } from '../src/data/shared.ts';
 import { CIFAR_MEAN, CIFAR_STD, IMAGENET_MEAN, IMAGENET_STD } from '../src/data/transforms.ts';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 
 const quick = process.argv.includes('--quick');
 const cores = availableParallelism();
@@ -163,6 +162,27 @@ for (const workers of [0, auto]) {
 const vips = { ...jpegs, decode: { ...jpegs.decode, resampler: 'libvips' as const } };
 for (const workers of [0, auto]) {
   await measure("JPEG 500x375 -> Resize(256)+CenterCrop(224), resampler 'libvips'", { source: vips, batchSize: 64, transform: inorm, workers }, jb, 320, 'images/s');
+}
+
+// ----------------------------------------------------------------- text (20 Newsgroups-sized)
+console.log('\n## Text (20 Newsgroups-sized: 11,314 documents of about 250 words)');
+{
+  const words = Array.from({ length: 30_000 }, (_, i) => `w${i.toString(36)}`);
+  const rng = noise(11_314 * 250 * 2, 7);
+  const docs = Array.from({ length: 11_314 }, (_, d) => {
+    const parts: string[] = [];
+    for (let k = 0; k < 250; k++) parts.push(words[(rng[(d * 250 + k) * 2]! * 131 + rng[(d * 250 + k) * 2 + 1]!) % words.length]!);
+    return parts.join(' ') + ". It's (very) good, isn't it?";
+  });
+  let t = performance.now();
+  const tokens = docs.map(basicEnglish);
+  const tokMs = performance.now() - t;
+  t = performance.now();
+  const vocab = Vocab.build(tokens, { maxSize: 10_000 });
+  const src = textSource(tokens, Int32Array.from({ length: docs.length }, (_, i) => i % 20), vocab, { length: 100 });
+  const vocMs = performance.now() - t;
+  console.log(`basic_english on 11,314 documents: ${tokMs.toFixed(0)} ms; vocabulary + numericalisation (length 100): ${vocMs.toFixed(0)} ms`);
+  await measure('token ids, batch 32 (GRU classifier), shuffled', { source: src, batchSize: 32, workers: 0 }, quick ? 100 : 300, 1000, 'steps/s');
 }
 
 console.log('\n## Summary (loader throughput on this machine vs the most a training step could consume)');

@@ -14,7 +14,7 @@ export { parseNpyHeader, readNpyHeader, readNpy, decodeNpyData, openNpyImages, N
 export { listZip, readZipMember, extractZip, type ZipMember } from './zip.ts';
 export { imageFolder, imageFiles, decodeImage, decodeImageInto, verifyImages, outputSize, IMAGE_EXTENSIONS, type DecodeOptions, type ImageFolderOptions, type VerifyReport } from './images.ts';
 export { resample, resizeOutputSize, centerCrop, roundHalfEven, type Interpolation } from './resize.ts';
-export { basicEnglish, splitWhitespace, Vocab, numericalise, textSource, readLabelledLines, readTextLines, NEWSGROUPS20_CLASSES, REUTERS52_CLASSES, type VocabOptions, type NumericaliseOptions, type LabelledText } from './text.ts';
+export { basicEnglish, basicEnglishReference, splitWhitespace, Vocab, numericalise, textSource, readLabelledLines, readTextLines, NEWSGROUPS20_CLASSES, REUTERS52_CLASSES, type VocabOptions, type NumericaliseOptions, type LabelledText } from './text.ts';
 export { downloadFile, extractArchive, ensureDataset, locateDataset, fileDigests, type RemoteFile, type DatasetEntry, type DownloadOptions, type DownloadResult } from './download.ts';
 export { DATASETS, registryEntry, download, locate, type RegistryEntry } from './registry.ts';
 export { loadCifar, loadMnist, loadTinyImages300k, loadGoeSamples, loadImageOod, loadImageNetVariant, loadNewsgroups20, loadReuters52, loadMulti30k, loadWmt16, loadWikiText2, type GetOptions } from './datasets.ts';

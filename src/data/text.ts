@@ -36,8 +36,39 @@ const BASIC_ENGLISH: [RegExp, string][] = [
   [WS_RUN, ' '],
 ];
 
-/** torchtext `get_tokenizer('basic_english')`: the same tokens on the same input. */
+/** Characters that become tokens of their own, and those that become spaces. */
+const OWN_TOKEN = new Set(["'", '.', ',', '(', ')', '!', '?']);
+const TO_SPACE = new Set([';', ':']);
+const PY_SPACE = new RegExp(`^[${PY_WS}]$`);
+const IS_SPACE = new Uint8Array(0x3001);
+for (let c = 0; c < IS_SPACE.length; c++) IS_SPACE[c] = PY_SPACE.test(String.fromCharCode(c)) ? 1 : 0;
+
+/**
+ * torchtext `get_tokenizer('basic_english')`: the same tokens on the same input. torchtext lowercases
+ * and applies 12 regex replacements in order, then splits on whitespace; this does it in one pass, which
+ * is equivalent: removing '"' is the only step that can create or break a '<br />', and every other
+ * replacement only puts spaces around a character (or replaces it by a space). `basicEnglishReference`
+ * is the literal regex version.
+ */
 export function basicEnglish(line: string): string[] {
+  const s = line.toLowerCase().replaceAll('"', '').replaceAll('<br />', ' ');
+  const out: string[] = [];
+  let start = -1;
+  for (let i = 0; i < s.length; i++) {
+    const code = s.charCodeAt(i);
+    const space = code < IS_SPACE.length && IS_SPACE[code] === 1;
+    if (space || (code < 128 && (OWN_TOKEN.has(s[i]!) || TO_SPACE.has(s[i]!)))) {
+      if (start >= 0) out.push(s.slice(start, i));
+      start = -1;
+      if (!space && OWN_TOKEN.has(s[i]!)) out.push(s[i]!);
+    } else if (start < 0) start = i;
+  }
+  if (start >= 0) out.push(s.slice(start));
+  return out;
+}
+
+/** The literal torchtext algorithm (lowercase, the 12 regex replacements in order, split); slower, kept for checking. */
+export function basicEnglishReference(line: string): string[] {
   let s = line.toLowerCase();
   for (const [re, rep] of BASIC_ENGLISH) s = s.replace(re, rep);
   return splitWhitespace(s);

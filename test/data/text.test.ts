@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   basicEnglish,
+  basicEnglishReference,
   DataLoader,
   NEWSGROUPS20_CLASSES,
   numericalise,
@@ -20,7 +21,24 @@ afterAll(tmp.cleanup);
 describe('basic_english tokenizer', () => {
   it("gives torchtext's tokens on the reference inputs (Python's whitespace, lowercasing, patterns in order)", () => {
     const cases = JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures', 'basic-english.json'), 'utf8')) as { input: string; tokens: string[] }[];
-    for (const c of cases) expect(basicEnglish(c.input), JSON.stringify(c.input)).toEqual(c.tokens);
+    for (const c of cases) {
+      expect(basicEnglish(c.input), JSON.stringify(c.input)).toEqual(c.tokens);
+      expect(basicEnglishReference(c.input), JSON.stringify(c.input)).toEqual(c.tokens);
+    }
+  });
+
+  it('the one-pass tokenizer equals the literal regex algorithm on random punctuation soup', () => {
+    const alphabet = [...'aZ09 .,;:!?()\'"<>/br\t\n', '<br />', '<br "/>', '\u00a0', '\x1c', '\u0085', '\ufeff', 'İ', 'Σ', 'ß'];
+    let seed = 12345;
+    for (let n = 0; n < 2000; n++) {
+      let s = '';
+      const len = n % 40;
+      for (let k = 0; k < len; k++) {
+        seed = (seed * 1103515245 + 12345) >>> 0;
+        s += alphabet[seed % alphabet.length];
+      }
+      expect(basicEnglish(s), JSON.stringify(s)).toEqual(basicEnglishReference(s));
+    }
   });
 
   it('examples', () => {
