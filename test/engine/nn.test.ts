@@ -68,6 +68,26 @@ describe('Parameter', () => {
     w.dispose();
   });
 
+  it('a parameter larger than half a chunk gets a chunk of its own, freed with it', async () => {
+    releaseParameterArena();
+    const pool = runtime().device.pool;
+    const small = Parameter.empty([3]);
+    const before = pool.stats().live;
+    const big = Parameter.empty([1100001]); // does not fit the rest of the first 4 MiB chunk, and is over half of it
+    expect(big.arena).not.toBe(small.arena);
+    expect(big.offset).toBe(0);
+    const v = Float32Array.from(randArray(1100001, 2));
+    big.upload(v);
+    big.grad = t32(randArray(1100001, 3), [1100001]);
+    expect((await read(big)).slice(-3)).toEqual(Float64Array.from(v.slice(-3)));
+    const small2 = Parameter.empty([5]);
+    expect(small2.arena).toBe(small.arena);
+    big.dispose();
+    expect(pool.stats().live).toBe(before + 0);
+    small.dispose();
+    small2.dispose();
+  });
+
   it('a disposed model frees its arena chunk once the allocator moves on', () => {
     releaseParameterArena();
     const pool = runtime().device.pool;

@@ -8,10 +8,11 @@
  * gradient a slice at the same offset of a mirror buffer. The optimizers in optim/ then update a
  * whole arena with one dispatch over a table of (offset, length) blocks.
  *
- * Arenas are chunks allocated on demand (first 1 MiB, doubling up to 64 MiB or the adapter's
+ * Arenas are chunks allocated on demand (first 4 MiB, doubling up to 64 MiB or the adapter's
  * storage-binding limit); a parameter larger than the chunk gets a chunk of its own. A chunk is
  * freed once every parameter in it is disposed and the allocator has moved on to a newer chunk
- * (`releaseParameterArena()` makes it move on now).
+ * (`releaseParameterArena()` makes it move on now). A WRN-40-2 (2.2M parameters) fits in two
+ * chunks, so its optimizer step is two dispatches.
  *
  * Gradients: `p.grad` of a Parameter is an accessor. Assigning a tensor to it (autograd does so
  * on the first accumulation after `zeroGrad`) copies the values into the parameter's slot of the
@@ -28,7 +29,7 @@ import { copyInto } from '../ops/movement.ts';
 /** Parameter offsets are multiples of 64 floats (256 bytes, WebGPU's storage-offset alignment),
  * so a kernel may bind a parameter on its own with a buffer offset. */
 const ALIGN = 64;
-const FIRST_CHUNK = 1 << 18; // floats (1 MiB)
+const FIRST_CHUNK = 1 << 20; // floats (4 MiB)
 const MAX_CHUNK = 1 << 24; // floats (64 MiB)
 
 /** One arena buffer: parameter data, and (allocated on the first gradient) its mirror. */
@@ -38,10 +39,13 @@ export class ArenaChunk {
   used = 0;
   private gradTensor: Tensor | null = null;
   private users = 0;
-  private current = true;
+  private current: boolean;
 
-  constructor(capacity: number) {
+  /** `current`: the allocator will place more parameters here (false for a chunk made for one
+   * large parameter, which is freed with that parameter). */
+  constructor(capacity: number, current = true) {
     this.capacity = capacity;
+    this.current = current;
     this.data = keep(empty([capacity]));
   }
 
@@ -102,9 +106,8 @@ function allocate(n: number): [ArenaChunk, number] {
   const size = Math.min(maxFloats, nextChunkFloats);
   if (need > size / 2) {
     // A large parameter gets a chunk of its own; the current chunk keeps filling.
-    const own = new ArenaChunk(need);
+    const own = new ArenaChunk(need, false);
     own.used = need;
-    own.retire();
     return [own, 0];
   }
   currentChunk?.retire();
