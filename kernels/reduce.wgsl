@@ -24,6 +24,10 @@ struct Params {
   chunks: u32,       // partial: chunks per row
   off_c: u32,
   inf_bits: u32,     // +inf (0x7f800000): a constant inf is a WGSL compile error
+  inner: u32,        // cols: the [outer, R, inner] layout's inner size
+  _p0: u32,
+  _p1: u32,
+  _p2: u32,
 };
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -128,6 +132,36 @@ fn partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
   acc[lid.x] = v;
   tree(lid.x);
   if (lid.x == 0u) { out[w] = acc[0]; }
+}
+
+// `cols`: the reduced axes form one block of a row-major input viewed as [outer = rows,
+// R = cols, inner] (a bias gradient: [N, C] over N; [B, T, D] over T). One thread per output
+// element (o, i) folds r sequentially: consecutive threads read consecutive i, so every load is
+// coalesced and nothing is transposed first. With few outputs and long R the host splits R
+// into `chunks` (each thread folds one chunk into part[c, o, i]) and folds the partials the same
+// way, so a [1M, 4] column sum still runs on many threads. The centre c is per output element.
+@compute @workgroup_size(WG)
+fn cols(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = gid.x + gid.y * nwg.x * WG;
+  let n_out = p.rows * p.inner;
+  if (t >= n_out * p.chunks) { return; }
+  let ch = t / n_out;
+  let e = t % n_out;
+  let o = e / p.inner;
+  let i = e % p.inner;
+  let r0 = ch * p.chunk;
+  let r1 = min(r0 + p.chunk, p.cols);
+  var v = identity();
+  var idx = p.off_in + (o * p.cols + r0) * p.inner + i;
+  for (var r = r0; r < r1; r++) {
+    v = combine(v, load(idx, e));
+    idx += p.inner;
+  }
+  if (p.chunks == 1u) {
+    out[e] = finish(v, e);
+  } else {
+    out[ch * n_out + e] = v;
+  }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -253,17 +287,22 @@ fn arg_scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   sc_out[e] = select(0.0, sc_g[r], sc_idx[r] == i32(k));
 }
 
-// Backward of the centred row reductions, on the same [rows, cols] layout as the forward's input
-// (the host permutes it back): out[r, k] = g[r] * f(x[r, k] - c[r]) with
+// Backward of the centred reductions, on the forward's [outer, R, inner] layout (inner = 1 for
+// the row layout, which the host permutes back): element e belongs to output
+// r = (e / (R * inner)) * inner + e % inner, and out[e] = g[r] * f(x[e] - c[r]) with
 //   MODE 0: exp(x - c)                 (logsumexp: c is the result, so this is the softmax)
 //   MODE 1: scale * (x - c)            (var: c the mean, scale = 2 / (n - correction))
 //   MODE 2: scale * (x - c) / s[r]     (std: s the std, scale = 1 / (n - correction))
 // `s` is read by MODE 2 only (the host binds c again otherwise).
 struct BwdParams {
   n: u32,
-  cols: u32,
+  cols: u32,       // R
   off_x: u32,
   scale_bits: u32,
+  inner: u32,
+  _p0: u32,
+  _p1: u32,
+  _p2: u32,
 };
 
 @group(0) @binding(0) var<uniform> pb: BwdParams;
@@ -279,7 +318,7 @@ override MODE: u32 = 0;
 fn rows_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let e = gid.x + gid.y * nwg.x * WG;
   if (e >= pb.n) { return; }
-  let r = e / pb.cols;
+  let r = (e / (pb.cols * pb.inner)) * pb.inner + e % pb.inner;
   let d = bw_x[pb.off_x + e] - bw_c[r];
   var v: f32;
   if (MODE == 0u) {

@@ -8,7 +8,7 @@ import { engine, t32, read } from '../helpers/gpu.ts';
 import { randArray, asF32, expectClose, finiteDiff, dot } from '../helpers/reference.ts';
 import {
   sum, mean, max, min, logsumexp, variance, std, argmax, argmin, maxWithIndices, minWithIndices,
-  backward, tensor, transpose, usesTwoPass, OpError, reduceRaw, memoryStats, scope, type Tensor,
+  backward, tensor, transpose, usesTwoPass, columnChunks, OpError, reduceRaw, memoryStats, scope, type Tensor,
 } from '../../src/engine/index.ts';
 
 beforeAll(async () => {
@@ -60,9 +60,19 @@ const gExt = (f: RefFn): RefGrad => (v) => {
   const hits = v.filter((u) => u === m).length;
   return v.map((u) => (u === m ? 1 / hits : 0));
 };
-const gLse: RefGrad = (v) => v.map((u) => Math.exp(u - refLse(v)));
-const gVar = (corr: number): RefGrad => (v) => v.map((u) => (2 * (u - refMean(v))) / (v.length - corr));
-const gStd = (corr: number): RefGrad => (v) => v.map((u) => (u - refMean(v)) / ((v.length - corr) * refStd(corr)(v)));
+const gLse: RefGrad = (v) => {
+  const l = refLse(v);
+  return v.map((u) => Math.exp(u - l));
+};
+const gVar = (corr: number): RefGrad => (v) => {
+  const mu = refMean(v);
+  return v.map((u) => (2 * (u - mu)) / (v.length - corr));
+};
+const gStd = (corr: number): RefGrad => (v) => {
+  const mu = refMean(v);
+  const sd = refStd(corr)(v);
+  return v.map((u) => (u - mu) / ((v.length - corr) * sd));
+};
 
 function refGrad(x: ArrayLike<number>, shape: readonly number[], axes: readonly number[], f: RefGrad, w: ArrayLike<number>): Float64Array {
   const g = new Float64Array(x.length);
@@ -85,8 +95,13 @@ async function gpuRun(x: Float64Array, shape: number[], op: (t: Tensor) => Tenso
   return { y: await read(y), gx: await read(t.grad!) };
 }
 
+// [3, 5, 7]: one block with inner > 1 reduces in place by columns (1, 0, [0, 1]); a block at the
+// end by rows (-1, [1, 2], all); [0, 2] is moved innermost by a copy.
 const AXES: { axes: number | number[] | undefined; norm: number[] }[] = [
   { axes: 1, norm: [1] },
+  { axes: 0, norm: [0] },
+  { axes: [0, 1], norm: [0, 1] },
+  { axes: [1, 2], norm: [1, 2] },
   { axes: [0, 2], norm: [0, 2] },
   { axes: -1, norm: [2] },
   { axes: undefined, norm: [0, 1, 2] },
@@ -332,6 +347,40 @@ describe('memory', () => {
     t.grad = null;
     expect(memoryStats()).toEqual(before);
   });
+});
+
+describe('column path (reduced axes in place, outputs innermost)', () => {
+  it('splits long columns into chunks, recursively', () => {
+    expect(columnChunks(5, 20001)).toBe(313);
+    expect(columnChunks(5, 313)).toBe(5);
+    expect(columnChunks(5, 5)).toBe(1);
+    expect(columnChunks(100_000, 20001)).toBe(1);
+  });
+
+  for (const { shape, axis } of [
+    { shape: [20001, 5], axis: 0 },
+    { shape: [3, 4001, 8], axis: 1 },
+  ]) {
+    it(`sum/max/min/logsumexp/variance/std of ${JSON.stringify(shape)} over axis ${axis}, with gradients`, async () => {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const x = asF32(randArray(n, 97 + axis, -3, 3));
+      const ops: [string, (t: Tensor) => Tensor, RefFn, RefGrad, number][] = [
+        ['sum', (t) => sum(t, axis), refSum, gSum, 1e-3],
+        ['max', (t) => max(t, axis), refMax, gExt(refMax), 0],
+        ['min', (t) => min(t, axis, true), refMin, gExt(refMin), 0],
+        ['logsumexp', (t) => logsumexp(t, axis), refLse, gLse, 1e-5],
+        ['variance', (t) => variance(t, axis), refVar(1), gVar(1), 1e-5],
+        ['std', (t) => std(t, axis, { correction: 0, keepdim: true }), refStd(0), gStd(0), 1e-5],
+      ];
+      for (const [name, op, f, gf, atol] of ops) {
+        const want = refReduce(x, shape, [axis], f);
+        const w = randArray(want.length, 3, 0.5, 1.5);
+        const { y, gx } = await gpuRun(x, shape, op, w);
+        expectClose(y, want, { atol, rtol: 1e-5, what: `${name} forward` });
+        expectClose(gx, refGrad(x, shape, [axis], gf, w), { atol: 1e-7, rtol: 1e-4, what: `${name} gradient` });
+      }
+    });
+  }
 });
 
 describe('bad input', () => {

@@ -76,52 +76,111 @@ function groups2d(groups: number): [number, number] {
   return [gx, Math.ceil(groups / gx)];
 }
 
+/** The [outer, R, inner] view a reduction folds: `src` row-major from src.offset. */
+interface Layout {
+  src: Tensor;
+  /** Whether `src` is a copy made for the reduction (the caller disposes it). */
+  owned: boolean;
+  outer: number;
+  R: number;
+  inner: number;
+  /** The dimension order of `src` relative to the input (identity unless copied). */
+  perm: number[];
+}
+
+/** Below this inner size a column reduction reads too few contiguous elements per row: the
+ * reduced axes are moved innermost (one copy) instead. */
+const COLS_MIN_INNER = 4;
+/** Column path: enough threads to fill a large GPU before R is split into chunks... */
+const COLS_TARGET_THREADS = 65536;
+/** ...of at least this many rows each. */
+const COLS_MIN_CHUNK = 64;
+
+function params(rows: number, cols: number, offIn: number, scale: number, center: Tensor | null, inner = 1, chunk = 0, chunks = 0): Uint32Array {
+  const p = new Uint32Array(12);
+  p[0] = rows;
+  p[1] = cols;
+  p[2] = offIn;
+  new Float32Array(p.buffer)[3] = scale;
+  p[4] = chunk;
+  p[5] = chunks;
+  p[6] = center ? center.offset : 0;
+  p[7] = INF_BITS;
+  p[8] = inner;
+  return p;
+}
+
 /**
- * Folds the contiguous [rows, cols] matrix at `src` (from src.offset) into `out` ([rows]
- * contiguous, any shape). `center` (per row) feeds OP_SQDEV/OP_EXPDEV and FIN_LOGPLUS.
+ * Folds `lay` into `out` (contiguous, outer * inner elements, any shape). `center` (one value per
+ * output) feeds OP_SQDEV/OP_EXPDEV and FIN_LOGPLUS.
  */
+function reduceInto(out: Tensor, lay: Layout, op: number, fin: number, scale: number, center: Tensor | null): void {
+  if (lay.inner === 1) rowReduce(out, lay.src, lay.outer, lay.R, op, fin, scale, center);
+  else colReduce(out, lay.src, lay.outer, lay.R, lay.inner, op, fin, scale, center);
+}
+
+/** The row layout: one workgroup per row, or the two-pass path for few long rows. */
 function rowReduce(out: Tensor, src: Tensor, rows: number, cols: number, op: number, fin: number, scale: number, center: Tensor | null): void {
   if (rows === 0) return;
-  const params = (nRows: number, nCols: number, offIn: number, chunk = 0, chunks = 0) => {
-    const p = new Uint32Array(8);
-    p[0] = nRows;
-    p[1] = nCols;
-    p[2] = offIn;
-    new Float32Array(p.buffer)[3] = scale;
-    p[4] = chunk;
-    p[5] = chunks;
-    p[6] = center ? center.offset : 0;
-    p[7] = INF_BITS;
-    return p;
-  };
+  const bufs = (o: Tensor, x: Tensor) => [o.bufferFor('reduce'), x.bufferFor('reduce'), (center ?? x).bufferFor('reduce')];
   if (!usesTwoPass(rows, cols)) {
-    const c = center ?? src;
-    dispatch(kernel('reduce', 'rows', { constants: { OP: op, FIN: fin } }), [out.bufferFor('reduce'), src.bufferFor('reduce'), c.bufferFor('reduce')], params(rows, cols, src.offset), groups2d(rows));
+    dispatch(kernel('reduce', 'rows', { constants: { OP: op, FIN: fin } }), bufs(out, src), params(rows, cols, src.offset, scale, center), groups2d(rows));
     return;
   }
   const { chunk, chunks } = chunking(cols);
   const parts = empty([rows, chunks]);
-  const c1 = center ?? src;
-  dispatch(kernel('reduce', 'partial', { constants: { OP: op, FIN: 0 } }), [parts.bufferFor('reduce'), src.bufferFor('reduce'), c1.bufferFor('reduce')], params(rows, cols, src.offset, chunk, chunks), groups2d(rows * chunks));
-  const c2 = center ?? parts;
+  dispatch(kernel('reduce', 'partial', { constants: { OP: op, FIN: 0 } }), bufs(parts, src), params(rows, cols, src.offset, scale, center, 1, chunk, chunks), groups2d(rows * chunks));
   const op2 = op >= OP_SQDEV ? OPS.sum : op;
-  dispatch(kernel('reduce', 'rows', { constants: { OP: op2, FIN: fin } }), [out.bufferFor('reduce'), parts.bufferFor('reduce'), c2.bufferFor('reduce')], params(rows, chunks, 0), groups2d(rows));
+  dispatch(kernel('reduce', 'rows', { constants: { OP: op2, FIN: fin } }), bufs(out, parts), params(rows, chunks, 0, scale, center), groups2d(rows));
   parts.dispose();
 }
 
-/** x viewed as a contiguous [kept..., reduced...] matrix; `owned` says whether to dispose it. */
-function asRows(op: string, x: Tensor, axes: readonly number[]): { src: Tensor; rows: number; cols: number; owned: boolean; perm: number[] } {
+/** How many chunks a column reduction of nOut outputs over R rows is split into. */
+export function columnChunks(nOut: number, R: number): number {
+  if (nOut >= COLS_TARGET_THREADS || R <= COLS_MIN_CHUNK) return 1;
+  return Math.min(Math.ceil(R / COLS_MIN_CHUNK), Math.ceil(COLS_TARGET_THREADS / nOut));
+}
+
+/** The column layout: a thread per output, R split into chunks (recursively) when outputs are few. */
+function colReduce(out: Tensor, src: Tensor, outer: number, R: number, inner: number, op: number, fin: number, scale: number, center: Tensor | null): void {
+  const nOut = outer * inner;
+  if (nOut === 0) return;
+  const bufs = (o: Tensor, x: Tensor) => [o.bufferFor('reduce'), x.bufferFor('reduce'), (center ?? x).bufferFor('reduce')];
+  const chunks = columnChunks(nOut, R);
+  if (chunks === 1) {
+    dispatch(kernel('reduce', 'cols', { constants: { OP: op, FIN: fin } }), bufs(out, src), params(outer, R, src.offset, scale, center, inner, Math.max(R, 1), 1), grid1d(nOut));
+    return;
+  }
+  const chunk = Math.ceil(R / chunks);
+  const parts = empty([chunks, nOut]);
+  dispatch(kernel('reduce', 'cols', { constants: { OP: op, FIN: 0 } }), bufs(parts, src), params(outer, R, src.offset, scale, center, inner, chunk, chunks), grid1d(nOut * chunks));
+  colReduce(out, parts, 1, chunks, nOut, op >= OP_SQDEV ? OPS.sum : op, fin, scale, center);
+  parts.dispose();
+}
+
+/** The cheapest layout for reducing `axes` of x: in place when they form one block of a
+ * row-major tensor, else moved innermost by one copy. */
+function layoutOf(op: string, x: Tensor, axes: readonly number[]): Layout {
   x.storageFor(op);
   if (x.dtype !== 'f32') throw new OpError(op, `expects an f32 tensor, got ${x.dtype} of shape [${x.shape.join(', ')}]`);
-  const kept = [...Array(x.rank).keys()].filter((d) => !axes.includes(d));
+  const identity = [...Array(x.rank).keys()];
+  const block = axes.length > 0 && axes.every((d, i) => d === axes[0] + i);
+  if (x.isContiguous && block) {
+    const a = axes[0];
+    const b = axes[axes.length - 1] + 1;
+    const inner = numel(x.shape.slice(b));
+    if (inner === 1 || inner >= COLS_MIN_INNER) {
+      return { src: x, owned: false, outer: numel(x.shape.slice(0, a)), R: numel(x.shape.slice(a, b)), inner, perm: identity };
+    }
+  }
+  const kept = identity.filter((d) => !axes.includes(d));
   const perm = [...kept, ...axes];
-  const identity = perm.every((d, i) => d === i);
-  const permuted = identity ? x : permuteRaw(x, perm);
+  const permuted = perm.every((d, i) => d === i) ? x : permuteRaw(x, perm);
   const src = contiguous(permuted);
   if (permuted !== x && src !== permuted) permuted.dispose();
-  const rows = numel(kept.map((d) => x.shape[d]));
-  const cols = numel(axes.map((d) => x.shape[d]));
-  return { src, rows, cols, owned: src !== x, perm };
+  const outer = numel(kept.map((d) => x.shape[d]));
+  const R = numel(axes.map((d) => x.shape[d]));
+  return { src, owned: src !== x, outer, R, inner: 1, perm };
 }
 
 /**
@@ -131,10 +190,10 @@ function asRows(op: string, x: Tensor, axes: readonly number[]): { src: Tensor; 
 export function reduceRaw(op: keyof typeof OPS, x: Tensor, axes: readonly number[], keepdim: boolean, scale = 1): Tensor {
   const cols = numel(axes.map((d) => x.shape[d]));
   if (cols === 0 && op !== 'sum') throw new OpError(op, `cannot take the ${op} of an empty set of elements (shape [${x.shape.join(', ')}])`);
-  const { src, rows, owned } = asRows(op, x, axes);
+  const lay = layoutOf(op, x, axes);
   const out = empty(reducedShape(x.shape, axes, keepdim));
-  rowReduce(out, src, rows, cols, OPS[op], FIN_SCALE, scale, null);
-  if (owned) src.dispose();
+  reduceInto(out, lay, OPS[op], FIN_SCALE, scale, null);
+  if (lay.owned) lay.src.dispose();
   return out;
 }
 
@@ -211,14 +270,15 @@ export function logsumexp(x: Tensor, axes?: Axes, keepdim = false): Tensor {
   const ax = normAxes('logsumexp', x.rank, axes);
   const cols = numel(ax.map((d) => x.shape[d]));
   if (cols === 0) throw new OpError('logsumexp', `cannot reduce an empty set of elements (shape [${x.shape.join(', ')}] over axes [${ax.join(', ')}])`);
-  const { src, rows, owned, perm } = asRows('logsumexp', x, ax);
-  const m = empty([rows]);
-  rowReduce(m, src, rows, cols, OPS.max, FIN_SCALE, 1, null);
+  const lay = layoutOf('logsumexp', x, ax);
+  const m = empty([lay.outer * lay.inner]);
+  reduceInto(m, lay, OPS.max, FIN_SCALE, 1, null);
   const out = empty(reducedShape(x.shape, ax, keepdim));
-  rowReduce(out, src, rows, cols, OP_EXPDEV, FIN_LOGPLUS, 1, m);
+  reduceInto(out, lay, OP_EXPDEV, FIN_LOGPLUS, 1, m);
   m.dispose();
-  const res = record('logsumexp', out, [x], [src, out], (g, [xs, lse]) => [centredBackward(0, xs, lse, g, null, 1, rows, cols, perm)]);
-  if (owned) src.dispose();
+  const { R, inner, perm } = lay;
+  const res = record('logsumexp', out, [x], [lay.src, out], (g, [xs, lse]) => [centredBackward(0, xs, lse, g, null, 1, R, inner, perm)]);
+  if (lay.owned) lay.src.dispose();
   return res;
 }
 
@@ -253,32 +313,35 @@ function spread(op: string, x: Tensor, axes: Axes, opts: VarianceOptions, isStd:
   const keepdim = opts.keepdim ?? false;
   const corr = correctionOf(opts);
   const cols = numel(ax.map((d) => x.shape[d]));
-  const { src, rows, owned, perm } = asRows(op, x, ax);
-  const mu = empty([rows]);
-  rowReduce(mu, src, rows, cols, OPS.sum, FIN_SCALE, 1 / cols, null);
+  const lay = layoutOf(op, x, ax);
+  const mu = empty([lay.outer * lay.inner]);
+  reduceInto(mu, lay, OPS.sum, FIN_SCALE, 1 / cols, null);
   const divisor = Math.max(0, cols - corr);
   const out = empty(reducedShape(x.shape, ax, keepdim));
-  rowReduce(out, src, rows, cols, OP_SQDEV, isStd ? FIN_SQRT : FIN_SCALE, 1 / divisor, mu);
-  const saved = isStd ? [src, mu, out] : [src, mu];
+  reduceInto(out, lay, OP_SQDEV, isStd ? FIN_SQRT : FIN_SCALE, 1 / divisor, mu);
+  const saved = isStd ? [lay.src, mu, out] : [lay.src, mu];
+  const { R, inner, perm } = lay;
   const res = record(op, out, [x], saved, (g, [xs, mus, sd]) =>
-    isStd ? [centredBackward(2, xs, mus, g, sd, 1 / divisor, rows, cols, perm)] : [centredBackward(1, xs, mus, g, null, 2 / divisor, rows, cols, perm)],
+    isStd ? [centredBackward(2, xs, mus, g, sd, 1 / divisor, R, inner, perm)] : [centredBackward(1, xs, mus, g, null, 2 / divisor, R, inner, perm)],
   );
   mu.dispose();
-  if (owned) src.dispose();
+  if (lay.owned) lay.src.dispose();
   return res;
 }
 
-/** g[r] * f(x[r, k] - c[r]) on the [rows, cols] layout, viewed back in the input's order. */
-function centredBackward(mode: number, xs: Tensor, c: Tensor, g: Tensor, s: Tensor | null, scale: number, rows: number, cols: number, perm: readonly number[]): Tensor {
+/** g[r] * f(x[e] - c[r]) on the forward's [outer, R, inner] layout, viewed back in the input's
+ * order. */
+function centredBackward(mode: number, xs: Tensor, c: Tensor, g: Tensor, s: Tensor | null, scale: number, R: number, inner: number, perm: readonly number[]): Tensor {
   const gc = dense(g);
   const out = empty(xs.shape);
-  const n = rows * cols;
+  const n = xs.size;
   if (n > 0) {
-    const p = new Uint32Array(4);
+    const p = new Uint32Array(8);
     p[0] = n;
-    p[1] = cols;
+    p[1] = R;
     p[2] = xs.offset;
     new Float32Array(p.buffer)[3] = scale;
+    p[4] = inner;
     const cc = dense(c);
     const sc = s ? dense(s) : cc;
     dispatch(kernel('reduce', 'rows_bwd', { constants: { MODE: mode } }), [out.bufferFor('reduce'), xs.bufferFor('reduce'), cc.bufferFor('reduce'), gc.bufferFor('reduce'), sc.bufferFor('reduce')], p, grid1d(n));
