@@ -152,6 +152,25 @@ describe('SGD', () => {
     ps.forEach((p) => p.dispose());
   });
 
+  it('parameter groups with their own hyper-parameters (one dispatch per group)', async () => {
+    const { params, values } = makeParams(71);
+    const oA: SgdOpts = { lr: 0.1, momentum: 0.9, dampening: 0, weightDecay: 0, nesterov: false };
+    const oB: SgdOpts = { lr: 0.01, momentum: 0.9, dampening: 0, weightDecay: 0.1, nesterov: true };
+    const opt = new SGD([{ params: params.slice(0, 2) }, { params: params.slice(2), lr: oB.lr, weightDecay: oB.weightDecay, nesterov: true }], { lr: oA.lr, momentum: 0.9 });
+    expect(opt.paramGroups.map((g) => g.options.lr)).toEqual([0.1, 0.01]);
+    const ref = values.map((v) => Float64Array.from(v));
+    const bufs: (Float64Array | null)[] = ref.map(() => null);
+    for (let step = 0; step < 3; step++) {
+      const grads = gradsFor(step, 17);
+      setGrads(params, grads);
+      opt.step();
+      ref.forEach((p, i) => (bufs[i] = sgdRef(p, grads[i], bufs[i], i < 2 ? oA : oB)));
+    }
+    for (let i = 0; i < params.length; i++) expectClose(await read(params[i]), ref[i], { atol: 1e-6, rtol: 1e-5, what: `param ${i}` });
+    opt.dispose();
+    disposeAll(params);
+  });
+
   it('rejects bad hyper-parameters and parameter lists', () => {
     const p = Parameter.empty([3]);
     expect(() => new SGD([p], { lr: -1 })).toThrow(/SGD: invalid learning rate -1/);

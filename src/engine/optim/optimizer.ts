@@ -62,7 +62,6 @@ export abstract class Optimizer<H extends { lr: number }> {
   protected readonly steps: number[];
   private readonly allParams: Tensor[];
   private readonly units: Unit[] = [];
-  private readonly unitOf = new Map<number, Unit>();
   private readonly tables = new TableCache();
   private disposed = false;
   readonly kind: string;
@@ -90,7 +89,6 @@ export abstract class Optimizer<H extends { lr: number }> {
         unit.params.push(idx);
         unit.stateOffset.set(idx, unit.stateSize);
         unit.stateSize += p.size;
-        this.unitOf.set(idx, unit);
       }
     });
     this.steps = new Array<number>(this.allParams.length).fill(0);
