@@ -96,7 +96,8 @@ async function gpuRun(x: Float64Array, shape: number[], op: (t: Tensor) => Tenso
 }
 
 // [3, 5, 7]: one block with inner > 1 reduces in place by columns (1, 0, [0, 1]); a block at the
-// end by rows (-1, [1, 2], all); [0, 2] is moved innermost by a copy.
+// end by rows (-1, [1, 2], all; rows shorter than 32 by one thread each: -1, [1, 2]); [0, 2] is
+// moved innermost by a copy.
 const AXES: { axes: number | number[] | undefined; norm: number[] }[] = [
   { axes: 1, norm: [1] },
   { axes: 0, norm: [0] },

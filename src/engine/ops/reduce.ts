@@ -115,9 +115,13 @@ function params(rows: number, cols: number, offIn: number, scale: number, center
  * output) feeds OP_SQDEV/OP_EXPDEV and FIN_LOGPLUS.
  */
 function reduceInto(out: Tensor, lay: Layout, op: number, fin: number, scale: number, center: Tensor | null): void {
-  if (lay.inner === 1) rowReduce(out, lay.src, lay.outer, lay.R, op, fin, scale, center);
+  if (lay.inner === 1 && lay.R >= SHORT_ROW) rowReduce(out, lay.src, lay.outer, lay.R, op, fin, scale, center);
   else colReduce(out, lay.src, lay.outer, lay.R, lay.inner, op, fin, scale, center);
 }
+
+/** Rows shorter than this would leave most of a 256-thread workgroup idle (and pay its barrier
+ * tree): one thread folds each such row instead (the `cols` kernel with inner = 1). */
+const SHORT_ROW = 32;
 
 /** The row layout: one workgroup per row, or the two-pass path for few long rows. */
 function rowReduce(out: Tensor, src: Tensor, rows: number, cols: number, op: number, fin: number, scale: number, center: Tensor | null): void {
