@@ -1,5 +1,6 @@
-// Row reductions over a row-major [rows, cols] input (the host permutes the reduced axes
-// innermost first), and arg-reductions over an [outer, D, inner] view.
+// Reductions of a row-major [outer, R, inner] view: by rows when inner = 1 (`rows`, `partial`),
+// by columns otherwise (`cols`); the host moves scattered reduced axes innermost first. Then
+// arg-reductions along D of an [outer, D, inner] view, and the backward kernels.
 //
 // `rows`: one workgroup per row, WG threads each folding a strided slice of the row, then a tree
 // in workgroup memory. `partial`: the first pass of the two-pass path for few long rows: the

@@ -1,10 +1,15 @@
 /**
  * Reductions over any set of axes (kernels/reduce.wgsl), each with its backward beside it.
  *
- * The input is viewed as [kept..., reduced...] (a copy only when the reduced axes are not already
- * innermost and contiguous): a [rows, cols] matrix folded row by row. Few long rows (1 x 10M) take
- * a two-pass path (`partial` folds chunks into [rows, chunks], then `rows` folds those) so a huge
- * reduction spreads over thousands of workgroups instead of one.
+ * A reduction folds an [outer, R, inner] view of its input, chosen by `layoutOf`:
+ *  - reduced axes forming one block of a row-major tensor are folded in place: by rows
+ *    (inner = 1: one workgroup per row, a tree in workgroup memory) or by columns (inner > 1:
+ *    one thread per output, coalesced across threads, as for a bias gradient [N, C] -> [C]);
+ *  - any other axis set is moved innermost by one copy, then folded by rows.
+ * Few long rows (1 x 10M) take a two-pass path (`partial` folds chunks into [rows, chunks], then
+ * `rows` folds those), and long columns with few outputs are chunked the same way, so a huge
+ * reduction spreads over thousands of workgroups instead of one. Rows shorter than 32 go one
+ * thread per row.
  *
  * Arg-reductions (argmax, argmin, max/min with indices) work along one dimension of an
  * [outer, D, inner] view without any permute.
