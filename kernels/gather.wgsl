@@ -380,3 +380,19 @@ fn segment_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   }
   ss_out[e] = acc;
 }
+
+// Reads and resets the error register in stream order (no race with ops recorded meanwhile):
+// snapshot[i] = flags[i], flags[i] = init[i].
+struct TakeParams {
+  init: array<vec4<i32>, 2>,
+};
+
+@group(0) @binding(0) var<uniform> ptk: TakeParams;
+@group(0) @binding(1) var<storage, read_write> tk_snapshot: array<i32>;
+@group(0) @binding(2) var<storage, read_write> tk_flags: array<atomic<i32>>;
+
+@compute @workgroup_size(8)
+fn take_errors(@builtin(local_invocation_id) lid: vec3<u32>) {
+  let i = lid.x;
+  tk_snapshot[i] = atomicExchange(&tk_flags[i], ptk.init[i / 4u][i % 4u]);
+}

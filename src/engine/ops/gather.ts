@@ -76,10 +76,18 @@ export async function checkIndexErrors(): Promise<void> {
   const { device } = runtime();
   const buf = registers.get(device);
   if (!buf) return;
-  const words = new Int32Array(await device.read(buf, 0, REGISTER_WORDS * 4));
+  // snapshot-and-reset on the GPU, in stream order: errors recorded by ops queued after this
+  // call stay in the register for the next check
+  const snapshot = empty([REGISTER_WORDS], 'i32');
+  let words: Int32Array;
+  try {
+    dispatch(kernel('gather', 'take_errors'), [snapshot.bufferFor('checkIndexErrors'), buf], initialRegister(), [1]);
+    words = new Int32Array(await device.read(snapshot.bufferFor('checkIndexErrors'), 0, REGISTER_WORDS * 4));
+  } finally {
+    snapshot.dispose();
+  }
   const report = decode(words);
   if (!report) return;
-  device.upload(buf, 0, initialRegister());
   throw new OpError(
     report.ops.join(', ') || 'index',
     `${report.count} index value(s) out of range (bad values between ${report.min} and ${report.max}, first at position ${report.first}); ` +
