@@ -234,6 +234,16 @@ describe('out-of-range indices', () => {
     await checkIndexErrors();
   });
 
+  it('an op queued while a check waits is reported by the next check', async () => {
+    await checkIndexErrors();
+    oneHot(tensor(new Int32Array([7]), [1]), 3);
+    const first = checkIndexErrors(); // snapshot taken now, in stream order
+    oneHot(tensor(new Int32Array([-2, 9]), [2]), 3);
+    await expect(first).rejects.toThrow(/oneHot: 1 index value\(s\) out of range \(bad values between 7 and 7/);
+    await expect(checkIndexErrors()).rejects.toThrow(/oneHot: 2 index value\(s\) out of range \(bad values between -2 and 9/);
+    await checkIndexErrors();
+  });
+
   it('validateIndices reports at once', async () => {
     await validateIndices('myOp', tensor(new Int32Array([0, 3, 2]), [3]), 4);
     await expect(validateIndices('myOp', tensor(new Int32Array([0, 4, 2, 7]), [2, 2]), 4)).rejects.toThrow(
