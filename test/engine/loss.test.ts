@@ -123,6 +123,22 @@ describe('crossEntropy with class-index targets', () => {
   });
 });
 
+describe('views with offsets', () => {
+  it('crossEntropy on a slice of rows, targets from a slice too', async () => {
+    const x = asF32(randArray(30, 131, -2, 2));
+    const base = t32(x, [6, 5]);
+    const logits = base.view([3, 5], [5, 1], 10); // rows 2..4: a leaf view with offset 10
+    logits.requiresGrad = true;
+    const allT = tensor(new Int32Array([9, 9, 4, 0, 2, 9]), [6]);
+    const t = allT.view([3], [1], 2);
+    const loss = crossEntropy(logits, t, { labelSmoothing: 0.1 });
+    const sub = x.slice(10, 25);
+    expectClose(await read(loss), refCe(sub, [4, 0, 2], 5, 0.1, -100, 'mean'), { atol: 1e-6 });
+    backward(loss);
+    expectClose(await read(logits.grad!), refCeGrad(sub, [4, 0, 2], 5, 0.1, -100, 'mean', [1]), { atol: 1e-6, rtol: 1e-4 });
+  });
+});
+
 describe('out-of-range targets', () => {
   it('are never read: treated as ignored, recorded, and reported by checkIndexErrors', async () => {
     await checkIndexErrors(); // start from a clean register

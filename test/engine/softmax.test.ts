@@ -112,6 +112,19 @@ describe('softmax and logSoftmax', () => {
     expectClose(await read(t.grad!), g, { atol: 1e-6, rtol: 1e-4 });
   });
 
+  it('a row-major view with an offset, and its gradient', async () => {
+    const x = asF32(randArray(28, 23, -3, 3));
+    const base = t32(x, [4, 7]);
+    const rows = base.view([2, 7], [7, 1], 7); // rows 1 and 2: a leaf view with offset 7
+    rows.requiresGrad = true;
+    const w = randArray(14, 29);
+    const y = logSoftmax(rows, -1);
+    const sub = x.slice(7, 21);
+    expectClose(await read(y), refSoftmax(sub, [2, 7], 1, true), { atol: 1e-6, rtol: 1e-5 });
+    backward(y, t32(w, [2, 7]));
+    expectClose(await read(rows.grad!), refGrad(sub, [2, 7], 1, true, w), { atol: 1e-6, rtol: 1e-4 });
+  });
+
   it('frees everything it allocates in a scope', async () => {
     const t = t32(randArray(30, 5), [5, 6], true);
     const before = memoryStats();
