@@ -147,6 +147,22 @@ describe('embedding', () => {
     expectClose(await read(wt.grad!), fd, { atol: 1e-7 });
   });
 
+  it('weight and ids as views with offsets', async () => {
+    const w = asF32(randArray(40, 25, -1, 1));
+    const big = t32(w, [10, 4]);
+    const wt = big.view([7, 4], [4, 1], 12); // rows 3..9, a leaf view
+    wt.requiresGrad = true;
+    const idsAll = tensor(new Int32Array([9, 9, 6, 0, 6, 2, 9]), [7]);
+    const ids = idsAll.view([4], [1], 2); // 6, 0, 6, 2
+    const y = embedding(wt, ids);
+    const sub = w.slice(12);
+    const map = [6, 0, 6, 2].flatMap((v) => [0, 1, 2, 3].map((k) => v * 4 + k));
+    expectClose(await read(y), apply(sub, map), { atol: 0 });
+    const g = asF32(randArray(16, 27));
+    backward(y, t32(g, [4, 4]));
+    expect(Array.from(await wt.grad!.data())).toEqual(Array.from(scatterRef(28, map, g).f32));
+  });
+
   it('a large vocabulary (17-bit keys: five radix passes)', async () => {
     const V = 70001;
     const D = 2;
