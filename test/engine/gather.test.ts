@@ -10,6 +10,7 @@ import { randArray, asF32, expectClose, finiteDiff, dot } from '../helpers/refer
 import {
   indexSelect, gather, embedding, oneHot, checkIndexErrors, validateIndices, backward, tensor, transpose,
   OpError, memoryStats, scope, sum,
+  runtime,
 } from '../../src/engine/index.ts';
 
 beforeAll(async () => {
@@ -285,6 +286,7 @@ describe('memory and bad input', () => {
   });
 
   it('raises OpError naming op and shapes', () => {
+    const dispatches = runtime().device.stats.dispatches;
     const w = tensor(new Float32Array(12), [4, 3]);
     const ids = tensor(new Int32Array([0, 1]), [2]);
     expect(() => embedding(w, tensor(new Float32Array(2), [2]))).toThrow(/embedding: ids must be i32, got f32 of shape \[2\]/);
@@ -295,5 +297,6 @@ describe('memory and bad input', () => {
     expect(() => gather(w, 0, ids)).toThrow(/gather: index \[2\] must have the rank of the input \[4, 3\]/);
     expect(() => gather(w, 0, tensor(new Int32Array(8), [2, 4]))).toThrow(/index \[2, 4\] is larger than the input \[4, 3\] in dimension 1/);
     expect(() => oneHot(ids, 0)).toThrow(OpError);
+    expect(runtime().device.stats.dispatches).toBe(dispatches); // no kernel ran
   });
 });

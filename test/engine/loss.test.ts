@@ -10,6 +10,7 @@ import { randArray, asF32, expectClose, finiteDiff, dot } from '../helpers/refer
 import {
   crossEntropy, uniformCrossEntropy, nllLoss, mseLoss, binaryCrossEntropyWithLogits, validateTargets,
   checkIndexErrors, logSoftmax, backward, tensor, transpose, OpError, memoryStats, scope,
+  runtime,
 } from '../../src/engine/index.ts';
 
 beforeAll(async () => {
@@ -367,6 +368,7 @@ describe('memory and bad input', () => {
   });
 
   it('raises OpError with the shapes before any kernel runs', () => {
+    const dispatches = runtime().device.stats.dispatches;
     const x = tensor(new Float32Array(12), [3, 4]);
     const t = tensor(new Int32Array([0, 1, 2]), [3]);
     expect(() => crossEntropy(x, tensor(new Int32Array([0, 1]), [2]))).toThrow(/crossEntropy: targets must be \[N\] = \[3\] for logits \[3, 4\], got \[2\]/);
@@ -379,6 +381,7 @@ describe('memory and bad input', () => {
     expect(() => mseLoss(x, tensor(new Float32Array(4), [4]))).toThrow(/mseLoss: input \[3, 4\] and target \[4\] must have the same shape/);
     expect(() => binaryCrossEntropyWithLogits(x, tensor(new Float32Array(3), [3]))).toThrow(OpError);
     expect(() => uniformCrossEntropy(tensor(new Int32Array(4), [2, 2]))).toThrow(/uniformCrossEntropy: logits must be f32/);
+    expect(runtime().device.stats.dispatches).toBe(dispatches); // no kernel ran
   });
 });
 

@@ -9,6 +9,7 @@ import { randArray, asF32, expectClose, finiteDiff, dot } from '../helpers/refer
 import {
   sum, mean, max, min, logsumexp, variance, std, argmax, argmin, maxWithIndices, minWithIndices,
   backward, tensor, transpose, usesTwoPass, columnChunks, OpError, reduceRaw, memoryStats, scope, type Tensor,
+  runtime,
 } from '../../src/engine/index.ts';
 
 beforeAll(async () => {
@@ -386,6 +387,7 @@ describe('column path (reduced axes in place, outputs innermost)', () => {
 
 describe('bad input', () => {
   it('raises OpError naming the op', () => {
+    const dispatches = runtime().device.stats.dispatches;
     const t = tensor(new Float32Array(6), [2, 3]);
     expect(() => sum(t, 2)).toThrow(OpError);
     expect(() => sum(t, 2)).toThrow(/sum: axis 2 out of range for rank 2/);
@@ -394,5 +396,6 @@ describe('bad input', () => {
     expect(() => max(tensor(new Float32Array(0), [2, 0]), 1)).toThrow(/max: cannot take the max of an empty set/);
     expect(() => logsumexp(tensor(new Int32Array([1, 2]), [2]))).toThrow(/logsumexp: expects an f32 tensor, got i32/);
     expect(() => reduceRaw('sum', tensor(new Int32Array([1, 2]), [2]), [0], false)).toThrow(OpError);
+    expect(runtime().device.stats.dispatches).toBe(dispatches); // no kernel ran
   });
 });

@@ -6,7 +6,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { engine, t32, read } from '../helpers/gpu.ts';
 import { randArray, asF32, expectClose, finiteDiff, dot } from '../helpers/reference.ts';
-import { softmax, logSoftmax, backward, tensor, transpose, OpError, memoryStats, scope, sum } from '../../src/engine/index.ts';
+import { softmax, logSoftmax, backward, tensor, transpose, OpError, memoryStats, scope, sum, runtime } from '../../src/engine/index.ts';
 
 beforeAll(async () => {
   await engine();
@@ -137,10 +137,12 @@ describe('softmax and logSoftmax', () => {
   });
 
   it('bad input raises OpError', () => {
+    const dispatches = runtime().device.stats.dispatches;
     const t = tensor(new Float32Array(6), [2, 3]);
     expect(() => softmax(t, 2)).toThrow(OpError);
     expect(() => softmax(t, 2)).toThrow(/softmax: dimension 2 out of range for shape \[2, 3\]/);
     expect(() => logSoftmax(tensor(new Int32Array([1, 2]), [2]))).toThrow(/logSoftmax: expects an f32 tensor, got i32/);
+    expect(runtime().device.stats.dispatches).toBe(dispatches); // no kernel ran
   });
 });
 
