@@ -66,6 +66,9 @@ function asTensor(op: string, x: TensorOrNumber, like: TensorOrNumber): Tensor {
 
 /** Runs a binary op with numbers lifted to tensors (and freed after). */
 function lifted(op: BinaryOp, a: TensorOrNumber, b: TensorOrNumber, fn: (x: Tensor, y: Tensor) => Tensor): Tensor {
+  // Check the tensor operands before a number is lifted onto the GPU (no kernel on bad input).
+  if (a instanceof Tensor) a.storageFor(op);
+  if (b instanceof Tensor) b.storageFor(op);
   const x = asTensor(op, a, b);
   const y = asTensor(op, b, a);
   try {
