@@ -16,7 +16,7 @@
  * Data are synthetic (the real sets are not reachable here) but in the real formats and sizes.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { type ArraySource, basicEnglish, DataLoader, type LoaderOptions, openNpyImages, textSource, Vocab } from '../src/data/index.ts';
@@ -59,6 +59,8 @@ interface Row {
   workers: number;
   batchesPerSec: number;
   imagesPerSec: number;
+  /** Batches per CPU-second (all threads of this process): what one dedicated core delivers, whatever else runs. */
+  batchesPerCpuSec: number;
   need: number;
   needUnit: string;
 }
@@ -71,21 +73,27 @@ async function measure(name: string, opts: LoaderOptions, batches: number, need:
   let images = 0;
   let t0 = 0;
   let epoch = 0;
+  let cpu0 = process.cpuUsage();
   outer: for (;;) {
     for await (const b of loader.epoch(epoch++)) {
-      if (n === 0) t0 = performance.now();
-      else images += b.shape[0]!;
+      if (n === 0) {
+        t0 = performance.now();
+        cpu0 = process.cpuUsage();
+      } else images += b.shape[0]!;
       if (++n > batches) break outer;
     }
   }
   const secs = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   await loader.close();
-  const row = { name, workers: opts.workers ?? auto, batchesPerSec: batches / secs, imagesPerSec: images / secs, need, needUnit };
+  const cpuSecs = (cpu.user + cpu.system) / 1e6;
+  const row = { name, workers: opts.workers ?? auto, batchesPerSec: batches / secs, imagesPerSec: images / secs, batchesPerCpuSec: batches / cpuSecs, need, needUnit };
   rows.push(row);
   const have = needUnit === 'steps/s' ? row.batchesPerSec : row.imagesPerSec;
+  const perCpu = needUnit === 'steps/s' ? `${row.batchesPerCpuSec.toFixed(1)} batches` : `${((row.batchesPerCpuSec * images) / batches).toFixed(0)} img`;
   console.log(
-    `${name.padEnd(58)} workers ${String(row.workers).padStart(1)}  ${row.batchesPerSec.toFixed(1).padStart(7)} batches/s  ${row.imagesPerSec.toFixed(0).padStart(7)} img/s  ` +
-      `need <= ${need} ${needUnit}: ${have >= need ? 'OK' : `x${(need / have).toFixed(2)} short`}`,
+    `${name.padEnd(62)} workers ${String(row.workers).padStart(1)} ${row.batchesPerSec.toFixed(1).padStart(7)} batches/s ${row.imagesPerSec.toFixed(0).padStart(6)} img/s ` +
+      `(${perCpu} per CPU-s)  need <= ${need} ${needUnit}: ${have >= need ? 'OK' : `x${(need / have).toFixed(2)} short`}`,
   );
 }
 
@@ -106,7 +114,10 @@ async function waitPerStep(name: string, opts: LoaderOptions, steps: number, ste
   console.log(`${name.padEnd(58)} step ${stepMs} ms: mean wait for the next batch ${(waited / steps).toFixed(2)} ms`);
 }
 
-console.log(`# node ${process.version}, ${cores} cores (${cpus()[0]?.model ?? 'unknown cpu'}), ${quick ? 'quick' : 'full'} run`);
+console.log(
+  `# node ${process.version}, ${cores} cores (${cpus()[0]?.model ?? 'unknown cpu'}), load average ${loadavg()[0]!.toFixed(1)} at start, ${quick ? 'quick' : 'full'} run`,
+);
+console.log('# "per CPU-s": throughput per CPU-second this process used (all its threads), a measure that holds on a busy machine');
 const B = quick ? 40 : 150;
 
 // ----------------------------------------------------------------- CIFAR-sized (3 x 32 x 32)
@@ -185,9 +196,9 @@ console.log('\n## Text (20 Newsgroups-sized: 11,314 documents of about 250 words
   await measure('token ids, batch 32 (GRU classifier), shuffled', { source: src, batchSize: 32, workers: 0 }, quick ? 100 : 300, 1000, 'steps/s');
 }
 
-console.log('\n## Summary (loader throughput on this machine vs the most a training step could consume)');
+console.log(`\n## Summary (loader throughput vs the most a training step could consume); load average now ${loadavg()[0]!.toFixed(1)}`);
 for (const r of rows) {
   const have = r.needUnit === 'steps/s' ? r.batchesPerSec : r.imagesPerSec;
-  console.log(`- ${r.name} [${r.workers} workers]: ${have.toFixed(1)} ${r.needUnit} (need <= ${r.need})`);
+  console.log(`- ${r.name} [${r.workers} workers]: ${have.toFixed(1)} ${r.needUnit} (need <= ${r.need}); ${r.batchesPerCpuSec.toFixed(1)} batches per CPU-second`);
 }
 rmSync(tmp, { recursive: true, force: true });

@@ -110,14 +110,15 @@ export function writeSample(
       const sy = oy + top;
       const drow = dstOffset + (c * outH + oy) * outW;
       if (sy < 0 || sy >= H || xLo >= xHi) {
-        dst.fill(a, drow, drow + outW);
+        for (let ox = 0; ox < outW; ox++) dst[drow + ox] = a;
         continue;
       }
       // Columns [xLo, xHi) of the unflipped window are inside; flipping mirrors them.
+      // (Short padding runs are written in loops: TypedArray.fill costs more per call than it saves.)
       const lo = flip ? outW - xHi : xLo;
       const hi = flip ? outW - xLo : xHi;
-      if (lo > 0) dst.fill(a, drow, drow + lo);
-      if (hi < outW) dst.fill(a, drow + hi, drow + outW);
+      for (let ox = 0; ox < lo; ox++) dst[drow + ox] = a;
+      for (let ox = hi; ox < outW; ox++) dst[drow + ox] = a;
       if (layout === 'CHW') {
         const srow = srcOffset + (c * H + sy) * W + left;
         if (!flip) {
