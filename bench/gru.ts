@@ -8,7 +8,7 @@
  *             its embedding width is taken as 128)
  * as forward ('fwd') and forward + backward ('fwdbwd').
  *
- *   node bench/gru.ts [--json] [--quick] [--wall] [--budget s] [--steps T] [--torch]
+ *   node bench/gru.ts [--json] [--quick] [--wall] [--budget s] [--steps=T] [--torch]
  *
  * Every row is validated first: the output of the last layer for 4 batch rows against a float64
  * reference (fwdbwd rows validate their forward output; gradients are covered by

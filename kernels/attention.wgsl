@@ -169,6 +169,167 @@ fn attn_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
   }
 }
 
+// ------------------------------------------------------------------- forward, tiled (v2)
+//
+// A workgroup of 64 threads owns QB = 16 query rows and streams keys in tiles of KB = 32:
+//   A. S = Q K^T for the 16 x 32 tile, each thread a 2 x 4 block (q and k from workgroup memory);
+//   B. one thread per row: running max, rescale factor, probabilities (with the dropout factor)
+//      written back over S, normaliser; meanwhile every thread stages the V tile over K;
+//   C. O += P V, each thread a 4-row x ceil(D/16)-column block in registers (fixed-size arrays,
+//      so they stay in registers on a real GPU), rescaled once per tile.
+// Rows of q/k/v in workgroup memory are padded to D + 1 floats (no bank conflicts in A and C).
+
+const QB: u32 = 16u;
+const KB: u32 = 32u;
+
+var<workgroup> w_q: array<f32, QB * (DH + 1u)>;
+var<workgroup> w_kv: array<f32, KB * (DH + 1u)>;
+var<workgroup> w_s: array<f32, QB * KB>;
+var<workgroup> w_m: array<f32, QB>;
+var<workgroup> w_l: array<f32, QB>;
+var<workgroup> w_a: array<f32, QB>;
+var<workgroup> w_ok: array<u32, KB>;
+
+@compute @workgroup_size(64)
+fn attn_fwd_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lidv: vec3<u32>) {
+  let lid = lidv.x;
+  let bh = wid.y;
+  let b = bh / p.H;
+  let h = bh % p.H;
+  let i0 = wid.x * QB;
+  let DP = DH + 1u;
+  let qb = p.offs.x + b * p.q_st.x + h * p.q_st.y;
+  let kb = p.offs.y + b * p.k_st.x + h * p.k_st.y;
+  let vb = p.offs.z + b * p.v_st.x + h * p.v_st.y;
+  for (var e = lid; e < QB * DH; e += 64u) {
+    let r = e / DH;
+    let d = e % DH;
+    var v = 0.0;
+    if (i0 + r < p.Tq) { v = f_q[qb + (i0 + r) * p.q_st.z + d * p.q_st.w] * p.scale; }
+    w_q[r * DP + d] = v;
+  }
+  if (lid < QB) {
+    w_m[lid] = NEG;
+    w_l[lid] = 0.0;
+  }
+  // phase C ownership: rows rg*4 .. rg*4+3, columns cg + 16 c
+  let rg = lid / 16u;
+  let cg = lid % 16u;
+  var acc: array<f32, 32>;
+  for (var x = 0u; x < 32u; x++) { acc[x] = 0.0; }
+  // phase A ownership: rows ar, ar+1; keys ak + 8 c
+  let ar = (lid / 8u) * 2u;
+  let ak = lid % 8u;
+  var kend = p.Tk;
+  if (p.causal != 0u) { kend = min(p.Tk, i0 + QB); }
+  for (var j0 = 0u; j0 < kend; j0 += KB) {
+    for (var e = lid; e < KB * DH; e += 64u) {
+      let j = j0 + e / DH;
+      let d = e % DH;
+      var v = 0.0;
+      if (j < p.Tk) { v = f_k[kb + j * p.k_st.z + d * p.k_st.w]; }
+      w_kv[(e / DH) * DP + d] = v;
+    }
+    if (lid < KB) {
+      let j = j0 + lid;
+      var ok = j < p.Tk;
+      if (ok && p.has_mask != 0u) { ok = f_mask[p.offs.w + b * p.Tk + j] == 0u; }
+      w_ok[lid] = select(0u, 1u, ok);
+    }
+    workgroupBarrier();
+    // A: scores
+    var s0 = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+    var s1 = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+    for (var d = 0u; d < DH; d++) {
+      let q0 = w_q[ar * DP + d];
+      let q1 = w_q[(ar + 1u) * DP + d];
+      for (var c = 0u; c < 4u; c++) {
+        let kv = w_kv[(ak + 8u * c) * DP + d];
+        s0[c] += q0 * kv;
+        s1[c] += q1 * kv;
+      }
+    }
+    for (var c = 0u; c < 4u; c++) {
+      let jj = ak + 8u * c;
+      let j = j0 + jj;
+      let vis = w_ok[jj] != 0u;
+      let i_a = i0 + ar;
+      let ok0 = vis && i_a < p.Tq && !(p.causal != 0u && j > i_a);
+      let ok1 = vis && i_a + 1u < p.Tq && !(p.causal != 0u && j > i_a + 1u);
+      w_s[ar * KB + jj] = select(NEG, s0[c], ok0);
+      w_s[(ar + 1u) * KB + jj] = select(NEG, s1[c], ok1);
+    }
+    workgroupBarrier();
+    // B: softmax bookkeeping (one thread per row) while everyone stages V over K
+    if (lid < QB) {
+      let r = lid;
+      let m_old = w_m[r];
+      var mx = m_old;
+      for (var jj = 0u; jj < KB; jj++) { mx = max(mx, w_s[r * KB + jj]); }
+      let alpha = exp(m_old - mx);
+      var l = w_l[r] * alpha;
+      let rk = row_key(bh, i0 + r);
+      for (var jj = 0u; jj < KB; jj++) {
+        let sv = w_s[r * KB + jj];
+        var pj = 0.0;
+        if (sv > NEG) {
+          pj = exp(sv - mx);
+          l += pj;
+          pj *= drop_factor(rk, j0 + jj);
+        }
+        w_s[r * KB + jj] = pj;
+      }
+      w_m[r] = mx;
+      w_l[r] = l;
+      w_a[r] = alpha;
+    }
+    for (var e = lid; e < KB * DH; e += 64u) {
+      let j = j0 + e / DH;
+      let d = e % DH;
+      var v = 0.0;
+      if (j < p.Tk) { v = f_v[vb + j * p.v_st.z + d * p.v_st.w]; }
+      w_kv[(e / DH) * DP + d] = v;
+    }
+    workgroupBarrier();
+    // C: O = O * alpha + P V
+    for (var rr = 0u; rr < 4u; rr++) {
+      let a = w_a[rg * 4u + rr];
+      for (var c = 0u; c < 8u; c++) { acc[rr * 8u + c] *= a; }
+    }
+    for (var jj = 0u; jj < KB; jj++) {
+      let p0 = w_s[(rg * 4u) * KB + jj];
+      let p1 = w_s[(rg * 4u + 1u) * KB + jj];
+      let p2 = w_s[(rg * 4u + 2u) * KB + jj];
+      let p3 = w_s[(rg * 4u + 3u) * KB + jj];
+      for (var c = 0u; c < 8u; c++) {
+        let d = cg + 16u * c;
+        if (d < DH) {
+          let vv = w_kv[jj * DP + d];
+          acc[c] += p0 * vv;
+          acc[8u + c] += p1 * vv;
+          acc[16u + c] += p2 * vv;
+          acc[24u + c] += p3 * vv;
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var rr = 0u; rr < 4u; rr++) {
+    let r = rg * 4u + rr;
+    let i = i0 + r;
+    if (i < p.Tq) {
+      let l = w_l[r];
+      let inv = select(0.0, 1.0 / l, l > 0.0);
+      let row = bh * p.Tq + i;
+      for (var c = 0u; c < 8u; c++) {
+        let d = cg + 16u * c;
+        if (d < DH) { f_o[row * DH + d] = acc[rr * 8u + c] * inv; }
+      }
+      if (cg == 0u) { f_lse[row] = select(0.0, w_m[r] + log(l), l > 0.0); }
+    }
+  }
+}
+
 // ------------------------------------------------------------------ backward: lse and delta
 
 @group(0) @binding(1) var<storage, read_write> pre_stats: array<vec2<f32>>;

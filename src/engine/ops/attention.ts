@@ -23,10 +23,15 @@ export interface AttentionOptions {
   seed?: number;
   /** Score scale; default 1/sqrt(D). */
   scale?: number;
+  /** Forward kernel: 'tiled' (v2, default: 16 query rows x 32-key tiles, register blocking) or
+   * 'rows' (v1: one thread per query row). Both give the same results; benches compare them. */
+  forwardKernel?: 'tiled' | 'rows';
 }
 
 export const ATTENTION_MAX_HEAD_DIM = 128;
 const WG = 64;
+/** Query rows per workgroup of the tiled forward (QB in the kernel). */
+const TILE_Q = 16;
 
 let seedCounter = 0x2545f491;
 /** A fresh dropout seed (a Weyl sequence: distinct seeds for successive calls). */
@@ -113,11 +118,12 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   const spec = { constants: { DH: D, WG } };
   if (out.size > 0 && Tk > 0) {
     const qb = q.bufferFor(op);
+    const tiled = (opts.forwardKernel ?? 'tiled') === 'tiled';
     dispatch(
-      kernel('attention', 'attn_fwd', spec),
+      tiled ? kernel('attention', 'attn_fwd_tiled', { constants: { DH: D } }) : kernel('attention', 'attn_fwd', spec),
       [out.bufferFor(op), lse.bufferFor(op), qb, k.bufferFor(op), v.bufferFor(op), mask ? mask.bufferFor(op) : qb],
       packParams(plan, q, k, v, mask),
-      [Math.ceil(Tq / WG), B * H],
+      [Math.ceil(Tq / (tiled ? TILE_Q : WG)), B * H],
     );
   } else if (out.size > 0) {
     throw new OpError(op, `no keys (k ${shp(k)}): attention over an empty sequence is undefined`);
