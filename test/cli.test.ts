@@ -9,8 +9,8 @@ import { UsageError } from '../src/cli/subcommand.ts';
 
 const GOE = join(import.meta.dirname, '..', 'src', 'cli', 'goe.ts');
 
-function runGoe(args: string[]) {
-  const result = spawnSync(process.execPath, [GOE, ...args], { encoding: 'utf8', timeout: 60_000 });
+function runGoe(args: string[], env: Record<string, string> = {}) {
+  const result = spawnSync(process.execPath, [GOE, ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env } });
   if (result.error) throw result.error;
   return result;
 }
@@ -27,7 +27,7 @@ describe('goe entry point', () => {
       expect(r.status).toBe(0);
       expect(r.stdout).toMatch(/^Usage: goe <command>/);
       expect(r.stdout).toMatch(/\n {2}metrics {2}AUROC, AUPR-IN, AUPR-OUT, FPR95TPR/);
-      expect(r.stdout).toMatch(/\n {2}run {6}run the GOE pipeline/);
+      expect(r.stdout).toMatch(/\n {2}run {6}the main job/);
       expect(r.stderr).toBe('');
     }
   });
@@ -48,12 +48,19 @@ describe('goe entry point', () => {
     expect(unknown.stderr).toMatch(/^goe: unknown command "train"/);
   });
 
-  it('`goe run` says the pipeline is coming and what exists today, and exits 1', () => {
+  it('`goe run` checks the engine, prints the adapter line, says what exists today, exits 0', () => {
     const r = runGoe(['run']);
-    expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/GOE pipeline .* is coming but not implemented yet/s);
-    expect(r.stderr).toMatch(/goe metrics --in IN_SCORES --out OOD_SCORES/);
-    expect(r.stdout).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^adapter: .+ \| (software|hardware) \|/);
+    expect(r.stdout).toContain('engine self-check: ok');
+    expect(r.stdout).toMatch(/goe metrics --in IN_SCORES --out OOD_SCORES/);
+  });
+
+  it('`goe run` without any adapter says what to install and exits 3', () => {
+    const r = runGoe(['run'], { VK_ICD_FILENAMES: '/nonexistent/none.json', VK_DRIVER_FILES: '/nonexistent/none.json' });
+    expect(r.status).toBe(3);
+    expect(r.stderr).toContain('no WebGPU adapter available');
+    expect(r.stderr).toContain('lavapipe');
   });
 });
 
