@@ -25,7 +25,7 @@ import { CIFAR_MEAN, CIFAR_STD, IMAGENET_MEAN, IMAGENET_STD } from '../src/data/
 
 const quick = process.argv.includes('--quick');
 const cores = availableParallelism();
-const auto = Math.max(1, Math.min(4, cores - 1));
+const auto = Math.max(1, Math.min(8, cores - 1));
 const tmp = mkdtempSync(join(tmpdir(), 'goe-bench-data-'));
 
 function noise(n: number, seed: number): Uint8Array {

@@ -49,7 +49,7 @@ export interface LoaderOptions {
   /** Image transform (default: scale uint8 to [0, 1], nothing else). Ignored for token sources. */
   transform?: ImageTransform | null;
   outliers?: OutlierOptions;
-  /** Worker threads (default: available cores - 1, at most 4; 0 assembles on the main thread). */
+  /** Worker threads (default: available cores - 1, at most 8; 0 assembles on the main thread). */
   workers?: number;
   /** Batches prepared ahead of the one being consumed (default 2). Each batch is split between all workers. */
   prefetch?: number;
@@ -161,7 +161,7 @@ class WorkerPool implements Executor {
 }
 
 function defaultWorkers(): number {
-  return Math.max(0, Math.min(4, availableParallelism() - 1));
+  return Math.max(0, Math.min(8, availableParallelism() - 1));
 }
 
 function shareSource(s: Source): Source {
