@@ -115,9 +115,6 @@ const OPCODE_NAMES: Record<number, string> = {
   0x82: 'EXT1',
   0x83: 'EXT2',
   0x84: 'EXT4',
-  0x53: 'STRING',
-  0x56: 'UNICODE',
-  0x46: 'FLOAT',
   0x8f: 'EMPTY_SET',
   0x90: 'ADDITEMS',
   0x91: 'FROZENSET',
@@ -233,6 +230,18 @@ export function unpickle(buf: Uint8Array, file = '<pickle>'): PyValue {
       case 0x5d: // EMPTY_LIST
         stack.push([]);
         break;
+      case 0x6c: // LIST (protocol 0)
+        stack.push(popMark().map((x) => value(x, 'list item')));
+        break;
+      case 0x64: {
+        // DICT (protocol 0)
+        const items = popMark();
+        if (items.length % 2 !== 0) fail('DICT with an odd number of items', at);
+        const d = new Map<PyKey, PyValue>();
+        for (let i = 0; i < items.length; i += 2) d.set(dictKey(value(items[i]!, 'dict key'), fail), value(items[i + 1]!, 'dict value'));
+        stack.push(d);
+        break;
+      }
       case 0x29: // EMPTY_TUPLE
         stack.push(new PyTuple([]));
         break;
@@ -353,6 +362,20 @@ export function unpickle(buf: Uint8Array, file = '<pickle>'): PyValue {
         stack.push(b >= BigInt(Number.MIN_SAFE_INTEGER) && b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b);
         break;
       }
+      case 0x46: {
+        // FLOAT (protocol 0)
+        const t = line().trim();
+        const v = Number(t);
+        if (t === '' || (Number.isNaN(v) && !/^-?nan$/i.test(t))) fail(`bad FLOAT literal '${t}'`, at);
+        stack.push(v);
+        break;
+      }
+      case 0x53: // STRING (protocol 0: a quoted Python 2 str literal, read as latin-1)
+        stack.push(pyStringLiteral(line(), (m) => fail(m, at)));
+        break;
+      case 0x56: // UNICODE (protocol 0: raw-unicode-escape)
+        stack.push(rawUnicodeEscape(line()));
+        break;
       case 0x47: {
         // BINFLOAT (big-endian)
         need(8);
@@ -548,6 +571,39 @@ function dictKey(k: PyValue, fail: (m: string) => never): PyKey {
   if (k instanceof Uint8Array) return latin1(k);
   if (k instanceof PyStr8) return k.text;
   return fail('unsupported dict key type');
+}
+
+/** A protocol-0 STRING argument: 'text' or "text" with Python 2 escapes (\\ \' \" \n \r \t \xHH \ooo). */
+function pyStringLiteral(s: string, fail: (m: string) => never): string {
+  const q = s[0];
+  if (s.length < 2 || (q !== "'" && q !== '"') || s[s.length - 1] !== q) return fail('STRING argument is not a quoted literal');
+  const body = s.slice(1, -1);
+  let out = '';
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i]!;
+    if (c !== '\\') {
+      out += c;
+      continue;
+    }
+    const e = body[++i];
+    if (e === undefined) return fail('STRING literal ends in a backslash');
+    const simple: Record<string, string> = { '\\': '\\', "'": "'", '"': '"', n: '\n', r: '\r', t: '\t', a: '\x07', b: '\b', f: '\f', v: '\v', '\n': '' };
+    if (e in simple) out += simple[e];
+    else if (e === 'x' && /^[0-9a-fA-F]{2}$/.test(body.slice(i + 1, i + 3))) {
+      out += String.fromCharCode(parseInt(body.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else if (/[0-7]/.test(e)) {
+      const m = /^[0-7]{1,3}/.exec(body.slice(i))![0];
+      out += String.fromCharCode(parseInt(m, 8) & 0xff);
+      i += m.length - 1;
+    } else out += '\\' + e;
+  }
+  return out;
+}
+
+/** Python's raw-unicode-escape decoding: \\uXXXX and \\UXXXXXXXX escapes, other characters as they are (latin-1). */
+function rawUnicodeEscape(s: string): string {
+  return s.replace(/\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g, (_, u: string | undefined, U: string | undefined) => String.fromCodePoint(parseInt(u ?? U!, 16)));
 }
 
 function parseDecimal(s: string, fail: (m: string) => never): number {

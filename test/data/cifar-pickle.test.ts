@@ -24,7 +24,7 @@ describe('safe unpickler', () => {
     expect(m.get('filenames')).toEqual(['img_0.png', 'img_1.png']);
   });
 
-  it.each([2, 4, 5])('reads a CIFAR-style batch pickled by Python 3 + numpy with protocol %i', (proto) => {
+  it.each([0, 1, 2, 4, 5])('reads a CIFAR-style batch pickled by Python 3 + numpy with protocol %i', (proto) => {
     const d = unpickle(readFileSync(join(fixtures, `cifar-py3-proto${proto}.pkl`)), 'fixture') as Map<string, unknown>;
     const a = d.get('data') as NDArray;
     expect(a.shape).toEqual([2, 3072]);
