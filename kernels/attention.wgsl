@@ -512,3 +512,295 @@ fn attn_bwd_dkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     }
   }
 }
+
+// ------------------------------------------------------------- backward, tiled (v2, D <= 64)
+//
+// The same algebra as attn_bwd_dq / attn_bwd_dkv, blocked like the tiled forward: a workgroup
+// of 64 threads owns 16 rows (queries for dq, keys for dk/dv) and streams the other sequence in
+// tiles of 32 through workgroup memory; the 16 x 32 score and dP tiles are register-blocked
+// (2 x 4 per thread), the products with the tile (dS K, P~ dO, dS Q) accumulate in a 4-row x
+// ceil(D/16)-column register block per thread. Workgroup memory is ~30 KB at D = 64, so D > 64
+// uses the row kernels.
+
+const RB: u32 = 16u;   // rows owned per workgroup
+const TB: u32 = 32u;   // rows of the other sequence per tile
+
+var<workgroup> b_own0: array<f32, RB * (DH + 1u)>;   // q (dq) or k (dkv)
+var<workgroup> b_own1: array<f32, RB * (DH + 1u)>;   // dO (dq) or v (dkv)
+var<workgroup> b_str0: array<f32, TB * (DH + 1u)>;   // k (dq) or q (dkv)
+var<workgroup> b_str1: array<f32, TB * (DH + 1u)>;   // v (dq) or dO (dkv)
+var<workgroup> b_ds: array<f32, RB * TB>;
+var<workgroup> b_pd: array<f32, RB * TB>;
+var<workgroup> b_st: array<vec2<f32>, 32>;           // stats of the owned rows (dq) / the tile (dkv)
+var<workgroup> b_rk: array<u32, 32>;
+var<workgroup> b_ok: array<u32, 32>;
+
+@compute @workgroup_size(64)
+fn attn_bwd_dq_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lidv: vec3<u32>) {
+  let lid = lidv.x;
+  let bh = wid.y;
+  let b = bh / p.H;
+  let h = bh % p.H;
+  let i0 = wid.x * RB;
+  let DP = DH + 1u;
+  let qb = p.offs.x + b * p.q_st.x + h * p.q_st.y;
+  let kb = p.offs.y + b * p.k_st.x + h * p.k_st.y;
+  let vb = p.offs.z + b * p.v_st.x + h * p.v_st.y;
+  for (var e = lid; e < RB * DH; e += 64u) {
+    let r = e / DH;
+    let d = e % DH;
+    let i = i0 + r;
+    var qv = 0.0;
+    var gv = 0.0;
+    if (i < p.Tq) {
+      qv = q_q[qb + i * p.q_st.z + d * p.q_st.w] * p.scale;
+      gv = q_do[(bh * p.Tq + i) * DH + d];
+    }
+    b_own0[r * DP + d] = qv;
+    b_own1[r * DP + d] = gv;
+  }
+  if (lid < RB) {
+    let i = i0 + lid;
+    var st = vec2<f32>(0.0, 0.0);
+    if (i < p.Tq) { st = q_stats[bh * p.Tq + i]; }
+    b_st[lid] = st;
+    b_rk[lid] = row_key(bh, i);
+  }
+  let rg = lid / 16u;
+  let cg = lid % 16u;
+  var acc: array<f32, 16>;
+  for (var x = 0u; x < 16u; x++) { acc[x] = 0.0; }
+  let ar = (lid / 8u) * 2u;
+  let ak = lid % 8u;
+  var kend = p.Tk;
+  if (p.causal != 0u) { kend = min(p.Tk, i0 + RB); }
+  for (var j0 = 0u; j0 < kend; j0 += TB) {
+    for (var e = lid; e < TB * DH; e += 64u) {
+      let j = j0 + e / DH;
+      let d = e % DH;
+      var kv = 0.0;
+      var vv = 0.0;
+      if (j < p.Tk) {
+        kv = q_k[kb + j * p.k_st.z + d * p.k_st.w];
+        vv = q_v[vb + j * p.v_st.z + d * p.v_st.w];
+      }
+      b_str0[(e / DH) * DP + d] = kv;
+      b_str1[(e / DH) * DP + d] = vv;
+    }
+    if (lid < TB) {
+      let j = j0 + lid;
+      var ok = j < p.Tk;
+      if (ok && p.has_mask != 0u) { ok = q_mask[p.offs.w + b * p.Tk + j] == 0u; }
+      b_ok[lid] = select(0u, 1u, ok);
+    }
+    workgroupBarrier();
+    var s0 = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+    var s1 = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+    var g0 = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+    var g1 = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+    for (var d = 0u; d < DH; d++) {
+      let q0 = b_own0[ar * DP + d];
+      let q1 = b_own0[(ar + 1u) * DP + d];
+      let o0 = b_own1[ar * DP + d];
+      let o1 = b_own1[(ar + 1u) * DP + d];
+      for (var c = 0u; c < 4u; c++) {
+        let kv = b_str0[(ak + 8u * c) * DP + d];
+        let vv = b_str1[(ak + 8u * c) * DP + d];
+        s0[c] += q0 * kv;
+        s1[c] += q1 * kv;
+        g0[c] += o0 * vv;
+        g1[c] += o1 * vv;
+      }
+    }
+    for (var c = 0u; c < 4u; c++) {
+      let jj = ak + 8u * c;
+      let j = j0 + jj;
+      let vis = b_ok[jj] != 0u;
+      for (var u = 0u; u < 2u; u++) {
+        let r = ar + u;
+        let i = i0 + r;
+        var ds = 0.0;
+        if (vis && i < p.Tq && !(p.causal != 0u && j > i)) {
+          let st = b_st[r];
+          let sv = select(s0[c], s1[c], u == 1u);
+          let gv = select(g0[c], g1[c], u == 1u);
+          let pij = exp(sv - st.x);
+          ds = pij * (gv * drop_factor(b_rk[r], j) - st.y);
+        }
+        b_ds[r * TB + jj] = ds;
+      }
+    }
+    workgroupBarrier();
+    for (var jj = 0u; jj < TB; jj++) {
+      let d0 = b_ds[(rg * 4u) * TB + jj];
+      let d1 = b_ds[(rg * 4u + 1u) * TB + jj];
+      let d2 = b_ds[(rg * 4u + 2u) * TB + jj];
+      let d3 = b_ds[(rg * 4u + 3u) * TB + jj];
+      for (var c = 0u; c < 4u; c++) {
+        let d = cg + 16u * c;
+        if (d < DH) {
+          let kv = b_str0[jj * DP + d];
+          acc[c] += d0 * kv;
+          acc[4u + c] += d1 * kv;
+          acc[8u + c] += d2 * kv;
+          acc[12u + c] += d3 * kv;
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var rr = 0u; rr < 4u; rr++) {
+    let i = i0 + rg * 4u + rr;
+    if (i < p.Tq) {
+      for (var c = 0u; c < 4u; c++) {
+        let d = cg + 16u * c;
+        if (d < DH) { q_dq[(bh * p.Tq + i) * DH + d] = acc[rr * 4u + c] * p.scale; }
+      }
+    }
+  }
+}
+
+@compute @workgroup_size(64)
+fn attn_bwd_dkv_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lidv: vec3<u32>) {
+  let lid = lidv.x;
+  let bh = wid.y;
+  let b = bh / p.H;
+  let h = bh % p.H;
+  let j0 = wid.x * RB;
+  let DP = DH + 1u;
+  let qb = p.offs.x + b * p.q_st.x + h * p.q_st.y;
+  let kb = p.offs.y + b * p.k_st.x + h * p.k_st.y;
+  let vb = p.offs.z + b * p.v_st.x + h * p.v_st.y;
+  for (var e = lid; e < RB * DH; e += 64u) {
+    let r = e / DH;
+    let d = e % DH;
+    let j = j0 + r;
+    var kv = 0.0;
+    var vv = 0.0;
+    if (j < p.Tk) {
+      kv = kv_k[kb + j * p.k_st.z + d * p.k_st.w];
+      vv = kv_v[vb + j * p.v_st.z + d * p.v_st.w];
+    }
+    b_own0[r * DP + d] = kv;
+    b_own1[r * DP + d] = vv;
+  }
+  if (lid < RB) {
+    let j = j0 + lid;
+    var ok = j < p.Tk;
+    if (ok && p.has_mask != 0u) { ok = kv_mask[p.offs.w + b * p.Tk + j] == 0u; }
+    b_ok[lid] = select(0u, 1u, ok);
+  }
+  let rg = lid / 16u;
+  let cg = lid % 16u;
+  var ak_: array<f32, 16>;   // dk block
+  var av_: array<f32, 16>;   // dv block
+  for (var x = 0u; x < 16u; x++) {
+    ak_[x] = 0.0;
+    av_[x] = 0.0;
+  }
+  // scores: keys ar, ar+1 (owned) x queries ak + 8 c (tile)
+  let ar = (lid / 8u) * 2u;
+  let ak = lid % 8u;
+  var istart = 0u;
+  if (p.causal != 0u) { istart = (j0 / TB) * TB; }
+  for (var i0 = istart; i0 < p.Tq; i0 += TB) {
+    for (var e = lid; e < TB * DH; e += 64u) {
+      let i = i0 + e / DH;
+      let d = e % DH;
+      var qv = 0.0;
+      var gv = 0.0;
+      if (i < p.Tq) {
+        qv = kv_q[qb + i * p.q_st.z + d * p.q_st.w] * p.scale;
+        gv = kv_do[(bh * p.Tq + i) * DH + d];
+      }
+      b_str0[(e / DH) * DP + d] = qv;
+      b_str1[(e / DH) * DP + d] = gv;
+    }
+    if (lid < TB) {
+      let i = i0 + lid;
+      var st = vec2<f32>(0.0, 0.0);
+      if (i < p.Tq) { st = kv_stats[bh * p.Tq + i]; }
+      b_st[lid] = st;
+      b_rk[lid] = row_key(bh, i);
+    }
+    workgroupBarrier();
+    var s0 = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+    var s1 = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+    var g0 = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+    var g1 = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+    for (var d = 0u; d < DH; d++) {
+      let k0 = b_own0[ar * DP + d];
+      let k1 = b_own0[(ar + 1u) * DP + d];
+      let v0 = b_own1[ar * DP + d];
+      let v1 = b_own1[(ar + 1u) * DP + d];
+      for (var c = 0u; c < 4u; c++) {
+        let qv = b_str0[(ak + 8u * c) * DP + d];
+        let gv = b_str1[(ak + 8u * c) * DP + d];
+        s0[c] += k0 * qv;
+        s1[c] += k1 * qv;
+        g0[c] += v0 * gv;
+        g1[c] += v1 * gv;
+      }
+    }
+    for (var c = 0u; c < 4u; c++) {
+      let ii = ak + 8u * c;
+      let i = i0 + ii;
+      let st = b_st[ii];
+      for (var u = 0u; u < 2u; u++) {
+        let r = ar + u;
+        let j = j0 + r;
+        var ds = 0.0;
+        var pd = 0.0;
+        if (b_ok[r] != 0u && i < p.Tq && !(p.causal != 0u && j > i)) {
+          let sv = select(s0[c], s1[c], u == 1u);
+          let gv = select(g0[c], g1[c], u == 1u);
+          let pij = exp(sv - st.x);
+          let f = drop_factor(b_rk[ii], j);
+          pd = pij * f;
+          ds = pij * (gv * f - st.y);
+        }
+        b_ds[r * TB + ii] = ds;
+        b_pd[r * TB + ii] = pd;
+      }
+    }
+    workgroupBarrier();
+    for (var ii = 0u; ii < TB; ii++) {
+      let d0 = b_ds[(rg * 4u) * TB + ii];
+      let d1 = b_ds[(rg * 4u + 1u) * TB + ii];
+      let d2 = b_ds[(rg * 4u + 2u) * TB + ii];
+      let d3 = b_ds[(rg * 4u + 3u) * TB + ii];
+      let p0 = b_pd[(rg * 4u) * TB + ii];
+      let p1 = b_pd[(rg * 4u + 1u) * TB + ii];
+      let p2 = b_pd[(rg * 4u + 2u) * TB + ii];
+      let p3 = b_pd[(rg * 4u + 3u) * TB + ii];
+      for (var c = 0u; c < 4u; c++) {
+        let d = cg + 16u * c;
+        if (d < DH) {
+          let qv = b_str0[ii * DP + d];
+          let gv = b_str1[ii * DP + d];
+          ak_[c] += d0 * qv;
+          ak_[4u + c] += d1 * qv;
+          ak_[8u + c] += d2 * qv;
+          ak_[12u + c] += d3 * qv;
+          av_[c] += p0 * gv;
+          av_[4u + c] += p1 * gv;
+          av_[8u + c] += p2 * gv;
+          av_[12u + c] += p3 * gv;
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var rr = 0u; rr < 4u; rr++) {
+    let j = j0 + rg * 4u + rr;
+    if (j < p.Tk) {
+      for (var c = 0u; c < 4u; c++) {
+        let d = cg + 16u * c;
+        if (d < DH) {
+          kv_dk[(bh * p.Tk + j) * DH + d] = ak_[rr * 4u + c];
+          kv_dv[(bh * p.Tk + j) * DH + d] = av_[rr * 4u + c];
+        }
+      }
+    }
+  }
+}

@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { engine, t32, read } from '../helpers/gpu.ts';
 import { randArray, asF32, expectClose, finiteDiff, dot } from '../helpers/reference.ts';
-import { attention, backward, permute, tensor, OpError, memoryStats, type Tensor } from '../../src/engine/index.ts';
+import { attention, backward, permute, tensor, OpError, memoryStats, type Tensor, type AttentionOptions } from '../../src/engine/index.ts';
 
 interface Cfg {
   B: number;
@@ -131,14 +131,15 @@ async function checkForward(c: Cfg, seed: number, what: string) {
   expectClose(await read(out), attnRef(c, q, k, v).out, { atol: 2e-5, rtol: 2e-4, what });
 }
 
-async function checkBackward(c: Cfg, seed: number, what: string) {
+async function checkBackward(c: Cfg, seed: number, what: string, kernels: Pick<AttentionOptions, 'forwardKernel' | 'backwardKernel'> = {}) {
   const { q, k, v } = inputs(c, seed);
   const go = asF32(randArray(c.B * c.H * c.Tq * c.D, seed + 3, -1, 1));
   const ref = attnRefGrad(c, q, k, v, go);
   const qt = t32(q, [c.B, c.H, c.Tq, c.D], true);
   const kt = t32(k, [c.B, c.H, c.Tk, c.D], true);
   const vt = t32(v, [c.B, c.H, c.Tk, c.D], true);
-  const out = attention(qt, kt, vt, { causal: c.causal, keyPaddingMask: maskTensor(c), dropout: c.dropout, seed: c.seed });
+  const out = attention(qt, kt, vt, { causal: c.causal, keyPaddingMask: maskTensor(c), dropout: c.dropout, seed: c.seed, ...kernels });
+  if (kernels.forwardKernel) expectClose(await read(out), attnRef(c, q, k, v).out, { atol: 2e-5, rtol: 2e-4, what: `${what} out` });
   backward(out, t32(go, out.shape));
   const tol = { atol: 3e-5, rtol: 5e-4 };
   expectClose(await read(qt.grad!), ref.dq, { ...tol, what: `${what} dq` });
@@ -254,6 +255,12 @@ describe('attention backward', () => {
     await checkBackward({ B: 2, H: 1, Tq: 70, Tk: 70, D: 19, causal: true, mask: mixedMask(2, 70, 41, 1), dropout: 0.2, seed: 7 }, 42, 'all');
   });
 
+  it('v1 row kernels (forward and backward) agree with the reference; D > 64 takes the row backward', async () => {
+    const all: Cfg = { B: 2, H: 1, Tq: 70, Tk: 70, D: 19, causal: true, mask: mixedMask(2, 70, 41, 1), dropout: 0.2, seed: 7 };
+    await checkBackward(all, 42, 'rows', { forwardKernel: 'rows', backwardKernel: 'rows' });
+    await checkBackward({ B: 1, H: 2, Tq: 21, Tk: 18, D: 100, mask: mixedMask(1, 18, 43), dropout: 0.1, seed: 9 }, 44, 'D=100');
+  });
+
   it('frees its temporaries', async () => {
     const before = memoryStats();
     const q = t32(randArray(2 * 5 * 16, 1), [1, 2, 5, 16], true);
@@ -285,5 +292,7 @@ describe('attention input checks', () => {
     expect(() => attention(tensor(new Float32Array(8), [2, 4]), k, k)).toThrow(/q must be \[batch, heads, seq, headDim\]/);
     const big = tensor(new Float32Array(129), [1, 1, 1, 129]);
     expect(() => attention(big, big, big)).toThrow(/head dimension 129/);
+    const d100 = tensor(new Float32Array(100), [1, 1, 1, 100]);
+    expect(() => attention(d100, d100, d100, { backwardKernel: 'tiled' })).toThrow(/up to 64/);
   });
 });

@@ -26,12 +26,16 @@ export interface AttentionOptions {
   /** Forward kernel: 'tiled' (v2, default: 16 query rows x 32-key tiles, register blocking) or
    * 'rows' (v1: one thread per query row). Both give the same results; benches compare them. */
   forwardKernel?: 'tiled' | 'rows';
+  /** Backward kernels: 'auto' (default: tiled for D <= 64, rows above), 'tiled' or 'rows'. */
+  backwardKernel?: 'auto' | 'tiled' | 'rows';
 }
 
 export const ATTENTION_MAX_HEAD_DIM = 128;
 const WG = 64;
 /** Query rows per workgroup of the tiled forward (QB in the kernel). */
 const TILE_Q = 16;
+/** Largest head dimension whose tiled-backward tiles fit 32 KiB of workgroup memory. */
+const TILED_BWD_MAX_D = 64;
 
 let seedCounter = 0x2545f491;
 /** A fresh dropout seed (a Weyl sequence: distinct seeds for successive calls). */
@@ -98,6 +102,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   if (v.shape[0] !== B || v.shape[1] !== H || v.shape[2] !== Tk || v.shape[3] !== D) {
     throw new OpError(op, `v ${shp(v)} does not match k ${shp(k)} (expected [${B}, ${H}, ${Tk}, ${D}])`);
   }
+  if (opts.backwardKernel === 'tiled' && D > TILED_BWD_MAX_D) throw new OpError(op, `backwardKernel 'tiled' supports head dimensions up to ${TILED_BWD_MAX_D}, got ${D}`);
   if (D < 1 || D > ATTENTION_MAX_HEAD_DIM) throw new OpError(op, `head dimension ${D} (q ${shp(q)}) is outside 1..${ATTENTION_MAX_HEAD_DIM}`);
   if (B * H > 65535) throw new OpError(op, `batch x heads = ${B * H} exceeds 65535 (q ${shp(q)})`);
   const dropout = opts.dropout ?? 0;
@@ -149,17 +154,21 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     const dv = empty(vs.shape);
     const qb = qs.bufferFor(op);
     const mb = ms ? ms.bufferFor(op) : qb;
+    // tiled backward where its workgroup memory fits (D <= 64), row kernels otherwise
+    const tiledB = (opts.backwardKernel ?? 'auto') === 'tiled' || ((opts.backwardKernel ?? 'auto') === 'auto' && D <= TILED_BWD_MAX_D);
+    const rowsPer = tiledB ? TILE_Q : WG;
+    const dspec = tiledB ? { constants: { DH: D } } : spec;
     dispatch(
-      kernel('attention', 'attn_bwd_dq', spec),
+      kernel('attention', tiledB ? 'attn_bwd_dq_tiled' : 'attn_bwd_dq', dspec),
       [dq.bufferFor(op), qb, ks.bufferFor(op), vs.bufferFor(op), mb, gc.bufferFor(op), stats.bufferFor(op)],
       params,
-      [Math.ceil(Tq / WG), B * H],
+      [Math.ceil(Tq / rowsPer), B * H],
     );
     dispatch(
-      kernel('attention', 'attn_bwd_dkv', spec),
+      kernel('attention', tiledB ? 'attn_bwd_dkv_tiled' : 'attn_bwd_dkv', dspec),
       [dk.bufferFor(op), dv.bufferFor(op), qb, ks.bufferFor(op), vs.bufferFor(op), mb, gc.bufferFor(op), stats.bufferFor(op)],
       params,
-      [Math.ceil(Tk / WG), B * H],
+      [Math.ceil(Tk / rowsPer), B * H],
     );
     stats.dispose();
     if (gc !== g) gc.dispose();
