@@ -1,0 +1,376 @@
+// Matrix multiply family: C[z] = act(A[z] @ B[z] + bias), fp32 in and out.
+//
+// A is logically [M, K], B is [K, N], C is a fresh contiguous [splits, batch, M, N]. A and B are
+// read through (offset, leading dimension, per-batch strides): TRANS_A means A is stored [K, M]
+// (its last two strides swapped, i.e. a transposed view), TRANS_B means B is stored [N, K]. So a
+// transposed operand costs no copy. Batch: workgroup_id.z = split * batch + b; b is split into up
+// to four batch dimensions (bshape, innermost last) so broadcast batches (stride 0) cost no copy.
+//
+// Variants (numbered as in llm.c's dev/cuda; bench/matmul.ts times all of them):
+//   v1_naive     one thread per output, K loop straight from global memory.
+//   v2_tiled     16x16 tiles staged in workgroup memory, one output per thread.
+//   v3_reg4x4    64x64x16 tiles, 256 threads, each a 4x4 micro-tile held in registers. The
+//                micro-tile is strided by 16 (rows ty+16i, cols tx+16j): neighbouring threads read
+//                neighbouring workgroup-memory words and write neighbouring columns of C.
+//   v4_reg8x8    128x128x16 tiles, 256 threads, 8x8 micro-tiles, vec4 global loads along the
+//                contiguous dimension (the host calls it only when that dimension, the leading
+//                dimensions, offsets and batch strides are multiples of 4).
+// Split K: any variant takes a K range per z-slice (k_chunk); with splits > 1 the host runs it
+// with BIAS = 0 and ACT = 0 into a workspace and `splitk_reduce` sums the slices and applies the
+// epilogue. That keeps tall-skinny products with a huge K (weight gradients) from leaving most of
+// the GPU idle.
+//
+// Epilogue (overrides, folded by the compiler): BIAS 0 none, 1 per column (length N), 2 per row
+// (length M); ACT 0 none, 1 relu, 2 gelu (tanh form), 3 gelu (erf form), 4 leaky relu (slope
+// alpha), 5 tanh, 6 sigmoid.
+
+struct Params {
+  M: u32,
+  N: u32,
+  K: u32,
+  batch: u32,
+  off_a: u32,
+  off_b: u32,
+  off_c: u32,
+  off_bias: u32,
+  lda: u32,
+  ldb: u32,
+  k_chunk: u32,
+  splits: u32,
+  alpha: f32,
+  _p0: u32,
+  _p1: u32,
+  _p2: u32,
+  bshape: vec4<u32>,
+  bst_a: vec4<u32>,
+  bst_b: vec4<u32>,
+};
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> a: array<f32>;
+@group(0) @binding(3) var<storage, read> b: array<f32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+// The same bindings seen as vec4 (v4 only; no entry point uses both views of one binding).
+@group(0) @binding(2) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> b4: array<vec4<f32>>;
+// splitk_reduce: binding 2 (`a`) holds the partial sums, its bias sits at binding 3.
+@group(0) @binding(3) var<storage, read> bias_r: array<f32>;
+
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override BIAS: u32 = 0u;
+override ACT: u32 = 0u;
+
+// ------------------------------------------------------------------------------ shared helpers
+
+// Element offsets of batch entry bz in A and B.
+fn batch_offsets(bz: u32) -> vec2<u32> {
+  var rem = bz;
+  var o = vec2<u32>(p.off_a, p.off_b);
+  for (var d = 3; d >= 0; d--) {
+    let s = p.bshape[d];
+    let c = rem % s;
+    rem = rem / s;
+    o += c * vec2<u32>(p.bst_a[d], p.bst_b[d]);
+  }
+  return o;
+}
+
+// A[m, k] of the batch whose A starts at `base`, zero outside [0, M) x [0, k_end).
+fn load_a(base: u32, m: u32, k: u32, k_end: u32) -> f32 {
+  if (m >= p.M || k >= k_end) { return 0.0; }
+  if (TRANS_A) { return a[base + k * p.lda + m]; }
+  return a[base + m * p.lda + k];
+}
+
+// B[k, n], zero outside [0, k_end) x [0, N).
+fn load_b(base: u32, k: u32, n: u32, k_end: u32) -> f32 {
+  if (n >= p.N || k >= k_end) { return 0.0; }
+  if (TRANS_B) { return b[base + n * p.ldb + k]; }
+  return b[base + k * p.ldb + n];
+}
+
+// tanh without overflow: exp of a non-positive argument only.
+fn tanh_stable(x: f32) -> f32 {
+  let e = exp(-2.0 * abs(x));
+  return sign(x) * (1.0 - e) / (1.0 + e);
+}
+
+// erf by Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7, under f32's resolution of
+// the result near 1).
+fn erf_approx(x: f32) -> f32 {
+  let t = 1.0 / (1.0 + 0.3275911 * abs(x));
+  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-x * x);
+  return sign(x) * y;
+}
+
+fn activate(x: f32) -> f32 {
+  switch ACT {
+    case 1u: { return max(x, 0.0); }
+    case 2u: { return 0.5 * x * (1.0 + tanh_stable(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
+    case 3u: { return 0.5 * x * (1.0 + erf_approx(x * 0.7071067811865476)); }
+    case 4u: { return select(p.alpha * x, x, x >= 0.0); }
+    case 5u: { return tanh_stable(x); }
+    case 6u: { return 1.0 / (1.0 + exp(-x)); }
+    default: { return x; }
+  }
+}
+
+fn bias_at(row: u32, col: u32) -> f32 {
+  if (BIAS == 1u) { return bias[p.off_bias + col]; }
+  if (BIAS == 2u) { return bias[p.off_bias + row]; }
+  return 0.0;
+}
+
+// Writes C[z][row, col] (z = split * batch + b); the caller checks the bounds.
+fn store(z: u32, row: u32, col: u32, v: f32) {
+  out[p.off_c + (z * p.M + row) * p.N + col] = activate(v + bias_at(row, col));
+}
+
+// The K range of split s.
+fn k_range(s: u32) -> vec2<u32> {
+  let k0 = s * p.k_chunk;
+  return vec2<u32>(k0, min(p.K, k0 + p.k_chunk));
+}
+
+// ------------------------------------------------------------------------------ v1: naive
+
+@compute @workgroup_size(16, 16)
+fn v1_naive(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+  let col = gid.x;
+  let row = gid.y;
+  let z = wg.z;
+  if (row >= p.M || col >= p.N) { return; }
+  let o = batch_offsets(z % p.batch);
+  let kr = k_range(z / p.batch);
+  var acc = 0.0;
+  for (var k = kr.x; k < kr.y; k++) {
+    acc = fma(load_a(o.x, row, k, kr.y), load_b(o.y, k, col, kr.y), acc);
+  }
+  store(z, row, col, acc);
+}
+
+// ------------------------------------------------------------------------------ v2: tiled
+
+var<workgroup> v2_a: array<f32, 256>; // [m][k]
+var<workgroup> v2_b: array<f32, 256>; // [k][n]
+
+@compute @workgroup_size(16, 16)
+fn v2_tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+  let row = wg.y * 16u + lid.y;
+  let col = wg.x * 16u + lid.x;
+  let z = wg.z;
+  let o = batch_offsets(z % p.batch);
+  let kr = k_range(z / p.batch);
+  var acc = 0.0;
+  for (var k0 = kr.x; k0 < kr.y; k0 += 16u) {
+    v2_a[lid.y * 16u + lid.x] = load_a(o.x, row, k0 + lid.x, kr.y);
+    v2_b[lid.y * 16u + lid.x] = load_b(o.y, k0 + lid.y, col, kr.y);
+    workgroupBarrier();
+    for (var kk = 0u; kk < 16u; kk++) {
+      acc = fma(v2_a[lid.y * 16u + kk], v2_b[kk * 16u + lid.x], acc);
+    }
+    workgroupBarrier();
+  }
+  if (row < p.M && col < p.N) { store(z, row, col, acc); }
+}
+
+// ------------------------------------------------------------------------------ v3: 64x64, 4x4
+
+const V3_BM = 64u;
+const V3_LDA = 65u; // padded: the A tile is written along k, a stride of 64 would hit one bank
+var<workgroup> v3_a: array<f32, 1040>; // [16 k][65]
+var<workgroup> v3_b: array<f32, 1024>; // [16 k][64 n]
+
+@compute @workgroup_size(256)
+fn v3_reg4x4(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  let tx = li % 16u;
+  let ty = li / 16u;
+  let z = wg.z;
+  let o = batch_offsets(z % p.batch);
+  let kr = k_range(z / p.batch);
+  let row0 = wg.y * V3_BM;
+  let col0 = wg.x * V3_BM;
+  var acc: array<vec4<f32>, 4>; // acc[i][j]: row ty + 16i, column tx + 16j
+  for (var k0 = kr.x; k0 < kr.y; k0 += 16u) {
+    for (var e = 0u; e < 4u; e++) {
+      let idx = li + e * 256u;
+      // Consecutive threads walk the stored-contiguous dimension of each operand.
+      var m = idx / 16u;
+      var k = idx % 16u;
+      if (TRANS_A) { k = idx / 64u; m = idx % 64u; }
+      v3_a[k * V3_LDA + m] = load_a(o.x, row0 + m, k0 + k, kr.y);
+      var kb = idx / 64u;
+      var n = idx % 64u;
+      if (TRANS_B) { n = idx / 16u; kb = idx % 16u; }
+      v3_b[kb * 64u + n] = load_b(o.y, k0 + kb, col0 + n, kr.y);
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < 16u; kk++) {
+      let ab = kk * V3_LDA + ty;
+      let bb = kk * 64u + tx;
+      let bv = vec4<f32>(v3_b[bb], v3_b[bb + 16u], v3_b[bb + 32u], v3_b[bb + 48u]);
+      acc[0] = fma(vec4<f32>(v3_a[ab]), bv, acc[0]);
+      acc[1] = fma(vec4<f32>(v3_a[ab + 16u]), bv, acc[1]);
+      acc[2] = fma(vec4<f32>(v3_a[ab + 32u]), bv, acc[2]);
+      acc[3] = fma(vec4<f32>(v3_a[ab + 48u]), bv, acc[3]);
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < 4u; i++) {
+    let row = row0 + ty + 16u * i;
+    if (row >= p.M) { continue; }
+    for (var j = 0u; j < 4u; j++) {
+      let col = col0 + tx + 16u * j;
+      if (col < p.N) { store(z, row, col, acc[i][j]); }
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------ v4: 128x128, 8x8
+
+// Tiles as vec4 along m (A) and n (B): [16 k][32 vec4]. Thread (tx, ty) owns rows 4ty..4ty+3 and
+// 64+4ty..64+4ty+3, columns likewise from tx: per k step it reads 4 vec4 and does 64 FMAs.
+var<workgroup> v4_a: array<vec4<f32>, 512>;
+var<workgroup> v4_b: array<vec4<f32>, 512>;
+
+// A vec4 of A's contiguous dimension starting at element `e` (e a multiple of 4), or zeros.
+fn a4_at(e: u32, ok: bool) -> vec4<f32> {
+  if (!ok) { return vec4<f32>(0.0); }
+  return a4[e / 4u];
+}
+
+fn b4_at(e: u32, ok: bool) -> vec4<f32> {
+  if (!ok) { return vec4<f32>(0.0); }
+  return b4[e / 4u];
+}
+
+@compute @workgroup_size(256)
+fn v4_reg8x8(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  let tx = li % 16u;
+  let ty = li / 16u;
+  let z = wg.z;
+  let o = batch_offsets(z % p.batch);
+  let kr = k_range(z / p.batch);
+  let row0 = wg.y * 128u;
+  let col0 = wg.x * 128u;
+  var acc: array<vec4<f32>, 16>; // acc[2i + h]: row (i<4 ? 4ty+i : 64+4ty+i-4), columns h-th vec4
+  for (var k0 = kr.x; k0 < kr.y; k0 += 16u) {
+    for (var e = 0u; e < 2u; e++) {
+      let idx = li + e * 256u;
+      if (TRANS_A) {
+        // stored [K, M]: 16 k rows of 32 vec4 along m, copied as they are
+        let k = idx / 32u;
+        let mq = idx % 32u;
+        let m = row0 + mq * 4u;
+        v4_a[idx] = a4_at(o.x + (k0 + k) * p.lda + m, m < p.M && k0 + k < kr.y);
+      } else {
+        // stored [M, K]: 128 m rows of 4 vec4 along k, scattered into the k-major tile
+        let m = idx / 4u;
+        let kq = idx % 4u;
+        let v = a4_at(o.x + (row0 + m) * p.lda + k0 + kq * 4u, row0 + m < p.M && k0 + kq * 4u < kr.y);
+        let base = kq * 4u * 32u + m / 4u;
+        let c = m % 4u;
+        v4_a[base][c] = v.x;
+        v4_a[base + 32u][c] = v.y;
+        v4_a[base + 64u][c] = v.z;
+        v4_a[base + 96u][c] = v.w;
+      }
+      if (TRANS_B) {
+        // stored [N, K]: 128 n rows of 4 vec4 along k
+        let n = idx / 4u;
+        let kq = idx % 4u;
+        let v = b4_at(o.y + (col0 + n) * p.ldb + k0 + kq * 4u, col0 + n < p.N && k0 + kq * 4u < kr.y);
+        let base = kq * 4u * 32u + n / 4u;
+        let c = n % 4u;
+        v4_b[base][c] = v.x;
+        v4_b[base + 32u][c] = v.y;
+        v4_b[base + 64u][c] = v.z;
+        v4_b[base + 96u][c] = v.w;
+      } else {
+        let k = idx / 32u;
+        let nq = idx % 32u;
+        let n = col0 + nq * 4u;
+        v4_b[idx] = b4_at(o.y + (k0 + k) * p.ldb + n, n < p.N && k0 + k < kr.y);
+      }
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < 16u; kk++) {
+      let a0 = v4_a[kk * 32u + ty];
+      let a1 = v4_a[kk * 32u + 16u + ty];
+      let b0 = v4_b[kk * 32u + tx];
+      let b1 = v4_b[kk * 32u + 16u + tx];
+      let av = array<f32, 8>(a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w);
+      for (var i = 0u; i < 8u; i++) {
+        acc[2u * i] = fma(vec4<f32>(av[i]), b0, acc[2u * i]);
+        acc[2u * i + 1u] = fma(vec4<f32>(av[i]), b1, acc[2u * i + 1u]);
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < 8u; i++) {
+    let row = row0 + select(4u * ty + i, 64u + 4u * ty + i - 4u, i >= 4u);
+    if (row >= p.M) { continue; }
+    for (var h = 0u; h < 2u; h++) {
+      let v = acc[2u * i + h];
+      let c0 = col0 + h * 64u + 4u * tx;
+      for (var j = 0u; j < 4u; j++) {
+        if (c0 + j < p.N) { store(z, row, c0 + j, v[j]); }
+      }
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------ split-K reduce
+
+// out[i] = epilogue(sum over splits of a[s * batch*M*N + i]) for i < batch*M*N (contiguous C).
+@compute @workgroup_size(256)
+fn splitk_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * 256u;
+  let total = p.batch * p.M * p.N;
+  if (i >= total) { return; }
+  var s = 0.0;
+  for (var j = 0u; j < p.splits; j++) { s += a[j * total + i]; }
+  let col = i % p.N;
+  let row = (i / p.N) % p.M;
+  var bv = 0.0;
+  if (BIAS == 1u) { bv = bias_r[p.off_bias + col]; }
+  if (BIAS == 2u) { bv = bias_r[p.off_bias + row]; }
+  out[p.off_c + i] = activate(s + bv);
+}
+
+// ------------------------------------------------------------------------------ activation pass
+// When autograd needs the pre-activation z, the product runs with ACT = 0 and these apply the
+// activation (out = act(a)) and its backward (out = a * act'(b), a the incoming gradient, b = z)
+// over p.M contiguous elements.
+
+@compute @workgroup_size(256)
+fn act_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * 256u;
+  if (i >= p.M) { return; }
+  out[i] = activate(a[i]);
+}
+
+fn activate_grad(z: f32) -> f32 {
+  switch ACT {
+    case 1u: { return select(0.0, 1.0, z > 0.0); }
+    case 2u: {
+      let c = 0.7978845608028654;
+      let t = tanh_stable(c * (z + 0.044715 * z * z * z));
+      return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * c * (1.0 + 3.0 * 0.044715 * z * z);
+    }
+    case 3u: { return 0.5 * (1.0 + erf_approx(z * 0.7071067811865476)) + z * 0.3989422804014327 * exp(-0.5 * z * z); }
+    case 4u: { return select(p.alpha, 1.0, z > 0.0); }
+    case 5u: { let t = tanh_stable(z); return 1.0 - t * t; }
+    case 6u: { let s = 1.0 / (1.0 + exp(-z)); return s * (1.0 - s); }
+    default: { return 1.0; }
+  }
+}
+
+@compute @workgroup_size(256)
+fn act_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * 256u;
+  if (i >= p.M) { return; }
+  out[i] = a[i] * activate_grad(b[i]);
+}

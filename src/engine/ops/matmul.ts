@@ -1,0 +1,476 @@
+/**
+ * Matrix products (kernels/matmul.wgsl): `matmul` with PyTorch's semantics for ranks 1..n (batch
+ * dimensions broadcast), `linear` as PyTorch's F.linear, and `matmulRaw` (no autograd, an explicit
+ * variant) for the benchmark and the tests.
+ *
+ * Operands are strided views: a transposed view (last two strides swapped) maps to the kernel's
+ * TRANS flag, a broadcast batch to a zero batch stride; only other layouts are copied first.
+ * Bias and activation are fused into the kernel's epilogue. When a gradient is needed and an
+ * activation is asked for, the kernel writes the pre-activation z (bias included), a second small
+ * kernel applies the activation, and z is saved for the backward (act'(z)).
+ */
+import { Tensor, empty, numel } from '../tensor.ts';
+import { record, isGradEnabled } from '../autograd.ts';
+import { OpError } from '../errors.ts';
+import { runtime } from '../runtime.ts';
+import { dispatch, grid1d, kernel } from './launch.ts';
+import { contiguous, reshape } from './movement.ts';
+import { sumToShape, sum } from './reduce.ts';
+
+export type Activation = 'none' | 'relu' | 'gelu' | 'gelu_tanh' | 'leaky_relu' | 'tanh' | 'sigmoid';
+/** v1 naive, v2 16x16 tiles, v3 64x64 tiles with 4x4 micro-tiles, v4 128x128 with 8x8 and vec4
+ * loads (falls back to v3 when the operands are not 4-aligned). */
+export type MatmulVariant = 'v1' | 'v2' | 'v3' | 'v4';
+
+const ACT_CODE: Record<Activation, number> = { none: 0, relu: 1, gelu_tanh: 2, gelu: 3, leaky_relu: 4, tanh: 5, sigmoid: 6 };
+const ENTRY: Record<MatmulVariant, string> = { v1: 'v1_naive', v2: 'v2_tiled', v3: 'v3_reg4x4', v4: 'v4_reg8x8' };
+const TILE: Record<MatmulVariant, [number, number]> = { v1: [16, 16], v2: [16, 16], v3: [64, 64], v4: [128, 128] };
+const MAX_BATCH_DIMS = 4;
+
+export interface MatmulOptions {
+  /** Use a's last two dimensions swapped (a is stored [..., K, M]). */
+  transA?: boolean;
+  /** Use b's last two dimensions swapped (b is stored [..., N, K], as a Linear weight). */
+  transB?: boolean;
+  /** Added before the activation: length N (one per output column), or length M with biasPerRow. */
+  bias?: Tensor;
+  biasPerRow?: boolean;
+  activation?: Activation;
+  /** Slope for x < 0 of leaky_relu (PyTorch's default 0.01). */
+  negativeSlope?: number;
+}
+
+export interface MatmulRawOptions extends MatmulOptions {
+  /** Force a variant (tests and benchmarks); default: the cached heuristic `pickMatmul`. */
+  variant?: MatmulVariant;
+  /** Force a split-K factor (>= 1). */
+  splits?: number;
+}
+
+/** The choice for one problem: which kernel, and how many K slices. */
+export interface MatmulPlan {
+  variant: MatmulVariant;
+  splits: number;
+}
+
+// ------------------------------------------------------------------------------ heuristic
+
+const planCache = new Map<string, MatmulPlan>();
+
+/**
+ * Which variant for a problem, cached per (M, N, K, batch, vec4-able, adapter kind): the choice is
+ * a handful of comparisons, and the cache makes it a Map lookup per call.
+ *
+ * Justified by bench/NOTES.md (lavapipe, 2 cores; H100 numbers pending a GPU session):
+ *  - v4 (128x128, 8x8 per thread) beats v3 wherever it applies and the output has at least a
+ *    few 128x128 tiles; v3 covers unaligned operands; v1/v2 never win above toy sizes.
+ *  - split K when the output tiles cannot fill the machine and K is long: the weight gradients
+ *    of convolutions (M, N of a few hundred, K = batch * H * W up to 131072). Each slice keeps at
+ *    least 256 of K so the extra pass over splits * M * N partial sums stays small next to the
+ *    M * N * K product.
+ */
+export function pickMatmul(M: number, N: number, K: number, batch: number, vec4: boolean): MatmulPlan {
+  const dev = runtime().device;
+  const key = `${M},${N},${K},${batch},${vec4 ? 1 : 0},${dev.isSoftware ? 's' : 'h'}`;
+  const hit = planCache.get(key);
+  if (hit) return hit;
+  // Workgroups needed to keep the adapter busy: lavapipe runs one per core thread; a big GPU
+  // wants a couple per SM (132 on an H100).
+  const busy = dev.isSoftware ? 8 : 264;
+  const tiles128 = Math.ceil(M / 128) * Math.ceil(N / 128) * batch;
+  const variant: MatmulVariant = vec4 && tiles128 >= (dev.isSoftware ? 2 : 64) ? 'v4' : 'v3';
+  const [tm, tn] = TILE[variant];
+  const tiles = Math.ceil(M / tm) * Math.ceil(N / tn) * batch;
+  let splits = 1;
+  if (tiles < busy && K >= 2048) {
+    splits = Math.min(Math.ceil(busy / tiles), Math.floor(K / 256), 64);
+    if (splits < 2) splits = 1;
+  }
+  const plan = { variant, splits };
+  planCache.set(key, plan);
+  return plan;
+}
+
+// ------------------------------------------------------------------------------ operand layout
+
+/** How the kernel reads one operand: the tensor (possibly a copy), its flag and strides. */
+interface Operand {
+  t: Tensor;
+  trans: boolean;
+  ld: number;
+  /** true when `t` is a copy this call owns. */
+  owned: boolean;
+}
+
+function describe(t: Tensor): string {
+  return `[${t.shape.join(', ')}]`;
+}
+
+/**
+ * Maps the last two dimensions of `t` (logically [rows, cols] after `trans`) onto the kernel's
+ * layouts: cols contiguous (trans = false, ld = row stride) or rows contiguous (trans = true,
+ * ld = column stride). Anything else is copied to row-major first.
+ */
+function layout(t: Tensor, transposed: boolean): Operand {
+  const r = t.rank;
+  let rows = t.shape[r - 2];
+  let cols = t.shape[r - 1];
+  let sr = t.strides[r - 2];
+  let sc = t.strides[r - 1];
+  if (transposed) {
+    [rows, cols] = [cols, rows];
+    [sr, sc] = [sc, sr];
+  }
+  if (sc === 1 || cols === 1) return { t, trans: false, ld: rows === 1 ? 0 : sr, owned: false };
+  if (sr === 1 || rows === 1) return { t, trans: true, ld: cols === 1 ? 0 : sc, owned: false };
+  // A row-major copy of the stored layout: its last dimension is contiguous, ld = that extent.
+  const c = contiguous(t);
+  return { t: c, trans: transposed, ld: c.shape[r - 1], owned: true };
+}
+
+/** Batch dimensions of both operands broadcast and merged where strides allow (at most 4). */
+interface BatchLayout {
+  shape: number[];
+  stA: number[];
+  stB: number[];
+}
+
+function batchStrides(op: string, t: Tensor, bshape: readonly number[]): number[] {
+  const tb = t.rank - 2;
+  const off = bshape.length - tb;
+  const s = new Array<number>(bshape.length).fill(0);
+  for (let d = 0; d < tb; d++) {
+    const size = t.shape[d];
+    if (size === bshape[d + off]) s[d + off] = size === 1 ? 0 : t.strides[d];
+    else if (size !== 1) throw new OpError(op, `batch dimensions of ${describe(t)} cannot be broadcast to [${bshape.join(', ')}]`);
+  }
+  return s;
+}
+
+function mergeBatch(shape: readonly number[], stA: readonly number[], stB: readonly number[]): BatchLayout {
+  const out: BatchLayout = { shape: [], stA: [], stB: [] };
+  for (let d = 0; d < shape.length; d++) {
+    if (shape[d] === 1) continue;
+    const n = out.shape.length;
+    if (n > 0 && out.stA[n - 1] === stA[d] * shape[d] && out.stB[n - 1] === stB[d] * shape[d]) {
+      out.shape[n - 1] *= shape[d];
+      out.stA[n - 1] = stA[d];
+      out.stB[n - 1] = stB[d];
+    } else {
+      out.shape.push(shape[d]);
+      out.stA.push(stA[d]);
+      out.stB.push(stB[d]);
+    }
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------------------ the raw product
+
+function checkOperands(op: string, a: Tensor, b: Tensor, opts: MatmulOptions): void {
+  a.storageFor(op);
+  b.storageFor(op);
+  if (a.dtype !== 'f32' || b.dtype !== 'f32') throw new OpError(op, `expects f32 tensors, got ${a.dtype} ${describe(a)} and ${b.dtype} ${describe(b)}`);
+  if (opts.activation !== undefined && !(opts.activation in ACT_CODE)) {
+    throw new OpError(op, `unknown activation "${String(opts.activation)}" (expected one of ${Object.keys(ACT_CODE).join(', ')})`);
+  }
+}
+
+/**
+ * C = act(op(a) @ op(b) + bias) for a, b of rank >= 2 (batch dimensions broadcast), without
+ * autograd. Returns a new contiguous tensor [...batch, M, N].
+ */
+export function matmulRaw(a: Tensor, b: Tensor, opts: MatmulRawOptions = {}): Tensor {
+  const op = 'matmul';
+  checkOperands(op, a, b, opts);
+  if (a.rank < 2 || b.rank < 2) throw new OpError(op, `matmulRaw needs operands of rank >= 2, got ${describe(a)} and ${describe(b)}`);
+  const tA = opts.transA ?? false;
+  const tB = opts.transB ?? false;
+  const M = a.shape[a.rank - (tA ? 1 : 2)];
+  const K = a.shape[a.rank - (tA ? 2 : 1)];
+  const Kb = b.shape[b.rank - (tB ? 1 : 2)];
+  const N = b.shape[b.rank - (tB ? 2 : 1)];
+  if (K !== Kb) {
+    throw new OpError(op, `inner dimensions differ: ${describe(a)}${tA ? 'ᵀ' : ''} @ ${describe(b)}${tB ? 'ᵀ' : ''} is [${M}, ${K}] @ [${Kb}, ${N}]`);
+  }
+  const bshapeFull = broadcastBatch(op, a, b);
+  const biasT = opts.bias;
+  const perRow = opts.biasPerRow ?? false;
+  if (biasT) {
+    biasT.storageFor(op);
+    const want = perRow ? M : N;
+    if (biasT.rank !== 1 || biasT.shape[0] !== want) {
+      throw new OpError(op, `bias of shape ${describe(biasT)} does not match the product's ${perRow ? 'rows' : 'columns'} (expected [${want}]) for ${describe(a)} @ ${describe(b)}`);
+    }
+  }
+  const out = empty([...bshapeFull, M, N]);
+  if (out.size === 0) return out;
+  const act = ACT_CODE[opts.activation ?? 'none'];
+
+  let A = layout(a, tA);
+  let B = layout(b, tB);
+  let stA = batchStrides(op, A.t, bshapeFull);
+  let stB = batchStrides(op, B.t, bshapeFull);
+  let batch = mergeBatch(bshapeFull, stA, stB);
+  if (batch.shape.length > MAX_BATCH_DIMS) {
+    // Interleaved broadcasting over many dimensions: materialise both at the full batch shape.
+    const expand = (o: Operand, st: number[]): Operand => {
+      const inner = o.t.shape.slice(-2);
+      const v = o.t.view([...bshapeFull, ...inner], [...st, ...o.t.strides.slice(-2)], o.t.offset);
+      const c = contiguous(v);
+      if (c !== v) v.dispose();
+      if (o.owned) o.t.dispose();
+      return { ...layout(c, o === A ? tA : tB), owned: true };
+    };
+    A = expand(A, stA);
+    B = expand(B, stB);
+    stA = batchStrides(op, A.t, bshapeFull);
+    stB = batchStrides(op, B.t, bshapeFull);
+    batch = mergeBatch(bshapeFull, stA, stB);
+  }
+  const nbatch = numel(bshapeFull);
+  const aligned = vec4Ok(A, tA ? M : K, stA) && vec4Ok(B, tB ? K : N, stB);
+  const plan = pickMatmul(M, N, K, nbatch, aligned);
+  let variant = opts.variant ?? plan.variant;
+  if (variant === 'v4' && !aligned) variant = 'v3';
+  let splits = Math.max(1, Math.floor(opts.splits ?? (opts.variant ? 1 : plan.splits)));
+  // k_chunk a multiple of 16 (the tiles' K step, and vec4-aligned), every slice non-empty
+  const kChunk = Math.max(16, Math.ceil(K / splits / 16) * 16);
+  splits = Math.max(1, Math.ceil(K / kChunk));
+  const maxWg = runtime().device.limits.maxComputeWorkgroupsPerDimension;
+  if (nbatch * splits > maxWg) {
+    if (nbatch > maxWg) throw new OpError(op, `batch of ${nbatch} products exceeds the adapter's ${maxWg} workgroups per dimension`);
+    splits = Math.floor(maxWg / nbatch);
+  }
+
+  const bias = biasT ? contiguous(biasT) : null;
+  const params = packParams(M, N, K, nbatch, A, B, batch, kChunk, splits, opts.negativeSlope ?? 0.01);
+  const [tm, tn] = TILE[variant];
+  const grid: [number, number, number] = [Math.ceil(N / tn), Math.ceil(M / tm), nbatch * splits];
+  if (grid[1] > maxWg || grid[0] > maxWg) throw new OpError(op, `product [${M}, ${K}] @ [${K}, ${N}] needs more than ${maxWg} tiles per dimension`);
+  const biasCode = bias ? (perRow ? 2 : 1) : 0;
+  try {
+    if (splits === 1) {
+      params[6] = out.offset;
+      params[7] = bias ? bias.offset : 0;
+      const k = kernel('matmul', ENTRY[variant], { constants: { TRANS_A: A.trans ? 1 : 0, TRANS_B: B.trans ? 1 : 0, BIAS: biasCode, ACT: act } });
+      dispatch(k, [out.bufferFor(op), A.t.bufferFor(op), B.t.bufferFor(op), (bias ?? A.t).bufferFor(op)], params, grid);
+    } else {
+      const ws = empty([splits * nbatch * M * N]);
+      params[6] = 0;
+      const k = kernel('matmul', ENTRY[variant], { constants: { TRANS_A: A.trans ? 1 : 0, TRANS_B: B.trans ? 1 : 0, BIAS: 0, ACT: 0 } });
+      dispatch(k, [ws.bufferFor(op), A.t.bufferFor(op), B.t.bufferFor(op), A.t.bufferFor(op)], params, grid);
+      const rp = new Uint32Array(params);
+      rp[6] = out.offset;
+      rp[7] = bias ? bias.offset : 0;
+      const r = kernel('matmul', 'splitk_reduce', { constants: { BIAS: biasCode, ACT: act } });
+      dispatch(r, [out.bufferFor(op), ws.bufferFor(op), (bias ?? ws).bufferFor(op)], rp, grid1d(nbatch * M * N));
+      ws.dispose();
+    }
+  } finally {
+    if (bias && bias !== biasT) bias.dispose();
+    if (A.owned) A.t.dispose();
+    if (B.owned) B.t.dispose();
+  }
+  return out;
+}
+
+/** Whether v4's vec4 loads see whole, aligned vectors along the operand's contiguous dimension. */
+function vec4Ok(o: Operand, contiguousExtent: number, st: readonly number[]): boolean {
+  return contiguousExtent % 4 === 0 && o.ld % 4 === 0 && o.t.offset % 4 === 0 && st.every((s) => s % 4 === 0);
+}
+
+function broadcastBatch(op: string, a: Tensor, b: Tensor): number[] {
+  const ba = a.shape.slice(0, -2);
+  const bb = b.shape.slice(0, -2);
+  const r = Math.max(ba.length, bb.length);
+  const out = new Array<number>(r);
+  for (let i = 0; i < r; i++) {
+    const da = ba[ba.length - r + i] ?? 1;
+    const db = bb[bb.length - r + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) {
+      throw new OpError(op, `batch dimensions of ${describe(a)} and ${describe(b)} cannot be broadcast together (${da} vs ${db})`);
+    }
+    out[i] = da === 1 ? db : da;
+  }
+  return out;
+}
+
+function packParams(M: number, N: number, K: number, batch: number, A: Operand, B: Operand, bl: BatchLayout, kChunk: number, splits: number, alpha: number): Uint32Array {
+  const p = new Uint32Array(28);
+  p[0] = M;
+  p[1] = N;
+  p[2] = K;
+  p[3] = batch;
+  p[4] = A.t.offset;
+  p[5] = B.t.offset;
+  p[8] = A.ld;
+  p[9] = B.ld;
+  p[10] = kChunk;
+  p[11] = splits;
+  new Float32Array(p.buffer)[12] = alpha;
+  // batch dims right-aligned in the vec4s (innermost last), padded with size 1
+  const nb = bl.shape.length;
+  for (let i = 0; i < 4; i++) {
+    const d = i - (4 - nb);
+    p[16 + i] = d >= 0 ? bl.shape[d] : 1;
+    p[20 + i] = d >= 0 ? bl.stA[d] : 0;
+    p[24 + i] = d >= 0 ? bl.stB[d] : 0;
+  }
+  return p;
+}
+
+// ------------------------------------------------------------------------------ activation pass
+
+/** y = act(z) elementwise (contiguous z), for the non-fused path that autograd needs. */
+function activationRaw(z: Tensor, act: number, alpha: number): Tensor {
+  const y = empty(z.shape);
+  const p = actParams(z.size, alpha);
+  dispatch(kernel('matmul', 'act_forward', { constants: { ACT: act } }), [y.bufferFor('matmul'), z.bufferFor('matmul')], p, grid1d(z.size));
+  return y;
+}
+
+/** g * act'(z) elementwise. */
+function activationGradRaw(g: Tensor, z: Tensor, act: number, alpha: number): Tensor {
+  const gc = contiguous(g);
+  const out = empty(z.shape);
+  const p = actParams(z.size, alpha);
+  dispatch(kernel('matmul', 'act_backward', { constants: { ACT: act } }), [out.bufferFor('matmul'), gc.bufferFor('matmul'), z.bufferFor('matmul')], p, grid1d(z.size));
+  if (gc !== g) gc.dispose();
+  return out;
+}
+
+function actParams(n: number, alpha: number): Uint32Array {
+  const p = new Uint32Array(28);
+  p[0] = n;
+  p[1] = 1;
+  p[3] = 1;
+  new Float32Array(p.buffer)[12] = alpha;
+  return p;
+}
+
+// ------------------------------------------------------------------------------ public ops
+
+/**
+ * Matrix product with PyTorch's `torch.matmul` semantics: 1-D operands are promoted (and the
+ * promoted dimension removed from the result), batch dimensions broadcast. `transA`/`transB` swap
+ * the last two dimensions of a / b (rank >= 2) without a copy. `bias` and `activation` are fused.
+ * Differentiable in a, b and bias.
+ */
+export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  const op = 'matmul';
+  checkOperands(op, a, b, opts);
+  if (a.rank === 0 || b.rank === 0) throw new OpError(op, `operands must have rank >= 1, got ${describe(a)} and ${describe(b)}`);
+  if ((opts.transA && a.rank < 2) || (opts.transB && b.rank < 2)) {
+    throw new OpError(op, `transA/transB need an operand of rank >= 2, got ${describe(a)} and ${describe(b)}`);
+  }
+  const aVec = a.rank === 1;
+  const bVec = b.rank === 1;
+  if (aVec || bVec) {
+    const K1 = a.shape[a.rank - (opts.transA ? 2 : 1)];
+    const K2 = b.shape[bVec ? 0 : b.rank - (opts.transB ? 1 : 2)];
+    if (K1 !== K2) throw new OpError(op, `inner dimensions differ: ${describe(a)} @ ${describe(b)} (${K1} vs ${K2})`);
+  }
+  const a2 = aVec ? reshape(a, [1, a.shape[0]]) : a;
+  const b2 = bVec ? reshape(b, [b.shape[0], 1]) : b;
+  try {
+    let out = matmulND(a2, b2, opts);
+    if (aVec || bVec) {
+      const s = out.shape.slice();
+      if (bVec) s.splice(s.length - 1, 1);
+      if (aVec) s.splice(s.length - (bVec ? 1 : 2), 1);
+      const r = reshape(out, s);
+      out.dispose();
+      out = r;
+    }
+    return out;
+  } finally {
+    if (a2 !== a) a2.dispose();
+    if (b2 !== b) b2.dispose();
+  }
+}
+
+/** PyTorch's F.linear: x @ weightᵀ + bias, weight [out, in] read transposed in place. */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor, activation: Activation = 'none'): Tensor {
+  if (weight.rank !== 2) throw new OpError('linear', `weight must be [out_features, in_features], got ${describe(weight)}`);
+  if (x.rank < 1 || x.shape[x.rank - 1] !== weight.shape[1]) {
+    throw new OpError('linear', `input ${describe(x)} does not end in in_features = ${weight.shape[1]} of weight ${describe(weight)}`);
+  }
+  return matmul(x, weight, { transB: true, bias, activation });
+}
+
+/** Rank >= 2 operands; a rank > 2 and a 2-D b fold a's batch into M (one larger product). */
+function matmulND(a: Tensor, b: Tensor, opts: MatmulOptions): Tensor {
+  const tA = opts.transA ?? false;
+  const tB = opts.transB ?? false;
+  const actName = opts.activation ?? 'none';
+  const act = ACT_CODE[actName];
+  const alpha = opts.negativeSlope ?? 0.01;
+  const bias = opts.bias;
+  const inputs = bias ? [a, b, bias] : [a, b];
+  const needGrad = isGradEnabled() && inputs.some((t) => t.requiresGrad);
+  const fuseAct = !needGrad || act === 0;
+  const rawOpts: MatmulRawOptions = { transA: tA, transB: tB, bias, biasPerRow: opts.biasPerRow, activation: fuseAct ? actName : 'none', negativeSlope: alpha };
+
+  // x[..., M, K] @ W[K, N]: one product with M' = batch * M when x's rows are row-major.
+  const folded = !tA && b.rank === 2 && a.rank > 2 && a.isContiguous && !opts.biasPerRow;
+  let z: Tensor;
+  if (folded) {
+    const a2 = reshape(a, [-1, a.shape[a.rank - 1]]);
+    const z2 = matmulRaw(a2, b, rawOpts);
+    a2.dispose();
+    z = reshape(z2, [...a.shape.slice(0, -1), z2.shape[1]]);
+    z2.dispose();
+  } else {
+    z = matmulRaw(a, b, rawOpts);
+  }
+  if (!needGrad) return z;
+  const out = fuseAct ? z : activationRaw(z, act, alpha);
+  const aShape = a.shape;
+  const bShape = b.shape;
+  const biasShape = bias?.shape;
+  const perRow = opts.biasPerRow ?? false;
+  const saved = fuseAct ? [a, b] : [a, b, z];
+  const result = record('matmul', out, inputs, saved, (g, s) => {
+    const [as, bs] = s;
+    const gz = fuseAct ? g : activationGradRaw(g, s[2], act, alpha);
+    const grads: (Tensor | null)[] = [gradA(gz, as, bs, tA, tB, aShape), gradB(gz, as, bs, tA, tB, bShape)];
+    if (biasShape) {
+      // bias grad: sum of gz over every dimension but the columns (or the rows)
+      const r = gz.rank;
+      const axes = [...Array(r).keys()].filter((d) => d !== (perRow ? r - 2 : r - 1));
+      grads.push(sum(gz, axes));
+    }
+    if (gz !== g) gz.dispose();
+    return grads;
+  });
+  if (!fuseAct) z.dispose();
+  return result;
+}
+
+// dA = dC @ op(b)ᵀ, stored back in a's own layout (its transpose when transA); summed over the
+// batch dimensions that a was broadcast along.
+function gradA(g: Tensor, a: Tensor, b: Tensor, tA: boolean, tB: boolean, aShape: readonly number[]): Tensor {
+  const ga = tA ? matmulRaw(b, g, { transA: tB, transB: true }) : matmulRaw(g, b, { transB: !tB });
+  const r = sumToShape(ga, aShape);
+  if (r !== ga) ga.dispose();
+  return r;
+}
+
+// dB = op(a)ᵀ @ dC (or its transpose when transB). A 2-D b under a batched a: fold the batch into
+// the product's K (one GEMM over batch * M rows) instead of per-batch products then a sum.
+function gradB(g: Tensor, a: Tensor, b: Tensor, tA: boolean, tB: boolean, bShape: readonly number[]): Tensor {
+  if (bShape.length === 2 && a.rank > 2 && !tA && a.isContiguous) {
+    const a2 = reshape(a, [-1, a.shape[a.rank - 1]]);
+    const gc = contiguous(g);
+    const g2 = reshape(gc, [-1, g.shape[g.rank - 1]]);
+    const gb = tB ? matmulRaw(g2, a2, { transA: true }) : matmulRaw(a2, g2, { transA: true });
+    for (const t of [a2, g2]) t.dispose();
+    if (gc !== g) gc.dispose();
+    return gb;
+  }
+  const gb = tB ? matmulRaw(g, a, { transA: true, transB: tA }) : matmulRaw(a, g, { transA: !tA });
+  const r = sumToShape(gb, bShape);
+  if (r !== gb) gb.dispose();
+  return r;
+}
