@@ -18,8 +18,10 @@
 // Groups run along workgroup z. `direct_*` entry points serve depthwise and other convolutions
 // whose groups are too narrow for a GEMM tile.
 //
-// Tiles: BM = 4*TY rows by BN = 4*TX columns, BK deep; each thread keeps a 4x4 block of outputs,
-// its 4 columns strided by TX so that neighbouring threads write neighbouring outputs.
+// Tiles: BM = 8*TY rows by BN = 8*TX columns, BK deep; each thread keeps an 8x8 block of
+// outputs in sixteen vec4 accumulators (function-local): rows 4ty..4ty+3 and BM/2+4ty.., columns
+// 4tx..4tx+3 and BN/2+4tx.., so a reduction step costs 4 vector loads for 64 multiply-adds.
+// The B-tile loader gives each thread one column: TX*TY >= 8*TX, i.e. TY >= 8.
 
 struct Params {
   cols: u32,          // GEMM columns
@@ -65,13 +67,15 @@ override TY: u32 = 16u;
 override BK: u32 = 16u;
 override WG: u32 = 256u;
 
-const TM: u32 = 4u;
-const TN: u32 = 4u;
 
-var<workgroup> As: array<f32, BK * TY * 4u>;   // [BK][BM]
-var<workgroup> Bs: array<f32, BK * TX * 4u>;   // [BK][BN]
+// Tiles in workgroup memory as vec4s: a thread reads its 4 rows and its 4 columns of one
+// reduction step with two vector loads.
+var<workgroup> As: array<vec4<f32>, BK * TY * 2u>;   // [BK][BM/4]
+var<workgroup> Bs: array<vec4<f32>, BK * TX * 2u>;   // [BK][BN/4]
 var<workgroup> red: array<f32, WG>;
-var<private> acc: array<f32, 16>;
+
+// acc[2i + h]: row r(i) = (i < 4 ? 4ty + i : 4(TY + ty) + i - 4), columns c(h) = 4(h*TX + tx) + 0..3
+alias Acc = array<vec4<f32>, 16>;
 
 fn cig() -> u32 { return IC / GROUPS; }
 fn cog() -> u32 { return OC / GROUPS; }
@@ -89,29 +93,37 @@ fn activate(v: f32) -> f32 {
   }
 }
 
-// acc += As^T Bs over the BK slice loaded in workgroup memory.
-fn mma(tx: u32, ty: u32) {
-  let bm = TY * TM;
-  let bn = TX * TN;
+// acc += As^T Bs over the BK slice in workgroup memory: 4 vector loads feed 64 multiply-adds.
+fn mma(acc: ptr<function, Acc>, tx: u32, ty: u32) {
   for (var kk = 0u; kk < BK; kk++) {
-    let ab = kk * bm + ty * TM;
-    let bb = kk * bn + tx;
-    let a0 = As[ab];
-    let a1 = As[ab + 1u];
-    let a2 = As[ab + 2u];
-    let a3 = As[ab + 3u];
-    for (var j = 0u; j < TN; j++) {
-      let bv = Bs[bb + j * TX];
-      acc[j] += a0 * bv;
-      acc[4u + j] += a1 * bv;
-      acc[8u + j] += a2 * bv;
-      acc[12u + j] += a3 * bv;
+    let a0 = As[kk * 2u * TY + ty];
+    let a1 = As[kk * 2u * TY + TY + ty];
+    let b0 = Bs[kk * 2u * TX + tx];
+    let b1 = Bs[kk * 2u * TX + TX + tx];
+    let av = array<f32, 8>(a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w);
+    for (var i = 0u; i < 8u; i++) {
+      (*acc)[2u * i] = fma(vec4<f32>(av[i]), b0, (*acc)[2u * i]);
+      (*acc)[2u * i + 1u] = fma(vec4<f32>(av[i]), b1, (*acc)[2u * i + 1u]);
     }
   }
 }
 
-fn clear_acc() {
-  for (var i = 0u; i < 16u; i++) { acc[i] = 0.0; }
+fn acc_row(i: u32, ty: u32) -> u32 {
+  return select(4u * ty + i, 4u * (TY + ty) + i - 4u, i >= 4u);
+}
+
+fn acc_col(h: u32, j: u32, tx: u32) -> u32 {
+  return 4u * (h * TX + tx) + j;
+}
+
+fn store_a(e: u32, v: f32) {
+  // element (k = e % BK, m = e / BK) of the A tile
+  let m = e / BK;
+  As[(e % BK) * 2u * TY + m / 4u][m % 4u] = v;
+}
+
+fn store_b(kk: u32, jj: u32, v: f32) {
+  Bs[kk * 2u * TX + jj / 4u][jj % 4u] = v;
 }
 
 // ------------------------------------------------------------------------------------ forward
@@ -120,8 +132,8 @@ fn clear_acc() {
 fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
             @builtin(local_invocation_index) li: u32) {
   let g = wid.z;
-  let bm = TY * TM;
-  let bn = TX * TN;
+  let bm = TY * 8u;
+  let bn = TX * 8u;
   let nthreads = TX * TY;
   let row0 = wid.y * bm;
   let col0 = wid.x * bn;
@@ -141,7 +153,7 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
   let xbase = p.off_a + (jn * IC + g * cig()) * ihw;
   let wbase = p.off_b + g * cog() * kdim;
 
-  clear_acc();
+  var acc: Acc;
   for (var k0 = 0u; k0 < kdim; k0 += BK) {
     // A tile: weights, reduction index fastest (contiguous reads)
     for (var e = li; e < BK * bm; e += nthreads) {
@@ -149,7 +161,7 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
       let m = row0 + e / BK;
       var v = 0.0;
       if (k < kdim && m < cog()) { v = b[wbase + m * kdim + k]; }
-      As[(e % BK) * bm + e / BK] = v;
+      store_a(e, v);
     }
     // B tile: the image gathered through the convolution window
     for (var kk = li / bn; kk < BK; kk += nthreads / bn) {
@@ -162,25 +174,25 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
       if (col_ok && k < kdim && ih >= 0 && ih < i32(IH) && iw >= 0 && iw < i32(IW)) {
         v = a[xbase + ci * ihw + u32(ih) * IW + u32(iw)];
       }
-      Bs[kk * bn + jj] = v;
+      store_b(kk, jj, v);
     }
     workgroupBarrier();
-    mma(lid.x, lid.y);
+    mma(&acc, lid.x, lid.y);
     workgroupBarrier();
   }
 
-  for (var i = 0u; i < TM; i++) {
-    let m = row0 + lid.y * TM + i;
+  for (var i = 0u; i < 8u; i++) {
+    let m = row0 + acc_row(i, lid.y);
     if (m >= cog()) { continue; }
     let co = g * cog() + m;
     var bias = 0.0;
     if (HAS_BIAS) { bias = c[p.off_c + co]; }
-    for (var jx = 0u; jx < TN; jx++) {
-      let col = col0 + lid.x + jx * TX;
+    for (var jx = 0u; jx < 8u; jx++) {
+      let col = col0 + acc_col(jx / 4u, jx % 4u, lid.x);
       if (col >= p.cols) { continue; }
       let n = col / ohw;
       let s = col % ohw;
-      out[p.off_out + (n * OC + co) * ohw + s] = activate(acc[i * TN + jx] + bias);
+      out[p.off_out + (n * OC + co) * ohw + s] = activate(acc[2u * i + jx / 4u][jx % 4u] + bias);
     }
   }
 }
@@ -191,8 +203,8 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
 fn conv_dgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
               @builtin(local_invocation_index) li: u32) {
   let g = wid.z;
-  let bm = TY * TM;
-  let bn = TX * TN;
+  let bm = TY * 8u;
+  let bn = TX * 8u;
   let nthreads = TX * TY;
   let row0 = wid.y * bm;
   let col0 = wid.x * bn;
@@ -212,7 +224,7 @@ fn conv_dgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
   let dybase = p.off_a + (jn * OC + g * cog()) * ohw;
   let wbase = p.off_b + g * cog() * wrow;
 
-  clear_acc();
+  var acc: Acc;
   for (var k0 = 0u; k0 < kdim; k0 += BK) {
     // A tile: A[ci, (co, kh, kw)] = w[co, ci, kh, kw]
     for (var e = li; e < BK * bm; e += nthreads) {
@@ -224,7 +236,7 @@ fn conv_dgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         let r = k % kk_taps;
         v = b[wbase + co * wrow + m * kk_taps + r];
       }
-      As[(e % BK) * bm + e / BK] = v;
+      store_a(e, v);
     }
     for (var kk = li / bn; kk < BK; kk += nthreads / bn) {
       let k = k0 + kk;
@@ -239,23 +251,23 @@ fn conv_dgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
           oh < i32(OH) && ow < i32(OW)) {
         v = a[dybase + co * ohw + u32(oh) * OW + u32(ow)];
       }
-      Bs[kk * bn + jj] = v;
+      store_b(kk, jj, v);
     }
     workgroupBarrier();
-    mma(lid.x, lid.y);
+    mma(&acc, lid.x, lid.y);
     workgroupBarrier();
   }
 
-  for (var i = 0u; i < TM; i++) {
-    let m = row0 + lid.y * TM + i;
+  for (var i = 0u; i < 8u; i++) {
+    let m = row0 + acc_row(i, lid.y);
     if (m >= cig()) { continue; }
     let ci = g * cig() + m;
-    for (var jx = 0u; jx < TN; jx++) {
-      let col = col0 + lid.x + jx * TX;
+    for (var jx = 0u; jx < 8u; jx++) {
+      let col = col0 + acc_col(jx / 4u, jx % 4u, lid.x);
       if (col >= p.cols) { continue; }
       let n = col / ihw;
       let s = col % ihw;
-      out[p.off_out + (n * IC + ci) * ihw + s] = acc[i * TN + jx];
+      out[p.off_out + (n * IC + ci) * ihw + s] = acc[2u * i + jx / 4u][jx % 4u];
     }
   }
 }
@@ -267,8 +279,8 @@ fn conv_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
               @builtin(local_invocation_index) li: u32) {
   let g = wid.z / SPLITS;
   let split = wid.z % SPLITS;
-  let bm = TY * TM;
-  let bn = TX * TN;
+  let bm = TY * 8u;
+  let bn = TX * 8u;
   let nthreads = TX * TY;
   let row0 = wid.y * bm;
   let col0 = wid.x * bn;
@@ -289,7 +301,7 @@ fn conv_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
   let dw = i32(r % KW * DW) - i32(PW);
   let xc = p.off_b + (g * cig() + ci) * ihw;
 
-  clear_acc();
+  var acc: Acc;
   for (var k0 = kbeg; k0 < kend; k0 += BK) {
     // A tile: A[co, (n, oh, ow)] = dy[n, co, oh, ow], reduction index fastest
     for (var e = li; e < BK * bm; e += nthreads) {
@@ -301,7 +313,7 @@ fn conv_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         let s = k % ohw;
         v = a[p.off_a + (n * OC + g * cog() + m) * ohw + s];
       }
-      As[(e % BK) * bm + e / BK] = v;
+      store_a(e, v);
     }
     for (var kk = li / bn; kk < BK; kk += nthreads / bn) {
       let k = k0 + kk;
@@ -313,22 +325,22 @@ fn conv_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
       if (col_ok && k < kend && ih >= 0 && ih < i32(IH) && iw >= 0 && iw < i32(IW)) {
         v = b[xc + n * IC * ihw + u32(ih) * IW + u32(iw)];
       }
-      Bs[kk * bn + jj] = v;
+      store_b(kk, jj, v);
     }
     workgroupBarrier();
-    mma(lid.x, lid.y);
+    mma(&acc, lid.x, lid.y);
     workgroupBarrier();
   }
 
   let total = OC * ncols;
-  for (var i = 0u; i < TM; i++) {
-    let m = row0 + lid.y * TM + i;
+  for (var i = 0u; i < 8u; i++) {
+    let m = row0 + acc_row(i, lid.y);
     if (m >= cog()) { continue; }
     let co = g * cog() + m;
-    for (var jx = 0u; jx < TN; jx++) {
-      let col = col0 + lid.x + jx * TX;
+    for (var jx = 0u; jx < 8u; jx++) {
+      let col = col0 + acc_col(jx / 4u, jx % 4u, lid.x);
       if (col >= ncols) { continue; }
-      out[p.off_out + split * total + co * ncols + col] = acc[i * TN + jx];
+      out[p.off_out + split * total + co * ncols + col] = acc[2u * i + jx / 4u][jx % 4u];
     }
   }
 }

@@ -106,18 +106,22 @@ function params(v: { cols?: number; kdim?: number; kps?: number; n?: number; off
   return buf;
 }
 
-/** Rows per GEMM tile: the smallest of 16/32/64 that holds `rows` (narrow layers waste less). */
+/**
+ * GEMM tile configuration: TX threads along columns (BN = 4*TX), up to TY_MAX along rows
+ * (BM = 4*TY), BK reduction steps per tile. Exposed for the benchmark's tuning sweeps.
+ */
+export const convTiles = { tx: 16, tyMax: 16, bk: 16 };
+
+/** Threads along rows: 8 (64-row tiles) or 16 (128-row tiles) for wider layers. The B loader needs
+ * TY >= 8 (one column per thread). */
 function tileRows(rows: number): number {
-  return rows <= 16 ? 4 : rows <= 32 ? 8 : 16;
+  return Math.min(rows <= 64 ? 8 : 16, convTiles.tyMax);
 }
 
-const TX = 16;
-const BK = 16;
-
 function gemmGrid(op: string, cols: number, rows: number, ty: number, z: number): [number, number, number] {
-  const gx = Math.ceil(cols / (TX * 4));
+  const gx = Math.ceil(cols / (convTiles.tx * 8));
   if (gx > 65535) throw new OpError(op, `${cols} GEMM columns exceed the 65535-workgroup grid; split the batch`);
-  return [gx, Math.ceil(rows / (ty * 4)), z];
+  return [gx, Math.ceil(rows / (ty * 8)), z];
 }
 
 function pickVariant(v: ConvVariant, narrow: number): 'gemm' | 'direct' {
@@ -151,13 +155,14 @@ export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, opts
   const buffers = [out.bufferFor(op), xc.bufferFor(op), wc.bufferFor(op), (bc ?? wc).bufferFor(op)];
   const offs = [out.offset, xc.offset, wc.offset, (bc ?? wc).offset];
   const alpha = opts.negativeSlope ?? 0.01;
-  if (pickVariant(variant, cog) === 'direct') {
+  const pick = pickVariant(variant, cog);
+  if (pick === 'direct') {
     dispatch(kernel('conv2d', 'direct_fwd', { constants: constants(g, extra) }), buffers, params({ n: out.size, offs, alpha }), grid1d(out.size));
   } else {
     const ty = tileRows(cog);
     const cols = g.n * g.oh * g.ow;
     dispatch(
-      kernel('conv2d', 'conv_fwd', { constants: constants(g, { ...extra, TX, TY: ty, BK }) }),
+      kernel('conv2d', 'conv_fwd', { constants: constants(g, { ...extra, TX: convTiles.tx, TY: ty, BK: convTiles.bk }) }),
       buffers,
       params({ cols, offs, alpha }),
       gemmGrid(op, cols, cog, ty, g.groups),
@@ -183,13 +188,14 @@ export function conv2dInputGradRaw(dy: Tensor, w: Tensor, xShape: readonly numbe
   const cig = g.c / g.groups;
   const buffers = [dx.bufferFor(op), dyc.bufferFor(op), wc.bufferFor(op)];
   const offs = [dx.offset, dyc.offset, wc.offset];
-  if (pickVariant(variant, cig) === 'direct') {
+  const pick = pickVariant(variant, cig);
+  if (pick === 'direct') {
     dispatch(kernel('conv2d', 'direct_dgrad', { constants: constants(g, {}) }), buffers, params({ n: dx.size, offs }), grid1d(dx.size));
   } else {
     const ty = tileRows(cig);
     const cols = g.n * g.h * g.w;
     dispatch(
-      kernel('conv2d', 'conv_dgrad', { constants: constants(g, { TX, TY: ty, BK }) }),
+      kernel('conv2d', 'conv_dgrad', { constants: constants(g, { TX: convTiles.tx, TY: ty, BK: convTiles.bk }) }),
       buffers,
       params({ cols, offs }),
       gemmGrid(op, cols, cig, ty, g.groups),
@@ -223,13 +229,13 @@ export function conv2dWeightGradRaw(dy: Tensor, x: Tensor, wShape: readonly numb
     );
   } else {
     const ty = tileRows(cog);
-    const tiles = Math.ceil(ncols / (TX * 4)) * Math.ceil(cog / (ty * 4)) * g.groups;
+    const tiles = Math.ceil(ncols / (convTiles.tx * 8)) * Math.ceil(cog / (ty * 8)) * g.groups;
     // Split the batch-and-space reduction so that enough workgroups run at once; each split keeps
     // at least 512 reduction steps so the partial sums stay few.
     const splits = Math.max(1, Math.min(Math.ceil(512 / tiles), Math.ceil(kdim / 512), Math.floor(65535 / g.groups)));
-    const kps = Math.ceil(kdim / splits / BK) * BK;
+    const kps = Math.ceil(kdim / splits / convTiles.bk) * convTiles.bk;
     const used = Math.ceil(kdim / kps);
-    const spec = { constants: constants(g, { TX, TY: ty, BK, SPLITS: used }) };
+    const spec = { constants: constants(g, { TX: convTiles.tx, TY: ty, BK: convTiles.bk, SPLITS: used }) };
     const grid = gemmGrid(op, ncols, cog, ty, g.groups * used);
     if (used === 1) {
       dispatch(kernel('conv2d', 'conv_wgrad', spec), [dw.bufferFor(op), dyc.bufferFor(op), xc.bufferFor(op)], params({ kdim, kps, offs: [dw.offset, dyc.offset, xc.offset] }), grid);
