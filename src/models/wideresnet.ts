@@ -1,0 +1,234 @@
+/**
+ * WideResNet (Zagoruyko & Komodakis) exactly as the Outlier Exposure code builds it
+ * (hendrycks/outlier-exposure CIFAR/models/wrn.py; pytorch-ood's `WideResNet` is the same module
+ * tree), so a PyTorch state_dict maps one-to-one onto `stateDict()`:
+ *
+ *   conv1                               3x3, 3 -> 16
+ *   block1 / block2 / block3            NetworkBlock, each with a Sequential `layer` of
+ *                                       n = (depth - 4) / 6 BasicBlocks, widths 16k, 32k, 64k
+ *                                       (k = widen factor), strides 1, 2, 2
+ *   bn1, relu                           final pre-activation
+ *   fc                                  Linear(64k, classes)
+ *
+ * BasicBlock (pre-activation): bn1 -> relu -> conv1 (3x3, stride) -> bn2 -> relu -> dropout ->
+ * conv2 (3x3), plus a shortcut. With equal in/out widths (`equalInOut`) the shortcut is the block's
+ * input; otherwise it is the 1x1 strided `convShortcut` applied to relu(bn1(x)), the same
+ * activation that feeds conv1 (wrn.py overwrites x with it). Convolutions have no bias.
+ *
+ * The head is F.avg_pool2d(out, 8) followed by view(-1, C): for 32x32 inputs the final 8x8 maps
+ * pool to 1x1 (inputs whose final maps do not pool to 1x1 are refused instead of being reshaped
+ * into nonsense as view(-1, C) would).
+ *
+ * Initialisation as wrn.py: every conv weight ~ N(0, 2 / (kH * kW * out_channels)), BN weight 1 and
+ * bias 0, Linear bias 0 (the Linear weight keeps PyTorch's default init). WRN-40-2 with 10 classes
+ * has 2,243,546 parameters.
+ */
+import type { Tensor } from '../engine/tensor.ts';
+import { OpError } from '../engine/errors.ts';
+import { add } from '../engine/ops/binary.ts';
+import { relu } from '../engine/ops/unary.ts';
+import { dropout } from '../engine/ops/dropout.ts';
+import { avgPool2d } from '../engine/ops/pool.ts';
+import { reshape } from '../engine/ops/movement.ts';
+import { Module, type UnaryModule } from '../engine/nn/module.ts';
+import { Linear, Sequential, ReLU } from '../engine/nn/layers.ts';
+import { normal_, ones_, zeros_ } from '../engine/nn/init.ts';
+import { Conv2d } from '../engine/nn/conv.ts';
+import { BatchNorm2d } from '../engine/nn/norm.ts';
+
+/** Pre-activation basic block of wrn.py (names bn1, relu1, conv1, bn2, relu2, conv2, convShortcut). */
+export class BasicBlock extends Module implements UnaryModule {
+  readonly inPlanes: number;
+  readonly outPlanes: number;
+  readonly stride: number;
+  /** Dropout probability between the two convolutions (wrn.py's droprate; F.dropout). */
+  dropRate: number;
+  readonly equalInOut: boolean;
+  readonly bn1: BatchNorm2d;
+  readonly relu1: ReLU;
+  readonly conv1: Conv2d;
+  readonly bn2: BatchNorm2d;
+  readonly relu2: ReLU;
+  readonly conv2: Conv2d;
+  readonly convShortcut: Conv2d | null;
+
+  constructor(inPlanes: number, outPlanes: number, stride: number, dropRate = 0) {
+    super();
+    this.inPlanes = inPlanes;
+    this.outPlanes = outPlanes;
+    this.stride = stride;
+    this.dropRate = dropRate;
+    this.equalInOut = inPlanes === outPlanes;
+    this.bn1 = this.registerModule('bn1', new BatchNorm2d(inPlanes));
+    this.relu1 = this.registerModule('relu1', new ReLU());
+    this.conv1 = this.registerModule('conv1', new Conv2d(inPlanes, outPlanes, 3, { stride, padding: 1, bias: false }));
+    this.bn2 = this.registerModule('bn2', new BatchNorm2d(outPlanes));
+    this.relu2 = this.registerModule('relu2', new ReLU());
+    this.conv2 = this.registerModule('conv2', new Conv2d(outPlanes, outPlanes, 3, { stride: 1, padding: 1, bias: false }));
+    this.convShortcut = this.registerModule(
+      'convShortcut',
+      this.equalInOut ? null : new Conv2d(inPlanes, outPlanes, 1, { stride, padding: 0, bias: false }),
+    );
+  }
+
+  forward(x: Tensor): Tensor {
+    const b1 = this.bn1.forward(x);
+    const o = relu(b1);
+    b1.dispose();
+    const c1 = this.conv1.forward(o);
+    const b2 = this.bn2.forward(c1);
+    c1.dispose();
+    let h = relu(b2);
+    b2.dispose();
+    if (this.dropRate > 0) {
+      const d = dropout(h, this.dropRate, this.training);
+      if (d !== h) h.dispose();
+      h = d;
+    }
+    const c2 = this.conv2.forward(h);
+    h.dispose();
+    let out: Tensor;
+    if (this.convShortcut) {
+      const sc = this.convShortcut.forward(o);
+      out = add(sc, c2);
+      sc.dispose();
+    } else {
+      out = add(x, c2);
+    }
+    o.dispose();
+    c2.dispose();
+    return out;
+  }
+}
+
+/** A stage of n blocks in a Sequential named `layer` (wrn.py's NetworkBlock). */
+export class NetworkBlock extends Module implements UnaryModule {
+  readonly layer: Sequential;
+
+  constructor(nbLayers: number, inPlanes: number, outPlanes: number, stride: number, dropRate = 0) {
+    super();
+    const blocks: BasicBlock[] = [];
+    for (let i = 0; i < nbLayers; i++) blocks.push(new BasicBlock(i === 0 ? inPlanes : outPlanes, outPlanes, i === 0 ? stride : 1, dropRate));
+    this.layer = this.registerModule('layer', new Sequential(...blocks));
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.layer.forward(x);
+  }
+}
+
+export interface WideResNetOptions {
+  /** Total depth; (depth - 4) must be a multiple of 6. Default 40. */
+  depth?: number;
+  /** Widen factor k (widths 16k, 32k, 64k). Default 2. */
+  widenFactor?: number;
+  /** Dropout between the convolutions of every block. Default 0.3 (the paper's WRN-40-2). */
+  dropRate?: number;
+}
+
+export class WideResNet extends Module implements UnaryModule {
+  readonly depth: number;
+  readonly widenFactor: number;
+  readonly numClasses: number;
+  /** Channel widths [16, 16k, 32k, 64k] (wrn.py's nChannels). */
+  readonly nChannels: readonly number[];
+  readonly conv1: Conv2d;
+  readonly block1: NetworkBlock;
+  readonly block2: NetworkBlock;
+  readonly block3: NetworkBlock;
+  readonly bn1: BatchNorm2d;
+  readonly relu: ReLU;
+  readonly fc: Linear;
+
+  constructor(numClasses: number, opts: WideResNetOptions = {}) {
+    super();
+    const depth = opts.depth ?? 40;
+    const k = opts.widenFactor ?? 2;
+    const p = opts.dropRate ?? 0.3;
+    if (!Number.isInteger(depth) || depth < 10 || (depth - 4) % 6 !== 0) {
+      throw new OpError('WideResNet', `depth must be 6n + 4 with n >= 1 (10, 16, 22, 28, 40, ...), got ${depth}`);
+    }
+    if (!Number.isInteger(k) || k < 1) throw new OpError('WideResNet', `widenFactor must be a positive integer, got ${k}`);
+    if (!Number.isInteger(numClasses) || numClasses < 1) throw new OpError('WideResNet', `numClasses must be a positive integer, got ${numClasses}`);
+    if (!(p >= 0 && p < 1)) throw new OpError('WideResNet', `dropRate must be in [0, 1), got ${p}`);
+    this.depth = depth;
+    this.widenFactor = k;
+    this.numClasses = numClasses;
+    const ch = [16, 16 * k, 32 * k, 64 * k];
+    this.nChannels = ch;
+    const n = (depth - 4) / 6;
+    this.conv1 = this.registerModule('conv1', new Conv2d(3, ch[0], 3, { stride: 1, padding: 1, bias: false }));
+    this.block1 = this.registerModule('block1', new NetworkBlock(n, ch[0], ch[1], 1, p));
+    this.block2 = this.registerModule('block2', new NetworkBlock(n, ch[1], ch[2], 2, p));
+    this.block3 = this.registerModule('block3', new NetworkBlock(n, ch[2], ch[3], 2, p));
+    this.bn1 = this.registerModule('bn1', new BatchNorm2d(ch[3]));
+    this.relu = this.registerModule('relu', new ReLU());
+    this.fc = this.registerModule('fc', new Linear(ch[3], numClasses));
+    this.resetParameters();
+  }
+
+  /** wrn.py's initialisation (conv N(0, 2 / (kH kW out)), BN 1/0, Linear bias 0). */
+  resetParameters(): void {
+    for (const m of this.modules()) {
+      if (m instanceof Conv2d) {
+        const [kh, kw] = m.kernelSize;
+        normal_(m.weight, 0, Math.sqrt(2 / (kh * kw * m.outChannels)));
+      } else if (m instanceof BatchNorm2d) {
+        if (m.weight) ones_(m.weight);
+        if (m.bias) zeros_(m.bias);
+      } else if (m instanceof Linear) {
+        if (m.bias) zeros_(m.bias);
+      }
+    }
+  }
+
+  /** Every BasicBlock's dropout probability (e.g. 0 for a deterministic check). */
+  setDropRate(p: number): void {
+    if (!(p >= 0 && p < 1)) throw new OpError('WideResNet', `dropRate must be in [0, 1), got ${p}`);
+    for (const m of this.modules()) if (m instanceof BasicBlock) m.dropRate = p;
+  }
+
+  /** Penultimate features [N, 64k]: relu(bn1(blocks(conv1(x)))), 8x8 average pooled. */
+  features(x: Tensor): Tensor {
+    if (x.rank !== 4 || x.shape[1] !== 3) throw new OpError('WideResNet', `input must be [N, 3, H, W], got [${x.shape.join(', ')}]`);
+    // two 3x3 stride-2 padding-1 stages: s -> floor((s - 1) / 2) + 1
+    const down = (s: number) => Math.floor((s - 1) / 2) + 1;
+    const [fh, fw] = [down(down(x.shape[2])), down(down(x.shape[3]))];
+    if (Math.floor(fh / 8) !== 1 || Math.floor(fw / 8) !== 1) {
+      throw new OpError(
+        'WideResNet',
+        `input [${x.shape.join(', ')}] gives ${fh}x${fw} final feature maps; avg_pool2d(8) must reduce them to 1x1 (32x32 inputs give 8x8)`,
+      );
+    }
+    const c = this.conv1.forward(x);
+    const b1 = this.block1.forward(c);
+    c.dispose();
+    const b2 = this.block2.forward(b1);
+    b1.dispose();
+    const b3 = this.block3.forward(b2);
+    b2.dispose();
+    const bn = this.bn1.forward(b3);
+    b3.dispose();
+    const r = relu(bn);
+    bn.dispose();
+    const [N, C] = r.shape;
+    const pooled = avgPool2d(r, 8);
+    r.dispose();
+    const f = reshape(pooled, [N, C]);
+    pooled.dispose();
+    return f;
+  }
+
+  /** Logits [N, classes]. */
+  forward(x: Tensor): Tensor {
+    const f = this.features(x);
+    const y = this.fc.forward(f);
+    f.dispose();
+    return y;
+  }
+}
+
+/** WRN-40-2 with dropout 0.3, the paper's CIFAR classifier. */
+export function wrn40x2(numClasses: number, dropRate = 0.3): WideResNet {
+  return new WideResNet(numClasses, { depth: 40, widenFactor: 2, dropRate });
+}
