@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { engine, t32, read } from '../helpers/gpu.ts';
 import { randArray, asF32, expectClose, finiteDiff, dot } from '../helpers/reference.ts';
-import { attention, backward, permute, tensor, OpError, memoryStats, type Tensor, type AttentionOptions } from '../../src/engine/index.ts';
+import { attention, backward, permute, tensor, manualSeed, OpError, memoryStats, type Tensor, type AttentionOptions } from '../../src/engine/index.ts';
 
 interface Cfg {
   B: number;
@@ -208,6 +208,15 @@ describe('attention forward', () => {
     const [a, b, d] = await Promise.all([run(5), run(5), run(6)]);
     expect(Array.from(a)).toEqual(Array.from(b));
     expect(Array.from(a)).not.toEqual(Array.from(d));
+    // without a seed: drawn from the global generator, so manualSeed reproduces it
+    const unseeded = () => attention(t32(q, [2, 2, 23, 16]), t32(k, [2, 2, 31, 16]), t32(v, [2, 2, 31, 16]), { dropout: 0.3 }).data();
+    manualSeed(77);
+    const u1 = await unseeded();
+    const u2 = await unseeded();
+    manualSeed(77);
+    const u3 = await unseeded();
+    expect(Array.from(u1)).toEqual(Array.from(u3));
+    expect(Array.from(u1)).not.toEqual(Array.from(u2));
   });
 
   it('reads strided head-split views in place ([B, T, H, D] permuted)', async () => {
@@ -294,5 +303,7 @@ describe('attention input checks', () => {
     expect(() => attention(big, big, big)).toThrow(/head dimension 129/);
     const d100 = tensor(new Float32Array(100), [1, 1, 1, 100]);
     expect(() => attention(d100, d100, d100, { backwardKernel: 'tiled' })).toThrow(/up to 64/);
+    const noKeys = tensor(new Float32Array(0), [2, 3, 0, 8]);
+    expect(() => attention(q, noKeys, noKeys)).toThrow(/no keys/);
   });
 });

@@ -11,6 +11,7 @@ import { record } from '../autograd.ts';
 import { OpError } from '../errors.ts';
 import { dispatch, kernel } from './launch.ts';
 import { contiguous, contiguousCopy } from './movement.ts';
+import { getRngState, setRngState } from './random.ts';
 
 export interface AttentionOptions {
   /** Key j is visible to query i only if j <= i (PyTorch's is_causal, top-left aligned). */
@@ -19,7 +20,8 @@ export interface AttentionOptions {
   keyPaddingMask?: Tensor | null;
   /** Dropout probability on the attention weights (0 = none). */
   dropout?: number;
-  /** Seed of the dropout mask (a u32); the same seed gives the same mask. Drawn when omitted. */
+  /** Seed of the dropout mask (a u32); the same seed gives the same mask. Drawn from the global
+   * generator (manualSeed) when omitted. */
   seed?: number;
   /** Score scale; default 1/sqrt(D). */
   scale?: number;
@@ -37,11 +39,26 @@ const TILE_Q = 16;
 /** Largest head dimension whose tiled-backward tiles fit 32 KiB of workgroup memory. */
 const TILED_BWD_MAX_D = 64;
 
-let seedCounter = 0x2545f491;
-/** A fresh dropout seed (a Weyl sequence: distinct seeds for successive calls). */
+function mix32(v: number): number {
+  let x = v >>> 0;
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x7feb352d) >>> 0;
+  x ^= x >>> 15;
+  x = Math.imul(x, 0x846ca68b) >>> 0;
+  x ^= x >>> 16;
+  return x >>> 0;
+}
+
+/**
+ * A dropout seed drawn from the global generator (ops/random.ts): one counter block of its
+ * stream is consumed, so manualSeed(...) makes attention dropout reproducible as well.
+ */
 export function nextAttentionSeed(): number {
-  seedCounter = (seedCounter + 0x9e3779b9) >>> 0;
-  return seedCounter;
+  const st = getRngState();
+  setRngState({ seed: st.seed, offset: st.offset + 1 });
+  const lo = Number(st.seed & 0xffffffffn);
+  const hi = Number((st.seed >> 32n) & 0xffffffffn);
+  return mix32(mix32(lo ^ mix32(hi)) ^ mix32(st.offset % 2 ** 32) ^ Math.floor(st.offset / 2 ** 32));
 }
 
 function shp(t: Tensor): string {
@@ -107,6 +124,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   if (B * H > 65535) throw new OpError(op, `batch x heads = ${B * H} exceeds 65535 (q ${shp(q)})`);
   const dropout = opts.dropout ?? 0;
   if (!(dropout >= 0 && dropout < 1)) throw new OpError(op, `dropout must be in [0, 1), got ${dropout}`);
+  if (Tk === 0 && B * H * Tq * D > 0) throw new OpError(op, `no keys (k ${shp(k)}): attention over an empty sequence is undefined`);
   const scale = opts.scale ?? 1 / Math.sqrt(D);
   if (!Number.isFinite(scale)) throw new OpError(op, `scale must be finite, got ${scale}`);
   let mask = opts.keyPaddingMask ?? null;
@@ -130,8 +148,6 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
       packParams(plan, q, k, v, mask),
       [Math.ceil(Tq / (tiled ? TILE_Q : WG)), B * H],
     );
-  } else if (out.size > 0) {
-    throw new OpError(op, `no keys (k ${shp(k)}): attention over an empty sequence is undefined`);
   }
   const saved = mask ? [q, k, v, out, lse, mask] : [q, k, v, out, lse];
   const res = record(op, out, [q, k, v], saved, (g, s) => {
