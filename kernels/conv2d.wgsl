@@ -21,7 +21,7 @@
 // Tiles: BM = 8*TY rows by BN = 8*TX columns, BK deep; each thread keeps an 8x8 block of
 // outputs in sixteen vec4 accumulators (function-local): rows 4ty..4ty+3 and BM/2+4ty.., columns
 // 4tx..4tx+3 and BN/2+4tx.., so a reduction step costs 4 vector loads for 64 multiply-adds.
-// The B-tile loader gives each thread one column: TX*TY >= 8*TX, i.e. TY >= 8.
+// The B-tile loader gives each thread one column (TY >= 8) or 128 / (16 TY) of them (TY < 8).
 
 struct Params {
   cols: u32,          // GEMM columns
@@ -142,15 +142,6 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
   let ohw = OH * OW;
   let ihw = IH * IW;
 
-  // The column this thread gathers for the B tile is fixed: decompose it once.
-  let jj = li % bn;
-  let j = col0 + jj;
-  let col_ok = j < p.cols;
-  let jn = j / ohw;
-  let jr = j % ohw;
-  let ih0 = i32(jr / OW * SH) - i32(PH);
-  let iw0 = i32(jr % OW * SW) - i32(PW);
-  let xbase = p.off_a + (jn * IC + g * cig()) * ihw;
   let wbase = p.off_b + g * cog() * kdim;
 
   var acc: Acc;
@@ -164,17 +155,27 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
       store_a(e, v);
     }
     // B tile: the image gathered through the convolution window
-    for (var kk = li / bn; kk < BK; kk += nthreads / bn) {
-      let k = k0 + kk;
-      var v = 0.0;
-      let ci = k / kk_taps;
-      let r = k % kk_taps;
-      let ih = ih0 + i32(r / KW * DH);
-      let iw = iw0 + i32(r % KW * DW);
-      if (col_ok && k < kdim && ih >= 0 && ih < i32(IH) && iw >= 0 && iw < i32(IW)) {
-        v = a[xbase + ci * ihw + u32(ih) * IW + u32(iw)];
+    for (var sl = 0u; sl < max(bn / nthreads, 1u); sl++) {
+      let jj = li % bn + sl * nthreads;
+      let j = col0 + jj;
+      let col_ok = j < p.cols;
+      let jn = j / ohw;
+      let jr = j % ohw;
+      let ih0 = i32(jr / OW * SH) - i32(PH);
+      let iw0 = i32(jr % OW * SW) - i32(PW);
+      let xbase = p.off_a + (jn * IC + g * cig()) * ihw;
+      for (var kk = li / bn; kk < BK; kk += max(nthreads / bn, 1u)) {
+        let k = k0 + kk;
+        var v = 0.0;
+        let ci = k / kk_taps;
+        let r = k % kk_taps;
+        let ih = ih0 + i32(r / KW * DH);
+        let iw = iw0 + i32(r % KW * DW);
+        if (col_ok && k < kdim && ih >= 0 && ih < i32(IH) && iw >= 0 && iw < i32(IW)) {
+          v = a[xbase + ci * ihw + u32(ih) * IW + u32(iw)];
+        }
+        store_b(kk, jj, v);
       }
-      store_b(kk, jj, v);
     }
     workgroupBarrier();
     mma(&acc, lid.x, lid.y);
@@ -214,14 +215,6 @@ fn conv_dgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
   let ohw = OH * OW;
   let ihw = IH * IW;
 
-  let jj = li % bn;
-  let j = col0 + jj;
-  let col_ok = j < p.cols;
-  let jn = j / ihw;
-  let jr = j % ihw;
-  let th0 = i32(jr / IW + PH);
-  let tw0 = i32(jr % IW + PW);
-  let dybase = p.off_a + (jn * OC + g * cog()) * ohw;
   let wbase = p.off_b + g * cog() * wrow;
 
   var acc: Acc;
@@ -238,20 +231,30 @@ fn conv_dgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
       }
       store_a(e, v);
     }
-    for (var kk = li / bn; kk < BK; kk += nthreads / bn) {
-      let k = k0 + kk;
-      var v = 0.0;
-      let co = k / kk_taps;
-      let r = k % kk_taps;
-      let th = th0 - i32(r / KW * DH);
-      let tw = tw0 - i32(r % KW * DW);
-      let oh = th / i32(SH);
-      let ow = tw / i32(SW);
-      if (col_ok && k < kdim && th >= 0 && tw >= 0 && th % i32(SH) == 0 && tw % i32(SW) == 0 &&
-          oh < i32(OH) && ow < i32(OW)) {
-        v = a[dybase + co * ohw + u32(oh) * OW + u32(ow)];
+    for (var sl = 0u; sl < max(bn / nthreads, 1u); sl++) {
+      let jj = li % bn + sl * nthreads;
+      let j = col0 + jj;
+      let col_ok = j < p.cols;
+      let jn = j / ihw;
+      let jr = j % ihw;
+      let th0 = i32(jr / IW + PH);
+      let tw0 = i32(jr % IW + PW);
+      let dybase = p.off_a + (jn * OC + g * cog()) * ohw;
+      for (var kk = li / bn; kk < BK; kk += max(nthreads / bn, 1u)) {
+        let k = k0 + kk;
+        var v = 0.0;
+        let co = k / kk_taps;
+        let r = k % kk_taps;
+        let th = th0 - i32(r / KW * DH);
+        let tw = tw0 - i32(r % KW * DW);
+        let oh = th / i32(SH);
+        let ow = tw / i32(SW);
+        if (col_ok && k < kdim && th >= 0 && tw >= 0 && th % i32(SH) == 0 && tw % i32(SW) == 0 &&
+            oh < i32(OH) && ow < i32(OW)) {
+          v = a[dybase + co * ohw + u32(oh) * OW + u32(ow)];
+        }
+        store_b(kk, jj, v);
       }
-      store_b(kk, jj, v);
     }
     workgroupBarrier();
     mma(&acc, lid.x, lid.y);
@@ -291,15 +294,6 @@ fn conv_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
   let kbeg = split * p.k_per_split;
   let kend = min(kbeg + p.k_per_split, p.kdim);
 
-  // B column: a weight tap (ci, kh, kw), fixed per thread
-  let jj = li % bn;
-  let j = col0 + jj;
-  let col_ok = j < ncols;
-  let ci = j / kk_taps;
-  let r = j % kk_taps;
-  let dh = i32(r / KW * DH) - i32(PH);
-  let dw = i32(r % KW * DW) - i32(PW);
-  let xc = p.off_b + (g * cig() + ci) * ihw;
 
   var acc: Acc;
   for (var k0 = kbeg; k0 < kend; k0 += BK) {
@@ -315,17 +309,27 @@ fn conv_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
       }
       store_a(e, v);
     }
-    for (var kk = li / bn; kk < BK; kk += nthreads / bn) {
-      let k = k0 + kk;
-      var v = 0.0;
-      let n = k / ohw;
-      let s = k % ohw;
-      let ih = i32(s / OW * SH) + dh;
-      let iw = i32(s % OW * SW) + dw;
-      if (col_ok && k < kend && ih >= 0 && ih < i32(IH) && iw >= 0 && iw < i32(IW)) {
-        v = b[xc + n * IC * ihw + u32(ih) * IW + u32(iw)];
+    for (var sl = 0u; sl < max(bn / nthreads, 1u); sl++) {
+      let jj = li % bn + sl * nthreads;
+      let j = col0 + jj;
+      let col_ok = j < ncols;
+      let ci = j / kk_taps;
+      let r = j % kk_taps;
+      let dh = i32(r / KW * DH) - i32(PH);
+      let dw = i32(r % KW * DW) - i32(PW);
+      let xc = p.off_b + (g * cig() + ci) * ihw;
+      for (var kk = li / bn; kk < BK; kk += max(nthreads / bn, 1u)) {
+        let k = k0 + kk;
+        var v = 0.0;
+        let n = k / ohw;
+        let s = k % ohw;
+        let ih = i32(s / OW * SH) + dh;
+        let iw = i32(s % OW * SW) + dw;
+        if (col_ok && k < kend && ih >= 0 && ih < i32(IH) && iw >= 0 && iw < i32(IW)) {
+          v = b[xc + n * IC * ihw + u32(ih) * IW + u32(iw)];
+        }
+        store_b(kk, jj, v);
       }
-      store_b(kk, jj, v);
     }
     workgroupBarrier();
     mma(&acc, lid.x, lid.y);

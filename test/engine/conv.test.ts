@@ -34,9 +34,9 @@ function data(g: Geo, seed: number): { x: Float64Array; w: Float64Array; b: Floa
 const CASES: [string, Geo, ConvVariant[]][] = [
   ['3x3 s1 p1, 3 channels, 7x9', geo({ n: 2, c: 3, h: 7, w: 9, oc: 5, kh: 3, kw: 3, ph: 1, pw: 1 }), ['direct']],
   ['3x3 s2 p2, odd sizes', geo({ n: 2, c: 3, h: 7, w: 9, oc: 6, kh: 3, kw: 3, sh: 2, sw: 2, ph: 2, pw: 2 }), ['gemm']],
-  ['1x1 s2 (WRN shortcut), 70 rows', geo({ n: 2, c: 9, h: 7, w: 9, oc: 70, kh: 1, kw: 1, sh: 2, sw: 2 }), ['gemm']],
+  ['1x1 s2 (WRN shortcut), 45 rows (64-row tiles)', geo({ n: 2, c: 9, h: 7, w: 9, oc: 45, kh: 1, kw: 1, sh: 2, sw: 2 }), ['gemm']],
   ['3x2 kernel, stride (2,1), padding (3,1), dilation 2', geo({ n: 2, c: 4, h: 9, w: 7, oc: 11, kh: 3, kw: 2, sh: 2, sw: 1, ph: 3, pw: 1, dh: 2, dw: 2 }), ['gemm', 'direct']],
-  ['5x5 p2, groups 2, several K and column tiles', geo({ n: 3, c: 18, h: 11, w: 13, oc: 20, kh: 5, kw: 5, ph: 2, pw: 2, groups: 2 }), ['gemm']],
+  ['5x5 p2, groups 2 (25 rows per group: 32-row tiles), several K and column tiles', geo({ n: 3, c: 18, h: 11, w: 13, oc: 50, kh: 5, kw: 5, ph: 2, pw: 2, groups: 2 }), ['gemm']],
   ['depthwise 3x3 s2', geo({ n: 2, c: 5, h: 7, w: 9, oc: 5, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1, groups: 5 }), ['direct']],
   ['depthwise multiplier 2', geo({ n: 1, c: 3, h: 7, w: 9, oc: 6, kh: 3, kw: 3, ph: 1, pw: 1, groups: 3 }), ['direct']],
 ];
@@ -69,11 +69,11 @@ describe('conv2d raw kernels against float64', () => {
   }
 
   it('weight gradient split over batch and space (partial sums reduced)', async () => {
-    // 4*15*17 = 1020 reduction steps: two splits
-    const g = geo({ n: 4, c: 7, h: 15, w: 17, oc: 9, kh: 3, kw: 3, ph: 1, pw: 1 });
+    // 4*15*17 = 1020 reduction steps: two splits; 70 rows: 128-row tiles
+    const g = geo({ n: 4, c: 7, h: 15, w: 17, oc: 70, kh: 3, kw: 3, ph: 1, pw: 1 });
     const d = data(g, 5);
     const { dw } = convBackRef(g, d.x, d.w, d.gy);
-    const got = scope(() => conv2dWeightGradRaw(t32(d.gy, [4, 9, 15, 17]), t32(d.x, [4, 7, 15, 17]), [9, 7, 3, 3], optsOf(g), 'gemm'));
+    const got = scope(() => conv2dWeightGradRaw(t32(d.gy, [4, 70, 15, 17]), t32(d.x, [4, 7, 15, 17]), [70, 7, 3, 3], optsOf(g), 'gemm'));
     expectClose(await read(got), dw, { atol: 5e-4, rtol: 1e-4, what: 'weight grad' });
     got.dispose();
   });

@@ -112,10 +112,9 @@ function params(v: { cols?: number; kdim?: number; kps?: number; n?: number; off
  */
 export const convTiles = { tx: 16, tyMax: 16, bk: 16 };
 
-/** Threads along rows: 8 (64-row tiles) or 16 (128-row tiles) for wider layers. The B loader needs
- * TY >= 8 (one column per thread). */
+/** Threads along rows: 2, 4, 8 or 16 (16- to 128-row tiles), the smallest that holds `rows`. */
 function tileRows(rows: number): number {
-  return Math.min(rows <= 64 ? 8 : 16, convTiles.tyMax);
+  return Math.min(rows <= 16 ? 2 : rows <= 32 ? 4 : rows <= 64 ? 8 : 16, convTiles.tyMax);
 }
 
 function gemmGrid(op: string, cols: number, rows: number, ty: number, z: number): [number, number, number] {
@@ -220,7 +219,12 @@ export function conv2dWeightGradRaw(dy: Tensor, x: Tensor, wShape: readonly numb
   const cig = g.c / g.groups;
   const ncols = cig * g.kh * g.kw;
   const kdim = g.n * g.oh * g.ow;
-  if (pickVariant(variant, Math.min(cog, ncols)) === 'direct' || kdim === 0) {
+  // GEMM tiles over [C_out/groups, C_in/groups*kH*kW]: when they would be mostly padding (a
+  // 3-channel stem: 27 columns in a 128-column tile), one workgroup per weight is faster.
+  const ty0 = tileRows(cog);
+  const fill = (cog * ncols) / (Math.ceil(cog / (ty0 * 8)) * ty0 * 8 * Math.ceil(ncols / (convTiles.tx * 8)) * convTiles.tx * 8);
+  const auto = variant === 'auto' && fill < 0.25 ? 'direct' : variant;
+  if (pickVariant(auto, Math.min(cog, ncols)) === 'direct' || kdim === 0) {
     dispatch(
       kernel('conv2d', 'direct_wgrad', { constants: constants(g, {}) }),
       [dw.bufferFor(op), dyc.bufferFor(op), xc.bufferFor(op)],
