@@ -196,6 +196,10 @@ export interface SampleWordsOptions {
   maxContext?: number;
   /** The causal mask while generating; generate.py calls model(input, False): default false. */
   mask?: boolean;
+  /** Words generated between readbacks (default 256). */
+  chunk?: number;
+  /** Called after each chunk with the words done so far. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /**
@@ -204,7 +208,7 @@ export interface SampleWordsOptions {
  * append multinomial(exp(output / T)) (Gumbel-max on the GPU: argmax(output / T + G), exact; see
  * sampling.ts). The model is put in eval mode and run without gradients. Returns the numWords
  * sampled token ids (the random start token is not included, as generate.py does not write it).
- * Everything stays on the GPU; the ids are read back once at the end.
+ * Everything stays on the GPU; the ids are read back once per `chunk` words.
  */
 export async function sampleWords(model: TransformerModel, opts: SampleWordsOptions): Promise<Int32Array> {
   const op = 'sampleWords';
@@ -224,10 +228,13 @@ export async function sampleWords(model: TransformerModel, opts: SampleWordsOpti
   const blocksPerDraw = Math.ceil(V / 4);
   // with a seed, draw i reads the counter blocks [i * blocksPerDraw, (i + 1) * blocksPerDraw)
   const rng = (i: number) => (opts.seed === undefined ? {} : { seed: opts.seed, offset: i * blocksPerDraw });
+  const chunk = opts.chunk ?? 256;
+  if (!Number.isInteger(chunk) || chunk < 1) throw new OpError(op, `chunk must be a positive integer, got ${chunk}`);
   const wasTraining = model.training;
   model.eval();
+  let seq: Tensor | null = null; // the context [S, 1], at most maxCtx tokens
   try {
-    const ids = noGrad(() => {
+    seq = noGrad(() => {
       let first: Tensor;
       if (opts.start !== undefined) {
         first = fromData(Int32Array.of(opts.start), [1]);
@@ -236,40 +243,51 @@ export async function sampleWords(model: TransformerModel, opts: SampleWordsOpti
         first = multinomial(z, { logits: true, ...rng(0) }); // uniform over the vocabulary, [1]
         z.dispose();
       }
-      let seq = reshape(first, [1, 1]); // [S, 1]
+      const s0 = reshape(first, [1, 1]);
       first.dispose();
-      const out: Tensor[] = [];
-      for (let i = 0; i < n; i++) {
-        const S = seq.shape[0];
-        const ctx = S > maxCtx ? narrow(seq, 0, S - maxCtx, maxCtx) : seq;
-        const logp = model.forwardLast(ctx, { mask: opts.mask ?? false }); // [1, V]
-        if (ctx !== seq) ctx.dispose();
-        const w = multinomial(logp, { logits: true, temperature: T, ...rng(i + 1) }); // [1]
-        logp.dispose();
-        const w2 = reshape(w, [1, 1]);
-        w.dispose();
-        out.push(w2);
-        // keep at most maxCtx tokens: the history beyond the window is never fed again
-        let grown: Tensor;
-        if (maxCtx === 1) {
-          grown = reshape(w2, [1, 1]); // a view of the new token alone
-        } else {
-          const kept = S >= maxCtx ? narrow(seq, 0, S - maxCtx + 1, maxCtx - 1) : seq;
-          grown = concat([kept, w2], 0);
-          if (kept !== seq) kept.dispose();
-        }
-        seq.dispose();
-        seq = grown;
-      }
-      seq.dispose();
-      const all = concat(out, 0);
-      for (const t of out) t.dispose();
-      return all;
+      return s0;
     });
-    const data = (await ids.data()) as Int32Array;
-    ids.dispose();
-    return Int32Array.from(data);
+    const result = new Int32Array(n);
+    // chunks: the queue stays bounded and each chunk's ids come back in one read
+    for (let done = 0; done < n; ) {
+      const m = Math.min(chunk, n - done);
+      const ids = noGrad(() => {
+        const out: Tensor[] = [];
+        for (let j = 0; j < m; j++) {
+          const i = done + j;
+          const cur = seq as Tensor;
+          const S = cur.shape[0];
+          const logp = model.forwardLast(cur, { mask: opts.mask ?? false }); // [1, V]
+          const w = multinomial(logp, { logits: true, temperature: T, ...rng(i + 1) }); // [1]
+          logp.dispose();
+          const w2 = reshape(w, [1, 1]);
+          w.dispose();
+          out.push(w2);
+          // keep at most maxCtx tokens: the history beyond the window is never fed again
+          let grown: Tensor;
+          if (maxCtx === 1) {
+            grown = reshape(w2, [1, 1]); // a view of the new token alone
+          } else {
+            const kept = S >= maxCtx ? narrow(cur, 0, S - maxCtx + 1, maxCtx - 1) : cur;
+            grown = concat([kept, w2], 0);
+            if (kept !== cur) kept.dispose();
+          }
+          cur.dispose();
+          seq = grown;
+        }
+        const all = out.length === 1 ? reshape(out[0], [1]) : concat(out, 0);
+        for (const t of out) t.dispose();
+        return all;
+      });
+      const data = (await ids.data()) as Int32Array;
+      ids.dispose();
+      result.set(data.subarray(0, m), done);
+      done += m;
+      opts.onProgress?.(done, n);
+    }
+    return result;
   } finally {
+    (seq as Tensor | null)?.dispose();
     model.train(wasTraining);
   }
 }

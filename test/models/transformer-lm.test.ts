@@ -119,7 +119,9 @@ describe('sampleWords (generate.py)', () => {
       const seed = 77;
       const T = 2;
       const maxContext = 4;
-      const words = await sampleWords(m, { numWords: 6, temperature: T, seed, start: 5, maxContext });
+      const progress: number[] = [];
+      const words = await sampleWords(m, { numWords: 6, temperature: T, seed, start: 5, maxContext, chunk: 4, onProgress: (d) => progress.push(d) });
+      expect(progress).toEqual([4, 6]);
       expect(m.training).toBe(true); // restored
       expect(words.length).toBe(6);
       // host re-run: the same model calls, the same noise (draw i + 1 at counter block (i + 1) * ceil(V / 4))
@@ -146,12 +148,13 @@ describe('sampleWords (generate.py)', () => {
       const other2 = await sampleWords(m, { numWords: 40, temperature: T, seed: 79 });
       expect(Array.from(other)).not.toEqual(Array.from(other2));
       expect(other.every((w) => w >= 0 && w < V)).toBe(true);
-      const one = await sampleWords(m, { numWords: 5, seed, maxContext: 1, start: 3 });
+      const one = await sampleWords(m, { numWords: 5, seed, maxContext: 1, start: 3, chunk: 1 });
       expect(one.length).toBe(5);
       expect(await sampleWords(m, { numWords: 0 })).toEqual(new Int32Array(0));
       await expect(sampleWords(m, { numWords: 3, maxContext: 17 })).rejects.toThrow(/maxContext/);
       await expect(sampleWords(m, { numWords: 3, temperature: 0 })).rejects.toThrow(/temperature/);
       await expect(sampleWords(m, { numWords: 3, start: 31 })).rejects.toThrow(/start token/);
+      await expect(sampleWords(m, { numWords: 3, chunk: 0 })).rejects.toThrow(/chunk/);
     } finally {
       m.dispose();
     }
