@@ -130,6 +130,15 @@ describe('gru forward', () => {
     expectClose(await read(hN), ref.hN, { atol: 2e-5, rtol: 1e-4, what: 'hN' });
   });
 
+  it('hidden 300 (two batch rows per workgroup, five column blocks) matches float64', async () => {
+    const c: Case = { T: 3, B: 3, I: 2, H: 300, L: 1, lens: [3, 1, 2] };
+    const d = makeCase(c, 9);
+    const ref = gruRef(d.x, d.h0, d.layers, c.T, c.B, c.I, c.H, c.lens);
+    const { output, hN } = gru(t32(d.x, [c.T, c.B, c.I]), t32(d.h0, [c.L, c.B, c.H]), gpuWeights(c, d.layers, false), { lengths: c.lens });
+    expectClose(await read(output), ref.y, { atol: 2e-5, rtol: 1e-4, what: 'output' });
+    expectClose(await read(hN), ref.hN, { atol: 2e-5, rtol: 1e-4, what: 'hN' });
+  });
+
   it('one dispatch per step and layer for the recurrence (plus a few per layer)', async () => {
     const c: Case = { T: 40, B: 2, I: 3, H: 8, L: 2, lens: [40, 40] };
     const d = makeCase(c, 3);
@@ -190,8 +199,8 @@ describe('gru backward', () => {
     expect(dx.some((v) => v !== 0)).toBe(true);
   });
 
-  it('larger hidden size (several column blocks and row blocks): sampled finite differences', async () => {
-    const c: Case = { T: 6, B: 5, I: 4, H: 67, L: 1, lens: [6, 6, 1, 4, 6] };
+  for (const c of [{ T: 6, B: 5, I: 4, H: 67, L: 1, lens: [6, 6, 1, 4, 6] }, { T: 3, B: 3, I: 2, H: 300, L: 1, lens: [3, 2, 3] }] as Case[]) {
+  it(`larger hidden size ${c.H} (several column blocks and row blocks): sampled finite differences`, async () => {
     const d = makeCase(c, 6);
     const loss = (x: Float64Array, h0: Float64Array, layers: RefLayer[]) => {
       const r = gruRef(x, h0, layers, c.T, c.B, c.I, c.H, c.lens);
@@ -217,6 +226,7 @@ describe('gru backward', () => {
     sample('dh0', await read(g.h0!.grad!), (v) => loss(d.x, v, d.layers), d.h0, 24);
     for (const n of names) sample(n, await read(g.w[0][n].grad!), (v) => loss(d.x, d.h0, [{ ...d.layers[0], [n]: v }]), d.layers[0][n], 24);
   });
+  }
 
   it('frees its temporaries', async () => {
     const c: Case = { T: 4, B: 2, I: 3, H: 5, L: 2, lens: [4, 2] };
