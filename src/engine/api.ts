@@ -15,4 +15,7 @@ export * from './optim/index.ts';
 export * from './nn/index.ts';
 export * from './nn/conv.ts';
 export * from './nn/norm.ts';
+export { MultiheadAttention, type MultiheadAttentionCall } from './nn/attention.ts';
+export { TransformerEncoderLayer, LayerNorm, PositionalEncoding, LearnedPositionalEmbedding, type TransformerEncoderLayerOptions } from './nn/transformer.ts';
+export { GRU, type GRUOptions } from './nn/gru.ts';
 export * from './io/index.ts';
