@@ -53,6 +53,7 @@ const IMAGE_CONCURRENCY = 3;
 export class Assembler {
   private readonly plan: AssemblyPlan;
   private readonly fds = new Map<number, number>();
+  private readonly scratch = new Map<number, Uint8Array>();
   private readonly xs: (Float32Array | Int32Array)[];
   private readonly ys: Int32Array[];
 
@@ -165,7 +166,9 @@ export class Assembler {
     }
     const size = sampleSize(src);
     const bytes = size * (src.dtype === 'uint8' ? 1 : 4);
-    const buf = new Uint8Array(bytes);
+    // One scratch buffer per source: each sample is transformed into the batch before the next is read.
+    let buf = this.scratch.get(sid);
+    if (buf === undefined) this.scratch.set(sid, (buf = new Uint8Array(bytes)));
     const pos = src.dataOffset + idx * bytes;
     let got = 0;
     while (got < bytes) {
