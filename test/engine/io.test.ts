@@ -43,6 +43,19 @@ function sample(): Uint8Array {
 }
 
 describe('safetensors', () => {
+  it('parses a Node Buffer (whose slice() is a view into a shared pool) to the same values', () => {
+    const bytes = sample();
+    // A Buffer carved out of a larger pool at an odd offset, as readFileSync may return.
+    const pool = Buffer.alloc(bytes.length + 13, 0xee);
+    pool.set(bytes, 5);
+    const buf = pool.subarray(5, 5 + bytes.length);
+    const a = parseSafetensors(bytes);
+    const b = parseSafetensors(buf);
+    for (const [name, t] of a.tensors) {
+      expect(Array.from(b.tensors.get(name)!.data as ArrayLike<number>), name).toEqual(Array.from(t.data as ArrayLike<number>));
+    }
+  });
+
   it('round trips F32/I32/U32/U8, 0-d and empty tensors, and metadata; the data section is 8-byte aligned', () => {
     const bytes = sample();
     const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));

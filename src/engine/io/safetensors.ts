@@ -106,7 +106,9 @@ export function parseSafetensors(buf: ArrayBuffer | Uint8Array, opts: { decodeHa
   if (cursor !== dataLen) throw new SafetensorsError(`${where}data section is ${dataLen} bytes but the tensors cover ${cursor} (trailing bytes or a corrupt header)`);
   const tensors = new Map<string, SafeTensor>();
   for (const [name, dtype, shape, b, e] of entries) {
-    const chunk = bytes.slice(dataStart + b, dataStart + e).buffer; // a copy: aligned for any typed array
+    // A copy, so the data is aligned for any typed array. Uint8Array.prototype.slice is called
+    // explicitly: Node's Buffer overrides slice() to return a view into its (shared) pool.
+    const chunk = Uint8Array.prototype.slice.call(bytes, dataStart + b, dataStart + e).buffer;
     let t: SafeTensor = { dtype, shape, data: typed(dtype, chunk) };
     if (opts.decodeHalf && (dtype === 'F16' || dtype === 'BF16')) t = { dtype: 'F32', shape, data: toFloat32(t) };
     tensors.set(name, t);
