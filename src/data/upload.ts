@@ -3,7 +3,8 @@
  * typed array and a shape and returns its tensor (e.g. one queue.writeBuffer into a GPU buffer);
  * the loader hands it views of its shared batch slots, so nothing is copied on the way. Upload
  * must finish reading the array before the loader's iterator is advanced (writeBuffer copies at
- * call time, so calling it is enough).
+ * call time, so calling it is enough). The arrays are views of SharedArrayBuffers: give writeBuffer the
+ * view (Dawn rejects a bare SharedArrayBuffer as its data argument).
  */
 import type { Batch } from './loader.ts';
 
