@@ -195,7 +195,9 @@ export class Device {
     if (this.encoder) this.flush();
     const bytes = data.byteLength;
     if (bytes % 4 === 0) {
-      this.gpu.queue.writeBuffer(dst, dstOffset, data.buffer, data.byteOffset, bytes);
+      // Pass the view itself: Dawn rejects a bare SharedArrayBuffer (the data loader's batches
+      // live in shared memory) but accepts a view over one.
+      this.gpu.queue.writeBuffer(dst, dstOffset, data as unknown as GPUAllowSharedBufferSource);
     } else {
       const padded = new Uint8Array((bytes + 3) & ~3);
       padded.set(new Uint8Array(data.buffer, data.byteOffset, bytes));
