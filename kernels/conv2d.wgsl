@@ -494,3 +494,104 @@ fn act_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
   }
   out[p.off_out + i] = gv * d;
 }
+
+// ------------------------------------------------------------ input grad, strided (phases)
+//
+// With stride S > 1 (dilation 1), an input row ih only receives taps kh = (ih + PH) mod S + S t:
+// the other taps' divisions are not exact. Input positions are split into the S_h * S_w phases
+// (ih mod S_h, iw mod S_w), one per workgroup z-slice; each phase runs the GEMM over its own taps
+// only (NTH = ceil(KH / SH) by NTW = ceil(KW / SW), those past the kernel masked), so a 3x3
+// stride-2 gradient does 4 taps' work per position instead of 9, and no zero tiles.
+
+override NTH: u32 = 1u;
+override NTW: u32 = 1u;
+
+@compute @workgroup_size(TX, TY)
+fn conv_dgrad_phased(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+                     @builtin(local_invocation_index) li: u32) {
+  let nph = SH * SW;
+  let g = wid.z / nph;
+  let phase = wid.z % nph;
+  let ph = phase / SW;
+  let pw = phase % SW;
+  let kh0 = (ph + PH) % SH;
+  let kw0 = (pw + PW) % SW;
+  let bm = TY * 8u;
+  let bn = TX * 8u;
+  let nthreads = TX * TY;
+  let row0 = wid.y * bm;
+  let col0 = wid.x * bn;
+  let kk_taps = KH * KW;
+  let ntaps = NTH * NTW;
+  let kdim = cog() * ntaps;
+  let wrow = cig() * kk_taps;
+  let ohw = OH * OW;
+  let ihw = IH * IW;
+  // positions of this phase, on a grid of ceil(IH / SH) x ceil(IW / SW) (the excess masked)
+  let ihp = (IH + SH - 1u) / SH;
+  let iwp = (IW + SW - 1u) / SW;
+  let phw = ihp * iwp;
+  let wbase = p.off_b + g * cog() * wrow;
+
+  var acc: Acc;
+  for (var k0 = 0u; k0 < kdim; k0 += BK) {
+    for (var e = li; e < BK * bm; e += nthreads) {
+      let k = k0 + e % BK;
+      let m = row0 + e / BK;
+      let co = k / ntaps;
+      let t = k % ntaps;
+      let kh = kh0 + t / NTW * SH;
+      let kw = kw0 + t % NTW * SW;
+      var v = 0.0;
+      if (k < kdim && m < cig() && kh < KH && kw < KW) {
+        v = b[wbase + co * wrow + m * kk_taps + kh * KW + kw];
+      }
+      store_a(e, v);
+    }
+    for (var sl = 0u; sl < max(bn / nthreads, 1u); sl++) {
+      let jj = li % bn + sl * nthreads;
+      let j = col0 + jj;
+      let jn = j / phw;
+      let jr = j % phw;
+      let ih = ph + jr / iwp * SH;
+      let iw = pw + jr % iwp * SW;
+      let col_ok = j < p.cols && ih < IH && iw < IW;
+      let dybase = p.off_a + (jn * OC + g * cog()) * ohw;
+      for (var kk = li / bn; kk < BK; kk += max(nthreads / bn, 1u)) {
+        let k = k0 + kk;
+        let co = k / ntaps;
+        let t = k % ntaps;
+        let kh = kh0 + t / NTW * SH;
+        let kw = kw0 + t % NTW * SW;
+        // exact divisions: ih + PH - kh is a multiple of SH by the choice of kh0
+        let th = i32(ih + PH) - i32(kh);
+        let tw = i32(iw + PW) - i32(kw);
+        let oh = th / i32(SH);
+        let ow = tw / i32(SW);
+        var v = 0.0;
+        if (col_ok && k < kdim && kh < KH && kw < KW && th >= 0 && tw >= 0 && oh < i32(OH) && ow < i32(OW)) {
+          v = a[dybase + co * ohw + u32(oh) * OW + u32(ow)];
+        }
+        store_b(kk, jj, v);
+      }
+    }
+    workgroupBarrier();
+    mma(&acc, lid.x, lid.y);
+    workgroupBarrier();
+  }
+
+  for (var i = 0u; i < 8u; i++) {
+    let m = row0 + acc_row(i, lid.y);
+    if (m >= cig()) { continue; }
+    let ci = g * cig() + m;
+    for (var jx = 0u; jx < 8u; jx++) {
+      let col = col0 + acc_col(jx / 4u, jx % 4u, lid.x);
+      let n = col / phw;
+      let r = col % phw;
+      let ih = ph + r / iwp * SH;
+      let iw = pw + r % iwp * SW;
+      if (col >= p.cols || ih >= IH || iw >= IW) { continue; }
+      out[p.off_out + (n * IC + ci) * ihw + ih * IW + iw] = acc[2u * i + jx / 4u][jx % 4u];
+    }
+  }
+}

@@ -33,7 +33,7 @@ function data(g: Geo, seed: number): { x: Float64Array; w: Float64Array; b: Floa
 // adapter: few GEMM cases, each covering several features at once.
 const CASES: [string, Geo, ConvVariant[]][] = [
   ['3x3 s1 p1, 3 channels, 7x9', geo({ n: 2, c: 3, h: 7, w: 9, oc: 5, kh: 3, kw: 3, ph: 1, pw: 1 }), ['direct']],
-  ['3x3 s2 p2, odd sizes', geo({ n: 2, c: 3, h: 7, w: 9, oc: 6, kh: 3, kw: 3, sh: 2, sw: 2, ph: 2, pw: 2 }), ['gemm']],
+  ['3x3 stride (2,3) padding 2, odd sizes (input gradient by stride phases)', geo({ n: 2, c: 3, h: 7, w: 9, oc: 6, kh: 3, kw: 3, sh: 2, sw: 3, ph: 2, pw: 2 }), ['gemm']],
   ['1x1 s2 (WRN shortcut), 45 rows (64-row tiles)', geo({ n: 2, c: 9, h: 7, w: 9, oc: 45, kh: 1, kw: 1, sh: 2, sw: 2 }), ['gemm']],
   ['3x2 kernel, stride (2,1), padding (3,1), dilation 2', geo({ n: 2, c: 4, h: 9, w: 7, oc: 11, kh: 3, kw: 2, sh: 2, sw: 1, ph: 3, pw: 1, dh: 2, dw: 2 }), ['gemm', 'direct']],
   ['5x5 p2, groups 2 (25 rows per group: 32-row tiles), several K and column tiles', geo({ n: 3, c: 18, h: 11, w: 13, oc: 50, kh: 5, kw: 5, ph: 2, pw: 2, groups: 2 }), ['gemm']],

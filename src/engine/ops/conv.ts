@@ -117,8 +117,8 @@ function tileRows(rows: number): number {
   return Math.min(rows <= 16 ? 2 : rows <= 32 ? 4 : rows <= 64 ? 8 : 16, convTiles.tyMax);
 }
 
-function gemmGrid(op: string, cols: number, rows: number, ty: number, z: number): [number, number, number] {
-  const gx = Math.ceil(cols / (convTiles.tx * 8));
+function gemmGrid(op: string, cols: number, rows: number, ty: number, z: number, tx = convTiles.tx): [number, number, number] {
+  const gx = Math.ceil(cols / (tx * 8));
   if (gx > 65535) throw new OpError(op, `${cols} GEMM columns exceed the 65535-workgroup grid; split the batch`);
   return [gx, Math.ceil(rows / (ty * 8)), z];
 }
@@ -192,13 +192,26 @@ export function conv2dInputGradRaw(dy: Tensor, w: Tensor, xShape: readonly numbe
     dispatch(kernel('conv2d', 'direct_dgrad', { constants: constants(g, {}) }), buffers, params({ n: dx.size, offs }), grid1d(dx.size));
   } else {
     const ty = tileRows(cig);
-    const cols = g.n * g.h * g.w;
-    dispatch(
-      kernel('conv2d', 'conv_dgrad', { constants: constants(g, { TX: convTiles.tx, TY: ty, BK: convTiles.bk }) }),
-      buffers,
-      params({ cols, offs }),
-      gemmGrid(op, cols, cig, ty, g.groups),
-    );
+    if ((g.sh > 1 || g.sw > 1) && g.dh === 1 && g.dw === 1) {
+      // stride phases: each (ih mod sh, iw mod sw) class with only the taps that reach it
+      const cols = g.n * Math.ceil(g.h / g.sh) * Math.ceil(g.w / g.sw);
+      const nth = Math.ceil(g.kh / g.sh);
+      const ntw = Math.ceil(g.kw / g.sw);
+      dispatch(
+        kernel('conv2d', 'conv_dgrad_phased', { constants: constants(g, { TX: convTiles.tx, TY: ty, BK: convTiles.bk, NTH: nth, NTW: ntw }) }),
+        buffers,
+        params({ cols, offs }),
+        gemmGrid(op, cols, cig, ty, g.groups * g.sh * g.sw),
+      );
+    } else {
+      const cols = g.n * g.h * g.w;
+      dispatch(
+        kernel('conv2d', 'conv_dgrad', { constants: constants(g, { TX: convTiles.tx, TY: ty, BK: convTiles.bk }) }),
+        buffers,
+        params({ cols, offs }),
+        gemmGrid(op, cols, cig, ty, g.groups),
+      );
+    }
   }
   if (dyc !== dy) dyc.dispose();
   if (wc !== w) wc.dispose();
@@ -221,8 +234,10 @@ export function conv2dWeightGradRaw(dy: Tensor, x: Tensor, wShape: readonly numb
   const kdim = g.n * g.oh * g.ow;
   // GEMM tiles over [C_out/groups, C_in/groups*kH*kW]: when they would be mostly padding (a
   // 3-channel stem: 27 columns in a 128-column tile), one workgroup per weight is faster.
+  // Columns are weight taps: few of them (27 for a 3-channel 3x3) take narrower tiles.
+  const tx = Math.min(convTiles.tx, ncols <= 32 ? 4 : ncols <= 64 ? 8 : 16);
   const ty0 = tileRows(cog);
-  const fill = (cog * ncols) / (Math.ceil(cog / (ty0 * 8)) * ty0 * 8 * Math.ceil(ncols / (convTiles.tx * 8)) * convTiles.tx * 8);
+  const fill = (cog * ncols) / (Math.ceil(cog / (ty0 * 8)) * ty0 * 8 * Math.ceil(ncols / (tx * 8)) * tx * 8);
   const auto = variant === 'auto' && fill < 0.25 ? 'direct' : variant;
   if (pickVariant(auto, Math.min(cog, ncols)) === 'direct' || kdim === 0) {
     dispatch(
@@ -233,14 +248,14 @@ export function conv2dWeightGradRaw(dy: Tensor, x: Tensor, wShape: readonly numb
     );
   } else {
     const ty = tileRows(cog);
-    const tiles = Math.ceil(ncols / (convTiles.tx * 8)) * Math.ceil(cog / (ty * 8)) * g.groups;
+    const tiles = Math.ceil(ncols / (tx * 8)) * Math.ceil(cog / (ty * 8)) * g.groups;
     // Split the batch-and-space reduction so that enough workgroups run at once; each split keeps
     // at least 512 reduction steps so the partial sums stay few.
     const splits = Math.max(1, Math.min(Math.ceil(512 / tiles), Math.ceil(kdim / 512), Math.floor(65535 / g.groups)));
     const kps = Math.ceil(kdim / splits / convTiles.bk) * convTiles.bk;
     const used = Math.ceil(kdim / kps);
-    const spec = { constants: constants(g, { TX: convTiles.tx, TY: ty, BK: convTiles.bk, SPLITS: used }) };
-    const grid = gemmGrid(op, ncols, cog, ty, g.groups * used);
+    const spec = { constants: constants(g, { TX: tx, TY: ty, BK: convTiles.bk, SPLITS: used }) };
+    const grid = gemmGrid(op, ncols, cog, ty, g.groups * used, tx);
     if (used === 1) {
       dispatch(kernel('conv2d', 'conv_wgrad', spec), [dw.bufferFor(op), dyc.bufferFor(op), xc.bufferFor(op)], params({ kdim, kps, offs: [dw.offset, dyc.offset, xc.offset] }), grid);
     } else {
