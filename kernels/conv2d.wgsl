@@ -523,7 +523,8 @@ fn conv_dgrad_phased(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
   let col0 = wid.x * bn;
   let kk_taps = KH * KW;
   let ntaps = NTH * NTW;
-  let kdim = cog() * ntaps;
+  // a phase no tap reaches (odd rows of a 1x1 stride-2 convolution) only writes zeros
+  let kdim = select(cog() * ntaps, 0u, kh0 >= KH || kw0 >= KW);
   let wrow = cig() * kk_taps;
   let ohw = OH * OW;
   let ihw = IH * IW;
