@@ -70,6 +70,11 @@ export interface Row {
   gbps?: number;
   maxRelErr?: number;
   timing?: 'timestamp' | 'wall';
+  /** Process CPU time per repetition (all threads: a software adapter's workers included). On a
+   * busy shared machine this is the stable measure of a software adapter's work. */
+  cpuMs?: number;
+  /** flops / CPU time: GFLOP per CPU-second. */
+  gflopsCpu?: number;
   note?: string;
 }
 
@@ -120,7 +125,7 @@ export class Harness {
     this.log(`timing: ${this.timing()} | budget ${this.opts.budgetSeconds}s/row, ${this.opts.minReps}..${this.opts.maxReps} reps`);
     if (this.opts.json) process.stdout.write(JSON.stringify({ adapter: line, software: dev.isSoftware, timing: this.timing(), ...extra }) + '\n');
     this.log(
-      `${'problem'.padEnd(18)} ${'shape'.padEnd(30)} ${'variant'.padEnd(14)} ${'ms'.padStart(10)} ${'spread'.padStart(17)} ${'GFLOP/s'.padStart(9)} ${'GB/s'.padStart(7)} ${'max rel err'.padStart(11)}`,
+      `${'problem'.padEnd(18)} ${'shape'.padEnd(30)} ${'variant'.padEnd(14)} ${'ms'.padStart(10)} ${'spread'.padStart(17)} ${'GFLOP/s'.padStart(9)} ${'GB/s'.padStart(7)} ${'GF/cpu-s'.padStart(8)} ${'max rel err'.padStart(11)}`,
     );
   }
 
@@ -151,7 +156,7 @@ export class Harness {
           out.push(this.emit({ ...base, status: 'failed', maxRelErr: check.maxRel, note: check.failure }));
           continue;
         }
-        const t = await this.time(inst, copies);
+        const { t, cpuMs } = await this.time(inst, copies);
         const ms = median(t);
         out.push(
           this.emit({
@@ -164,6 +169,8 @@ export class Harness {
             gbps: p.bytes / (ms * 1e6),
             maxRelErr: check.maxRel,
             timing: this.timing(),
+            cpuMs,
+            gflopsCpu: p.flops / (cpuMs * 1e6),
             note: v.note?.(p),
           }),
         );
@@ -182,14 +189,14 @@ export class Harness {
     const spread = r.msMin !== undefined ? `${f(r.msMin, 3)}-${f(r.msMax, 3)}` : '';
     const status = r.status === 'ok' ? (r.note ? `  ${r.note}` : '') : `  ${r.status.toUpperCase()}: ${r.note ?? ''}`;
     this.log(
-      `${r.problem.padEnd(18)} ${r.shape.padEnd(30)} ${r.variant.padEnd(14)} ${f(r.ms, 3).padStart(10)} ${spread.padStart(17)} ${f(r.gflops, 1).padStart(9)} ${f(r.gbps, 1).padStart(7)} ${(r.maxRelErr === undefined ? '' : r.maxRelErr.toExponential(1)).padStart(11)}${status}`,
+      `${r.problem.padEnd(18)} ${r.shape.padEnd(30)} ${r.variant.padEnd(14)} ${f(r.ms, 3).padStart(10)} ${spread.padStart(17)} ${f(r.gflops, 1).padStart(9)} ${f(r.gbps, 1).padStart(7)} ${f(r.gflopsCpu, 2).padStart(8)} ${(r.maxRelErr === undefined ? '' : r.maxRelErr.toExponential(1)).padStart(11)}${status}`,
     );
     if (this.opts.json) process.stdout.write(JSON.stringify(r) + '\n');
     return r;
   }
 
   /** Per-repetition times in ms after a warm-up, within the time budget. */
-  private async time(inst: Instance, copies: number): Promise<number[]> {
+  private async time(inst: Instance, copies: number): Promise<{ t: number[]; cpuMs: number }> {
     // warm-up: pipelines are built, caches and pools filled
     const w0 = performance.now();
     inst.run(1 % copies);
@@ -197,7 +204,10 @@ export class Harness {
     await inst.done();
     const est = performance.now() - w0;
     const reps = Math.max(this.opts.minReps, Math.min(this.opts.maxReps, Math.floor((this.opts.budgetSeconds * 1000) / Math.max(est, 0.01))));
-    return this.timing() === 'timestamp' ? this.timeStamped(inst, copies, reps) : this.timeWall(inst, copies, reps);
+    const c0 = process.cpuUsage();
+    const t = this.timing() === 'timestamp' ? await this.timeStamped(inst, copies, reps) : await this.timeWall(inst, copies, reps);
+    const c = process.cpuUsage(c0);
+    return { t, cpuMs: (c.user + c.system) / 1000 / reps };
   }
 
   private async timeWall(inst: Instance, copies: number, reps: number): Promise<number[]> {

@@ -2,10 +2,11 @@
  * Matmul benchmark: every variant of kernels/matmul.wgsl, the engine's own pick ("auto"), and
  * TF.js's WebGPU backend on the same device, over the shapes the models use.
  *
- *   node bench/matmul.ts [--json] [--quick] [--all] [--shapes a,b] [--variants v3,tfjs] [--wall]
- *                        [--budget seconds] [--no-tfjs]
+ *   node bench/matmul.ts [--json] [--quick] [--all] [--shapes a,b] [--exact] [--variants v3,tfjs]
+ *                        [--wall] [--budget seconds] [--no-tfjs] [--list-shapes]
  *
- * --shapes keeps problems whose name contains one of the comma-separated words; --all adds the
+ * --shapes keeps problems whose name contains one of the comma-separated words (--exact: equals
+ * one); --list-shapes prints the problems as JSON (for bench/torch_matmul.py); --all adds the
  * big squares (4096, 8192) that a software adapter would spend many minutes on (they run by
  * default on a hardware adapter). Work and traffic per row: 2*M*N*K*batch flops; the minimum
  * traffic is each operand read once and C written once, 4*(A + B + C) bytes, so GB/s says how far
@@ -202,14 +203,14 @@ function aligned(p: MatmulProblem): boolean {
   return (p.transA ? p.M : p.K) % 4 === 0 && (p.transB ? p.K : p.N) % 4 === 0;
 }
 
-function ours(name: string, variant: MatmulVariant | 'auto'): Variant<MatmulProblem> {
+function ours(name: string, variant: MatmulVariant | 'auto', extra: { subgroupRows?: boolean } = {}): Variant<MatmulProblem> {
   return {
     name,
     unsupported(p) {
       const lim = runtime().device.limits.maxStorageBufferBindingSize;
       const biggest = 4 * p.batch * Math.max(p.M * p.K, p.K * p.N, p.M * p.N);
       if (biggest > lim) return `an operand of ${(biggest / 2 ** 20).toFixed(0)} MiB exceeds the adapter's ${(lim / 2 ** 20).toFixed(0)} MiB binding limit`;
-      if (variant === 'v4' && !aligned(p)) return 'operands not 4-aligned (v4 needs vec4 rows)';
+      if ((variant === 'v4' || variant === 'v5') && !aligned(p)) return `operands not 4-aligned (${variant} needs vec4 rows)`;
       return null;
     },
     async setup(p, copies) {
@@ -222,6 +223,7 @@ function ours(name: string, variant: MatmulVariant | 'auto'): Variant<MatmulProb
           out = matmulRaw(as[i], bs[i], {
             transA: p.transA, transB: p.transB, bias: bias ?? undefined, activation: p.act,
             ...(variant === 'auto' ? {} : { variant, splits: 1 }),
+            ...extra,
           });
         },
         flush: () => dev.flush(),
@@ -359,6 +361,10 @@ function tfjsPeer(): Variant<MatmulProblem> {
 
 async function main(): Promise<void> {
   const { flags, values } = parseArgs(process.argv.slice(2));
+  if (flags.has('list-shapes')) {
+    process.stdout.write(JSON.stringify(problems(), null, 1) + '\n');
+    return;
+  }
   await init();
   const dev = runtime().device;
   const h = new Harness({
@@ -372,18 +378,23 @@ async function main(): Promise<void> {
   const variantWords = values.get('variants')?.split(',').filter(Boolean);
   const quickSet = new Set(['sq1024', 'wrn-g2-fwd', 'wrn-g2-dgrad', 'wrn-g2-wgrad', 'tf-qkv', 'tf-attn-qk', 'gru-step-b32', 'head-c10']);
   let ps = problems();
-  if (shapeWords) ps = ps.filter((p) => shapeWords.some((w) => p.name.includes(w)));
+  if (shapeWords) ps = ps.filter((p) => shapeWords.some((w) => (flags.has('exact') ? p.name === w : p.name.includes(w))));
   else if (flags.has('quick')) ps = ps.filter((p) => quickSet.has(p.name));
   if (!flags.has('all') && dev.isSoftware) ps = ps.filter((p) => !p.big || shapeWords !== undefined);
   const all: Variant<MatmulProblem>[] = [
-    ours('v1', 'v1'), ours('v2', 'v2'), ours('v3', 'v3'), ours('v4', 'v4'), ours('auto', 'auto'),
+    ours('v1', 'v1'), ours('v2', 'v2'), ours('v3', 'v3'), ours('v4', 'v4'), ours('v4-nosg', 'v4', { subgroupRows: false }), ours('v5', 'v5'), ours('auto', 'auto'),
   ];
   if (!flags.has('no-tfjs')) all.push(tfjsPeer());
   for (const p of ps) {
     let vs = all;
     if (variantWords) vs = vs.filter((v) => variantWords.some((w) => v.name.includes(w)));
-    // the naive kernel only on the smaller squares (it is the baseline, at 1-2 GFLOP/s here)
-    else vs = vs.filter((v) => v.name !== 'v1' || (p.group === 'squares' && p.M <= 1024) || flags.has('all'));
+    // v1/v2 only on the smaller squares unless --all or a hardware adapter (on a software one
+    // they run at 0.1-0.5 GFLOP/s: v2's 256-thread barriers cost it 10x) and v4-nosg only on
+    // request (it is v4 as an adapter without subgroups runs it)
+    else {
+      const small = p.group === 'squares' && p.M <= (dev.isSoftware ? 512 : 8192);
+      vs = vs.filter((v) => v.name !== 'v4-nosg' && ((v.name !== 'v1' && v.name !== 'v2') || small || flags.has('all')));
+    }
     await h.run(p, vs, validate);
   }
   const failed = h.rows.filter((r) => r.status === 'failed');

@@ -1,3 +1,4 @@
+{{SUBGROUPS}}
 // Matrix multiply family: C[z] = act(A[z] @ B[z] + bias), fp32 in and out.
 //
 // A is logically [M, K], B is [K, N], C is a fresh contiguous [splits, batch, M, N]. A and B are
@@ -15,10 +16,17 @@
 //   v4_reg8x8    128x128x16 tiles, 256 threads, 8x8 micro-tiles, vec4 global loads along the
 //                contiguous dimension (the host calls it only when that dimension, the leading
 //                dimensions, offsets and batch strides are multiples of 4).
+//   v5_reg16x8   v4's tiles with 128 threads of 16x8 each (fewer per-lane reads per FMA).
 // Split K: any variant takes a K range per z-slice (k_chunk); with splits > 1 the host runs it
 // with BIAS = 0 and ACT = 0 into a workspace and `splitk_reduce` sums the slices and applies the
 // epilogue. That keeps tall-skinny products with a huge K (weight gradients) from leaving most of
 // the GPU idle.
+//
+// Subgroups: where the adapter has them the loader's template step fills the first line with
+// `enable subgroups;` and SG_FIRST with subgroupBroadcastFirst (else both are empty: the file
+// stays portable). v4 uses it to tell the compiler that a thread's row group is the same across
+// its subgroup (SG_ROWS, set when subgroups hold at most 16 consecutive threads): a software
+// adapter then loads the A fragment once per subgroup instead of once per lane.
 //
 // Epilogue (overrides, folded by the compiler): BIAS 0 none, 1 per column (length N), 2 per row
 // (length M); ACT 0 none, 1 relu, 2 gelu (tanh form), 3 gelu (erf form), 4 leaky relu (slope
@@ -58,6 +66,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias_r: array<f32>;
 
 override TRANS_A: bool = false;
+override SG_ROWS: bool = false;
 override TRANS_B: bool = false;
 override BIAS: u32 = 0u;
 override ACT: u32 = 0u;
@@ -235,6 +244,12 @@ fn v3_reg4x4(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
 var<workgroup> v4_a: array<vec4<f32>, 512>;
 var<workgroup> v4_b: array<vec4<f32>, 512>;
 
+// ty, made subgroup-uniform when SG_ROWS (the identity without subgroups).
+fn row_group(ty: u32) -> u32 {
+  let first = {{SG_FIRST}}(ty);
+  return select(ty, first, SG_ROWS);
+}
+
 // A vec4 of A's contiguous dimension starting at element `e` (e a multiple of 4), or zeros.
 fn a4_at(e: u32, ok: bool) -> vec4<f32> {
   if (!ok) { return vec4<f32>(0.0); }
@@ -250,6 +265,7 @@ fn b4_at(e: u32, ok: bool) -> vec4<f32> {
 fn v4_reg8x8(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
   let tx = li % 16u;
   let ty = li / 16u;
+  let tyu = row_group(ty);
   let z = wg.z;
   let o = batch_offsets(z % p.batch);
   let kr = k_range(z / p.batch);
@@ -297,8 +313,8 @@ fn v4_reg8x8(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
     }
     workgroupBarrier();
     for (var kk = 0u; kk < 16u; kk++) {
-      let a0 = v4_a[kk * 32u + ty];
-      let a1 = v4_a[kk * 32u + 16u + ty];
+      let a0 = v4_a[kk * 32u + tyu];
+      let a1 = v4_a[kk * 32u + 16u + tyu];
       let b0 = v4_b[kk * 32u + tx];
       let b1 = v4_b[kk * 32u + 16u + tx];
       let av = array<f32, 8>(a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w);
@@ -317,6 +333,89 @@ fn v4_reg8x8(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
       let c0 = col0 + h * 64u + 4u * tx;
       for (var j = 0u; j < 4u; j++) {
         if (c0 + j < p.N) { store(z, row, c0 + j, v[j]); }
+      }
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------ v5: 128x128, 16x8
+
+// v4's tiles and loads, 128 threads, each 16 rows x 8 columns: rows 32q + 4ty + i (q, i < 4),
+// columns 64h + 4tx + j. Per k step a thread reads 4 vec4 of A (one per subgroup when SG_ROWS)
+// and 2 of B for 128 FMAs: for a software adapter, where a per-lane read is a gather and a
+// spilled accumulator a plain vector store, this halves the gathers per FMA against v4.
+@compute @workgroup_size(128)
+fn v5_reg16x8(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  let tx = li % 16u;
+  let ty = li / 16u;
+  let tyu = row_group(ty);
+  let z = wg.z;
+  let o = batch_offsets(z % p.batch);
+  let kr = k_range(z / p.batch);
+  let row0 = wg.y * 128u;
+  let col0 = wg.x * 128u;
+  var acc: array<vec4<f32>, 32>; // acc[2(4q + i) + h]
+  for (var k0 = kr.x; k0 < kr.y; k0 += 16u) {
+    for (var e = 0u; e < 4u; e++) {
+      let idx = li + e * 128u;
+      if (TRANS_A) {
+        let k = idx / 32u;
+        let mq = idx % 32u;
+        let m = row0 + mq * 4u;
+        v4_a[idx] = a4_at(o.x + (k0 + k) * p.lda + m, m < p.M && k0 + k < kr.y);
+      } else {
+        let m = idx / 4u;
+        let kq = idx % 4u;
+        let v = a4_at(o.x + (row0 + m) * p.lda + k0 + kq * 4u, row0 + m < p.M && k0 + kq * 4u < kr.y);
+        let base = kq * 4u * 32u + m / 4u;
+        let c = m % 4u;
+        v4_a[base][c] = v.x;
+        v4_a[base + 32u][c] = v.y;
+        v4_a[base + 64u][c] = v.z;
+        v4_a[base + 96u][c] = v.w;
+      }
+      if (TRANS_B) {
+        let n = idx / 4u;
+        let kq = idx % 4u;
+        let v = b4_at(o.y + (col0 + n) * p.ldb + k0 + kq * 4u, col0 + n < p.N && k0 + kq * 4u < kr.y);
+        let base = kq * 4u * 32u + n / 4u;
+        let c = n % 4u;
+        v4_b[base][c] = v.x;
+        v4_b[base + 32u][c] = v.y;
+        v4_b[base + 64u][c] = v.z;
+        v4_b[base + 96u][c] = v.w;
+      } else {
+        let k = idx / 32u;
+        let nq = idx % 32u;
+        let n = col0 + nq * 4u;
+        v4_b[idx] = b4_at(o.y + (k0 + k) * p.ldb + n, n < p.N && k0 + k < kr.y);
+      }
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < 16u; kk++) {
+      let b0 = v4_b[kk * 32u + tx];
+      let b1 = v4_b[kk * 32u + 16u + tx];
+      for (var q = 0u; q < 4u; q++) {
+        let av = v4_a[kk * 32u + q * 8u + tyu];
+        for (var i = 0u; i < 4u; i++) {
+          let r = 2u * (4u * q + i);
+          acc[r] = fma(vec4<f32>(av[i]), b0, acc[r]);
+          acc[r + 1u] = fma(vec4<f32>(av[i]), b1, acc[r + 1u]);
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var q = 0u; q < 4u; q++) {
+    for (var i = 0u; i < 4u; i++) {
+      let row = row0 + 32u * q + 4u * ty + i;
+      if (row >= p.M) { continue; }
+      for (var h = 0u; h < 2u; h++) {
+        let v = acc[2u * (4u * q + i) + h];
+        let c0 = col0 + h * 64u + 4u * tx;
+        for (var j = 0u; j < 4u; j++) {
+          if (c0 + j < p.N) { store(z, row, c0 + j, v[j]); }
+        }
       }
     }
   }

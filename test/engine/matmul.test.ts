@@ -107,7 +107,7 @@ beforeAll(async () => {
 
 // ------------------------------------------------------------------------------ every variant
 
-const VARIANTS: MatmulVariant[] = ['v1', 'v2', 'v3', 'v4'];
+const VARIANTS: MatmulVariant[] = ['v1', 'v2', 'v3', 'v4', 'v5'];
 
 describe('matmul variants (kernels/matmul.wgsl)', () => {
   // (M, N, K): odd sizes, size 1, non-multiples of every tile (16, 64, 128), and 4-aligned ones so
@@ -168,9 +168,27 @@ describe('matmul variants (kernels/matmul.wgsl)', () => {
     const want4 = refMatmul(a4, b4, null, 'none');
     const A4 = t32(a4.data, [5, 12, 16]);
     const B4 = t32(b4.data, [5, 16, 8]);
-    const C4 = matmulRaw(A4, B4, { variant: 'v4' });
-    expectClose(await read(C4), want4.data, { ...tol(16), what: 'v4 batched' });
-    for (const t of [A, B, A4, B4, C4]) t.dispose();
+    for (const v of ['v4', 'v5'] as MatmulVariant[]) {
+      const C4 = matmulRaw(A4, B4, { variant: v });
+      expectClose(await read(C4), want4.data, { ...tol(16), what: `${v} batched` });
+      C4.dispose();
+    }
+    for (const t of [A, B, A4, B4]) t.dispose();
+  });
+
+  it('v4 and v5 without the subgroup-uniform fragment (the path of adapters without subgroups)', async () => {
+    const [M, N, K] = [132, 136, 44];
+    const a = mat([], M, K, 15);
+    const b = mat([], K, N, 16);
+    const want = refMatmul(a, b, null, 'none');
+    const A = t32(transposeData(a), [K, M]);
+    const B = t32(b.data, [K, N]);
+    for (const v of ['v4', 'v5'] as MatmulVariant[]) {
+      const C = matmulRaw(A, B, { transA: true, variant: v, subgroupRows: false });
+      expectClose(await read(C), want.data, { ...tol(K), what: `${v} portable` });
+      C.dispose();
+    }
+    for (const t of [A, B]) t.dispose();
   });
 
   it('more than four interleaved broadcast batch dimensions are materialised, not refused', async () => {

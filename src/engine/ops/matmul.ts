@@ -19,13 +19,21 @@ import { sumToShape, sum } from './reduce.ts';
 
 export type Activation = 'none' | 'relu' | 'gelu' | 'gelu_tanh' | 'leaky_relu' | 'tanh' | 'sigmoid';
 /** v1 naive, v2 16x16 tiles, v3 64x64 tiles with 4x4 micro-tiles, v4 128x128 with 8x8 and vec4
- * loads (falls back to v3 when the operands are not 4-aligned). */
-export type MatmulVariant = 'v1' | 'v2' | 'v3' | 'v4';
+ * loads (falls back to v3 when the operands are not 4-aligned), v5 v4's tiles with 16x8 per thread. */
+export type MatmulVariant = 'v1' | 'v2' | 'v3' | 'v4' | 'v5';
 
 const ACT_CODE: Record<Activation, number> = { none: 0, relu: 1, gelu_tanh: 2, gelu: 3, leaky_relu: 4, tanh: 5, sigmoid: 6 };
-const ENTRY: Record<MatmulVariant, string> = { v1: 'v1_naive', v2: 'v2_tiled', v3: 'v3_reg4x4', v4: 'v4_reg8x8' };
-const TILE: Record<MatmulVariant, [number, number]> = { v1: [16, 16], v2: [16, 16], v3: [64, 64], v4: [128, 128] };
+const ENTRY: Record<MatmulVariant, string> = { v1: 'v1_naive', v2: 'v2_tiled', v3: 'v3_reg4x4', v4: 'v4_reg8x8', v5: 'v5_reg16x8' };
+const TILE: Record<MatmulVariant, [number, number]> = { v1: [16, 16], v2: [16, 16], v3: [64, 64], v4: [128, 128], v5: [128, 128] };
 const MAX_BATCH_DIMS = 4;
+
+/** The template values and the SG_ROWS override for this device (see kernels/matmul.wgsl). */
+function subgroupSpec(): { defines: Record<string, string>; sgRows: number } {
+  const dev = runtime().device;
+  if (!dev.features.has('subgroups')) return { defines: { SUBGROUPS: '', SG_FIRST: '' }, sgRows: 0 };
+  const maxSize = (dev.info as GPUAdapterInfo & { subgroupMaxSize?: number }).subgroupMaxSize ?? 0;
+  return { defines: { SUBGROUPS: 'enable subgroups;', SG_FIRST: 'subgroupBroadcastFirst' }, sgRows: maxSize > 0 && maxSize <= 16 ? 1 : 0 };
+}
 
 export interface MatmulOptions {
   /** Use a's last two dimensions swapped (a is stored [..., K, M]). */
@@ -45,6 +53,9 @@ export interface MatmulRawOptions extends MatmulOptions {
   variant?: MatmulVariant;
   /** Force a split-K factor (>= 1). */
   splits?: number;
+  /** v4: use the subgroup-uniform row fragment (default: where subgroups hold <= 16 threads);
+   * false runs the portable path (what an adapter without subgroups gets). */
+  subgroupRows?: boolean;
 }
 
 /** The choice for one problem: which kernel, and how many K slices. */
@@ -61,9 +72,12 @@ const planCache = new Map<string, MatmulPlan>();
  * Which variant for a problem, cached per (M, N, K, batch, vec4-able, adapter kind): the choice is
  * a handful of comparisons, and the cache makes it a Map lookup per call.
  *
- * Justified by bench/NOTES.md (lavapipe, 2 cores; H100 numbers pending a GPU session):
- *  - v4 (128x128, 8x8 per thread) beats v3 wherever it applies and the output has at least a
- *    few 128x128 tiles; v3 covers unaligned operands; v1/v2 never win above toy sizes.
+ * Justified by bench/NOTES.md (lavapipe, 2 busy cores; H100 numbers pending a GPU session):
+ *  - software adapter: v5 (16x8 per thread, A fragment read once per subgroup) was 1.0-2.2x v4
+ *    and 2.5-4x TF.js on the aligned shapes; v3 covers unaligned operands; v1/v2 never win
+ *    (v2's 256-thread barriers cost a software adapter 10x).
+ *  - hardware: v4 (128x128, 8x8, vec4 loads), the layout of the 26 TFLOP/s kernel measured on
+ *    the H100, until bench/gpu-run.sh has measured v5 there.
  *  - split K when the output tiles cannot fill the machine and K is long: the weight gradients
  *    of convolutions (M, N of a few hundred, K = batch * H * W up to 131072). Each slice keeps at
  *    least 256 of K so the extra pass over splits * M * N partial sums stays small next to the
@@ -78,7 +92,8 @@ export function pickMatmul(M: number, N: number, K: number, batch: number, vec4:
   // wants a couple per SM (132 on an H100).
   const busy = dev.isSoftware ? 8 : 264;
   const tiles128 = Math.ceil(M / 128) * Math.ceil(N / 128) * batch;
-  const variant: MatmulVariant = vec4 && tiles128 >= (dev.isSoftware ? 2 : 64) ? 'v4' : 'v3';
+  const big: MatmulVariant = dev.isSoftware ? 'v5' : 'v4';
+  const variant: MatmulVariant = vec4 && tiles128 >= (dev.isSoftware ? 2 : 64) ? big : 'v3';
   const [tm, tn] = TILE[variant];
   const tiles = Math.ceil(M / tm) * Math.ceil(N / tn) * batch;
   let splits = 1;
@@ -232,7 +247,7 @@ export function matmulRaw(a: Tensor, b: Tensor, opts: MatmulRawOptions = {}): Te
   const aligned = vec4Ok(A, tA ? M : K, stA) && vec4Ok(B, tB ? K : N, stB);
   const plan = pickMatmul(M, N, K, nbatch, aligned);
   let variant = opts.variant ?? plan.variant;
-  if (variant === 'v4' && !aligned) variant = 'v3';
+  if ((variant === 'v4' || variant === 'v5') && !aligned) variant = 'v3';
   let splits = Math.max(1, Math.floor(opts.splits ?? (opts.variant ? 1 : plan.splits)));
   // k_chunk a multiple of 16 (the tiles' K step, and vec4-aligned), every slice non-empty
   const kChunk = Math.max(16, Math.ceil(K / splits / 16) * 16);
@@ -249,21 +264,23 @@ export function matmulRaw(a: Tensor, b: Tensor, opts: MatmulRawOptions = {}): Te
   const grid: [number, number, number] = [Math.ceil(N / tn), Math.ceil(M / tm), nbatch * splits];
   if (grid[1] > maxWg || grid[0] > maxWg) throw new OpError(op, `product [${M}, ${K}] @ [${K}, ${N}] needs more than ${maxWg} tiles per dimension`);
   const biasCode = bias ? (perRow ? 2 : 1) : 0;
+  const sg = subgroupSpec();
+  const spec = (constants: Record<string, number>) => ({ defines: sg.defines, constants: { ...constants, ...(variant === 'v4' || variant === 'v5' ? { SG_ROWS: opts.subgroupRows === false ? 0 : sg.sgRows } : {}) } });
   try {
     if (splits === 1) {
       params[6] = out.offset;
       params[7] = bias ? bias.offset : 0;
-      const k = kernel('matmul', ENTRY[variant], { constants: { TRANS_A: A.trans ? 1 : 0, TRANS_B: B.trans ? 1 : 0, BIAS: biasCode, ACT: act } });
+      const k = kernel('matmul', ENTRY[variant], spec({ TRANS_A: A.trans ? 1 : 0, TRANS_B: B.trans ? 1 : 0, BIAS: biasCode, ACT: act }));
       dispatch(k, [out.bufferFor(op), A.t.bufferFor(op), B.t.bufferFor(op), (bias ?? A.t).bufferFor(op)], params, grid);
     } else {
       const ws = empty([splits * nbatch * M * N]);
       params[6] = 0;
-      const k = kernel('matmul', ENTRY[variant], { constants: { TRANS_A: A.trans ? 1 : 0, TRANS_B: B.trans ? 1 : 0, BIAS: 0, ACT: 0 } });
+      const k = kernel('matmul', ENTRY[variant], spec({ TRANS_A: A.trans ? 1 : 0, TRANS_B: B.trans ? 1 : 0, BIAS: 0, ACT: 0 }));
       dispatch(k, [ws.bufferFor(op), A.t.bufferFor(op), B.t.bufferFor(op), A.t.bufferFor(op)], params, grid);
       const rp = new Uint32Array(params);
       rp[6] = out.offset;
       rp[7] = bias ? bias.offset : 0;
-      const r = kernel('matmul', 'splitk_reduce', { constants: { BIAS: biasCode, ACT: act } });
+      const r = kernel('matmul', 'splitk_reduce', { defines: sg.defines, constants: { BIAS: biasCode, ACT: act } });
       dispatch(r, [out.bufferFor(op), ws.bufferFor(op), (bias ?? ws).bufferFor(op)], rp, grid1d(nbatch * M * N));
       ws.dispose();
     }
@@ -326,7 +343,7 @@ function packParams(M: number, N: number, K: number, batch: number, A: Operand, 
 function activationRaw(z: Tensor, act: number, alpha: number): Tensor {
   const y = empty(z.shape);
   const p = actParams(z.size, alpha);
-  dispatch(kernel('matmul', 'act_forward', { constants: { ACT: act } }), [y.bufferFor('matmul'), z.bufferFor('matmul')], p, grid1d(z.size));
+  dispatch(kernel('matmul', 'act_forward', { defines: subgroupSpec().defines, constants: { ACT: act } }), [y.bufferFor('matmul'), z.bufferFor('matmul')], p, grid1d(z.size));
   return y;
 }
 
@@ -335,7 +352,7 @@ function activationGradRaw(g: Tensor, z: Tensor, act: number, alpha: number): Te
   const gc = contiguous(g);
   const out = empty(z.shape);
   const p = actParams(z.size, alpha);
-  dispatch(kernel('matmul', 'act_backward', { constants: { ACT: act } }), [out.bufferFor('matmul'), gc.bufferFor('matmul'), z.bufferFor('matmul')], p, grid1d(z.size));
+  dispatch(kernel('matmul', 'act_backward', { defines: subgroupSpec().defines, constants: { ACT: act } }), [out.bufferFor('matmul'), gc.bufferFor('matmul'), z.bufferFor('matmul')], p, grid1d(z.size));
   if (gc !== g) gc.dispose();
   return out;
 }
