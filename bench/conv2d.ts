@@ -418,7 +418,7 @@ async function main(): Promise<void> {
   if (flags.has('torch')) {
     for (const r of torchRows(ps, budget)) {
       h.rows.push(r);
-      const line = `${r.problem.padEnd(18)} ${r.shape.padEnd(30)} ${r.variant.padEnd(14)} ${r.ms!.toFixed(3).padStart(10)} ${`${r.msMin!.toFixed(3)}-${r.msMax!.toFixed(3)}`.padStart(17)} ${r.gflops!.toFixed(1).padStart(9)} ${r.gbps!.toFixed(1).padStart(7)} ${''.padStart(11)}  ${r.note}`;
+      const line = `${r.problem.padEnd(18)} ${r.shape.padEnd(30)} ${r.variant.padEnd(14)} ${r.ms!.toFixed(3).padStart(10)} ${`${r.msMin!.toFixed(3)}-${r.msMax!.toFixed(3)}`.padStart(17)} ${r.gflops!.toFixed(1).padStart(9)} ${r.gbps!.toFixed(1).padStart(7)} ${''.padStart(8)} ${''.padStart(11)}  ${r.note}`;
       if (flags.has('json')) {
         process.stderr.write(line + '\n');
         process.stdout.write(JSON.stringify(r) + '\n');
@@ -430,11 +430,16 @@ async function main(): Promise<void> {
   for (const p of ps) {
     const mine = h.rows.find((r) => r.problem === p.name && r.variant === 'ours' && r.status === 'ok');
     const peers = h.rows.filter((r) => r.problem === p.name && r.peer && r.status === 'ok');
-    if (mine && peers.length) summary.push(`${p.name.padEnd(22)} ${peers.map((q) => `${q.variant} / ours = ${(q.ms! / mine.ms!).toFixed(2)}x`).join(', ')}`);
+    const cpu = (q: Row): string => {
+      const a = mine?.gflopsCpu;
+      const b = q.gflopsCpu;
+      return a && b ? ` (cpu time ${(a / b).toFixed(2)}x)` : '';
+    };
+    if (mine && peers.length) summary.push(`${p.name.padEnd(22)} ${peers.map((q) => `${q.variant} / ours = ${(q.ms! / mine.ms!).toFixed(2)}x${cpu(q)}`).join(', ')}`);
   }
   const log = flags.has('json') ? (s: string) => process.stderr.write(s + '\n') : (s: string) => process.stdout.write(s + '\n');
   if (summary.length) {
-    log('\nspeed-up of ours over each peer (peer ms / our ms; > 1 means ours is faster):');
+    log('\nspeed-up of ours over each peer (peer ms / our ms; > 1 means ours is faster; in brackets the same by CPU time, steadier on a shared software adapter):');
     for (const s of summary) log(s);
   }
   const failed = h.rows.filter((r) => r.status === 'failed');
