@@ -4,6 +4,7 @@
  */
 import { metricsCommand } from './metrics.ts';
 import { runCommand } from './run.ts';
+import { experimentCommand } from './experiment.ts';
 import type { Subcommand } from './subcommand.ts';
 
-export const SUBCOMMANDS: readonly Subcommand[] = [runCommand, metricsCommand];
+export const SUBCOMMANDS: readonly Subcommand[] = [runCommand, metricsCommand, experimentCommand];

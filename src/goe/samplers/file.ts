@@ -1,0 +1,114 @@
+/**
+ * Precomputed outliers from a file: an .npz member (default key "x", e.g. the paper's
+ * samples-50.0.npz, uint8 NCHW) or a .npy array; images (uint8/float32) or int32 token ids [N, L].
+ * `sample(n, seed)` returns the whole set (read lazily by offset when stored uncompressed) when n
+ * covers it, else a seeded random subset of n samples. `saveOutlierSet` writes any set in the
+ * format this sampler reads back.
+ */
+import { writeFile } from 'node:fs/promises';
+import { DataError, NpzFile, Rng, openNpyImages, permutation, readNpy, readNpyHeader, subset, type ArraySource, type NpyArray, type Source } from '../../data/index.ts';
+import { saveNpz, type NpyArrayIn } from './npz.ts';
+import type { OutlierSampler, OutlierSet } from './types.ts';
+
+export interface FileSamplerOptions {
+  /** Member of an .npz (default "x"). */
+  key?: string;
+  /** Image layout when the shape is ambiguous. */
+  layout?: 'CHW' | 'HWC';
+  /** Name in logs (default: the file name). */
+  name?: string;
+}
+
+function tokenSource(a: NpyArray, name: string): ArraySource {
+  if (a.shape.length !== 2) throw new DataError(`token arrays must be [N, L], got (${a.shape.join(', ')})`, name);
+  const data = new Int32Array(new SharedArrayBuffer(a.data.length * 4));
+  for (let i = 0; i < a.data.length; i++) data[i] = Number(a.data[i]);
+  return { kind: 'array', name, length: a.shape[0]!, sampleShape: [a.shape[1]!], layout: 'CHW', dtype: 'int32', data, labels: null };
+}
+
+function isIntegerCode(code: string): boolean {
+  return /^[iu][248]$/.test(code) && code !== 'u1';
+}
+
+export class FileSampler implements OutlierSampler {
+  readonly name: string;
+  readonly path: string;
+  readonly key: string;
+  readonly layout: 'CHW' | 'HWC' | undefined;
+
+  constructor(path: string, opts: FileSamplerOptions = {}) {
+    this.path = path;
+    this.key = opts.key ?? 'x';
+    this.layout = opts.layout;
+    this.name = opts.name ?? path.split('/').pop()!;
+  }
+
+  /** The whole file as a source (lazy where possible). */
+  async open(): Promise<Source> {
+    const npz = this.path.endsWith('.npz');
+    if (npz) {
+      const f = await NpzFile.open(this.path);
+      const m = f.members.find((x) => x.name === `${this.key}.npy` || x.name === this.key);
+      if (m === undefined) throw new DataError(`no array '${this.key}' in the archive (has: ${f.keys.join(', ')})`, this.path);
+      const code = m.method === 0 ? (await readNpyHeader(this.path, m.dataStart)).code : (await f.array(this.key)).header.code;
+      if (isIntegerCode(code)) return tokenSource(await f.array(this.key), this.name);
+      return f.images(this.key, { layout: this.layout, name: this.name });
+    }
+    if (isIntegerCode((await readNpyHeader(this.path)).code)) return tokenSource(await readNpy(this.path), this.name);
+    return openNpyImages(this.path, { layout: this.layout, name: this.name });
+  }
+
+  private async eager(): Promise<Source> {
+    if (this.path.endsWith('.npz')) {
+      const f = await NpzFile.open(this.path);
+      const a = await f.array(this.key);
+      if (isIntegerCode(a.header.code)) return tokenSource(a, this.name);
+      const src = await f.images(this.key, { layout: this.layout, name: this.name });
+      if (src.kind === 'array') return src;
+    }
+    const src = await this.open();
+    if (src.kind === 'array') return src;
+    // a lazily read file: read it whole for sub-sampling
+    const a = await readNpy(this.path);
+    return openNpyImagesFromArray(a, src);
+  }
+
+  async sample(n: number, seed: number): Promise<OutlierSet> {
+    let src = await this.open();
+    const whole = !(n > 0) || n >= src.length;
+    if (!whole) {
+      if (src.kind !== 'array') src = await this.eager();
+      const idx = permutation(src.length, new Rng(seed, 0xf11e)).subarray(0, n);
+      src = subset(src as ArraySource, Array.from(idx).sort((a, b) => a - b));
+    }
+    return { name: this.name, source: src, info: { sampler: 'file', path: this.path, key: this.key, n: src.length, seed: whole ? null : seed } };
+  }
+}
+
+function openNpyImagesFromArray(a: NpyArray, like: Source): ArraySource {
+  const data = new Uint8Array(new SharedArrayBuffer(a.data.length));
+  data.set(a.data as Uint8Array);
+  if (like.kind !== 'npy') throw new DataError('internal: expected a lazily read source', like.name);
+  return { kind: 'array', name: like.name, length: like.length, sampleShape: like.sampleShape, layout: like.layout, dtype: 'uint8', data, labels: null };
+}
+
+/** The samples of an in-memory set as an array (uint8 images or int32 tokens), NCHW / [N, L]. */
+function setArray(set: OutlierSet): NpyArrayIn {
+  const s = set.source;
+  if (s.kind !== 'array') throw new DataError(`only in-memory outlier sets can be saved (this one is read from ${s.kind === 'npy' ? s.path : 'image files'})`, s.name);
+  if (s.dtype === 'int32') return { data: s.data as Int32Array, shape: [s.length, ...s.sampleShape] };
+  if (s.dtype !== 'uint8' || s.layout !== 'CHW') throw new DataError('saved image sets are uint8 NCHW', s.name);
+  return { data: s.data as Uint8Array, shape: [s.length, ...s.sampleShape] };
+}
+
+/**
+ * Saves a set as .npz: "x" (uint8 NCHW images or int32 token ids), "y" (generator classes, when
+ * known), and `<path>.json` with the set's description (and `<path>.txt` with generated text).
+ */
+export async function saveOutlierSet(path: string, set: OutlierSet): Promise<void> {
+  const arrays: Record<string, NpyArrayIn> = { x: setArray(set) };
+  if (set.classes) arrays.y = { data: set.classes, shape: [set.classes.length] };
+  await saveNpz(path, arrays);
+  await writeFile(`${path}.json`, JSON.stringify({ name: set.name, ...set.info }, null, 2) + '\n');
+  if (set.texts) await writeFile(`${path}.txt`, set.texts.join('\n') + '\n');
+}

@@ -1,0 +1,172 @@
+/**
+ * The training loop shared by supervised pre-training and Outlier Exposure fine-tuning, for image
+ * (f32 NCHW) and text (i32 token ids) classifiers.
+ *
+ * - Loss: 'ce' (cross-entropy on the inliers) or 'oe' (src/goe/losses' outlierExposureLoss on a
+ *   batch of inliers and outliers labelled -1: 'mixed' averaging is pytorch-ood's/the GOE
+ *   notebooks', 'separate' the OE repo's two means).
+ * - Nothing is read back per step except the loss every `logEvery` steps (one item()).
+ * - Checkpoints (model, optimizer, scheduler, the engine's random generator, and the loop's
+ *   position: epoch and batch) are written atomically every `checkpointEvery` steps and at the end
+ *   of every epoch. With `resume`, the loop restarts exactly where the checkpoint was taken: the
+ *   data loader's order is a function of (seed, epoch), so the batches already consumed in that
+ *   epoch are skipped, and the run continues bit-identically (same losses, same weights).
+ */
+import { existsSync } from 'node:fs';
+import {
+  backward, clipGradNorm, crossEntropy, keep, loadCheckpoint, saveCheckpoint, scope, tensor,
+  type LRScheduler, type Module, type Optimizer, type Tensor,
+} from '../../engine/index.ts';
+import type { DataLoader } from '../../data/index.ts';
+import { outlierExposureLoss, type OeAveraging } from '../losses/index.ts';
+import { formatDuration, type LogFn } from './log.ts';
+
+export interface Classifier extends Module {
+  forward(x: Tensor): Tensor;
+}
+
+export interface TrainLoopOptions {
+  /** Name in logs and checkpoint metadata ("pretrain", "oe-noise", ...). */
+  name: string;
+  model: Classifier;
+  loader: DataLoader;
+  epochs: number;
+  optimizer: Optimizer<any>;
+  /** Stepped per epoch (default) or per step (`schedulerUnit: 'step'`). */
+  scheduler?: LRScheduler;
+  schedulerUnit?: 'epoch' | 'step';
+  /** 'ce': cross-entropy on inliers; 'oe': Outlier Exposure on inliers + outliers (label -1). */
+  loss: 'ce' | 'oe';
+  lambda?: number;
+  averaging?: OeAveraging;
+  /** Clip the gradients' global 2-norm (the word LM's 0.25); off by default. */
+  clipNorm?: number;
+  /** Read the loss back and log every this many steps (default 20). */
+  logEvery?: number;
+  /** Checkpoint file (atomic writes); none: no checkpoints. */
+  checkpoint?: string;
+  /** Also checkpoint every this many steps inside an epoch (0: only at epoch ends). */
+  checkpointEvery?: number;
+  /** Continue from `checkpoint` if it exists. */
+  resume?: boolean;
+  log: LogFn;
+  /** Stop (after checkpointing) once this many steps have run in this call: for interruption tests. */
+  stopAfter?: number;
+  /** Caller metadata stored in every checkpoint (config name, seed...). */
+  meta?: Record<string, unknown>;
+}
+
+export interface LossRecord {
+  step: number;
+  epoch: number;
+  loss: number;
+}
+
+export interface TrainLoopResult {
+  /** Global steps done (over all calls, resumed ones included). */
+  steps: number;
+  /** Epochs completed. */
+  epochs: number;
+  /** Losses read back (every logEvery steps), including those of earlier calls when resumed. */
+  losses: LossRecord[];
+  /** Steps per second of this call (excluding skipped batches). */
+  stepsPerSecond: number;
+  seconds: number;
+  /** Where this call started (epoch, batch), when resumed. */
+  resumedFrom: { epoch: number; batch: number; step: number } | null;
+  /** True when `stopAfter` ended the call before the last epoch. */
+  interrupted: boolean;
+}
+
+interface LoopState {
+  epoch: number;
+  batch: number;
+  step: number;
+  losses: LossRecord[];
+}
+
+export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
+  const logEvery = o.logEvery ?? 20;
+  const unit = o.schedulerUnit ?? 'epoch';
+  let st: LoopState = { epoch: 0, batch: 0, step: 0, losses: [] };
+  let resumedFrom: TrainLoopResult['resumedFrom'] = null;
+  if (o.resume && o.checkpoint !== undefined && existsSync(o.checkpoint)) {
+    const { meta } = await loadCheckpoint(o.checkpoint, { model: o.model, optimizer: o.optimizer, scheduler: o.scheduler });
+    const loop = meta.loop as LoopState | undefined;
+    if (loop === undefined || meta.name !== o.name) throw new Error(`${o.checkpoint}: not a checkpoint of the "${o.name}" training loop (it is "${String(meta.name)}")`);
+    st = { ...loop, losses: [...loop.losses] };
+    resumedFrom = { epoch: st.epoch, batch: st.batch, step: st.step };
+    o.log(`[${o.name}] resumed from ${o.checkpoint}: epoch ${st.epoch + 1}/${o.epochs}, batch ${st.batch}/${o.loader.numBatches}, step ${st.step}`);
+  }
+  const save = async (): Promise<void> => {
+    if (o.checkpoint === undefined) return;
+    await saveCheckpoint(o.checkpoint, { model: o.model, optimizer: o.optimizer, scheduler: o.scheduler, meta: { ...o.meta, name: o.name, loop: st } });
+  };
+  const total = o.epochs * o.loader.numBatches;
+  const t0 = performance.now();
+  let ran = 0;
+  let tLog = t0;
+  let ranAtLog = 0;
+  let interrupted = false;
+  o.model.train();
+  const reached = (): boolean => o.stopAfter !== undefined && ran >= o.stopAfter;
+  while (st.epoch < o.epochs) {
+    const skip = st.batch;
+    let b = 0;
+    for await (const batch of o.loader.epoch(st.epoch)) {
+      if (b++ < skip) continue; // consumed before the checkpoint this run resumed from
+      const wantLoss = (st.step + 1) % logEvery === 0 || st.step + 1 === total;
+      const loss = scope(() => {
+        const x = tensor(batch.x, batch.shape);
+        const y = tensor(batch.y, [batch.y.length], 'i32');
+        o.optimizer.zeroGrad();
+        const logits = o.model.forward(x);
+        const l =
+          o.loss === 'ce'
+            ? crossEntropy(logits, y, batch.nOut > 0 ? { ignoreIndex: -1 } : {})
+            : outlierExposureLoss(logits, y, { lambda: o.lambda, averaging: o.averaging });
+        backward(l);
+        if (o.clipNorm !== undefined) clipGradNorm(o.model.parameters(), o.clipNorm).dispose();
+        o.optimizer.step();
+        if (o.scheduler && unit === 'step') o.scheduler.step();
+        return wantLoss ? keep(l) : null;
+      });
+      st.step++;
+      st.batch++;
+      ran++;
+      if (loss !== null) {
+        const v = await loss.item();
+        loss.dispose();
+        st.losses.push({ step: st.step, epoch: st.epoch, loss: v });
+        const now = performance.now();
+        const rate = (ran - ranAtLog) / Math.max((now - tLog) / 1000, 1e-9);
+        const eta = (total - st.step) / Math.max(rate, 1e-9);
+        const lr = o.optimizer.paramGroups[0]!.options.lr;
+        o.log(`[${o.name}] epoch ${st.epoch + 1}/${o.epochs} step ${st.step}/${total} loss ${v.toFixed(4)} lr ${lr.toPrecision(3)} ${rate.toFixed(2)} steps/s eta ${formatDuration(eta)}`);
+        if (!Number.isFinite(v)) throw new Error(`[${o.name}] the loss is ${v} at step ${st.step}: training diverged`);
+        tLog = now;
+        ranAtLog = ran;
+      }
+      if (st.batch < o.loader.numBatches) {
+        const every = o.checkpointEvery ?? 0;
+        if (reached()) {
+          await save();
+          interrupted = true;
+          break;
+        }
+        if (every > 0 && st.step % every === 0) await save();
+      }
+    }
+    if (interrupted) break;
+    if (o.scheduler && unit === 'epoch') o.scheduler.step();
+    st.epoch++;
+    st.batch = 0;
+    await save();
+    if (reached() && st.epoch < o.epochs) {
+      interrupted = true;
+      break;
+    }
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  return { steps: st.step, epochs: st.epoch, losses: st.losses, stepsPerSecond: ran / Math.max(seconds, 1e-9), seconds, resumedFrom, interrupted };
+}
