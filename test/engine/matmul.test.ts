@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { engine, t32, read } from '../helpers/gpu.ts';
 import { randArray, asF32, expectClose, finiteDiff, dot } from '../helpers/reference.ts';
-import { matmul, matmulRaw, linear, transpose, backward, sum, mul, noGrad, OpError, type Tensor, type Activation, type MatmulVariant } from '../../src/engine/index.ts';
+import { matmul, matmulRaw, linear, transpose, backward, sum, mul, noGrad, empty, runtime, OpError, type Tensor, type Activation, type MatmulVariant } from '../../src/engine/index.ts';
 
 // ------------------------------------------------------------------------------ float64 reference
 
@@ -320,6 +320,13 @@ describe('matmul (PyTorch semantics)', () => {
     expect(() => matmul(A, W, { bias })).toThrow(/bias of shape \[3\] does not match/);
     expect(() => linear(A, B)).toThrow(/linear: input \[2, 3\] does not end in in_features = 2/);
     expect(() => matmul(A, W, { activation: 'swish' as Activation })).toThrow(/unknown activation "swish"/);
+    // beyond the adapter's storage binding limit: refused with the sizes, nothing allocated
+    const lim = runtime().device.limits.maxStorageBufferBindingSize;
+    const rows = Math.floor(lim / 4 / 2) + 1; // [rows, 2] x [2, 2] gives a result of [rows, 2]
+    const tall = empty([rows, 1]);
+    const wide = t32(randArray(2, 9), [1, 2]);
+    expect(() => matmul(tall, wide)).toThrow(/the result of \[\d+, 2\] needs \d+ MiB in one binding/);
+    for (const t of [tall, wide]) t.dispose();
     const D = t32(randArray(6, 8), [3, 2]);
     D.dispose();
     expect(() => matmul(A, D)).toThrow(/used after dispose/);

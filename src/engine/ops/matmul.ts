@@ -117,7 +117,7 @@ interface Operand {
   owned: boolean;
 }
 
-function describe(t: Tensor): string {
+function describe(t: { readonly shape: readonly number[] }): string {
   return `[${t.shape.join(', ')}]`;
 }
 
@@ -216,6 +216,13 @@ export function matmulRaw(a: Tensor, b: Tensor, opts: MatmulRawOptions = {}): Te
     const want = perRow ? M : N;
     if (biasT.rank !== 1 || biasT.shape[0] !== want) {
       throw new OpError(op, `bias of shape ${describe(biasT)} does not match the product's ${perRow ? 'rows' : 'columns'} (expected [${want}]) for ${describe(a)} @ ${describe(b)}`);
+    }
+  }
+  const limit = runtime().device.limits.maxStorageBufferBindingSize;
+  const outBytes = 4 * numel(bshapeFull) * M * N;
+  for (const [what, bytes] of [['a', a.storageFor(op).bytes], ['b', b.storageFor(op).bytes], ['the result', outBytes]] as const) {
+    if (bytes > limit) {
+      throw new OpError(op, `${what} of ${describe(what === 'a' ? a : what === 'b' ? b : { shape: [...bshapeFull, M, N] })} needs ${(bytes / 2 ** 20).toFixed(0)} MiB in one binding, over the adapter's maxStorageBufferBindingSize of ${(limit / 2 ** 20).toFixed(0)} MiB (split the batch)`);
     }
   }
   const out = empty([...bshapeFull, M, N]);
