@@ -58,19 +58,12 @@ export class FileSampler implements OutlierSampler {
     return openNpyImages(this.path, { layout: this.layout, name: this.name });
   }
 
+  /** The whole file in memory (for sub-sampling). */
   private async eager(): Promise<Source> {
-    if (this.path.endsWith('.npz')) {
-      const f = await NpzFile.open(this.path);
-      const a = await f.array(this.key);
-      if (isIntegerCode(a.header.code)) return tokenSource(a, this.name);
-      const src = await f.images(this.key, { layout: this.layout, name: this.name });
-      if (src.kind === 'array') return src;
-    }
     const src = await this.open();
     if (src.kind === 'array') return src;
-    // a lazily read file: read it whole for sub-sampling
-    const a = await readNpy(this.path);
-    return openNpyImagesFromArray(a, src);
+    const a = this.path.endsWith('.npz') ? await (await NpzFile.open(this.path)).array(this.key) : await readNpy(this.path);
+    return inMemory(a, src);
   }
 
   async sample(n: number, seed: number): Promise<OutlierSet> {
@@ -85,11 +78,13 @@ export class FileSampler implements OutlierSampler {
   }
 }
 
-function openNpyImagesFromArray(a: NpyArray, like: Source): ArraySource {
-  const data = new Uint8Array(new SharedArrayBuffer(a.data.length));
-  data.set(a.data as Uint8Array);
+/** A lazily read C-order source's data, read whole (same geometry). */
+function inMemory(a: NpyArray, like: Source): ArraySource {
   if (like.kind !== 'npy') throw new DataError('internal: expected a lazily read source', like.name);
-  return { kind: 'array', name: like.name, length: like.length, sampleShape: like.sampleShape, layout: like.layout, dtype: 'uint8', data, labels: null };
+  const sab = new SharedArrayBuffer(a.data.byteLength);
+  const data = like.dtype === 'uint8' ? new Uint8Array(sab) : new Float32Array(sab);
+  data.set(a.data as Uint8Array & Float32Array);
+  return { kind: 'array', name: like.name, length: like.length, sampleShape: like.sampleShape, layout: like.layout, dtype: like.dtype, data, labels: null };
 }
 
 /** The samples of an in-memory set as an array (uint8 images or int32 tokens), NCHW / [N, L]. */
