@@ -20,7 +20,7 @@
  * every layer starts with the same weights as layer 0.
  * The paper's generator: ntoken = vocabulary, emsize 200, nhid 200, nlayers 2, nhead 2, dropout 0.2.
  */
-import { fromData, type Tensor } from '../engine/tensor.ts';
+import { fromData, keep, type Tensor } from '../engine/tensor.ts';
 import { zeros } from '../engine/ops/creation.ts';
 import { OpError } from '../engine/errors.ts';
 import { noGrad } from '../engine/autograd.ts';
@@ -51,7 +51,7 @@ export class PositionalEncoding extends Module implements UnaryModule {
     this.maxLen = maxLen;
     this.dropout = this.registerModule('dropout', new Dropout(dropout));
     const table = sinusoidalTable(maxLen, dModel);
-    this.pe = this.registerBuffer('pe', reshape(table, [maxLen, 1, dModel]));
+    this.pe = this.registerBuffer('pe', keep(reshape(table, [maxLen, 1, dModel])));
     table.dispose();
   }
 

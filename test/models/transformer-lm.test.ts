@@ -8,7 +8,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { engine, read } from '../helpers/gpu.ts';
 import { expectClose } from '../helpers/reference.ts';
-import { backward, noGrad, tensor, OpError } from '../../src/engine/index.ts';
+import { backward, noGrad, tensor, scope, OpError } from '../../src/engine/index.ts';
 import { TransformerModel, sampleWords } from '../../src/models/transformer-lm.ts';
 import { gumbel } from '../../src/models/sampling.ts';
 import { loadFixture, loadNames, expectSameNames, expectGrads, type ModelFixture } from './fixtures.ts';
@@ -47,6 +47,22 @@ describe('TransformerModel: PyTorch names and init', () => {
         expect(hi - lo, n).toBeGreaterThan(0.199);
       }
       expect((await read(m.decoder.bias!)).every((v) => v === 0)).toBe(true);
+    } finally {
+      m.dispose();
+    }
+  });
+
+  it('a model built inside scope() keeps its positional table', async () => {
+    const m = scope(() => new TransformerModel(11, { ninp: 8, nhead: 2, nhid: 8, nlayers: 1, maxLen: 6 }));
+    try {
+      const src = tensor(Int32Array.from([1, 2, 3, 4]), [2, 2]);
+      const y = noGrad(() => m.forward(src));
+      const v = await read(y);
+      expect(v.every(Number.isFinite)).toBe(true);
+      // log-probabilities: each row's exp sums to 1
+      for (let r = 0; r < 4; r++) expect(v.slice(r * 11, r * 11 + 11).reduce((a, b) => a + Math.exp(b), 0)).toBeCloseTo(1, 5);
+      src.dispose();
+      y.dispose();
     } finally {
       m.dispose();
     }
