@@ -124,12 +124,15 @@ export interface WideResNetOptions {
   widenFactor?: number;
   /** Dropout between the convolutions of every block. Default 0.3 (the paper's WRN-40-2). */
   dropRate?: number;
+  /** Input planes (pytorch-ood's in_channels; 1 for grey images). Default 3. */
+  inChannels?: number;
 }
 
 export class WideResNet extends Module implements UnaryModule {
   readonly depth: number;
   readonly widenFactor: number;
   readonly numClasses: number;
+  readonly inChannels: number;
   /** Channel widths [16, 16k, 32k, 64k] (wrn.py's nChannels). */
   readonly nChannels: readonly number[];
   readonly conv1: Conv2d;
@@ -151,13 +154,16 @@ export class WideResNet extends Module implements UnaryModule {
     if (!Number.isInteger(k) || k < 1) throw new OpError('WideResNet', `widenFactor must be a positive integer, got ${k}`);
     if (!Number.isInteger(numClasses) || numClasses < 1) throw new OpError('WideResNet', `numClasses must be a positive integer, got ${numClasses}`);
     if (!(p >= 0 && p < 1)) throw new OpError('WideResNet', `dropRate must be in [0, 1), got ${p}`);
+    const cin = opts.inChannels ?? 3;
+    if (!Number.isInteger(cin) || cin < 1) throw new OpError('WideResNet', `inChannels must be a positive integer, got ${cin}`);
+    this.inChannels = cin;
     this.depth = depth;
     this.widenFactor = k;
     this.numClasses = numClasses;
     const ch = [16, 16 * k, 32 * k, 64 * k];
     this.nChannels = ch;
     const n = (depth - 4) / 6;
-    this.conv1 = this.registerModule('conv1', new Conv2d(3, ch[0], 3, { stride: 1, padding: 1, bias: false }));
+    this.conv1 = this.registerModule('conv1', new Conv2d(cin, ch[0], 3, { stride: 1, padding: 1, bias: false }));
     this.block1 = this.registerModule('block1', new NetworkBlock(n, ch[0], ch[1], 1, p));
     this.block2 = this.registerModule('block2', new NetworkBlock(n, ch[1], ch[2], 2, p));
     this.block3 = this.registerModule('block3', new NetworkBlock(n, ch[2], ch[3], 2, p));
@@ -188,17 +194,11 @@ export class WideResNet extends Module implements UnaryModule {
     for (const m of this.modules()) if (m instanceof BasicBlock) m.dropRate = p;
   }
 
-  /** Penultimate features [N, 64k]: relu(bn1(blocks(conv1(x)))), 8x8 average pooled. */
-  features(x: Tensor): Tensor {
-    if (x.rank !== 4 || x.shape[1] !== 3) throw new OpError('WideResNet', `input must be [N, 3, H, W], got [${x.shape.join(', ')}]`);
-    // two 3x3 stride-2 padding-1 stages: s -> floor((s - 1) / 2) + 1
-    const down = (s: number) => Math.floor((s - 1) / 2) + 1;
-    const [fh, fw] = [down(down(x.shape[2])), down(down(x.shape[3]))];
-    if (Math.floor(fh / 8) !== 1 || Math.floor(fw / 8) !== 1) {
-      throw new OpError(
-        'WideResNet',
-        `input [${x.shape.join(', ')}] gives ${fh}x${fw} final feature maps; avg_pool2d(8) must reduce them to 1x1 (32x32 inputs give 8x8)`,
-      );
+  /** The last feature maps [N, 64k, H/4, W/4] before pooling: relu(bn1(blocks(conv1(x))))
+   * (pytorch-ood's intermediate_forward). */
+  intermediateForward(x: Tensor): Tensor {
+    if (x.rank !== 4 || x.shape[1] !== this.inChannels) {
+      throw new OpError('WideResNet', `input must be [N, ${this.inChannels}, H, W], got [${x.shape.join(', ')}]`);
     }
     const c = this.conv1.forward(x);
     const b1 = this.block1.forward(c);
@@ -211,6 +211,24 @@ export class WideResNet extends Module implements UnaryModule {
     b3.dispose();
     const r = relu(bn);
     bn.dispose();
+    return r;
+  }
+
+  /** Penultimate features [N, 64k]: intermediateForward(x), 8x8 average pooled (the input of fc). */
+  features(x: Tensor): Tensor {
+    if (x.rank !== 4 || x.shape[1] !== this.inChannels) {
+      throw new OpError('WideResNet', `input must be [N, ${this.inChannels}, H, W], got [${x.shape.join(', ')}]`);
+    }
+    // two 3x3 stride-2 padding-1 stages: s -> floor((s - 1) / 2) + 1
+    const down = (s: number) => Math.floor((s - 1) / 2) + 1;
+    const [fh, fw] = [down(down(x.shape[2])), down(down(x.shape[3]))];
+    if (Math.floor(fh / 8) !== 1 || Math.floor(fw / 8) !== 1) {
+      throw new OpError(
+        'WideResNet',
+        `input [${x.shape.join(', ')}] gives ${fh}x${fw} final feature maps; avg_pool2d(8) must reduce them to 1x1 (32x32 inputs give 8x8)`,
+      );
+    }
+    const r = this.intermediateForward(x);
     const [N, C] = r.shape;
     const pooled = avgPool2d(r, 8);
     r.dispose();

@@ -103,10 +103,28 @@ describe('WideResNet: PyTorch names, shapes and counts', () => {
     }
   });
 
+  it("inChannels (pytorch-ood's in_channels) and intermediateForward (the maps before pooling)", async () => {
+    const m = new WideResNet(4, { depth: 10, widenFactor: 1, inChannels: 1 }).eval();
+    try {
+      expect(m.conv1.weight.shape).toEqual([16, 1, 3, 3]);
+      const x = tensor(Float32Array.from({ length: 2 * 32 * 32 }, (_, i) => Math.cos(i * 0.05)), [2, 1, 32, 32]);
+      const { maps, f } = noGrad(() => ({ maps: m.intermediateForward(x), f: m.features(x) }));
+      expect(maps.shape).toEqual([2, 64, 8, 8]);
+      const mv = await read(maps);
+      const ref = Array.from({ length: 2 * 64 }, (_, r) => mv.slice(r * 64, r * 64 + 64).reduce((a, b) => a + b, 0) / 64);
+      expectClose(await read(f), ref, { atol: 1e-6, rtol: 1e-5, what: 'features = mean of maps' });
+      expect(() => m.forward(tensor(new Float32Array(3 * 32 * 32), [1, 3, 32, 32]))).toThrow(/\[N, 1, H, W\]/);
+      for (const t of [x, maps, f]) t.dispose();
+    } finally {
+      m.dispose();
+    }
+  });
+
   it('bad configurations and inputs are refused before any kernel runs', () => {
     expect(() => new WideResNet(10, { depth: 41 })).toThrow(OpError);
     expect(() => new WideResNet(10, { depth: 40, widenFactor: 0 })).toThrow(/widenFactor/);
     expect(() => new WideResNet(0)).toThrow(/numClasses/);
+    expect(() => new WideResNet(10, { inChannels: 0 })).toThrow(/inChannels/);
     const m = new WideResNet(7, { depth: 10, widenFactor: 1 });
     try {
       const x = tensor(new Float32Array(2 * 3 * 16 * 16), [2, 3, 16, 16]);
