@@ -198,8 +198,14 @@ export interface SampleWordsOptions {
   mask?: boolean;
   /** Words generated between readbacks (default 256). */
   chunk?: number;
-  /** Called after each chunk with the words done so far. */
+  /** Called after each chunk with the words done so far (per stream). */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Independent generate.py runs side by side (a batch of B contexts, one start token each):
+   * the result holds numWords words of each, stream after stream. Default 1. Many streams keep
+   * the GPU busy (the decoder becomes a [B, ninp] x [ninp, ntoken] product instead of a vector).
+   */
+  streams?: number;
 }
 
 /**
@@ -207,8 +213,11 @@ export interface SampleWordsOptions {
  * the model on the sequence so far, take the last position's log-probabilities `output`, and
  * append multinomial(exp(output / T)) (Gumbel-max on the GPU: argmax(output / T + G), exact; see
  * sampling.ts). The model is put in eval mode and run without gradients. Returns the numWords
- * sampled token ids (the random start token is not included, as generate.py does not write it).
+ * sampled token ids (the random start token is not included, as generate.py does not write it),
+ * or numWords * streams ids, stream-major, with `streams`.
  * Everything stays on the GPU; the ids are read back once per `chunk` words.
+ * Random numbers: with a seed, draw i (0: the start tokens, i >= 1: word i - 1) takes the Gumbel
+ * noise [streams, ntoken] from counter block i * ceil(streams * ntoken / 4) of that seed.
  */
 export async function sampleWords(model: TransformerModel, opts: SampleWordsOptions): Promise<Int32Array> {
   const op = 'sampleWords';
@@ -223,31 +232,33 @@ export async function sampleWords(model: TransformerModel, opts: SampleWordsOpti
   if (opts.start !== undefined && (!Number.isInteger(opts.start) || opts.start < 0 || opts.start >= model.ntoken)) {
     throw new OpError(op, `start token ${opts.start} out of range [0, ${model.ntoken})`);
   }
+  const B = opts.streams ?? 1;
+  if (!Number.isInteger(B) || B < 1) throw new OpError(op, `streams must be a positive integer, got ${B}`);
   if (n === 0) return new Int32Array(0);
   const V = model.ntoken;
-  const blocksPerDraw = Math.ceil(V / 4);
+  const blocksPerDraw = Math.ceil((B * V) / 4);
   // with a seed, draw i reads the counter blocks [i * blocksPerDraw, (i + 1) * blocksPerDraw)
   const rng = (i: number) => (opts.seed === undefined ? {} : { seed: opts.seed, offset: i * blocksPerDraw });
   const chunk = opts.chunk ?? 256;
   if (!Number.isInteger(chunk) || chunk < 1) throw new OpError(op, `chunk must be a positive integer, got ${chunk}`);
   const wasTraining = model.training;
   model.eval();
-  let seq: Tensor | null = null; // the context [S, 1], at most maxCtx tokens
+  let seq: Tensor | null = null; // the contexts [S, B], at most maxCtx tokens
   try {
     seq = noGrad(() => {
       let first: Tensor;
       if (opts.start !== undefined) {
-        first = fromData(Int32Array.of(opts.start), [1]);
+        first = fromData(new Int32Array(B).fill(opts.start), [B]);
       } else {
-        const z = zeros([1, V]);
-        first = multinomial(z, { logits: true, ...rng(0) }); // uniform over the vocabulary, [1]
+        const z = zeros([B, V]);
+        first = multinomial(z, { logits: true, ...rng(0) }); // uniform over the vocabulary, [B]
         z.dispose();
       }
-      const s0 = reshape(first, [1, 1]);
+      const s0 = reshape(first, [1, B]);
       first.dispose();
       return s0;
     });
-    const result = new Int32Array(n);
+    const result = new Int32Array(n * B);
     // chunks: the queue stays bounded and each chunk's ids come back in one read
     for (let done = 0; done < n; ) {
       const m = Math.min(chunk, n - done);
@@ -257,16 +268,16 @@ export async function sampleWords(model: TransformerModel, opts: SampleWordsOpti
           const i = done + j;
           const cur = seq as Tensor;
           const S = cur.shape[0];
-          const logp = model.forwardLast(cur, { mask: opts.mask ?? false }); // [1, V]
-          const w = multinomial(logp, { logits: true, temperature: T, ...rng(i + 1) }); // [1]
+          const logp = model.forwardLast(cur, { mask: opts.mask ?? false }); // [B, V]
+          const w = multinomial(logp, { logits: true, temperature: T, ...rng(i + 1) }); // [B]
           logp.dispose();
-          const w2 = reshape(w, [1, 1]);
+          const w2 = reshape(w, [1, B]);
           w.dispose();
           out.push(w2);
           // keep at most maxCtx tokens: the history beyond the window is never fed again
           let grown: Tensor;
           if (maxCtx === 1) {
-            grown = reshape(w2, [1, 1]); // a view of the new token alone
+            grown = reshape(w2, [1, B]); // a view of the new tokens alone
           } else {
             const kept = S >= maxCtx ? narrow(cur, 0, S - maxCtx + 1, maxCtx - 1) : cur;
             grown = concat([kept, w2], 0);
@@ -275,13 +286,13 @@ export async function sampleWords(model: TransformerModel, opts: SampleWordsOpti
           cur.dispose();
           seq = grown;
         }
-        const all = out.length === 1 ? reshape(out[0], [1]) : concat(out, 0);
+        const all = out.length === 1 ? reshape(out[0], [1, B]) : concat(out, 0); // [m, B]
         for (const t of out) t.dispose();
         return all;
       });
       const data = (await ids.data()) as Int32Array;
       ids.dispose();
-      result.set(data.subarray(0, m), done);
+      for (let j = 0; j < m; j++) for (let b = 0; b < B; b++) result[b * n + done + j] = data[j * B + b];
       done += m;
       opts.onProgress?.(done, n);
     }

@@ -156,6 +156,26 @@ describe('sampleWords (generate.py)', () => {
         seq.push(best);
         src.dispose();
       }
+      // two streams side by side: each a generate.py run, noise [2, V] per draw
+      const both = await sampleWords(m, { numWords: 5, temperature: T, seed, start: 9, maxContext: 3, streams: 2, chunk: 2 });
+      expect(both.length).toBe(10);
+      const seqs = [[9], [9]];
+      const blocks2 = Math.ceil((2 * V) / 4);
+      for (let i = 0; i < 5; i++) {
+        const ctx = seqs.map((q) => q.slice(-3));
+        const L = ctx[0].length;
+        const src = tensor(Int32Array.from({ length: L * 2 }, (_, k) => ctx[k % 2][Math.floor(k / 2)]), [L, 2]);
+        const lp = await read(noGrad(() => m.forward(src, { mask: false })));
+        const g = await read(gumbel([2, V], { seed, offset: (i + 1) * blocks2 }));
+        for (let b = 0; b < 2; b++) {
+          const last = lp.slice(((L - 1) * 2 + b) * V, ((L - 1) * 2 + b + 1) * V);
+          let best = 0;
+          for (let k = 1; k < V; k++) if (last[k] / T + g[b * V + k] > last[best] / T + g[b * V + best]) best = k;
+          expect(both[b * 5 + i], `stream ${b} word ${i}`).toBe(best);
+          seqs[b].push(best);
+        }
+        src.dispose();
+      }
       m.train();
       // reproducible with a seed, different for another, ids in range
       const again = await sampleWords(m, { numWords: 6, temperature: T, seed, start: 5, maxContext });
@@ -171,6 +191,7 @@ describe('sampleWords (generate.py)', () => {
       await expect(sampleWords(m, { numWords: 3, temperature: 0 })).rejects.toThrow(/temperature/);
       await expect(sampleWords(m, { numWords: 3, start: 31 })).rejects.toThrow(/start token/);
       await expect(sampleWords(m, { numWords: 3, chunk: 0 })).rejects.toThrow(/chunk/);
+      await expect(sampleWords(m, { numWords: 3, streams: 0 })).rejects.toThrow(/streams/);
     } finally {
       m.dispose();
     }
