@@ -1,6 +1,7 @@
 // The `goe` dispatcher and `goe run`, run as a child process exactly as the package.json bin is.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main, topLevelUsage } from '../src/cli/dispatch.ts';
@@ -9,8 +10,8 @@ import { UsageError } from '../src/cli/subcommand.ts';
 
 const GOE = join(import.meta.dirname, '..', 'src', 'cli', 'goe.ts');
 
-function runGoe(args: string[], env: Record<string, string> = {}) {
-  const result = spawnSync(process.execPath, [GOE, ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env } });
+function runGoe(args: string[], env: Record<string, string> = {}, timeout = 60_000) {
+  const result = spawnSync(process.execPath, [GOE, ...args], { encoding: 'utf8', timeout, env: { ...process.env, ...env } });
   if (result.error) throw result.error;
   return result;
 }
@@ -26,8 +27,9 @@ describe('goe entry point', () => {
       const r = runGoe([flag]);
       expect(r.status).toBe(0);
       expect(r.stdout).toMatch(/^Usage: goe <command>/);
-      expect(r.stdout).toMatch(/\n {2}metrics {2}AUROC, AUPR-IN, AUPR-OUT, FPR95TPR/);
-      expect(r.stdout).toMatch(/\n {2}run {6}the main job/);
+      expect(r.stdout).toMatch(/\n {2}metrics +AUROC, AUPR-IN, AUPR-OUT, FPR95TPR/);
+      expect(r.stdout).toMatch(/\n {2}run +the main job/);
+      expect(r.stdout).toMatch(/\n {2}experiment +run a GOE experiment end to end/);
       expect(r.stderr).toBe('');
     }
   });
@@ -48,12 +50,53 @@ describe('goe entry point', () => {
     expect(unknown.stderr).toMatch(/^goe: unknown command "train"/);
   });
 
-  it('`goe run` checks the engine, prints the adapter line, says what exists today, exits 0', () => {
-    const r = runGoe(['run']);
-    expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/^adapter: .+ \| (software|hardware) \|/);
-    expect(r.stdout).toContain('engine self-check: ok');
-    expect(r.stdout).toMatch(/goe metrics --in IN_SCORES --out OOD_SCORES/);
+  it('`goe run` without the cifar100 data runs the smoke experiment end to end, says so and how to get the data; --resume reuses the run', () => {
+    const data = mkdtempSync(join(tmpdir(), 'goe-cli-data-'));
+    const out = mkdtempSync(join(tmpdir(), 'goe-cli-run-'));
+    try {
+      const r = runGoe(['run', '--out', out, '--data-dir', data], {}, 150_000);
+      expect(r.stderr.split('\n').filter((l) => l && !l.startsWith('Warning')).join('\n')).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/^goe run: the main job is the cifar100 experiment, but its data is not in the data folder here:\n/);
+      expect(r.stdout).toContain(`cifar100: https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz -> <data-dir>/cifar100/cifar-100-binary.tar.gz`);
+      expect(r.stdout).toContain('goe-cifar100-samples:');
+      expect(r.stdout).toContain('Running the SMOKE experiment instead');
+      expect(r.stdout).toMatch(/\nadapter: .+ \| (software|hardware) \|/);
+      expect(r.stdout).toMatch(/\[oe-noise\] epoch 2\/2 step 8\/8 loss \d/);
+      expect(r.stdout).toContain(`goe run: ran the smoke experiment (not the paper's cifar100 run); results in ${out}`);
+      const md = readFileSync(join(out, 'results.md'), 'utf8');
+      expect(md).toMatch(/^# smoke: OOD detection results/);
+      expect(md).toMatch(/\| MSP \| noise \| \d+\.\d\d \| \d+\.\d\d \| \d+\.\d\d \| \d+\.\d\d \|/);
+      const again = runGoe(['run', '--out', out, '--data-dir', data, '--resume'], {}, 90_000);
+      expect(again.status).toBe(0);
+      expect(again.stdout).toContain('[baseline] resumed from');
+      expect(again.stdout).toContain('[noise] outliers reused from');
+      expect(again.stdout).toContain('[noise] evaluation reused from');
+      expect(again.stdout).not.toMatch(/step \d+\/\d+ loss/); // nothing trained again
+      expect(readFileSync(join(out, 'results.md'), 'utf8')).toBe(md);
+    } finally {
+      rmSync(data, { recursive: true, force: true });
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
+  it('`goe experiment` with a missing dataset names the file, folder and URL and exits 2 without a stack trace', () => {
+    const data = mkdtempSync(join(tmpdir(), 'goe-cli-data-'));
+    const out = mkdtempSync(join(tmpdir(), 'goe-cli-run-'));
+    try {
+      const r = runGoe(['experiment', 'cifar10', '--no-download', '--data-dir', data, '--out', out]);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain('goe experiment cifar10: ');
+      expect(r.stderr).toContain('https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz');
+      expect(r.stderr).toContain(join(data, 'cifar10', 'cifar-10-binary.tar.gz'));
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      const bad = runGoe(['experiment', 'nope']);
+      expect(bad.status).toBe(2);
+      expect(bad.stderr).toMatch(/unknown experiment "nope" \(known: cifar10, cifar100, newsgroups, smoke\)/);
+    } finally {
+      rmSync(data, { recursive: true, force: true });
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 
   it('`goe run` without any adapter says what to install and exits 3', () => {

@@ -34,12 +34,12 @@ describe('smoke experiment end to end', () => {
   it('logs the adapter first, then progress with loss and steps/s', () => {
     expect(lines[0]).toMatch(/^adapter: .+ \| (software|hardware) \|/);
     expect(readFileSync(join(dir, 'train.log'), 'utf8').split('\n')[0]).toBe(lines[0]);
-    expect(lines.some((l) => /^\[baseline\] epoch 3\/3 step 6\/6 loss \d+\.\d{4} lr 0\.0500 \d+\.\d+ steps\/s/.test(l))).toBe(true);
+    expect(lines.some((l) => /^\[baseline\] epoch 2\/2 step 4\/4 loss \d+\.\d{4} lr 0\.0500 \d+\.\d+ steps\/s/.test(l))).toBe(true);
     expect(lines.some((l) => /^\[oe-noise\] epoch 2\/2 step 8\/8 loss/.test(l))).toBe(true);
   });
 
   it('trains both phases and writes checkpoints, weights, the outlier set and the reports', () => {
-    expect(result.phases.map((p) => [p.name, p.steps, p.epochs])).toEqual([['baseline', 6, 3], ['oe-noise', 8, 2]]);
+    expect(result.phases.map((p) => [p.name, p.steps, p.epochs])).toEqual([['baseline', 4, 2], ['oe-noise', 8, 2]]);
     for (const f of ['config.json', 'baseline/checkpoint.safetensors', 'baseline/model.safetensors', 'noise/checkpoint.safetensors', 'noise/model.safetensors',
       'none/evaluation.json', 'noise/evaluation.json', 'outliers/noise.npz', 'outliers/noise.npz.json', 'results.md', 'results.csv', 'results.json', 'summary.json']) {
       expect(existsSync(join(dir, f)), f).toBe(true);

@@ -154,7 +154,7 @@ export const NEWSGROUPS: ExperimentConfig = {
 
 /**
  * End to end in about a minute on lavapipe: 4 classes of smooth synthetic 32x32 images (each
- * class its own colour waves) made in memory, WRN-10-1 without dropout, 3 epochs of pre-training,
+ * class its own colour waves) made in memory, WRN-10-1 without dropout, 2 epochs of pre-training,
  * then OE fine-tuning for 2 epochs on uniform noise (separable from the inliers), evaluated
  * against Gaussian and uniform noise test sets. Learning rates are raised (0.05 / 0.01) so the
  * few steps visibly change the model.
@@ -164,7 +164,7 @@ export const SMOKE: ExperimentConfig = {
   description: 'Smoke test of the whole GOE pipeline on synthetic in-memory data (4 classes of colour-wave images, WRN-10-1): baseline training, OE fine-tuning on uniform noise, MSP/Energy evaluation and reports.',
   data: { kind: 'synthetic-images', classes: 4, train: 32, test: 16 },
   model: { kind: 'wrn', depth: 10, widenFactor: 1, dropRate: 0 },
-  pretrain: { epochs: 3, batchSize: 16, optimizer: { kind: 'sgd', lr: 0.05, momentum: 0.9 }, schedule: 'constant' },
+  pretrain: { epochs: 2, batchSize: 16, optimizer: { kind: 'sgd', lr: 0.05, momentum: 0.9 }, schedule: 'constant' },
   finetune: { epochs: 2, batchSize: 16, optimizer: { kind: 'sgd', lr: 0.01, momentum: 0.9 }, schedule: 'constant', lambda: 0.5, mode: 'mixed', averaging: 'mixed', fromBaseline: true },
   outliers: [
     { name: 'none', kind: 'none' },

@@ -344,6 +344,11 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
     let set: OutlierSet;
     if (opts.resume && existsSync(saved)) {
       set = await new FileSampler(saved).sample(0, 0);
+      if (existsSync(`${saved}.json`)) {
+        // describe the set as it was made, not as the file it was reloaded from
+        const { name, ...info } = JSON.parse(readFileSync(`${saved}.json`, 'utf8')) as { name: string } & Record<string, unknown>;
+        set = { ...set, name, info };
+      }
       log(`[${sub}] outliers reused from ${saved} (${set.source.length})`);
     } else {
       const ts = performance.now();
