@@ -92,7 +92,7 @@ describe('goe entry point', () => {
       expect(r.stderr).not.toMatch(/\n\s+at /);
       const bad = runGoe(['experiment', 'nope']);
       expect(bad.status).toBe(2);
-      expect(bad.stderr).toMatch(/unknown experiment "nope" \(known: cifar10, cifar100, newsgroups, smoke\)/);
+      expect(bad.stderr).toMatch(/unknown experiment "nope" \(known: cifar10, cifar100, newsgroups, smoke, smoke-text\)/);
     } finally {
       rmSync(data, { recursive: true, force: true });
       rmSync(out, { recursive: true, force: true });

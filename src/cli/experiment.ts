@@ -23,6 +23,8 @@ Options:
   --resume              continue from the checkpoints in --out (bit-identical to an uninterrupted run)
   --epochs N            OE fine-tuning epochs (overrides the config)
   --pretrain-epochs N   baseline training epochs (overrides the config)
+  --oe-repo             fine-tune with the OE repo's recipe (10 epochs, cosine lr 0.001, Nesterov,
+                        wd 5e-4, 128 inliers + 256 outliers, separate means) instead of the paper's
   --pretrained FILE     baseline weights (safetensors state dict): skip baseline training
   --generator FILE      generator weights for the "generated" outliers (BigGAN G / word LM, safetensors)
   --outliers-file FILE  precomputed "generated" outliers (.npz with "x", or .npy)
@@ -53,6 +55,7 @@ export function parseExperimentArgs(args: string[]): { help: boolean; name?: str
         resume: { type: 'boolean' },
         epochs: { type: 'string' },
         'pretrain-epochs': { type: 'string' },
+        'oe-repo': { type: 'boolean' },
         pretrained: { type: 'string' },
         generator: { type: 'string' },
         'outliers-file': { type: 'string' },
@@ -79,6 +82,7 @@ export function parseExperimentArgs(args: string[]): { help: boolean; name?: str
       resume: v.resume === true,
       epochs: int('epochs', v.epochs),
       pretrainEpochs: int('pretrain-epochs', v['pretrain-epochs']),
+      oeRepo: v['oe-repo'] === true,
       pretrained: v.pretrained,
       generator: v.generator,
       outliersFile: v['outliers-file'],
@@ -132,7 +136,7 @@ export async function experimentMain(args: string[], io: CliIo): Promise<number>
 
 export const experimentCommand: Subcommand = {
   name: 'experiment',
-  summary: 'run a GOE experiment end to end (cifar10, cifar100, newsgroups, smoke)',
+  summary: 'run a GOE experiment end to end (cifar10, cifar100, newsgroups, smoke, smoke-text)',
   usage: EXPERIMENT_USAGE,
   run: experimentMain,
 };

@@ -36,7 +36,9 @@ export interface FinetuneConfig extends PhaseConfig {
 export type DataConfig =
   | { kind: 'cifar'; variant: 'cifar10' | 'cifar100' }
   | { kind: 'newsgroups'; seqLength: number; maxVocab: number }
-  | { kind: 'synthetic-images'; classes: number; train: number; test: number };
+  | { kind: 'synthetic-images'; classes: number; train: number; test: number }
+  /** Texts of class-specific words made in memory (the text smoke run). */
+  | { kind: 'synthetic-text'; classes: number; train: number; test: number; seqLength: number };
 
 export type ModelConfig =
   | { kind: 'wrn'; depth: number; widenFactor: number; dropRate: number }
@@ -56,7 +58,8 @@ export type OutlierConfig =
 export type OodConfig =
   | { name: string; kind: 'image-ood'; id: 'textures' | 'lsun-crop' | 'lsun-resize' | 'tinyimagenet-crop' | 'tinyimagenet-resize' }
   | { name: string; kind: 'image-noise'; noise: 'uniform' | 'gaussian'; count: number }
-  | { name: string; kind: 'text'; id: 'reuters52' | 'multi30k' | 'wmt16' };
+  | { name: string; kind: 'text'; id: 'reuters52' | 'multi30k' | 'wmt16' }
+  | { name: string; kind: 'token-noise'; tokens: number; count: number };
 
 export interface ExperimentConfig {
   name: string;
@@ -182,11 +185,42 @@ export const SMOKE: ExperimentConfig = {
   evalBatchSize: 16,
 };
 
+/**
+ * The text path of the smoke run (not a paper experiment): texts of class-specific words, the
+ * basic_english tokenizer and a vocabulary built from them, a small GRU classifier, OE with random
+ * 20-token sequences, evaluated against other random token sequences.
+ */
+export const SMOKE_TEXT: ExperimentConfig = {
+  name: 'smoke-text',
+  description: 'Smoke test of the text pipeline on synthetic in-memory texts (3 classes of class-specific words, GRU 16 x 1): training, OE on random token sequences, MSP/Energy evaluation and reports.',
+  data: { kind: 'synthetic-text', classes: 3, train: 48, test: 24, seqLength: 24 },
+  model: { kind: 'gru', embeddingDim: 8, hiddenSize: 16, numLayers: 1 },
+  pretrain: { epochs: 2, batchSize: 16, optimizer: { kind: 'adam', lr: 1e-2 }, schedule: 'constant' },
+  finetune: { epochs: 2, batchSize: 16, optimizer: { kind: 'adam', lr: 1e-2 }, schedule: 'constant', lambda: 0.5, mode: 'mixed', averaging: 'mixed', fromBaseline: true },
+  outliers: [
+    { name: 'none', kind: 'none' },
+    { name: 'noise', kind: 'token-noise', tokens: 20, count: 32 },
+  ],
+  ood: [{ name: 'Random tokens', kind: 'token-noise', tokens: 20, count: 24 }],
+  detectors: ['MSP', 'Energy'],
+  normalize: false,
+  seed: 0,
+  logEvery: 1,
+  checkpointEvery: 2,
+  evalBatchSize: 24,
+};
+
+/** The OE repo's own OE fine-tuning recipe (CIFAR/oe_tune.py): 10 epochs, SGD lr 0.001 with cosine annealing, Nesterov momentum 0.9, wd 5e-4, 128 inliers + 256 outliers per batch, the two means of its loss. */
+export function oeRepoFinetune(f: FinetuneConfig): FinetuneConfig {
+  return { ...f, epochs: 10, batchSize: 128, outlierBatchSize: 256, mode: 'paired', averaging: 'separate', schedule: 'cosine', optimizer: { kind: 'sgd', lr: 0.001, momentum: 0.9, nesterov: true, weightDecay: 5e-4 } };
+}
+
 export const EXPERIMENTS: Readonly<Record<string, ExperimentConfig>> = {
   cifar10: cifar('cifar10'),
   cifar100: cifar('cifar100'),
   newsgroups: NEWSGROUPS,
   smoke: SMOKE,
+  'smoke-text': SMOKE_TEXT,
 };
 
 export function experimentConfig(name: string): ExperimentConfig {

@@ -30,8 +30,8 @@ import { evaluateDetectors, type EvalSet, type EvaluationResult } from '../train
 import { fileLogger, formatDuration, type LogFn } from '../train/log.ts';
 import { trainLoop, type Classifier, type TrainLoopResult } from '../train/loop.ts';
 import { writeReports, type ExperimentReport, type VariantReport } from '../train/report.ts';
-import type { ExperimentConfig, OodConfig, OptimizerConfig, OutlierConfig, PhaseConfig } from './config.ts';
-import { syntheticImages } from './synthetic.ts';
+import { oeRepoFinetune, type ExperimentConfig, type OodConfig, type OptimizerConfig, type OutlierConfig, type PhaseConfig } from './config.ts';
+import { syntheticImages, syntheticTexts } from './synthetic.ts';
 
 /** A missing or unusable input that is not a registered dataset (a generator file, a bad option). */
 export class ExperimentInputError extends Error {
@@ -47,6 +47,8 @@ export interface RunOptions {
   resume?: boolean;
   /** Override the fine-tuning epochs. */
   epochs?: number;
+  /** Fine-tune with the OE repo's recipe (oe_tune.py) instead of the paper's (see oeRepoFinetune). */
+  oeRepo?: boolean;
   /** Override the pre-training epochs. */
   pretrainEpochs?: number;
   /** Data folder (default: GOE_DATA_DIR or the user cache). */
@@ -139,11 +141,12 @@ async function loadData(c: ExperimentConfig, get: GetOptions, opts: RunOptions, 
       trainTransform: aug(c.pretrain),
     };
   }
-  const train = await loadNewsgroups20('train', get);
-  const test = await loadNewsgroups20('test', get);
+  const synthetic = d.kind === 'synthetic-text';
+  const train = synthetic ? syntheticTexts({ classes: d.classes, n: d.train, seed: c.seed + 1 }) : await loadNewsgroups20('train', get);
+  const test = synthetic ? syntheticTexts({ classes: d.classes, n: d.test, seed: c.seed + 2 }) : await loadNewsgroups20('test', get);
   const trainTok = train.texts.map(basicEnglish);
-  const vocab = Vocab.build(trainTok, { maxSize: d.maxVocab });
-  log(`data: 20 Newsgroups train ${train.texts.length}, test ${test.texts.length}, vocabulary ${vocab.size}`);
+  const vocab = Vocab.build(trainTok, { maxSize: synthetic ? undefined : d.maxVocab });
+  log(`data: ${synthetic ? 'synthetic texts' : '20 Newsgroups'} train ${train.texts.length}, test ${test.texts.length}, vocabulary ${vocab.size}`);
   return {
     modality: 'text',
     train: cap(textSource(trainTok, train.labels, vocab, { length: d.seqLength, name: '20ng-train', classes: train.classes }), opts.limit, c.seed),
@@ -165,6 +168,9 @@ async function loadOod(sets: readonly OodConfig[], data: Loaded, get: GetOptions
     } else if (s.kind === 'image-noise') {
       // test noise uses seeds apart from the training outliers' (seed + 1000 + i)
       source = (await new ImageNoiseSampler({ kind: s.noise }).sample(Math.min(s.count, opts.limit ?? Infinity), c.seed + 1000 + i)).source;
+    } else if (s.kind === 'token-noise') {
+      const noise = new TokenNoiseSampler({ vocabSize: data.vocab!.size, tokens: s.tokens, seqLength: data.seqLength, padIndex: data.vocab!.padIndex });
+      source = (await noise.sample(Math.min(s.count, opts.limit ?? Infinity), c.seed + 1000 + i)).source;
     } else {
       const texts = s.id === 'reuters52' ? (await loadReuters52('test', get)).texts : s.id === 'multi30k' ? await loadMulti30k('test', get) : await loadWmt16(get);
       source = textSource(texts.map(basicEnglish), null, data.vocab!, { length: data.seqLength, name: s.name });
@@ -256,6 +262,7 @@ function summary(name: string, r: TrainLoopResult): PhaseSummary {
 export async function runExperiment(config: ExperimentConfig, opts: RunOptions): Promise<ExperimentResult> {
   const t0 = performance.now();
   const c: ExperimentConfig = structuredClone(config);
+  if (opts.oeRepo) c.finetune = oeRepoFinetune(c.finetune);
   if (opts.epochs !== undefined) c.finetune.epochs = opts.epochs;
   if (opts.pretrainEpochs !== undefined) c.pretrain.epochs = opts.pretrainEpochs;
   if (opts.variants !== undefined) {

@@ -35,3 +35,23 @@ export function syntheticImages(opts: { classes: number; n: number; seed: number
   }
   return { kind: 'array', name: opts.name ?? 'synthetic', length: opts.n, sampleShape: [C, S, S], layout: 'CHW', dtype: 'uint8', data, labels, classes: Array.from({ length: opts.classes }, (_, k) => `class${k}`) };
 }
+
+/**
+ * Synthetic labelled texts: a document of class k is 8..20 words, mostly drawn from the class's own
+ * 12 words ("k<k>w<j>") with some shared filler words, with punctuation the tokenizer splits off.
+ */
+export function syntheticTexts(opts: { classes: number; n: number; seed: number }): { texts: string[]; labels: Int32Array; classes: string[] } {
+  const rng = new Rng(opts.seed, 0x7e47);
+  const filler = ['the', 'a', 'of', 'and', 'to', 'in'];
+  const texts: string[] = [];
+  const labels = new Int32Array(new SharedArrayBuffer(opts.n * 4));
+  for (let i = 0; i < opts.n; i++) {
+    const k = i % opts.classes;
+    labels[i] = k;
+    const len = 8 + rng.int(13);
+    const words: string[] = [];
+    for (let j = 0; j < len; j++) words.push(rng.next() < 0.75 ? `K${k}w${rng.int(12)}` : filler[rng.int(filler.length)]!);
+    texts.push(`${words.join(' ')}.`);
+  }
+  return { texts, labels, classes: Array.from({ length: opts.classes }, (_, k) => `topic${k}`) };
+}

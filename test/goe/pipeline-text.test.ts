@@ -1,0 +1,56 @@
+/**
+ * The text path of the pipeline end to end (the smoke-text experiment): synthetic labelled texts
+ * through basic_english and a vocabulary, left-padded int32 batches, a GRU classifier trained
+ * with Adam, OE on random 20-token sequences mixed into the batches, MSP/Energy against other
+ * random token sequences, reports. Checks that both phases learn and the outputs are complete.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { engine } from '../helpers/gpu.ts';
+import { releaseParameterArena } from '../../src/engine/index.ts';
+import { NpzFile } from '../../src/data/index.ts';
+import { SMOKE_TEXT, runExperiment, type ExperimentResult } from '../../src/goe/index.ts';
+
+let dir: string;
+let result: ExperimentResult;
+const lines: string[] = [];
+
+beforeAll(async () => {
+  await engine();
+  dir = mkdtempSync(join(tmpdir(), 'goe-smoke-text-'));
+  result = await runExperiment(SMOKE_TEXT, { out: dir, workers: 0, log: (l) => lines.push(l) });
+});
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+  releaseParameterArena();
+});
+
+describe('smoke-text experiment end to end', () => {
+  it('builds the vocabulary, trains the GRU and fine-tunes it with OE; losses go down', () => {
+    expect(lines[0]).toMatch(/^adapter: /);
+    expect(lines).toContain('data: synthetic texts train 48, test 24, vocabulary 45'); // <unk>, <pad>, 3 x 12 class words, 6 fillers, '.'
+    expect(result.phases.map((p) => [p.name, p.steps])).toEqual([['baseline', 6], ['oe-noise', 10]]); // 48 / 16; (48 + 32) / 16
+    const mean = (xs: { loss: number }[]) => xs.reduce((s, x) => s + x.loss, 0) / xs.length;
+    for (const p of result.phases) {
+      const k = Math.floor(p.losses.length / 2);
+      expect(mean(p.losses.slice(k)), p.name).toBeLessThan(mean(p.losses.slice(0, k)));
+    }
+  });
+
+  it('saves the outliers as int32 ids and reports finite metrics with the convention', async () => {
+    const npz = await NpzFile.open(join(dir, 'outliers', 'noise.npz'));
+    const x = await npz.array('x');
+    expect(x.header.descr).toBe('<i4');
+    expect(x.shape).toEqual([32, 24]);
+    for (const f of ['baseline/model.safetensors', 'noise/model.safetensors', 'results.md', 'results.csv', 'results.json']) expect(existsSync(join(dir, f)), f).toBe(true);
+    const [none, noise] = result.report.variants;
+    expect(none!.evaluation.accuracy!).toBeGreaterThan(1 / 3);
+    expect(noise!.evaluation.accuracy!).toBeGreaterThan(1 / 3);
+    for (const v of result.report.variants) for (const rep of Object.values(v.evaluation.reports)) for (const r of [...rep.rows, rep.mean]) expect(Number.isFinite(r.auroc) && Number.isFinite(r.fpr95tpr)).toBe(true);
+    const json = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
+    expect(json.variants[1].rows.map((r: { detector: string; outlier_set: string }) => `${r.detector}/${r.outlier_set}`)).toEqual(['MSP/Random tokens', 'MSP/mean', 'Energy/Random tokens', 'Energy/mean']);
+    expect(readFileSync(join(dir, 'results.md'), 'utf8')).toContain('Convention ood-positive');
+  });
+});
