@@ -125,3 +125,25 @@ describe('PyTorch goldens', () => {
     block.dispose();
   });
 });
+
+describe('layer modules', () => {
+  it('Conv2d and BatchNorm2d have PyTorch names, shapes and initial values', async () => {
+    const conv = new Conv2d(6, 10, [3, 2], { groups: 2 });
+    expect([...conv.stateDict()].map(([k, t]) => [k, t.shape])).toEqual([['weight', [10, 3, 3, 2]], ['bias', [10]]]);
+    // kaiming_uniform(a=sqrt(5)) and the bias both give U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = 3*3*2
+    const bound = 1 / Math.sqrt(18);
+    for (const t of [conv.weight, conv.bias!]) {
+      const v = Array.from(await t.data());
+      expect(Math.max(...v.map(Math.abs))).toBeLessThanOrEqual(bound);
+      expect(new Set(v).size).toBe(v.length);
+    }
+    const bn = new BatchNorm2d(4);
+    expect([...bn.stateDict().keys()]).toEqual(['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked']);
+    expectClose(Array.from(await bn.getBuffer('running_var')!.data()), [1, 1, 1, 1], { atol: 0, rtol: 0 });
+    const sn = spectralNorm(new Conv2d(3, 4, 3));
+    expect([...sn.stateDict().keys()]).toEqual(['bias', 'weight_orig', 'weight_u', 'weight_v']);
+    const u = Array.from(await sn.getBuffer('weight_u')!.data());
+    expect(Math.hypot(...u)).toBeCloseTo(1, 5);
+    for (const m of [conv, bn, sn]) m.dispose();
+  });
+});
