@@ -29,6 +29,7 @@ Options:
   --generator FILE      generator weights for the "generated" outliers (BigGAN G / word LM, safetensors)
   --outliers-file FILE  precomputed "generated" outliers (.npz with "x", or .npy)
   --variants A,B        only these outlier variants (e.g. none,noise)
+  --detectors A,B       detectors to evaluate (default MSP,Energy; also MaxLogit, Entropy)
   --data-dir DIR        data folder (default: GOE_DATA_DIR or ~/.cache/goe-webgpu/data)
   --no-download         never download; a missing dataset is an error naming the file and URL
   --limit N             cap every dataset at N samples (quick runs)
@@ -60,6 +61,7 @@ export function parseExperimentArgs(args: string[]): { help: boolean; name?: str
         generator: { type: 'string' },
         'outliers-file': { type: 'string' },
         variants: { type: 'string' },
+        detectors: { type: 'string' },
         'data-dir': { type: 'string' },
         'no-download': { type: 'boolean' },
         limit: { type: 'string' },
@@ -74,6 +76,7 @@ export function parseExperimentArgs(args: string[]): { help: boolean; name?: str
   const v = parsed.values;
   if (parsed.positionals.length > 1) throw new UsageError(`one experiment at a time, got ${parsed.positionals.join(', ')}`);
   const limit = int('limit', v.limit);
+  if (v.resume === true && v.out === undefined) throw new UsageError('--resume needs --out DIR (the run folder to continue)');
   return {
     help: v.help === true,
     name: parsed.positionals[0],
@@ -87,6 +90,7 @@ export function parseExperimentArgs(args: string[]): { help: boolean; name?: str
       generator: v.generator,
       outliersFile: v['outliers-file'],
       variants: v.variants?.split(',').map((s) => s.trim()).filter((s) => s !== ''),
+      detectors: parseDetectors(v.detectors),
       dataDir: v['data-dir'],
       download: v['no-download'] !== true,
       limit: limit === 0 ? undefined : limit,
@@ -94,6 +98,16 @@ export function parseExperimentArgs(args: string[]): { help: boolean; name?: str
       workers: int('workers', v.workers),
     },
   };
+}
+
+const DETECTOR_NAMES = ['MSP', 'Energy', 'MaxLogit', 'Entropy'] as const;
+
+function parseDetectors(v: string | undefined): RunOptions['detectors'] {
+  if (v === undefined) return undefined;
+  const names = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const bad = names.filter((n) => !(DETECTOR_NAMES as readonly string[]).includes(n));
+  if (bad.length > 0 || names.length === 0) throw new UsageError(`--detectors takes a comma-separated list of ${DETECTOR_NAMES.join(', ')}; got "${v}"`);
+  return names as RunOptions['detectors'];
 }
 
 export function defaultRunDir(name: string): string {

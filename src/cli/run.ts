@@ -62,6 +62,7 @@ export async function runMain(args: string[], io: CliIo): Promise<number> {
     io.stdout(RUN_USAGE);
     return EXIT_OK;
   }
+  if (values.resume === true && values.out === undefined) throw new UsageError('--resume needs --out DIR (the run folder to continue)');
   try {
     await init();
   } catch (e) {

@@ -61,6 +61,8 @@ export interface RunOptions {
   generator?: string;
   /** Precomputed outliers (.npz "x" / .npy) for the 'generated' variant instead of a generator. */
   outliersFile?: string;
+  /** Detectors to evaluate (default: the config's, MSP and Energy). */
+  detectors?: ExperimentConfig['detectors'];
   /** Only these outlier variants (names from the config). */
   variants?: string[];
   /** Cap every dataset at this many samples (quick runs, measurements). */
@@ -262,9 +264,12 @@ function summary(name: string, r: TrainLoopResult): PhaseSummary {
 export async function runExperiment(config: ExperimentConfig, opts: RunOptions): Promise<ExperimentResult> {
   const t0 = performance.now();
   const c: ExperimentConfig = structuredClone(config);
+  // seeds follow a variant's place in the full config, so running a subset gives the same numbers
+  const seedIndex = new Map(c.outliers.map((o, i) => [o.name, i]));
   if (opts.oeRepo) c.finetune = oeRepoFinetune(c.finetune);
   if (opts.epochs !== undefined) c.finetune.epochs = opts.epochs;
   if (opts.pretrainEpochs !== undefined) c.pretrain.epochs = opts.pretrainEpochs;
+  if (opts.detectors !== undefined) c.detectors = [...opts.detectors];
   if (opts.variants !== undefined) {
     const unknown = opts.variants.filter((v) => !c.outliers.some((o) => o.name === v));
     if (unknown.length > 0) throw new ExperimentInputError(`unknown outlier variant(s) ${unknown.join(', ')} for ${c.name} (has: ${c.outliers.map((o) => o.name).join(', ')})`);
@@ -335,7 +340,8 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
 
   // 3. one OE run per outlier variant
   const variants: VariantReport[] = [];
-  for (const [vi, o] of c.outliers.entries()) {
+  for (const o of c.outliers) {
+    const vi = seedIndex.get(o.name)!;
     const sub = o.name;
     mkdirSync(join(dir, sub), { recursive: true });
     const sampler = samplers.get(o.name)!;
