@@ -104,3 +104,14 @@ export function npzBytes(arrays: ReadonlyMap<string, { data: NpyData; shape: rea
   }
   return out;
 }
+
+/**
+ * Writes an outlier set as samples-50.0.npz is laid out ("x": uint8 NCHW, plus "y": int32 classes
+ * when given), atomically (temporary file + rename).
+ */
+export async function saveOutliersNpz(path: string, set: { x: Uint8Array; shape: readonly number[]; y?: Int32Array }): Promise<void> {
+  const { writeFileAtomic } = await import('../engine/io/node-files.ts');
+  const arrays: Record<string, { data: NpyData; shape: readonly number[] }> = { x: { data: set.x, shape: set.shape } };
+  if (set.y) arrays.y = { data: set.y, shape: [set.y.length] };
+  await writeFileAtomic(path, npzBytes(arrays));
+}

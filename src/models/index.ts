@@ -6,3 +6,11 @@ export {
   type TransformerModelOptions, type SampleWordsOptions,
 } from './transformer-lm.ts';
 export { multinomial, gumbel, type MultinomialOptions } from './sampling.ts';
+export {
+  Generator as BigGANGenerator, Discriminator as BigGANDiscriminator, hingeLossD, hingeLossG, sampleLatent, generate as generateImages, toUint8,
+  imagesToUint8, sampleOutliers, ClassSampler, type GeneratorOptions as BigGANGeneratorOptions,
+  type DiscriminatorOptions as BigGANDiscriminatorOptions, type LatentOptions, type SampleOutliersOptions,
+} from './biggan.ts';
+export { SNConv2d, SNLinear, SNEmbedding, CCBN, BigGANBN, GBlock, DBlock, snWeight, BIGGAN_SN_EPS } from './biggan-layers.ts';
+export { BigGANTrainer, trainBigGAN, CIFAR_TRAIN_CONFIG, BIGGAN_CHECKPOINT_FORMAT, type BigGANTrainConfig, type BigGANStepLosses, type StepLatents, type TrainLoopOptions } from './biggan-train.ts';
+export { npyBytes, npzBytes, saveOutliersNpz, type NpyData } from './biggan-npz.ts';

@@ -18,8 +18,8 @@ import { expectClose } from '../helpers/reference.ts';
 import { backward, tensor, noGrad, concat, split, add, OpError, type Tensor } from '../../src/engine/index.ts';
 import { parseSafetensors, type SafeTensor } from '../../src/engine/io/index.ts';
 import type { HostTensor, Module } from '../../src/engine/nn/module.ts';
-import { Generator, Discriminator, hingeLossD, hingeLossG, sampleLatent, generate, toUint8 } from '../../src/models/biggan.ts';
-import { npzBytes, npyBytes } from '../../src/models/biggan-npz.ts';
+import { Generator, Discriminator, hingeLossD, hingeLossG, sampleLatent, generate, toUint8, sampleOutliers } from '../../src/models/biggan.ts';
+import { npzBytes, npyBytes, saveOutliersNpz } from '../../src/models/biggan-npz.ts';
 
 beforeAll(async () => {
   await engine();
@@ -296,5 +296,41 @@ describe('BigGAN: latents, uint8 images and .npz files', () => {
     const yh = parseNpyHeader(yb);
     expect(yh.shape).toEqual([2]);
     expect(Array.from(decodeNpyData(yh, yb.slice(yh.headerLength)).data as Int32Array)).toEqual([3, 1]);
+  });
+
+  it('sampleOutliers: seeded batches of G(z, y) as uint8 NCHW, saved as an .npz with "x" and "y"', async () => {
+    // the tiny test's shapes (batch 2, ch 4): its pipelines are already compiled
+    const G = new Generator({ ch: 4, dimZ: 8, nClasses: 3 });
+    G.eval();
+    try {
+      const set = await sampleOutliers(G, 4, { sigma2: 50, seed: 3, batchSize: 2 });
+      expect(set.shape).toEqual([4, 3, 32, 32]);
+      expect(set.x.length).toBe(4 * 3 * 32 * 32);
+      // batch 1 (images 2, 3) is G on sampleLatent(2, seed 3 + 1)
+      const lat = sampleLatent(2, { sigma2: 50, seed: 4, dimZ: 8, nClasses: 3 });
+      const img = generate(G, lat.z, lat.y);
+      const want = toUint8(await img.data() as Float32Array);
+      expect(Array.from(set.x.slice(2 * 3072, 4 * 3072))).toEqual(Array.from(want));
+      expect(Array.from(set.y.slice(2, 4))).toEqual(Array.from(await lat.y.data()));
+      for (const t of [lat.z, lat.y, img]) t.dispose();
+      expect(new Set(set.x).size).toBeGreaterThan(20);
+      const again = await sampleOutliers(G, 4, { sigma2: 50, seed: 3, batchSize: 2 });
+      expect(Array.from(again.x)).toEqual(Array.from(set.x));
+
+      const { mkdtempSync } = await import('node:fs');
+      const { join } = await import('node:path');
+      const { tmpdir } = await import('node:os');
+      const path = join(mkdtempSync(join(tmpdir(), 'biggan-out-')), 'samples-50.0.npz');
+      await saveOutliersNpz(path, set);
+      const { NpzFile } = await import('../../src/data/npy.ts');
+      const npz = await NpzFile.open(path);
+      const x = await npz.array('x');
+      expect(x.header.shape).toEqual([4, 3, 32, 32]);
+      expect(x.header.descr).toBe('|u1');
+      expect(Array.from(x.data as Uint8Array)).toEqual(Array.from(set.x));
+      expect(Array.from((await npz.array('y')).data as Int32Array)).toEqual(Array.from(set.y));
+    } finally {
+      G.dispose();
+    }
   });
 });
