@@ -12,6 +12,8 @@
  *   - EMA of G's whole state_dict (parameters and buffers, as utils.ema):
  *     target = target * decay + source * (1 - decay), decay 0 while itr < emaStart (1000).
  * Adam lr 2e-4, betas (0, 0.999), eps 1e-8 for both nets (utils.py defaults, the script's lrs).
+ * As the script: num_D_accumulations = num_G_accumulations = 1, G_batch_size = batch_size, no
+ * split_D, no ortho regularisation.
  *
  * Real images are NCHW f32 in [-1, 1] (BigGAN's CIFAR loader normalises with mean = std = 0.5);
  * `y` is i32 class ids. A step reads nothing back (losses stay on the GPU until asked for).

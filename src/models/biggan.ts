@@ -23,6 +23,10 @@
  * 4ch -> 4ch, 4ch -> 4ch (preactivation from block 1), then h = sum_{H,W} relu(h),
  * out = linear(h) + sum(embed(y) * h, 1) (projection discriminator, SNLinear and SNEmbedding).
  *
+ * Not implemented (unused by the CIFAR script): self-attention blocks (G_attn/D_attn), 'ortho' init
+ * (N02 and glorot are), orthogonal regularisation (G_ortho 0), num_svs/num_itrs > 1, cross-replica
+ * or custom BN, fp16, resolutions other than 32 (bottomWidth may vary).
+ *
  * Latents: GOE draws z ~ N(0, sigma^2 I) with the *variance* sigma^2 = 50 on CIFAR (the paper's
  * meaning; BigGAN-PyTorch's `z_var` argument is passed to normal_ as the standard deviation, so
  * its `--z_var 50` would be a std of 50). `sampleLatent` takes the variance `sigma2` and draws with
@@ -253,10 +257,15 @@ export class ClassSampler {
   }
 }
 
+/** Unseeded calls draw classes from here (a fixed start, so an unseeded program repeats, as the
+ * engine's global generator does for z). */
+const defaultClassSampler = new ClassSampler(0x9e3779b9);
+
 export interface LatentOptions {
   /** Variance of z (GOE's sigma^2; 50 for CIFAR). Default 1. */
   sigma2?: number;
-  /** Seed of z (GPU Philox key) and of the classes; without it, the global generator and Math.random. */
+  /** Seed of z (GPU Philox key) and of the classes; without it, the engine's global generator
+   * (manualSeed) for z and a module-level class sampler with a fixed start. */
   seed?: number;
   dimZ?: number;
   nClasses?: number;
@@ -273,7 +282,7 @@ export function sampleLatent(n: number, opts: LatentOptions = {}): { z: Tensor; 
   if (!Number.isInteger(n) || n < 1) throw new OpError('sampleLatent', `n must be a positive integer, got ${n}`);
   if (!(sigma2 >= 0) || !Number.isFinite(sigma2)) throw new OpError('sampleLatent', `sigma2 (a variance) must be finite and >= 0, got ${sigma2}`);
   const z = randn([n, dimZ], opts.seed === undefined ? { std: Math.sqrt(sigma2) } : { std: Math.sqrt(sigma2), seed: opts.seed });
-  const sampler = new ClassSampler(opts.seed ?? Math.floor(Math.random() * 2 ** 32));
+  const sampler = opts.seed === undefined ? defaultClassSampler : new ClassSampler(opts.seed);
   const y = tensor(sampler.classes(n, k), [n]);
   return { z, y };
 }
@@ -314,7 +323,7 @@ export async function sampleOutliers(G: Generator, n: number, opts: SampleOutlie
   const res = G.bottomWidth * 8;
   const x = new Uint8Array(n * 3 * res * res);
   const y = new Int32Array(n);
-  const seed0 = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
+  const seed0 = opts.seed ?? Math.floor(defaultClassSampler.next() * 2 ** 31);
   for (let done = 0, b = 0; done < n; b++) {
     const m = Math.min(bs, n - done);
     const lat = sampleLatent(m, { ...opts, seed: seed0 + b, dimZ: G.dimZ, nClasses: G.nClasses });

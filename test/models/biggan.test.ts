@@ -133,6 +133,18 @@ describe('BigGAN: BigGAN-PyTorch names, shapes and counts (CIFAR config)', () =>
       z.dispose();
       y.dispose();
       expect(() => new Generator({ ch: 0 })).toThrow(/ch must be a positive integer/);
+      const D = new Discriminator({ ch: 1, nClasses: 3 });
+      const x = tensor(new Float32Array(2 * 3 * 8 * 8), [2, 3, 8, 8]);
+      const yf = tensor(new Float32Array([0, 1]), [2]);
+      expect(() => D.forward(x, yf)).toThrow(/y must be i32 \[2\]/);
+      const x1 = tensor(new Float32Array(2 * 8 * 8), [2, 1, 8, 8]);
+      expect(() => D.forward(x1, yf)).toThrow(/x must be \[N, 3, H, W\]/);
+      for (const t of [x, yf, x1]) t.dispose();
+      D.dispose();
+      const Gs = new Generator({ ch: 1, dimZ: 4, nClasses: 3, hier: true });
+      expect(Gs.zChunkSize).toBe(1);
+      expect(() => new Generator({ dimZ: 3, hier: true })).toThrow(/hier needs dimZ >= 4/);
+      Gs.dispose();
     } finally {
       G.dispose();
     }
