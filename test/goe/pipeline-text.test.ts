@@ -31,12 +31,26 @@ describe('smoke-text experiment end to end', () => {
   it('builds the vocabulary, trains the GRU and fine-tunes it with OE; losses go down', () => {
     expect(lines[0]).toMatch(/^adapter: /);
     expect(lines).toContain('data: synthetic texts train 48, test 24, vocabulary 45'); // <unk>, <pad>, 3 x 12 class words, 6 fillers, '.'
-    expect(result.phases.map((p) => [p.name, p.steps])).toEqual([['baseline', 6], ['oe-noise', 10]]); // 48 / 16; (48 + 32) / 16
+    expect(result.phases.map((p) => [p.name, p.steps])).toEqual([['baseline', 6], ['oe-noise', 10], ['oe-generated', 8]]); // 48 / 16; (48 + 32) / 16; (48 + 16) / 16
     const mean = (xs: { loss: number }[]) => xs.reduce((s, x) => s + x.loss, 0) / xs.length;
     for (const p of result.phases) {
       const k = Math.floor(p.losses.length / 2);
       expect(mean(p.losses.slice(k)), p.name).toBeLessThan(mean(p.losses.slice(0, k)));
     }
+  });
+
+  it('trains the word LM on the training texts, keeps it for reuse, and samples 20-word texts from it', async () => {
+    expect(lines.some((l) => /^\[word-lm\] end of epoch 2: validation loss \d+\.\d{3}/.test(l))).toBe(true);
+    const words = JSON.parse(readFileSync(join(dir, 'generator', 'lm.safetensors.words.json'), 'utf8')) as string[];
+    expect(words).toContain('<eos>');
+    expect(words).toContain('K0w0');
+    const texts = readFileSync(join(dir, 'outliers', 'generated.npz.txt'), 'utf8').trimEnd().split('\n');
+    expect(texts.length).toBe(16);
+    for (const t of texts) {
+      expect(t.split(' ').length).toBe(20);
+      for (const w of t.split(' ')) expect(words).toContain(w);
+    }
+    expect(JSON.parse(readFileSync(join(dir, 'outliers', 'generated.npz.json'), 'utf8'))).toMatchObject({ sampler: 'transformer-lm', temperature: 2, words: 320 });
   });
 
   it('saves the outliers as int32 ids and reports finite metrics with the convention', async () => {
@@ -45,11 +59,10 @@ describe('smoke-text experiment end to end', () => {
     expect(x.header.descr).toBe('<i4');
     expect(x.shape).toEqual([32, 24]);
     for (const f of ['baseline/model.safetensors', 'noise/model.safetensors', 'results.md', 'results.csv', 'results.json']) expect(existsSync(join(dir, f)), f).toBe(true);
-    const [none, noise] = result.report.variants;
-    expect(none!.evaluation.accuracy!).toBeGreaterThan(1 / 3);
-    expect(noise!.evaluation.accuracy!).toBeGreaterThan(1 / 3);
+    for (const v of result.report.variants) expect(v.evaluation.accuracy!, v.outliers).toBeGreaterThan(1 / 3);
     for (const v of result.report.variants) for (const rep of Object.values(v.evaluation.reports)) for (const r of [...rep.rows, rep.mean]) expect(Number.isFinite(r.auroc) && Number.isFinite(r.fpr95tpr)).toBe(true);
     const json = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
+    expect(json.variants.map((v: { outliers: string }) => v.outliers)).toEqual(['none', 'noise', 'generated']);
     expect(json.variants[1].rows.map((r: { detector: string; outlier_set: string }) => `${r.detector}/${r.outlier_set}`)).toEqual(['MSP/Random tokens', 'MSP/mean', 'Energy/Random tokens', 'Energy/mean']);
     expect(readFileSync(join(dir, 'results.md'), 'utf8')).toContain('Convention ood-positive');
   });

@@ -50,10 +50,28 @@ export type OutlierConfig =
   | { name: string; kind: 'token-noise'; tokens: number; count: number }
   /** A BigGAN (--generator FILE) sampled at z ~ N(0, sigma2 I); `file`: the paper's released samples to use when no generator is given. */
   | { name: string; kind: 'biggan'; sigma2: number; count: number; file?: 'goe-cifar100-samples' }
-  /** The word LM (--generator FILE) sampled at temperature T; count = outlier texts of 20 words (paper: 100,000 words = 5,000). */
-  | { name: string; kind: 'lm'; temperature: number; count: number }
+  /**
+   * The word-level Transformer LM sampled at temperature T; count = outlier texts of 20 words (paper:
+   * 100,000 words = 5,000). Trained on the training texts with `train` (word_language_model's
+   * defaults) unless --generator gives its weights.
+   */
+  | { name: string; kind: 'lm'; temperature: number; count: number; train: WordLmConfig }
   | { name: string; kind: 'wikitext2'; count: number }
   | { name: string; kind: 'file'; path: string };
+
+/** word_language_model's main.py options for the Transformer (its defaults: 40 epochs, emsize/nhid 200, 2 layers, 2 heads, dropout 0.2, lr 20, clip 0.25, bptt 35, batch 20). */
+export interface WordLmConfig {
+  epochs: number;
+  emsize?: number;
+  nhid?: number;
+  nlayers?: number;
+  nhead?: number;
+  dropout?: number;
+  lr?: number;
+  clip?: number;
+  bptt?: number;
+  batchSize?: number;
+}
 
 export type OodConfig =
   | { name: string; kind: 'image-ood'; id: 'textures' | 'lsun-crop' | 'lsun-resize' | 'tinyimagenet-crop' | 'tinyimagenet-resize' }
@@ -139,7 +157,7 @@ export const NEWSGROUPS: ExperimentConfig = {
   outliers: [
     { name: 'none', kind: 'none' },
     { name: 'noise', kind: 'token-noise', tokens: 20, count: 5000 },
-    { name: 'generated', kind: 'lm', temperature: 2, count: 5000 },
+    { name: 'generated', kind: 'lm', temperature: 2, count: 5000, train: { epochs: 40 } },
     { name: 'wiki2', kind: 'wikitext2', count: 0 },
   ],
   ood: [
@@ -188,11 +206,12 @@ export const SMOKE: ExperimentConfig = {
 /**
  * The text path of the smoke run (not a paper experiment): texts of class-specific words, the
  * basic_english tokenizer and a vocabulary built from them, a small GRU classifier, OE with random
- * 20-token sequences, evaluated against other random token sequences.
+ * 20-token sequences and with samples of a tiny word LM trained on the texts (T = 2), evaluated
+ * against other random token sequences.
  */
 export const SMOKE_TEXT: ExperimentConfig = {
   name: 'smoke-text',
-  description: 'Smoke test of the text pipeline on synthetic in-memory texts (3 classes of class-specific words, GRU 16 x 1): training, OE on random token sequences, MSP/Energy evaluation and reports.',
+  description: 'Smoke test of the text pipeline on synthetic in-memory texts (3 classes of class-specific words, GRU 16 x 1): training, a tiny word LM trained and sampled at T = 2, OE on random token sequences and on LM samples, MSP/Energy evaluation and reports.',
   data: { kind: 'synthetic-text', classes: 3, train: 48, test: 24, seqLength: 24 },
   model: { kind: 'gru', embeddingDim: 8, hiddenSize: 16, numLayers: 1 },
   pretrain: { epochs: 2, batchSize: 16, optimizer: { kind: 'adam', lr: 1e-2 }, schedule: 'constant' },
@@ -200,6 +219,7 @@ export const SMOKE_TEXT: ExperimentConfig = {
   outliers: [
     { name: 'none', kind: 'none' },
     { name: 'noise', kind: 'token-noise', tokens: 20, count: 32 },
+    { name: 'generated', kind: 'lm', temperature: 2, count: 16, train: { epochs: 2, emsize: 8, nhid: 8, nlayers: 1, nhead: 2, dropout: 0, lr: 5, bptt: 8, batchSize: 4 } },
   ],
   ood: [{ name: 'Random tokens', kind: 'token-noise', tokens: 20, count: 24 }],
   detectors: ['MSP', 'Energy'],

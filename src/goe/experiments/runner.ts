@@ -29,6 +29,7 @@ import { FileSampler, ImageNoiseSampler, LatentSampler, LmSampler, TokenNoiseSam
 import { evaluateDetectors, type EvalSet, type EvaluationResult } from '../train/evaluate.ts';
 import { fileLogger, formatDuration, type LogFn } from '../train/log.ts';
 import { trainLoop, type Classifier, type TrainLoopResult } from '../train/loop.ts';
+import { trainWordLm } from '../train/word-lm.ts';
 import { writeReports, type ExperimentReport, type VariantReport } from '../train/report.ts';
 import { oeRepoFinetune, type ExperimentConfig, type OodConfig, type OptimizerConfig, type OutlierConfig, type PhaseConfig } from './config.ts';
 import { syntheticImages, syntheticTexts } from './synthetic.ts';
@@ -96,6 +97,8 @@ export interface ExperimentResult {
 
 interface Loaded {
   modality: 'image' | 'text';
+  /** Raw training / test texts (text data): what the word LM is trained and validated on. */
+  texts: { train: string[]; test: string[] } | null;
   train: Source;
   test: Source;
   numClasses: number;
@@ -123,6 +126,7 @@ async function loadData(c: ExperimentConfig, get: GetOptions, opts: RunOptions, 
       test: syntheticImages({ classes: d.classes, n: d.test, seed: c.seed + 2, name: 'synthetic-test' }),
       numClasses: d.classes,
       vocab: null,
+      texts: null,
       seqLength: 0,
       evalTransform: norm,
       trainTransform: aug(c.pretrain),
@@ -138,6 +142,7 @@ async function loadData(c: ExperimentConfig, get: GetOptions, opts: RunOptions, 
       test: cap(test, opts.limit, c.seed),
       numClasses: d.variant === 'cifar10' ? 10 : 100,
       vocab: null,
+      texts: null,
       seqLength: 0,
       evalTransform: norm,
       trainTransform: aug(c.pretrain),
@@ -155,6 +160,7 @@ async function loadData(c: ExperimentConfig, get: GetOptions, opts: RunOptions, 
     test: cap(textSource(test.texts.map(basicEnglish), test.labels, vocab, { length: d.seqLength, name: '20ng-test', classes: test.classes }), opts.limit, c.seed),
     numClasses: train.classes.length,
     vocab,
+    texts: { train: train.texts, test: test.texts },
     seqLength: d.seqLength,
     evalTransform: null,
     trainTransform: null,
@@ -183,7 +189,7 @@ async function loadOod(sets: readonly OodConfig[], data: Loaded, get: GetOptions
 }
 
 /** What makes a variant's outliers, resolved (and checked) before any training. */
-async function outlierSampler(o: OutlierConfig, data: Loaded, get: GetOptions, opts: RunOptions): Promise<OutlierSampler | null> {
+async function outlierSampler(o: OutlierConfig, data: Loaded, get: GetOptions, opts: RunOptions, log: LogFn): Promise<OutlierSampler | null> {
   switch (o.kind) {
     case 'none':
       return null;
@@ -219,18 +225,29 @@ async function outlierSampler(o: OutlierConfig, data: Loaded, get: GetOptions, o
     }
     case 'lm': {
       if (opts.outliersFile !== undefined) return new FileSampler(opts.outliersFile);
-      if (opts.generator === undefined) {
-        throw new ExperimentInputError(
-          `the "${o.name}" outliers come from the word-level Transformer LM trained on 20 Newsgroups, sampled at T = ${o.temperature}: ` +
-            'pass --generator FILE (its state dict as safetensors, with the words by id in FILE.words.json) or --outliers-file FILE.npz (int32 ids), ' +
-            'or leave this variant out with --variants none,noise,wiki2',
-        );
+      let generator = opts.generator;
+      if (generator === undefined) {
+        // train it as the paper did (word_language_model on the training texts), once per run folder
+        mkdirSync(join(opts.out, 'generator'), { recursive: true });
+        generator = join(opts.out, 'generator', 'lm.safetensors');
+        if (!(opts.resume && existsSync(generator) && existsSync(`${generator}.words.json`))) {
+          const t = o.train;
+          const lm = await trainWordLm({
+            texts: data.texts!.train, valTexts: data.texts!.test, epochs: t.epochs, emsize: t.emsize, nhid: t.nhid, nlayers: t.nlayers, nhead: t.nhead,
+            dropout: t.dropout, lr: t.lr, clip: t.clip, bptt: t.bptt, batchSize: t.batchSize, checkpoint: join(opts.out, 'generator', 'checkpoint.safetensors'),
+            resume: opts.resume, log, logEvery: 50,
+          });
+          await saveModel(generator, lm.model);
+          writeFileSync(`${generator}.words.json`, JSON.stringify(lm.words));
+          lm.model.dispose();
+        }
       }
-      const wordsFile = `${opts.generator}.words.json`;
+      const wordsFile = `${generator}.words.json`;
       if (!existsSync(wordsFile)) throw new ExperimentInputError(`the LM's vocabulary is missing: expected a JSON array of its words by id at ${wordsFile}`);
       const words = JSON.parse(readFileSync(wordsFile, 'utf8')) as string[];
-      const model = new TransformerModel(words.length);
-      await loadModel(opts.generator, model);
+      const t = o.train;
+      const model = new TransformerModel(words.length, { ninp: t.emsize ?? 200, nhid: t.nhid ?? 200, nlayers: t.nlayers ?? 2, nhead: t.nhead ?? 2, dropout: t.dropout ?? 0.2 });
+      await loadModel(generator, model);
       return new LmSampler({ model, lmWords: words, vocab: data.vocab!, seqLength: data.seqLength, temperature: o.temperature });
     }
   }
@@ -284,12 +301,12 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...c, run: { ...opts, log: undefined } }, null, 2) + '\n');
   const get: GetOptions = { dir: opts.dataDir, download: opts.download ?? true };
 
-  // 1. every input, before any training
+  // 1. every input, before the classifiers are trained (a word LM without --generator is trained here)
   const data = await loadData(c, get, opts, log);
   const ood = await loadOod(c.ood, data, get, c, opts);
   const extra = c.extraOod ? await loadOod(c.extraOod, data, get, c, opts) : [];
   const samplers = new Map<string, OutlierSampler | null>();
-  for (const o of c.outliers) samplers.set(o.name, await outlierSampler(o, data, get, opts));
+  for (const o of c.outliers) samplers.set(o.name, await outlierSampler(o, data, get, opts, log));
   log(`OOD test sets: ${ood.map((s) => `${s.name} (${s.source.length})`).join(', ')}${extra.length ? `; also ${extra.map((s) => s.name).join(', ')}` : ''}`);
 
   const phases: PhaseSummary[] = [];

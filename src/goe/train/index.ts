@@ -3,3 +3,4 @@ export { trainLoop, type Classifier, type TrainLoopOptions, type TrainLoopResult
 export { scoreSet, evaluateDetectors, DETECTORS, type DetectorName, type ScoreOptions, type SetScores, type EvalSet, type EvaluationResult } from './evaluate.ts';
 export { writeReports, reportMarkdown, reportCsv, reportJson, type ExperimentReport, type VariantReport } from './report.ts';
 export { fileLogger, formatDuration, type LogFn } from './log.ts';
+export { trainWordLm, wordCorpus, batchify, type WordLmOptions, type WordCorpus } from './word-lm.ts';

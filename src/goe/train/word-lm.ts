@@ -1,0 +1,170 @@
+/**
+ * Training the text generator as the paper did: pytorch/examples word_language_model (main.py)
+ * with its default hyper-parameters for the Transformer (emsize 200, nhid 200, 2 layers, 2 heads,
+ * dropout 0.2, SGD lr 20 divided by 4 whenever the validation loss does not improve, gradient
+ * clipping 0.25, bptt 35, batch 20, evaluation batch 10), on the in-distribution training texts.
+ *
+ * data.py's corpus: every text is split on whitespace and ends with '<eos>'; the dictionary lists
+ * words in order of first appearance. batchify makes [nbatch, bsz] columns of consecutive ids;
+ * get_batch takes bptt rows as input and the next rows as targets. Logs every `logEvery` batches
+ * (one loss read back), checkpoints (model, optimizer, RNG, epoch, lr, best validation loss) after
+ * every epoch, resumable at epoch boundaries; keeps the weights of the best validation epoch, as
+ * main.py saves them.
+ */
+import { existsSync } from 'node:fs';
+import {
+  SGD, backward, clipGradNorm, keep, loadCheckpoint, nllLoss, noGrad, saveCheckpoint, scope, tensor, type Tensor,
+} from '../../engine/index.ts';
+import { TransformerModel } from '../../models/index.ts';
+import { formatDuration, type LogFn } from './log.ts';
+
+export interface WordLmOptions {
+  texts: readonly string[];
+  valTexts: readonly string[];
+  epochs: number;
+  emsize?: number;
+  nhid?: number;
+  nlayers?: number;
+  nhead?: number;
+  dropout?: number;
+  lr?: number;
+  clip?: number;
+  bptt?: number;
+  batchSize?: number;
+  evalBatchSize?: number;
+  logEvery?: number;
+  checkpoint?: string;
+  resume?: boolean;
+  log: LogFn;
+}
+
+export interface WordCorpus {
+  words: string[];
+  ids: Int32Array;
+}
+
+/** data.py's Corpus.tokenize over the given texts, with a shared dictionary. */
+export function wordCorpus(texts: readonly string[], words: string[] = [], index = new Map<string, number>(words.map((w, i) => [w, i]))): WordCorpus {
+  const ids: number[] = [];
+  const add = (w: string): void => {
+    let k = index.get(w);
+    if (k === undefined) {
+      k = words.length;
+      words.push(w);
+      index.set(w, k);
+    }
+    ids.push(k);
+  };
+  for (const t of texts) {
+    for (const w of t.split(/\s+/)) if (w !== '') add(w);
+    add('<eos>');
+  }
+  return { words, ids: Int32Array.from(ids) };
+}
+
+/** main.py's batchify: [nbatch, bsz] row-major, column j holding ids[j * nbatch, (j + 1) * nbatch). */
+export function batchify(ids: Int32Array, bsz: number): { data: Int32Array; rows: number } {
+  const rows = Math.floor(ids.length / bsz);
+  const data = new Int32Array(rows * bsz);
+  for (let j = 0; j < bsz; j++) for (let r = 0; r < rows; r++) data[r * bsz + j] = ids[j * rows + r]!;
+  return { data, rows };
+}
+
+function lossOn(model: TransformerModel, src: { data: Int32Array; rows: number }, bsz: number, i: number, bptt: number): Tensor {
+  const S = Math.min(bptt, src.rows - 1 - i);
+  const x = tensor(src.data.subarray(i * bsz, (i + S) * bsz), [S, bsz], 'i32');
+  const y = tensor(src.data.subarray((i + 1) * bsz, (i + 1 + S) * bsz), [S * bsz], 'i32');
+  const out = model.forward(x, { mask: true });
+  return nllLoss(out.reshape([S * bsz, model.ntoken]), y);
+}
+
+/** main.py's evaluate(): the mean loss per target over the whole source. */
+async function evaluate(model: TransformerModel, src: { data: Int32Array; rows: number }, bsz: number, bptt: number): Promise<number> {
+  model.eval();
+  let total = 0;
+  for (let i = 0; i < src.rows - 1; i += bptt) {
+    const S = Math.min(bptt, src.rows - 1 - i);
+    const l = noGrad(() => scope(() => lossOn(model, src, bsz, i, bptt)));
+    total += S * (await l.item());
+    l.dispose();
+  }
+  return total / (src.rows - 1);
+}
+
+export async function trainWordLm(o: WordLmOptions): Promise<{ model: TransformerModel; words: string[]; valLoss: number }> {
+  const bptt = o.bptt ?? 35;
+  const bsz = o.batchSize ?? 20;
+  const evalBsz = o.evalBatchSize ?? 10;
+  const train = wordCorpus(o.texts);
+  const index = new Map(train.words.map((w, i) => [w, i]));
+  const val = wordCorpus(o.valTexts, train.words, index); // the dictionary grows over both, as data.py's
+  const words = train.words;
+  const trainData = batchify(train.ids, bsz);
+  const valData = batchify(val.ids, evalBsz);
+  if (trainData.rows < 2 || valData.rows < 2) throw new Error(`trainWordLm: corpus too small (${train.ids.length} training, ${val.ids.length} validation words)`);
+  const model = new TransformerModel(words.length, { ninp: o.emsize ?? 200, nhid: o.nhid ?? 200, nlayers: o.nlayers ?? 2, nhead: o.nhead ?? 2, dropout: o.dropout ?? 0.2 });
+  const opt = new SGD(model.parameters(), { lr: o.lr ?? 20 });
+  let epoch = 0;
+  let best = Infinity;
+  let bestState: Map<string, { shape: number[]; data: Float32Array }> | null = null;
+  const snapshot = async () => {
+    const m = new Map<string, { shape: number[]; data: Float32Array }>();
+    for (const [k, t] of model.stateDict()) m.set(k, { shape: [...t.shape], data: Float32Array.from((await t.data()) as Float32Array) });
+    return m;
+  };
+  if (o.resume && o.checkpoint !== undefined && existsSync(o.checkpoint)) {
+    const { meta } = await loadCheckpoint(o.checkpoint, { model, optimizer: opt });
+    epoch = meta.epoch as number;
+    best = (meta.best as number | null) ?? Infinity;
+    if (existsSync(`${o.checkpoint}.best`)) {
+      const b = new TransformerModel(words.length, { ninp: o.emsize ?? 200, nhid: o.nhid ?? 200, nlayers: o.nlayers ?? 2, nhead: o.nhead ?? 2, dropout: o.dropout ?? 0.2 });
+      await loadCheckpoint(`${o.checkpoint}.best`, { model: b, restoreRng: false });
+      bestState = await (async () => {
+        const m = new Map<string, { shape: number[]; data: Float32Array }>();
+        for (const [k, t] of b.stateDict()) m.set(k, { shape: [...t.shape], data: Float32Array.from((await t.data()) as Float32Array) });
+        return m;
+      })();
+      b.dispose();
+    }
+    o.log(`[word-lm] resumed from ${o.checkpoint} after epoch ${epoch}, lr ${opt.paramGroups[0]!.options.lr}, best validation loss ${best.toFixed(3)}`);
+  }
+  o.log(`[word-lm] ${words.length} words in the dictionary, ${train.ids.length} training / ${val.ids.length} validation tokens, ${model.numParameters()} parameters`);
+  const clip = o.clip ?? 0.25;
+  const logEvery = o.logEvery ?? 200;
+  const nb = Math.ceil((trainData.rows - 1) / bptt);
+  for (; epoch < o.epochs; epoch++) {
+    const t0 = performance.now();
+    model.train();
+    let b = 0;
+    for (let i = 0; i < trainData.rows - 1; i += bptt, b++) {
+      const want = (b + 1) % logEvery === 0;
+      const l = scope(() => {
+        opt.zeroGrad();
+        const loss = lossOn(model, trainData, bsz, i, bptt);
+        backward(loss);
+        clipGradNorm(model.parameters(), clip).dispose();
+        opt.step();
+        return want ? keep(loss) : null;
+      });
+      if (l !== null) {
+        const v = await l.item();
+        l.dispose();
+        const rate = (b + 1) / ((performance.now() - t0) / 1000);
+        o.log(`[word-lm] epoch ${epoch + 1}/${o.epochs} batch ${b + 1}/${nb} loss ${v.toFixed(3)} ppl ${Math.exp(v).toFixed(1)} lr ${opt.paramGroups[0]!.options.lr} ${rate.toFixed(2)} batches/s`);
+      }
+    }
+    const v = await evaluate(model, valData, evalBsz, bptt);
+    o.log(`[word-lm] end of epoch ${epoch + 1}: validation loss ${v.toFixed(3)} ppl ${Math.exp(v).toFixed(1)} (${formatDuration((performance.now() - t0) / 1000)})`);
+    if (v < best) {
+      best = v;
+      bestState = await snapshot();
+      if (o.checkpoint !== undefined) await saveCheckpoint(`${o.checkpoint}.best`, { model, meta: { epoch: epoch + 1, val: v } });
+    } else {
+      opt.paramGroups[0]!.options.lr /= 4; // main.py: anneal when the validation loss did not improve
+    }
+    if (o.checkpoint !== undefined) await saveCheckpoint(o.checkpoint, { model, optimizer: opt, meta: { epoch: epoch + 1, best } });
+  }
+  opt.dispose();
+  if (bestState !== null) model.loadStateDict(bestState);
+  return { model, words, valLoss: best };
+}
