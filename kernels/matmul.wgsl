@@ -16,7 +16,8 @@
 //   v4_reg8x8    128x128x16 tiles, 256 threads, 8x8 micro-tiles, vec4 global loads along the
 //                contiguous dimension (the host calls it only when that dimension, the leading
 //                dimensions, offsets and batch strides are multiples of 4).
-//   v5_reg16x8   v4's tiles with 128 threads of 16x8 each (fewer per-lane reads per FMA).
+//   v5_reg16x8   v4's layout with 128 threads of up to 16x8 each (fewer per-lane reads per FMA),
+//                tiles 32..128 x 64..128 (overrides V5_Q, V5_H) so narrow products waste less.
 // Split K: any variant takes a K range per z-slice (k_chunk); with splits > 1 the host runs it
 // with BIAS = 0 and ACT = 0 into a workspace and `splitk_reduce` sums the slices and applies the
 // epilogue. That keeps tall-skinny products with a huge K (weight gradients) from leaving most of
@@ -338,12 +339,17 @@ fn v4_reg8x8(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
   }
 }
 
-// ------------------------------------------------------------------------------ v5: 128x128, 16x8
+// ------------------------------------------------------------------------------ v5: up to 128x128, 16x8
 
-// v4's tiles and loads, 128 threads, each 16 rows x 8 columns: rows 32q + 4ty + i (q, i < 4),
-// columns 64h + 4tx + j. Per k step a thread reads 4 vec4 of A (one per subgroup when SG_ROWS)
-// and 2 of B for 128 FMAs: for a software adapter, where a per-lane read is a gather and a
-// spilled accumulator a plain vector store, this halves the gathers per FMA against v4.
+// v4's tile layout, 128 threads, each up to 16 rows x 8 columns: rows 32q + 4ty + i (q < V5_Q,
+// i < 4), columns 64h + 4tx + j (h < V5_H). The tile is 32*V5_Q x 64*V5_H, so a product with 32
+// or 64 rows or columns (the narrow WRN convolutions) does not pay for a 128-wide tile. Per k
+// step a thread reads V5_Q vec4 of A (once per subgroup when SG_ROWS) and V5_H of B for
+// 32 * V5_Q * V5_H FMAs: for a software adapter, where a per-lane read is a gather and a spilled
+// accumulator a plain vector store, that is half v4's gathers per FMA at 4 x 2.
+override V5_Q: u32 = 4u;
+override V5_H: u32 = 2u;
+
 @compute @workgroup_size(128)
 fn v5_reg16x8(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
   let tx = li % 16u;
@@ -352,17 +358,20 @@ fn v5_reg16x8(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) w
   let z = wg.z;
   let o = batch_offsets(z % p.batch);
   let kr = k_range(z / p.batch);
-  let row0 = wg.y * 128u;
-  let col0 = wg.x * 128u;
+  let bm = 32u * V5_Q;
+  let bn = 64u * V5_H;
+  let row0 = wg.y * bm;
+  let col0 = wg.x * bn;
   var acc: array<vec4<f32>, 32>; // acc[2(4q + i) + h]
   for (var k0 = kr.x; k0 < kr.y; k0 += 16u) {
-    for (var e = 0u; e < 4u; e++) {
+    // A tile: bm rows x 16 k = 4 * bm vec4, V5_Q per thread
+    for (var e = 0u; e < V5_Q; e++) {
       let idx = li + e * 128u;
       if (TRANS_A) {
-        let k = idx / 32u;
-        let mq = idx % 32u;
+        let k = idx / (8u * V5_Q);
+        let mq = idx % (8u * V5_Q);
         let m = row0 + mq * 4u;
-        v4_a[idx] = a4_at(o.x + (k0 + k) * p.lda + m, m < p.M && k0 + k < kr.y);
+        v4_a[k * 32u + mq] = a4_at(o.x + (k0 + k) * p.lda + m, m < p.M && k0 + k < kr.y);
       } else {
         let m = idx / 4u;
         let kq = idx % 4u;
@@ -374,6 +383,10 @@ fn v5_reg16x8(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) w
         v4_a[base + 64u][c] = v.z;
         v4_a[base + 96u][c] = v.w;
       }
+    }
+    // B tile: 16 k x bn columns = 4 * bn vec4, 2 * V5_H per thread
+    for (var e = 0u; e < 2u * V5_H; e++) {
+      let idx = li + e * 128u;
       if (TRANS_B) {
         let n = idx / 4u;
         let kq = idx % 4u;
@@ -385,32 +398,33 @@ fn v5_reg16x8(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) w
         v4_b[base + 64u][c] = v.z;
         v4_b[base + 96u][c] = v.w;
       } else {
-        let k = idx / 32u;
-        let nq = idx % 32u;
+        let k = idx / (16u * V5_H);
+        let nq = idx % (16u * V5_H);
         let n = col0 + nq * 4u;
-        v4_b[idx] = b4_at(o.y + (k0 + k) * p.ldb + n, n < p.N && k0 + k < kr.y);
+        v4_b[k * 32u + nq] = b4_at(o.y + (k0 + k) * p.ldb + n, n < p.N && k0 + k < kr.y);
       }
     }
     workgroupBarrier();
     for (var kk = 0u; kk < 16u; kk++) {
       let b0 = v4_b[kk * 32u + tx];
-      let b1 = v4_b[kk * 32u + 16u + tx];
-      for (var q = 0u; q < 4u; q++) {
+      var b1 = vec4<f32>(0.0);
+      if (V5_H == 2u) { b1 = v4_b[kk * 32u + 16u + tx]; }
+      for (var q = 0u; q < V5_Q; q++) {
         let av = v4_a[kk * 32u + q * 8u + tyu];
         for (var i = 0u; i < 4u; i++) {
           let r = 2u * (4u * q + i);
           acc[r] = fma(vec4<f32>(av[i]), b0, acc[r]);
-          acc[r + 1u] = fma(vec4<f32>(av[i]), b1, acc[r + 1u]);
+          if (V5_H == 2u) { acc[r + 1u] = fma(vec4<f32>(av[i]), b1, acc[r + 1u]); }
         }
       }
     }
     workgroupBarrier();
   }
-  for (var q = 0u; q < 4u; q++) {
+  for (var q = 0u; q < V5_Q; q++) {
     for (var i = 0u; i < 4u; i++) {
       let row = row0 + 32u * q + 4u * ty + i;
       if (row >= p.M) { continue; }
-      for (var h = 0u; h < 2u; h++) {
+      for (var h = 0u; h < V5_H; h++) {
         let v = acc[2u * (4u * q + i) + h];
         let c0 = col0 + h * 64u + 4u * tx;
         for (var j = 0u; j < 4u; j++) {

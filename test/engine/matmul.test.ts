@@ -131,6 +131,24 @@ describe('matmul variants (kernels/matmul.wgsl)', () => {
     });
   }
 
+  it('v5 tile shapes (32, 64, 128 rows x 64, 128 columns), vec4 path, each with one transpose case', async () => {
+    // each tile shape compiles its own pipeline (overrides): one transpose combination per shape
+    // keeps the file fast; every combination runs on the 128x128 tile above
+    const cases: [number, number, number, boolean, boolean][] = [[28, 60, 12, false, false], [60, 64, 20, true, false], [36, 132, 8, false, true], [100, 52, 24, true, true]];
+    for (const [M, N, K, tA0, tB0] of cases) {
+      const a = mat([], M, K, M + 7 * K);
+      const b = mat([], K, N, N + 5 * K);
+      const want = refMatmul(a, b, null, 'none');
+      for (const [tA, tB] of [[tA0, tB0]]) {
+        const A = t32(tA ? transposeData(a) : a.data, tA ? [K, M] : [M, K]);
+        const B = t32(tB ? transposeData(b) : b.data, tB ? [N, K] : [K, N]);
+        const C = matmulRaw(A, B, { transA: tA, transB: tB, variant: 'v5', splits: 1 });
+        expectClose(await read(C), want.data, { ...tol(K), what: `v5 ${M}x${N}x${K} tA=${tA} tB=${tB}` });
+        for (const t of [A, B, C]) t.dispose();
+      }
+    }
+  });
+
   it('split K (each variant, uneven last slice) with bias and activation in the reduce pass', async () => {
     const [M, N, K] = [33, 68, 500];
     const a = mat([], M, K, 3);

@@ -92,16 +92,17 @@ export function pickMatmul(M: number, N: number, K: number, batch: number, vec4:
   // wants a couple per SM (132 on an H100).
   const busy = dev.isSoftware ? 8 : 264;
   const tiles128 = Math.ceil(M / 128) * Math.ceil(N / 128) * batch;
-  const big: MatmulVariant = dev.isSoftware ? 'v5' : 'v4';
-  const variant: MatmulVariant = vec4 && tiles128 >= (dev.isSoftware ? 2 : 64) ? big : 'v3';
-  const [tm, tn] = TILE[variant];
+  let variant: MatmulVariant = 'v3';
+  if (vec4 && dev.isSoftware) variant = 'v5';
+  else if (vec4 && tiles128 >= 64) variant = 'v4';
+  const [tm, tn] = variant === 'v5' ? [M <= 32 ? 32 : M <= 64 ? 64 : 128, N <= 64 ? 64 : 128] : TILE[variant];
   const tiles = Math.ceil(M / tm) * Math.ceil(N / tn) * batch;
   let splits = 1;
   if (tiles < busy && K >= 2048) {
     splits = Math.min(Math.ceil(busy / tiles), Math.floor(K / 256), 64);
     if (splits < 2) splits = 1;
   }
-  const plan = { variant, splits };
+  const plan: MatmulPlan = { variant, splits };
   planCache.set(key, plan);
   return plan;
 }
@@ -267,12 +268,15 @@ export function matmulRaw(a: Tensor, b: Tensor, opts: MatmulRawOptions = {}): Te
 
   const bias = biasT ? contiguous(biasT) : null;
   const params = packParams(M, N, K, nbatch, A, B, batch, kChunk, splits, opts.negativeSlope ?? 0.01);
-  const [tm, tn] = TILE[variant];
+  // v5's tile follows the product: 32, 64 or 128 rows, 64 or 128 columns
+  const v5q = M <= 32 ? 1 : M <= 64 ? 2 : 4;
+  const v5h = N <= 64 ? 1 : 2;
+  const [tm, tn] = variant === 'v5' ? [32 * v5q, 64 * v5h] : TILE[variant];
   const grid: [number, number, number] = [Math.ceil(N / tn), Math.ceil(M / tm), nbatch * splits];
   if (grid[1] > maxWg || grid[0] > maxWg) throw new OpError(op, `product [${M}, ${K}] @ [${K}, ${N}] needs more than ${maxWg} tiles per dimension`);
   const biasCode = bias ? (perRow ? 2 : 1) : 0;
   const sg = subgroupSpec();
-  const spec = (constants: Record<string, number>) => ({ defines: sg.defines, constants: { ...constants, ...(variant === 'v4' || variant === 'v5' ? { SG_ROWS: opts.subgroupRows === false ? 0 : sg.sgRows } : {}) } });
+  const spec = (constants: Record<string, number>) => ({ defines: sg.defines, constants: { ...constants, ...(variant === 'v4' || variant === 'v5' ? { SG_ROWS: opts.subgroupRows === false ? 0 : sg.sgRows } : {}), ...(variant === 'v5' ? { V5_Q: v5q, V5_H: v5h } : {}) } });
   try {
     if (splits === 1) {
       params[6] = out.offset;
