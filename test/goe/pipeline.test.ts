@@ -1,7 +1,8 @@
 /**
- * The smoke experiment end to end through the real pipeline (runExperiment): baseline training,
- * uniform-noise outliers sampled and saved, OE fine-tuning, MSP/Energy evaluation, checkpoints and
- * reports. Then, from the saved weights: OE fine-tuning lowered the OE loss on the training
+ * The smoke experiment end to end through the real pipeline (runExperiment): a tiny BigGAN trained
+ * on the inliers and sampled at sigma^2 = 50, baseline training, uniform-noise and generated
+ * outliers sampled and saved, OE fine-tuning on each, MSP/Energy evaluation, checkpoints and
+ * reports; a resumed run reuses every phase. Then, from the saved weights: OE fine-tuning lowered the OE loss on the training
  * inliers + outliers and moved the outliers' MSP scores towards uniform (higher outlier score);
  * the report files have the paper's columns, a row per OOD set and detector plus the mean, and
  * state the metric convention.
@@ -39,9 +40,10 @@ describe('smoke experiment end to end', () => {
   });
 
   it('trains both phases and writes checkpoints, weights, the outlier set and the reports', () => {
-    expect(result.phases.map((p) => [p.name, p.steps, p.epochs])).toEqual([['baseline', 4, 2], ['oe-noise', 8, 2]]);
+    expect(result.phases.map((p) => [p.name, p.steps, p.epochs])).toEqual([['baseline', 4, 2], ['oe-noise', 8, 2], ['oe-generated', 8, 2]]);
     for (const f of ['config.json', 'baseline/checkpoint.safetensors', 'baseline/model.safetensors', 'noise/checkpoint.safetensors', 'noise/model.safetensors',
-      'none/evaluation.json', 'noise/evaluation.json', 'outliers/noise.npz', 'outliers/noise.npz.json', 'results.md', 'results.csv', 'results.json', 'summary.json']) {
+      'none/evaluation.json', 'noise/evaluation.json', 'outliers/noise.npz', 'outliers/noise.npz.json',
+      'generator/biggan.safetensors', 'generator/G.safetensors', 'generated/model.safetensors', 'generated/evaluation.json', 'outliers/generated.npz', 'results.md', 'results.csv', 'results.json', 'summary.json']) {
       expect(existsSync(join(dir, f)), f).toBe(true);
     }
     const base = result.phases[0]!;
@@ -67,19 +69,21 @@ describe('smoke experiment end to end', () => {
     const md = readFileSync(result.files.markdown, 'utf8');
     expect(md).toContain('## Outliers: none');
     expect(md).toContain('## Outliers: noise');
+    expect(md).toContain('## Outliers: generated');
+    expect(md).toMatch(/on 32 outliers from biggan\(sigma2=50\) \(\{"sampler":"biggan-latent","sigma2":50,/);
     expect(md).toContain('| Detector | Outlier set | AUROC | AUPR-IN | AUPR-OUT | FPR95TPR |');
     expect(md).toMatch(/\| MSP \| mean \| \d+\.\d\d \|/);
     expect(md).toContain('Convention ood-positive');
     const csv = readFileSync(result.files.csv, 'utf8').trimEnd().split('\n');
     expect(csv[0]).toBe('outliers,group,detector,outlier_set,AUROC,AUPR-IN,AUPR-OUT,FPR95TPR,n_in,n_out,convention,pr_rule');
-    expect(csv.length).toBe(1 + 2 * 2 * 3); // variants x detectors x (2 sets + mean)
+    expect(csv.length).toBe(1 + 3 * 2 * 3); // variants x detectors x (2 sets + mean)
     expect(csv.slice(1).every((l) => l.endsWith(',ood-positive,step'))).toBe(true);
     expect(csv.filter((l) => l.startsWith('noise,paper,Energy,mean,')).length).toBe(1);
     const json = JSON.parse(readFileSync(result.files.json, 'utf8'));
     expect(json.convention).toBe('ood-positive');
     expect(json.pr_rule).toBe('step');
     expect(json.convention_description).toMatch(/OOD is the positive class/);
-    expect(json.variants.map((v: { outliers: string }) => v.outliers)).toEqual(['none', 'noise']);
+    expect(json.variants.map((v: { outliers: string }) => v.outliers)).toEqual(['none', 'noise', 'generated']);
     expect(Object.keys(json.variants[1].rows[0])).toEqual(['detector', 'outlier_set', 'AUROC', 'AUPR-IN', 'AUPR-OUT', 'FPR95TPR', 'n_in', 'n_out']);
   });
 
@@ -117,5 +121,16 @@ describe('smoke experiment end to end', () => {
     // and the evaluation saw the same: the uniform-noise test set's mean MSP score went up
     const [none, noise] = result.report.variants;
     expect(noise!.evaluation.meanScores.MSP!['Uniform noise']!).toBeGreaterThan(none!.evaluation.meanScores.MSP!['Uniform noise']!);
+  });
+
+  it('a resumed run reuses the generator, every training phase, the outlier sets and the evaluations', async () => {
+    const md = readFileSync(result.files.markdown, 'utf8');
+    const again: string[] = [];
+    const r2 = await runExperiment(SMOKE, { out: dir, workers: 0, resume: true, log: (l) => again.push(l) });
+    expect(again.filter((l) => /step \d+\/\d+ loss|iteration \d+\/\d+ D real/.test(l))).toEqual([]); // nothing trained again
+    expect(again).toContain(`[biggan] resumed from ${join(dir, 'generator', 'biggan.safetensors')} at iteration 2`);
+    for (const v of ['baseline', 'oe-noise', 'oe-generated']) expect(again.some((l) => l.startsWith(`[${v}] resumed from`)), v).toBe(true);
+    for (const v of ['noise', 'generated']) expect(again.some((l) => l.startsWith(`[${v}] outliers reused from`)), v).toBe(true);
+    expect(readFileSync(r2.files.markdown, 'utf8')).toBe(md);
   });
 });

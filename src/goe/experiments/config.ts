@@ -48,8 +48,11 @@ export type OutlierConfig =
   | { name: string; kind: 'none' }
   | { name: string; kind: 'image-noise'; noise: 'uniform' | 'gaussian'; count: number }
   | { name: string; kind: 'token-noise'; tokens: number; count: number }
-  /** A BigGAN (--generator FILE) sampled at z ~ N(0, sigma2 I); `file`: the paper's released samples to use when no generator is given. */
-  | { name: string; kind: 'biggan'; sigma2: number; count: number; file?: 'goe-cifar100-samples' }
+  /**
+   * A class-conditional BigGAN sampled at z ~ N(0, sigma2 I), classes uniform. Its weights: --generator
+   * FILE; else `file` (the paper's released samples) when present; else trained here with `train`.
+   */
+  | { name: string; kind: 'biggan'; sigma2: number; count: number; file?: 'goe-cifar100-samples'; train?: BigGANConfig }
   /**
    * The word-level Transformer LM sampled at temperature T; count = outlier texts of 20 words (paper:
    * 100,000 words = 5,000). Trained on the training texts with `train` (word_language_model's
@@ -58,6 +61,16 @@ export type OutlierConfig =
   | { name: string; kind: 'lm'; temperature: number; count: number; train: WordLmConfig }
   | { name: string; kind: 'wikitext2'; count: number }
   | { name: string; kind: 'file'; path: string };
+
+/** BigGAN training (launch_cifar_ema.sh: ch 64, batch 50, 4 D steps, EMA from 1000; 500 epochs = 125,000 iterations on 50,000 images). */
+export interface BigGANConfig {
+  iterations: number;
+  ch?: number;
+  batchSize?: number;
+  numDSteps?: number;
+  ema?: boolean;
+  emaStart?: number;
+}
 
 /** word_language_model's main.py options for the Transformer (its defaults: 40 epochs, emsize/nhid 200, 2 layers, 2 heads, dropout 0.2, lr 20, clip 0.25, bptt 35, batch 20). */
 export interface WordLmConfig {
@@ -131,7 +144,7 @@ function cifar(variant: 'cifar10' | 'cifar100'): ExperimentConfig {
     outliers: [
       { name: 'none', kind: 'none' },
       { name: 'noise', kind: 'image-noise', noise: 'uniform', count: 50000 },
-      { name: 'generated', kind: 'biggan', sigma2: 50, count: 50000, ...(classes === 100 ? { file: 'goe-cifar100-samples' as const } : {}) },
+      { name: 'generated', kind: 'biggan', sigma2: 50, count: 50000, train: { iterations: 125000 }, ...(classes === 100 ? { file: 'goe-cifar100-samples' as const } : {}) },
     ],
     ood: CIFAR_OOD,
     extraOod: NOISE_OOD,
@@ -190,6 +203,7 @@ export const SMOKE: ExperimentConfig = {
   outliers: [
     { name: 'none', kind: 'none' },
     { name: 'noise', kind: 'image-noise', noise: 'uniform', count: 32 },
+    { name: 'generated', kind: 'biggan', sigma2: 50, count: 32, train: { iterations: 2, ch: 4, batchSize: 8, numDSteps: 2, ema: false } },
   ],
   ood: [
     { name: 'Gaussian noise', kind: 'image-noise', noise: 'gaussian', count: 16 },

@@ -24,12 +24,13 @@ import {
   loadMulti30k, loadNewsgroups20, loadReuters52, loadWikiText2, loadWmt16, subset, textSource, Rng, permutation,
   type GetOptions, type ImageTransform, type Source,
 } from '../../data/index.ts';
-import { GRUClassifier, TransformerModel, WideResNet } from '../../models/index.ts';
+import { BigGANGenerator, GRUClassifier, TransformerModel, WideResNet, generateImages } from '../../models/index.ts';
 import { FileSampler, ImageNoiseSampler, LatentSampler, LmSampler, TokenNoiseSampler, saveOutlierSet, type OutlierSampler, type OutlierSet } from '../samplers/index.ts';
 import { evaluateDetectors, type EvalSet, type EvaluationResult } from '../train/evaluate.ts';
 import { fileLogger, formatDuration, type LogFn } from '../train/log.ts';
 import { trainLoop, type Classifier, type TrainLoopResult } from '../train/loop.ts';
 import { trainWordLm } from '../train/word-lm.ts';
+import { trainBigGANOn } from '../train/biggan.ts';
 import { writeReports, type ExperimentReport, type VariantReport } from '../train/report.ts';
 import { oeRepoFinetune, type ExperimentConfig, type OodConfig, type OptimizerConfig, type OutlierConfig, type PhaseConfig } from './config.ts';
 import { syntheticImages, syntheticTexts } from './synthetic.ts';
@@ -207,15 +208,34 @@ async function outlierSampler(o: OutlierConfig, data: Loaded, get: GetOptions, o
     }
     case 'biggan': {
       if (opts.outliersFile !== undefined) return new FileSampler(opts.outliersFile);
+      const sampleFrom = (G: BigGANGenerator): OutlierSampler =>
+        new LatentSampler({ sigma2: o.sigma2, generator: { dimZ: G.dimZ, numClasses: G.nClasses, generate: (z, y) => generateImages(G, z, y), eval: () => G.eval() } });
       if (opts.generator !== undefined) {
-        const { Generator, generate } = await import('../../models/biggan.ts');
-        const G = new Generator({ nClasses: data.numClasses });
+        const G = new BigGANGenerator({ nClasses: data.numClasses, ch: o.train?.ch });
         await loadModel(opts.generator, G);
-        return new LatentSampler({ sigma2: o.sigma2, generator: { dimZ: G.dimZ, numClasses: G.nClasses, generate: (z, y) => generate(G, z, y), eval: () => G.eval() } });
+        return sampleFrom(G);
       }
       if (o.file !== undefined) {
-        const src = await loadGoeSamples(50, get);
-        return src.kind === 'npy' ? new FileSampler(src.path, { name: 'samples-50.0.npz' }) : { name: src.name, sample: async () => ({ name: src.name, source: src, info: { sampler: 'file' } }) };
+        try {
+          const src = await loadGoeSamples(50, get);
+          return src.kind === 'npy' ? new FileSampler(src.path, { name: 'samples-50.0.npz' }) : { name: src.name, sample: async () => ({ name: src.name, source: src, info: { sampler: 'file' } }) };
+        } catch (e) {
+          if (!(e instanceof DatasetUnavailableError) || o.train === undefined) throw e;
+          log(`[${o.name}] the paper's generated samples are not available (${e.message}); training a BigGAN instead`);
+        }
+      }
+      if (o.train !== undefined) {
+        // train it as the paper did (BigGAN-PyTorch's CIFAR script on the training images), once per run folder
+        mkdirSync(join(opts.out, 'generator'), { recursive: true });
+        const t = o.train;
+        const { trainer, G } = await trainBigGANOn({
+          train: data.train, numClasses: data.numClasses, iterations: t.iterations, generator: t.ch !== undefined ? { ch: t.ch } : {},
+          config: { ...(t.batchSize !== undefined ? { batchSize: t.batchSize } : {}), ...(t.numDSteps !== undefined ? { numDSteps: t.numDSteps } : {}), ...(t.ema !== undefined ? { ema: t.ema } : {}), ...(t.emaStart !== undefined ? { emaStart: t.emaStart } : {}) },
+          checkpoint: join(opts.out, 'generator', 'biggan.safetensors'), checkpointEvery: 2000, resume: opts.resume, logEvery: t.iterations < 100 ? 1 : 100, seed: 0, workers: opts.workers, log,
+        });
+        await saveModel(join(opts.out, 'generator', 'G.safetensors'), G);
+        void trainer; // owns G (and D, the optimizers) for the rest of the run
+        return sampleFrom(G);
       }
       throw new ExperimentInputError(
         `the "${o.name}" outliers come from a BigGAN trained on the in-distribution data, sampled at sigma^2 = ${o.sigma2}: ` +

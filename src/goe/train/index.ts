@@ -4,3 +4,4 @@ export { scoreSet, evaluateDetectors, DETECTORS, type DetectorName, type ScoreOp
 export { writeReports, reportMarkdown, reportCsv, reportJson, type ExperimentReport, type VariantReport } from './report.ts';
 export { fileLogger, formatDuration, type LogFn } from './log.ts';
 export { trainWordLm, wordCorpus, batchify, type WordLmOptions, type WordCorpus } from './word-lm.ts';
+export { trainBigGANOn, type BigGANTrainOptions } from './biggan.ts';

@@ -1,0 +1,78 @@
+/**
+ * Training the image generator as the paper did: a class-conditional BigGAN on the in-distribution
+ * training images (BigGAN-PyTorch's launch_cifar_ema.sh settings, src/models' BigGANTrainer: 4 D
+ * steps of batch 50 per G step, Adam 2e-4 betas (0, 0.999), hinge loss, EMA of G). Images are
+ * scaled to [-1, 1] (Normalize(0.5, 0.5), as BigGAN-PyTorch's loaders). Batches of numDSteps x
+ * batchSize images come from the data loader, epoch after epoch (dropLast), so a resumed run
+ * (trainer checkpoint: G, D, G_ema, both Adams, RNG, class sampler, iteration) continues with the
+ * batch it would have seen. Returns the generator to sample from (G_ema when kept).
+ */
+import { existsSync } from 'node:fs';
+import { tensor, type Tensor } from '../../engine/index.ts';
+import { DataLoader, type Source } from '../../data/index.ts';
+import { BigGANTrainer, trainBigGAN, type BigGANGenerator, type BigGANGeneratorOptions, type BigGANTrainConfig } from '../../models/index.ts';
+import { formatDuration, type LogFn } from './log.ts';
+
+export interface BigGANTrainOptions {
+  train: Source;
+  numClasses: number;
+  iterations: number;
+  generator?: BigGANGeneratorOptions;
+  config?: Partial<BigGANTrainConfig>;
+  checkpoint?: string;
+  checkpointEvery?: number;
+  resume?: boolean;
+  logEvery?: number;
+  seed?: number;
+  workers?: number;
+  log: LogFn;
+}
+
+export async function trainBigGANOn(o: BigGANTrainOptions): Promise<{ trainer: BigGANTrainer; G: BigGANGenerator }> {
+  const trainer = BigGANTrainer.create({ nClasses: o.numClasses, ...o.generator }, {}, { seed: o.seed ?? 0, ...o.config });
+  if (o.resume && o.checkpoint !== undefined && existsSync(o.checkpoint)) {
+    await trainer.load(o.checkpoint);
+    o.log(`[biggan] resumed from ${o.checkpoint} at iteration ${trainer.itr}`);
+  }
+  const c = trainer.config;
+  const loader = new DataLoader({
+    source: o.train, batchSize: c.batchSize * c.numDSteps, dropLast: true, seed: o.seed ?? 0, workers: o.workers,
+    transform: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
+  });
+  o.log(`[biggan] G ${trainer.G.numParameters()} / D ${trainer.D.numParameters()} parameters, ${o.iterations} iterations of ${c.numDSteps} x ${c.batchSize} images (${loader.numBatches} per epoch)`);
+  const start = trainer.itr;
+  const t0 = performance.now();
+  async function* batches(): AsyncGenerator<{ x: Tensor; y: Tensor }> {
+    let prev: Tensor[] = [];
+    try {
+      for (let epoch = Math.floor(start / loader.numBatches); ; epoch++) {
+        let b = 0;
+        for await (const batch of loader.epoch(epoch)) {
+          if (epoch * loader.numBatches + b++ < start) continue;
+          for (const t of prev) t.dispose();
+          const x = tensor(batch.x, batch.shape);
+          const y = tensor(batch.y, [batch.y.length], 'i32');
+          prev = [x, y];
+          yield { x, y };
+        }
+      }
+    } finally {
+      for (const t of prev) t.dispose();
+    }
+  }
+  try {
+    await trainBigGAN(trainer, batches(), {
+      iterations: o.iterations,
+      checkpointPath: o.checkpoint,
+      checkpointEvery: o.checkpointEvery,
+      logEvery: o.logEvery,
+      onLog: (itr, l) => {
+        const rate = (itr - start) / ((performance.now() - t0) / 1000);
+        o.log(`[biggan] iteration ${itr}/${o.iterations} D real ${l.dReal.toFixed(4)} D fake ${l.dFake.toFixed(4)} G ${l.g.toFixed(4)} ${rate.toFixed(2)} it/s eta ${formatDuration((o.iterations - itr) / Math.max(rate, 1e-9))}`);
+      },
+    });
+  } finally {
+    await loader.close();
+  }
+  return { trainer, G: trainer.Gema ?? trainer.G };
+}
