@@ -16,7 +16,7 @@ fine-tuning per outlier variant, MSP/Energy evaluation; writes checkpoints, trai
 results.md / results.csv / results.json into the run folder.
 
 Experiments:
-${Object.values(EXPERIMENTS).map((c) => `  ${c.name.padEnd(11)} ${c.description.split('. ')[0]}`).join('\n')}
+${Object.values(EXPERIMENTS).map((c) => `  ${c.name.padEnd(11)} ${c.title}`).join('\n')}
 
 Options:
   --out DIR             run folder (default: runs/<name>-<date>)

@@ -73,7 +73,7 @@ export async function runMain(args: string[], io: CliIo): Promise<number> {
   const missing = await missingDatasets(CIFAR100_DATASETS, dataDir);
   const common = { out: values.out, dataDir, resume: values.resume === true };
   if (missing.length === 0) {
-    io.stdout(`goe run: the main job, experiment cifar100 (${EXPERIMENTS.cifar100!.description.split('. ')[0]})\n`);
+    io.stdout(`goe run: the main job, experiment cifar100 (${EXPERIMENTS.cifar100!.title})\n`);
     return (await runExperimentCli('cifar100', { ...common, download: false }, io)).code;
   }
   const lines = missing.map((n) => {

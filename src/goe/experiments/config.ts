@@ -2,7 +2,8 @@
  * Experiment configurations: plain data (JSON-serialisable, written into every run folder) that
  * say what to train, on what, with which outliers, and what to test against. `EXPERIMENTS` holds
  * the paper's runs (cifar10, cifar100, newsgroups) and a tiny `smoke` run on synthetic data made
- * in memory that goes through the same code end to end in about a minute on a software GPU.
+ * in memory that goes through the same code end to end in about a minute on a software GPU
+ * (and `smoke-text`, the same for the text path).
  */
 
 export type OptimizerConfig =
@@ -94,6 +95,8 @@ export type OodConfig =
 
 export interface ExperimentConfig {
   name: string;
+  /** One line for listings. */
+  title: string;
   description: string;
   data: DataConfig;
   model: ModelConfig;
@@ -132,6 +135,7 @@ function cifar(variant: 'cifar10' | 'cifar100'): ExperimentConfig {
   const classes = variant === 'cifar10' ? 10 : 100;
   return {
     name: variant,
+    title: `paper Table 1, ${variant === 'cifar10' ? 'CIFAR-10' : 'CIFAR-100'}: WRN-40-2, OE with none / noise / BigGAN (sigma^2 = 50) outliers, 5 OOD sets`,
     description:
       `GOE on ${variant === 'cifar10' ? 'CIFAR-10' : 'CIFAR-100'} (paper Table 1): WRN-40-2 baseline, then Outlier Exposure fine-tuning for 25 epochs ` +
       '(SGD lr 0.001, batch 256 of inliers and outliers mixed, lambda 0.5, no augmentation, CIFAR normalisation) with no outliers, ' +
@@ -159,6 +163,7 @@ function cifar(variant: 'cifar10' | 'cifar100'): ExperimentConfig {
 
 export const NEWSGROUPS: ExperimentConfig = {
   name: 'newsgroups',
+  title: 'paper Table 2, 20 Newsgroups: GRU, OE with none / random tokens / LM (T = 2) / WikiText-2, 3 OOD sets',
   description:
     'GOE on 20 Newsgroups (paper Table 2): GRU classifier (embedding 50, GRU 128 x 2) trained 10 epochs with Adam lr 1e-3, batch 32, ' +
     'with Outlier Exposure (lambda 0.5) on no outliers, random 20-token sequences, Transformer-LM samples at T = 2 (100,000 words), or WikiText-2; ' +
@@ -188,14 +193,16 @@ export const NEWSGROUPS: ExperimentConfig = {
 
 /**
  * End to end in about a minute on lavapipe: 4 classes of smooth synthetic 32x32 images (each
- * class its own colour waves) made in memory, WRN-10-1 without dropout, 2 epochs of pre-training,
- * then OE fine-tuning for 2 epochs on uniform noise (separable from the inliers), evaluated
+ * class its own colour waves) made in memory, a tiny BigGAN (ch 4) trained for 2 iterations,
+ * WRN-10-1 without dropout, 2 epochs of pre-training, then OE fine-tuning for 2 epochs on uniform
+ * noise (separable from the inliers) and on the BigGAN's samples at sigma^2 = 50, evaluated
  * against Gaussian and uniform noise test sets. Learning rates are raised (0.05 / 0.01) so the
  * few steps visibly change the model.
  */
 export const SMOKE: ExperimentConfig = {
   name: 'smoke',
-  description: 'Smoke test of the whole GOE pipeline on synthetic in-memory data (4 classes of colour-wave images, WRN-10-1): baseline training, OE fine-tuning on uniform noise, MSP/Energy evaluation and reports.',
+  title: 'about a minute on a software GPU: synthetic images, WRN-10-1, tiny BigGAN, OE with noise / generated outliers',
+  description: 'Smoke test of the whole GOE pipeline on synthetic in-memory data (4 classes of colour-wave images, WRN-10-1): a tiny BigGAN trained and sampled at sigma^2 = 50, baseline training, OE fine-tuning on uniform noise and on generated outliers, MSP/Energy evaluation and reports.',
   data: { kind: 'synthetic-images', classes: 4, train: 32, test: 16 },
   model: { kind: 'wrn', depth: 10, widenFactor: 1, dropRate: 0 },
   pretrain: { epochs: 2, batchSize: 16, optimizer: { kind: 'sgd', lr: 0.05, momentum: 0.9 }, schedule: 'constant' },
@@ -225,6 +232,7 @@ export const SMOKE: ExperimentConfig = {
  */
 export const SMOKE_TEXT: ExperimentConfig = {
   name: 'smoke-text',
+  title: 'the text path in seconds: synthetic texts, GRU, tiny word LM, OE with random tokens / LM samples',
   description: 'Smoke test of the text pipeline on synthetic in-memory texts (3 classes of class-specific words, GRU 16 x 1): training, a tiny word LM trained and sampled at T = 2, OE on random token sequences and on LM samples, MSP/Energy evaluation and reports.',
   data: { kind: 'synthetic-text', classes: 3, train: 48, test: 24, seqLength: 24 },
   model: { kind: 'gru', embeddingDim: 8, hiddenSize: 16, numLayers: 1 },
