@@ -19,7 +19,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import {
-  init, runtime, tensor, shutdown, getPlatform, conv2dForwardRaw, conv2dInputGradRaw, conv2dWeightGradRaw, type Tensor,
+  init, runtime, tensor, shutdown, getPlatform, conv2dForwardRaw, conv2dInputGradRaw, conv2dWeightGradRaw, conv2dKernelChoice, type Tensor,
 } from '../src/engine/index.ts';
 import { Harness, parseArgs, compare, type Problem, type Variant, type Instance, type Row } from './harness.ts';
 
@@ -238,8 +238,8 @@ function ours(): Variant<ConvProblem> {
     },
     note(p) {
       const g = p.g;
-      const narrow = p.pass === 'fwd' ? g.oc : p.pass === 'dgrad' ? g.c : Math.min(g.oc, g.c * g.k * g.k);
-      return narrow < 8 ? 'direct kernel' : undefined;
+      const pick = conv2dKernelChoice(p.pass, [g.n, g.c, g.h, g.w], [g.oc, g.c, g.k, g.k], { stride: g.s, padding: g.p });
+      return pick === 'gemm' ? undefined : `${pick} kernel`;
     },
   };
 }

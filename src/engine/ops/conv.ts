@@ -133,6 +133,34 @@ function checkTensor(op: string, t: Tensor, what: string): void {
   if (t.dtype !== 'f32') throw new OpError(op, `${what} must be f32, got ${t.dtype} (shape ${fmt(t.shape)})`);
 }
 
+/** Weight-gradient GEMM columns are weight taps: few of them (27 for a 3-channel 3x3) take
+ * narrower tiles. */
+function wgradTileCols(ncols: number): number {
+  return Math.min(convTiles.tx, ncols <= 32 ? 4 : ncols <= 64 ? 8 : 16);
+}
+
+/**
+ * The kernel family `auto` runs for a pass: 'direct' for narrow groups (fewer than 8 rows; for
+ * the weight gradient, when GEMM tiles would be over 95% padding: direct runs ~0.1-1 GFLOP per
+ * CPU-second on lavapipe against ~2.3 for the GEMM), else 'gemm' ('gemm-phased' for a strided
+ * input gradient). Exported for the benchmark's notes.
+ */
+export function conv2dKernelChoice(pass: 'fwd' | 'dgrad' | 'wgrad', xShape: readonly number[], wShape: readonly number[], opts: Conv2dOptions = {}): 'gemm' | 'gemm-phased' | 'direct' {
+  const g = convGeometry('conv2d', xShape, wShape, opts);
+  const cog = g.oc / g.groups;
+  const cig = g.c / g.groups;
+  if (pass === 'fwd') return cog < 8 ? 'direct' : 'gemm';
+  if (pass === 'dgrad') {
+    if (cig < 8) return 'direct';
+    return (g.sh > 1 || g.sw > 1) && g.dh === 1 && g.dw === 1 ? 'gemm-phased' : 'gemm';
+  }
+  const ncols = cig * g.kh * g.kw;
+  const tx = wgradTileCols(ncols);
+  const ty = tileRows(cog);
+  const fill = (cog * ncols) / (Math.ceil(cog / (ty * 8)) * ty * 8 * Math.ceil(ncols / (tx * 8)) * tx * 8);
+  return fill < 0.05 ? 'direct' : 'gemm';
+}
+
 /** Forward without autograd: y = act(conv(x, w) + bias). */
 export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, opts: Conv2dOptions = {}, variant: ConvVariant = 'auto'): Tensor {
   const op = 'conv2d';
@@ -232,14 +260,9 @@ export function conv2dWeightGradRaw(dy: Tensor, x: Tensor, wShape: readonly numb
   const cig = g.c / g.groups;
   const ncols = cig * g.kh * g.kw;
   const kdim = g.n * g.oh * g.ow;
-  // GEMM tiles over [C_out/groups, C_in/groups*kH*kW]: when they would be mostly padding (a
-  // 3-channel stem: 27 columns in a 128-column tile), one workgroup per weight is faster.
-  // Columns are weight taps: few of them (27 for a 3-channel 3x3) take narrower tiles.
-  const tx = Math.min(convTiles.tx, ncols <= 32 ? 4 : ncols <= 64 ? 8 : 16);
-  const ty0 = tileRows(cog);
-  const fill = (cog * ncols) / (Math.ceil(cog / (ty0 * 8)) * ty0 * 8 * Math.ceil(ncols / (tx * 8)) * tx * 8);
-  const auto = variant === 'auto' && fill < 0.25 ? 'direct' : variant;
-  if (pickVariant(auto, Math.min(cog, ncols)) === 'direct' || kdim === 0) {
+  const tx = wgradTileCols(ncols);
+  const useDirect = (variant === 'auto' ? conv2dKernelChoice('wgrad', x.shape, wShape, opts) : variant) === 'direct';
+  if (useDirect || kdim === 0) {
     dispatch(
       kernel('conv2d', 'direct_wgrad', { constants: constants(g, {}) }),
       [dw.bufferFor(op), dyc.bufferFor(op), xc.bufferFor(op)],
