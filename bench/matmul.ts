@@ -267,13 +267,13 @@ interface Tf {
   setBackend(name: string): Promise<boolean>;
   backend(): { submitQueue(): void; endComputePassEncoder(): void; commandEncoder: unknown };
   erf(x: TfTensor): TfTensor;
+  mul(a: TfTensor, b: TfTensor | number): TfTensor;
+  add(a: TfTensor, b: TfTensor | number): TfTensor;
   version_core?: string;
 }
 interface TfTensor {
   data(): Promise<Float32Array>;
   dispose(): void;
-  mul(x: TfTensor | number): TfTensor;
-  add(x: TfTensor | number): TfTensor;
 }
 
 let tfPromise: Promise<Tf> | null = null;
@@ -330,11 +330,12 @@ function tfjsPeer(): Variant<MatmulProblem> {
           const y = tf.fused.matMul({ a: as[i], b: bs[i], transposeA: p.transA, transposeB: p.transB, bias, activation: p.act === 'relu' ? 'relu' : 'linear' });
           if (p.act === 'gelu') {
             // TF.js has no fused gelu: its composite (x/2 (1 + erf(x/sqrt2))), as a TF.js model runs it
-            const e = tf.erf(y.mul(Math.SQRT1_2));
-            const e1 = e.add(1);
-            const h = y.mul(0.5);
-            out = h.mul(e1);
-            for (const t of [y, e, e1, h]) t.dispose();
+            const s = tf.mul(y, Math.SQRT1_2);
+            const e = tf.erf(s);
+            const e1 = tf.add(e, 1);
+            const h = tf.mul(y, 0.5);
+            out = tf.mul(h, e1);
+            for (const t of [y, s, e, e1, h]) t.dispose();
           } else {
             out = y;
           }

@@ -73,9 +73,10 @@ const planCache = new Map<string, MatmulPlan>();
  * a handful of comparisons, and the cache makes it a Map lookup per call.
  *
  * Justified by bench/NOTES.md (lavapipe, 2 busy cores; H100 numbers pending a GPU session):
- *  - software adapter: v5 (16x8 per thread, A fragment read once per subgroup) was 1.0-2.2x v4
- *    and 2.5-4x TF.js on the aligned shapes; v3 covers unaligned operands; v1/v2 never win
- *    (v2's 256-thread barriers cost a software adapter 10x).
+ *  - software adapter: v5 (16x8 per thread, its tile following the product: 32-128 rows, 64-128
+ *    columns) tied v4 on squares in CPU time, beat it 2x where B is read transposed, and was
+ *    1.0-4.2x TF.js across the shapes (bench/NOTES.md table); v3 covers unaligned operands;
+ *    v1/v2 never win (v2's 256-thread barriers cost a software adapter 10x).
  *  - hardware: v4 (128x128, 8x8, vec4 loads), the layout of the 26 TFLOP/s kernel measured on
  *    the H100, until bench/gpu-run.sh has measured v5 there.
  *  - split K when the output tiles cannot fill the machine and K is long: the weight gradients
