@@ -9,8 +9,7 @@ import { OpError } from '../errors.ts';
 import { dispatch, grid1d, kernel } from './launch.ts';
 import { contiguous } from './movement.ts';
 import { mean } from './reduce.ts';
-
-export type Pair = number | readonly [number, number];
+import type { Pair } from './conv.ts';
 
 export interface Pool2dOptions {
   /** Default: the kernel size (PyTorch's default). */
