@@ -331,17 +331,21 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
 
   const phases: PhaseSummary[] = [];
   const evalOpts = { detectors: c.detectors, batchSize: c.evalBatchSize, transform: data.evalTransform, workers: opts.workers };
-  const evaluate = async (model: Classifier, sub: string): Promise<{ evaluation: EvaluationResult; extra?: EvaluationResult }> => {
+  /** Evaluates (or, resuming, reuses the evaluation of a finished phase); `complete`: the model's training phase finished. */
+  const evaluate = async (model: Classifier, sub: string, complete: boolean): Promise<{ evaluation: EvaluationResult; extra?: EvaluationResult }> => {
     const file = join(dir, sub, 'evaluation.json');
     if (opts.resume && existsSync(file)) {
-      log(`[${sub}] evaluation reused from ${file}`);
-      return JSON.parse(readFileSync(file, 'utf8')) as { evaluation: EvaluationResult; extra?: EvaluationResult };
+      const saved = JSON.parse(readFileSync(file, 'utf8')) as { complete?: boolean; evaluation: EvaluationResult; extra?: EvaluationResult };
+      if (saved.complete === true && complete) {
+        log(`[${sub}] evaluation reused from ${file}`);
+        return saved.extra ? { evaluation: saved.evaluation, extra: saved.extra } : { evaluation: saved.evaluation };
+      }
     }
     const te = performance.now();
     const evaluation = await evaluateDetectors(model, { name: 'in-distribution test', source: data.test }, ood, evalOpts);
     const ex = extra.length > 0 ? await evaluateDetectors(model, { name: 'in-distribution test', source: data.test }, extra, evalOpts) : undefined;
     const res = ex ? { evaluation, extra: ex } : { evaluation };
-    writeFileSync(file, JSON.stringify(res, null, 2) + '\n');
+    writeFileSync(file, JSON.stringify({ complete, ...res }, null, 2) + '\n');
     const acc = evaluation.accuracy === null ? '' : `accuracy ${(evaluation.accuracy * 100).toFixed(2)}%, `;
     const means = c.detectors.map((d) => `${d} AUROC ${(evaluation.reports[d]!.mean.auroc * 100).toFixed(2)} FPR95 ${(evaluation.reports[d]!.mean.fpr95tpr * 100).toFixed(2)}`).join('; ');
     log(`[${sub}] ${acc}${means} (mean over ${ood.length} OOD sets, ${formatDuration((performance.now() - te) / 1000)})`);
@@ -353,6 +357,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
   manualSeed(c.seed);
   const baseline = makeModel(c, data);
   const baselineWeights = join(dir, 'baseline', 'model.safetensors');
+  let baselineDone = true;
   if (opts.pretrained !== undefined) {
     if (!existsSync(opts.pretrained)) throw new ExperimentInputError(`--pretrained ${opts.pretrained} does not exist`);
     await loadModel(opts.pretrained, baseline);
@@ -367,7 +372,8 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
         checkpointEvery: c.checkpointEvery, resume: opts.resume, log, stopAfter: opts.maxSteps, meta: { experiment: c.name },
       });
       phases.push(summary('baseline', r));
-      log(`[baseline] ${r.steps} steps in ${formatDuration(r.seconds)} (${r.stepsPerSecond.toFixed(2)} steps/s this run)`);
+      log(`[baseline] ${r.steps} steps in ${formatDuration(r.seconds)} (${r.stepsPerSecond.toFixed(2)} steps/s this run)${r.interrupted ? '; stopped by --max-steps, --resume continues it' : ''}`);
+      baselineDone = !r.interrupted;
     } finally {
       await loader.close();
       opt.dispose();
@@ -383,8 +389,12 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
     mkdirSync(join(dir, sub), { recursive: true });
     const sampler = samplers.get(o.name)!;
     if (sampler === null) {
-      const ev = await evaluate(baseline, sub);
-      variants.push({ outliers: o.name, description: 'No outliers: the baseline classifier.', evaluation: ev.evaluation, extra: ev.extra, training: phases.find((p) => p.name === 'baseline') as unknown as Record<string, unknown> });
+      const ev = await evaluate(baseline, sub, baselineDone);
+      variants.push({ outliers: o.name, description: `${baselineDone ? '' : 'PROVISIONAL (training stopped by --max-steps). '}No outliers: the baseline classifier.`, evaluation: ev.evaluation, extra: ev.extra, training: phases.find((p) => p.name === 'baseline') as unknown as Record<string, unknown> });
+      continue;
+    }
+    if (!baselineDone) {
+      log(`[${sub}] skipped: the baseline it fine-tunes is not finished (--resume continues it)`);
       continue;
     }
     // the outliers: reuse a saved set, else sample (seeded) and save it
@@ -415,6 +425,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
       outliers: { source: set.source, mode: ft.mode, batchSize: ft.outlierBatchSize, transform: data.evalTransform },
     });
     const opt = makeOptimizer(model, ft.optimizer);
+    let done = true;
     try {
       const r = await trainLoop({
         name: `oe-${sub}`, model, loader, epochs: ft.epochs, optimizer: opt, scheduler: makeScheduler(opt, ft, ft.epochs * loader.numBatches), schedulerUnit: 'step',
@@ -422,16 +433,17 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
         checkpointEvery: c.checkpointEvery, resume: opts.resume, log, stopAfter: opts.maxSteps, meta: { experiment: c.name, outliers: sub },
       });
       phases.push(summary(`oe-${sub}`, r));
-      log(`[oe-${sub}] ${r.steps} steps in ${formatDuration(r.seconds)} (${r.stepsPerSecond.toFixed(2)} steps/s this run)`);
+      log(`[oe-${sub}] ${r.steps} steps in ${formatDuration(r.seconds)} (${r.stepsPerSecond.toFixed(2)} steps/s this run)${r.interrupted ? '; stopped by --max-steps, --resume continues it' : ''}`);
+      done = !r.interrupted;
     } finally {
       await loader.close();
       opt.dispose();
     }
     await saveModel(join(dir, sub, 'model.safetensors'), model);
-    const ev = await evaluate(model, sub);
+    const ev = await evaluate(model, sub, done);
     variants.push({
       outliers: o.name,
-      description: `Outlier Exposure fine-tuning (${ft.epochs} epochs, lambda ${ft.lambda}, ${ft.mode} batches of ${ft.batchSize}) on ${set.source.length} outliers from ${set.name} (${JSON.stringify(set.info)}).`,
+      description: `${done ? '' : 'PROVISIONAL (training stopped by --max-steps). '}Outlier Exposure fine-tuning (${ft.epochs} epochs, lambda ${ft.lambda}, ${ft.mode} batches of ${ft.batchSize}) on ${set.source.length} outliers from ${set.name} (${JSON.stringify(set.info)}).`,
       evaluation: ev.evaluation,
       extra: ev.extra,
       training: phases.find((p) => p.name === `oe-${sub}`) as unknown as Record<string, unknown>,
