@@ -18,6 +18,8 @@
 //                dimensions, offsets and batch strides are multiples of 4).
 //   v5_reg16x8   v4's layout with 128 threads of up to 16x8 each (fewer per-lane reads per FMA),
 //                tiles 32..128 x 64..128 (overrides V5_Q, V5_H) so narrow products waste less.
+//   v6_skinny    few rows (M <= 8 per row block): threads own output columns and split K, no tile
+//                padding; matrix-vector products (see its section).
 // Split K: any variant takes a K range per z-slice (k_chunk); with splits > 1 the host runs it
 // with BIAS = 0 and ACT = 0 into a workspace and `splitk_reduce` sums the slices and applies the
 // epilogue. That keeps tall-skinny products with a huge K (weight gradients) from leaving most of
@@ -430,6 +432,124 @@ fn v5_reg16x8(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) w
         for (var j = 0u; j < 4u; j++) {
           if (c0 + j < p.N) { store(z, row, c0 + j, v[j]); }
         }
+      }
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------ v6: skinny (M <= 8)
+
+// Matrix-vector and few-row products (a sampling decoder, x [1, 200] @ W[33278, 200]ᵀ), where
+// every tiled variant computes 32+ rows of padding. 64 threads; a workgroup covers V6_ROWS rows
+// (row block wg.y) and a strip of columns. V6_LANES threads share one output column and split its
+// K range; they reduce through workgroup memory (one barrier, lane 0 sums). With V6_LANES = 1
+// (the software-adapter choice) there is no barrier and every thread of a workgroup reads the
+// same A element (one broadcast load on a SIMD CPU). Layouts:
+//   TRANS_B (B stored [N, K], a Linear weight): one column per slot; its lanes are adjacent
+//            threads reading adjacent k (vec4 when V6_VEC4: coalesced on a GPU).
+//   else    (B stored [K, N]): 4 adjacent columns per slot (a vec4 along N when V6_VEC4), adjacent
+//            slots on adjacent threads (coalesced), lanes split K.
+// V6_VEC4: B's contiguous dimension, leading dimension, offset and batch strides are multiples
+// of 4 (set by the host). A is read scalar (it is M x K, small, and shared by all columns).
+override V6_LANES: u32 = 1u;
+override V6_ROWS: u32 = 8u;
+override V6_VEC4: bool = false;
+
+var<workgroup> v6_red: array<vec4<f32>, 512>; // [thread][row] partial sums
+
+// B's element e through the vec4 view (an entry point cannot use both views of one binding;
+// pool buffers are whole multiples of 16 bytes, so every element has its vec4).
+fn b_el(e: u32) -> f32 {
+  return b4[e / 4u][e % 4u];
+}
+
+// A[m, k] without bounds checks (the caller keeps m < M, k < K).
+fn a_el(base: u32, m: u32, k: u32) -> f32 {
+  if (TRANS_A) { return a[base + k * p.lda + m]; }
+  return a[base + m * p.lda + k];
+}
+
+@compute @workgroup_size(64)
+fn v6_skinny(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  let slots = 64u / V6_LANES;
+  var lane = li / slots;
+  var slot = li % slots;
+  if (TRANS_B) {
+    lane = li % V6_LANES;
+    slot = li / V6_LANES;
+  }
+  let z = wg.z;
+  let o = batch_offsets(z % p.batch);
+  let kr = k_range(z / p.batch);
+  let row0 = wg.y * V6_ROWS;
+  let nrows = min(V6_ROWS, p.M - row0);
+  var acc: array<vec4<f32>, 8>;
+  if (TRANS_B) {
+    let n = wg.x * slots + slot;
+    if (n < p.N) {
+      let bb = o.y + n * p.ldb;
+      if (V6_VEC4) {
+        for (var k = kr.x + 4u * lane; k < kr.y; k += 4u * V6_LANES) {
+          let bv = b4[(bb + k) / 4u];
+          for (var r = 0u; r < V6_ROWS; r++) {
+            if (r < nrows) {
+              let m = row0 + r;
+              let av = vec4<f32>(a_el(o.x, m, k), a_el(o.x, m, k + 1u), a_el(o.x, m, k + 2u), a_el(o.x, m, k + 3u));
+              acc[r] = fma(av, bv, acc[r]);
+            }
+          }
+        }
+      } else {
+        for (var k = kr.x + lane; k < kr.y; k += V6_LANES) {
+          let bv = b_el(bb + k);
+          for (var r = 0u; r < V6_ROWS; r++) {
+            if (r < nrows) { acc[r].x = fma(a_el(o.x, row0 + r, k), bv, acc[r].x); }
+          }
+        }
+      }
+    }
+  } else {
+    let n = (wg.x * slots + slot) * 4u;
+    if (n < p.N) {
+      for (var k = kr.x + lane; k < kr.y; k += V6_LANES) {
+        let e = o.y + k * p.ldb + n;
+        var bv = vec4<f32>(0.0);
+        if (V6_VEC4) {
+          bv = b4[e / 4u];
+        } else {
+          bv.x = b_el(e);
+          if (n + 1u < p.N) { bv.y = b_el(e + 1u); }
+          if (n + 2u < p.N) { bv.z = b_el(e + 2u); }
+          if (n + 3u < p.N) { bv.w = b_el(e + 3u); }
+        }
+        for (var r = 0u; r < V6_ROWS; r++) {
+          if (r < nrows) { acc[r] = fma(vec4<f32>(a_el(o.x, row0 + r, k)), bv, acc[r]); }
+        }
+      }
+    }
+  }
+  if (V6_LANES > 1u) {
+    for (var r = 0u; r < V6_ROWS; r++) { v6_red[li * 8u + r] = acc[r]; }
+    workgroupBarrier();
+    if (lane != 0u) { return; }
+    for (var l = 1u; l < V6_LANES; l++) {
+      var t = l * slots + slot;
+      if (TRANS_B) { t = slot * V6_LANES + l; }
+      for (var r = 0u; r < V6_ROWS; r++) { acc[r] += v6_red[t * 8u + r]; }
+    }
+  }
+  if (TRANS_B) {
+    let n = wg.x * slots + slot;
+    if (n >= p.N) { return; }
+    for (var r = 0u; r < V6_ROWS; r++) {
+      if (r < nrows) { store(z, row0 + r, n, (acc[r].x + acc[r].y) + (acc[r].z + acc[r].w)); }
+    }
+  } else {
+    let n = (wg.x * slots + slot) * 4u;
+    for (var r = 0u; r < V6_ROWS; r++) {
+      if (r >= nrows) { continue; }
+      for (var j = 0u; j < 4u; j++) {
+        if (n + j < p.N) { store(z, row0 + r, n + j, acc[r][j]); }
       }
     }
   }

@@ -19,12 +19,13 @@ import { sumToShape, sum } from './reduce.ts';
 
 export type Activation = 'none' | 'relu' | 'gelu' | 'gelu_tanh' | 'leaky_relu' | 'tanh' | 'sigmoid';
 /** v1 naive, v2 16x16 tiles, v3 64x64 tiles with 4x4 micro-tiles, v4 128x128 with 8x8 and vec4
- * loads (falls back to v3 when the operands are not 4-aligned), v5 v4's tiles with 16x8 per thread. */
-export type MatmulVariant = 'v1' | 'v2' | 'v3' | 'v4' | 'v5';
+ * loads (falls back to v3 when the operands are not 4-aligned), v5 v4's tiles with 16x8 per thread,
+ * v6 skinny products (a few rows: threads own output columns and split K, 8 rows per block). */
+export type MatmulVariant = 'v1' | 'v2' | 'v3' | 'v4' | 'v5' | 'v6';
 
 const ACT_CODE: Record<Activation, number> = { none: 0, relu: 1, gelu_tanh: 2, gelu: 3, leaky_relu: 4, tanh: 5, sigmoid: 6 };
-const ENTRY: Record<MatmulVariant, string> = { v1: 'v1_naive', v2: 'v2_tiled', v3: 'v3_reg4x4', v4: 'v4_reg8x8', v5: 'v5_reg16x8' };
-const TILE: Record<MatmulVariant, [number, number]> = { v1: [16, 16], v2: [16, 16], v3: [64, 64], v4: [128, 128], v5: [128, 128] };
+const ENTRY: Record<MatmulVariant, string> = { v1: 'v1_naive', v2: 'v2_tiled', v3: 'v3_reg4x4', v4: 'v4_reg8x8', v5: 'v5_reg16x8', v6: 'v6_skinny' };
+const TILE: Record<MatmulVariant, [number, number]> = { v1: [16, 16], v2: [16, 16], v3: [64, 64], v4: [128, 128], v5: [128, 128], v6: [8, 64] };
 const MAX_BATCH_DIMS = 4;
 
 /** The template values and the SG_ROWS override for this device (see kernels/matmul.wgsl). */
@@ -56,6 +57,8 @@ export interface MatmulRawOptions extends MatmulOptions {
   /** v4: use the subgroup-uniform row fragment (default: where subgroups hold <= 16 threads);
    * false runs the portable path (what an adapter without subgroups gets). */
   subgroupRows?: boolean;
+  /** v6: threads per output column splitting K (1, 2, 4, ..., 64); default: `skinnyLanes`. */
+  skinnyLanes?: number;
 }
 
 /** The choice for one problem: which kernel, and how many K slices. */
@@ -67,6 +70,8 @@ export interface MatmulPlan {
 // ------------------------------------------------------------------------------ heuristic
 
 const planCache = new Map<string, MatmulPlan>();
+/** Rows up to which v6 (skinny) is picked (bench/NOTES.md, v6). */
+const SKINNY_MAX_M = 8;
 
 /**
  * Which variant for a problem, cached per (M, N, K, batch, vec4-able, adapter kind): the choice is
@@ -96,7 +101,8 @@ export function pickMatmul(M: number, N: number, K: number, batch: number, vec4:
   let variant: MatmulVariant = 'v3';
   if (vec4 && dev.isSoftware) variant = 'v5';
   else if (vec4 && tiles128 >= 64) variant = 'v4';
-  const [tm, tn] = variant === 'v5' ? [M <= 32 ? 32 : M <= 64 ? 64 : 128, N <= 64 ? 64 : 128] : TILE[variant];
+  if (M <= SKINNY_MAX_M) variant = 'v6';
+  const [tm, tn] = variant === 'v5' ? [M <= 32 ? 32 : M <= 64 ? 64 : 128, N <= 64 ? 64 : 128] : variant === 'v6' ? [8, 64] : TILE[variant];
   const tiles = Math.ceil(M / tm) * Math.ceil(N / tn) * batch;
   let splits = 1;
   if (tiles < busy && K >= 2048) {
@@ -272,12 +278,14 @@ export function matmulRaw(a: Tensor, b: Tensor, opts: MatmulRawOptions = {}): Te
   // v5's tile follows the product: 32, 64 or 128 rows, 64 or 128 columns
   const v5q = M <= 32 ? 1 : M <= 64 ? 2 : 4;
   const v5h = N <= 64 ? 1 : 2;
-  const [tm, tn] = variant === 'v5' ? [32 * v5q, 64 * v5h] : TILE[variant];
+  const lanes = variant === 'v6' ? (opts.skinnyLanes ?? skinnyLanes(B.trans)) : 1;
+  if (!Number.isInteger(lanes) || lanes < 1 || lanes > 64 || (lanes & (lanes - 1)) !== 0) throw new OpError(op, `skinnyLanes must be a power of two in 1..64, got ${lanes}`);
+  const [tm, tn] = variant === 'v5' ? [32 * v5q, 64 * v5h] : variant === 'v6' ? [8, (64 / lanes) * (B.trans ? 1 : 4)] : TILE[variant];
   const grid: [number, number, number] = [Math.ceil(N / tn), Math.ceil(M / tm), nbatch * splits];
   if (grid[1] > maxWg || grid[0] > maxWg) throw new OpError(op, `product [${M}, ${K}] @ [${K}, ${N}] needs more than ${maxWg} tiles per dimension`);
   const biasCode = bias ? (perRow ? 2 : 1) : 0;
   const sg = subgroupSpec();
-  const spec = (constants: Record<string, number>) => ({ defines: sg.defines, constants: { ...constants, ...(variant === 'v4' || variant === 'v5' ? { SG_ROWS: opts.subgroupRows === false ? 0 : sg.sgRows } : {}), ...(variant === 'v5' ? { V5_Q: v5q, V5_H: v5h } : {}) } });
+  const spec = (constants: Record<string, number>) => ({ defines: sg.defines, constants: { ...constants, ...(variant === 'v4' || variant === 'v5' ? { SG_ROWS: opts.subgroupRows === false ? 0 : sg.sgRows } : {}), ...(variant === 'v5' ? { V5_Q: v5q, V5_H: v5h } : {}), ...(variant === 'v6' ? { V6_LANES: lanes, V6_ROWS: Math.min(8, M), V6_VEC4: vec4Ok(B, B.trans ? K : N, stB) ? 1 : 0 } : {}) } });
   try {
     if (splits === 1) {
       params[6] = out.offset;
@@ -302,6 +310,15 @@ export function matmulRaw(a: Tensor, b: Tensor, opts: MatmulRawOptions = {}): Te
     if (B.owned) B.t.dispose();
   }
   return out;
+}
+
+/** v6's threads per column: 1 on a software adapter (no barrier, A reads uniform across the
+ * workgroup); on hardware 16 along a transposed B's contiguous K (16 lanes read 64 consecutive
+ * floats) and 4 for B [K, N], whose columns are already coalesced across threads (not measured
+ * on hardware yet). */
+function skinnyLanes(transB: boolean): number {
+  if (runtime().device.isSoftware) return 1;
+  return transB ? 16 : 4;
 }
 
 /** Whether v4's vec4 loads see whole, aligned vectors along the operand's contiguous dimension. */
