@@ -11,11 +11,22 @@
 // (NOCONST), keeping every wrapper alive (KEEPALL), forcing GC (GCEACH, --expose-gc),
 // MESA_SHADER_CACHE_DISABLE=true, LP_NUM_THREADS=1. lavapipe-minimal-passes.mjs does what looks
 // like the same sequence and passes: the trigger is not yet isolated.
+// 2026-11-27, TRIGGER FOUND (bench/NOTES.md): the JavaScript `GPU` object from create() is
+// garbage-collected (gdb: wgpu::binding::GPU::~GPU from a napi finalizer), which frees Dawn's
+// instance while the device's AsyncRunner still calls InstanceBase::ProcessEvents on it.
+//   KEEPGPU=1 / KEEPGPUONLY=1 (keep `gpu` referenced) -> passes 7/7; KEEPADAPTER=1 -> dies 3/3.
+// Fix: keep the GPU object referenced for the life of the device (the engine does:
+// src/engine/platform-node.ts). The "collected:" / "gpu alive:" lines trace the GPU object.
 import { create, globals } from 'webgpu';
 Object.assign(globalThis, globals);
 const gpu = create([]);
+const traceGc = new FinalizationRegistry((what) => console.error('collected:', what)); traceGc.register(gpu, 'GPU object from create()');
+const gpuRef = new WeakRef(gpu); globalThis.gpuAlive = () => gpuRef.deref() !== undefined;
 const adapter = await gpu.requestAdapter();
 const device = await adapter.requestDevice({requiredLimits:{maxComputeInvocationsPerWorkgroup: 1024, maxComputeWorkgroupSizeX: 1024}});
+if (process.env.KEEPGPU) globalThis.__keep = [gpu, adapter]; // hold the GPU (instance) and adapter wrappers
+if (process.env.KEEPGPUONLY) globalThis.__keep = [gpu];
+if (process.env.KEEPADAPTER) globalThis.__keep = [adapter];
 
 const N = +process.argv[2] || 512;
 const configs = process.argv.slice(3).map(s => s.split(':'));
@@ -152,6 +163,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   runs.push({name: `${which} R=${R} WX=${WX}`, run, ts: [], err});
 }
 console.error("timing");
-for (let rep = 0; rep < (+process.env.REPS || 4); rep++) for (const r of runs) { const t0 = performance.now(); await r.run(); r.ts.push(performance.now()-t0); console.error("rep", rep, r.name); }
+for (let rep = 0; rep < (+process.env.REPS || 4); rep++) for (const r of runs) { const t0 = performance.now(); await r.run(); r.ts.push(performance.now()-t0); console.error("rep", rep, r.name, "gpu alive:", gpuAlive()); }
 for (const r of runs) { r.ts.sort((x,y)=>x-y); console.log(r.name.padEnd(20), 'min', r.ts[0].toFixed(1), 'med', r.ts[r.ts.length>>1].toFixed(1), 'ms  best', (2*N**3/r.ts[0]/1e6).toFixed(2), 'GFLOP/s err', r.err.toExponential(1)); }
 process.exit(0);

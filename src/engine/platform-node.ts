@@ -12,6 +12,15 @@ const KERNEL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'ke
 
 let gpuObject: GPU | null = null;
 
+/**
+ * Every GPU object handed out stays referenced for the life of the process. Dawn's Node binding
+ * frees its instance when the JavaScript GPU object is garbage-collected, but a device made from
+ * it keeps polling that instance (InstanceBase::ProcessEvents) while a promise is pending: abort,
+ * segfault or hang (bench/NOTES.md, "The crash", 2026-11-27; bench/crash/engine-gc-pending.ts
+ * with a named adapter died 3 of 3 runs without this, test/engine/crash.test.ts).
+ */
+const keptGpuObjects: GPU[] = [];
+
 function createDawnGpu(extraFlags: string[] = []): GPU {
   const require = createRequire(import.meta.url);
   let mod: { create: (flags: string[]) => GPU; globals: object };
@@ -37,11 +46,14 @@ function createDawnGpu(extraFlags: string[] = []): GPU {
 export const nodePlatform: Platform = {
   name: 'node-dawn',
   gpu(): GPU {
+    // Module-level: never collected (see keptGpuObjects).
     gpuObject ??= createDawnGpu();
     return gpuObject;
   },
   gpuWithFlags(flags: string[]): GPU {
-    return createDawnGpu(flags);
+    const gpu = createDawnGpu(flags);
+    keptGpuObjects.push(gpu);
+    return gpu;
   },
   kernelSource(name: string): string {
     const file = join(KERNEL_DIR, `${name}.wgsl`);
