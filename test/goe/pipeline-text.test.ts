@@ -66,4 +66,29 @@ describe('smoke-text experiment end to end', () => {
     expect(json.variants[1].rows.map((r: { detector: string; outlier_set: string }) => `${r.detector}/${r.outlier_set}`)).toEqual(['MSP/Random tokens', 'MSP/mean', 'Energy/Random tokens', 'Energy/mean']);
     expect(readFileSync(join(dir, 'results.md'), 'utf8')).toContain('Convention ood-positive');
   });
+
+  it('--max-steps stops each phase early (provisional, baseline only); --resume then reproduces the uninterrupted run exactly', async () => {
+    const dir2 = mkdtempSync(join(tmpdir(), 'goe-smoke-text-steps-'));
+    try {
+      const l1: string[] = [];
+      const part = await runExperiment(SMOKE_TEXT, { out: dir2, workers: 0, maxSteps: 2, log: (l) => l1.push(l) });
+      expect(part.phases.map((p) => [p.name, p.steps])).toEqual([['baseline', 2]]);
+      expect(l1).toContain('[noise] skipped: the baseline it fine-tunes is not finished (--resume continues it)');
+      expect(part.report.variants.map((v) => v.outliers)).toEqual(['none']);
+      expect(part.report.variants[0]!.description).toMatch(/^PROVISIONAL/);
+      const l2: string[] = [];
+      const rest = await runExperiment(SMOKE_TEXT, { out: dir2, workers: 0, resume: true, log: (l) => l2.push(l) });
+      expect(l2.some((l) => l.startsWith('[baseline] resumed from') && l.endsWith('epoch 1/2, batch 2/3, step 2'))).toBe(true);
+      expect(l2.some((l) => l.startsWith('[none] evaluation reused'))).toBe(false); // the provisional one is not reused
+      expect(rest.phases.map((p) => [p.name, p.steps])).toEqual([['baseline', 6], ['oe-noise', 10], ['oe-generated', 8]]);
+      // training is bit-identical: the same losses, weights and outlier sets
+      for (const [a, b] of rest.phases.map((p, i) => [p, result.phases[i]!] as const)) expect(a.losses, a.name).toEqual(b.losses);
+      for (const f of ['baseline/model.safetensors', 'noise/model.safetensors', 'generated/model.safetensors', 'outliers/noise.npz', 'outliers/generated.npz', 'generator/lm.safetensors']) {
+        expect(readFileSync(join(dir2, f)).equals(readFileSync(join(dir, f))), f).toBe(true);
+      }
+      expect(readFileSync(rest.files.markdown, 'utf8')).toBe(readFileSync(result.files.markdown, 'utf8'));
+    } finally {
+      rmSync(dir2, { recursive: true, force: true });
+    }
+  });
 });

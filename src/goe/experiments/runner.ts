@@ -190,7 +190,7 @@ async function loadOod(sets: readonly OodConfig[], data: Loaded, get: GetOptions
 }
 
 /** What makes a variant's outliers, resolved (and checked) before any training. */
-async function outlierSampler(o: OutlierConfig, data: Loaded, get: GetOptions, opts: RunOptions, log: LogFn): Promise<OutlierSampler | null> {
+async function outlierSampler(o: OutlierConfig, data: Loaded, get: GetOptions, opts: RunOptions, log: LogFn, seed: number): Promise<OutlierSampler | null> {
   switch (o.kind) {
     case 'none':
       return null;
@@ -231,7 +231,7 @@ async function outlierSampler(o: OutlierConfig, data: Loaded, get: GetOptions, o
         const { trainer, G } = await trainBigGANOn({
           train: data.train, numClasses: data.numClasses, iterations: t.iterations, generator: t.ch !== undefined ? { ch: t.ch } : {},
           config: { ...(t.batchSize !== undefined ? { batchSize: t.batchSize } : {}), ...(t.numDSteps !== undefined ? { numDSteps: t.numDSteps } : {}), ...(t.ema !== undefined ? { ema: t.ema } : {}), ...(t.emaStart !== undefined ? { emaStart: t.emaStart } : {}) },
-          checkpoint: join(opts.out, 'generator', 'biggan.safetensors'), checkpointEvery: 2000, resume: opts.resume, logEvery: t.iterations < 100 ? 1 : 100, seed: 0, workers: opts.workers, log,
+          checkpoint: join(opts.out, 'generator', 'biggan.safetensors'), checkpointEvery: 2000, resume: opts.resume, logEvery: t.iterations < 100 ? 1 : 100, seed: seed + 5, workers: opts.workers, log,
         });
         await saveModel(join(opts.out, 'generator', 'G.safetensors'), G);
         void trainer; // owns G (and D, the optimizers) for the rest of the run
@@ -255,7 +255,7 @@ async function outlierSampler(o: OutlierConfig, data: Loaded, get: GetOptions, o
           const lm = await trainWordLm({
             texts: data.texts!.train, valTexts: data.texts!.test, epochs: t.epochs, emsize: t.emsize, nhid: t.nhid, nlayers: t.nlayers, nhead: t.nhead,
             dropout: t.dropout, lr: t.lr, clip: t.clip, bptt: t.bptt, batchSize: t.batchSize, checkpoint: join(opts.out, 'generator', 'checkpoint.safetensors'),
-            resume: opts.resume, log, logEvery: 50,
+            resume: opts.resume, seed: seed + 7, log, logEvery: 50,
           });
           await saveModel(generator, lm.model);
           writeFileSync(`${generator}.words.json`, JSON.stringify(lm.words));
@@ -326,7 +326,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
   const ood = await loadOod(c.ood, data, get, c, opts);
   const extra = c.extraOod ? await loadOod(c.extraOod, data, get, c, opts) : [];
   const samplers = new Map<string, OutlierSampler | null>();
-  for (const o of c.outliers) samplers.set(o.name, await outlierSampler(o, data, get, opts, log));
+  for (const o of c.outliers) samplers.set(o.name, await outlierSampler(o, data, get, opts, log, c.seed));
   log(`OOD test sets: ${ood.map((s) => `${s.name} (${s.source.length})`).join(', ')}${extra.length ? `; also ${extra.map((s) => s.name).join(', ')}` : ''}`);
 
   const phases: PhaseSummary[] = [];

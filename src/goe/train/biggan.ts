@@ -8,7 +8,7 @@
  * batch it would have seen. Returns the generator to sample from (G_ema when kept).
  */
 import { existsSync } from 'node:fs';
-import { tensor, type Tensor } from '../../engine/index.ts';
+import { manualSeed, tensor, type Tensor } from '../../engine/index.ts';
 import { DataLoader, type Source } from '../../data/index.ts';
 import { BigGANTrainer, trainBigGAN, type BigGANGenerator, type BigGANGeneratorOptions, type BigGANTrainConfig } from '../../models/index.ts';
 import { formatDuration, type LogFn } from './log.ts';
@@ -29,6 +29,7 @@ export interface BigGANTrainOptions {
 }
 
 export async function trainBigGANOn(o: BigGANTrainOptions): Promise<{ trainer: BigGANTrainer; G: BigGANGenerator }> {
+  manualSeed(o.seed ?? 0); // initial weights and latents do not depend on what the process did before
   const trainer = BigGANTrainer.create({ nClasses: o.numClasses, ...o.generator }, {}, { seed: o.seed ?? 0, ...o.config });
   if (o.resume && o.checkpoint !== undefined && existsSync(o.checkpoint)) {
     await trainer.load(o.checkpoint);

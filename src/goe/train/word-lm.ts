@@ -13,7 +13,7 @@
  */
 import { existsSync } from 'node:fs';
 import {
-  SGD, backward, clipGradNorm, keep, loadCheckpoint, nllLoss, noGrad, saveCheckpoint, scope, tensor, type Tensor,
+  SGD, backward, clipGradNorm, keep, loadCheckpoint, manualSeed, nllLoss, noGrad, saveCheckpoint, scope, tensor, type Tensor,
 } from '../../engine/index.ts';
 import { TransformerModel } from '../../models/index.ts';
 import { formatDuration, type LogFn } from './log.ts';
@@ -35,6 +35,8 @@ export interface WordLmOptions {
   logEvery?: number;
   checkpoint?: string;
   resume?: boolean;
+  /** Seeds the engine's generator before the model is built (initial weights, dropout), default 0. */
+  seed?: number;
   log: LogFn;
 }
 
@@ -102,6 +104,7 @@ export async function trainWordLm(o: WordLmOptions): Promise<{ model: Transforme
   const trainData = batchify(train.ids, bsz);
   const valData = batchify(val.ids, evalBsz);
   if (trainData.rows < 2 || valData.rows < 2) throw new Error(`trainWordLm: corpus too small (${train.ids.length} training, ${val.ids.length} validation words)`);
+  manualSeed(o.seed ?? 0); // the run does not depend on what the process did before
   const model = new TransformerModel(words.length, { ninp: o.emsize ?? 200, nhid: o.nhid ?? 200, nlayers: o.nlayers ?? 2, nhead: o.nhead ?? 2, dropout: o.dropout ?? 0.2 });
   const opt = new SGD(model.parameters(), { lr: o.lr ?? 20 });
   let epoch = 0;
