@@ -19,7 +19,9 @@ async function open() {
   return adapter.requestDevice(process.env.LIMITS ? {requiredLimits:{maxComputeInvocationsPerWorkgroup: 1024, maxComputeWorkgroupSizeX: 1024}} : {});
 }
 const device = await open();
-globalThis.gpuAlive = () => gpuRef.deref() !== undefined;
+// Only with TRACE=1: a WeakRef deref keeps its target alive until the current job ends, and the
+// loop below runs gc() in the same job as the previous rep's log line.
+globalThis.gpuAlive = () => process.env.TRACE ? gpuRef.deref() !== undefined : '?';
 const code = (process.env.OVR ? 'override WX: u32 = 64u;\n' : '') + `
 @group(0) @binding(0) var<storage, read> A: array<f32>;
 @group(0) @binding(1) var<storage, read> B: array<vec4f>;
