@@ -43,7 +43,7 @@ function prob(name: string, group: string, M: number, N: number, K: number, o: {
   };
 }
 
-/** The shapes that matter (see the issue): squares, WRN-40-2's convolutions at batch 128 as
+/** The shapes that matter (see the issue): squares, sampling (M = 1..8), WRN-40-2's convolutions at batch 128 as
  * GEMMs (forward: im2col [B*H*W, 9C] @ Wᵀ; input gradient: dOut @ W; weight gradient:
  * dOutᵀ @ im2col, K = B*H*W), transformer projections and attention, GRU steps, heads. */
 function problems(): MatmulProblem[] {
@@ -76,6 +76,17 @@ function problems(): MatmulProblem[] {
   ps.push(prob('head-c10', 'head', 128, 10, 128, { tB: true, bias: true }));
   ps.push(prob('head-c100', 'head', 128, 100, 128, { tB: true, bias: true }));
   ps.push(prob('head-512x1000', 'head', 256, 1000, 512, { tB: true, bias: true }));
+  // sampling (matrix-vector and few-row products): the word-LM decoder (ninp 200) over
+  // WikiText-2's 33278 words and a 4001-word vocabulary, one stream and 2/4/8 streams side by side
+  // (sampleWords' `streams`), the same as x @ W with W stored [K, N], and the GRU step of the
+  // text classifier (hidden 128, gates 3 * 128) at batch 32 and 1
+  ps.push(prob('lm-dec-m1', 'sampling', 1, 33278, 200, { tB: true, bias: true }));
+  ps.push(prob('lm-dec-4001-m1', 'sampling', 1, 4001, 200, { tB: true, bias: true }));
+  for (const m of [2, 4, 8]) ps.push(prob(`lm-dec-m${m}`, 'sampling', m, 33278, 200, { tB: true, bias: true }));
+  ps.push(prob('gemv-nt-4001', 'sampling', 1, 4001, 200));
+  ps.push(prob('gemv-nt-m3-4001', 'sampling', 3, 4001, 200, { bias: true }));
+  ps.push(prob('gru128-step-b32', 'sampling', 32, 384, 128, { tB: true, bias: true }));
+  ps.push(prob('gru128-step-b1', 'sampling', 1, 384, 128, { tB: true, bias: true }));
   return ps;
 }
 
@@ -203,7 +214,7 @@ function aligned(p: MatmulProblem): boolean {
   return (p.transA ? p.M : p.K) % 4 === 0 && (p.transB ? p.K : p.N) % 4 === 0;
 }
 
-function ours(name: string, variant: MatmulVariant | 'auto', extra: { subgroupRows?: boolean } = {}): Variant<MatmulProblem> {
+function ours(name: string, variant: MatmulVariant | 'auto', extra: { subgroupRows?: boolean; skinnyLanes?: number } = {}): Variant<MatmulProblem> {
   return {
     name,
     unsupported(p) {
@@ -377,13 +388,13 @@ async function main(): Promise<void> {
   h.header({ bench: 'matmul' });
   const shapeWords = values.get('shapes')?.split(',').filter(Boolean);
   const variantWords = values.get('variants')?.split(',').filter(Boolean);
-  const quickSet = new Set(['sq1024', 'wrn-g2-fwd', 'wrn-g2-dgrad', 'wrn-g2-wgrad', 'tf-qkv', 'tf-attn-qk', 'gru-step-b32', 'head-c10']);
+  const quickSet = new Set(['lm-dec-m1', 'lm-dec-4001-m1', 'gru128-step-b32', 'sq1024', 'wrn-g2-fwd', 'wrn-g2-dgrad', 'wrn-g2-wgrad', 'tf-qkv', 'tf-attn-qk', 'gru-step-b32', 'head-c10']);
   let ps = problems();
   if (shapeWords) ps = ps.filter((p) => shapeWords.some((w) => (flags.has('exact') ? p.name === w : p.name.includes(w))));
   else if (flags.has('quick')) ps = ps.filter((p) => quickSet.has(p.name));
   if (!flags.has('all') && dev.isSoftware) ps = ps.filter((p) => !p.big || shapeWords !== undefined);
   const all: Variant<MatmulProblem>[] = [
-    ours('v1', 'v1'), ours('v2', 'v2'), ours('v3', 'v3'), ours('v4', 'v4'), ours('v4-nosg', 'v4', { subgroupRows: false }), ours('v5', 'v5'), ours('auto', 'auto'),
+    ours('v1', 'v1'), ours('v2', 'v2'), ours('v3', 'v3'), ours('v4', 'v4'), ours('v4-nosg', 'v4', { subgroupRows: false }), ours('v5', 'v5'), ours('v6', 'v6'), ours('v6-l8', 'v6', { skinnyLanes: 8 }), ours('auto', 'auto'),
   ];
   if (!flags.has('no-tfjs')) all.push(tfjsPeer());
   for (const p of ps) {
@@ -395,6 +406,8 @@ async function main(): Promise<void> {
     else {
       const small = p.group === 'squares' && p.M <= (dev.isSoftware ? 512 : 8192);
       vs = vs.filter((v) => v.name !== 'v4-nosg' && ((v.name !== 'v1' && v.name !== 'v2') || small || flags.has('all')));
+      // v6 re-reads B once per 8 rows: only skinny products (v6-l8, its split-K lanes, on request)
+      vs = vs.filter((v) => (v.name !== 'v6' || p.M <= 128) && v.name !== 'v6-l8');
     }
     await h.run(p, vs, validate);
   }

@@ -450,25 +450,36 @@ fn v5_reg16x8(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) w
 //   else    (B stored [K, N]): 4 adjacent columns per slot (a vec4 along N when V6_VEC4), adjacent
 //            slots on adjacent threads (coalesced), lanes split K.
 // V6_VEC4: B's contiguous dimension, leading dimension, offset and batch strides are multiples
-// of 4 (set by the host). A is read scalar (it is M x K, small, and shared by all columns).
+// of 4 (set by the host). A (M x K, small, shared by all columns) is read as vec4 rows when V6_AVEC4.
 override V6_LANES: u32 = 1u;
 override V6_ROWS: u32 = 8u;
 override V6_VEC4: bool = false;
+// A's rows are vec4-aligned along K (A stored [M, K], K, lda, offset and batch strides multiples of 4).
+override V6_AVEC4: bool = false;
 
 var<workgroup> v6_red: array<vec4<f32>, 512>; // [thread][row] partial sums
 
-// B's element e through the vec4 view (an entry point cannot use both views of one binding;
+// Operand elements through the vec4 views (an entry point cannot use both views of a binding;
 // pool buffers are whole multiples of 16 bytes, so every element has its vec4).
 fn b_el(e: u32) -> f32 {
   return b4[e / 4u][e % 4u];
 }
 
-// A[m, k] without bounds checks (the caller keeps m < M, k < K).
 fn a_el(base: u32, m: u32, k: u32) -> f32 {
-  if (TRANS_A) { return a[base + k * p.lda + m]; }
-  return a[base + m * p.lda + k];
+  var e = base + m * p.lda + k;
+  if (TRANS_A) { e = base + k * p.lda + m; }
+  return a4[e / 4u][e % 4u];
 }
 
+// A[m, k..k+3] (k a multiple of 4, all four below K).
+fn a_quad(base: u32, m: u32, k: u32) -> vec4<f32> {
+  if (V6_AVEC4) { return a4[(base + m * p.lda + k) / 4u]; }
+  return vec4<f32>(a_el(base, m, k), a_el(base, m, k + 1u), a_el(base, m, k + 2u), a_el(base, m, k + 3u));
+}
+
+// The row loop is written out (acc0..acc7, dead rows removed by the V6_ROWS override): a loop
+// over an accumulator array was not unrolled on llvmpipe, and M = 2 ran 3x slower than M = 1.
+// Rows past M in the last block read row M - 1 (valid memory) and are not stored.
 @compute @workgroup_size(64)
 fn v6_skinny(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
   let slots = 64u / V6_LANES;
@@ -483,7 +494,22 @@ fn v6_skinny(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
   let kr = k_range(z / p.batch);
   let row0 = wg.y * V6_ROWS;
   let nrows = min(V6_ROWS, p.M - row0);
-  var acc: array<vec4<f32>, 8>;
+  let ml = p.M - 1u;
+  let m1 = min(row0 + 1u, ml);
+  let m2 = min(row0 + 2u, ml);
+  let m3 = min(row0 + 3u, ml);
+  let m4 = min(row0 + 4u, ml);
+  let m5 = min(row0 + 5u, ml);
+  let m6 = min(row0 + 6u, ml);
+  let m7 = min(row0 + 7u, ml);
+  var acc0 = vec4<f32>(0.0);
+  var acc1 = vec4<f32>(0.0);
+  var acc2 = vec4<f32>(0.0);
+  var acc3 = vec4<f32>(0.0);
+  var acc4 = vec4<f32>(0.0);
+  var acc5 = vec4<f32>(0.0);
+  var acc6 = vec4<f32>(0.0);
+  var acc7 = vec4<f32>(0.0);
   if (TRANS_B) {
     let n = wg.x * slots + slot;
     if (n < p.N) {
@@ -491,20 +517,26 @@ fn v6_skinny(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
       if (V6_VEC4) {
         for (var k = kr.x + 4u * lane; k < kr.y; k += 4u * V6_LANES) {
           let bv = b4[(bb + k) / 4u];
-          for (var r = 0u; r < V6_ROWS; r++) {
-            if (r < nrows) {
-              let m = row0 + r;
-              let av = vec4<f32>(a_el(o.x, m, k), a_el(o.x, m, k + 1u), a_el(o.x, m, k + 2u), a_el(o.x, m, k + 3u));
-              acc[r] = fma(av, bv, acc[r]);
-            }
-          }
+          acc0 = fma(a_quad(o.x, row0, k), bv, acc0);
+          if (V6_ROWS > 1u) { acc1 = fma(a_quad(o.x, m1, k), bv, acc1); }
+          if (V6_ROWS > 2u) { acc2 = fma(a_quad(o.x, m2, k), bv, acc2); }
+          if (V6_ROWS > 3u) { acc3 = fma(a_quad(o.x, m3, k), bv, acc3); }
+          if (V6_ROWS > 4u) { acc4 = fma(a_quad(o.x, m4, k), bv, acc4); }
+          if (V6_ROWS > 5u) { acc5 = fma(a_quad(o.x, m5, k), bv, acc5); }
+          if (V6_ROWS > 6u) { acc6 = fma(a_quad(o.x, m6, k), bv, acc6); }
+          if (V6_ROWS > 7u) { acc7 = fma(a_quad(o.x, m7, k), bv, acc7); }
         }
       } else {
         for (var k = kr.x + lane; k < kr.y; k += V6_LANES) {
-          let bv = b_el(bb + k);
-          for (var r = 0u; r < V6_ROWS; r++) {
-            if (r < nrows) { acc[r].x = fma(a_el(o.x, row0 + r, k), bv, acc[r].x); }
-          }
+          let bv = vec4<f32>(b_el(bb + k), 0.0, 0.0, 0.0);
+          acc0 = fma(vec4<f32>(a_el(o.x, row0, k)), bv, acc0);
+          if (V6_ROWS > 1u) { acc1 = fma(vec4<f32>(a_el(o.x, m1, k)), bv, acc1); }
+          if (V6_ROWS > 2u) { acc2 = fma(vec4<f32>(a_el(o.x, m2, k)), bv, acc2); }
+          if (V6_ROWS > 3u) { acc3 = fma(vec4<f32>(a_el(o.x, m3, k)), bv, acc3); }
+          if (V6_ROWS > 4u) { acc4 = fma(vec4<f32>(a_el(o.x, m4, k)), bv, acc4); }
+          if (V6_ROWS > 5u) { acc5 = fma(vec4<f32>(a_el(o.x, m5, k)), bv, acc5); }
+          if (V6_ROWS > 6u) { acc6 = fma(vec4<f32>(a_el(o.x, m6, k)), bv, acc6); }
+          if (V6_ROWS > 7u) { acc7 = fma(vec4<f32>(a_el(o.x, m7, k)), bv, acc7); }
         }
       }
     }
@@ -522,12 +554,18 @@ fn v6_skinny(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
           if (n + 2u < p.N) { bv.z = b_el(e + 2u); }
           if (n + 3u < p.N) { bv.w = b_el(e + 3u); }
         }
-        for (var r = 0u; r < V6_ROWS; r++) {
-          if (r < nrows) { acc[r] = fma(vec4<f32>(a_el(o.x, row0 + r, k)), bv, acc[r]); }
-        }
+        acc0 = fma(vec4<f32>(a_el(o.x, row0, k)), bv, acc0);
+        if (V6_ROWS > 1u) { acc1 = fma(vec4<f32>(a_el(o.x, m1, k)), bv, acc1); }
+        if (V6_ROWS > 2u) { acc2 = fma(vec4<f32>(a_el(o.x, m2, k)), bv, acc2); }
+        if (V6_ROWS > 3u) { acc3 = fma(vec4<f32>(a_el(o.x, m3, k)), bv, acc3); }
+        if (V6_ROWS > 4u) { acc4 = fma(vec4<f32>(a_el(o.x, m4, k)), bv, acc4); }
+        if (V6_ROWS > 5u) { acc5 = fma(vec4<f32>(a_el(o.x, m5, k)), bv, acc5); }
+        if (V6_ROWS > 6u) { acc6 = fma(vec4<f32>(a_el(o.x, m6, k)), bv, acc6); }
+        if (V6_ROWS > 7u) { acc7 = fma(vec4<f32>(a_el(o.x, m7, k)), bv, acc7); }
       }
     }
   }
+  var acc = array<vec4<f32>, 8>(acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7);
   if (V6_LANES > 1u) {
     for (var r = 0u; r < V6_ROWS; r++) { v6_red[li * 8u + r] = acc[r]; }
     workgroupBarrier();

@@ -285,7 +285,7 @@ export function matmulRaw(a: Tensor, b: Tensor, opts: MatmulRawOptions = {}): Te
   if (grid[1] > maxWg || grid[0] > maxWg) throw new OpError(op, `product [${M}, ${K}] @ [${K}, ${N}] needs more than ${maxWg} tiles per dimension`);
   const biasCode = bias ? (perRow ? 2 : 1) : 0;
   const sg = subgroupSpec();
-  const spec = (constants: Record<string, number>) => ({ defines: sg.defines, constants: { ...constants, ...(variant === 'v4' || variant === 'v5' ? { SG_ROWS: opts.subgroupRows === false ? 0 : sg.sgRows } : {}), ...(variant === 'v5' ? { V5_Q: v5q, V5_H: v5h } : {}), ...(variant === 'v6' ? { V6_LANES: lanes, V6_ROWS: Math.min(8, M), V6_VEC4: vec4Ok(B, B.trans ? K : N, stB) ? 1 : 0 } : {}) } });
+  const spec = (constants: Record<string, number>) => ({ defines: sg.defines, constants: { ...constants, ...(variant === 'v4' || variant === 'v5' ? { SG_ROWS: opts.subgroupRows === false ? 0 : sg.sgRows } : {}), ...(variant === 'v5' ? { V5_Q: v5q, V5_H: v5h } : {}), ...(variant === 'v6' ? { V6_LANES: lanes, V6_ROWS: Math.min(8, M), V6_VEC4: vec4Ok(B, B.trans ? K : N, stB) ? 1 : 0, V6_AVEC4: !A.trans && vec4Ok(A, K, stA) ? 1 : 0 } : {}) } });
   try {
     if (splits === 1) {
       params[6] = out.offset;
