@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { engine, t32, read } from '../helpers/gpu.ts';
 import { randArray, asF32, expectClose, finiteDiff, dot } from '../helpers/reference.ts';
-import { matmul, matmulRaw, linear, transpose, backward, sum, mul, noGrad, empty, runtime, OpError, type Tensor, type Activation, type MatmulVariant } from '../../src/engine/index.ts';
+import { matmul, matmulRaw, linear, transpose, backward, sum, mul, noGrad, empty, runtime, OpError, pickMatmul, type Tensor, type Activation, type MatmulVariant } from '../../src/engine/index.ts';
 
 // ------------------------------------------------------------------------------ float64 reference
 
@@ -224,6 +224,77 @@ describe('matmul variants (kernels/matmul.wgsl)', () => {
 
 // ------------------------------------------------------------------------------ epilogue
 
+// ------------------------------------------------------------------------------ v6 (skinny)
+
+describe('v6: skinny products (M = 1..8 per row block)', () => {
+  async function run(M: number, N: number, K: number, tA: boolean, tB: boolean, extra: { lanes?: number; splits?: number } = {}) {
+    const a = mat([], M, K, M * 13 + K * 3 + N);
+    const b = mat([], K, N, N * 7 + K + 2);
+    const want = refMatmul(a, b, null, 'none');
+    const A = t32(tA ? transposeData(a) : a.data, tA ? [K, M] : [M, K]);
+    const B = t32(tB ? transposeData(b) : b.data, tB ? [N, K] : [K, N]);
+    const C = matmulRaw(A, B, { transA: tA, transB: tB, variant: 'v6', splits: extra.splits ?? 1, skinnyLanes: extra.lanes });
+    expect(C.shape).toEqual([M, N]);
+    expectClose(await read(C), want.data, { ...tol(K), what: `v6 ${M}x${N}x${K} tA=${tA} tB=${tB} ${JSON.stringify(extra)}` });
+    for (const t of [A, B, C]) t.dispose();
+  }
+
+  it('odd sizes, every transpose combination (scalar paths), and 4-aligned ones (vec4 paths)', async () => {
+    // every (M, transposes, vec4) combination compiles a pipeline (~0.5 s on lavapipe): all four
+    // transpose combinations on two shapes, one each on the others
+    for (const [M, N, K] of [[1, 1001, 33], [3, 33, 257]]) for (const tA of [false, true]) for (const tB of [false, true]) await run(M, N, K, tA, tB);
+    await run(7, 5, 1001, false, true);
+    await run(2, 257, 5, true, false);
+    await run(1, 1, 1, false, false);
+    await run(1, 5, 200, false, true); // vec4 along a transposed B's K, A one vec4 row
+    await run(3, 36, 64, false, false); // vec4 along B's N
+    await run(3, 36, 64, false, true);
+  });
+
+  it('more rows than one block (9, 17: a last block of 1) and K split over lanes (2, 8, 64) and slices', async () => {
+    await run(9, 33, 20, false, true);
+    await run(17, 5, 12, true, false);
+    await run(3, 257, 33, false, true, { lanes: 8 });
+    await run(7, 33, 65, false, false, { lanes: 64 });
+    await run(3, 36, 200, false, true, { lanes: 2 }); // vec4 with lanes
+    await run(3, 1001, 500, false, true, { splits: 3 });
+    await run(3, 33, 500, true, false, { splits: 2, lanes: 4 });
+  });
+
+  it('batched with broadcast batch dimensions, column bias and each activation, and a per-row bias', async () => {
+    const a = mat([3, 1], 2, 33, 21);
+    const b = mat([1, 2], 33, 257, 22);
+    const bias = asF32(randArray(257, 23));
+    const A = t32(a.data, [3, 1, 2, 33]);
+    const Bt = t32(transposeData(b), [1, 2, 257, 33]);
+    const Bi = t32(bias, [257]);
+    for (const act of ['none', 'relu', 'gelu', 'gelu_tanh', 'leaky_relu', 'tanh', 'sigmoid'] as Activation[]) {
+      const C = matmulRaw(A, Bt, { transB: true, variant: 'v6', bias: Bi, activation: act });
+      expect(C.shape).toEqual([3, 2, 2, 257]);
+      expectClose(await read(C), refMatmul(a, b, bias, act).data, { ...tol(33), what: `v6 batched ${act}` });
+      C.dispose();
+    }
+    const rb = asF32(randArray(2, 24));
+    const R = t32(rb, [2]);
+    const B2 = t32(b.data, [1, 2, 33, 257]);
+    const C = matmulRaw(A, B2, { variant: 'v6', bias: R, biasPerRow: true, activation: 'relu' });
+    expectClose(await read(C), refMatmul(a, b, rb, 'relu', true).data, { ...tol(33), what: 'v6 per-row bias' });
+    for (const t of [A, Bt, Bi, R, B2, C]) t.dispose();
+  });
+
+  it('picked for M <= 8 (cached per shape), not for 32 rows; bad lane counts are refused', () => {
+    expect(pickMatmul(1, 33278, 200, 1, true).variant).toBe('v6');
+    expect(pickMatmul(1, 33278, 200, 1, true)).toBe(pickMatmul(1, 33278, 200, 1, true));
+    expect(pickMatmul(8, 4001, 200, 1, false).variant).toBe('v6');
+    expect(pickMatmul(4096, 512, 512, 1, true).variant).not.toBe('v6');
+    const A = t32(asF32(randArray(6, 1)), [2, 3]);
+    const B = t32(asF32(randArray(12, 2)), [3, 4]);
+    expect(() => matmulRaw(A, B, { variant: 'v6', skinnyLanes: 3 })).toThrow(OpError);
+    expect(() => matmulRaw(A, B, { variant: 'v6', skinnyLanes: 128 })).toThrow(/skinnyLanes/);
+    for (const t of [A, B]) t.dispose();
+  });
+});
+
 describe('fused epilogue', () => {
   const acts: Activation[] = ['none', 'relu', 'gelu', 'gelu_tanh', 'leaky_relu', 'tanh', 'sigmoid'];
   it('column bias and each activation (large pre-activations included)', async () => {
@@ -360,9 +431,9 @@ function lossRef(out: Mat, w: Float64Array): number {
 }
 
 describe('matmul backward', () => {
-  async function checkGrads(opts: { tA: boolean; tB: boolean; act: Activation; bias: boolean; aBatch: number[]; bBatch: number[] }) {
+  async function checkGrads(opts: { tA: boolean; tB: boolean; act: Activation; bias: boolean; aBatch: number[]; bBatch: number[]; dims?: [number, number, number] }) {
     const { tA, tB, act } = opts;
-    const [M, N, K] = [5, 6, 7];
+    const [M, N, K] = opts.dims ?? [5, 6, 7];
     const a = mat(opts.aBatch, M, K, 91);
     const b = mat(opts.bBatch, K, N, 92);
     const bias = opts.bias ? asF32(randArray(N, 93)) : null;
@@ -444,6 +515,17 @@ describe('matmul backward', () => {
     expectClose(await read(Wt.grad!), Array.from({ length: 24 }, (_, k) => d[Math.floor(k / 6)] * x[k % 6]), { atol: 1e-5 });
     expectClose(await read(Bi.grad!), d, { atol: 1e-5 });
     for (const t of [X, Wt, Bi, y, X.grad!, Wt.grad!, Bi.grad!]) t.dispose();
+  });
+
+  it('through v6 (the pick for M <= 8): M = 1 and 3, every transpose, bias and activations, batched', async () => {
+    // the forward (M rows), dA = dC @ op(B)ᵀ (M rows) and, with M x K small, dB's products all
+    // have M or K <= 8 rows here: the picked kernel is v6 for them
+    expect(pickMatmul(1, 6, 7, 1, false).variant).toBe('v6');
+    expect(pickMatmul(3, 7, 5, 1, false).variant).toBe('v6');
+    for (const tA of [false, true]) for (const tB of [false, true]) await checkGrads({ tA, tB, act: 'none', bias: false, aBatch: [], bBatch: [], dims: [1, 6, 7] });
+    await checkGrads({ tA: false, tB: true, act: 'tanh', bias: true, aBatch: [], bBatch: [], dims: [3, 7, 5] });
+    await checkGrads({ tA: false, tB: true, act: 'gelu', bias: true, aBatch: [2], bBatch: [], dims: [1, 5, 3] });
+    await checkGrads({ tA: false, tB: false, act: 'sigmoid', bias: false, aBatch: [2], bBatch: [1], dims: [3, 5, 6] });
   });
 
   it('without a gradient the activation stays fused (no extra pass, nothing saved)', async () => {
