@@ -5,7 +5,7 @@
  * (G_ch = D_ch = 64, i.e. 256 channels; batch 50 as BigGAN-PyTorch's CIFAR script).
  *
  *   node bench/conv2d.ts [--json] [--quick] [--shapes a,b] [--variants ours,tfjs] [--wall]
- *                        [--budget seconds] [--no-tfjs] [--biggan-batch n] [--torch]
+ *                        [--budget seconds] [--no-tfjs] [--biggan-batch n] [--torch] [--bk-alt=n] [--nosg]
  *
  * On a software adapter the BigGAN shapes run at batch 4 unless --biggan-batch says otherwise
  * (a 256->256 3x3 convolution at 32x32 and batch 50 is 60 GFLOP: ~10 s per repetition there).
@@ -19,7 +19,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import {
-  init, runtime, tensor, shutdown, getPlatform, conv2dForwardRaw, conv2dInputGradRaw, conv2dWeightGradRaw, conv2dKernelChoice, type Tensor,
+  init, runtime, tensor, shutdown, getPlatform, conv2dForwardRaw, conv2dInputGradRaw, conv2dWeightGradRaw, conv2dKernelChoice, convTiles, convSubgroups, type Tensor,
 } from '../src/engine/index.ts';
 import { Harness, parseArgs, compare, type Problem, type Variant, type Instance, type Row } from './harness.ts';
 
@@ -196,9 +196,13 @@ function validator(layout: 'nchw' | 'tf'): (p: ConvProblem, out: Float32Array) =
 
 // ------------------------------------------------------------------------------ ours
 
-function ours(): Variant<ConvProblem> {
+/** Alternatives to compare side by side in one run: `bk` runs with this reduction step
+ * (`convTiles.bk`; --bk-alt=N adds an `ours-bkN` row), `noSg` without the subgroup-uniform A
+ * fragment (--nosg adds an `ours-nosg` row: the kernels as before that change). */
+function ours(alt: { bk?: number; noSg?: boolean } = {}): Variant<ConvProblem> {
+  const { bk, noSg } = alt;
   return {
-    name: 'ours',
+    name: bk !== undefined ? `ours-bk${bk}` : noSg ? 'ours-nosg' : 'ours',
     async setup(p, copies) {
       const dev = runtime().device;
       const d = dataFor(p);
@@ -219,9 +223,17 @@ function ours(): Variant<ConvProblem> {
       return {
         run(i) {
           out?.dispose();
-          if (p.pass === 'fwd') out = conv2dForwardRaw(xs[i], w, null, opts);
-          else if (p.pass === 'dgrad') out = conv2dInputGradRaw(dys[i], w, xShape, opts);
-          else out = conv2dWeightGradRaw(dys[i], xs[i], wShape, opts);
+          const saved = convTiles.bk;
+          if (bk !== undefined) convTiles.bk = bk;
+          if (noSg) convSubgroups.enabled = false;
+          try {
+            if (p.pass === 'fwd') out = conv2dForwardRaw(xs[i], w, null, opts);
+            else if (p.pass === 'dgrad') out = conv2dInputGradRaw(dys[i], w, xShape, opts);
+            else out = conv2dWeightGradRaw(dys[i], xs[i], wShape, opts);
+          } finally {
+            convTiles.bk = saved;
+            convSubgroups.enabled = true;
+          }
           if (first) {
             first = false;
             dev.poison = false;
@@ -237,6 +249,8 @@ function ours(): Variant<ConvProblem> {
       } satisfies Instance;
     },
     note(p) {
+      if (bk !== undefined) return `BK ${bk}`;
+      if (noSg) return 'no subgroups';
       const g = p.g;
       const pick = conv2dKernelChoice(p.pass, [g.n, g.c, g.h, g.w], [g.oc, g.c, g.k, g.k], { stride: g.s, padding: g.p });
       return pick === 'gemm' ? undefined : `${pick} kernel`;
@@ -410,10 +424,13 @@ async function main(): Promise<void> {
   if (shapeWords) ps = ps.filter((p) => shapeWords.some((w) => p.name.includes(w)));
   else if (flags.has('quick')) ps = ps.filter((p) => quickSet.has(p.key));
   let vs: Variant<ConvProblem>[] = [ours()];
+  const bkAlt = values.get('bk-alt');
+  if (bkAlt) vs.push(ours({ bk: Number(bkAlt) }));
+  if (flags.has('nosg')) vs.push(ours({ noSg: true }));
   if (!flags.has('no-tfjs')) vs.push(tfjsPeer());
   if (variantWords) vs = vs.filter((v) => variantWords.some((w) => v.name.includes(w)));
   for (const p of ps) {
-    for (const v of vs) await h.run(p, [v], validator(v.name === 'ours' ? 'nchw' : 'tf'));
+    for (const v of vs) await h.run(p, [v], validator(v.name.startsWith('ours') ? 'nchw' : 'tf'));
   }
   if (flags.has('torch')) {
     for (const r of torchRows(ps, budget)) {

@@ -1,3 +1,4 @@
+{{SUBGROUPS}}
 // 2-D convolution, NCHW, as implicit GEMM: no im2col buffer, the GEMM operands are gathered from
 // the image and the weight while the workgroup tiles are loaded.
 //
@@ -22,6 +23,13 @@
 // outputs in sixteen vec4 accumulators (function-local): rows 4ty..4ty+3 and BM/2+4ty.., columns
 // 4tx..4tx+3 and BN/2+4tx.., so a reduction step costs 4 vector loads for 64 multiply-adds.
 // The B-tile loader gives each thread one column (TY >= 8) or 128 / (16 TY) of them (TY < 8).
+//
+// Subgroups: where the adapter has them the loader's template step fills the first line with
+// `enable subgroups;` and SG_FIRST with subgroupBroadcastFirst (else both are empty and the file
+// stays portable). With SG_ROWS (set by the host when every subgroup lies inside one row of TX
+// threads: subgroups of at most TX consecutive invocations, llvmpipe's 8 with TX = 16) a thread's
+// row group ty is declared uniform across its subgroup, so a software adapter loads the A
+// fragment of each reduction step once per subgroup instead of gathering it lane by lane.
 
 struct Params {
   cols: u32,          // GEMM columns
@@ -66,6 +74,7 @@ override TX: u32 = 16u;
 override TY: u32 = 16u;
 override BK: u32 = 16u;
 override WG: u32 = 256u;
+override SG_ROWS: bool = false;
 
 
 // Tiles in workgroup memory as vec4s: a thread reads its 4 rows and its 4 columns of one
@@ -93,8 +102,16 @@ fn activate(v: f32) -> f32 {
   }
 }
 
+// ty, made subgroup-uniform when SG_ROWS (the identity without subgroups). Called only in
+// workgroup-uniform control flow (between the barriers of the tile loop).
+fn row_group(ty: u32) -> u32 {
+  let first = {{SG_FIRST}}(ty);
+  return select(ty, first, SG_ROWS);
+}
+
 // acc += As^T Bs over the BK slice in workgroup memory: 4 vector loads feed 64 multiply-adds.
-fn mma(acc: ptr<function, Acc>, tx: u32, ty: u32) {
+fn mma(acc: ptr<function, Acc>, tx: u32, ty_lane: u32) {
+  let ty = row_group(ty_lane);
   for (var kk = 0u; kk < BK; kk++) {
     let a0 = As[kk * 2u * TY + ty];
     let a1 = As[kk * 2u * TY + TY + ty];

@@ -8,6 +8,7 @@ import { record } from '../autograd.ts';
 import { OpError } from '../errors.ts';
 import { dispatch, grid1d, kernel } from './launch.ts';
 import { contiguous } from './movement.ts';
+import { runtime } from '../runtime.ts';
 
 export type Pair = number | readonly [number, number];
 export type ConvActivation = 'relu' | 'leakyRelu' | 'tanh' | null;
@@ -84,6 +85,27 @@ export function convGeometry(op: string, xShape: readonly number[], wShape: read
   const oh = Math.floor((h + 2 * ph - ekh) / sh) + 1;
   const ow = Math.floor((w + 2 * pw - ekw) / sw) + 1;
   return { n, c, h, w, oc, kh, kw, sh, sw, ph, pw, dh, dw, groups, oh, ow };
+}
+
+/**
+ * Whether the GEMM kernels may use subgroups, and the subgroup size bound. Exposed so the benchmark
+ * can compare with them off (`convSubgroups.enabled = false`).
+ */
+export const convSubgroups = { enabled: true };
+
+/** The template values and SG_ROWS for a GEMM tile TX threads wide (kernels/conv2d.wgsl):
+ * rows are declared subgroup-uniform only when no subgroup can span two rows of TX threads. */
+function gemmSpec(constants: Record<string, number | boolean>, tx: number): { defines: Record<string, string>; constants: Record<string, number | boolean> } {
+  const dev = runtime().device;
+  if (!dev.features.has('subgroups')) return { defines: { SUBGROUPS: '', SG_FIRST: '' }, constants: { ...constants, SG_ROWS: 0 } };
+  const maxSize = (dev.info as GPUAdapterInfo & { subgroupMaxSize?: number }).subgroupMaxSize ?? 0;
+  const rows = convSubgroups.enabled && maxSize > 0 && maxSize <= tx && tx % maxSize === 0;
+  return { defines: { SUBGROUPS: 'enable subgroups;', SG_FIRST: 'subgroupBroadcastFirst' }, constants: { ...constants, SG_ROWS: rows ? 1 : 0 } };
+}
+
+/** Defines for the non-GEMM entry points (the file's placeholders need values; no subgroup use). */
+function plainDefines(): Record<string, string> {
+  return runtime().device.features.has('subgroups') ? { SUBGROUPS: 'enable subgroups;', SG_FIRST: 'subgroupBroadcastFirst' } : { SUBGROUPS: '', SG_FIRST: '' };
 }
 
 function constants(g: ConvGeometry, extra: Record<string, number | boolean>): Record<string, number | boolean> {
@@ -184,12 +206,12 @@ export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, opts
   const alpha = opts.negativeSlope ?? 0.01;
   const pick = pickVariant(variant, cog);
   if (pick === 'direct') {
-    dispatch(kernel('conv2d', 'direct_fwd', { constants: constants(g, extra) }), buffers, params({ n: out.size, offs, alpha }), grid1d(out.size));
+    dispatch(kernel('conv2d', 'direct_fwd', { defines: plainDefines(), constants: constants(g, extra) }), buffers, params({ n: out.size, offs, alpha }), grid1d(out.size));
   } else {
     const ty = tileRows(cog);
     const cols = g.n * g.oh * g.ow;
     dispatch(
-      kernel('conv2d', 'conv_fwd', { constants: constants(g, { ...extra, TX: convTiles.tx, TY: ty, BK: convTiles.bk }) }),
+      kernel('conv2d', 'conv_fwd', gemmSpec(constants(g, { ...extra, TX: convTiles.tx, TY: ty, BK: convTiles.bk }), convTiles.tx)),
       buffers,
       params({ cols, offs, alpha }),
       gemmGrid(op, cols, cog, ty, g.groups),
@@ -217,7 +239,7 @@ export function conv2dInputGradRaw(dy: Tensor, w: Tensor, xShape: readonly numbe
   const offs = [dx.offset, dyc.offset, wc.offset];
   const pick = pickVariant(variant, cig);
   if (pick === 'direct') {
-    dispatch(kernel('conv2d', 'direct_dgrad', { constants: constants(g, {}) }), buffers, params({ n: dx.size, offs }), grid1d(dx.size));
+    dispatch(kernel('conv2d', 'direct_dgrad', { defines: plainDefines(), constants: constants(g, {}) }), buffers, params({ n: dx.size, offs }), grid1d(dx.size));
   } else {
     const ty = tileRows(cig);
     if ((g.sh > 1 || g.sw > 1) && g.dh === 1 && g.dw === 1) {
@@ -226,7 +248,7 @@ export function conv2dInputGradRaw(dy: Tensor, w: Tensor, xShape: readonly numbe
       const nth = Math.ceil(g.kh / g.sh);
       const ntw = Math.ceil(g.kw / g.sw);
       dispatch(
-        kernel('conv2d', 'conv_dgrad_phased', { constants: constants(g, { TX: convTiles.tx, TY: ty, BK: convTiles.bk, NTH: nth, NTW: ntw }) }),
+        kernel('conv2d', 'conv_dgrad_phased', gemmSpec(constants(g, { TX: convTiles.tx, TY: ty, BK: convTiles.bk, NTH: nth, NTW: ntw }), convTiles.tx)),
         buffers,
         params({ cols, offs }),
         gemmGrid(op, cols, cig, ty, g.groups * g.sh * g.sw),
@@ -234,7 +256,7 @@ export function conv2dInputGradRaw(dy: Tensor, w: Tensor, xShape: readonly numbe
     } else {
       const cols = g.n * g.h * g.w;
       dispatch(
-        kernel('conv2d', 'conv_dgrad', { constants: constants(g, { TX: convTiles.tx, TY: ty, BK: convTiles.bk }) }),
+        kernel('conv2d', 'conv_dgrad', gemmSpec(constants(g, { TX: convTiles.tx, TY: ty, BK: convTiles.bk }), convTiles.tx)),
         buffers,
         params({ cols, offs }),
         gemmGrid(op, cols, cig, ty, g.groups),
@@ -264,7 +286,7 @@ export function conv2dWeightGradRaw(dy: Tensor, x: Tensor, wShape: readonly numb
   const useDirect = (variant === 'auto' ? conv2dKernelChoice('wgrad', x.shape, wShape, opts) : variant) === 'direct';
   if (useDirect || kdim === 0) {
     dispatch(
-      kernel('conv2d', 'direct_wgrad', { constants: constants(g, {}) }),
+      kernel('conv2d', 'direct_wgrad', { defines: plainDefines(), constants: constants(g, {}) }),
       [dw.bufferFor(op), dyc.bufferFor(op), xc.bufferFor(op)],
       params({ n: dw.size, kdim, offs: [dw.offset, dyc.offset, xc.offset] }),
       grid1d(dw.size, 1),
@@ -277,14 +299,14 @@ export function conv2dWeightGradRaw(dy: Tensor, x: Tensor, wShape: readonly numb
     const splits = Math.max(1, Math.min(Math.ceil(512 / tiles), Math.ceil(kdim / 512), Math.floor(65535 / g.groups)));
     const kps = Math.ceil(kdim / splits / convTiles.bk) * convTiles.bk;
     const used = Math.ceil(kdim / kps);
-    const spec = { constants: constants(g, { TX: tx, TY: ty, BK: convTiles.bk, SPLITS: used }) };
+    const spec = gemmSpec(constants(g, { TX: tx, TY: ty, BK: convTiles.bk, SPLITS: used }), tx);
     const grid = gemmGrid(op, ncols, cog, ty, g.groups * used, tx);
     if (used === 1) {
       dispatch(kernel('conv2d', 'conv_wgrad', spec), [dw.bufferFor(op), dyc.bufferFor(op), xc.bufferFor(op)], params({ kdim, kps, offs: [dw.offset, dyc.offset, xc.offset] }), grid);
     } else {
       const part = empty([used, dw.size]);
       dispatch(kernel('conv2d', 'conv_wgrad', spec), [part.bufferFor(op), dyc.bufferFor(op), xc.bufferFor(op)], params({ kdim, kps, offs: [0, dyc.offset, xc.offset] }), grid);
-      dispatch(kernel('conv2d', 'sum_splits'), [dw.bufferFor(op), part.bufferFor(op)], params({ n: used, len: dw.size, offs: [dw.offset, 0] }), grid1d(dw.size));
+      dispatch(kernel('conv2d', 'sum_splits', { defines: plainDefines() }), [dw.bufferFor(op), part.bufferFor(op)], params({ n: used, len: dw.size, offs: [dw.offset, 0] }), grid1d(dw.size));
       part.dispose();
     }
   }
@@ -303,7 +325,7 @@ export function conv2dBiasGradRaw(dy: Tensor): Tensor {
   if (oc === 0) return db;
   const dyc = contiguous(dy);
   dispatch(
-    kernel('conv2d', 'bias_grad', { constants: { OC: oc, OH: oh, OW: ow } }),
+    kernel('conv2d', 'bias_grad', { defines: plainDefines(), constants: { OC: oc, OH: oh, OW: ow } }),
     [db.bufferFor(op), dyc.bufferFor(op)],
     params({ len: n, offs: [db.offset, dyc.offset] }),
     [oc, 1, 1],
@@ -318,7 +340,7 @@ function actGradRaw(g: Tensor, y: Tensor, act: number, alpha: number): Tensor {
   const gc = contiguous(g);
   const out = empty(y.shape);
   dispatch(
-    kernel('conv2d', 'act_grad', { constants: { ACT: act } }),
+    kernel('conv2d', 'act_grad', { defines: plainDefines(), constants: { ACT: act } }),
     [out.bufferFor(op), gc.bufferFor(op), y.bufferFor(op)],
     params({ n: y.size, offs: [out.offset, gc.offset, y.offset], alpha }),
     grid1d(y.size),
