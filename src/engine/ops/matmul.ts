@@ -70,7 +70,9 @@ export interface MatmulPlan {
 // ------------------------------------------------------------------------------ heuristic
 
 const planCache = new Map<string, MatmulPlan>();
-/** Rows up to which v6 (skinny) is picked (bench/NOTES.md, v6). */
+/** Rows up to which v6 (skinny) is picked (bench/NOTES.md, v6): on lavapipe it beat the old pick
+ * 1.6-42x at M = 1..8 (LM decoder, GRU step at batch 1, [K, N] matrix-vector) and lost to v5 at
+ * M = 32 (GRU steps at batch 32: 0.4-0.6x), where v5's 32-row tile has no padding left. */
 const SKINNY_MAX_M = 8;
 
 /**
@@ -84,6 +86,8 @@ const SKINNY_MAX_M = 8;
  *    v1/v2 never win (v2's 256-thread barriers cost a software adapter 10x).
  *  - hardware: v4 (128x128, 8x8, vec4 loads), the layout of the 26 TFLOP/s kernel measured on
  *    the H100, until bench/gpu-run.sh has measured v5 there.
+ *  - M <= 8 (any adapter): v6, threads own output columns and split K, no tile padding (a
+ *    32-row tile was 31/32 padding for the M = 1 decoder: 1073 ms against 49-66 ms).
  *  - split K when the output tiles cannot fill the machine and K is long: the weight gradients
  *    of convolutions (M, N of a few hundred, K = batch * H * W up to 131072). Each slice keeps at
  *    least 256 of K so the extra pass over splits * M * N partial sums stays small next to the
