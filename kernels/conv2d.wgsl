@@ -409,36 +409,50 @@ fn direct_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   out[p.off_out + i] = activate(v);
 }
 
-// One thread per input element: gathers the outputs whose window covers it.
+// One thread per input position and block of CIB (<= 8) input channels of one group: gathers the
+// outputs whose window covers it. Each gathered dy value feeds CIB multiply-adds, and the weight
+// addresses depend only on loop counters (the same for every lane).
+override CIB: u32 = 1u;
+
 @compute @workgroup_size(WG)
 fn direct_dgrad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= p.n) { return; }
   let ohw = OH * OW;
   let ihw = IH * IW;
+  let taps = KH * KW;
+  let nchunk = (cig() + CIB - 1u) / CIB;
   let s = i % ihw;
-  let ci_all = (i / ihw) % IC;
-  let n = i / (ihw * IC);
-  let g = ci_all / cig();
-  let ci = ci_all % cig();
+  let q = i / ihw;
+  let chunk = q % nchunk;
+  let g = (q / nchunk) % GROUPS;
+  let n = q / (nchunk * GROUPS);
+  let ci0 = chunk * CIB;
   let th0 = i32(s / IW + PH);
   let tw0 = i32(s % IW + PW);
-  var v = 0.0;
+  var v: array<f32, 8>;
   for (var m = 0u; m < cog(); m++) {
     let co = g * cog() + m;
     let yb = p.off_a + (n * OC + co) * ohw;
-    let wb = p.off_b + (co * cig() + ci) * KH * KW;
+    let wb = p.off_b + co * cig() * taps;
     for (var kh = 0u; kh < KH; kh++) {
       let th = th0 - i32(kh * DH);
       if (th < 0 || th % i32(SH) != 0 || th / i32(SH) >= i32(OH)) { continue; }
       for (var kw = 0u; kw < KW; kw++) {
         let tw = tw0 - i32(kw * DW);
         if (tw < 0 || tw % i32(SW) != 0 || tw / i32(SW) >= i32(OW)) { continue; }
-        v += a[yb + u32(th / i32(SH)) * OW + u32(tw / i32(SW))] * b[wb + kh * KW + kw];
+        let y = a[yb + u32(th / i32(SH)) * OW + u32(tw / i32(SW))];
+        for (var j = 0u; j < CIB; j++) {
+          // channels past the group (last block) read a valid weight and are never stored
+          let ci = min(ci0 + j, cig() - 1u);
+          v[j] = fma(y, b[wb + ci * taps + kh * KW + kw], v[j]);
+        }
       }
     }
   }
-  out[p.off_out + i] = v;
+  for (var j = 0u; j < CIB; j++) {
+    if (ci0 + j < cig()) { out[p.off_out + (n * IC + g * cig() + ci0 + j) * ihw + s] = v[j]; }
+  }
 }
 
 // One workgroup per weight element, reducing over batch and space.

@@ -239,7 +239,10 @@ export function conv2dInputGradRaw(dy: Tensor, w: Tensor, xShape: readonly numbe
   const offs = [dx.offset, dyc.offset, wc.offset];
   const pick = pickVariant(variant, cig);
   if (pick === 'direct') {
-    dispatch(kernel('conv2d', 'direct_dgrad', { defines: plainDefines(), constants: constants(g, {}) }), buffers, params({ n: dx.size, offs }), grid1d(dx.size));
+    // one thread per input position and block of up to 8 channels of a group
+    const cib = Math.min(cig, 8);
+    const threads = g.n * g.groups * Math.ceil(cig / cib) * g.h * g.w;
+    dispatch(kernel('conv2d', 'direct_dgrad', { defines: plainDefines(), constants: constants(g, { CIB: cib }) }), buffers, params({ n: threads, offs }), grid1d(threads));
   } else {
     const ty = tileRows(cig);
     if ((g.sh > 1 || g.sw > 1) && g.dh === 1 && g.dw === 1) {
