@@ -5,7 +5,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { setPlatform, nodePlatform, init, runtime, tensor, add, GpuError, type Runtime } from '../../src/engine/index.ts';
+import { setPlatform, nodePlatform, init, tensor, add, GpuError, Device, type Runtime } from '../../src/engine/index.ts';
 import { applyDefines } from '../../src/engine/kernels.ts';
 import { sizeClass } from '../../src/engine/pool.ts';
 
@@ -73,6 +73,26 @@ describe('device', () => {
     const a = tensor([1, 2, 3, 4], [2, 2]);
     const b = tensor([10, 20], [2]);
     expect(Array.from(await add(a, b).data())).toEqual([11, 22, 13, 24]);
+  });
+});
+
+describe('device errors', () => {
+  it('a lost device is reported with its reason instead of a hang', async () => {
+    const d = await Device.create();
+    const buf = d.pool.acquire(64);
+    d.gpu.destroy(); // the device goes away under the engine, as on a driver reset
+    const err = await Promise.race([
+      d.read(buf, 0, 16).then(() => null, (e: unknown) => e),
+      new Promise((resolve) => setTimeout(() => resolve('hang'), 20_000)),
+    ]);
+    expect(err).toBeInstanceOf(GpuError);
+    expect((err as Error).message).toMatch(/GPU device lost \(destroyed/);
+    expect(() => d.dispatch(rt.kernels.get('test_ok', 'main'), [buf], null, [1])).toThrow(/GPU device lost/);
+  });
+
+  it('a buffer larger than the adapter allows is a clear error, not a crash', () => {
+    const max = rt.device.limits.maxBufferSize;
+    expect(() => rt.device.pool.acquire(max + 1)).toThrow(/exceeds the adapter's maxBufferSize/);
   });
 });
 
