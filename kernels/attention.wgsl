@@ -513,17 +513,19 @@ fn attn_bwd_dkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   }
 }
 
-// ------------------------------------------------------------- backward, tiled (v2, D <= 64)
+// ------------------------------------------------------------- backward, tiled (v2, D <= 128)
 //
 // The same algebra as attn_bwd_dq / attn_bwd_dkv, blocked like the tiled forward: a workgroup
 // of 64 threads owns 16 rows (queries for dq, keys for dk/dv) and streams the other sequence in
-// tiles of 32 through workgroup memory; the 16 x 32 score and dP tiles are register-blocked
-// (2 x 4 per thread), the products with the tile (dS K, P~ dO, dS Q) accumulate in a 4-row x
-// ceil(D/16)-column register block per thread. Workgroup memory is ~30 KB at D = 64, so D > 64
-// uses the row kernels.
+// tiles of TB through workgroup memory; the 16 x TB score and dP tiles are register-blocked
+// (2 x TB/8 per thread), the products with the tile (dS K, P~ dO, dS Q) accumulate in a 4-row x
+// ceil(D/16)-column register block per thread (up to 8 columns: D <= 128). TB (32, 16 or 8) is
+// chosen by the host as the largest whose tiles fit 32 KiB of workgroup memory: 32 up to D = 72,
+// 16 up to D = 117, 8 up to D = 128.
 
 const RB: u32 = 16u;   // rows owned per workgroup
-const TB: u32 = 32u;   // rows of the other sequence per tile
+override TB: u32 = 32u;   // rows of the other sequence per tile (32, 16 or 8)
+const NCMAX: u32 = 8u;    // column blocks of 16 per thread in the product phase (D <= 128)
 
 var<workgroup> b_own0: array<f32, RB * (DH + 1u)>;   // q (dq) or k (dkv)
 var<workgroup> b_own1: array<f32, RB * (DH + 1u)>;   // dO (dq) or v (dkv)
@@ -568,8 +570,9 @@ fn attn_bwd_dq_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
   }
   let rg = lid / 16u;
   let cg = lid % 16u;
-  var acc: array<f32, 16>;
-  for (var x = 0u; x < 16u; x++) { acc[x] = 0.0; }
+  let NC = (DH + 15u) / 16u;
+  var acc: array<f32, 32>;
+  for (var x = 0u; x < 32u; x++) { acc[x] = 0.0; }
   let ar = (lid / 8u) * 2u;
   let ak = lid % 8u;
   var kend = p.Tk;
@@ -603,7 +606,7 @@ fn attn_bwd_dq_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
       let q1 = b_own0[(ar + 1u) * DP + d];
       let o0 = b_own1[ar * DP + d];
       let o1 = b_own1[(ar + 1u) * DP + d];
-      for (var c = 0u; c < 4u; c++) {
+      for (var c = 0u; c < TB / 8u; c++) {
         let kv = b_str0[(ak + 8u * c) * DP + d];
         let vv = b_str1[(ak + 8u * c) * DP + d];
         s0[c] += q0 * kv;
@@ -612,7 +615,7 @@ fn attn_bwd_dq_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
         g1[c] += o1 * vv;
       }
     }
-    for (var c = 0u; c < 4u; c++) {
+    for (var c = 0u; c < TB / 8u; c++) {
       let jj = ak + 8u * c;
       let j = j0 + jj;
       let vis = b_ok[jj] != 0u;
@@ -636,14 +639,14 @@ fn attn_bwd_dq_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
       let d1 = b_ds[(rg * 4u + 1u) * TB + jj];
       let d2 = b_ds[(rg * 4u + 2u) * TB + jj];
       let d3 = b_ds[(rg * 4u + 3u) * TB + jj];
-      for (var c = 0u; c < 4u; c++) {
+      for (var c = 0u; c < NC; c++) {
         let d = cg + 16u * c;
         if (d < DH) {
           let kv = b_str0[jj * DP + d];
           acc[c] += d0 * kv;
-          acc[4u + c] += d1 * kv;
-          acc[8u + c] += d2 * kv;
-          acc[12u + c] += d3 * kv;
+          acc[NCMAX + c] += d1 * kv;
+          acc[2u * NCMAX + c] += d2 * kv;
+          acc[3u * NCMAX + c] += d3 * kv;
         }
       }
     }
@@ -652,9 +655,9 @@ fn attn_bwd_dq_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
   for (var rr = 0u; rr < 4u; rr++) {
     let i = i0 + rg * 4u + rr;
     if (i < p.Tq) {
-      for (var c = 0u; c < 4u; c++) {
+      for (var c = 0u; c < NC; c++) {
         let d = cg + 16u * c;
-        if (d < DH) { q_dq[(bh * p.Tq + i) * DH + d] = acc[rr * 4u + c] * p.scale; }
+        if (d < DH) { q_dq[(bh * p.Tq + i) * DH + d] = acc[rr * NCMAX + c] * p.scale; }
       }
     }
   }
@@ -692,9 +695,10 @@ fn attn_bwd_dkv_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
   }
   let rg = lid / 16u;
   let cg = lid % 16u;
-  var ak_: array<f32, 16>;   // dk block
-  var av_: array<f32, 16>;   // dv block
-  for (var x = 0u; x < 16u; x++) {
+  let NC = (DH + 15u) / 16u;
+  var ak_: array<f32, 32>;   // dk block
+  var av_: array<f32, 32>;   // dv block
+  for (var x = 0u; x < 32u; x++) {
     ak_[x] = 0.0;
     av_[x] = 0.0;
   }
@@ -733,7 +737,7 @@ fn attn_bwd_dkv_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
       let k1 = b_own0[(ar + 1u) * DP + d];
       let v0 = b_own1[ar * DP + d];
       let v1 = b_own1[(ar + 1u) * DP + d];
-      for (var c = 0u; c < 4u; c++) {
+      for (var c = 0u; c < TB / 8u; c++) {
         let qv = b_str0[(ak + 8u * c) * DP + d];
         let gv = b_str1[(ak + 8u * c) * DP + d];
         s0[c] += k0 * qv;
@@ -742,7 +746,7 @@ fn attn_bwd_dkv_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
         g1[c] += v1 * gv;
       }
     }
-    for (var c = 0u; c < 4u; c++) {
+    for (var c = 0u; c < TB / 8u; c++) {
       let ii = ak + 8u * c;
       let i = i0 + ii;
       let st = b_st[ii];
@@ -773,19 +777,19 @@ fn attn_bwd_dkv_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
       let p1 = b_pd[(rg * 4u + 1u) * TB + ii];
       let p2 = b_pd[(rg * 4u + 2u) * TB + ii];
       let p3 = b_pd[(rg * 4u + 3u) * TB + ii];
-      for (var c = 0u; c < 4u; c++) {
+      for (var c = 0u; c < NC; c++) {
         let d = cg + 16u * c;
         if (d < DH) {
           let qv = b_str0[ii * DP + d];
           let gv = b_str1[ii * DP + d];
           ak_[c] += d0 * qv;
-          ak_[4u + c] += d1 * qv;
-          ak_[8u + c] += d2 * qv;
-          ak_[12u + c] += d3 * qv;
+          ak_[NCMAX + c] += d1 * qv;
+          ak_[2u * NCMAX + c] += d2 * qv;
+          ak_[3u * NCMAX + c] += d3 * qv;
           av_[c] += p0 * gv;
-          av_[4u + c] += p1 * gv;
-          av_[8u + c] += p2 * gv;
-          av_[12u + c] += p3 * gv;
+          av_[NCMAX + c] += p1 * gv;
+          av_[2u * NCMAX + c] += p2 * gv;
+          av_[3u * NCMAX + c] += p3 * gv;
         }
       }
     }
@@ -794,11 +798,11 @@ fn attn_bwd_dkv_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
   for (var rr = 0u; rr < 4u; rr++) {
     let j = j0 + rg * 4u + rr;
     if (j < p.Tk) {
-      for (var c = 0u; c < 4u; c++) {
+      for (var c = 0u; c < NC; c++) {
         let d = cg + 16u * c;
         if (d < DH) {
-          kv_dk[(bh * p.Tk + j) * DH + d] = ak_[rr * 4u + c];
-          kv_dv[(bh * p.Tk + j) * DH + d] = av_[rr * 4u + c];
+          kv_dk[(bh * p.Tk + j) * DH + d] = ak_[rr * NCMAX + c];
+          kv_dv[(bh * p.Tk + j) * DH + d] = av_[rr * NCMAX + c];
         }
       }
     }

@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { engine, t32, read } from '../helpers/gpu.ts';
 import { randArray, asF32, expectClose, finiteDiff, dot } from '../helpers/reference.ts';
-import { attention, backward, permute, tensor, manualSeed, OpError, memoryStats, type Tensor, type AttentionOptions } from '../../src/engine/index.ts';
+import { attention, attentionBackwardTile, backward, permute, tensor, manualSeed, OpError, memoryStats, type Tensor, type AttentionOptions } from '../../src/engine/index.ts';
 
 interface Cfg {
   B: number;
@@ -264,10 +264,21 @@ describe('attention backward', () => {
     await checkBackward({ B: 2, H: 1, Tq: 70, Tk: 70, D: 19, causal: true, mask: mixedMask(2, 70, 41, 1), dropout: 0.2, seed: 7 }, 42, 'all');
   });
 
-  it('v1 row kernels (forward and backward) agree with the reference; D > 64 takes the row backward', async () => {
+  it('v1 row kernels (forward and backward) agree with the reference, D = 19 and D = 100', async () => {
     const all: Cfg = { B: 2, H: 1, Tq: 70, Tk: 70, D: 19, causal: true, mask: mixedMask(2, 70, 41, 1), dropout: 0.2, seed: 7 };
     await checkBackward(all, 42, 'rows', { forwardKernel: 'rows', backwardKernel: 'rows' });
-    await checkBackward({ B: 1, H: 2, Tq: 21, Tk: 18, D: 100, mask: mixedMask(1, 18, 43), dropout: 0.1, seed: 9 }, 44, 'D=100');
+    await checkBackward({ B: 1, H: 2, Tq: 21, Tk: 18, D: 100, mask: mixedMask(1, 18, 43), dropout: 0.1, seed: 9 }, 44, 'D=100 rows', { backwardKernel: 'rows' });
+  });
+
+  it('tiled backward for 64 < D <= 128: streamed tile 32 / 16 / 8 by workgroup memory', async () => {
+    expect([64, 72, 73, 100, 117, 118, 128].map(attentionBackwardTile)).toEqual([32, 32, 16, 16, 16, 8, 8]);
+    // odd Tq / Tk past several owned blocks (16) and streamed tiles; causal + padding + dropout
+    for (const [D, seed] of [[72, 50], [100, 52], [128, 54]]) {
+      await checkBackward({ B: 2, H: 1, Tq: 37, Tk: 37, D, causal: true, mask: mixedMask(2, 37, seed, 1), dropout: 0.15, seed: seed + 1 }, seed, `tiled D=${D} all`);
+    }
+    // Tq != Tk, padding only (no causal early exit), default ('auto') picks the tiled kernels
+    await checkBackward({ B: 1, H: 2, Tq: 21, Tk: 43, D: 100, mask: mixedMask(1, 43, 56) }, 57, 'tiled D=100 Tq!=Tk');
+    await checkBackward({ B: 1, H: 1, Tq: 19, Tk: 29, D: 128, dropout: 0.3, seed: 5 }, 58, 'tiled D=128 dropout', { backwardKernel: 'tiled' });
   });
 
   it('frees its temporaries', async () => {
@@ -301,8 +312,6 @@ describe('attention input checks', () => {
     expect(() => attention(tensor(new Float32Array(8), [2, 4]), k, k)).toThrow(/q must be \[batch, heads, seq, headDim\]/);
     const big = tensor(new Float32Array(129), [1, 1, 1, 129]);
     expect(() => attention(big, big, big)).toThrow(/head dimension 129/);
-    const d100 = tensor(new Float32Array(100), [1, 1, 1, 100]);
-    expect(() => attention(d100, d100, d100, { backwardKernel: 'tiled' })).toThrow(/up to 64/);
     const noKeys = tensor(new Float32Array(0), [2, 3, 0, 8]);
     expect(() => attention(q, noKeys, noKeys)).toThrow(/no keys/);
   });

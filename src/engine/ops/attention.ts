@@ -28,7 +28,7 @@ export interface AttentionOptions {
   /** Forward kernel: 'tiled' (v2, default: 16 query rows x 32-key tiles, register blocking) or
    * 'rows' (v1: one thread per query row). Both give the same results; benches compare them. */
   forwardKernel?: 'tiled' | 'rows';
-  /** Backward kernels: 'auto' (default: tiled for D <= 64, rows above), 'tiled' or 'rows'. */
+  /** Backward kernels: 'auto' (default: tiled), 'tiled' or 'rows' (v1: one thread per row). */
   backwardKernel?: 'auto' | 'tiled' | 'rows';
 }
 
@@ -36,8 +36,21 @@ export const ATTENTION_MAX_HEAD_DIM = 128;
 const WG = 64;
 /** Query rows per workgroup of the tiled forward (QB in the kernel). */
 const TILE_Q = 16;
-/** Largest head dimension whose tiled-backward tiles fit 32 KiB of workgroup memory. */
-const TILED_BWD_MAX_D = 64;
+/** Rows owned by a tiled-backward workgroup (RB in the kernel). */
+const BWD_RB = 16;
+
+/**
+ * Streamed-tile rows (TB) of the tiled backward for head dimension D: the largest of 32, 16, 8
+ * whose workgroup memory (two owned and two streamed tiles padded to D + 1 floats, the dS and
+ * P~ tiles, 32 stats/keys/flags) fits 32 KiB. 32 up to D = 72, 16 up to D = 117, 8 up to 128.
+ */
+export function attentionBackwardTile(D: number): number {
+  for (const tb of [32, 16, 8]) {
+    const floats = 2 * BWD_RB * (D + 1) + 2 * tb * (D + 1) + 2 * BWD_RB * tb + 64 + 32 + 32;
+    if (floats * 4 <= 32768) return tb;
+  }
+  return 0;
+}
 
 function mix32(v: number): number {
   let x = v >>> 0;
@@ -119,7 +132,6 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   if (v.shape[0] !== B || v.shape[1] !== H || v.shape[2] !== Tk || v.shape[3] !== D) {
     throw new OpError(op, `v ${shp(v)} does not match k ${shp(k)} (expected [${B}, ${H}, ${Tk}, ${D}])`);
   }
-  if (opts.backwardKernel === 'tiled' && D > TILED_BWD_MAX_D) throw new OpError(op, `backwardKernel 'tiled' supports head dimensions up to ${TILED_BWD_MAX_D}, got ${D}`);
   if (D < 1 || D > ATTENTION_MAX_HEAD_DIM) throw new OpError(op, `head dimension ${D} (q ${shp(q)}) is outside 1..${ATTENTION_MAX_HEAD_DIM}`);
   if (B * H > 65535) throw new OpError(op, `batch x heads = ${B * H} exceeds 65535 (q ${shp(q)})`);
   const dropout = opts.dropout ?? 0;
@@ -170,10 +182,10 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     const dv = empty(vs.shape);
     const qb = qs.bufferFor(op);
     const mb = ms ? ms.bufferFor(op) : qb;
-    // tiled backward where its workgroup memory fits (D <= 64), row kernels otherwise
-    const tiledB = (opts.backwardKernel ?? 'auto') === 'tiled' || ((opts.backwardKernel ?? 'auto') === 'auto' && D <= TILED_BWD_MAX_D);
-    const rowsPer = tiledB ? TILE_Q : WG;
-    const dspec = tiledB ? { constants: { DH: D } } : spec;
+    // tiled backward (streamed tile shrinks with D to fit workgroup memory) unless 'rows' is asked for
+    const tiledB = (opts.backwardKernel ?? 'auto') !== 'rows';
+    const rowsPer = tiledB ? BWD_RB : WG;
+    const dspec = tiledB ? { constants: { DH: D, TB: attentionBackwardTile(D) } } : spec;
     dispatch(
       kernel('attention', tiledB ? 'attn_bwd_dq_tiled' : 'attn_bwd_dq', dspec),
       [dq.bufferFor(op), qb, ks.bufferFor(op), vs.bufferFor(op), mb, gc.bufferFor(op), stats.bufferFor(op)],
