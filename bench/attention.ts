@@ -21,11 +21,10 @@
  * lengths (B=1, H=4, D=64) for both: the fused version holds O(T*D) per head (q, k, v, o, lse and
  * the gradients), the composed one the T x T scores and probabilities (and their gradients).
  */
-import { spawnSync } from 'node:child_process';
 import {
   init, runtime, tensor, attention, matmul, mul, add, softmax, backward, scope, keep, type Tensor,
 } from '../src/engine/index.ts';
-import { Harness, parseArgs, compare, type Problem, type Variant, type Instance, type Row } from './harness.ts';
+import { Harness, parseArgs, compare, runTorchPeer, type Problem, type Variant, type Instance, type Row } from './harness.ts';
 
 interface AttnProblem extends Problem {
   B: number;
@@ -218,20 +217,16 @@ function peakBytes(fn: AttnFn, T: number): number {
 // ------------------------------------------------------------------------------ PyTorch peer
 
 const TORCH_SCRIPT = String.raw`
-import json, sys, time, math, torch
-probs = json.loads(sys.stdin.read())
-dev = 'cuda' if torch.cuda.is_available() else 'cpu'
+import math
+from torch_peer import torch, dev, problems, time_problem
 torch.backends.cuda.matmul.allow_tf32 = False
-F = torch.nn.functional
-def sync():
-    if dev == 'cuda': torch.cuda.synchronize()
 def math_attn(q, k, v, causal):
     # the SDPA math path: explicit scores, softmax, product
     s = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
     if causal:
         s = s.masked_fill(torch.ones(s.shape[-2], s.shape[-1], dtype=torch.bool, device=dev).triu(1), float('-inf'))
     return torch.softmax(s, -1) @ v
-for p in probs:
+for p in problems():
     shape = (p['B'], p['H'], p['T'], p['D'])
     q, k, v = [torch.rand(shape, device=dev, requires_grad=p['pass'] == 'fwdbwd') for _ in range(3)]
     g = torch.rand(shape, device=dev)
@@ -240,37 +235,11 @@ for p in probs:
         if p['pass'] == 'fwdbwd':
             o.backward(g)
             q.grad = k.grad = v.grad = None
-    for _ in range(3): run()
-    sync()
-    reps, times = 0, []
-    t_end = time.perf_counter() + p['budget']
-    while reps < 3 or (time.perf_counter() < t_end and reps < 100):
-        if dev == 'cuda':
-            a = torch.cuda.Event(enable_timing=True); b = torch.cuda.Event(enable_timing=True)
-            a.record(); run(); b.record(); b.synchronize(); times.append(a.elapsed_time(b))
-        else:
-            t0 = time.perf_counter(); run(); times.append((time.perf_counter() - t0) * 1e3)
-        reps += 1
-    times.sort()
-    print(json.dumps({'name': p['name'], 'ms': times[len(times) // 2], 'min': times[0], 'max': times[-1], 'reps': reps, 'device': torch.cuda.get_device_name() if dev == 'cuda' else 'cpu', 'torch': torch.__version__}), flush=True)
+    time_problem(p, run)
 `;
 
 function torchRows(ps: AttnProblem[], budget: number): Row[] {
-  const input = JSON.stringify(ps.map((p) => ({ name: p.name, B: p.B, H: p.H, T: p.T, D: p.D, causal: p.causal, pass: p.pass, budget })));
-  const r = spawnSync('/usr/bin/python3', ['-c', TORCH_SCRIPT], { input, encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (r.status !== 0) {
-    process.stderr.write(`PyTorch peer failed: ${(r.stderr || r.error?.message || '').split('\n').slice(-3).join(' | ')}\n`);
-    return [];
-  }
-  return r.stdout.split('\n').filter(Boolean).map((line) => {
-    const o = JSON.parse(line) as { name: string; ms: number; min: number; max: number; reps: number; device: string; torch: string };
-    const p = ps.find((q) => q.name === o.name)!;
-    return {
-      problem: p.name, shape: p.shape, variant: o.device === 'cpu' ? 'torch-cpu' : 'torch-cuda', peer: true, status: 'ok',
-      ms: o.ms, msMin: o.min, msMax: o.max, reps: o.reps, gflops: p.flops / (o.ms * 1e6), gbps: p.bytes / (o.ms * 1e6),
-      timing: o.device === 'cpu' ? 'wall' : 'timestamp', note: `${o.device}, torch ${o.torch}, math attention, fp32`,
-    } satisfies Row;
-  });
+  return runTorchPeer(TORCH_SCRIPT, ps, (p) => ({ B: p.B, H: p.H, T: p.T, D: p.D, causal: p.causal, pass: p.pass }), budget, 'torch-cuda', 'math attention, fp32');
 }
 
 // ------------------------------------------------------------------------------ main

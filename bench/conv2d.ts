@@ -17,11 +17,10 @@
  * --torch: also times PyTorch (cuDNN, fp32, TF32 off) on the same shapes through
  * /usr/bin/python3 (CUDA when present, else CPU), as peer rows.
  */
-import { spawnSync } from 'node:child_process';
 import {
   init, runtime, tensor, shutdown, getPlatform, conv2dForwardRaw, conv2dInputGradRaw, conv2dWeightGradRaw, conv2dKernelChoice, convTiles, convSubgroups, type Tensor,
 } from '../src/engine/index.ts';
-import { Harness, parseArgs, compare, type Problem, type Variant, type Instance, type Row } from './harness.ts';
+import { Harness, parseArgs, compare, runTorchPeer, type Problem, type Variant, type Instance, type Row } from './harness.ts';
 
 type Pass = 'fwd' | 'dgrad' | 'wgrad';
 
@@ -354,16 +353,12 @@ function tfjsPeer(): Variant<ConvProblem> {
 // ------------------------------------------------------------------------------ PyTorch peer
 
 const TORCH_SCRIPT = String.raw`
-import json, sys, time, torch
+from torch_peer import torch, dev, problems, time_problem
 import torch.nn.functional as F
-probs = json.loads(sys.stdin.read())
-dev = 'cuda' if torch.cuda.is_available() else 'cpu'
 torch.backends.cuda.matmul.allow_tf32 = False
 torch.backends.cudnn.allow_tf32 = False
 torch.backends.cudnn.benchmark = True
-def sync():
-    if dev == 'cuda': torch.cuda.synchronize()
-for p in probs:
+for p in problems():
     g = p['g']
     x = torch.rand(g['n'], g['c'], g['h'], g['w'], device=dev) * 2 - 1
     w = torch.rand(g['oc'], g['c'], g['k'], g['k'], device=dev) * 2 - 1
@@ -372,39 +367,11 @@ for p in probs:
         if p['pass'] == 'fwd': return F.conv2d(x, w, None, g['s'], g['p'])
         if p['pass'] == 'dgrad': return torch.nn.grad.conv2d_input(x.shape, w, dy, g['s'], g['p'])
         return torch.nn.grad.conv2d_weight(x, w.shape, dy, g['s'], g['p'])
-    for _ in range(3): run()
-    sync()
-    reps, times = 0, []
-    t_end = time.perf_counter() + p['budget']
-    while reps < 3 or (time.perf_counter() < t_end and reps < 100):
-        if dev == 'cuda':
-            a = torch.cuda.Event(enable_timing=True); b = torch.cuda.Event(enable_timing=True)
-            a.record(); run(); b.record(); b.synchronize(); times.append(a.elapsed_time(b))
-        else:
-            t0 = time.perf_counter(); run(); times.append((time.perf_counter() - t0) * 1e3)
-        reps += 1
-    times.sort()
-    print(json.dumps({'name': p['name'], 'ms': times[len(times) // 2], 'min': times[0], 'max': times[-1], 'reps': reps, 'device': torch.cuda.get_device_name() if dev == 'cuda' else 'cpu', 'torch': torch.__version__}), flush=True)
+    time_problem(p, run)
 `;
 
 function torchRows(ps: ConvProblem[], budget: number): Row[] {
-  const input = JSON.stringify(ps.map((p) => ({ name: p.name, pass: p.pass, g: p.g, oh: p.oh, ow: p.ow, budget })));
-  const r = spawnSync('/usr/bin/python3', ['-c', TORCH_SCRIPT], { input, encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (r.status !== 0) {
-    process.stderr.write(`PyTorch peer failed: ${(r.stderr || r.error?.message || '').split('\n').slice(-3).join(' | ')}\n`);
-    return [];
-  }
-  const rows: Row[] = [];
-  for (const line of r.stdout.split('\n').filter(Boolean)) {
-    const o = JSON.parse(line) as { name: string; ms: number; min: number; max: number; reps: number; device: string; torch: string };
-    const p = ps.find((q) => q.name === o.name)!;
-    rows.push({
-      problem: p.name, shape: p.shape, variant: o.device === 'cpu' ? 'torch-cpu' : 'torch-cudnn', peer: true, status: 'ok',
-      ms: o.ms, msMin: o.min, msMax: o.max, reps: o.reps, gflops: p.flops / (o.ms * 1e6), gbps: p.bytes / (o.ms * 1e6),
-      timing: o.device === 'cpu' ? 'wall' : 'timestamp', note: `${o.device}, torch ${o.torch}, fp32, TF32 off`,
-    });
-  }
-  return rows;
+  return runTorchPeer(TORCH_SCRIPT, ps, (p) => ({ pass: p.pass, g: p.g, oh: p.oh, ow: p.ow }), budget, 'torch-cudnn', 'fp32, TF32 off');
 }
 
 // ------------------------------------------------------------------------------ main

@@ -15,11 +15,10 @@
  * test/engine/gru.test.ts and the PyTorch golden). FLOPs: per layer and step 2*B*3H*(I + H)
  * forward; the backward twice that.
  */
-import { spawnSync } from 'node:child_process';
 import {
   init, runtime, tensor, gru, linear, narrow, select, stack, add, sub, mul, sigmoid, tanh, backward, scope, keep, type Tensor,
 } from '../src/engine/index.ts';
-import { Harness, parseArgs, compare, type Problem, type Variant, type Row } from './harness.ts';
+import { Harness, parseArgs, compare, runTorchPeer, type Problem, type Variant, type Row } from './harness.ts';
 
 interface GruProblem extends Problem {
   B: number;
@@ -200,14 +199,10 @@ function variant(name: string, fn: GruFn, peer: boolean): Variant<GruProblem> {
 }
 
 const TORCH_SCRIPT = String.raw`
-import json, sys, time, torch
-probs = json.loads(sys.stdin.read())
-dev = 'cuda' if torch.cuda.is_available() else 'cpu'
+from torch_peer import torch, dev, problems, time_problem
 torch.backends.cudnn.allow_tf32 = False
 torch.backends.cuda.matmul.allow_tf32 = False
-def sync():
-    if dev == 'cuda': torch.cuda.synchronize()
-for p in probs:
+for p in problems():
     m = torch.nn.GRU(p['I'], p['H'], num_layers=p['L']).to(dev)
     x = torch.rand(p['T'], p['B'], p['I'], device=dev)
     g = torch.rand(p['T'], p['B'], p['H'], device=dev)
@@ -216,37 +211,11 @@ for p in probs:
             with torch.no_grad(): m(x)
         else:
             y, _ = m(x); y.backward(g); m.zero_grad(set_to_none=True)
-    for _ in range(3): run()
-    sync()
-    reps, times = 0, []
-    t_end = time.perf_counter() + p['budget']
-    while reps < 3 or (time.perf_counter() < t_end and reps < 100):
-        if dev == 'cuda':
-            a = torch.cuda.Event(enable_timing=True); b = torch.cuda.Event(enable_timing=True)
-            a.record(); run(); b.record(); b.synchronize(); times.append(a.elapsed_time(b))
-        else:
-            t0 = time.perf_counter(); run(); times.append((time.perf_counter() - t0) * 1e3)
-        reps += 1
-    times.sort()
-    print(json.dumps({'name': p['name'], 'ms': times[len(times) // 2], 'min': times[0], 'max': times[-1], 'reps': reps, 'device': torch.cuda.get_device_name() if dev == 'cuda' else 'cpu', 'torch': torch.__version__}), flush=True)
+    time_problem(p, run)
 `;
 
 function torchRows(ps: GruProblem[], budget: number): Row[] {
-  const input = JSON.stringify(ps.map((p) => ({ name: p.name, B: p.B, T: p.T, I: p.I, H: p.H, L: p.L, pass: p.pass, budget })));
-  const r = spawnSync('/usr/bin/python3', ['-c', TORCH_SCRIPT], { input, encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (r.status !== 0) {
-    process.stderr.write(`PyTorch peer failed: ${(r.stderr || r.error?.message || '').split('\n').slice(-3).join(' | ')}\n`);
-    return [];
-  }
-  return r.stdout.split('\n').filter(Boolean).map((line) => {
-    const o = JSON.parse(line) as { name: string; ms: number; min: number; max: number; reps: number; device: string; torch: string };
-    const p = ps.find((q) => q.name === o.name)!;
-    return {
-      problem: p.name, shape: p.shape, variant: o.device === 'cpu' ? 'torch-cpu' : 'torch-cudnn', peer: true, status: 'ok',
-      ms: o.ms, msMin: o.min, msMax: o.max, reps: o.reps, gflops: p.flops / (o.ms * 1e6), gbps: p.bytes / (o.ms * 1e6),
-      timing: o.device === 'cpu' ? 'wall' : 'timestamp', note: `${o.device}, torch ${o.torch}, nn.GRU fp32`,
-    } satisfies Row;
-  });
+  return runTorchPeer(TORCH_SCRIPT, ps, (p) => ({ B: p.B, T: p.T, I: p.I, H: p.H, L: p.L, pass: p.pass }), budget, 'torch-cudnn', 'nn.GRU fp32');
 }
 
 async function main(): Promise<void> {

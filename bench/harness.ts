@@ -13,6 +13,9 @@
  *  - output: the adapter line, then a table row per (problem, variant); `--json` prints the rows
  *    as JSON lines on stdout (the table then goes to stderr).
  */
+import { spawnSync } from 'node:child_process';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { runtime } from '../src/engine/index.ts';
 
 /** One timed case: a name for the table, the work it does, and what the family needs. */
@@ -291,4 +294,42 @@ export function compare(got: Float32Array, ref: (i: number) => number, indices: 
     if (err > atol + rtol * Math.abs(want) && bad.length < 5) bad.push(`[${i}] got ${got[i]}, want ${want}`);
   }
   return { maxRel, failure: bad.length ? `mismatches: ${bad.join('; ')}` : null };
+}
+
+/** What bench/torch_peer.py's time_problem prints per problem. */
+export interface TorchPeerResult {
+  name: string;
+  ms: number;
+  min: number;
+  max: number;
+  reps: number;
+  device: string;
+  torch: string;
+}
+
+/**
+ * Runs a family's PyTorch peer snippet (Python that imports bench/torch_peer.py, builds each
+ * problem's tensors and calls time_problem) through /usr/bin/python3 with bench/ on sys.path;
+ * `payload(p)` is what the snippet gets for problem p (name and budget are added). Returns one
+ * peer row per problem timed: variant 'torch-cpu' on CPU, else `cudaVariant`; note
+ * "<device>, torch <version>, <note>". A failing Python run is reported on stderr and gives no rows.
+ */
+export function runTorchPeer<P extends Problem>(script: string, ps: readonly P[], payload: (p: P) => object, budget: number, cudaVariant: string, note: string): Row[] {
+  const input = JSON.stringify(ps.map((p) => ({ name: p.name, ...payload(p), budget })));
+  const benchDir = dirname(fileURLToPath(import.meta.url));
+  const prelude = `import sys\nsys.path.insert(0, ${JSON.stringify(benchDir)})\n`;
+  const r = spawnSync('/usr/bin/python3', ['-c', prelude + script], { input, encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) {
+    process.stderr.write(`PyTorch peer failed: ${(r.stderr || r.error?.message || '').split('\n').slice(-3).join(' | ')}\n`);
+    return [];
+  }
+  return r.stdout.split('\n').filter(Boolean).map((line) => {
+    const o = JSON.parse(line) as TorchPeerResult;
+    const p = ps.find((q) => q.name === o.name)!;
+    return {
+      problem: p.name, shape: p.shape, variant: o.device === 'cpu' ? 'torch-cpu' : cudaVariant, peer: true, status: 'ok',
+      ms: o.ms, msMin: o.min, msMax: o.max, reps: o.reps, gflops: p.flops / (o.ms * 1e6), gbps: p.bytes / (o.ms * 1e6),
+      timing: o.device === 'cpu' ? 'wall' : 'timestamp', note: `${o.device}, torch ${o.torch}, ${note}`,
+    } satisfies Row;
+  });
 }

@@ -12,10 +12,11 @@ relative error there, which is why it is not the like-for-like number).
 """
 import json
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
+
+from torch_peer import time_run
 
 
 def act(y, name):
@@ -78,26 +79,7 @@ def main():
                 out = run()
                 got = (out[0] if B > 1 else out)[rows].double()
                 max_rel = ((got - ref).abs() / ref.abs().clamp(min=scale)).max().item()
-                for _ in range(3):
-                    run()
-                if dev == 'cuda':
-                    torch.cuda.synchronize()
-                times = []
-                t_end = time.perf_counter() + budget
-                while len(times) < 3 or (time.perf_counter() < t_end and len(times) < 200):
-                    if dev == 'cuda':
-                        e0 = torch.cuda.Event(enable_timing=True)
-                        e1 = torch.cuda.Event(enable_timing=True)
-                        e0.record()
-                        run()
-                        e1.record()
-                        e1.synchronize()
-                        times.append(e0.elapsed_time(e1))
-                    else:
-                        t0 = time.perf_counter()
-                        run()
-                        times.append((time.perf_counter() - t0) * 1e3)
-                times.sort()
+                times = time_run(run, budget, max_reps=200)
                 ms = times[len(times) // 2]
                 row = {
                     'problem': p['name'], 'shape': p['shape'], 'variant': variant, 'peer': True, 'status': 'ok',
