@@ -268,16 +268,18 @@ describe('attention backward', () => {
     const all: Cfg = { B: 2, H: 1, Tq: 70, Tk: 70, D: 19, causal: true, mask: mixedMask(2, 70, 41, 1), dropout: 0.2, seed: 7 };
     await checkBackward(all, 42, 'rows', { forwardKernel: 'rows', backwardKernel: 'rows' });
     await checkBackward({ B: 1, H: 2, Tq: 21, Tk: 18, D: 100, mask: mixedMask(1, 18, 43), dropout: 0.1, seed: 9 }, 44, 'D=100 rows', { backwardKernel: 'rows' });
+    // short sequence, D > 64: 'auto' takes the row kernels
+    await checkBackward({ B: 1, H: 1, Tq: 13, Tk: 11, D: 72, causal: true, dropout: 0.2, seed: 4 }, 45, 'auto D=72 short');
   });
 
   it('tiled backward for 64 < D <= 128: streamed tile 32 / 16 / 8 by workgroup memory', async () => {
     expect([64, 72, 73, 100, 117, 118, 128].map(attentionBackwardTile)).toEqual([32, 32, 16, 16, 16, 8, 8]);
     // odd Tq / Tk past several owned blocks (16) and streamed tiles; causal + padding + dropout
     for (const [D, seed] of [[72, 50], [100, 52], [128, 54]]) {
-      await checkBackward({ B: 2, H: 1, Tq: 37, Tk: 37, D, causal: true, mask: mixedMask(2, 37, seed, 1), dropout: 0.15, seed: seed + 1 }, seed, `tiled D=${D} all`);
+      await checkBackward({ B: 2, H: 1, Tq: 37, Tk: 37, D, causal: true, mask: mixedMask(2, 37, seed, 1), dropout: 0.15, seed: seed + 1 }, seed, `tiled D=${D} all`, { backwardKernel: 'tiled' });
     }
-    // Tq != Tk, padding only (no causal early exit), default ('auto') picks the tiled kernels
-    await checkBackward({ B: 1, H: 2, Tq: 21, Tk: 43, D: 100, mask: mixedMask(1, 43, 56) }, 57, 'tiled D=100 Tq!=Tk');
+    // Tq != Tk, padding only (no causal early exit), default ('auto') picks the tiled kernels (Tk >= 64)
+    await checkBackward({ B: 1, H: 2, Tq: 21, Tk: 67, D: 100, mask: mixedMask(1, 67, 56) }, 57, 'auto D=100 Tq!=Tk');
     await checkBackward({ B: 1, H: 1, Tq: 19, Tk: 29, D: 128, dropout: 0.3, seed: 5 }, 58, 'tiled D=128 dropout', { backwardKernel: 'tiled' });
   });
 

@@ -28,7 +28,9 @@ export interface AttentionOptions {
   /** Forward kernel: 'tiled' (v2, default: 16 query rows x 32-key tiles, register blocking) or
    * 'rows' (v1: one thread per query row). Both give the same results; benches compare them. */
   forwardKernel?: 'tiled' | 'rows';
-  /** Backward kernels: 'auto' (default: tiled), 'tiled' or 'rows' (v1: one thread per row). */
+  /** Backward kernels: 'auto' (default: tiled for D <= 64 or sequences of 64+, rows for short
+   * sequences with D > 64, where one 64-thread row workgroup per head measured as fast), 'tiled'
+   * (any D <= 128) or 'rows' (v1: one thread per row). */
   backwardKernel?: 'auto' | 'tiled' | 'rows';
 }
 
@@ -182,8 +184,11 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     const dv = empty(vs.shape);
     const qb = qs.bufferFor(op);
     const mb = ms ? ms.bufferFor(op) : qb;
-    // tiled backward (streamed tile shrinks with D to fit workgroup memory) unless 'rows' is asked for
-    const tiledB = (opts.backwardKernel ?? 'auto') !== 'rows';
+    // tiled backward (its streamed tile shrinks with D to fit workgroup memory); for D > 64 on
+    // short sequences (word LM: T 35, D 100) the row kernels measured as fast or faster (0.83-
+    // 0.98x), from T 64 the tiled ones win (1.15-1.5x fwd+bwd), see bench/NOTES.md
+    const bk = opts.backwardKernel ?? 'auto';
+    const tiledB = bk === 'tiled' || (bk === 'auto' && (D <= 64 || Math.max(Tq, Tk) >= 64));
     const rowsPer = tiledB ? BWD_RB : WG;
     const dspec = tiledB ? { constants: { DH: D, TB: attentionBackwardTile(D) } } : spec;
     dispatch(
