@@ -7,10 +7,12 @@
  *  - `constants`: WGSL `override` declarations (workgroup size, tile sizes, an op selector, element
  *    counts known when the pipeline is built). This is the preferred way: the source stays valid
  *    WGSL and the compiler folds the values.
- *  - `defines`: the one template step, for what `override` cannot express (an element type such
- *    as f32/i32). Each `{{NAME}}` in the source is replaced by `defines[NAME]`; a placeholder
- *    without a value is an error. Replacements stay on their line, so compiler messages keep the
- *    file's own line numbers.
+ *  - `defines`: the one template step, for what `override` cannot express: an element type
+ *    (`{{T}}` = f32/i32/u32) and optional-feature code (`{{SUBGROUPS}}` = `enable subgroups;` and
+ *    `{{SG_FIRST}}` = `subgroupBroadcastFirst` where the adapter has subgroups, empty otherwise,
+ *    so the same file compiles on adapters without the feature). Each `{{NAME}}` in the source is
+ *    replaced by `defines[NAME]`; a placeholder without a value is an error. Replacements stay on
+ *    their line, so compiler messages keep the file's own line numbers.
  *
  * Binding convention: if the file declares `@group(0) @binding(0) var<uniform>` its entry points
  * take a parameter block at binding 0 and their storage buffers at 1..n (every entry point of that
