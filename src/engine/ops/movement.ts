@@ -3,7 +3,7 @@
  * strides allow; `contiguous` copies a view into row-major memory for kernels that need it.
  * Each op's backward sits beside it.
  */
-import { Tensor, empty, numel, checkShape } from '../tensor.ts';
+import { Tensor, empty, numel, checkShape, contiguousStrides } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { OpError } from '../errors.ts';
 import { sumToShape } from './reduce.ts';
@@ -51,25 +51,16 @@ export function reshape(t: Tensor, shape: readonly number[]): Tensor {
   const inShape = t.shape;
   let out: Tensor;
   if (t.isContiguous) {
-    out = t.view(target, contiguousStridesOf(target), t.offset);
+    out = t.view(target, contiguousStrides(target), t.offset);
   } else {
     const c = empty(t.shape, t.dtype);
     copyInto(c, t);
-    out = c.view(target, contiguousStridesOf(target), 0);
+    out = c.view(target, contiguousStrides(target), 0);
     c.dispose();
   }
   return record('reshape', out, [t], [], (g) => [reshape(g, inShape)]);
 }
 
-function contiguousStridesOf(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i];
-  }
-  return s;
-}
 
 /** Reorders dimensions (a view). `perm[i]` is the input dimension that becomes dimension i. */
 export function permute(t: Tensor, perm: readonly number[]): Tensor {

@@ -6,6 +6,10 @@
  * (and `smoke-text`, the same for the text path).
  */
 
+import type { WordLmConfig } from '../train/word-lm.ts';
+
+export type { WordLmConfig };
+
 export type OptimizerConfig =
   | { kind: 'sgd'; lr: number; momentum?: number; nesterov?: boolean; weightDecay?: number }
   | { kind: 'adam'; lr: number; weightDecay?: number };
@@ -71,20 +75,6 @@ export interface BigGANConfig {
   numDSteps?: number;
   ema?: boolean;
   emaStart?: number;
-}
-
-/** word_language_model's main.py options for the Transformer (its defaults: 40 epochs, emsize/nhid 200, 2 layers, 2 heads, dropout 0.2, lr 20, clip 0.25, bptt 35, batch 20). */
-export interface WordLmConfig {
-  epochs: number;
-  emsize?: number;
-  nhid?: number;
-  nlayers?: number;
-  nhead?: number;
-  dropout?: number;
-  lr?: number;
-  clip?: number;
-  bptt?: number;
-  batchSize?: number;
 }
 
 export type OodConfig =

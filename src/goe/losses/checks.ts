@@ -28,6 +28,16 @@ export function checkNonEmpty(op: string, what: string, t: Tensor): void {
   if (t.shape[0] === 0) throw new OpError(op, `${what} is an empty batch (shape [${t.shape.join(', ')}]): its mean is undefined`);
 }
 
+/** The checks of every loss that takes inliers and outliers as separate batches. */
+export function checkSplitBatches(op: string, inLogits: Tensor, inTargets: Tensor, outLogits: Tensor): void {
+  checkLogits(op, 'inLogits', inLogits);
+  checkLabels(op, 'inTargets', inTargets, inLogits);
+  checkLogits(op, 'outLogits', outLogits);
+  checkSameClasses(op, inLogits, outLogits);
+  checkNonEmpty(op, 'inLogits', inLogits);
+  checkNonEmpty(op, 'outLogits', outLogits);
+}
+
 export function checkNumber(op: string, name: string, v: number, min = -Infinity): void {
   if (!(typeof v === 'number' && Number.isFinite(v) && v >= min)) {
     throw new OpError(op, `${name} must be a finite number${min > -Infinity ? ` >= ${min}` : ''}, got ${v}`);

@@ -21,7 +21,7 @@ import {
   square,
   sub,
 } from '../../engine/index.ts';
-import { checkLabels, checkLogits, checkNonEmpty, checkNumber, checkSameClasses } from './checks.ts';
+import { checkLabels, checkLogits, checkNonEmpty, checkNumber, checkSplitBatches } from './checks.ts';
 import { maskedMean, mixedBatchMasks } from './outlier-exposure.ts';
 
 export const ENERGY_DEFAULT_ALPHA = 0.1;
@@ -65,12 +65,7 @@ function outPenalty(logits: Tensor, mOut: number): Tensor {
 /** The energy repo's form: inliers and outliers in separate batches. Returns a scalar. */
 export function energyBoundedLoss(inLogits: Tensor, inTargets: Tensor, outLogits: Tensor, opts: EnergyBoundedOptions = {}): Tensor {
   const op = 'energyBoundedLoss';
-  checkLogits(op, 'inLogits', inLogits);
-  checkLabels(op, 'inTargets', inTargets, inLogits);
-  checkLogits(op, 'outLogits', outLogits);
-  checkSameClasses(op, inLogits, outLogits);
-  checkNonEmpty(op, 'inLogits', inLogits);
-  checkNonEmpty(op, 'outLogits', outLogits);
+  checkSplitBatches(op, inLogits, inTargets, outLogits);
   const { alpha, mIn, mOut } = resolve(op, opts);
   return scope(() => {
     const ce = crossEntropy(inLogits, inTargets);

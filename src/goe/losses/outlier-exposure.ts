@@ -31,7 +31,7 @@ import {
   uniformCrossEntropy,
   where,
 } from '../../engine/index.ts';
-import { checkLabels, checkLogits, checkNonEmpty, checkNumber, checkSameClasses } from './checks.ts';
+import { checkLabels, checkLogits, checkNonEmpty, checkNumber, checkSplitBatches } from './checks.ts';
 
 export const OE_DEFAULT_LAMBDA = 0.5;
 
@@ -98,12 +98,7 @@ export function outlierExposureLoss(logits: Tensor, labels: Tensor, opts: Outlie
  */
 export function outlierExposureLossSplit(inLogits: Tensor, inTargets: Tensor, outLogits: Tensor, opts: Pick<OutlierExposureOptions, 'lambda'> = {}): Tensor {
   const op = 'outlierExposureLossSplit';
-  checkLogits(op, 'inLogits', inLogits);
-  checkLabels(op, 'inTargets', inTargets, inLogits);
-  checkLogits(op, 'outLogits', outLogits);
-  checkSameClasses(op, inLogits, outLogits);
-  checkNonEmpty(op, 'inLogits', inLogits);
-  checkNonEmpty(op, 'outLogits', outLogits);
+  checkSplitBatches(op, inLogits, inTargets, outLogits);
   const lambda = opts.lambda ?? OE_DEFAULT_LAMBDA;
   checkNumber(op, 'lambda', lambda, 0);
   return scope(() => {

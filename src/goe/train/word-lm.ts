@@ -18,9 +18,8 @@ import {
 import { TransformerModel } from '../../models/index.ts';
 import { formatDuration, type LogFn } from './log.ts';
 
-export interface WordLmOptions {
-  texts: readonly string[];
-  valTexts: readonly string[];
+/** word_language_model's main.py options for the Transformer (its defaults: 40 epochs, emsize/nhid 200, 2 layers, 2 heads, dropout 0.2, lr 20, clip 0.25, bptt 35, batch 20). */
+export interface WordLmConfig {
   epochs: number;
   emsize?: number;
   nhid?: number;
@@ -31,6 +30,11 @@ export interface WordLmOptions {
   clip?: number;
   bptt?: number;
   batchSize?: number;
+}
+
+export interface WordLmOptions extends WordLmConfig {
+  texts: readonly string[];
+  valTexts: readonly string[];
   evalBatchSize?: number;
   logEvery?: number;
   checkpoint?: string;
