@@ -106,17 +106,7 @@ export async function readCifarBinary(files: string[], variant: CifarVariant, la
       images.set(buf.subarray(o + labelBytes, o + record), n * IMAGE_BYTES);
     }
   }
-  return {
-    kind: 'array',
-    name: files.length === 1 ? files[0]! : `${files[0]} (+${files.length - 1} more)`,
-    length: total,
-    sampleShape: [3, 32, 32],
-    layout: 'CHW',
-    dtype: 'uint8',
-    data: images,
-    labels,
-    classes: variant === 'cifar10' ? CIFAR10_CLASSES : undefined,
-  };
+  return cifarSource(files, variant, images, labels);
 }
 
 /**
@@ -163,10 +153,16 @@ export async function readCifarPython(files: string[], variant: CifarVariant, la
     labels.set(p.labels, n);
     n += p.labels.length;
   }
+  return cifarSource(files, variant, images, labels);
+}
+
+/** Class names from a python-format meta file (`batches.meta` or `meta`), read safely. */
+/** The in-memory source both CIFAR formats produce (uint8 CHW images, 32x32). */
+function cifarSource(files: string[], variant: CifarVariant, images: Uint8Array, labels: Int32Array): ArraySource {
   return {
     kind: 'array',
     name: files.length === 1 ? files[0]! : `${files[0]} (+${files.length - 1} more)`,
-    length: total,
+    length: labels.length,
     sampleShape: [3, 32, 32],
     layout: 'CHW',
     dtype: 'uint8',
@@ -176,7 +172,6 @@ export async function readCifarPython(files: string[], variant: CifarVariant, la
   };
 }
 
-/** Class names from a python-format meta file (`batches.meta` or `meta`), read safely. */
 export async function readCifarPythonMeta(file: string): Promise<{ labelNames?: string[]; fineLabelNames?: string[]; coarseLabelNames?: string[] }> {
   const d = unpickle(await readFile(file), file);
   if (!(d instanceof Map)) throw new DataError('CIFAR meta file is not a pickled dict', file);
