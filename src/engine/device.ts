@@ -17,6 +17,27 @@ export interface DeviceOptions {
   /** Dispatches recorded before the encoder is submitted on its own (keeps the GPU busy while
    * JavaScript records the rest). */
   dispatchesPerSubmit?: number;
+  /** How the host waits for the GPU: 'auto', 'nap' or 'spin' (see chooseGpuWait). Default: the
+   * environment variable GOE_GPU_WAIT, else 'auto'. */
+  gpuWait?: string;
+}
+
+/** 'nap': waits go through Platform.waitFor (no spinning core); 'spin': bare awaits. */
+export type GpuWaitMode = 'nap' | 'spin';
+
+/**
+ * Whether waits on the GPU nap (Platform.waitFor) or let Dawn's binding spin the main thread.
+ * 'auto' naps on software adapters only. There the GPU is the CPU: the spinning thread takes a
+ * core from the driver's workers, and napping made kernels faster (bench/NOTES.md, "Waiting for
+ * the GPU without a spinning main thread"). On a hardware GPU the spinner costs a CPU core but no
+ * GPU throughput, while a nap can end a wait up to ~1 ms late (bounded by a fraction of the wait):
+ * a loss on short training steps that read a loss back, for a core such machines rarely miss.
+ * 'nap' or 'spin' force either way (e.g. 'nap' when a data loader on a small machine needs the core).
+ */
+export function chooseGpuWait(setting: string, isSoftware: boolean): GpuWaitMode {
+  if (setting === 'nap' || setting === 'spin') return setting;
+  if (setting === 'auto') return isSoftware ? 'nap' : 'spin';
+  throw new Error(`GOE_GPU_WAIT=${setting}: expected auto, nap or spin`);
 }
 
 /** The features the kernels use when the adapter has them. */
@@ -33,6 +54,9 @@ const RAISED_LIMITS = [
   'maxComputeWorkgroupSizeZ',
   'maxStorageBuffersPerShaderStage',
   'maxComputeWorkgroupsPerDimension',
+  // matmul's v7 packs an operand into a 2-D array texture (kernels/matmul.wgsl)
+  'maxTextureDimension2D',
+  'maxTextureArrayLayers',
 ] as const;
 
 const UNIFORM_ARENA_BYTES = 1 << 18;
@@ -57,6 +81,8 @@ export class Device {
   readonly uniformAlign: number;
   /** Subgroup size the kernels may assume, 0 when subgroups are unavailable. */
   readonly subgroupSize: number;
+  /** How `wait` waits (chooseGpuWait). */
+  readonly gpuWait: GpuWaitMode;
 
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
@@ -78,7 +104,7 @@ export class Device {
   /** Counters for tests and benchmarks. */
   readonly stats = { submits: 0, dispatches: 0, uploads: 0, readbacks: 0 };
 
-  private constructor(adapter: GPUAdapter, device: GPUDevice, opts: DeviceOptions) {
+  private constructor(adapter: GPUAdapter, device: GPUDevice, opts: DeviceOptions, gpuWait: GpuWaitMode) {
     this.adapter = adapter;
     this.gpu = device;
     this.info = adapter.info;
@@ -88,6 +114,7 @@ export class Device {
     this.uniformAlign = device.limits.minUniformBufferOffsetAlignment;
     this.subgroupSize = this.features.has('subgroups') ? (adapter.info.subgroupMinSize ?? 0) : 0;
     this.dispatchesPerSubmit = opts.dispatchesPerSubmit ?? 256;
+    this.gpuWait = gpuWait;
     this.pool = new BufferPool(device, (e) => this.errors.push(e), () => this.flush());
     this.staging = new StagingPool(device);
     this.uniformGpu = device.createBuffer({
@@ -109,6 +136,7 @@ export class Device {
   static async create(opts: DeviceOptions = {}): Promise<Device> {
     const choice = opts.adapter ?? readEnv('GOE_ADAPTER') ?? 'auto';
     const adapter = await requestAdapter(choice);
+    const gpuWait = chooseGpuWait(opts.gpuWait ?? readEnv('GOE_GPU_WAIT') ?? 'auto', isSoftwareAdapter(adapter));
     const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f));
     const requiredLimits: Record<string, number> = {};
     for (const name of RAISED_LIMITS) {
@@ -120,7 +148,7 @@ export class Device {
       requiredFeatures,
       requiredLimits,
     });
-    return new Device(adapter, device, opts);
+    return new Device(adapter, device, opts, gpuWait);
   }
 
   /** One line for benchmark and training logs: what we run on and what it allows. */
@@ -142,11 +170,12 @@ export class Device {
 
   /**
    * Records one compute dispatch. `buffers` bind at @binding(1..n) when the kernel has a
-   * uniform parameter block at @binding(0) (`params` given), else at @binding(0..n-1).
+   * uniform parameter block at @binding(0) (`params` given), else at @binding(0..n-1). A buffer
+   * binds whole; a binding resource (a buffer range, a texture view) binds as given.
    */
   dispatch(
     kernel: Kernel,
-    buffers: readonly GPUBuffer[],
+    buffers: readonly (GPUBuffer | GPUBindingResource)[],
     params: ArrayBufferView | null,
     workgroups: readonly [number, number?, number?],
   ): void {
@@ -166,7 +195,7 @@ export class Device {
       if (!params) throw new Error(`${kernel.label}: kernel expects a parameter block`);
       entries.push({ binding: binding++, resource: this.pushUniform(params) });
     }
-    for (const b of buffers) entries.push({ binding: binding++, resource: { buffer: b } });
+    for (const b of buffers) entries.push({ binding: binding++, resource: isBuffer(b) ? { buffer: b } : b });
     const bindGroup = this.gpu.createBindGroup({ label: kernel.label, layout: kernel.layout, entries });
     const pass = this.openPass();
     pass.setPipeline(kernel.pipeline);
@@ -255,8 +284,18 @@ export class Device {
   /** Waits until the GPU has finished all submitted work, then throws any error it reported. */
   async sync(): Promise<void> {
     this.flush();
-    if (!this.destroyed) await this.raceLost(this.gpu.queue.onSubmittedWorkDone());
+    if (!this.destroyed) await this.wait(this.raceLost(this.gpu.queue.onSubmittedWorkDone()));
     await this.throwPendingErrors();
+  }
+
+  /**
+   * Awaits a promise that Dawn settles (GPU work done, a buffer mapped): every wait of the engine
+   * goes through here, and benchmarks wrap their peers' waits in it to wait the same way.
+   * With gpuWait 'nap' the host's Platform.waitFor keeps the main thread from spinning.
+   */
+  wait<T>(p: Promise<T>): Promise<T> {
+    const platform = getPlatform();
+    return this.gpuWait === 'nap' && platform.waitFor ? platform.waitFor(p) : p;
   }
 
   /** Tracks an asynchronous check (pipeline compilation, error scope); failures surface later. */
@@ -291,7 +330,7 @@ export class Device {
 
   /** Awaits outstanding checks and throws the first error the device reported. */
   async throwPendingErrors(): Promise<void> {
-    while (this.checks.length > 0) await Promise.all(this.checks.splice(0));
+    while (this.checks.length > 0) await this.wait(Promise.all(this.checks.splice(0)));
     if (this.errors.length > 0) {
       const [first, ...rest] = this.errors.splice(0);
       if (rest.length > 0) first.message += `\n(+${rest.length} more GPU error(s))`;
@@ -352,7 +391,7 @@ export class Device {
   }
 
   private async waitMapped(buf: GPUBuffer, bytes: number): Promise<void> {
-    await this.raceLost(buf.mapAsync(GPUMapMode.READ, 0, bytes));
+    await this.wait(this.raceLost(buf.mapAsync(GPUMapMode.READ, 0, bytes)));
   }
 
   /** Rejects with the loss reason instead of hanging when the device is lost meanwhile. */
@@ -362,6 +401,10 @@ export class Device {
     });
     return Promise.race([p, lost]);
   }
+}
+
+function isBuffer(r: GPUBuffer | GPUBindingResource): r is GPUBuffer {
+  return typeof (r as GPUBuffer).getMappedRange === 'function';
 }
 
 function errorKind(err: GPUError): string {

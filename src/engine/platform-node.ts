@@ -43,6 +43,80 @@ function createDawnGpu(extraFlags: string[] = []): GPU {
   return mod.create([...flags, ...extraFlags]);
 }
 
+/** How the nap loop paces itself (createNapWaiter). */
+export interface NapOptions {
+  /** A wait younger than this (ms) only spins: short waits get no added latency. */
+  spinMs: number;
+  /** The longest single nap (ms): the most latency one wait can gain. */
+  maxNapMs: number;
+  /** A nap lasts at most this fraction of the newest pending wait's age, so a wait of t ms is
+   * stretched by at most this fraction of t (and by at most maxNapMs). */
+  napFraction: number;
+}
+
+export const defaultNapOptions: NapOptions = { spinMs: 0.2, maxNapMs: 1, napFraction: 1 / 8 };
+
+export interface NapWaiter {
+  waitFor<T>(p: Promise<T>): Promise<T>;
+  /** For tests: waits in flight, whether a loop turn is scheduled, loops started, naps taken. */
+  readonly stats: { readonly pending: number; readonly scheduled: boolean; readonly loops: number; readonly naps: number };
+}
+
+/**
+ * Waiting for Dawn without a spinning main thread. While any Dawn promise is pending, Dawn's
+ * binding re-queues its event processing with setImmediate on every event-loop turn, so the
+ * loop never blocks and the main thread runs at 100% (allocating a function per turn, with GC
+ * to match). On a software adapter that thread takes a core from the driver's workers, which are
+ * the GPU: measured with perf on a 1024^3 matmul on 2 cores, main thread ~35% of all samples,
+ * lavapipe ~63% (bench/NOTES.md, "Waiting for the GPU without a spinning main thread").
+ *
+ * While at least one `waitFor` is pending, one loop of our own (a counter, not a loop per wait)
+ * runs beside Dawn's: each turn it blocks the thread in Atomics.wait for a nap, so Dawn polls
+ * once per nap instead of continuously. Naps start only after `spinMs` and grow with the age of
+ * the newest wait (at most `napFraction` of it, at most `maxNapMs`), so a wait finishes at most
+ * that much later than with spinning. The loop's immediates are unref'd and it stops on the first
+ * turn with nothing pending: it never keeps the process alive by itself. Atomics.wait on the main
+ * thread is a Node-only liberty (browsers forbid it), hence this lives behind Platform.
+ */
+export function createNapWaiter(options: Partial<NapOptions> = {}): NapWaiter {
+  const { spinMs, maxNapMs, napFraction } = { ...defaultNapOptions, ...options };
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  const stats = { pending: 0, scheduled: false, loops: 0, naps: 0 };
+  let newestStart = 0;
+  const turn = (): void => {
+    stats.scheduled = false;
+    if (stats.pending === 0) return;
+    const age = performance.now() - newestStart;
+    if (age >= spinMs) {
+      // Nobody ever notifies the cell: this is a sleep that Dawn's own turns cannot interrupt.
+      Atomics.wait(cell, 0, 0, Math.min(maxNapMs, age * napFraction));
+      stats.naps++;
+    }
+    schedule();
+  };
+  const schedule = (): void => {
+    stats.scheduled = true;
+    setImmediate(turn).unref();
+  };
+  return {
+    stats,
+    waitFor<T>(p: Promise<T>): Promise<T> {
+      stats.pending++;
+      newestStart = performance.now();
+      if (!stats.scheduled) {
+        stats.loops++;
+        schedule();
+      }
+      return Promise.resolve(p).finally(() => {
+        stats.pending--;
+      });
+    },
+  };
+}
+
+/** The process's one nap loop, shared by every device and by the benchmark harness. */
+export const gpuWaiter: NapWaiter = createNapWaiter();
+
 export const nodePlatform: Platform = {
   name: 'node-dawn',
   gpu(): GPU {
@@ -62,6 +136,7 @@ export const nodePlatform: Platform = {
     }
     return readFileSync(file, 'utf8');
   },
+  waitFor: gpuWaiter.waitFor,
 };
 
 /**

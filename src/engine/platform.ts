@@ -16,6 +16,13 @@ export interface Platform {
   kernelSource(name: string): string;
   /** Hint to the host that this process may exit when idle (Node: unref Dawn's event loop hold). */
   allowExit?(): void;
+  /**
+   * Settles as `p` settles, but lets the host wait for it without keeping a CPU core busy;
+   * optional (without it the engine awaits `p` directly). Under Node, Dawn re-polls its pending
+   * promises on every event-loop turn, so a bare await spins the main thread at 100%; Node's
+   * version naps between turns (platform-node.ts). A browser has no such loop to calm.
+   */
+  waitFor?<T>(p: Promise<T>): Promise<T>;
 }
 
 let current: Platform | null = null;
