@@ -10,6 +10,8 @@
  *    (a timestamped empty pass before and after each repetition, in queue order) when the device
  *    has 'timestamp-query', else submission to completion (onSubmittedWorkDone) per repetition;
  *    inputs rotate through several copies when one copy would sit in a cache;
+ *  - every await of a variant's GPU work (ours and the peers', which await Dawn themselves) goes
+ *    through `gpuWait` (Device.wait), so all of them wait the same way: nap or spin (GOE_GPU_WAIT);
  *  - output: the adapter line, then a table row per (problem, variant); `--json` prints the rows
  *    as JSON lines on stdout (the table then goes to stderr).
  */
@@ -93,6 +95,16 @@ export interface HarnessOptions {
   wall: boolean;
 }
 
+/**
+ * Awaits a variant's GPU work the way the engine awaits its own (Device.wait): napping on a
+ * software adapter unless GOE_GPU_WAIT says otherwise. A peer such as TF.js awaits Dawn inside
+ * `t.data()` or `onSubmittedWorkDone()`; wrapping those awaits here makes the peer wait like ours,
+ * so that neither side has a main thread spinning against lavapipe's workers while the other naps.
+ */
+export function gpuWait<T>(p: Promise<T>): Promise<T> {
+  return runtime().device.wait(p);
+}
+
 export const defaultOptions: HarnessOptions = { json: false, budgetSeconds: 1.5, minReps: 3, maxReps: 50, cacheBytes: 64 << 20, wall: false };
 
 /** Flags shared by every bench script. */
@@ -125,8 +137,8 @@ export class Harness {
     const dev = runtime().device;
     const line = dev.describe();
     this.log(line);
-    this.log(`timing: ${this.timing()} | budget ${this.opts.budgetSeconds}s/row, ${this.opts.minReps}..${this.opts.maxReps} reps`);
-    if (this.opts.json) process.stdout.write(JSON.stringify({ adapter: line, software: dev.isSoftware, timing: this.timing(), ...extra }) + '\n');
+    this.log(`timing: ${this.timing()} | budget ${this.opts.budgetSeconds}s/row, ${this.opts.minReps}..${this.opts.maxReps} reps | gpu wait: ${dev.gpuWait}`);
+    if (this.opts.json) process.stdout.write(JSON.stringify({ adapter: line, software: dev.isSoftware, timing: this.timing(), gpuWait: dev.gpuWait, ...extra }) + '\n');
     this.log(
       `${'problem'.padEnd(18)} ${'shape'.padEnd(30)} ${'variant'.padEnd(14)} ${'ms'.padStart(10)} ${'spread'.padStart(17)} ${'GFLOP/s'.padStart(9)} ${'GB/s'.padStart(7)} ${'GF/cpu-s'.padStart(8)} ${'max rel err'.padStart(11)}`,
     );
@@ -153,7 +165,7 @@ export class Harness {
         // validate first: one run on copy 0 (outputs are poisoned by the engine's test mode)
         inst.run(0);
         inst.flush();
-        const got = await inst.output();
+        const got = await gpuWait(inst.output());
         const check = validate(p, got);
         if (check.failure) {
           out.push(this.emit({ ...base, status: 'failed', maxRelErr: check.maxRel, note: check.failure }));
@@ -204,7 +216,7 @@ export class Harness {
     const w0 = performance.now();
     inst.run(1 % copies);
     inst.flush();
-    await inst.done();
+    await gpuWait(inst.done());
     const est = performance.now() - w0;
     const reps = Math.max(this.opts.minReps, Math.min(this.opts.maxReps, Math.floor((this.opts.budgetSeconds * 1000) / Math.max(est, 0.01))));
     const c0 = process.cpuUsage();
@@ -219,7 +231,7 @@ export class Harness {
       const t0 = performance.now();
       inst.run(r % copies);
       inst.flush();
-      await inst.done();
+      await gpuWait(inst.done());
       t.push(performance.now() - t0);
     }
     return t;
@@ -248,13 +260,13 @@ export class Harness {
         inst.flush();
         mark(2 * r + 1, false);
         // keep the queue from running far ahead of the host on long sweeps
-        if (r % 8 === 7) await inst.done();
+        if (r % 8 === 7) await gpuWait(inst.done());
       }
       const enc = gpu.createCommandEncoder();
       enc.resolveQuerySet(qs, 0, 2 * reps, resolve, 0);
       enc.copyBufferToBuffer(resolve, 0, read, 0, 16 * reps);
       gpu.queue.submit([enc.finish()]);
-      await read.mapAsync(GPUMapMode.READ);
+      await gpuWait(read.mapAsync(GPUMapMode.READ));
       const ns = new BigInt64Array(read.getMappedRange().slice(0));
       read.unmap();
       const t: number[] = [];
