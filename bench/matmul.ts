@@ -394,7 +394,7 @@ async function main(): Promise<void> {
   else if (flags.has('quick')) ps = ps.filter((p) => quickSet.has(p.name));
   if (!flags.has('all') && dev.isSoftware) ps = ps.filter((p) => !p.big || shapeWords !== undefined);
   const all: Variant<MatmulProblem>[] = [
-    ours('v1', 'v1'), ours('v2', 'v2'), ours('v3', 'v3'), ours('v4', 'v4'), ours('v4-nosg', 'v4', { subgroupRows: false }), ours('v5', 'v5'), ours('v6', 'v6'), ours('v6-l8', 'v6', { skinnyLanes: 8 }), ours('auto', 'auto'),
+    ours('v1', 'v1'), ours('v2', 'v2'), ours('v3', 'v3'), ours('v4', 'v4'), ours('v4-nosg', 'v4', { subgroupRows: false }), ours('v5', 'v5'), ours('v6', 'v6'), ours('v6-l8', 'v6', { skinnyLanes: 8 }), ours('v7', 'v7'), ours('auto', 'auto'),
   ];
   if (!flags.has('no-tfjs')) all.push(tfjsPeer());
   for (const p of ps) {

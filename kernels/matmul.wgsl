@@ -117,12 +117,16 @@ fn erf_approx(x: f32) -> f32 {
   return sign(x) * y;
 }
 
-fn activate(x: f32) -> f32 {
-  switch ACT {
+fn activate(x: f32) -> f32 { return activate_code(x, ACT, p.alpha); }
+
+// The activation `act` (the ACT codes) with leaky ReLU's slope passed in: v7 passes both at run
+// time (one pipeline instead of one per epilogue; it runs once per output, outside the K loop).
+fn activate_code(x: f32, act: u32, alpha: f32) -> f32 {
+  switch act {
     case 1u: { return max(x, 0.0); }
     case 2u: { return 0.5 * x * (1.0 + tanh_stable(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
     case 3u: { return 0.5 * x * (1.0 + erf_approx(x * 0.7071067811865476)); }
-    case 4u: { return select(p.alpha * x, x, x >= 0.0); }
+    case 4u: { return select(alpha * x, x, x >= 0.0); }
     case 5u: { return tanh_stable(x); }
     case 6u: { return 1.0 / (1.0 + exp(-x)); }
     default: { return x; }
@@ -591,6 +595,184 @@ fn v6_skinny(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
       }
     }
   }
+}
+
+// ------------------------------------------------------------------------------ v7: SIMD-8 CPU path
+// For lavapipe (llvmpipe runs a workgroup of 8 invocations as one 8-lane AVX2 vector). Measured
+// there (bench/NOTES.md, "v7"): inside any loop llvmpipe loads storage and workgroup memory one
+// lane at a time, each with its own bounds check and branch, even where the address is the same
+// for all lanes; a uniform buffer is read without branches, and a texel fetch is one call that
+// gathers all 8 lanes. So one operand (U, the one with fewer rows) is packed into 64 KiB windows
+// read as a uniform buffer, the other (T) into a texture of 32-column panels, and a workgroup of
+// 8 threads computes 16 rows of U times one panel: each thread owns 4 columns, every texel it
+// fetches feeds 16 rows. C = U @ T, or C = (U @ T)^T when swapped (U = B^T, T = A^T).
+//
+// The host (src/engine/ops/matmul-simd.ts) packs both operands (v7_pack_u, v7_pack_t), then runs
+// v7_simd8 once per (batch entry, window of U rows, chunk of K); later chunks add to C, and the
+// last applies the bias and activation.
+
+struct SimdParams {
+  rows: u32,        // U rows (M, or N when swapped)
+  cols: u32,        // T columns (N, or M when swapped)
+  K: u32,
+  kc: u32,          // K per chunk (multiple of 4); a U window holds win_rows x kc
+  win_rows: u32,    // rows per window (multiple of 16)
+  n_chunks: u32,
+  kh: u32,          // texture rows per layer (a multiple of kc)
+  n_kt: u32,        // layers per panel (K split over layers when it exceeds the texture height)
+  panels: u32,
+  off_src: u32,     // packing: source offset; v7_simd8: offset of C
+  st_row: u32,      // packing: stride of a U row / T column in the source
+  st_k: u32,        // packing: stride along K in the source
+  // v7_simd8: which window / chunk this dispatch computes
+  z: u32,
+  row0: u32,
+  chunk: u32,
+  off_bias: u32,
+  bshape: vec4<u32>,
+  bst: vec4<u32>,
+  alpha: f32,
+  swap: u32,        // C = (U @ T)^T: U = B^T, T = A^T
+  bias_mode: u32,   // v7_simd8's epilogue: BIAS and ACT codes at run time
+  act: u32,
+  col_split: u32,   // > 0: columns are (image, position) pairs, C is [cols / P, rows, P]
+  _q0: u32,
+  _q1: u32,
+  _q2: u32,
+};
+
+@group(0) @binding(0) var<uniform> q: SimdParams;
+@group(0) @binding(1) var<storage, read_write> upacked: array<vec4<f32>>;
+@group(0) @binding(1) var tpacked: texture_storage_2d_array<rgba32float, write>;
+@group(0) @binding(2) var<uniform> uwin: array<vec4<f32>, 4096>;
+@group(0) @binding(3) var tpanels: texture_2d_array<f32>;
+@group(0) @binding(2) var<storage, read> src: array<f32>;
+
+// The SG_BCAST placeholder is subgroupBroadcast where the adapter has subgroups. Without them the host never
+// runs v7 (it needs the 8-lane subgroup), and this stand-in only keeps the module compiling.
+fn v7_no_subgroups(v: vec4<f32>, lane: u32) -> vec4<f32> { return v; }
+
+// Offset of batch entry z in the source operand being packed.
+fn v7_batch_offset(z: u32) -> u32 {
+  var rem = z;
+  var o = q.off_src;
+  for (var d = 3; d >= 0; d--) {
+    let s = q.bshape[d];
+    o += (rem % s) * q.bst[d];
+    rem = rem / s;
+  }
+  return o;
+}
+
+fn v7_src(base: u32, row: u32, k: u32) -> f32 {
+  if (row >= q.rows || k >= q.K) { return 0.0; }
+  return src[base + row * q.st_row + k * q.st_k];
+}
+
+// upacked[window][r][k4]: windows ordered (z, row window, chunk); zero beyond rows and K.
+@compute @workgroup_size(64)
+fn v7_pack_u(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * 64u;
+  let kc4 = q.kc / 4u;
+  let per_win = q.win_rows * kc4;
+  let n_win = (q.rows + q.win_rows - 1u) / q.win_rows;
+  let total = q.n_chunks * n_win * per_win * q.bshape.x * q.bshape.y * q.bshape.z * q.bshape.w;
+  if (i >= total) { return; }
+  let w = i / per_win;
+  let within = i % per_win;
+  let chunk = w % q.n_chunks;
+  let rw = (w / q.n_chunks) % n_win;
+  let z = w / (q.n_chunks * n_win);
+  let row = rw * q.win_rows + within / kc4;
+  let k = chunk * q.kc + (within % kc4) * 4u;
+  let base = v7_batch_offset(z);
+  upacked[i] = vec4<f32>(v7_src(base, row, k), v7_src(base, row, k + 1u), v7_src(base, row, k + 2u), v7_src(base, row, k + 3u));
+}
+
+// Texel (x, y, layer) of the panel texture: layer = (z * panels + panel) * n_kt + kt holds
+// T[k = kt * kh + y][panel * 32 + 4x .. + 3]; zero beyond the columns and K.
+@compute @workgroup_size(8, 8)
+fn v7_pack_t(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let x = gid.x;
+  let y = gid.y;
+  let layer = gid.z;
+  if (y >= q.kh) { return; }
+  let kt = layer % q.n_kt;
+  let panel = (layer / q.n_kt) % q.panels;
+  let z = layer / (q.n_kt * q.panels);
+  let k = kt * q.kh + y;
+  let c = panel * 32u + x * 4u;
+  let base = v7_batch_offset(z);
+  let v = vec4<f32>(v7_src(base, c, k), v7_src(base, c + 1u, k), v7_src(base, c + 2u, k), v7_src(base, c + 3u, k));
+  textureStore(tpacked, vec2<u32>(x, y), layer, v);
+}
+
+@compute @workgroup_size(8)
+fn v7_simd8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+  let kc4 = q.kc / 4u;
+  let k0 = q.chunk * q.kc;
+  let layer = (q.z * q.panels + wg.x) * q.n_kt + k0 / q.kh;
+  let y0 = k0 % q.kh;
+  let r0 = wg.y * 16u * kc4;
+  var acc: array<vec4<f32>, 16>;
+  for (var k4 = 0u; k4 < kc4; k4++) {
+    let y = y0 + k4 * 4u;
+    let t0 = textureLoad(tpanels, vec2<u32>(lane, y), layer, 0);
+    let t1 = textureLoad(tpanels, vec2<u32>(lane, y + 1u), layer, 0);
+    let t2 = textureLoad(tpanels, vec2<u32>(lane, y + 2u), layer, 0);
+    let t3 = textureLoad(tpanels, vec2<u32>(lane, y + 3u), layer, 0);
+    // Lane l fetches rows l and l + 8 (one gather each), then each row is broadcast to all
+    // lanes: 2 gathers per 16 rows instead of 16 (uniform-buffer reads in a loop are gathers).
+    let u0 = uwin[r0 + lane * kc4 + k4];
+    let u1 = uwin[r0 + (lane + 8u) * kc4 + k4];
+    { let u = {{SG_BCAST}}(u0, 0u); acc[0] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+    { let u = {{SG_BCAST}}(u0, 1u); acc[1] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+    { let u = {{SG_BCAST}}(u0, 2u); acc[2] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+    { let u = {{SG_BCAST}}(u0, 3u); acc[3] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+    { let u = {{SG_BCAST}}(u0, 4u); acc[4] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+    { let u = {{SG_BCAST}}(u0, 5u); acc[5] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+    { let u = {{SG_BCAST}}(u0, 6u); acc[6] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+    { let u = {{SG_BCAST}}(u0, 7u); acc[7] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+    { let u = {{SG_BCAST}}(u1, 0u); acc[8] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+    { let u = {{SG_BCAST}}(u1, 1u); acc[9] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+    { let u = {{SG_BCAST}}(u1, 2u); acc[10] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+    { let u = {{SG_BCAST}}(u1, 3u); acc[11] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+    { let u = {{SG_BCAST}}(u1, 4u); acc[12] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+    { let u = {{SG_BCAST}}(u1, 5u); acc[13] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+    { let u = {{SG_BCAST}}(u1, 6u); acc[14] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+    { let u = {{SG_BCAST}}(u1, 7u); acc[15] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+  }
+  // C is [M, N] per batch entry: rows x cols, or cols x rows when swapped.
+  let swap = q.swap != 0u;
+  let c_cols = select(q.cols, q.rows, swap);
+  let cbase = q.off_src + q.z * q.rows * q.cols;
+  let first = q.chunk == 0u;
+  let last = q.chunk + 1u == q.n_chunks;
+  let t = wg.x * 32u + lane * 4u;
+  for (var r = 0u; r < 16u; r++) {
+    let u = q.row0 + wg.y * 16u + r;
+    if (u >= q.rows) { break; }
+    for (var j = 0u; j < 4u; j++) {
+      if (t + j >= q.cols) { break; }
+      let row = select(u, t + j, swap);
+      let col = select(t + j, u, swap);
+      var idx = cbase + row * c_cols + col;
+      if (q.col_split > 0u) {
+        let P = q.col_split;
+        idx = cbase + ((t + j) / P) * q.rows * P + u * P + (t + j) % P;
+      }
+      var v = acc[r][j];
+      if (!first) { v += out[idx]; }
+      if (last) { v = activate_code(v + v7_bias(row, col), q.act, q.alpha); }
+      out[idx] = v;
+    }
+  }
+}
+
+fn v7_bias(row: u32, col: u32) -> f32 {
+  if (q.bias_mode == 1u) { return bias[q.off_bias + col]; }
+  if (q.bias_mode == 2u) { return bias[q.off_bias + row]; }
+  return 0.0;
 }
 
 // ------------------------------------------------------------------------------ split-K reduce

@@ -61,7 +61,8 @@ export class BufferPool {
       this.device.pushErrorScope('out-of-memory');
       buf = this.device.createBuffer({
         size,
-        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+        // UNIFORM too: matmul's v7 binds 64 KiB windows of a packed operand as a uniform buffer
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
       });
       void this.device.popErrorScope().then((err) => {
         if (err) this.onError(new GpuError(`out of GPU memory allocating ${size} bytes: ${err.message}`));

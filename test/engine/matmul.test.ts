@@ -107,7 +107,7 @@ beforeAll(async () => {
 
 // ------------------------------------------------------------------------------ every variant
 
-const VARIANTS: MatmulVariant[] = ['v1', 'v2', 'v3', 'v4', 'v5'];
+const VARIANTS: MatmulVariant[] = ['v1', 'v2', 'v3', 'v4', 'v5', 'v7'];
 
 describe('matmul variants (kernels/matmul.wgsl)', () => {
   // (M, N, K): odd sizes, size 1, non-multiples of every tile (16, 64, 128), and 4-aligned ones so

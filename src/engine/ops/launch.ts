@@ -23,7 +23,7 @@ export function kernel(file: string, entry: string, spec?: KernelSpec): Kernel {
   return runtime().kernels.get(file, entry, spec);
 }
 
-export function dispatch(k: Kernel, buffers: readonly GPUBuffer[], params: ArrayBufferView | null, groups: readonly [number, number?, number?]): void {
+export function dispatch(k: Kernel, buffers: readonly (GPUBuffer | GPUBindingResource)[], params: ArrayBufferView | null, groups: readonly [number, number?, number?]): void {
   runtime().device.dispatch(k, buffers, params, groups);
 }
 

@@ -16,24 +16,27 @@ import { runtime } from '../runtime.ts';
 import { dispatch, grid1d, kernel } from './launch.ts';
 import { contiguous, reshape } from './movement.ts';
 import { sumToShape, sum } from './reduce.ts';
+import { matmulSimd8, simd8Available } from './matmul-simd.ts';
 
 export type Activation = 'none' | 'relu' | 'gelu' | 'gelu_tanh' | 'leaky_relu' | 'tanh' | 'sigmoid';
 /** v1 naive, v2 16x16 tiles, v3 64x64 tiles with 4x4 micro-tiles, v4 128x128 with 8x8 and vec4
  * loads (falls back to v3 when the operands are not 4-aligned), v5 v4's tiles with 16x8 per thread,
- * v6 skinny products (a few rows: threads own output columns and split K, 8 rows per block). */
-export type MatmulVariant = 'v1' | 'v2' | 'v3' | 'v4' | 'v5' | 'v6';
+ * v6 skinny products (a few rows: threads own output columns and split K, 8 rows per block), v7
+ * the SIMD-8 layout for software adapters (packed operands, matmul-simd.ts; where its packed
+ * operands exceed the adapter's texture limits it runs v5, or v3 when unaligned). */
+export type MatmulVariant = 'v1' | 'v2' | 'v3' | 'v4' | 'v5' | 'v6' | 'v7';
 
 const ACT_CODE: Record<Activation, number> = { none: 0, relu: 1, gelu_tanh: 2, gelu: 3, leaky_relu: 4, tanh: 5, sigmoid: 6 };
-const ENTRY: Record<MatmulVariant, string> = { v1: 'v1_naive', v2: 'v2_tiled', v3: 'v3_reg4x4', v4: 'v4_reg8x8', v5: 'v5_reg16x8', v6: 'v6_skinny' };
-const TILE: Record<MatmulVariant, [number, number]> = { v1: [16, 16], v2: [16, 16], v3: [64, 64], v4: [128, 128], v5: [128, 128], v6: [8, 64] };
+const ENTRY: Record<MatmulVariant, string> = { v1: 'v1_naive', v2: 'v2_tiled', v3: 'v3_reg4x4', v4: 'v4_reg8x8', v5: 'v5_reg16x8', v6: 'v6_skinny', v7: 'v7_simd8' };
+const TILE: Record<MatmulVariant, [number, number]> = { v1: [16, 16], v2: [16, 16], v3: [64, 64], v4: [128, 128], v5: [128, 128], v6: [8, 64], v7: [16, 32] };
 const MAX_BATCH_DIMS = 4;
 
 /** The template values and the SG_ROWS override for this device (see kernels/matmul.wgsl). */
 function subgroupSpec(): { defines: Record<string, string>; sgRows: number } {
   const dev = runtime().device;
-  if (!dev.features.has('subgroups')) return { defines: { SUBGROUPS: '', SG_FIRST: '' }, sgRows: 0 };
+  if (!dev.features.has('subgroups')) return { defines: { SUBGROUPS: '', SG_FIRST: '', SG_BCAST: 'v7_no_subgroups' }, sgRows: 0 };
   const maxSize = (dev.info as GPUAdapterInfo & { subgroupMaxSize?: number }).subgroupMaxSize ?? 0;
-  return { defines: { SUBGROUPS: 'enable subgroups;', SG_FIRST: 'subgroupBroadcastFirst' }, sgRows: maxSize > 0 && maxSize <= 16 ? 1 : 0 };
+  return { defines: { SUBGROUPS: 'enable subgroups;', SG_FIRST: 'subgroupBroadcastFirst', SG_BCAST: 'subgroupBroadcast' }, sgRows: maxSize > 0 && maxSize <= 16 ? 1 : 0 };
 }
 
 export interface MatmulOptions {
@@ -105,6 +108,9 @@ export function pickMatmul(M: number, N: number, K: number, batch: number, vec4:
   let variant: MatmulVariant = 'v3';
   if (vec4 && dev.isSoftware) variant = 'v5';
   else if (vec4 && tiles128 >= 64) variant = 'v4';
+  // v7 packs its operands, so alignment does not matter; it falls back to v5/v3 by itself when
+  // the packed operands exceed the adapter's texture limits
+  if (dev.isSoftware && simd8Available()) variant = 'v7';
   if (M <= SKINNY_MAX_M) variant = 'v6';
   const [tm, tn] = variant === 'v5' ? [M <= 32 ? 32 : M <= 64 ? 64 : 128, N <= 64 ? 64 : 128] : variant === 'v6' ? [8, 64] : TILE[variant];
   const tiles = Math.ceil(M / tm) * Math.ceil(N / tn) * batch;
@@ -278,6 +284,25 @@ export function matmulRaw(a: Tensor, b: Tensor, opts: MatmulRawOptions = {}): Te
   }
 
   const bias = biasT ? contiguous(biasT) : null;
+  const biasCode = bias ? (perRow ? 2 : 1) : 0;
+  const sg = subgroupSpec();
+  const release = () => {
+    if (bias && bias !== biasT) bias.dispose();
+    if (A.owned) A.t.dispose();
+    if (B.owned) B.t.dispose();
+  };
+  if (variant === 'v7') {
+    const p = packParams(M, N, K, nbatch, A, B, batch, K, 1, 0);
+    const simd = { M, N, K, batch: nbatch, bshape: [...p.subarray(16, 20)], bstA: [...p.subarray(20, 24)], bstB: [...p.subarray(24, 28)], bias, biasCode, act, alpha: opts.negativeSlope ?? 0.01, defines: sg.defines };
+    let done = false;
+    try {
+      done = matmulSimd8(out, A, B, simd);
+    } finally {
+      if (done) release();
+    }
+    if (done) return out;
+    variant = aligned ? 'v5' : 'v3';
+  }
   const params = packParams(M, N, K, nbatch, A, B, batch, kChunk, splits, opts.negativeSlope ?? 0.01);
   // v5's tile follows the product: 32, 64 or 128 rows, 64 or 128 columns
   const v5q = M <= 32 ? 1 : M <= 64 ? 2 : 4;
@@ -287,8 +312,6 @@ export function matmulRaw(a: Tensor, b: Tensor, opts: MatmulRawOptions = {}): Te
   const [tm, tn] = variant === 'v5' ? [32 * v5q, 64 * v5h] : variant === 'v6' ? [8, (64 / lanes) * (B.trans ? 1 : 4)] : TILE[variant];
   const grid: [number, number, number] = [Math.ceil(N / tn), Math.ceil(M / tm), nbatch * splits];
   if (grid[1] > maxWg || grid[0] > maxWg) throw new OpError(op, `product [${M}, ${K}] @ [${K}, ${N}] needs more than ${maxWg} tiles per dimension`);
-  const biasCode = bias ? (perRow ? 2 : 1) : 0;
-  const sg = subgroupSpec();
   const spec = (constants: Record<string, number>) => ({ defines: sg.defines, constants: { ...constants, ...(variant === 'v4' || variant === 'v5' ? { SG_ROWS: opts.subgroupRows === false ? 0 : sg.sgRows } : {}), ...(variant === 'v5' ? { V5_Q: v5q, V5_H: v5h } : {}), ...(variant === 'v6' ? { V6_LANES: lanes, V6_ROWS: Math.min(8, M), V6_VEC4: vec4Ok(B, B.trans ? K : N, stB) ? 1 : 0, V6_AVEC4: !A.trans && vec4Ok(A, K, stA) ? 1 : 0 } : {}) } });
   try {
     if (splits === 1) {
@@ -309,9 +332,7 @@ export function matmulRaw(a: Tensor, b: Tensor, opts: MatmulRawOptions = {}): Te
       ws.dispose();
     }
   } finally {
-    if (bias && bias !== biasT) bias.dispose();
-    if (A.owned) A.t.dispose();
-    if (B.owned) B.t.dispose();
+    release();
   }
   return out;
 }

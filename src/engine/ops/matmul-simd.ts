@@ -1,0 +1,265 @@
+/**
+ * Matmul's v7 ("SIMD-8"): the product laid out for a software adapter that runs a workgroup of 8
+ * invocations as one 8-lane CPU vector (lavapipe). kernels/matmul.wgsl's v7 section says what
+ * the layout is and why; this file plans it (`planSimd8`, a pure function) and records the
+ * dispatches: pack U (the operand with fewer rows) into 64 KiB windows, pack T into a texture of
+ * 32-column panels, then one v7_simd8 dispatch per (batch entry, window of U rows, chunk of K).
+ *
+ * C = A @ B. Without swap U = A, T = B; with swap U = B^T, T = A^T and the kernel stores C^T's
+ * elements at C's positions. The smaller operand dimension becomes U's rows, so there are fewer
+ * windows (dispatches) and more panels (workgroups per dispatch).
+ */
+import type { Tensor } from '../tensor.ts';
+import { empty } from '../tensor.ts';
+import { runtime } from '../runtime.ts';
+import type { Device } from '../device.ts';
+import { dispatch, grid1d, kernel } from './launch.ts';
+
+/** Floats in one uniform window: WebGPU's 64 KiB uniform binding limit. */
+export const WINDOW_FLOATS = 16384;
+/** U rows per workgroup and T columns per panel (8 lanes x 4 columns). */
+const ROWS = 16;
+const PANEL = 32;
+/** Longest K chunk: a window holds at least one 16-row block of it. */
+const MAX_KC = WINDOW_FLOATS / ROWS;
+
+export interface Simd8Plan {
+  swap: boolean;
+  K: number;
+  /** U rows and T columns. */
+  rows: number;
+  cols: number;
+  /** K per chunk (multiple of 4), chunks, 16-row blocks per window, rows per window, windows. */
+  kc: number;
+  chunks: number;
+  blocks: number;
+  winRows: number;
+  windows: number;
+  /** Texture rows per layer, layers per panel, panels, layers in all. */
+  kh: number;
+  nKt: number;
+  panels: number;
+  layers: number;
+  /** Floats of the packed U buffer (the last window still binds a whole 64 KiB). */
+  packedFloats: number;
+  /** v7_simd8 dispatches. */
+  dispatches: number;
+}
+
+export interface Simd8Limits {
+  maxTextureDimension2D: number;
+  maxTextureArrayLayers: number;
+  maxStorageBufferBindingSize: number;
+}
+
+/** The v7 layout of a [M, K] @ [K, N] product over `batch` entries, or null when it does not fit
+ * the adapter's texture or binding limits (the caller then runs v5/v3). With `allowSwap` false
+ * U is always A (a caller whose output layout needs rows = M). */
+export function planSimd8(M: number, N: number, K: number, batch: number, limits: Simd8Limits, allowSwap = true): Simd8Plan | null {
+  const swap = allowSwap && M > N;
+  const rows = swap ? N : M;
+  const cols = swap ? M : N;
+  // equal chunks (a last chunk of a few k would cost a whole chunk of zero padding)
+  const chunks = Math.ceil(K / MAX_KC);
+  const kc = Math.ceil(K / chunks / 4) * 4;
+  const blocks = Math.min(Math.max(1, Math.floor(WINDOW_FLOATS / (ROWS * kc))), Math.ceil(rows / ROWS));
+  const winRows = ROWS * blocks;
+  const windows = Math.ceil(rows / winRows);
+  const kh = Math.min(chunks * kc, Math.floor(limits.maxTextureDimension2D / kc) * kc);
+  const nKt = Math.ceil((chunks * kc) / kh);
+  const panels = Math.ceil(cols / PANEL);
+  const layers = batch * panels * nKt;
+  const packedFloats = batch * windows * chunks * winRows * kc + (WINDOW_FLOATS - winRows * kc);
+  if (kh === 0 || layers > limits.maxTextureArrayLayers) return null;
+  if (packedFloats * 4 > limits.maxStorageBufferBindingSize) return null;
+  return { swap, K, rows, cols, kc, chunks, blocks, winRows, windows, kh, nKt, panels, layers, packedFloats, dispatches: batch * windows * chunks };
+}
+
+/** Whether this adapter runs v7: a workgroup of 8 must be exactly one subgroup (lanes broadcast
+ * rows to each other), which holds for llvmpipe with AVX2 (subgroups of 8). */
+export function simd8Available(): boolean {
+  const dev = runtime().device;
+  const info = dev.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+  return dev.features.has('subgroups') && info.subgroupMinSize === 8 && info.subgroupMaxSize === 8;
+}
+
+/** One operand as matmul.ts lays it out: storage tensor, transposed flag, leading dimension. */
+export interface Simd8Operand {
+  t: Tensor;
+  trans: boolean;
+  ld: number;
+}
+
+export interface Simd8Call {
+  M: number;
+  N: number;
+  K: number;
+  batch: number;
+  /** Batch dimensions right-aligned (innermost last), padded with 1, and per-operand strides. */
+  bshape: readonly number[];
+  bstA: readonly number[];
+  bstB: readonly number[];
+  bias: Tensor | null;
+  biasCode: number;
+  act: number;
+  alpha: number;
+  defines: Record<string, string>;
+}
+
+/** Records v7 for `out` = act(A @ B + bias); false (nothing recorded) when the plan does not fit. */
+export function matmulSimd8(out: Tensor, A: Simd8Operand, B: Simd8Operand, c: Simd8Call): boolean {
+  const op = 'matmul';
+  const dev = runtime().device;
+  if (!simd8Available()) return false;
+  const plan = planSimd8(c.M, c.N, c.K, c.batch, dev.limits);
+  if (!plan) return false;
+  // (row stride, k stride) of A's rows (M) and of B's columns (N) in storage
+  const aSt = A.trans ? [1, A.ld] : [A.ld, 1];
+  const bSt = B.trans ? [B.ld, 1] : [1, B.ld];
+  const [U, uSt, uBst] = plan.swap ? [B, bSt, c.bstB] : [A, aSt, c.bstA];
+  const [T, tSt, tBst] = plan.swap ? [A, aSt, c.bstA] : [B, bSt, c.bstB];
+
+  const packed = empty([plan.packedFloats]);
+  const tex = acquireTexture(dev, plan.kh, plan.layers);
+  try {
+    const pu = simd8Params(plan, U.t.offset, uSt, c.bshape, uBst, c.alpha);
+    const packU = kernel('matmul', 'v7_pack_u', { defines: c.defines });
+    dispatch(packU, [packed.bufferFor(op), U.t.bufferFor(op)], pu, grid1d(packedThreads(plan), 64));
+
+    const pt = simd8Params(plan, T.t.offset, tSt, c.bshape, tBst, c.alpha);
+    pt[0] = plan.cols; // v7_src bounds the packed operand's "rows": T's columns here
+    const packT = kernel('matmul', 'v7_pack_t', { defines: c.defines });
+    dispatch(packT, [tex.createView({ dimension: '2d-array' }), T.t.bufferFor(op)], pt, [1, Math.ceil(plan.kh / 8), plan.layers]);
+
+    runSimd8(plan, packed, tex, out, { bias: c.bias, biasCode: c.biasCode, act: c.act, alpha: c.alpha, colSplit: 0, spare: T.t, defines: c.defines });
+  } finally {
+    releaseTexture(dev, tex);
+    packed.dispose();
+  }
+  return true;
+}
+
+/** Threads of a U packing pass (one per packed vec4, the last window's tail excluded). */
+export function packedThreads(plan: Simd8Plan): number {
+  return (plan.packedFloats - (WINDOW_FLOATS - plan.winRows * plan.kc)) / 4;
+}
+
+/** The epilogue and output layout of `runSimd8`. */
+export interface Simd8Epilogue {
+  bias: Tensor | null;
+  /** 0 none, 1 per column of C, 2 per row of C (matmul.wgsl's BIAS codes). */
+  biasCode: number;
+  /** matmul.wgsl's ACT codes, and leaky ReLU's slope. */
+  act: number;
+  alpha: number;
+  /** 0: C is [rows, cols] per batch entry (or [cols, rows] when swapped). P > 0: the columns
+   * are (image, position) pairs of P positions each and C is NCHW-like, [cols / P, rows, P]
+   * (a convolution's output with rows = channels). */
+  colSplit: number;
+  /** Any read-only tensor of the call: bound in place of an absent bias (a binding must not
+   * alias the output). */
+  spare: Tensor;
+  defines: Record<string, string>;
+}
+
+/**
+ * The product pass of v7 over operands already packed for `plan`: `packed` holds U's windows
+ * (v7_pack_u's layout) and `tex` T's panels (v7_pack_t's). One dispatch per (batch entry,
+ * window, K chunk); later chunks add to `out`, the last applies the epilogue. Other op families
+ * (convolutions) pack with their own gathers and share this pass.
+ */
+export function runSimd8(plan: Simd8Plan, packed: Tensor, tex: GPUTexture, out: Tensor, e: Simd8Epilogue): void {
+  const op = 'matmul';
+  // one pipeline for every epilogue: swap, bias and activation are run-time parameters
+  const main = kernel('matmul', 'v7_simd8', { defines: e.defines });
+  const view = tex.createView({ dimension: '2d-array' });
+  const outBuf = out.bufferFor(op);
+  const biasBuf = (e.bias ?? e.spare).bufferFor(op);
+  const pm = simd8Params(plan, out.offset, [0, 0], [1, 1, 1, 1], [0, 0, 0, 0], e.alpha);
+  pm[15] = e.bias ? e.bias.offset : 0;
+  pm[25] = plan.swap ? 1 : 0;
+  pm[26] = e.biasCode;
+  pm[27] = e.act;
+  pm[28] = e.colSplit;
+  const winBytes = plan.winRows * plan.kc * 4;
+  const batch = plan.layers / (plan.panels * plan.nKt);
+  for (let z = 0; z < batch; z++) {
+    for (let w = 0; w < plan.windows; w++) {
+      const row0 = w * plan.winRows;
+      const blocks = Math.min(plan.blocks, Math.ceil((plan.rows - row0) / ROWS));
+      for (let ch = 0; ch < plan.chunks; ch++) {
+        pm[12] = z;
+        pm[13] = row0;
+        pm[14] = ch;
+        const win = ((z * plan.windows + w) * plan.chunks + ch) * winBytes;
+        const uniform = { buffer: packed.bufferFor(op), offset: packed.offset * 4 + win, size: WINDOW_FLOATS * 4 };
+        dispatch(main, [outBuf, uniform, view, biasBuf], pm, [plan.panels, blocks]);
+      }
+    }
+  }
+}
+
+/** SimdParams (kernels/matmul.wgsl) for a packing pass (`offset`, `st` = the source's offset
+ * and (row, k) strides, batch shape and strides) or the product (`offset` = C's). */
+export function simd8Params(plan: Simd8Plan, offset: number, st: readonly number[], bshape: readonly number[], bst: readonly number[], alpha: number): Uint32Array {
+  const p = new Uint32Array(32);
+  p[0] = plan.rows;
+  p[1] = plan.cols;
+  p[2] = plan.K;
+  p[3] = plan.kc;
+  p[4] = plan.winRows;
+  p[5] = plan.chunks;
+  p[6] = plan.kh;
+  p[7] = plan.nKt;
+  p[8] = plan.panels;
+  p[9] = offset;
+  p[10] = st[0];
+  p[11] = st[1];
+  for (let i = 0; i < 4; i++) {
+    p[16 + i] = bshape[i];
+    p[20 + i] = bst[i];
+  }
+  new Float32Array(p.buffer)[24] = alpha;
+  return p;
+}
+
+// ------------------------------------------------------------------------------ panel textures
+
+/** Free panel textures per device and size, reused across calls (recorded work stays ordered:
+ * a later pack into a reused texture runs after the dispatches that read it). */
+const freeTextures = new WeakMap<Device, Map<string, GPUTexture[]>>();
+/** Cached bytes above which released textures are destroyed instead of kept. */
+const TEXTURE_CACHE_BYTES = 256 * 2 ** 20;
+
+function textureKey(kh: number, layers: number): string {
+  return `${kh}x${layers}`;
+}
+
+function acquireTexture(dev: Device, kh: number, layers: number): GPUTexture {
+  const free = freeTextures.get(dev)?.get(textureKey(kh, layers));
+  const hit = free?.pop();
+  if (hit) return hit;
+  return dev.gpu.createTexture({
+    label: 'matmul-v7-panels',
+    size: [8, kh, layers],
+    format: 'rgba32float',
+    usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING,
+  });
+}
+
+function releaseTexture(dev: Device, tex: GPUTexture): void {
+  let byKey = freeTextures.get(dev);
+  if (!byKey) {
+    byKey = new Map();
+    freeTextures.set(dev, byKey);
+  }
+  let cached = 0;
+  for (const list of byKey.values()) for (const t of list) cached += 128 * t.height * t.depthOrArrayLayers;
+  // Over the cap the texture is only dropped, not destroyed: dispatches recorded but not yet
+  // submitted still use it, and Dawn keeps it alive for them.
+  if (cached + 128 * tex.height * tex.depthOrArrayLayers > TEXTURE_CACHE_BYTES) return;
+  const key = textureKey(tex.height, tex.depthOrArrayLayers);
+  const list = byKey.get(key) ?? [];
+  list.push(tex);
+  byKey.set(key, list);
+}

@@ -1,0 +1,133 @@
+/**
+ * matmul's v7 (SIMD-8, src/engine/ops/matmul-simd.ts): the plan (pure) and the product against a
+ * float64 reference where the plan's corners are: K over several chunks (later chunks add to C,
+ * the epilogue runs once), K over several texture layers, the swapped layout (U = Bᵀ) with each
+ * bias kind, batches with broadcast strides, and the fallback when the panels exceed the
+ * texture's layers. The every-shape / every-transpose sweep is in matmul.test.ts (VARIANTS).
+ */
+import { describe, it, expect, beforeAll } from 'vitest';
+import { engine, t32, read } from '../helpers/gpu.ts';
+import { asF32, expectClose, randArray } from '../helpers/reference.ts';
+import { matmulRaw, type Activation } from '../../src/engine/index.ts';
+import { planSimd8, simd8Available, WINDOW_FLOATS } from '../../src/engine/ops/matmul-simd.ts';
+
+const LAVAPIPE = { maxTextureDimension2D: 16384, maxTextureArrayLayers: 2048, maxStorageBufferBindingSize: 2 ** 27 };
+
+describe('planSimd8 (pure)', () => {
+  it('puts the smaller dimension in the uniform windows and sizes chunks, windows and panels', () => {
+    const sq = planSimd8(1024, 1024, 1024, 1, LAVAPIPE)!;
+    expect(sq).toMatchObject({ swap: false, rows: 1024, cols: 1024, kc: 1024, chunks: 1, blocks: 1, winRows: 16, windows: 64, panels: 32, layers: 32, nKt: 1 });
+    expect(sq.winRows * sq.kc).toBeLessThanOrEqual(WINDOW_FLOATS);
+    // a WRN forward im2col product: M = 32768 rows of patches, N = 64 channels -> swapped
+    const fwd = planSimd8(32768, 64, 576, 1, LAVAPIPE)!;
+    expect(fwd).toMatchObject({ swap: true, rows: 64, cols: 32768, kc: 576, chunks: 1, panels: 1024 });
+    // short K: several 16-row blocks share a window (fewer dispatches)
+    const qk = planSimd8(256, 256, 64, 128, LAVAPIPE)!;
+    expect(qk).toMatchObject({ kc: 64, blocks: 16, winRows: 256, windows: 1, dispatches: 128 });
+    // K not a multiple of 4 is padded inside the chunk; long K is chunked
+    expect(planSimd8(7, 9, 5, 1, LAVAPIPE)).toMatchObject({ kc: 8, chunks: 1, blocks: 1 });
+    expect(planSimd8(64, 576, 32768, 1, LAVAPIPE)).toMatchObject({ kc: 1024, chunks: 32, kh: 16384, nKt: 2, panels: 18, layers: 36 });
+    // chunks of equal length: K = 1152 is 2 x 576, not 1024 + 128 (padded to 1024)
+    expect(planSimd8(128, 8192, 1152, 1, LAVAPIPE)).toMatchObject({ kc: 576, chunks: 2 });
+    // K = 16500: 17 chunks of 972, texture layers of 16 chunks (15552 rows)
+    expect(planSimd8(3, 5, 16500, 1, LAVAPIPE)).toMatchObject({ kc: 972, chunks: 17, kh: 15552, nKt: 2 });
+  });
+
+  it('refuses what the texture or the binding cannot hold', () => {
+    expect(planSimd8(17, 1024, 16, 65, LAVAPIPE)).toBeNull(); // 65 x 32 panels > 2048 layers
+    expect(planSimd8(17, 1024, 16, 64, LAVAPIPE)).not.toBeNull();
+    expect(planSimd8(4096, 4096, 4096, 64, LAVAPIPE)).toBeNull(); // packed U over the binding limit
+  });
+});
+
+function ref(a: Float64Array, b: Float64Array, M: number, N: number, K: number, bias: Float64Array | null, perRow: boolean, act: Activation, alpha = 0.01): Float64Array {
+  const c = new Float64Array(M * N);
+  for (let i = 0; i < M; i++) {
+    for (let j = 0; j < N; j++) {
+      let s = 0;
+      for (let k = 0; k < K; k++) s += a[i * K + k] * b[k * N + j];
+      if (bias) s += perRow ? bias[i] : bias[j];
+      c[i * N + j] = act === 'relu' ? Math.max(s, 0) : act === 'tanh' ? Math.tanh(s) : act === 'leaky_relu' ? (s >= 0 ? s : alpha * s) : s;
+    }
+  }
+  return c;
+}
+
+function transpose(x: Float64Array, rows: number, cols: number): Float64Array {
+  const t = new Float64Array(x.length);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) t[j * rows + i] = x[i * cols + j];
+  return t;
+}
+
+describe.skipIf(!(await engine().then(() => simd8Available())))('v7 products (needs subgroups of 8: lavapipe)', () => {
+  beforeAll(async () => {
+    await engine();
+  });
+
+  it('K over several chunks and texture layers, with bias and activation applied once, both layouts', async () => {
+    // (M, N, K): 3 chunks of 1024 (swapped and not), and K > 16384: two texture layers per panel
+    const cases: [number, number, number, boolean, Activation][] = [
+      [19, 37, 2100, false, 'relu'],
+      [37, 19, 2100, true, 'tanh'],
+      [3, 5, 16500, false, 'none'],
+    ];
+    for (const [M, N, K, perRow, act] of cases) {
+      const a = asF32(randArray(M * K, M + K));
+      const b = asF32(randArray(K * N, N + K));
+      const bias = asF32(randArray(perRow ? M : N, 7));
+      const A = t32(a, [M, K]);
+      const B = t32(b, [K, N]);
+      const Bi = t32(bias, [bias.length]);
+      const C = matmulRaw(A, B, { variant: 'v7', bias: Bi, biasPerRow: perRow, activation: act });
+      expectClose(await read(C), ref(a, b, M, N, K, bias, perRow, act), { atol: 3e-5 * Math.sqrt(K / 100), rtol: 1e-4, what: `${M}x${N}x${K} ${act}` });
+      for (const t of [A, B, Bi, C]) t.dispose();
+    }
+  });
+
+  it('swapped layout (M > N) with transposed operands, each bias kind and leaky ReLU slope', async () => {
+    const [M, N, K] = [70, 13, 45];
+    const a = asF32(randArray(M * K, 1));
+    const b = asF32(randArray(K * N, 2));
+    for (const perRow of [false, true]) {
+      const bias = asF32(randArray(perRow ? M : N, 3));
+      const A = t32(transpose(a, M, K), [K, M]);
+      const B = t32(transpose(b, K, N), [N, K]);
+      const Bi = t32(bias, [bias.length]);
+      const C = matmulRaw(A, B, { transA: true, transB: true, variant: 'v7', bias: Bi, biasPerRow: perRow, activation: 'leaky_relu', negativeSlope: 0.2 });
+      expectClose(await read(C), ref(a, b, M, N, K, bias, perRow, 'leaky_relu', 0.2), { atol: 2e-5, rtol: 1e-5, what: `perRow ${perRow}` });
+      for (const t of [A, B, Bi, C]) t.dispose();
+    }
+  });
+
+  it('batched, broadcast batch strides, swapped and not', async () => {
+    for (const [M, N] of [[9, 40], [40, 9]]) {
+      const K = 33;
+      const a = asF32(randArray(3 * M * K, M));
+      const b = asF32(randArray(K * N, N));
+      const A = t32(a, [3, M, K]);
+      const B = t32(b, [1, K, N]); // one B for the three entries (batch stride 0)
+      const C = matmulRaw(A, B, { variant: 'v7' });
+      expect(C.shape).toEqual([3, M, N]);
+      const want = new Float64Array(3 * M * N);
+      for (let z = 0; z < 3; z++) want.set(ref(a.subarray(z * M * K, (z + 1) * M * K), b, M, N, K, null, false, 'none'), z * M * N);
+      expectClose(await read(C), want, { atol: 2e-5, rtol: 1e-5, what: `${M}x${N}` });
+      for (const t of [A, B, C]) t.dispose();
+    }
+  });
+
+  it('falls back to the tiled kernels when the panels exceed the texture layers', async () => {
+    const [batch, M, N, K] = [65, 3, 1024, 4];
+    expect(planSimd8(M, N, K, batch, LAVAPIPE)).toBeNull();
+    const a = asF32(randArray(batch * M * K, 11));
+    const b = asF32(randArray(batch * K * N, 12));
+    const A = t32(a, [batch, M, K]);
+    const B = t32(b, [batch, K, N]);
+    const C = matmulRaw(A, B, { variant: 'v7' });
+    const got = await read(C);
+    for (const z of [0, 64]) {
+      const want = ref(a.subarray(z * M * K, (z + 1) * M * K), b.subarray(z * K * N, (z + 1) * K * N), M, N, K, null, false, 'none');
+      expectClose(got.subarray(z * M * N, (z + 1) * M * N), want, { atol: 1e-5, rtol: 1e-5, what: `entry ${z}` });
+    }
+    for (const t of [A, B, C]) t.dispose();
+  });
+});
