@@ -669,42 +669,49 @@ fn v7_src(base: u32, row: u32, k: u32) -> f32 {
   return src[base + row * q.st_row + k * q.st_k];
 }
 
-// upacked[window][r][k4]: windows ordered (z, row window, chunk); zero beyond rows and K.
+// upacked[window][r][k4]: windows ordered (z, row window, chunk); zero beyond rows and K. One
+// thread per packed row walks its kc / 4 vec4s: the index arithmetic (integer divisions, which
+// a CPU adapter runs lane by lane) is paid once per row, not once per element.
 @compute @workgroup_size(64)
 fn v7_pack_u(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = gid.x + gid.y * nwg.x * 64u;
   let kc4 = q.kc / 4u;
-  let per_win = q.win_rows * kc4;
   let n_win = (q.rows + q.win_rows - 1u) / q.win_rows;
-  let total = q.n_chunks * n_win * per_win * q.bshape.x * q.bshape.y * q.bshape.z * q.bshape.w;
+  let total = q.n_chunks * n_win * q.win_rows * q.bshape.x * q.bshape.y * q.bshape.z * q.bshape.w;
   if (i >= total) { return; }
-  let w = i / per_win;
-  let within = i % per_win;
+  let w = i / q.win_rows;
   let chunk = w % q.n_chunks;
   let rw = (w / q.n_chunks) % n_win;
   let z = w / (q.n_chunks * n_win);
-  let row = rw * q.win_rows + within / kc4;
-  let k = chunk * q.kc + (within % kc4) * 4u;
+  let row = rw * q.win_rows + i % q.win_rows;
   let base = v7_batch_offset(z);
-  upacked[i] = vec4<f32>(v7_src(base, row, k), v7_src(base, row, k + 1u), v7_src(base, row, k + 2u), v7_src(base, row, k + 3u));
+  for (var k4 = 0u; k4 < kc4; k4++) {
+    let k = chunk * q.kc + k4 * 4u;
+    upacked[i * kc4 + k4] = vec4<f32>(v7_src(base, row, k), v7_src(base, row, k + 1u), v7_src(base, row, k + 2u), v7_src(base, row, k + 3u));
+  }
 }
 
 // Texel (x, y, layer) of the panel texture: layer = (z * panels + panel) * n_kt + kt holds
-// T[k = kt * kh + y][panel * 32 + 4x .. + 3]; zero beyond the columns and K.
+// T[k = kt * kh + y][panel * 32 + 4x .. + 3]; zero beyond the columns and K. A thread writes
+// V7_PACK_ROWS texels down one texture column (index arithmetic once per thread).
+const V7_PACK_ROWS = 16u;
+
 @compute @workgroup_size(8, 8)
 fn v7_pack_t(@builtin(global_invocation_id) gid: vec3<u32>) {
   let x = gid.x;
-  let y = gid.y;
   let layer = gid.z;
-  if (y >= q.kh) { return; }
   let kt = layer % q.n_kt;
   let panel = (layer / q.n_kt) % q.panels;
   let z = layer / (q.n_kt * q.panels);
-  let k = kt * q.kh + y;
   let c = panel * 32u + x * 4u;
   let base = v7_batch_offset(z);
-  let v = vec4<f32>(v7_src(base, c, k), v7_src(base, c + 1u, k), v7_src(base, c + 2u, k), v7_src(base, c + 3u, k));
-  textureStore(tpacked, vec2<u32>(x, y), layer, v);
+  let y0 = gid.y * V7_PACK_ROWS;
+  let y1 = min(q.kh, y0 + V7_PACK_ROWS);
+  for (var y = y0; y < y1; y++) {
+    let k = kt * q.kh + y;
+    let v = vec4<f32>(v7_src(base, c, k), v7_src(base, c + 1u, k), v7_src(base, c + 2u, k), v7_src(base, c + 3u, k));
+    textureStore(tpacked, vec2<u32>(x, y), layer, v);
+  }
 }
 
 @compute @workgroup_size(8)

@@ -129,7 +129,7 @@ export function matmulSimd8(out: Tensor, A: Simd8Operand, B: Simd8Operand, c: Si
     const pt = simd8Params(plan, T.t.offset, tSt, c.bshape, tBst, c.alpha);
     pt[0] = plan.cols; // v7_src bounds the packed operand's "rows": T's columns here
     const packT = kernel('matmul', 'v7_pack_t', { defines: c.defines });
-    dispatch(packT, [tex.createView({ dimension: '2d-array' }), T.t.bufferFor(op)], pt, [1, Math.ceil(plan.kh / 8), plan.layers]);
+    dispatch(packT, [tex.createView({ dimension: '2d-array' }), T.t.bufferFor(op)], pt, [1, Math.ceil(plan.kh / (8 * PACK_T_ROWS)), plan.layers]);
 
     runSimd8(plan, packed, tex, out, { bias: c.bias, biasCode: c.biasCode, act: c.act, alpha: c.alpha, colSplit: 0, spare: T.t, defines: c.defines });
   } finally {
@@ -139,10 +139,13 @@ export function matmulSimd8(out: Tensor, A: Simd8Operand, B: Simd8Operand, c: Si
   return true;
 }
 
-/** Threads of a U packing pass (one per packed vec4, the last window's tail excluded). */
+/** Threads of a U packing pass: one per packed row (the last window's tail excluded). */
 export function packedThreads(plan: Simd8Plan): number {
-  return (plan.packedFloats - (WINDOW_FLOATS - plan.winRows * plan.kc)) / 4;
+  return (plan.packedFloats - (WINDOW_FLOATS - plan.winRows * plan.kc)) / plan.kc;
 }
+
+/** Texels each v7_pack_t thread writes down its texture column (V7_PACK_ROWS in the kernel). */
+export const PACK_T_ROWS = 16;
 
 /** The epilogue and output layout of `runSimd8`. */
 export interface Simd8Epilogue {
@@ -235,7 +238,9 @@ function textureKey(kh: number, layers: number): string {
   return `${kh}x${layers}`;
 }
 
-function acquireTexture(dev: Device, kh: number, layers: number): GPUTexture {
+/** A panel texture of `kh` rows by `layers` layers (8 rgba32float texels wide), from the free
+ * list when one of that size was released. Shared with the convolutions' packing passes. */
+export function acquireTexture(dev: Device, kh: number, layers: number): GPUTexture {
   const free = freeTextures.get(dev)?.get(textureKey(kh, layers));
   const hit = free?.pop();
   if (hit) return hit;
@@ -247,7 +252,8 @@ function acquireTexture(dev: Device, kh: number, layers: number): GPUTexture {
   });
 }
 
-function releaseTexture(dev: Device, tex: GPUTexture): void {
+/** Returns a texture from `acquireTexture` for reuse (or drops it above the cache cap). */
+export function releaseTexture(dev: Device, tex: GPUTexture): void {
   let byKey = freeTextures.get(dev);
   if (!byKey) {
     byKey = new Map();
