@@ -636,10 +636,12 @@ struct SimdParams {
   bias_mode: u32,   // v7_simd8's epilogue: BIAS and ACT codes at run time
   act: u32,
   col_split: u32,   // > 0: columns are (image, position) pairs, C is [cols / P, rows, P]
-  _q0: u32,
-  _q1: u32,
+  inv_split: f32,   // 1 / col_split
+  tile_elems: u32,  // 512 (16 x 32), passed at run time so the epilogue loop stays a loop
   _q2: u32,
 };
+
+var<workgroup> v7_tile: array<vec4<f32>, 128>; // the product's 16 rows x 8 lanes x 4 columns
 
 @group(0) @binding(0) var<uniform> q: SimdParams;
 @group(0) @binding(1) var<storage, read_write> upacked: array<vec4<f32>>;
@@ -749,31 +751,46 @@ fn v7_simd8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
     { let u = {{SG_BCAST}}(u1, 6u); acc[14] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
     { let u = {{SG_BCAST}}(u1, 7u); acc[15] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
   }
+  // The epilogue goes through workgroup memory and a loop the compiler does not unroll: written
+  // out for 16 x 4 outputs per lane it was ~300 KiB of machine code (bias, activation and a
+  // lane-by-lane store per element), and with a short K every workgroup streamed it through the
+  // instruction cache (a K = 32 product spent most of its time there).
+  for (var r = 0u; r < 16u; r++) { v7_tile[r * 8u + lane] = acc[r]; }
+  workgroupBarrier();
   // C is [M, N] per batch entry: rows x cols, or cols x rows when swapped.
   let swap = q.swap != 0u;
   let c_cols = select(q.cols, q.rows, swap);
   let cbase = q.off_src + q.z * q.rows * q.cols;
   let first = q.chunk == 0u;
   let last = q.chunk + 1u == q.n_chunks;
-  let t = wg.x * 32u + lane * 4u;
-  for (var r = 0u; r < 16u; r++) {
+  let P = q.col_split;
+  for (var e = lane; e < q.tile_elems; e += 8u) {
+    let r = e / 32u;
+    let c = e % 32u;
     let u = q.row0 + wg.y * 16u + r;
-    if (u >= q.rows) { break; }
-    for (var j = 0u; j < 4u; j++) {
-      if (t + j >= q.cols) { break; }
-      let row = select(u, t + j, swap);
-      let col = select(t + j, u, swap);
-      var idx = cbase + row * c_cols + col;
-      if (q.col_split > 0u) {
-        let P = q.col_split;
-        idx = cbase + ((t + j) / P) * q.rows * P + u * P + (t + j) % P;
-      }
-      var v = acc[r][j];
-      if (!first) { v += out[idx]; }
-      if (last) { v = activate_code(v + v7_bias(row, col), q.act, q.alpha); }
-      out[idx] = v;
+    let t = wg.x * 32u + c;
+    if (u >= q.rows || t >= q.cols) { continue; }
+    let row = select(u, t, swap);
+    let col = select(t, u, swap);
+    var idx = cbase + row * c_cols + col;
+    if (P > 0u) {
+      let img = v7_div(t, P, q.inv_split);
+      idx = cbase + img * q.rows * P + u * P + (t - img * P);
     }
+    var v = v7_tile[r * 8u + c / 4u][c % 4u];
+    if (!first) { v += out[idx]; }
+    if (last) { v = activate_code(v + v7_bias(row, col), q.act, q.alpha); }
+    out[idx] = v;
   }
+}
+
+// x / d for x < 2^24 by a float reciprocal and one correction each way: a CPU adapter has no
+// vector integer division and runs u32 `/` lane by lane.
+fn v7_div(x: u32, d: u32, inv: f32) -> u32 {
+  var n = u32(f32(x) * inv);
+  if (n * d > x) { n -= 1u; }
+  if ((n + 1u) * d <= x) { n += 1u; }
+  return n;
 }
 
 fn v7_bias(row: u32, col: u32) -> f32 {

@@ -184,6 +184,8 @@ export function runSimd8(plan: Simd8Plan, packed: Tensor, tex: GPUTexture, out: 
   pm[26] = e.biasCode;
   pm[27] = e.act;
   pm[28] = e.colSplit;
+  new Float32Array(pm.buffer)[29] = e.colSplit > 0 ? 1 / e.colSplit : 0;
+  pm[30] = ROWS * PANEL;
   const winBytes = plan.winRows * plan.kc * 4;
   const batch = plan.layers / (plan.panels * plan.nKt);
   for (let z = 0; z < batch; z++) {
