@@ -19,7 +19,7 @@ export interface DeviceOptions {
   dispatchesPerSubmit?: number;
   /** How the host waits for the GPU: 'auto', 'nap' or 'spin' (see chooseGpuWait). Default: the
    * environment variable GOE_GPU_WAIT, else 'auto'. */
-  gpuWait?: string;
+  gpuWait?: 'auto' | GpuWaitMode;
 }
 
 /** 'nap': waits go through Platform.waitFor (no spinning core); 'spin': bare awaits. */
