@@ -139,6 +139,21 @@ describe('gru forward', () => {
     expectClose(await read(hN), ref.hN, { atol: 2e-5, rtol: 1e-4, what: 'hN' });
   });
 
+  it('SIMD-8 step (lavapipe; H a multiple of 8, H <= 128): H 128 and 16, batch over 16-row blocks, masked lengths', async () => {
+    // where simd8 applies these run gru_fwd_step_simd8; elsewhere the tiled step (same results)
+    const cases: Case[] = [
+      { T: 5, B: 19, I: 6, H: 128, L: 2, lens: [5, 5, 1, 3, 5, 5, 2, 5, 5, 4, 5, 5, 5, 5, 5, 1, 5, 5, 3] },
+      { T: 7, B: 33, I: 3, H: 16, L: 1, lens: Array.from({ length: 33 }, (_, i) => 1 + (i % 7)) },
+    ];
+    for (const c of cases) {
+      const d = makeCase(c, 21 + c.H);
+      const ref = gruRef(d.x, d.h0, d.layers, c.T, c.B, c.I, c.H, c.lens);
+      const { output, hN } = gru(t32(d.x, [c.T, c.B, c.I]), t32(d.h0, [c.L, c.B, c.H]), gpuWeights(c, d.layers, false), { lengths: c.lens });
+      expectClose(await read(output), ref.y, { atol: 2e-5, rtol: 1e-4, what: `output H${c.H}` });
+      expectClose(await read(hN), ref.hN, { atol: 2e-5, rtol: 1e-4, what: `hN H${c.H}` });
+    }
+  });
+
   it('one dispatch per step and layer for the recurrence (plus a few per layer)', async () => {
     const c: Case = { T: 40, B: 2, I: 3, H: 8, L: 2, lens: [40, 40] };
     const d = makeCase(c, 3);
@@ -188,6 +203,20 @@ describe('gru backward', () => {
         expectClose(await read(g.w[l][n].grad!), fd, { atol: 5e-5, rtol: 1e-3, what: `${n}_l${l}` });
       }
     }
+  });
+
+  it('through the SIMD-8 forward (H 8, the states and gates it saves): central differences, masked lengths', async () => {
+    const c: Case = { T: 4, B: 3, I: 2, H: 8, L: 1, lens: [4, 2, 3] };
+    const d = makeCase(c, 31);
+    const loss = (x: Float64Array, h0: Float64Array, layers: RefLayer[]) => {
+      const r = gruRef(x, h0, layers, c.T, c.B, c.I, c.H, c.lens);
+      return dot(r.y, d.gy) + dot(r.hN, d.ghN);
+    };
+    const g = await runBackward(c, d, true);
+    expectClose(await read(g.x.grad!), finiteDiff((v) => loss(v, d.h0, d.layers), d.x), { atol: 5e-5, rtol: 1e-3, what: 'dx' });
+    expectClose(await read(g.h0!.grad!), finiteDiff((v) => loss(d.x, v, d.layers), d.h0), { atol: 5e-5, rtol: 1e-3, what: 'dh0' });
+    const fd = finiteDiff((v) => loss(d.x, d.h0, [{ ...d.layers[0], wHh: v }]), d.layers[0].wHh);
+    expectClose(await read(g.w[0].wHh.grad!), fd, { atol: 5e-5, rtol: 1e-3, what: 'wHh' });
   });
 
   it('a padded step leaves the gradients untouched: padding inputs get zero gradient', async () => {

@@ -21,12 +21,28 @@ function dense(t: Tensor): Tensor {
 }
 import { zeros } from './creation.ts';
 import { linear, matmulRaw } from './matmul.ts';
+import { simd8Available } from './matmul-simd.ts';
+import { runtime } from '../runtime.ts';
 
 export const GRU_MAX_HIDDEN = 1024;
 const WG = 64;
 
 function shp(t: Tensor): string {
   return `[${t.shape.join(', ')}]`;
+}
+
+/** Template values for kernels/gru.wgsl (its SIMD-8 step uses subgroupBroadcast). */
+function gruDefines(): Record<string, string> {
+  return runtime().device.features.has('subgroups') ? { SUBGROUPS: 'enable subgroups;', SG_BCAST: 'subgroupBroadcast' } : { SUBGROUPS: '', SG_BCAST: 'gru_no_subgroups' };
+}
+
+/** 64 KiB: one uniform window of kernels/gru.wgsl's SIMD-8 step. */
+const WINDOW_FLOATS = 16384;
+
+/** Whether the forward step runs the SIMD-8 kernel (lavapipe): each gate block of W_hh and the
+ * 16-row-padded h_{t-1} must fit a 64 KiB uniform window, H a multiple of the 8 lanes. */
+function simdStep(B: number, H: number): boolean {
+  return simd8Available() && H % 8 === 0 && H * H <= WINDOW_FLOATS && Math.ceil(B / 16) * 16 * H <= WINDOW_FLOATS;
 }
 
 function batchRows(H: number): number {
@@ -47,7 +63,7 @@ function copyThrough(dst: Tensor, src: Tensor, dstIsView: boolean, srcIsView: bo
 /** Sum over rows of a contiguous [rows, cols] tensor (the bias gradient). */
 function colSum(x: Tensor, rows: number, cols: number): Tensor {
   const out = empty([cols]);
-  dispatch(kernel('gru', 'gru_colsum', { constants: { WG } }), [out.bufferFor('gru'), x.bufferFor('gru')], gruParams(0, 0, 0, 0, 0, 0, rows, cols), [Math.ceil(cols / WG)]);
+  dispatch(kernel('gru', 'gru_colsum', { defines: gruDefines(), constants: { WG } }), [out.bufferFor('gru'), x.bufferFor('gru')], gruParams(0, 0, 0, 0, 0, 0, rows, cols), [Math.ceil(cols / WG)]);
   return out;
 }
 
@@ -71,7 +87,7 @@ export function gruRecurrence(gi: Tensor, h0: Tensor, wHh: Tensor, bHh: Tensor, 
   if (H > GRU_MAX_HIDDEN) throw new OpError(op, `hidden size ${H} exceeds ${GRU_MAX_HIDDEN}`);
   if (B > 65535 * batchRows(H)) throw new OpError(op, `batch ${B} is too large`);
   const BB = batchRows(H);
-  const spec = { constants: { WG, HS: H, BB } };
+  const spec = { defines: gruDefines(), constants: { WG, HS: H, BB } };
   const gic = dense(gi);
   const bc = dense(bHh);
   const hs = empty([T + 1, B, H]);
@@ -79,13 +95,30 @@ export function gruRecurrence(gi: Tensor, h0: Tensor, wHh: Tensor, bHh: Tensor, 
   const out = empty([T + 1, B, H]);
   // h0 into hs[0]; W_hh^T so the step kernel reads weights coalesced
   copyThrough(hs.view([B, H], [H, 1], 0), h0, true, false);
-  const wT = empty([H, 3 * H]);
-  copyThrough(wT, wHh.view([H, 3 * H], [wHh.strides[1], wHh.strides[0]], wHh.offset), false, true);
   const grid: [number, number] = [Math.ceil(H / WG), Math.ceil(B / BB)];
-  const fwd = kernel('gru', 'gru_fwd_step', spec);
-  const bufs = [hs.bufferFor(op), gates.bufferFor(op), out.bufferFor(op), gic.bufferFor(op), wT.bufferFor(op), bc.bufferFor(op), lengths.bufferFor(op)];
-  for (let t = 0; t < T; t++) dispatch(fwd, bufs, gruParams(B, H, T, t), grid);
-  wT.dispose();
+  if (simdStep(B, H)) {
+    // W_hh as is ([3H, H]: gate g's block at g*H*H, rows k, columns c), padded so each gate's
+    // 64 KiB window stays inside the buffer; h_{t-1} ping-pongs between two 64 KiB buffers
+    const w = empty([2 * H * H + WINDOW_FLOATS]);
+    copyThrough(w.view([3 * H, H], [H, 1], 0), wHh, true, false);
+    const pingpong = [empty([WINDOW_FLOATS]), empty([WINDOW_FLOATS])];
+    copyThrough(pingpong[0].view([B, H], [H, 1], 0), h0, true, false);
+    const win = (t: Tensor, floats: number) => ({ buffer: t.bufferFor(op), offset: (t.offset + floats) * 4, size: WINDOW_FLOATS * 4 });
+    const step = kernel('gru', 'gru_fwd_step_simd8', { defines: gruDefines() });
+    const fixed = [hs.bufferFor(op), gates.bufferFor(op), out.bufferFor(op), gic.bufferFor(op), win(w, 0), bc.bufferFor(op), lengths.bufferFor(op), win(w, H * H), win(w, 2 * H * H)];
+    for (let t = 0; t < T; t++) {
+      const [prev, next] = [pingpong[t % 2], pingpong[(t + 1) % 2]];
+      dispatch(step, [...fixed, win(prev, 0), next.bufferFor(op)], gruParams(B, H, T, t, 0, 0, 16), [H / 8, Math.ceil(B / 16)]);
+    }
+    for (const t of [w, ...pingpong]) t.dispose();
+  } else {
+    const wT = empty([H, 3 * H]);
+    copyThrough(wT, wHh.view([H, 3 * H], [wHh.strides[1], wHh.strides[0]], wHh.offset), false, true);
+    const fwd = kernel('gru', 'gru_fwd_step', spec);
+    const bufs = [hs.bufferFor(op), gates.bufferFor(op), out.bufferFor(op), gic.bufferFor(op), wT.bufferFor(op), bc.bufferFor(op), lengths.bufferFor(op)];
+    for (let t = 0; t < T; t++) dispatch(fwd, bufs, gruParams(B, H, T, t), grid);
+    wT.dispose();
+  }
   const res = record(op, out, [gic, h0, wHh, bHh], [hs, gates, wHh, lengths], (g, [hsS, gatesS, wS, lenS]) => {
     const gc = dense(g);
     const wc = dense(wS);
