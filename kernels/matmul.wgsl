@@ -119,8 +119,8 @@ fn erf_approx(x: f32) -> f32 {
 
 fn activate(x: f32) -> f32 { return activate_code(x, ACT, p.alpha); }
 
-// The activation `act` (the ACT codes) with leaky ReLU's slope passed in: v7 passes both at run
-// time (one pipeline instead of one per epilogue; it runs once per output, outside the K loop).
+// The activation `act` (the ACT codes) with leaky ReLU's slope passed in (v7 reads the slope from
+// its own parameter block).
 fn activate_code(x: f32, act: u32, alpha: f32) -> f32 {
   switch act {
     case 1u: { return max(x, 0.0); }
@@ -633,8 +633,8 @@ struct SimdParams {
   bst: vec4<u32>,
   alpha: f32,
   swap: u32,        // C = (U @ T)^T: U = B^T, T = A^T
-  bias_mode: u32,   // v7_simd8's epilogue: BIAS and ACT codes at run time
-  act: u32,
+  _q3: u32,
+  _q4: u32,
   col_split: u32,   // > 0: columns are (image, position) pairs, C is [cols / P, rows, P]
   inv_split: f32,   // 1 / col_split
   tile_elems: u32,  // 512 (16 x 32), passed at run time so the epilogue loop stays a loop
@@ -779,7 +779,7 @@ fn v7_simd8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
     }
     var v = v7_tile[r * 8u + c / 4u][c % 4u];
     if (!first) { v += out[idx]; }
-    if (last) { v = activate_code(v + v7_bias(row, col), q.act, q.alpha); }
+    if (last) { v = activate_code(v + v7_bias(row, col), ACT, q.alpha); }
     out[idx] = v;
   }
 }
@@ -794,8 +794,8 @@ fn v7_div(x: u32, d: u32, inv: f32) -> u32 {
 }
 
 fn v7_bias(row: u32, col: u32) -> f32 {
-  if (q.bias_mode == 1u) { return bias[q.off_bias + col]; }
-  if (q.bias_mode == 2u) { return bias[q.off_bias + row]; }
+  if (BIAS == 1u) { return bias[q.off_bias + col]; }
+  if (BIAS == 2u) { return bias[q.off_bias + row]; }
   return 0.0;
 }
 

@@ -173,16 +173,15 @@ export interface Simd8Epilogue {
  */
 export function runSimd8(plan: Simd8Plan, packed: Tensor, tex: GPUTexture, out: Tensor, e: Simd8Epilogue): void {
   const op = 'matmul';
-  // one pipeline for every epilogue: swap, bias and activation are run-time parameters
-  const main = kernel('matmul', 'v7_simd8', { defines: e.defines });
+  // BIAS and ACT are overrides: as run-time values every output paid for all seven activations
+  // (the epilogue was 43% of a K = 128 product); the layout (swap, col_split) stays run time
+  const main = kernel('matmul', 'v7_simd8', { defines: e.defines, constants: { BIAS: e.biasCode, ACT: e.act } });
   const view = tex.createView({ dimension: '2d-array' });
   const outBuf = out.bufferFor(op);
   const biasBuf = (e.bias ?? e.spare).bufferFor(op);
   const pm = simd8Params(plan, out.offset, [0, 0], [1, 1, 1, 1], [0, 0, 0, 0], e.alpha);
   pm[15] = e.bias ? e.bias.offset : 0;
   pm[25] = plan.swap ? 1 : 0;
-  pm[26] = e.biasCode;
-  pm[27] = e.act;
   pm[28] = e.colSplit;
   new Float32Array(pm.buffer)[29] = e.colSplit > 0 ? 1 / e.colSplit : 0;
   pm[30] = ROWS * PANEL;
