@@ -88,28 +88,37 @@ fn gru_fwd_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   for (var bb = 0u; bb < BB; bb++) {
     let b = b0 + bb;
     if (b >= B) { break; }
-    let row = t * B + b;
-    let hp = sh[bb * H + k];
-    var hn = hp;
-    if (t < f_len[b]) {
-      let g = row * 3u * H;
-      let r = sigm(f_gi[g + k] + ar[bb] + bhr);
-      let z = sigm(f_gi[g + H + k] + az[bb] + bhz);
-      let ghn = an[bb] + bhn;
-      let n = tanh_c(f_gi[g + 2u * H + k] + r * ghn);
-      hn = (1.0 - z) * n + z * hp;
-      f_gates[row * 4u * H + k] = r;
-      f_gates[row * 4u * H + H + k] = z;
-      f_gates[row * 4u * H + 2u * H + k] = n;
-      f_gates[row * 4u * H + 3u * H + k] = ghn;
-      f_out[row * H + k] = hn;
-    } else {
-      for (var q = 0u; q < 4u; q++) { f_gates[row * 4u * H + q * H + k] = 0.0; }
-      f_out[row * H + k] = 0.0;
-    }
-    f_hs[(row + B) * H + k] = hn;
-    if (t + 1u == p.T) { f_out[(p.T * B + b) * H + k] = hn; }
+    gru_fwd_finish(b, k, sh[bb * H + k], vec3<f32>(ar[bb], az[bb], an[bb]) + vec3<f32>(bhr, bhz, bhn));
   }
+}
+
+// The gate arithmetic of one output (batch row b, hidden unit k) at step p.t, given h_{t-1}
+// and gh = W_hh h + b_hh for the three gates: stores the gates (saved for the backward), the
+// output and h_t; returns h_t. Padded steps (t >= len[b]) carry the state and store zeros.
+fn gru_fwd_finish(b: u32, k: u32, hp: f32, gh: vec3<f32>) -> f32 {
+  let H = p.H;
+  let B = p.B;
+  let t = p.t;
+  let row = t * B + b;
+  var hn = hp;
+  if (t < f_len[b]) {
+    let g = row * 3u * H;
+    let r = sigm(f_gi[g + k] + gh.x);
+    let z = sigm(f_gi[g + H + k] + gh.y);
+    let n = tanh_c(f_gi[g + 2u * H + k] + r * gh.z);
+    hn = (1.0 - z) * n + z * hp;
+    f_gates[row * 4u * H + k] = r;
+    f_gates[row * 4u * H + H + k] = z;
+    f_gates[row * 4u * H + 2u * H + k] = n;
+    f_gates[row * 4u * H + 3u * H + k] = gh.z;
+    f_out[row * H + k] = hn;
+  } else {
+    for (var q = 0u; q < 4u; q++) { f_gates[row * 4u * H + q * H + k] = 0.0; }
+    f_out[row * H + k] = 0.0;
+  }
+  f_hs[(row + B) * H + k] = hn;
+  if (t + 1u == p.T) { f_out[(p.T * B + b) * H + k] = hn; }
+  return hn;
 }
 
 // ------------------------------------------------------------------ forward step, SIMD-8 layout
@@ -181,28 +190,8 @@ fn gru_fwd_step_simd8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
   for (var r = 0u; r < p.rows; r++) {
     let b = b0 + r;
     if (b >= B) { break; }
-    let row = t * B + b;
-    let hp = f_hs[row * H + k];
-    var hn = hp;
-    if (t < f_len[b]) {
-      let g = row * 3u * H;
-      let rg = sigm(f_gi[g + k] + s_tile[r * 8u + lane] + bhr);
-      let zg = sigm(f_gi[g + H + k] + s_tile[(16u + r) * 8u + lane] + bhz);
-      let ghn = s_tile[(32u + r) * 8u + lane] + bhn;
-      let ng = tanh_c(f_gi[g + 2u * H + k] + rg * ghn);
-      hn = (1.0 - zg) * ng + zg * hp;
-      f_gates[row * 4u * H + k] = rg;
-      f_gates[row * 4u * H + H + k] = zg;
-      f_gates[row * 4u * H + 2u * H + k] = ng;
-      f_gates[row * 4u * H + 3u * H + k] = ghn;
-      f_out[row * H + k] = hn;
-    } else {
-      for (var q = 0u; q < 4u; q++) { f_gates[row * 4u * H + q * H + k] = 0.0; }
-      f_out[row * H + k] = 0.0;
-    }
-    f_hs[(row + B) * H + k] = hn;
-    s_hnext[b * H + k] = hn;
-    if (t + 1u == p.T) { f_out[(p.T * B + b) * H + k] = hn; }
+    let gh = vec3<f32>(s_tile[r * 8u + lane], s_tile[(16u + r) * 8u + lane], s_tile[(32u + r) * 8u + lane]);
+    s_hnext[b * H + k] = gru_fwd_finish(b, k, f_hs[(t * B + b) * H + k], gh + vec3<f32>(bhr, bhz, bhn));
   }
 }
 

@@ -187,9 +187,9 @@ describe('gru backward', () => {
     return { x, h0, w, made: [output, hN, both, seedT, ...flat] };
   }
 
-  it('GPU gradients = float64 reference gradients (central differences), all inputs, masked lengths', async () => {
-    const c: Case = { T: 5, B: 3, I: 3, H: 4, L: 2, lens: [5, 2, 4] };
-    const d = makeCase(c, 4);
+  /** Every gradient (x, h0, the named weights of every layer) against central differences. */
+  async function checkAllGradients(c: Case, seed: number, weights: readonly (typeof names)[number][]) {
+    const d = makeCase(c, seed);
     const loss = (x: Float64Array, h0: Float64Array, layers: RefLayer[]) => {
       const r = gruRef(x, h0, layers, c.T, c.B, c.I, c.H, c.lens);
       return dot(r.y, d.gy) + dot(r.hN, d.ghN);
@@ -198,25 +198,19 @@ describe('gru backward', () => {
     expectClose(await read(g.x.grad!), finiteDiff((v) => loss(v, d.h0, d.layers), d.x), { atol: 5e-5, rtol: 1e-3, what: 'dx' });
     expectClose(await read(g.h0!.grad!), finiteDiff((v) => loss(d.x, v, d.layers), d.h0), { atol: 5e-5, rtol: 1e-3, what: 'dh0' });
     for (let l = 0; l < c.L; l++) {
-      for (const n of names) {
+      for (const n of weights) {
         const fd = finiteDiff((v) => loss(d.x, d.h0, d.layers.map((w, i) => (i === l ? { ...w, [n]: v } : w))), d.layers[l][n]);
         expectClose(await read(g.w[l][n].grad!), fd, { atol: 5e-5, rtol: 1e-3, what: `${n}_l${l}` });
       }
     }
+  }
+
+  it('GPU gradients = float64 reference gradients (central differences), all inputs, masked lengths', async () => {
+    await checkAllGradients({ T: 5, B: 3, I: 3, H: 4, L: 2, lens: [5, 2, 4] }, 4, names);
   });
 
   it('through the SIMD-8 forward (H 8, the states and gates it saves): central differences, masked lengths', async () => {
-    const c: Case = { T: 4, B: 3, I: 2, H: 8, L: 1, lens: [4, 2, 3] };
-    const d = makeCase(c, 31);
-    const loss = (x: Float64Array, h0: Float64Array, layers: RefLayer[]) => {
-      const r = gruRef(x, h0, layers, c.T, c.B, c.I, c.H, c.lens);
-      return dot(r.y, d.gy) + dot(r.hN, d.ghN);
-    };
-    const g = await runBackward(c, d, true);
-    expectClose(await read(g.x.grad!), finiteDiff((v) => loss(v, d.h0, d.layers), d.x), { atol: 5e-5, rtol: 1e-3, what: 'dx' });
-    expectClose(await read(g.h0!.grad!), finiteDiff((v) => loss(d.x, v, d.layers), d.h0), { atol: 5e-5, rtol: 1e-3, what: 'dh0' });
-    const fd = finiteDiff((v) => loss(d.x, d.h0, [{ ...d.layers[0], wHh: v }]), d.layers[0].wHh);
-    expectClose(await read(g.w[0].wHh.grad!), fd, { atol: 5e-5, rtol: 1e-3, what: 'wHh' });
+    await checkAllGradients({ T: 4, B: 3, I: 2, H: 8, L: 1, lens: [4, 2, 3] }, 31, ['wHh']);
   });
 
   it('a padded step leaves the gradients untouched: padding inputs get zero gradient', async () => {
