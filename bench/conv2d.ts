@@ -1,11 +1,12 @@
 /**
- * Convolution benchmark: the engine's implicit-GEMM conv2d (forward, input gradient, weight
- * gradient) against TF.js's WebGPU backend on the same device, over the convolutions of
+ * Convolution benchmark: the engine's conv2d (forward, input gradient, weight gradient; implicit
+ * GEMM, or matmul's v7 product on lavapipe) against TF.js's WebGPU backend on the same device, over the convolutions of
  * WRN-40-2 (32x32 inputs, batch 128) and of the 32x32 BigGAN generator and discriminator
  * (G_ch = D_ch = 64, i.e. 256 channels; batch 50 as BigGAN-PyTorch's CIFAR script).
  *
  *   node bench/conv2d.ts [--json] [--quick] [--shapes a,b] [--variants ours,tfjs] [--wall]
  *                        [--budget seconds] [--no-tfjs] [--biggan-batch n] [--torch] [--bk-alt=n] [--nosg]
+ *                        [--baseline] [--simd8]
  *
  * On a software adapter the BigGAN shapes run at batch 4 unless --biggan-batch says otherwise
  * (a 256->256 3x3 convolution at 32x32 and batch 50 is 60 GFLOP: ~10 s per repetition there).
@@ -14,11 +15,14 @@
  * gradient falls back to a naive kernel), on the same data transposed.
  * Work per row: 2*N*OC*OH*OW*C*kH*kW flops for each of the three passes; minimum traffic is
  * both operands read once and the result written once.
+ * --baseline: adds an `ours-own` row, conv.ts's own kernels with the v7 path (conv-simd.ts)
+ * switched off: before/after in one run where auto picks v7. --simd8: adds `ours-simd8`, the v7
+ * path pinned (variant 'simd8') also where auto keeps conv.ts's kernels.
  * --torch: also times PyTorch (cuDNN, fp32, TF32 off) on the same shapes through
  * /usr/bin/python3 (CUDA when present, else CPU), as peer rows.
  */
 import {
-  init, runtime, tensor, shutdown, getPlatform, conv2dForwardRaw, conv2dInputGradRaw, conv2dWeightGradRaw, conv2dKernelChoice, convTiles, convSubgroups, type Tensor,
+  init, runtime, tensor, shutdown, getPlatform, conv2dForwardRaw, conv2dInputGradRaw, conv2dWeightGradRaw, conv2dKernelChoice, convTiles, convSubgroups, convSimd8, type Tensor, type ConvVariant,
 } from '../src/engine/index.ts';
 import { Harness, parseArgs, compare, runTorchPeer, type Problem, type Variant, type Instance, type Row } from './harness.ts';
 
@@ -197,11 +201,13 @@ function validator(layout: 'nchw' | 'tf'): (p: ConvProblem, out: Float32Array) =
 
 /** Alternatives to compare side by side in one run: `bk` runs with this reduction step
  * (`convTiles.bk`; --bk-alt=N adds an `ours-bkN` row), `noSg` without the subgroup-uniform A
- * fragment (--nosg adds an `ours-nosg` row: the kernels as before that change). */
-function ours(alt: { bk?: number; noSg?: boolean } = {}): Variant<ConvProblem> {
-  const { bk, noSg } = alt;
+ * fragment (--nosg adds an `ours-nosg` row: the kernels as before that change), `own` without
+ * the v7 path (--baseline adds an `ours-own` row), `simd8` with it pinned (--simd8). */
+function ours(alt: { bk?: number; noSg?: boolean; own?: boolean; simd8?: boolean } = {}): Variant<ConvProblem> {
+  const { bk, noSg, own, simd8 } = alt;
+  const variant: ConvVariant = simd8 ? 'simd8' : 'auto';
   return {
-    name: bk !== undefined ? `ours-bk${bk}` : noSg ? 'ours-nosg' : 'ours',
+    name: bk !== undefined ? `ours-bk${bk}` : noSg ? 'ours-nosg' : own ? 'ours-own' : simd8 ? 'ours-simd8' : 'ours',
     async setup(p, copies) {
       const dev = runtime().device;
       const d = dataFor(p);
@@ -225,13 +231,15 @@ function ours(alt: { bk?: number; noSg?: boolean } = {}): Variant<ConvProblem> {
           const saved = convTiles.bk;
           if (bk !== undefined) convTiles.bk = bk;
           if (noSg) convSubgroups.enabled = false;
+          if (own) convSimd8.enabled = false;
           try {
-            if (p.pass === 'fwd') out = conv2dForwardRaw(xs[i], w, null, opts);
-            else if (p.pass === 'dgrad') out = conv2dInputGradRaw(dys[i], w, xShape, opts);
-            else out = conv2dWeightGradRaw(dys[i], xs[i], wShape, opts);
+            if (p.pass === 'fwd') out = conv2dForwardRaw(xs[i], w, null, opts, variant);
+            else if (p.pass === 'dgrad') out = conv2dInputGradRaw(dys[i], w, xShape, opts, variant);
+            else out = conv2dWeightGradRaw(dys[i], xs[i], wShape, opts, variant);
           } finally {
             convTiles.bk = saved;
             convSubgroups.enabled = true;
+            convSimd8.enabled = true;
           }
           if (first) {
             first = false;
@@ -250,8 +258,11 @@ function ours(alt: { bk?: number; noSg?: boolean } = {}): Variant<ConvProblem> {
     note(p) {
       if (bk !== undefined) return `BK ${bk}`;
       if (noSg) return 'no subgroups';
+      if (simd8) return 'simd8 pinned';
       const g = p.g;
+      if (own) convSimd8.enabled = false;
       const pick = conv2dKernelChoice(p.pass, [g.n, g.c, g.h, g.w], [g.oc, g.c, g.k, g.k], { stride: g.s, padding: g.p });
+      convSimd8.enabled = true;
       return pick === 'gemm' ? undefined : `${pick} kernel`;
     },
   };
@@ -394,6 +405,8 @@ async function main(): Promise<void> {
   const bkAlt = values.get('bk-alt');
   if (bkAlt) vs.push(ours({ bk: Number(bkAlt) }));
   if (flags.has('nosg')) vs.push(ours({ noSg: true }));
+  if (flags.has('baseline')) vs.push(ours({ own: true }));
+  if (flags.has('simd8')) vs.push(ours({ simd8: true }));
   if (!flags.has('no-tfjs')) vs.push(tfjsPeer());
   if (variantWords) vs = vs.filter((v) => variantWords.some((w) => v.name.includes(w)));
   for (const p of ps) {
@@ -412,14 +425,16 @@ async function main(): Promise<void> {
   // ratio summary: ours vs each peer, per problem
   const summary: string[] = [];
   for (const p of ps) {
-    const mine = h.rows.find((r) => r.problem === p.name && r.variant === 'ours' && r.status === 'ok');
     const peers = h.rows.filter((r) => r.problem === p.name && r.peer && r.status === 'ok');
-    const cpu = (q: Row): string => {
-      const a = mine?.gflopsCpu;
-      const b = q.gflopsCpu;
-      return a && b ? ` (cpu time ${(a / b).toFixed(2)}x)` : '';
-    };
-    if (mine && peers.length) summary.push(`${p.name.padEnd(22)} ${peers.map((q) => `${q.variant} / ours = ${(q.ms! / mine.ms!).toFixed(2)}x${cpu(q)}`).join(', ')}`);
+    for (const mine of h.rows.filter((r) => r.problem === p.name && r.variant.startsWith('ours') && r.status === 'ok')) {
+      const cpu = (q: Row): string => {
+        const a = mine.gflopsCpu;
+        const b = q.gflopsCpu;
+        return a && b ? ` (cpu time ${(a / b).toFixed(2)}x)` : '';
+      };
+      const who = mine.variant === 'ours' ? '' : ` [${mine.variant}]`;
+      if (peers.length) summary.push(`${(p.name + who).padEnd(32)} ${peers.map((q) => `${q.variant} / ours = ${(q.ms! / mine.ms!).toFixed(2)}x${cpu(q)}`).join(', ')}`);
+    }
   }
   const log = flags.has('json') ? (s: string) => process.stderr.write(s + '\n') : (s: string) => process.stdout.write(s + '\n');
   if (summary.length) {

@@ -627,3 +627,246 @@ fn conv_dgrad_phased(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
     }
   }
 }
+
+// ------------------------------------------------------------ SIMD-8 packing (lavapipe)
+//
+// Gathers that lay a convolution's GEMM operands out as matmul's v7 (kernels/matmul.wgsl, "v7")
+// reads them, straight from the NCHW tensors (no im2col buffer): U (the rows, in 64 KiB uniform
+// windows, upacked[window][row][k4]) and T (an rgba32float array texture of 32-column panels,
+// texel (lane, y, layer) = T[k][panel * 32 + 4 lane .. + 3]). matmul's v7_simd8 then runs the
+// product (src/engine/ops/conv-simd.ts). Why that layout: on llvmpipe a loop's storage loads go
+// one lane at a time with a bounds check each, while uniform reads and texel fetches gather all
+// 8 lanes at once. These packing passes have no loops, so their loads are plain gathers.
+//
+//   PK_MODE 0, forward      U = w [C_out, (ci, ky, kx)]      T[(ci, ky, kx)][(n, oy, ox)] = x[...]
+//   PK_MODE 1, input grad   U = w as [C_in, (co, ty, tx)]    T[(co, ty, tx)][(n, iy, ix)] = dy[...]
+//   PK_MODE 2, weight grad  U = dy as [C_out, (n, oy, ox)]   T[(n, oy, ox)][(ci, ky, kx)] = x[...]
+//
+// Input gradient by stride phases (QH = SH, QW = SW, dilation 1): one product per phase
+// sp.phase = py * QW + px, whose columns are the positions (iy, ix) = (QH iy' + py, QW ix' + px)
+// on a HQ x WQ grid and whose taps are ky = (py + PH) mod QH + QH ty, NTH x NTW of them (the
+// phase's own counts: a pipeline per phase shape); phases no tap reaches have no product (their
+// dx is zero) and `simd_scatter` moves the phases' [slot][n][ci][HQ*WQ] products into dx.
+// Unphased: QH = QW = 1, taps = the whole kernel, the stride's divisibility tested per element.
+
+struct PackParams {
+  rows: u32,        // U rows
+  cols: u32,        // T columns (of this group of images)
+  K: u32,
+  kc: u32,          // the v7 plan (src/engine/ops/matmul-simd.ts, Simd8Plan)
+  win_rows: u32,
+  n_chunks: u32,
+  kh: u32,
+  n_kt: u32,
+  panels: u32,
+  off_src: u32,
+  n0: u32,          // first image of this group (T of the forward and input gradient; scatter)
+  phase: u32,       // input gradient: the stride phase py * QW + px this product computes
+  off_dst: u32,     // simd_scatter: offset of dx
+  copies: u32,      // simd_pack_u: U copies (one per batch entry: images as batch entries)
+  _s1: u32,
+  _s2: u32,
+  slot: array<vec4<u32>, 4>,   // simd_scatter: phase -> its slot in the scratch + 1 (0: no tap)
+};
+
+@group(0) @binding(0) var<uniform> sp: PackParams;
+@group(0) @binding(1) var<storage, read_write> upack: array<vec4<f32>>;
+@group(0) @binding(1) var tpack: texture_storage_2d_array<rgba32float, write>;
+
+override PK_MODE: u32 = 0u;
+override QH: u32 = 1u;
+override QW: u32 = 1u;
+override HQ: u32 = 1u;   // ceil(IH / QH)
+override WQ: u32 = 1u;   // ceil(IW / QW)
+override NKT: u32 = 1u;  // texture layers per panel (the plan's n_kt)
+
+// The kernel tap (ky, kx) of reduction index t = ty * NTW + tx of this phase (input grad).
+fn pk_tap(t: u32) -> vec2<u32> {
+  let py = sp.phase / QW;
+  let px = sp.phase % QW;
+  return vec2<u32>((py + PH) % QH + t / NTW * QH, (px + PW) % QW + t % NTW * QW);
+}
+
+// x[n, ci, oy * SH - PH + ky * DH, ox * SW - PW + kx * DW] for tap t = (ky, kx) and output position s.
+fn pk_x(n: u32, ci: u32, t: u32, s: u32) -> f32 {
+  let iy = i32(s / OW * SH + t / KW * DH) - i32(PH);
+  let ix = i32(s % OW * SW + t % KW * DW) - i32(PW);
+  if (iy < 0 || iy >= i32(IH) || ix < 0 || ix >= i32(IW)) { return 0.0; }
+  return a[sp.off_src + ((n * IC + ci) * IH + u32(iy)) * IW + u32(ix)];
+}
+
+// U[row][k], zero beyond the rows and K.
+fn pk_u(row: u32, k: u32) -> f32 {
+  if (row >= sp.rows || k >= sp.K) { return 0.0; }
+  if (PK_MODE == 0u) { return a[sp.off_src + row * sp.K + k]; }
+  if (PK_MODE == 1u) {
+    let ntap = NTH * NTW;
+    let tap = pk_tap(k % ntap);
+    if (tap.x >= KH || tap.y >= KW) { return 0.0; }
+    return a[sp.off_src + ((k / ntap * IC + row) * KH + tap.x) * KW + tap.y];
+  }
+  let ohw = OH * OW;
+  return a[sp.off_src + (k / ohw * OC + row) * ohw + k % ohw];
+}
+
+// T[k][c] (c counted from this group's first column), zero beyond K and the columns.
+fn pk_t(k: u32, c: u32) -> f32 {
+  if (k >= sp.K || c >= sp.cols) { return 0.0; }
+  if (PK_MODE == 0u) {
+    let taps = KH * KW;
+    let ohw = OH * OW;
+    return pk_x(sp.n0 + c / ohw, k / taps, k % taps, c % ohw);
+  }
+  if (PK_MODE == 1u) {
+    let ntap = NTH * NTW;
+    let tap = pk_tap(k % ntap);
+    let hw = HQ * WQ;
+    let s = c % hw;
+    let iy = s / WQ * QH + sp.phase / QW;
+    let ix = s % WQ * QW + sp.phase % QW;
+    let th = i32(iy + PH) - i32(tap.x * DH);
+    let tw = i32(ix + PW) - i32(tap.y * DW);
+    if (tap.x >= KH || tap.y >= KW || iy >= IH || ix >= IW || th < 0 || tw < 0) { return 0.0; }
+    let oy = u32(th) / SH;
+    let ox = u32(tw) / SW;
+    if (oy * SH != u32(th) || ox * SW != u32(tw) || oy >= OH || ox >= OW) { return 0.0; }
+    return a[sp.off_src + (((sp.n0 + c / hw) * OC + k / ntap) * OH + oy) * OW + ox];
+  }
+  let taps = KH * KW;
+  let ohw = OH * OW;
+  return pk_x(k / ohw, c / taps, c % taps, k % ohw);
+}
+
+// upacked[window][r][k4] as matmul's v7_pack_u lays it out: windows ordered (copy, row window,
+// chunk), every copy the same (v7 reads a window per batch entry). Weights: small next to T, so
+// one vec4 per thread and run-time divisions are fine.
+@compute @workgroup_size(64)
+fn simd_pack_u(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * 64u;
+  let kc4 = sp.kc / 4u;
+  let per_win = sp.win_rows * kc4;
+  let n_win = (sp.rows + sp.win_rows - 1u) / sp.win_rows;
+  if (i >= sp.n_chunks * n_win * per_win * sp.copies) { return; }
+  let w = i / per_win % (sp.n_chunks * n_win);
+  let within = i % per_win;
+  let row = w / sp.n_chunks * sp.win_rows + within / kc4;
+  let k = w % sp.n_chunks * sp.kc + within % kc4 * 4u;
+  upack[i] = vec4<f32>(pk_u(row, k), pk_u(row, k + 1u), pk_u(row, k + 2u), pk_u(row, k + 3u));
+}
+
+// Texel (x, y, layer), layer = panel * NKT + kt: T[kt * kh + y][panel * 32 + 4x ..].
+// workgroup_id.z = the layer; a workgroup is the 8
+// lanes of one panel (lane = texture column x) and walks PK_ROWS texel rows, or PK_GROUPS tap rows
+// on the window path. Measured on lavapipe (wrn-g1-fwd's T, CPU time per element): one texel per
+// thread 9 ns, 16 rows per thread 5.6 (llvmpipe derives the invocation ids with a division per
+// lane, and a division by a run-time value is scalarised: every division here is by an override).
+override PK_ROWS: u32 = 16u;
+override PK_WIN: bool = false;   // the window path (the host checks that it applies)
+override PK_GROUPS: u32 = 4u;    // window path: tap rows per workgroup
+override WN: u32 = 1u;           // window path: taps (texel rows) per tap row: KW, or NTW
+override WC: u32 = 1u;           // window path: source step between the 4 columns
+override WT: u32 = 1u;           // window path: source step between taps
+override WLEN: u32 = 4u;         // window path: 3 WC + (WN - 1) WT + 1 <= 16
+
+@compute @workgroup_size(8)
+fn simd_pack_t(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  let kt = wg.z % NKT;
+  let panel = wg.z / NKT;
+  let layer = wg.z;
+  let c = panel * 32u + lane * 4u;
+  if (PK_WIN) {
+    for (var r = 0u; r < PK_GROUPS; r++) {
+      let gi = wg.y * PK_GROUPS + r;
+      if (gi * WN >= sp.kh) { break; }
+      pk_window(gi, c, lane, layer);
+    }
+    return;
+  }
+  for (var r = 0u; r < PK_ROWS; r++) {
+    let y = wg.y * PK_ROWS + r;
+    if (y >= sp.kh) { break; }
+    let k = kt * sp.kh + y;
+    textureStore(tpack, vec2<u32>(lane, y), layer, vec4<f32>(pk_t(k, c), pk_t(k, c + 1u), pk_t(k, c + 2u), pk_t(k, c + 3u)));
+  }
+}
+
+// The window path (one texture layer per panel; forward, or input gradient by phases or at
+// stride 1): the WN texels of tap row gi, k = gi * WN + t, for the columns c .. c + 3, which lie
+// in one row of the output (forward) or of the phase's grid (input gradient). Their sources lie
+// in one row of x (dy) at positions pos0 + e, e = j WC + t WT (forward) or j + (WN - 1 - t) WT,
+// so one window of WLEN loads feeds 4 WN elements (3x3, stride 1: 6 loads for 12).
+fn pk_window(gi: u32, c: u32, lane: u32, layer: u32) {
+  var row_ok = c < sp.cols;
+  var rowbase = 0u;
+  var pos0 = 0i;
+  var width = 0u;
+  var colmask = vec4<bool>(true);
+  var rx = 0u;
+  if (PK_MODE == 0u) {
+    let ci = gi / KH;
+    let ky = gi % KH;
+    let s = c % (OH * OW);
+    let iy = i32(s / OW * SH + ky * DH) - i32(PH);
+    row_ok = row_ok && ci < IC && iy >= 0 && iy < i32(IH);
+    rowbase = sp.off_src + ((sp.n0 + c / (OH * OW)) * IC + ci) * IH * IW + u32(max(iy, 0)) * IW;
+    pos0 = i32(s % OW * SW) - i32(PW);
+    width = IW;
+  } else {
+    let py = sp.phase / QW;
+    let px = sp.phase % QW;
+    rx = (px + PW) % QW;
+    let co = gi / NTH;
+    let ky = (py + PH) % QH + gi % NTH * QH;
+    let s = c % (HQ * WQ);
+    let iy = s / WQ * QH + py;
+    let ixq = s % WQ;
+    let th = i32(iy + PH) - i32(ky * DH);
+    let oy = u32(max(th, 0)) / SH;
+    row_ok = row_ok && co < OC && ky < KH && iy < IH && th >= 0 && oy < OH;
+    rowbase = sp.off_src + ((sp.n0 + c / (HQ * WQ)) * OC + co) * OH * OW + oy * OW;
+    // ox of column j and tap t: ixq + j + (px + PW - rx) / SW - t WT (phases: SW = QW, WT = 1;
+    // stride 1: rx = 0, WT = DW)
+    pos0 = i32(ixq + (px + PW - rx) / SW) - i32((WN - 1u) * WT);
+    width = OW;
+    colmask = vec4<u32>(ixq) * QW + vec4<u32>(0u, 1u, 2u, 3u) * QW + px < vec4<u32>(IW);
+  }
+  var win: array<f32, 16>;
+  for (var e = 0u; e < WLEN; e++) {
+    let pos = pos0 + i32(e);
+    let ok = row_ok && pos >= 0 && pos < i32(width);
+    win[e] = select(0.0, a[select(0u, rowbase + u32(pos), ok)], ok);
+  }
+  for (var t = 0u; t < WN; t++) {
+    let y = gi * WN + t;
+    if (y < sp.kh) {
+      var v: vec4<f32>;
+      if (PK_MODE == 0u) {
+        v = vec4<f32>(win[t * WT], win[WC + t * WT], win[2u * WC + t * WT], win[3u * WC + t * WT]);
+      } else {
+        let e = (WN - 1u - t) * WT;
+        v = select(vec4<f32>(0.0), vec4<f32>(win[e], win[e + 1u], win[e + 2u], win[e + 3u]), colmask & vec4<bool>(rx + t * QW < KW));
+      }
+      textureStore(tpack, vec2<u32>(lane, y), layer, v);
+    }
+  }
+}
+
+// dx of this group's images from the phases' products (`a`: [z][n][ci][HQ * WQ]); one thread
+// per element, sp.cols = images x HQ x WQ.
+@compute @workgroup_size(WG)
+fn simd_scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  let ihw = IH * IW;
+  let ng = sp.cols / (HQ * WQ);
+  if (i >= ng * IC * ihw) { return; }
+  let s = i % ihw;
+  let iy = s / IW;
+  let ix = s % IW;
+  let phase = iy % QH * QW + ix % QW;
+  let zp = sp.slot[phase / 4u][phase % 4u];
+  var v = 0.0;
+  if (zp > 0u) {
+    v = a[sp.off_src + ((zp - 1u) * ng * IC + i / ihw) * HQ * WQ + iy / QH * WQ + ix / QW];
+  }
+  out[sp.off_dst + sp.n0 * IC * ihw + i] = v;
+}

@@ -2,6 +2,8 @@
  * 2-D convolution (NCHW) as implicit GEMM (kernels/conv2d.wgsl): forward with a fused bias and
  * activation epilogue, input gradient and weight gradient (split over batch and space, then
  * summed in a fixed order). Depthwise and other narrow-group convolutions use direct kernels.
+ * On a software adapter with 8-lane subgroups (lavapipe) ungrouped convolutions run on matmul's
+ * v7 product instead (conv-simd.ts), where its plan fits.
  */
 import { Tensor, empty } from '../tensor.ts';
 import { record } from '../autograd.ts';
@@ -9,6 +11,10 @@ import { OpError } from '../errors.ts';
 import { dispatch, grid1d, kernel } from './launch.ts';
 import { contiguous } from './movement.ts';
 import { runtime } from '../runtime.ts';
+import { convForwardSimd8, convInputGradSimd8, convSimd8Auto, convWeightGradSimd8 } from './conv-simd.ts';
+import { simd8Available } from './matmul-simd.ts';
+
+export { convSimd8 } from './conv-simd.ts';
 
 export type Pair = number | readonly [number, number];
 export type ConvActivation = 'relu' | 'leakyRelu' | 'tanh' | null;
@@ -24,8 +30,9 @@ export interface Conv2dOptions {
   negativeSlope?: number;
 }
 
-/** Which kernel family runs: implicit GEMM, direct loops, or chosen from the shape. */
-export type ConvVariant = 'auto' | 'gemm' | 'direct';
+/** Which kernel family runs: implicit GEMM, direct loops, matmul's v7 product (conv-simd.ts;
+ * ungrouped convolutions on adapters with 8-lane subgroups), or chosen from the shape and adapter. */
+export type ConvVariant = 'auto' | 'gemm' | 'direct' | 'simd8';
 
 /** Everything a convolution's kernels are specialised on. */
 export interface ConvGeometry {
@@ -146,8 +153,19 @@ function gemmGrid(op: string, cols: number, rows: number, ty: number, z: number,
 }
 
 function pickVariant(v: ConvVariant, narrow: number): 'gemm' | 'direct' {
-  if (v !== 'auto') return v;
+  if (v === 'gemm' || v === 'direct') return v;
   return narrow < 8 ? 'direct' : 'gemm';
+}
+
+/** Runs the pass on v7 when `variant` asks for it ('simd8': or an error saying why it cannot)
+ * or 'auto' picks it; false when the caller runs its own kernels. */
+function simd8Pass(op: string, pass: 'fwd' | 'dgrad' | 'wgrad', variant: ConvVariant, g: ConvGeometry, run: () => boolean): boolean {
+  if (variant === 'simd8') {
+    if (g.groups !== 1 || !simd8Available()) throw new OpError(op, `variant 'simd8' needs groups = 1 (got ${g.groups}) and an adapter whose subgroups are exactly 8 lanes`);
+    if (!run()) throw new OpError(op, `variant 'simd8': the packed operands of input ${fmt([g.n, g.c, g.h, g.w])}, weight ${fmt([g.oc, g.c, g.kh, g.kw])} exceed this adapter's texture or binding limits`);
+    return true;
+  }
+  return variant === 'auto' && convSimd8Auto(pass, g) && run();
 }
 
 function checkTensor(op: string, t: Tensor, what: string): void {
@@ -162,13 +180,20 @@ function wgradTileCols(ncols: number): number {
 }
 
 /**
- * The kernel family `auto` runs for a pass: 'direct' for narrow groups (fewer than 8 rows; for
- * the weight gradient, when GEMM tiles would be over 95% padding: direct runs ~0.1-1 GFLOP per
- * CPU-second on lavapipe against ~2.3 for the GEMM), else 'gemm' ('gemm-phased' for a strided
- * input gradient). Exported for the benchmark's notes.
+ * The kernel family `auto` runs for a pass: 'simd8' (matmul's v7 product, conv-simd.ts) on a
+ * software adapter with 8-lane subgroups where its plan fits; else 'direct' for narrow groups
+ * (fewer than 8 rows; for the weight gradient, when GEMM tiles would be over 95% padding: direct
+ * runs ~0.1-1 GFLOP per CPU-second on lavapipe against ~2.3 for the GEMM), else 'gemm'
+ * ('gemm-phased' for a strided input gradient). Exported for the benchmark's notes.
  */
-export function conv2dKernelChoice(pass: 'fwd' | 'dgrad' | 'wgrad', xShape: readonly number[], wShape: readonly number[], opts: Conv2dOptions = {}): 'gemm' | 'gemm-phased' | 'direct' {
+export function conv2dKernelChoice(pass: 'fwd' | 'dgrad' | 'wgrad', xShape: readonly number[], wShape: readonly number[], opts: Conv2dOptions = {}): 'simd8' | 'gemm' | 'gemm-phased' | 'direct' {
   const g = convGeometry('conv2d', xShape, wShape, opts);
+  if (convSimd8Auto(pass, g)) return 'simd8';
+  return ownKernelChoice(pass, g);
+}
+
+/** conv2dKernelChoice among this file's own kernels. */
+function ownKernelChoice(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry): 'gemm' | 'gemm-phased' | 'direct' {
   const cog = g.oc / g.groups;
   const cig = g.c / g.groups;
   if (pass === 'fwd') return cog < 8 ? 'direct' : 'gemm';
@@ -205,7 +230,9 @@ export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, opts
   const offs = [out.offset, xc.offset, wc.offset, (bc ?? wc).offset];
   const alpha = opts.negativeSlope ?? 0.01;
   const pick = pickVariant(variant, cog);
-  if (pick === 'direct') {
+  if (simd8Pass(op, 'fwd', variant, g, () => convForwardSimd8(out, xc, wc, bc, g, act, alpha))) {
+    // done on v7
+  } else if (pick === 'direct') {
     dispatch(kernel('conv2d', 'direct_fwd', { defines: plainDefines(), constants: constants(g, extra) }), buffers, params({ n: out.size, offs, alpha }), grid1d(out.size));
   } else {
     const ty = tileRows(cog);
@@ -238,7 +265,9 @@ export function conv2dInputGradRaw(dy: Tensor, w: Tensor, xShape: readonly numbe
   const buffers = [dx.bufferFor(op), dyc.bufferFor(op), wc.bufferFor(op)];
   const offs = [dx.offset, dyc.offset, wc.offset];
   const pick = pickVariant(variant, cig);
-  if (pick === 'direct') {
+  if (simd8Pass(op, 'dgrad', variant, g, () => convInputGradSimd8(dx, dyc, wc, g))) {
+    // done on v7
+  } else if (pick === 'direct') {
     // one thread per input position and block of up to 8 channels of a group
     const cib = Math.min(cig, 8);
     const threads = g.n * g.groups * Math.ceil(cig / cib) * g.h * g.w;
@@ -286,8 +315,10 @@ export function conv2dWeightGradRaw(dy: Tensor, x: Tensor, wShape: readonly numb
   const ncols = cig * g.kh * g.kw;
   const kdim = g.n * g.oh * g.ow;
   const tx = wgradTileCols(ncols);
-  const useDirect = (variant === 'auto' ? conv2dKernelChoice('wgrad', x.shape, wShape, opts) : variant) === 'direct';
-  if (useDirect || kdim === 0) {
+  const useDirect = (variant === 'auto' ? ownKernelChoice('wgrad', g) : variant) === 'direct';
+  if (kdim > 0 && simd8Pass(op, 'wgrad', variant, g, () => convWeightGradSimd8(dw, dyc, xc, g))) {
+    // done on v7
+  } else if (useDirect || kdim === 0) {
     dispatch(
       kernel('conv2d', 'direct_wgrad', { defines: plainDefines(), constants: constants(g, {}) }),
       [dw.bufferFor(op), dyc.bufferFor(op), xc.bufferFor(op)],

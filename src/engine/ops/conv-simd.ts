@@ -1,0 +1,307 @@
+/**
+ * conv2d on matmul's v7 product (SIMD-8, src/engine/ops/matmul-simd.ts) for a software adapter
+ * with 8-lane subgroups (lavapipe): kernels/conv2d.wgsl's `simd_pack_u` / `simd_pack_t` gather
+ * the GEMM operands of a pass straight from the NCHW tensors into v7's layout (U rows in 64 KiB
+ * uniform windows, T in a texture of 32-column panels), then `runSimd8` computes the product and
+ * writes it NCHW (colSplit). Why the layout pays on lavapipe: kernels/matmul.wgsl, "v7".
+ *
+ *   forward      rows C_out,  K (ci, ky, kx),  columns (n, oy, ox)  -> y, bias and activation fused
+ *   input grad   rows C_in,   K (co, ty, tx),  columns (n, iy, ix)  -> dx
+ *   weight grad  rows C_out,  K (n, oy, ox),   columns (ci, ky, kx) -> dw
+ *
+ * A strided input gradient (dilation 1) runs one product per stride phase (iy mod S_h, ix mod
+ * S_w) over only the taps that reach it (a 3x3 stride-2 kernel: 1, 2, 2 and 4 taps instead of 9
+ * each), into a scratch [phase][n][C_in][positions of the phase] that `simd_scatter` moves to dx.
+ * Columns go in groups of whole images so the panel texture stays within the adapter's layers
+ * and `convSimd8.textureBudget`; U (the weights) is packed once for all groups and one texture is
+ * reused (recorded work stays ordered). Ungrouped convolutions only: conv.ts runs the others,
+ * and whatever `planSimd8` refuses, on its own kernels.
+ */
+import type { Tensor } from '../tensor.ts';
+import { empty } from '../tensor.ts';
+import { runtime } from '../runtime.ts';
+import type { Device } from '../device.ts';
+import type { ConvGeometry } from './conv.ts';
+import { dispatch, grid1d, kernel } from './launch.ts';
+import { acquireTexture, planSimd8, releaseTexture, runSimd8, simd8Available, type Simd8Plan } from './matmul-simd.ts';
+
+/** `enabled`: off pins conv.ts's own kernels (the benchmark's `--baseline` rows);
+ * `textureBudget`: bytes of panel texture a pass may hold at once (more images: more groups;
+ * tests shrink it to cover several groups). */
+export const convSimd8 = { enabled: true, textureBudget: 64 * 2 ** 20 };
+/** Stride phases an input gradient may split into (PackParams' phase table holds 16). */
+const MAX_PHASES = 16;
+/** Texel rows per simd_pack_t workgroup (general path). */
+const PACK_ROWS = 16;
+/** Longest source window of simd_pack_t's window path (pk_window). */
+const MAX_WINDOW = 16;
+/** Fewest columns per image for images as batch entries (PassPlan.batched). */
+const BATCH_MIN_P = 256;
+/** conv.ts's activation codes (none, relu, leaky relu, tanh) as matmul.wgsl's ACT codes. */
+const ACT_CODES = [0, 1, 4, 5];
+const V7_DEFINES = { SUBGROUPS: 'enable subgroups;', SG_FIRST: 'subgroupBroadcastFirst', SG_BCAST: 'subgroupBroadcast' };
+const PACK_DEFINES = { SUBGROUPS: 'enable subgroups;', SG_FIRST: 'subgroupBroadcastFirst' };
+
+/** The passes `auto` may run here (wgrad: see convSimd8Auto). */
+const AUTO_PASSES = { fwd: true, dgrad: true, wgrad: false };
+/** Shortest reduction `auto` runs here: v7's per-workgroup costs (its epilogue stores 64
+ * outputs per lane whatever K is) outweigh the product below it (measured: 1x1 convolutions
+ * with 16-32 channels and 3-channel 3x3 ones ran 1.2-1.9x faster on conv.ts's GEMM). */
+const AUTO_MIN_K = 64;
+
+/**
+ * Whether `auto` runs a pass here: a software adapter with 8-lane subgroups, one group, at least
+ * 8 rows (fewer: conv.ts's direct kernels, about as fast), a reduction of at least AUTO_MIN_K
+ * per product, not the input gradient of a strided 1x1 convolution (most of dx is zero: the
+ * scratch and scatter cost more than the product), and a plan that fits the adapter.
+ */
+export function convSimd8Auto(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry): boolean {
+  if (!convSimd8.enabled || !AUTO_PASSES[pass] || g.groups !== 1 || !runtime().device.isSoftware || !simd8Available()) return false;
+  const parts = passParts(pass, g);
+  if (parts[0].rows < 8 || Math.min(...parts.map((p) => p.K)) < AUTO_MIN_K) return false;
+  if (pass === 'dgrad' && g.kh * g.kw === 1 && g.sh * g.sw > 1) return false;
+  return planPass(pass, g, runtime().device) !== null;
+}
+
+// ------------------------------------------------------------------------------ planning
+
+/** One product of a pass: U rows x K, T's columns per image, and the packing kernels' overrides. */
+interface Part {
+  rows: number;
+  K: number;
+  /** T columns per image. */
+  P: number;
+  /** PK_MODE: 0 forward, 1 input gradient, 2 weight gradient. */
+  mode: number;
+  /** Input gradient: the stride phase py * QW + px (0 when unphased). */
+  phase: number;
+  constants: Record<string, number>;
+}
+
+/** A pass planned: its products, images per group and each product's plan for a full group. */
+interface PassPlan {
+  parts: Part[];
+  nb: number;
+  plans: Simd8Plan[];
+  /** Images as v7 batch entries (each image's columns whole panels, P a multiple of 32, and at
+   * least BATCH_MIN_P of them): C is then [image][rows][P] without colSplit, whose epilogue
+   * divides by P per output (a division by a run-time value: lane by lane on lavapipe, as costly
+   * as the product at K = 16-32). U is packed once per image. Else one batch entry holding all
+   * the images' columns: a dispatch per (window, chunk) instead of per (image, window, chunk),
+   * which wins for small images (8x8: 2 panels per image; measured wrn-g3, 1.2x). */
+  batched: boolean;
+  /** Input gradient by stride phases (a part per phase, through a scratch and simd_scatter). */
+  phased: boolean;
+}
+
+function baseConstants(g: ConvGeometry, mode: number, q = { qh: 1, qw: 1, nth: 1, ntw: 1 }): Record<string, number> {
+  return {
+    IC: g.c, IH: g.h, IW: g.w, OC: g.oc, OH: g.oh, OW: g.ow, KH: g.kh, KW: g.kw,
+    SH: g.sh, SW: g.sw, PH: g.ph, PW: g.pw, DH: g.dh, DW: g.dw,
+    PK_MODE: mode, QH: q.qh, QW: q.qw, NTH: q.nth, NTW: q.ntw, HQ: Math.ceil(g.h / q.qh), WQ: Math.ceil(g.w / q.qw),
+  };
+}
+
+/** The products of a pass (before sizing groups). */
+function passParts(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry): Part[] {
+  if (pass === 'fwd') return [{ rows: g.oc, K: g.c * g.kh * g.kw, P: g.oh * g.ow, mode: 0, phase: 0, constants: baseConstants(g, 0) }];
+  if (pass === 'wgrad') return [{ rows: g.oc, K: g.n * g.oh * g.ow, P: g.c * g.kh * g.kw, mode: 2, phase: 0, constants: baseConstants(g, 2) }];
+  const phased = (g.sh > 1 || g.sw > 1) && g.dh === 1 && g.dw === 1 && g.sh * g.sw <= MAX_PHASES;
+  if (!phased) {
+    const q = { qh: 1, qw: 1, nth: g.kh, ntw: g.kw };
+    return [{ rows: g.c, K: g.oc * g.kh * g.kw, P: g.h * g.w, mode: 1, phase: 0, constants: baseConstants(g, 1, q) }];
+  }
+  const parts: Part[] = [];
+  const P = Math.ceil(g.h / g.sh) * Math.ceil(g.w / g.sw);
+  for (let py = 0; py < g.sh; py++) {
+    for (let px = 0; px < g.sw; px++) {
+      // the phase's taps: ky = (py + PH) mod S_h + S_h t, those inside the kernel
+      const nth = Math.ceil((g.kh - ((py + g.ph) % g.sh)) / g.sh);
+      const ntw = Math.ceil((g.kw - ((px + g.pw) % g.sw)) / g.sw);
+      if (nth <= 0 || ntw <= 0) continue; // no tap reaches it: dx is zero there
+      const q = { qh: g.sh, qw: g.sw, nth, ntw };
+      parts.push({ rows: g.c, K: g.oc * nth * ntw, P, mode: 1, phase: py * g.sw + px, constants: baseConstants(g, 1, q) });
+    }
+  }
+  return parts;
+}
+
+/** Images per group (the largest count whose panels fit every part's texture under the limits),
+ * each part's plan for it, or null when a part does not fit even for one image. The weight
+ * gradient does not group (its K is the images: v7's chunks write C first and add later) and
+ * refuses when its texture would exceed the budget. */
+function planPass(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry, dev: Device): PassPlan | null {
+  const parts = passParts(pass, g);
+  const n = pass === 'wgrad' ? 1 : g.n;
+  let nb = n;
+  for (const part of parts) {
+    const one = planSimd8(part.rows, part.P, part.K, 1, dev.limits, false);
+    if (!one) return null;
+    if (pass === 'wgrad') {
+      if (128 * one.kh * one.layers > convSimd8.textureBudget) return null;
+      continue;
+    }
+    const maxLayers = Math.min(dev.limits.maxTextureArrayLayers, Math.max(Math.floor(convSimd8.textureBudget / (128 * one.kh)), one.layers));
+    // >= 1 image: maxLayers >= one.layers
+    nb = Math.min(nb, Math.floor((Math.floor(maxLayers / one.nKt) * 32) / part.P));
+  }
+  nb = Math.ceil(n / Math.ceil(n / nb)); // equal groups
+  const batched = pass !== 'wgrad' && parts[0].P % 32 === 0 && parts[0].P >= BATCH_MIN_P;
+  const plans: Simd8Plan[] = [];
+  for (const part of parts) {
+    const plan = groupPlan(part, nb, batched, dev);
+    if (!plan) return null;
+    plans.push(plan);
+  }
+  return { parts, nb, plans, batched, phased: pass === 'dgrad' && parts[0].constants.QH * parts[0].constants.QW > 1 };
+}
+
+/** A part's v7 plan for a group of `nbg` images. */
+function groupPlan(part: Part, nbg: number, batched: boolean, dev: Device): Simd8Plan | null {
+  return batched ? planSimd8(part.rows, part.P, part.K, nbg, dev.limits, false) : planSimd8(part.rows, nbg * part.P, part.K, 1, dev.limits, false);
+}
+
+// ------------------------------------------------------------------------------ recording
+
+/** PackParams (kernels/conv2d.wgsl). */
+function packParams(plan: Simd8Plan, offSrc: number, n0: number, phase: number, slots: readonly number[] = [], offDst = 0): Uint32Array {
+  const p = new Uint32Array(32);
+  p.set([plan.rows, plan.cols, plan.K, plan.kc, plan.winRows, plan.chunks, plan.kh, plan.nKt, plan.panels, offSrc, n0, phase, offDst]);
+  slots.forEach((ph, z) => (p[16 + ph] = z + 1));
+  return p;
+}
+
+/** simd_pack_t's overrides for a part and the texel rows one workgroup covers: the window path
+ * where the 4 columns of a texel always lie in one source row (row widths multiple of 4) and the
+ * window fits, else one gather per element. */
+function packTSpec(part: Part, plan: Simd8Plan): { constants: Record<string, number>; rowsPerGroup: number } {
+  const c = part.constants;
+  const base = { ...c, NKT: plan.nKt, PK_ROWS: PACK_ROWS };
+  let win: { wn: number; wc: number; wt: number } | null = null;
+  if (plan.nKt === 1 && part.mode === 0 && c.OW % 4 === 0) win = { wn: c.KW, wc: c.SW, wt: c.DW };
+  if (plan.nKt === 1 && part.mode === 1 && c.WQ % 4 === 0) {
+    const phased = c.QH * c.QW > 1;
+    if (phased || (c.SH === 1 && c.SW === 1)) win = { wn: c.NTW, wc: 1, wt: phased ? 1 : c.DW };
+  }
+  const len = win ? 3 * win.wc + (win.wn - 1) * win.wt + 1 : 0;
+  if (!win || len > MAX_WINDOW) return { constants: { ...base, PK_WIN: 0 }, rowsPerGroup: PACK_ROWS };
+  const groups = Math.max(1, Math.round(PACK_ROWS / win.wn));
+  return { constants: { ...base, PK_WIN: 1, PK_GROUPS: groups, WN: win.wn, WC: win.wc, WT: win.wt, WLEN: len }, rowsPerGroup: groups * win.wn };
+}
+
+/** Records the U packing pass of a part (a copy per batch entry): one thread per packed vec4. */
+function packU(op: string, part: Part, plan: Simd8Plan, src: Tensor, packed: Tensor): void {
+  const batch = plan.layers / (plan.panels * plan.nKt);
+  const threads = (batch * plan.windows * plan.chunks * plan.winRows * plan.kc) / 4;
+  const k = kernel('conv2d', 'simd_pack_u', { defines: PACK_DEFINES, constants: part.constants });
+  const p = packParams(plan, src.offset, 0, part.phase);
+  p[13] = batch;
+  dispatch(k, [packed.bufferFor(op), src.bufferFor(op)], p, grid1d(threads, 64));
+}
+
+/** Records the T packing pass of a part for `nbg` images from n0 into `tex` (the same texels
+ * with images as batch entries or not: batch entries are whole panels). */
+function packT(op: string, part: Part, plan: Simd8Plan, src: Tensor, n0: number, nbg: number, tex: GPUTexture): void {
+  const ts = packTSpec(part, plan);
+  const k = kernel('conv2d', 'simd_pack_t', { defines: PACK_DEFINES, constants: ts.constants });
+  const p = packParams(plan, src.offset, n0, part.phase);
+  p[1] = part.mode === 2 ? plan.cols : nbg * part.P;
+  dispatch(k, [tex.createView({ dimension: '2d-array' }), src.bufferFor(op)], p, [1, Math.ceil(plan.kh / ts.rowsPerGroup), plan.layers]);
+}
+
+/** A view of `t` from element `offset` on (runSimd8 writes at its output's offset). */
+function at(t: Tensor, offset: number): Tensor {
+  return t.view([t.size - offset], [1], t.offset + offset);
+}
+
+/**
+ * Packs each part's U from `uSrc` once, then per group of images (first image n0, nbg images)
+ * packs T from `tSrc` and calls `product(part index, plan, packed U, texture, n0, nbg)`, and
+ * `after(n0, nbg)` once the group's products are recorded.
+ */
+function runPass(
+  op: string, pp: PassPlan, n: number, uSrc: Tensor, tSrc: Tensor,
+  product: (i: number, plan: Simd8Plan, packed: Tensor, tex: GPUTexture, n0: number, nbg: number) => void,
+  after: (n0: number, nbg: number, plans: Simd8Plan[]) => void = () => {},
+): void {
+  const dev = runtime().device;
+  const kh = Math.max(...pp.plans.map((p) => p.kh));
+  const layers = Math.max(...pp.plans.map((p) => p.layers));
+  const packed = pp.plans.map((p) => empty([p.packedFloats]));
+  // one texture for every part and group: a part reads layers (panel * n_kt + kt) < its plan's
+  const tex = acquireTexture(dev, kh, layers);
+  try {
+    pp.parts.forEach((part, i) => packU(op, part, pp.plans[i], uSrc, packed[i]));
+    for (let n0 = 0; n0 < n; n0 += pp.nb) {
+      const nbg = Math.min(pp.nb, n - n0);
+      const plans = pp.parts.map((part, i) => (nbg === pp.nb ? pp.plans[i] : groupPlan(part, nbg, pp.batched, dev)!));
+      pp.parts.forEach((part, i) => {
+        packT(op, part, plans[i], tSrc, n0, nbg, tex);
+        product(i, plans[i], packed[i], tex, n0, nbg);
+      });
+      after(n0, nbg, plans);
+    }
+  } finally {
+    releaseTexture(dev, tex);
+    for (const t of packed) t.dispose();
+  }
+}
+
+/** y = act(conv(x, w) + bias) into `out` (contiguous x, w, bias); false when the plan does not fit. */
+export function convForwardSimd8(out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, act: number, alpha: number): boolean {
+  const pp = planPass('fwd', g, runtime().device);
+  if (!pp) return false;
+  const P = g.oh * g.ow;
+  runPass('conv2d', pp, g.n, w, x, (_i, plan, packed, tex, n0) => {
+    const view = at(out, n0 * g.oc * P);
+    runSimd8(plan, packed, tex, view, { bias, biasCode: bias ? 2 : 0, act: ACT_CODES[act], alpha, colSplit: pp.batched ? 0 : P, spare: w, defines: V7_DEFINES });
+    view.dispose();
+  });
+  return true;
+}
+
+/** dx = conv_transpose(dy, w) into `dx` (contiguous dy, w); false when the plan does not fit. */
+export function convInputGradSimd8(dx: Tensor, dy: Tensor, w: Tensor, g: ConvGeometry): boolean {
+  const op = 'conv2d input gradient';
+  const pp = planPass('dgrad', g, runtime().device);
+  if (!pp) return false;
+  const epi = { bias: null, biasCode: 0, act: 0, alpha: 0, spare: w, defines: V7_DEFINES };
+  const P = pp.parts[0].P;
+  if (!pp.phased) {
+    runPass(op, pp, g.n, w, dy, (_i, plan, packed, tex, n0) => {
+      const view = at(dx, n0 * g.c * g.h * g.w);
+      runSimd8(plan, packed, tex, view, { ...epi, colSplit: pp.batched ? 0 : P });
+      view.dispose();
+    });
+    return true;
+  }
+  // the phases' products of one group, [slot][n][C_in][P], moved into dx by simd_scatter
+  const slots = pp.parts.map((part) => part.phase);
+  const scratch = empty([slots.length * pp.nb * g.c * P]);
+  try {
+    runPass(op, pp, g.n, w, dy, (i, plan, packed, tex, _n0, nbg) => {
+      const view = at(scratch, i * nbg * g.c * P);
+      runSimd8(plan, packed, tex, view, { ...epi, colSplit: pp.batched ? 0 : P });
+      view.dispose();
+    }, (n0, nbg, plans) => {
+      const k = kernel('conv2d', 'simd_scatter', { defines: PACK_DEFINES, constants: pp.parts[0].constants });
+      const p = packParams(plans[0], scratch.offset, n0, 0, slots, dx.offset);
+      p[1] = nbg * P;
+      dispatch(k, [dx.bufferFor(op), scratch.bufferFor(op)], p, grid1d(nbg * g.c * g.h * g.w));
+    });
+  } finally {
+    scratch.dispose();
+  }
+  return true;
+}
+
+/** dw = sum over batch and space of dy x im2col(x) into `dw` (contiguous dy, x); false when the
+ * plan does not fit or its texture would exceed `convSimd8.textureBudget`. */
+export function convWeightGradSimd8(dw: Tensor, dy: Tensor, x: Tensor, g: ConvGeometry): boolean {
+  const pp = planPass('wgrad', g, runtime().device);
+  if (!pp) return false;
+  runPass('conv2d weight gradient', pp, 1, dy, x, (_i, plan, packed, tex) => {
+    runSimd8(plan, packed, tex, dw, { bias: null, biasCode: 0, act: 0, alpha: 0, colSplit: 0, spare: x, defines: V7_DEFINES });
+  });
+  return true;
+}

@@ -1,0 +1,155 @@
+// conv2d on matmul's v7 product (src/engine/ops/conv-simd.ts): the packing gathers of the
+// forward, input gradient (whole kernel, and by stride phases with the phases no tap reaches
+// left out) and weight gradient against the float64 reference, on odd shapes: 3 channels, 7x9
+// images, strides with odd sizes, padding > 1, dilation, K over several chunks, images in several
+// groups (a small texture budget), bias and each fused activation. Outputs poisoned by engine().
+// Needs subgroups of exactly 8 lanes (lavapipe); elsewhere only the fallback choice is checked.
+import { describe, it, expect, beforeAll, afterEach } from 'vitest';
+import { engine, t32, read } from '../helpers/gpu.ts';
+import { randArray, asF32, expectClose } from '../helpers/reference.ts';
+import {
+  conv2d, conv2dForwardRaw, conv2dInputGradRaw, conv2dWeightGradRaw, conv2dKernelChoice, convSimd8, backward, scope,
+  type Conv2dOptions,
+} from '../../src/engine/index.ts';
+import { simd8Available } from '../../src/engine/ops/matmul-simd.ts';
+import { convRef, convBackRef, outSize, actRef, actDerivFromPre, type Geo, type Act } from './conv-ref.ts';
+
+beforeAll(async () => {
+  await engine();
+});
+
+const BUDGET = convSimd8.textureBudget;
+afterEach(() => {
+  convSimd8.textureBudget = BUDGET;
+  convSimd8.enabled = true;
+});
+
+function geo(p: Partial<Geo> & Pick<Geo, 'n' | 'c' | 'h' | 'w' | 'oc' | 'kh' | 'kw'>): Geo {
+  return { sh: 1, sw: 1, ph: 0, pw: 0, dh: 1, dw: 1, groups: 1, ...p };
+}
+
+function optsOf(g: Geo): Conv2dOptions {
+  return { stride: [g.sh, g.sw], padding: [g.ph, g.pw], dilation: [g.dh, g.dw], groups: g.groups };
+}
+
+function data(g: Geo, seed: number): { x: Float64Array; w: Float64Array; b: Float64Array; gy: Float64Array } {
+  const [oh, ow] = outSize(g);
+  return {
+    x: asF32(randArray(g.n * g.c * g.h * g.w, seed)),
+    w: asF32(randArray(g.oc * g.c * g.kh * g.kw, seed + 1, -0.5, 0.5)),
+    b: asF32(randArray(g.oc, seed + 2)),
+    gy: asF32(randArray(g.n * g.oc * oh * ow, seed + 3)),
+  };
+}
+
+const SIMD8 = await engine().then(() => simd8Available());
+
+// [name, geometry, texture budget (bytes) or 0 for the default; 1: one image's panels]
+const CASES: [string, Geo, number][] = [
+  ['3 channels, 7x9, 3x3 p1, 5 outputs', geo({ n: 2, c: 3, h: 7, w: 9, oc: 5, kh: 3, kw: 3, ph: 1, pw: 1 }), 0],
+  ['3x3 stride (2,3) padding 2, odd sizes (6 stride phases)', geo({ n: 3, c: 3, h: 7, w: 9, oc: 6, kh: 3, kw: 3, sh: 2, sw: 3, ph: 2, pw: 2 }), 0],
+  ['1x1 stride 2 (3 of 4 phases reached by no tap), 19 outputs', geo({ n: 2, c: 9, h: 7, w: 9, oc: 19, kh: 1, kw: 1, sh: 2, sw: 2 }), 0],
+  ['3x2 kernel, stride (2,1), padding (3,1), dilation 2 (unphased strided input gradient)', geo({ n: 2, c: 4, h: 9, w: 7, oc: 11, kh: 3, kw: 2, sh: 2, sw: 1, ph: 3, pw: 1, dh: 2, dw: 2 }), 0],
+  ['K = 1125 over two chunks, 37 rows (three 16-row blocks)', geo({ n: 2, c: 45, h: 5, w: 7, oc: 37, kh: 5, kw: 5, ph: 2, pw: 2 }), 0],
+  // row widths multiple of 4: the T pack's window path (one source row per texel)
+  ['window path: 8 wide, 3x3 p1', geo({ n: 2, c: 3, h: 5, w: 8, oc: 6, kh: 3, kw: 3, ph: 1, pw: 1 }), 0],
+  ['window path: 15 wide, 3x3 s2 p1 (phases 8 wide, odd phases past the image in their last column)', geo({ n: 2, c: 4, h: 7, w: 15, oc: 9, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1 }), 0],
+  ['window path: 12 wide, 3x3 dilation 2 padding 2', geo({ n: 2, c: 3, h: 6, w: 12, oc: 5, kh: 3, kw: 3, ph: 2, pw: 2, dh: 2, dw: 2 }), 0],
+  ['window path: 5x5 stride (1,2) padding 2, 15 wide (phases of 3 and 2 taps per row)', geo({ n: 2, c: 3, h: 6, w: 15, oc: 5, kh: 5, kw: 5, sh: 1, sw: 2, ph: 2, pw: 2 }), 0],
+  // 32 columns per image: images as v7 batch entries (plain output, no colSplit)
+  ['images as batch entries: 4x8, 3x3 p1', geo({ n: 3, c: 5, h: 4, w: 8, oc: 7, kh: 3, kw: 3, ph: 1, pw: 1 }), 0],
+  ['images as batch entries: 8x16, 3x3 s2 p1 (4x8 outputs and phases)', geo({ n: 3, c: 4, h: 8, w: 16, oc: 6, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1 }), 0],
+  // forward K = 45 (texture rows 48): 2 layers per group -> 2 images per group
+  ['5 images as batch entries in groups of 2, 2, 1: 4x8, 3x3 p1', geo({ n: 5, c: 5, h: 4, w: 8, oc: 7, kh: 3, kw: 3, ph: 1, pw: 1 }), 2 * 128 * 48],
+  // 4x3 outputs (and 4x3 positions per phase) per image: 2 images per 32-column panel
+  ['5 images in groups of 2, 2, 1 (a 1-panel texture budget), 3x3 s2 p1', geo({ n: 5, c: 5, h: 7, w: 5, oc: 17, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1 }), 1],
+];
+
+describe.skipIf(!SIMD8)('conv2d on the v7 product against float64 (subgroups of 8)', () => {
+  for (const [name, g, budget] of CASES) {
+    it(name, async () => {
+      const d = data(g, 7 + g.oc);
+      const [oh, ow] = outSize(g);
+      const yRef = convRef(g, d.x, d.w, d.b);
+      const ref = convBackRef(g, d.x, d.w, d.gy);
+      const got = scope(() => {
+        const x = t32(d.x, [g.n, g.c, g.h, g.w]);
+        const w = t32(d.w, [g.oc, g.c, g.kh, g.kw]);
+        const gy = t32(d.gy, [g.n, g.oc, oh, ow]);
+        // the weight gradient does not group images (it refuses instead): default budget
+        if (budget) convSimd8.textureBudget = budget;
+        const y = conv2dForwardRaw(x, w, t32(d.b, [g.oc]), optsOf(g), 'simd8');
+        const dx = conv2dInputGradRaw(gy, w, x.shape, optsOf(g), 'simd8');
+        convSimd8.textureBudget = BUDGET;
+        return { y, dx, dw: conv2dWeightGradRaw(gy, x, w.shape, optsOf(g), 'simd8') };
+      });
+      expectClose(await read(got.y), yRef, { atol: 1e-4, rtol: 1e-4, what: 'forward' });
+      expectClose(await read(got.dx), ref.dx, { atol: 1e-4, rtol: 1e-4, what: 'input grad' });
+      expectClose(await read(got.dw), ref.dw, { atol: 2e-4, rtol: 1e-4, what: 'weight grad' });
+      for (const t of Object.values(got)) t.dispose();
+    });
+  }
+
+  it('weight gradient with K = N*OH*OW over two chunks (later chunks add to dw)', async () => {
+    const g = geo({ n: 3, c: 3, h: 19, w: 21, oc: 7, kh: 3, kw: 3, ph: 1, pw: 1 });
+    const d = data(g, 3);
+    const { dw } = convBackRef(g, d.x, d.w, d.gy);
+    const got = scope(() => conv2dWeightGradRaw(t32(d.gy, [3, 7, 19, 21]), t32(d.x, [3, 3, 19, 21]), [7, 3, 3, 3], optsOf(g), 'simd8'));
+    expectClose(await read(got), dw, { atol: 5e-4, rtol: 1e-4, what: 'weight grad' });
+    got.dispose();
+  });
+
+  const acts: Act[] = [null, 'relu', 'leakyRelu', 'tanh'];
+  for (const act of acts) {
+    it(`autograd through the auto path with fused ${act ?? 'no'} activation and bias`, async () => {
+      // K = 72 both ways and 8 rows: auto picks v7 for the forward and the input gradient
+      const g = geo({ n: 2, c: 8, h: 7, w: 9, oc: 8, kh: 3, kw: 3, ph: 2, pw: 2, dh: 2, dw: 2 });
+      expect(conv2dKernelChoice('fwd', [g.n, g.c, g.h, g.w], [g.oc, g.c, g.kh, g.kw], optsOf(g))).toBe('simd8');
+      expect(conv2dKernelChoice('dgrad', [g.n, g.c, g.h, g.w], [g.oc, g.c, g.kh, g.kw], optsOf(g))).toBe('simd8');
+      const d = data(g, 21);
+      const [oh, ow] = outSize(g);
+      const alpha = 0.2;
+      const pre = convRef(g, d.x, d.w, d.b);
+      const gpre = d.gy.map((v, i) => v * actDerivFromPre(pre[i], act, alpha));
+      const ref = convBackRef(g, d.x, d.w, gpre);
+      const x = t32(d.x, [g.n, g.c, g.h, g.w], true);
+      const w = t32(d.w, [g.oc, g.c, g.kh, g.kw], true);
+      const b = t32(d.b, [g.oc], true);
+      const gy = t32(d.gy, [g.n, g.oc, oh, ow]);
+      const y = conv2d(x, w, b, { ...optsOf(g), activation: act, negativeSlope: alpha });
+      expectClose(await read(y), pre.map((v) => actRef(v, act, alpha)), { atol: 1e-4, rtol: 1e-4, what: 'forward' });
+      backward(y, gy);
+      expectClose(await read(x.grad!), ref.dx, { atol: 1e-4, rtol: 1e-4, what: 'dx' });
+      expectClose(await read(w.grad!), ref.dw, { atol: 2e-4, rtol: 1e-4, what: 'dw' });
+      expectClose(await read(b.grad!), ref.db, { atol: 2e-4, rtol: 1e-4, what: 'db' });
+      for (const t of [x, w, b, gy, y, x.grad!, w.grad!, b.grad!]) t.dispose();
+    });
+  }
+
+  it('auto keeps its own kernels for grouped, narrow, short-K and strided 1x1 convolutions and where the plan does not fit', () => {
+    // K = 27 (3-channel 3x3), K = 16 (1x1), 3 input channels for the input gradient
+    expect(conv2dKernelChoice('fwd', [2, 3, 7, 9], [64, 3, 3, 3], { padding: 1 })).toBe('gemm');
+    expect(conv2dKernelChoice('fwd', [2, 16, 7, 9], [64, 16, 1, 1])).toBe('gemm');
+    expect(conv2dKernelChoice('dgrad', [2, 3, 7, 9], [64, 3, 3, 3], { padding: 1 })).toBe('direct');
+    expect(conv2dKernelChoice('fwd', [2, 64, 7, 9], [64, 64, 1, 1])).toBe('simd8');
+    // most of dx is zero: the phased GEMM writes it directly
+    expect(conv2dKernelChoice('dgrad', [2, 64, 8, 8], [128, 64, 1, 1], { stride: 2 })).toBe('gemm-phased');
+    expect(conv2dKernelChoice('fwd', [2, 16, 9, 9], [16, 8, 3, 3], { groups: 2 })).toBe('gemm');
+    expect(conv2dKernelChoice('dgrad', [2, 6, 9, 9], [6, 1, 3, 3], { groups: 6 })).toBe('direct');
+    // 8208 x 4096 weights: the packed U exceeds a 128 MiB binding
+    expect(conv2dKernelChoice('fwd', [1, 4096, 3, 3], [8208, 4096, 1, 1])).toBe('gemm');
+    convSimd8.enabled = false;
+    expect(conv2dKernelChoice('fwd', [2, 64, 7, 9], [64, 64, 1, 1])).toBe('gemm');
+  });
+});
+
+describe.skipIf(SIMD8)('conv2d without 8-lane subgroups', () => {
+  it('auto runs its own kernels and an explicit simd8 variant is an error naming why', () => {
+    expect(conv2dKernelChoice('fwd', [2, 3, 7, 9], [9, 3, 3, 3], { padding: 1 })).toBe('gemm');
+    const x = t32(randArray(2 * 3 * 7 * 9, 1), [2, 3, 7, 9]);
+    const w = t32(randArray(5 * 3 * 9, 2), [5, 3, 3, 3]);
+    expect(() => conv2dForwardRaw(x, w, null, { padding: 1 }, 'simd8')).toThrow(/8 lanes/);
+    x.dispose();
+    w.dispose();
+  });
+});
