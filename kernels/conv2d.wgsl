@@ -663,7 +663,7 @@ struct PackParams {
   n0: u32,          // first image of this group (T of the forward and input gradient; scatter)
   phase: u32,       // input gradient: the stride phase py * QW + px this product computes
   off_dst: u32,     // simd_scatter: offset of dx
-  copies: u32,      // simd_pack_u: U copies (one per batch entry: images as batch entries)
+  _s0: u32,
   _s1: u32,
   _s2: u32,
   slot: array<vec4<u32>, 4>,   // simd_scatter: phase -> its slot in the scratch + 1 (0: no tap)
@@ -737,17 +737,16 @@ fn pk_t(k: u32, c: u32) -> f32 {
   return pk_x(k / ohw, c / taps, c % taps, k % ohw);
 }
 
-// upacked[window][r][k4] as matmul's v7_pack_u lays it out: windows ordered (copy, row window,
-// chunk), every copy the same (v7 reads a window per batch entry). Weights: small next to T, so
-// one vec4 per thread and run-time divisions are fine.
+// upacked[window][r][k4] as matmul's v7_pack_u lays it out: windows ordered (row window, chunk).
+// (Weights: small next to T, so one vec4 per thread and run-time divisions are fine.)
 @compute @workgroup_size(64)
 fn simd_pack_u(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = gid.x + gid.y * nwg.x * 64u;
   let kc4 = sp.kc / 4u;
   let per_win = sp.win_rows * kc4;
   let n_win = (sp.rows + sp.win_rows - 1u) / sp.win_rows;
-  if (i >= sp.n_chunks * n_win * per_win * sp.copies) { return; }
-  let w = i / per_win % (sp.n_chunks * n_win);
+  if (i >= sp.n_chunks * n_win * per_win) { return; }
+  let w = i / per_win;
   let within = i % per_win;
   let row = w / sp.n_chunks * sp.win_rows + within / kc4;
   let k = w % sp.n_chunks * sp.kc + within % kc4 * 4u;

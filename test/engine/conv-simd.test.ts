@@ -56,11 +56,11 @@ const CASES: [string, Geo, number][] = [
   ['window path: 15 wide, 3x3 s2 p1 (phases 8 wide, odd phases past the image in their last column)', geo({ n: 2, c: 4, h: 7, w: 15, oc: 9, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1 }), 0],
   ['window path: 12 wide, 3x3 dilation 2 padding 2', geo({ n: 2, c: 3, h: 6, w: 12, oc: 5, kh: 3, kw: 3, ph: 2, pw: 2, dh: 2, dw: 2 }), 0],
   ['window path: 5x5 stride (1,2) padding 2, 15 wide (phases of 3 and 2 taps per row)', geo({ n: 2, c: 3, h: 6, w: 15, oc: 5, kh: 5, kw: 5, sh: 1, sw: 2, ph: 2, pw: 2 }), 0],
-  // 32 columns per image: images as v7 batch entries (plain output, no colSplit)
-  ['images as batch entries: 4x8, 3x3 p1', geo({ n: 3, c: 5, h: 4, w: 8, oc: 7, kh: 3, kw: 3, ph: 1, pw: 1 }), 0],
-  ['images as batch entries: 8x16, 3x3 s2 p1 (4x8 outputs and phases)', geo({ n: 3, c: 4, h: 8, w: 16, oc: 6, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1 }), 0],
+  // 32 columns per image: whole panels
+  ['whole panels per image: 4x8, 3x3 p1', geo({ n: 3, c: 5, h: 4, w: 8, oc: 7, kh: 3, kw: 3, ph: 1, pw: 1 }), 0],
+  ['whole panels per image: 8x16, 3x3 s2 p1 (4x8 outputs and phases)', geo({ n: 3, c: 4, h: 8, w: 16, oc: 6, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1 }), 0],
   // forward K = 45 (texture rows 48): 2 layers per group -> 2 images per group
-  ['5 images as batch entries in groups of 2, 2, 1: 4x8, 3x3 p1', geo({ n: 5, c: 5, h: 4, w: 8, oc: 7, kh: 3, kw: 3, ph: 1, pw: 1 }), 2 * 128 * 48],
+  ['5 images in groups of 2, 2, 1 of whole panels: 4x8, 3x3 p1', geo({ n: 5, c: 5, h: 4, w: 8, oc: 7, kh: 3, kw: 3, ph: 1, pw: 1 }), 2 * 128 * 48],
   // 4x3 outputs (and 4x3 positions per phase) per image: 2 images per 32-column panel
   ['5 images in groups of 2, 2, 1 (a 1-panel texture budget), 3x3 s2 p1', geo({ n: 5, c: 5, h: 7, w: 5, oc: 17, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1 }), 1],
 ];

@@ -35,8 +35,6 @@ const MAX_PHASES = 16;
 const PACK_ROWS = 16;
 /** Longest source window of simd_pack_t's window path (pk_window). */
 const MAX_WINDOW = 16;
-/** Fewest columns per image for images as batch entries (PassPlan.batched). */
-const BATCH_MIN_P = 256;
 /** conv.ts's activation codes (none, relu, leaky relu, tanh) as matmul.wgsl's ACT codes. */
 const ACT_CODES = [0, 1, 4, 5];
 const V7_DEFINES = { SUBGROUPS: 'enable subgroups;', SG_FIRST: 'subgroupBroadcastFirst', SG_BCAST: 'subgroupBroadcast' };
@@ -83,13 +81,6 @@ interface PassPlan {
   parts: Part[];
   nb: number;
   plans: Simd8Plan[];
-  /** Images as v7 batch entries (each image's columns whole panels, P a multiple of 32, and at
-   * least BATCH_MIN_P of them): C is then [image][rows][P] without colSplit, whose epilogue
-   * divides by P per output (a division by a run-time value: lane by lane on lavapipe, as costly
-   * as the product at K = 16-32). U is packed once per image. Else one batch entry holding all
-   * the images' columns: a dispatch per (window, chunk) instead of per (image, window, chunk),
-   * which wins for small images (8x8: 2 panels per image; measured wrn-g3, 1.2x). */
-  batched: boolean;
   /** Input gradient by stride phases (a part per phase, through a scratch and simd_scatter). */
   phased: boolean;
 }
@@ -146,19 +137,13 @@ function planPass(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry, dev: Device)
     nb = Math.min(nb, Math.floor((Math.floor(maxLayers / one.nKt) * 32) / part.P));
   }
   nb = Math.ceil(n / Math.ceil(n / nb)); // equal groups
-  const batched = pass !== 'wgrad' && parts[0].P % 32 === 0 && parts[0].P >= BATCH_MIN_P;
   const plans: Simd8Plan[] = [];
   for (const part of parts) {
-    const plan = groupPlan(part, nb, batched, dev);
+    const plan = planSimd8(part.rows, nb * part.P, part.K, 1, dev.limits, false);
     if (!plan) return null;
     plans.push(plan);
   }
-  return { parts, nb, plans, batched, phased: pass === 'dgrad' && parts[0].constants.QH * parts[0].constants.QW > 1 };
-}
-
-/** A part's v7 plan for a group of `nbg` images. */
-function groupPlan(part: Part, nbg: number, batched: boolean, dev: Device): Simd8Plan | null {
-  return batched ? planSimd8(part.rows, part.P, part.K, nbg, dev.limits, false) : planSimd8(part.rows, nbg * part.P, part.K, 1, dev.limits, false);
+  return { parts, nb, plans, phased: pass === 'dgrad' && parts[0].constants.QH * parts[0].constants.QW > 1 };
 }
 
 // ------------------------------------------------------------------------------ recording
@@ -189,24 +174,18 @@ function packTSpec(part: Part, plan: Simd8Plan): { constants: Record<string, num
   return { constants: { ...base, PK_WIN: 1, PK_GROUPS: groups, WN: win.wn, WC: win.wc, WT: win.wt, WLEN: len }, rowsPerGroup: groups * win.wn };
 }
 
-/** Records the U packing pass of a part (a copy per batch entry): one thread per packed vec4. */
+/** Records the U packing pass of a part: one thread per packed vec4. */
 function packU(op: string, part: Part, plan: Simd8Plan, src: Tensor, packed: Tensor): void {
-  const batch = plan.layers / (plan.panels * plan.nKt);
-  const threads = (batch * plan.windows * plan.chunks * plan.winRows * plan.kc) / 4;
+  const threads = (plan.windows * plan.chunks * plan.winRows * plan.kc) / 4;
   const k = kernel('conv2d', 'simd_pack_u', { defines: PACK_DEFINES, constants: part.constants });
-  const p = packParams(plan, src.offset, 0, part.phase);
-  p[13] = batch;
-  dispatch(k, [packed.bufferFor(op), src.bufferFor(op)], p, grid1d(threads, 64));
+  dispatch(k, [packed.bufferFor(op), src.bufferFor(op)], packParams(plan, src.offset, 0, part.phase), grid1d(threads, 64));
 }
 
-/** Records the T packing pass of a part for `nbg` images from n0 into `tex` (the same texels
- * with images as batch entries or not: batch entries are whole panels). */
-function packT(op: string, part: Part, plan: Simd8Plan, src: Tensor, n0: number, nbg: number, tex: GPUTexture): void {
+/** Records the T packing pass of a part for the group of images from n0 into `tex`. */
+function packT(op: string, part: Part, plan: Simd8Plan, src: Tensor, n0: number, tex: GPUTexture): void {
   const ts = packTSpec(part, plan);
   const k = kernel('conv2d', 'simd_pack_t', { defines: PACK_DEFINES, constants: ts.constants });
-  const p = packParams(plan, src.offset, n0, part.phase);
-  p[1] = part.mode === 2 ? plan.cols : nbg * part.P;
-  dispatch(k, [tex.createView({ dimension: '2d-array' }), src.bufferFor(op)], p, [1, Math.ceil(plan.kh / ts.rowsPerGroup), plan.layers]);
+  dispatch(k, [tex.createView({ dimension: '2d-array' }), src.bufferFor(op)], packParams(plan, src.offset, n0, part.phase), [1, Math.ceil(plan.kh / ts.rowsPerGroup), plan.layers]);
 }
 
 /** A view of `t` from element `offset` on (runSimd8 writes at its output's offset). */
@@ -234,9 +213,9 @@ function runPass(
     pp.parts.forEach((part, i) => packU(op, part, pp.plans[i], uSrc, packed[i]));
     for (let n0 = 0; n0 < n; n0 += pp.nb) {
       const nbg = Math.min(pp.nb, n - n0);
-      const plans = pp.parts.map((part, i) => (nbg === pp.nb ? pp.plans[i] : groupPlan(part, nbg, pp.batched, dev)!));
+      const plans = pp.parts.map((part, i) => (nbg === pp.nb ? pp.plans[i] : planSimd8(part.rows, nbg * part.P, part.K, 1, dev.limits, false)!));
       pp.parts.forEach((part, i) => {
-        packT(op, part, plans[i], tSrc, n0, nbg, tex);
+        packT(op, part, plans[i], tSrc, n0, tex);
         product(i, plans[i], packed[i], tex, n0, nbg);
       });
       after(n0, nbg, plans);
@@ -254,7 +233,7 @@ export function convForwardSimd8(out: Tensor, x: Tensor, w: Tensor, bias: Tensor
   const P = g.oh * g.ow;
   runPass('conv2d', pp, g.n, w, x, (_i, plan, packed, tex, n0) => {
     const view = at(out, n0 * g.oc * P);
-    runSimd8(plan, packed, tex, view, { bias, biasCode: bias ? 2 : 0, act: ACT_CODES[act], alpha, colSplit: pp.batched ? 0 : P, spare: w, defines: V7_DEFINES });
+    runSimd8(plan, packed, tex, view, { bias, biasCode: bias ? 2 : 0, act: ACT_CODES[act], alpha, colSplit: P, spare: w, defines: V7_DEFINES });
     view.dispose();
   });
   return true;
@@ -270,7 +249,7 @@ export function convInputGradSimd8(dx: Tensor, dy: Tensor, w: Tensor, g: ConvGeo
   if (!pp.phased) {
     runPass(op, pp, g.n, w, dy, (_i, plan, packed, tex, n0) => {
       const view = at(dx, n0 * g.c * g.h * g.w);
-      runSimd8(plan, packed, tex, view, { ...epi, colSplit: pp.batched ? 0 : P });
+      runSimd8(plan, packed, tex, view, { ...epi, colSplit: P });
       view.dispose();
     });
     return true;
@@ -281,13 +260,11 @@ export function convInputGradSimd8(dx: Tensor, dy: Tensor, w: Tensor, g: ConvGeo
   try {
     runPass(op, pp, g.n, w, dy, (i, plan, packed, tex, _n0, nbg) => {
       const view = at(scratch, i * nbg * g.c * P);
-      runSimd8(plan, packed, tex, view, { ...epi, colSplit: pp.batched ? 0 : P });
+      runSimd8(plan, packed, tex, view, { ...epi, colSplit: P });
       view.dispose();
     }, (n0, nbg, plans) => {
       const k = kernel('conv2d', 'simd_scatter', { defines: PACK_DEFINES, constants: pp.parts[0].constants });
-      const p = packParams(plans[0], scratch.offset, n0, 0, slots, dx.offset);
-      p[1] = nbg * P;
-      dispatch(k, [dx.bufferFor(op), scratch.bufferFor(op)], p, grid1d(nbg * g.c * g.h * g.w));
+      dispatch(k, [dx.bufferFor(op), scratch.bufferFor(op)], packParams(plans[0], scratch.offset, n0, 0, slots, dx.offset), grid1d(nbg * g.c * g.h * g.w));
     });
   } finally {
     scratch.dispose();
