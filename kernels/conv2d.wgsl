@@ -641,6 +641,7 @@ fn conv_dgrad_phased(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
 //   PK_MODE 0, forward      U = w [C_out, (ci, ky, kx)]      T[(ci, ky, kx)][(n, oy, ox)] = x[...]
 //   PK_MODE 1, input grad   U = w as [C_in, (co, ty, tx)]    T[(co, ty, tx)][(n, iy, ix)] = dy[...]
 //   PK_MODE 2, weight grad  U = dy as [C_out, (n, oy, ox)]   T[(n, oy, ox)][(ci, ky, kx)] = x[...]
+//                           (K in groups of images: a product per group into partial sums)
 //
 // Input gradient by stride phases (QH = SH, QW = SW, dilation 1): one product per phase
 // sp.phase = py * QW + px, whose columns are the positions (iy, ix) = (QH iy' + py, QW ix' + px)
@@ -660,7 +661,8 @@ struct PackParams {
   n_kt: u32,
   panels: u32,
   off_src: u32,
-  n0: u32,          // first image of this group (T of the forward and input gradient; scatter)
+  n0: u32,          // first image of this group of images (forward and input gradient: of T's
+                    // columns; weight gradient: of K; simd_scatter)
   phase: u32,       // input gradient: the stride phase py * QW + px this product computes
   off_dst: u32,     // simd_scatter: offset of dx
   _s0: u32,
@@ -706,7 +708,7 @@ fn pk_u(row: u32, k: u32) -> f32 {
     return a[sp.off_src + ((k / ntap * IC + row) * KH + tap.x) * KW + tap.y];
   }
   let ohw = OH * OW;
-  return a[sp.off_src + (k / ohw * OC + row) * ohw + k % ohw];
+  return a[sp.off_src + ((sp.n0 + k / ohw) * OC + row) * ohw + k % ohw];
 }
 
 // T[k][c] (c counted from this group's first column), zero beyond K and the columns.
@@ -734,7 +736,7 @@ fn pk_t(k: u32, c: u32) -> f32 {
   }
   let taps = KH * KW;
   let ohw = OH * OW;
-  return pk_x(k / ohw, c / taps, c % taps, k % ohw);
+  return pk_x(sp.n0 + k / ohw, c / taps, c % taps, k % ohw);
 }
 
 // upacked[window][r][k4] as matmul's v7_pack_u lays it out: windows ordered (row window, chunk).

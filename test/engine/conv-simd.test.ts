@@ -90,13 +90,17 @@ describe.skipIf(!SIMD8)('conv2d on the v7 product against float64 (subgroups of 
     });
   }
 
-  it('weight gradient with K = N*OH*OW over two chunks (later chunks add to dw)', async () => {
+  it('weight gradient with K = N*OH*OW over two chunks (later chunks add to dw), and in groups of one image (partial sums added)', async () => {
     const g = geo({ n: 3, c: 3, h: 19, w: 21, oc: 7, kh: 3, kw: 3, ph: 1, pw: 1 });
     const d = data(g, 3);
     const { dw } = convBackRef(g, d.x, d.w, d.gy);
-    const got = scope(() => conv2dWeightGradRaw(t32(d.gy, [3, 7, 19, 21]), t32(d.x, [3, 3, 19, 21]), [7, 3, 3, 3], optsOf(g), 'simd8'));
-    expectClose(await read(got), dw, { atol: 5e-4, rtol: 1e-4, what: 'weight grad' });
-    got.dispose();
+    // 399 positions per image (K 400 with padding, one 32-column panel): 51200 bytes of texture
+    for (const budget of [BUDGET, 128 * 400]) {
+      convSimd8.textureBudget = budget;
+      const got = scope(() => conv2dWeightGradRaw(t32(d.gy, [3, 7, 19, 21]), t32(d.x, [3, 3, 19, 21]), [7, 3, 3, 3], optsOf(g), 'simd8'));
+      expectClose(await read(got), dw, { atol: 5e-4, rtol: 1e-4, what: `weight grad, texture budget ${budget}` });
+      got.dispose();
+    }
   });
 
   const acts: Act[] = [null, 'relu', 'leakyRelu', 'tanh'];
@@ -132,6 +136,8 @@ describe.skipIf(!SIMD8)('conv2d on the v7 product against float64 (subgroups of 
     expect(conv2dKernelChoice('fwd', [2, 16, 7, 9], [64, 16, 1, 1])).toBe('gemm');
     expect(conv2dKernelChoice('dgrad', [2, 3, 7, 9], [64, 3, 3, 3], { padding: 1 })).toBe('direct');
     expect(conv2dKernelChoice('fwd', [2, 64, 7, 9], [64, 64, 1, 1])).toBe('simd8');
+    // the weight gradient's K is batch x space: v7 whatever the channels
+    expect(conv2dKernelChoice('wgrad', [2, 3, 7, 9], [64, 3, 3, 3], { padding: 1 })).toBe('simd8');
     // most of dx is zero: the phased GEMM writes it directly
     expect(conv2dKernelChoice('dgrad', [2, 64, 8, 8], [128, 64, 1, 1], { stride: 2 })).toBe('gemm-phased');
     expect(conv2dKernelChoice('fwd', [2, 16, 9, 9], [16, 8, 3, 3], { groups: 2 })).toBe('gemm');

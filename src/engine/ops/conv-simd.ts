@@ -7,7 +7,8 @@
  *
  *   forward      rows C_out,  K (ci, ky, kx),  columns (n, oy, ox)  -> y, bias and activation fused
  *   input grad   rows C_in,   K (co, ty, tx),  columns (n, iy, ix)  -> dx
- *   weight grad  rows C_out,  K (n, oy, ox),   columns (ci, ky, kx) -> dw
+ *   weight grad  rows C_out,  K (n, oy, ox),   columns (ci, ky, kx) -> dw (K in groups of
+ *                images, each product into a partial sum, added by conv2d.wgsl's sum_splits)
  *
  * A strided input gradient (dilation 1) runs one product per stride phase (iy mod S_h, ix mod
  * S_w) over only the taps that reach it (a 3x3 stride-2 kernel: 1, 2, 2 and 4 taps instead of 9
@@ -40,23 +41,23 @@ const ACT_CODES = [0, 1, 4, 5];
 const V7_DEFINES = { SUBGROUPS: 'enable subgroups;', SG_FIRST: 'subgroupBroadcastFirst', SG_BCAST: 'subgroupBroadcast' };
 const PACK_DEFINES = { SUBGROUPS: 'enable subgroups;', SG_FIRST: 'subgroupBroadcastFirst' };
 
-/** The passes `auto` may run here (wgrad: see convSimd8Auto). */
-const AUTO_PASSES = { fwd: true, dgrad: true, wgrad: false };
 /** Shortest reduction `auto` runs here: v7's per-workgroup costs (its epilogue stores 64
  * outputs per lane whatever K is) outweigh the product below it (measured: 1x1 convolutions
  * with 16-32 channels and 3-channel 3x3 ones ran 1.2-1.9x faster on conv.ts's GEMM). */
 const AUTO_MIN_K = 64;
 
 /**
- * Whether `auto` runs a pass here: a software adapter with 8-lane subgroups, one group, at least
- * 8 rows (fewer: conv.ts's direct kernels, about as fast), a reduction of at least AUTO_MIN_K
- * per product, not the input gradient of a strided 1x1 convolution (most of dx is zero: the
- * scratch and scatter cost more than the product), and a plan that fits the adapter.
+ * Whether `auto` runs a pass here: a software adapter with 8-lane subgroups, one group, and a
+ * plan that fits the adapter; for the forward and the input gradient also at least 8 rows
+ * (fewer: conv.ts's direct kernels, about as fast), a reduction of at least AUTO_MIN_K per
+ * product, and not the input gradient of a strided 1x1 convolution (most of dx is zero: the
+ * scratch and scatter cost more than the product). The weight gradient (K = batch x space) ran
+ * as fast or faster here on every benchmark shape (bench/NOTES.md).
  */
 export function convSimd8Auto(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry): boolean {
-  if (!convSimd8.enabled || !AUTO_PASSES[pass] || g.groups !== 1 || !runtime().device.isSoftware || !simd8Available()) return false;
+  if (!convSimd8.enabled || g.groups !== 1 || !runtime().device.isSoftware || !simd8Available()) return false;
   const parts = passParts(pass, g);
-  if (parts[0].rows < 8 || Math.min(...parts.map((p) => p.K)) < AUTO_MIN_K) return false;
+  if (pass !== 'wgrad' && (parts[0].rows < 8 || Math.min(...parts.map((p) => p.K)) < AUTO_MIN_K)) return false;
   if (pass === 'dgrad' && g.kh * g.kw === 1 && g.sh * g.sw > 1) return false;
   return planPass(pass, g, runtime().device) !== null;
 }
@@ -96,7 +97,8 @@ function baseConstants(g: ConvGeometry, mode: number, q = { qh: 1, qw: 1, nth: 1
 /** The products of a pass (before sizing groups). */
 function passParts(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry): Part[] {
   if (pass === 'fwd') return [{ rows: g.oc, K: g.c * g.kh * g.kw, P: g.oh * g.ow, mode: 0, phase: 0, constants: baseConstants(g, 0) }];
-  if (pass === 'wgrad') return [{ rows: g.oc, K: g.n * g.oh * g.ow, P: g.c * g.kh * g.kw, mode: 2, phase: 0, constants: baseConstants(g, 2) }];
+  // the weight gradient's K is (n, oy, ox): P is K per image and its columns are the taps
+  if (pass === 'wgrad') return [{ rows: g.oc, K: g.oh * g.ow, P: g.c * g.kh * g.kw, mode: 2, phase: 0, constants: baseConstants(g, 2) }];
   const phased = (g.sh > 1 || g.sw > 1) && g.dh === 1 && g.dw === 1 && g.sh * g.sw <= MAX_PHASES;
   if (!phased) {
     const q = { qh: 1, qw: 1, nth: g.kh, ntw: g.kw };
@@ -118,25 +120,19 @@ function passParts(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry): Part[] {
 }
 
 /** Images per group (the largest count whose panels fit every part's texture under the limits),
- * each part's plan for it, or null when a part does not fit even for one image. The weight
- * gradient does not group (its K is the images: v7's chunks write C first and add later) and
- * refuses when its texture would exceed the budget. */
+ * each part's plan for it, or null when a part does not fit even for one image. */
 function planPass(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry, dev: Device): PassPlan | null {
   const parts = passParts(pass, g);
-  const n = pass === 'wgrad' ? 1 : g.n;
-  let nb = n;
+  if (pass === 'wgrad') return planWgrad(parts[0], g.n, dev);
+  let nb = g.n;
   for (const part of parts) {
     const one = planSimd8(part.rows, part.P, part.K, 1, dev.limits, false);
     if (!one) return null;
-    if (pass === 'wgrad') {
-      if (128 * one.kh * one.layers > convSimd8.textureBudget) return null;
-      continue;
-    }
     const maxLayers = Math.min(dev.limits.maxTextureArrayLayers, Math.max(Math.floor(convSimd8.textureBudget / (128 * one.kh)), one.layers));
     // >= 1 image: maxLayers >= one.layers
     nb = Math.min(nb, Math.floor((Math.floor(maxLayers / one.nKt) * 32) / part.P));
   }
-  nb = Math.ceil(n / Math.ceil(n / nb)); // equal groups
+  nb = Math.ceil(g.n / Math.ceil(g.n / nb)); // equal groups
   const plans: Simd8Plan[] = [];
   for (const part of parts) {
     const plan = planSimd8(part.rows, nb * part.P, part.K, 1, dev.limits, false);
@@ -147,6 +143,20 @@ function planPass(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry, dev: Device)
 }
 
 // ------------------------------------------------------------------------------ recording
+
+/** The weight gradient's plan: K = images x OH x OW in groups of `nb` images whose texture
+ * (about 128 bytes x K x panels: im2col's size) stays under the budget, or null. */
+function planWgrad(part: Part, n: number, dev: Device): PassPlan | null {
+  const texBytes = (p: Simd8Plan) => 128 * p.kh * p.layers;
+  let nb = Math.max(1, Math.min(n, Math.floor(convSimd8.textureBudget / (128 * Math.ceil(part.P / 32) * part.K))));
+  let plan = planSimd8(part.rows, part.P, nb * part.K, 1, dev.limits, false);
+  // chunk and layer padding may take it over: fewer images until it fits
+  while (plan && nb > 1 && texBytes(plan) > convSimd8.textureBudget) plan = planSimd8(part.rows, part.P, --nb * part.K, 1, dev.limits, false);
+  if (!plan || texBytes(plan) > convSimd8.textureBudget) return null;
+  nb = Math.ceil(n / Math.ceil(n / nb)); // equal groups
+  const eq = planSimd8(part.rows, part.P, nb * part.K, 1, dev.limits, false);
+  return eq ? { parts: [part], nb, plans: [eq], phased: false } : null;
+}
 
 /** PackParams (kernels/conv2d.wgsl). */
 function packParams(plan: Simd8Plan, offSrc: number, n0: number, phase: number, slots: readonly number[] = [], offDst = 0): Uint32Array {
@@ -174,11 +184,12 @@ function packTSpec(part: Part, plan: Simd8Plan): { constants: Record<string, num
   return { constants: { ...base, PK_WIN: 1, PK_GROUPS: groups, WN: win.wn, WC: win.wc, WT: win.wt, WLEN: len }, rowsPerGroup: groups * win.wn };
 }
 
-/** Records the U packing pass of a part: one thread per packed vec4. */
-function packU(op: string, part: Part, plan: Simd8Plan, src: Tensor, packed: Tensor): void {
+/** Records the U packing pass of a part (weight gradient: for the images from n0): one thread
+ * per packed vec4. */
+function packU(op: string, part: Part, plan: Simd8Plan, src: Tensor, packed: Tensor, n0 = 0): void {
   const threads = (plan.windows * plan.chunks * plan.winRows * plan.kc) / 4;
   const k = kernel('conv2d', 'simd_pack_u', { defines: PACK_DEFINES, constants: part.constants });
-  dispatch(k, [packed.bufferFor(op), src.bufferFor(op)], packParams(plan, src.offset, 0, part.phase), grid1d(threads, 64));
+  dispatch(k, [packed.bufferFor(op), src.bufferFor(op)], packParams(plan, src.offset, n0, part.phase), grid1d(threads, 64));
 }
 
 /** Records the T packing pass of a part for the group of images from n0 into `tex`. */
@@ -273,12 +284,40 @@ export function convInputGradSimd8(dx: Tensor, dy: Tensor, w: Tensor, g: ConvGeo
 }
 
 /** dw = sum over batch and space of dy x im2col(x) into `dw` (contiguous dy, x); false when the
- * plan does not fit or its texture would exceed `convSimd8.textureBudget`. */
+ * plan does not fit. K runs in groups of images, each group's product into a partial sum when
+ * there are several (then added in a fixed order: deterministic). */
 export function convWeightGradSimd8(dw: Tensor, dy: Tensor, x: Tensor, g: ConvGeometry): boolean {
-  const pp = planPass('wgrad', g, runtime().device);
+  const op = 'conv2d weight gradient';
+  const dev = runtime().device;
+  const pp = planPass('wgrad', g, dev);
   if (!pp) return false;
-  runPass('conv2d weight gradient', pp, 1, dy, x, (_i, plan, packed, tex) => {
-    runSimd8(plan, packed, tex, dw, { bias: null, biasCode: 0, act: 0, alpha: 0, colSplit: 0, spare: x, defines: V7_DEFINES });
-  });
+  const part = pp.parts[0];
+  const groups = Math.ceil(g.n / pp.nb);
+  const partial = groups > 1 ? empty([groups, dw.size]) : null;
+  const packed = empty([pp.plans[0].packedFloats]);
+  const tex = acquireTexture(dev, pp.plans[0].kh, pp.plans[0].layers);
+  try {
+    for (let i = 0, n0 = 0; n0 < g.n; i++, n0 += pp.nb) {
+      const nbg = Math.min(pp.nb, g.n - n0);
+      const plan = nbg === pp.nb ? pp.plans[0] : planSimd8(part.rows, part.P, nbg * part.K, 1, dev.limits, false)!;
+      packU(op, part, plan, dy, packed, n0);
+      packT(op, part, plan, x, n0, tex);
+      const view = partial ? at(partial, i * dw.size) : dw;
+      runSimd8(plan, packed, tex, view, { bias: null, biasCode: 0, act: 0, alpha: 0, colSplit: 0, spare: x, defines: V7_DEFINES });
+      if (view !== dw) view.dispose();
+    }
+    if (partial) {
+      // conv2d.wgsl's Params: n = the partial sums, len = their length, off_out / off_a
+      const p = new Uint32Array(12);
+      p[3] = groups;
+      p[4] = dw.offset;
+      p[10] = dw.size;
+      dispatch(kernel('conv2d', 'sum_splits', { defines: PACK_DEFINES }), [dw.bufferFor(op), partial.bufferFor(op)], p, grid1d(dw.size));
+    }
+  } finally {
+    releaseTexture(dev, tex);
+    packed.dispose();
+    partial?.dispose();
+  }
   return true;
 }
