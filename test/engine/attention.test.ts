@@ -264,6 +264,11 @@ describe('attention backward', () => {
     await checkBackward({ B: 2, H: 1, Tq: 70, Tk: 70, D: 19, causal: true, mask: mixedMask(2, 70, 41, 1), dropout: 0.2, seed: 7 }, 42, 'all');
   });
 
+  it('head dimension 64 (the SIMD-8 kernels on lavapipe, several 16-row blocks), Tq != Tk, every mask and dropout', async () => {
+    await checkBackward({ B: 2, H: 2, Tq: 37, Tk: 41, D: 64, causal: true, mask: mixedMask(2, 41, 45, 1), dropout: 0.15, seed: 11 }, 46, 'D=64 all');
+    await checkBackward({ B: 1, H: 3, Tq: 33, Tk: 18, D: 64 }, 47, 'D=64 plain');
+  });
+
   it('v1 row kernels (forward and backward) agree with the reference, D = 19 and D = 100', async () => {
     const all: Cfg = { B: 2, H: 1, Tq: 70, Tk: 70, D: 19, causal: true, mask: mixedMask(2, 70, 41, 1), dropout: 0.2, seed: 7 };
     await checkBackward(all, 42, 'rows', { forwardKernel: 'rows', backwardKernel: 'rows' });

@@ -12,6 +12,9 @@ import { OpError } from '../errors.ts';
 import { dispatch, kernel } from './launch.ts';
 import { contiguous, contiguousCopy } from './movement.ts';
 import { getRngState, setRngState } from './random.ts';
+import { copyInto } from './movement.ts';
+import { simd8Available } from './matmul-simd.ts';
+import { runtime } from '../runtime.ts';
 
 export interface AttentionOptions {
   /** Key j is visible to query i only if j <= i (PyTorch's is_causal, top-left aligned). */
@@ -52,6 +55,51 @@ export function attentionBackwardTile(D: number): number {
     if (floats * 4 <= 32768) return tb;
   }
   return 0;
+}
+
+/** Template values of kernels/attention.wgsl (its SIMD-8 kernels use subgroupShuffle). */
+function attnDefines(): Record<string, string> {
+  return runtime().device.features.has('subgroups') ? { SUBGROUPS: 'enable subgroups;', SG_SHUFFLE: 'subgroupShuffle' } : { SUBGROUPS: '', SG_SHUFFLE: 'attn_no_subgroups' };
+}
+
+/** Floats of one 64 KiB uniform window of the SIMD-8 kernels. */
+const WINDOW_FLOATS = 16384;
+
+/** Whether the SIMD-8 kernels run (lavapipe): each (batch, head)'s streamed sequence must fit a
+ * 64 KiB uniform window, rows of whole vec4s, and D <= 64: their loops over D are unrolled, and
+ * at D = 100-128 LLVM took tens of seconds per pipeline (the word LM's D = 100 keeps the tiled
+ * kernels, which were as fast as the composed path there). */
+function simdAttention(Tq: number, Tk: number, D: number): boolean {
+  return simd8Available() && D % 4 === 0 && D <= 64 && Tk * D <= WINDOW_FLOATS && Tq * D <= WINDOW_FLOATS;
+}
+
+/**
+ * `t` ([B, H, T, D], any strides) copied densely, one (batch, head) every `stride` floats (T * D
+ * rounded up to 64 floats: 256-byte aligned windows), with a window's worth of padding at the
+ * end so every (batch, head) can bind a whole 64 KiB window.
+ */
+function packWindows(t: Tensor): { packed: Tensor; stride: number } {
+  const [B, H, T, D] = t.shape;
+  const stride = Math.ceil((T * D) / 64) * 64;
+  const packed = empty([B * H * stride + WINDOW_FLOATS]);
+  const view = packed.view([B, H, T, D], [H * stride, stride, D, 1], 0);
+  copyInto(view, t);
+  view.dispose();
+  return { packed, stride };
+}
+
+function windowAt(w: { packed: Tensor; stride: number }, bh: number): GPUBufferBinding {
+  return { buffer: w.packed.bufferFor('attention'), offset: (w.packed.offset + bh * w.stride) * 4, size: WINDOW_FLOATS * 4 };
+}
+
+/** One SIMD-8 kernel per (batch, head): `p.bh` picks it, the windows bind its rows. */
+function dispatchPerHead(entry: string, D: number, params: Uint32Array, rows: number, B: number, H: number, bindings: (bh: number) => (GPUBuffer | GPUBindingResource)[]): void {
+  const k = kernel('attention', entry, { defines: attnDefines(), constants: { DH: D } });
+  for (let bh = 0; bh < B * H; bh++) {
+    const pm = new Uint32Array(params);
+    pm[11] = bh;
+    dispatch(k, bindings(bh), pm, [Math.ceil(rows / 16)]);
+  }
 }
 
 function mix32(v: number): number {
@@ -152,12 +200,22 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   const plan: Plan = { B, H, Tq, Tk, D, scale, causal: !!opts.causal, dropout, seed: opts.seed ?? (dropout > 0 ? nextAttentionSeed() : 0) };
   const out = empty([B, H, Tq, D]);
   const lse = empty([B, H, Tq]);
-  const spec = { constants: { DH: D, WG } };
-  if (out.size > 0 && Tk > 0) {
+  const defines = attnDefines();
+  const spec = { defines, constants: { DH: D, WG } };
+  const simd = opts.forwardKernel === undefined && simdAttention(Tq, Tk, D);
+  if (out.size > 0 && Tk > 0 && simd) {
+    const kw = packWindows(k);
+    const vw = packWindows(v);
+    const qb = q.bufferFor(op);
+    const mb = mask ? mask.bufferFor(op) : qb;
+    dispatchPerHead('attn_fwd_simd8', D, packParams(plan, q, k, v, mask), Tq, B, H, (bh) => [out.bufferFor(op), lse.bufferFor(op), qb, windowAt(kw, bh), windowAt(vw, bh), mb]);
+    kw.packed.dispose();
+    vw.packed.dispose();
+  } else if (out.size > 0 && Tk > 0) {
     const qb = q.bufferFor(op);
     const tiled = (opts.forwardKernel ?? 'tiled') === 'tiled';
     dispatch(
-      tiled ? kernel('attention', 'attn_fwd_tiled', { constants: { DH: D } }) : kernel('attention', 'attn_fwd', spec),
+      tiled ? kernel('attention', 'attn_fwd_tiled', { defines, constants: { DH: D } }) : kernel('attention', 'attn_fwd', spec),
       [out.bufferFor(op), lse.bufferFor(op), qb, k.bufferFor(op), v.bufferFor(op), mask ? mask.bufferFor(op) : qb],
       packParams(plan, q, k, v, mask),
       [Math.ceil(Tq / (tiled ? TILE_Q : WG)), B * H],
@@ -188,9 +246,26 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     // short sequences (word LM: T 35, D 100) the row kernels measured as fast or faster (0.83-
     // 0.98x), from T 64 the tiled ones win (1.15-1.5x fwd+bwd), see bench/NOTES.md
     const bk = opts.backwardKernel ?? 'auto';
+    if (bk === 'auto' && simdAttention(Tq, Tk, D)) {
+      // SIMD-8 backward: dq streams k and v, dk/dv stream q and dO, one (batch, head) each
+      const kw = packWindows(ks);
+      const vw = packWindows(vs);
+      const scratch = empty([1]);
+      dispatchPerHead('attn_bwd_dq_simd8', D, params, Tq, B, H, (bh) => [dq.bufferFor(op), scratch.bufferFor(op), qb, windowAt(kw, bh), windowAt(vw, bh), mb, gc.bufferFor(op), stats.bufferFor(op)]);
+      for (const t of [kw.packed, vw.packed, scratch]) t.dispose();
+      const qw = packWindows(qs);
+      const gw = packWindows(gc);
+      const kb = ks.bufferFor(op);
+      dispatchPerHead('attn_bwd_dkv_simd8', D, params, Tk, B, H, (bh) => [dk.bufferFor(op), dv.bufferFor(op), kb, windowAt(qw, bh), windowAt(gw, bh), mb, vs.bufferFor(op), stats.bufferFor(op)]);
+      qw.packed.dispose();
+      gw.packed.dispose();
+      stats.dispose();
+      if (gc !== g) gc.dispose();
+      return [dq, dk, dv];
+    }
     const tiledB = bk === 'tiled' || (bk === 'auto' && (D <= 64 || Math.max(Tq, Tk) >= 64));
     const rowsPer = tiledB ? BWD_RB : WG;
-    const dspec = tiledB ? { constants: { DH: D, TB: attentionBackwardTile(D) } } : spec;
+    const dspec = tiledB ? { defines, constants: { DH: D, TB: attentionBackwardTile(D) } } : spec;
     dispatch(
       kernel('attention', tiledB ? 'attn_bwd_dq_tiled' : 'attn_bwd_dq', dspec),
       [dq.bufferFor(op), qb, ks.bufferFor(op), vs.bufferFor(op), mb, gc.bufferFor(op), stats.bufferFor(op)],
