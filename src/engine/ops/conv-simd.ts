@@ -49,16 +49,14 @@ const AUTO_MIN_K = 64;
 /**
  * Whether `auto` runs a pass here: a software adapter with 8-lane subgroups, one group, and a
  * plan that fits the adapter; for the forward and the input gradient also at least 8 rows
- * (fewer: conv.ts's direct kernels, about as fast), a reduction of at least AUTO_MIN_K per
- * product, and not the input gradient of a strided 1x1 convolution (most of dx is zero: the
- * scratch and scatter cost more than the product). The weight gradient (K = batch x space) ran
+ * (fewer: conv.ts's direct kernels, about as fast) and a reduction of at least AUTO_MIN_K per
+ * product. The weight gradient (K = batch x space) ran
  * as fast or faster here on every benchmark shape (bench/NOTES.md).
  */
 export function convSimd8Auto(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry): boolean {
   if (!convSimd8.enabled || g.groups !== 1 || !runtime().device.isSoftware || !simd8Available()) return false;
   const parts = passParts(pass, g);
   if (pass !== 'wgrad' && (parts[0].rows < 8 || Math.min(...parts.map((p) => p.K)) < AUTO_MIN_K)) return false;
-  if (pass === 'dgrad' && g.kh * g.kw === 1 && g.sh * g.sw > 1) return false;
   return planPass(pass, g, runtime().device) !== null;
 }
 
@@ -274,8 +272,10 @@ export function convInputGradSimd8(dx: Tensor, dy: Tensor, w: Tensor, g: ConvGeo
       runSimd8(plan, packed, tex, view, { ...epi, colSplit: P });
       view.dispose();
     }, (n0, nbg, plans) => {
-      const k = kernel('conv2d', 'simd_scatter', { defines: PACK_DEFINES, constants: pp.parts[0].constants });
-      dispatch(k, [dx.bufferFor(op), scratch.bufferFor(op)], packParams(plans[0], scratch.offset, n0, 0, slots, dx.offset), grid1d(nbg * g.c * g.h * g.w));
+      // 4 positions per thread (one vec4 store) where rows and dx are 4-aligned
+      const vec4 = g.w % 4 === 0 && dx.offset % 4 === 0;
+      const k = kernel('conv2d', vec4 ? 'simd_scatter4' : 'simd_scatter', { defines: PACK_DEFINES, constants: pp.parts[0].constants });
+      dispatch(k, [dx.bufferFor(op), scratch.bufferFor(op)], packParams(plans[0], scratch.offset, n0, 0, slots, dx.offset), grid1d((nbg * g.c * g.h * g.w) / (vec4 ? 4 : 1)));
     });
   } finally {
     scratch.dispose();
