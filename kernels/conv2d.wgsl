@@ -455,6 +455,65 @@ fn direct_dgrad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   }
 }
 
+// direct_dgrad for one group of at most 8 input channels with the weights in a uniform buffer,
+// rearranged by `dgrad_wpack` to [co][kh][kw][WV vec4s of input channels]: a tap's weights are
+// one or two branch-free uniform loads instead of CIB lane-by-lane storage gathers (llvmpipe
+// loads storage inside a loop one lane at a time; kernels/matmul.wgsl, "v7"). Needs
+// OC * KH * KW * 4 WV <= 16384 floats (the host checks).
+override WV: u32 = 1u;
+@group(0) @binding(3) var<uniform> wdg: array<vec4<f32>, 4096>;
+
+@compute @workgroup_size(WG)
+fn direct_dgrad_u(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= p.n) { return; }
+  let ohw = OH * OW;
+  let ihw = IH * IW;
+  let s = i % ihw;
+  let n = i / ihw;
+  let th0 = i32(s / IW + PH);
+  let tw0 = i32(s % IW + PW);
+  var v0 = vec4<f32>(0.0);
+  var v1 = vec4<f32>(0.0);
+  for (var co = 0u; co < OC; co++) {
+    let yb = p.off_a + (n * OC + co) * ohw;
+    for (var kh = 0u; kh < KH; kh++) {
+      let th = th0 - i32(kh * DH);
+      if (th < 0 || th % i32(SH) != 0 || th / i32(SH) >= i32(OH)) { continue; }
+      for (var kw = 0u; kw < KW; kw++) {
+        let tw = tw0 - i32(kw * DW);
+        if (tw < 0 || tw % i32(SW) != 0 || tw / i32(SW) >= i32(OW)) { continue; }
+        let y = a[yb + u32(th / i32(SH)) * OW + u32(tw / i32(SW))];
+        let wi = ((co * KH + kh) * KW + kw) * WV;
+        v0 = fma(vec4<f32>(y), wdg[wi], v0);
+        if (WV > 1u) { v1 = fma(vec4<f32>(y), wdg[wi + 1u], v1); }
+      }
+    }
+  }
+  let ob = p.off_out + n * IC * ihw + s;
+  out[ob] = v0.x;
+  if (IC > 1u) { out[ob + ihw] = v0.y; }
+  if (IC > 2u) { out[ob + 2u * ihw] = v0.z; }
+  if (IC > 3u) { out[ob + 3u * ihw] = v0.w; }
+  if (IC > 4u) { out[ob + 4u * ihw] = v1.x; }
+  if (IC > 5u) { out[ob + 5u * ihw] = v1.y; }
+  if (IC > 6u) { out[ob + 6u * ihw] = v1.z; }
+  if (IC > 7u) { out[ob + 7u * ihw] = v1.w; }
+}
+
+// The weights [co][ci][kh][kw] as direct_dgrad_u reads them, [co][kh][kw][4 WV] (zero past IC);
+// p.n = OC * KH * KW * 4 WV.
+@compute @workgroup_size(WG)
+fn dgrad_wpack(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = gid.x + gid.y * nwg.x * WG;
+  if (e >= p.n) { return; }
+  let ci = e % (4u * WV);
+  let tap = e / (4u * WV);
+  var v = 0.0;
+  if (ci < IC) { v = a[p.off_a + (tap / (KH * KW) * IC + ci) * KH * KW + tap % (KH * KW)]; }
+  out[p.off_out + e] = v;
+}
+
 // One workgroup per weight element, reducing over batch and space.
 @compute @workgroup_size(WG)
 fn direct_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,

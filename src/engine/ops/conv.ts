@@ -250,6 +250,15 @@ export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, opts
   return out;
 }
 
+/** Floats in a 64 KiB uniform binding. */
+const UNIFORM_FLOATS = 16384;
+
+/** Whether direct_dgrad_u applies: one group of at most 8 input channels whose rearranged
+ * weights fit a uniform binding (3-channel first layers: wrn-stem, BigGAN's D input). */
+function directDgradUniform(g: ConvGeometry): boolean {
+  return g.groups === 1 && g.c <= 8 && g.oc * g.kh * g.kw * 4 * Math.ceil(g.c / 4) <= UNIFORM_FLOATS;
+}
+
 /** Input gradient without autograd: dx = conv_transpose(dy, w) for the geometry of x. */
 export function conv2dInputGradRaw(dy: Tensor, w: Tensor, xShape: readonly number[], opts: Conv2dOptions = {}, variant: ConvVariant = 'auto'): Tensor {
   const op = 'conv2d input gradient';
@@ -267,6 +276,16 @@ export function conv2dInputGradRaw(dy: Tensor, w: Tensor, xShape: readonly numbe
   const pick = pickVariant(variant, cig);
   if (simd8Pass(op, 'dgrad', variant, g, () => convInputGradSimd8(dx, dyc, wc, g))) {
     // done on v7
+  } else if (pick === 'direct' && directDgradUniform(g)) {
+    // one thread per input position, all (<= 8) channels, weights in a uniform buffer
+    const wv = Math.ceil(g.c / 4);
+    const wr = empty([UNIFORM_FLOATS]);
+    const len = g.oc * g.kh * g.kw * 4 * wv;
+    const spec = { defines: plainDefines(), constants: constants(g, { WV: wv }) };
+    dispatch(kernel('conv2d', 'dgrad_wpack', spec), [wr.bufferFor(op), wc.bufferFor(op)], params({ n: len, offs: [0, wc.offset] }), grid1d(len));
+    const threads = g.n * g.h * g.w;
+    dispatch(kernel('conv2d', 'direct_dgrad_u', spec), [dx.bufferFor(op), dyc.bufferFor(op), { buffer: wr.bufferFor(op), offset: 0, size: UNIFORM_FLOATS * 4 }], params({ n: threads, offs }), grid1d(threads));
+    wr.dispose();
   } else if (pick === 'direct') {
     // one thread per input position and block of up to 8 channels of a group
     const cib = Math.min(cig, 8);
