@@ -15,14 +15,14 @@
  * gradient falls back to a naive kernel), on the same data transposed.
  * Work per row: 2*N*OC*OH*OW*C*kH*kW flops for each of the three passes; minimum traffic is
  * both operands read once and the result written once.
- * --baseline: adds an `ours-own` row, conv.ts's own kernels with the v7 path (conv-simd.ts)
- * switched off: before/after in one run where auto picks v7. --simd8: adds `ours-simd8`, the v7
+ * --baseline: adds an `ours-own` row, the kernels before the v7 path (conv-simd.ts) and the
+ * uniform-weight direct input gradient: before/after in one run. --simd8: adds `ours-simd8`, the v7
  * path pinned (variant 'simd8') also where auto keeps conv.ts's kernels.
  * --torch: also times PyTorch (cuDNN, fp32, TF32 off) on the same shapes through
  * /usr/bin/python3 (CUDA when present, else CPU), as peer rows.
  */
 import {
-  init, runtime, tensor, shutdown, getPlatform, conv2dForwardRaw, conv2dInputGradRaw, conv2dWeightGradRaw, conv2dKernelChoice, convTiles, convSubgroups, convSimd8, type Tensor, type ConvVariant,
+  init, runtime, tensor, shutdown, getPlatform, conv2dForwardRaw, conv2dInputGradRaw, conv2dWeightGradRaw, conv2dKernelChoice, convTiles, convSubgroups, convSimd8, convDirectUniform, type Tensor, type ConvVariant,
 } from '../src/engine/index.ts';
 import { Harness, parseArgs, compare, runTorchPeer, type Problem, type Variant, type Instance, type Row } from './harness.ts';
 
@@ -231,7 +231,7 @@ function ours(alt: { bk?: number; noSg?: boolean; own?: boolean; simd8?: boolean
           const saved = convTiles.bk;
           if (bk !== undefined) convTiles.bk = bk;
           if (noSg) convSubgroups.enabled = false;
-          if (own) convSimd8.enabled = false;
+          if (own) convSimd8.enabled = convDirectUniform.enabled = false;
           try {
             if (p.pass === 'fwd') out = conv2dForwardRaw(xs[i], w, null, opts, variant);
             else if (p.pass === 'dgrad') out = conv2dInputGradRaw(dys[i], w, xShape, opts, variant);
@@ -239,7 +239,7 @@ function ours(alt: { bk?: number; noSg?: boolean; own?: boolean; simd8?: boolean
           } finally {
             convTiles.bk = saved;
             convSubgroups.enabled = true;
-            convSimd8.enabled = true;
+            convSimd8.enabled = convDirectUniform.enabled = true;
           }
           if (first) {
             first = false;

@@ -253,10 +253,13 @@ export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, opts
 /** Floats in a 64 KiB uniform binding. */
 const UNIFORM_FLOATS = 16384;
 
+/** Off pins the direct input gradient without uniform weights (the benchmark's `--baseline`). */
+export const convDirectUniform = { enabled: true };
+
 /** Whether direct_dgrad_u applies: one group of at most 8 input channels whose rearranged
  * weights fit a uniform binding (3-channel first layers: wrn-stem, BigGAN's D input). */
 function directDgradUniform(g: ConvGeometry): boolean {
-  return g.groups === 1 && g.c <= 8 && g.oc * g.kh * g.kw * 4 * Math.ceil(g.c / 4) <= UNIFORM_FLOATS;
+  return convDirectUniform.enabled && g.groups === 1 && g.c <= 8 && g.oc * g.kh * g.kw * 4 * Math.ceil(g.c / 4) <= UNIFORM_FLOATS;
 }
 
 /** Input gradient without autograd: dx = conv_transpose(dy, w) for the geometry of x. */
