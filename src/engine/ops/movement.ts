@@ -9,11 +9,15 @@ import { OpError } from '../errors.ts';
 import { sumToShape } from './reduce.ts';
 import { dispatch, grid1d, kernel, stridedParams, defines, broadcastStrides } from './launch.ts';
 
+/** Elements each copy_strided thread copies (RUN in kernels/copy.wgsl). */
+const COPY_RUN = 8;
+
 /** Copies `src` (any strides) into `dst` (any strides) of the same shape. */
 export function copyInto(dst: Tensor, src: Tensor): void {
   if (dst.size === 0) return;
   const params = stridedParams(src.shape, [dst, src]);
-  dispatch(kernel('copy', 'copy_strided', { defines: defines(src.dtype) }), [dst.bufferFor('copy'), src.bufferFor('copy')], params, grid1d(src.size));
+  // RUN (kernels/copy.wgsl) elements per thread
+  dispatch(kernel('copy', 'copy_strided', { defines: defines(src.dtype) }), [dst.bufferFor('copy'), src.bufferFor('copy')], params, grid1d(Math.ceil(src.size / COPY_RUN)));
 }
 
 /** A row-major copy of `t` (always a new tensor; autograd passes the gradient through). */
