@@ -136,6 +136,8 @@ describe.skipIf(!SIMD8)('conv2d on the v7 product against float64 (subgroups of 
     expect(conv2dKernelChoice('fwd', [2, 16, 7, 9], [64, 16, 1, 1])).toBe('gemm');
     expect(conv2dKernelChoice('dgrad', [2, 3, 7, 9], [64, 3, 3, 3], { padding: 1 })).toBe('direct');
     expect(conv2dKernelChoice('fwd', [2, 64, 7, 9], [64, 64, 1, 1])).toBe('simd8');
+    // 3 output channels with K = 576: v7 (3 of 16 rows) beat the direct kernel
+    expect(conv2dKernelChoice('fwd', [2, 64, 7, 9], [3, 64, 3, 3], { padding: 1 })).toBe('simd8');
     // the weight gradient's K is batch x space: v7 whatever the channels
     expect(conv2dKernelChoice('wgrad', [2, 3, 7, 9], [64, 3, 3, 3], { padding: 1 })).toBe('simd8');
     // a strided 1x1 input gradient: one phase, K = 128

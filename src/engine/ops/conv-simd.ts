@@ -41,22 +41,24 @@ const ACT_CODES = [0, 1, 4, 5];
 const V7_DEFINES = { SUBGROUPS: 'enable subgroups;', SG_FIRST: 'subgroupBroadcastFirst', SG_BCAST: 'subgroupBroadcast' };
 const PACK_DEFINES = { SUBGROUPS: 'enable subgroups;', SG_FIRST: 'subgroupBroadcastFirst' };
 
-/** Shortest reduction `auto` runs here: v7's per-workgroup costs (its epilogue stores 64
- * outputs per lane whatever K is) outweigh the product below it (measured: 1x1 convolutions
- * with 16-32 channels and 3-channel 3x3 ones ran 1.2-1.9x faster on conv.ts's GEMM). */
+/** Shortest reduction `auto` runs here: below it v7's costs that do not grow with K (the
+ * epilogue's 512 outputs per workgroup, the T pack per element) outweigh the product (measured:
+ * 1x1 convolutions with 16-32 channels and 3-channel 3x3 ones ran up to 1.9x faster on conv.ts's
+ * GEMM). */
 const AUTO_MIN_K = 64;
 
 /**
  * Whether `auto` runs a pass here: a software adapter with 8-lane subgroups, one group, and a
- * plan that fits the adapter; for the forward and the input gradient also at least 8 rows
- * (fewer: conv.ts's direct kernels, about as fast) and a reduction of at least AUTO_MIN_K per
- * product. The weight gradient (K = batch x space) ran
- * as fast or faster here on every benchmark shape (bench/NOTES.md).
+ * plan that fits the adapter; for the forward and the input gradient also a reduction of at
+ * least AUTO_MIN_K per product, and for the input gradient at least 8 input channels (fewer:
+ * conv.ts's direct kernel with uniform weights, 1.2-1.6x faster on 3-channel first layers). The weight gradient (K = batch x space) ran as fast or faster here on every
+ * benchmark shape (bench/NOTES.md, "Convolution on the SIMD-8 product").
  */
 export function convSimd8Auto(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry): boolean {
   if (!convSimd8.enabled || g.groups !== 1 || !runtime().device.isSoftware || !simd8Available()) return false;
   const parts = passParts(pass, g);
-  if (pass !== 'wgrad' && (parts[0].rows < 8 || Math.min(...parts.map((p) => p.K)) < AUTO_MIN_K)) return false;
+  if (pass !== 'wgrad' && Math.min(...parts.map((p) => p.K)) < AUTO_MIN_K) return false;
+  if (pass === 'dgrad' && g.c < 8) return false;
   return planPass(pass, g, runtime().device) !== null;
 }
 
