@@ -28,12 +28,11 @@ import { acquireTexture, planSimd8, releaseTexture, runSimd8, simd8Available, ty
 
 /** `enabled`: off pins conv.ts's own kernels (the benchmark's `--baseline` rows);
  * `textureBudget`: bytes of panel texture a pass may hold at once (more images: more groups;
- * tests shrink it to cover several groups). */
-export const convSimd8 = { enabled: true, textureBudget: 64 * 2 ** 20 };
+ * tests shrink it to cover several groups); `packRows`: texel rows per simd_pack_t workgroup
+ * (the window path rounds it to whole tap rows; exposed for tuning sweeps). */
+export const convSimd8 = { enabled: true, textureBudget: 64 * 2 ** 20, packRows: 16 };
 /** Stride phases an input gradient may split into (PackParams' phase table holds 16). */
 const MAX_PHASES = 16;
-/** Texel rows per simd_pack_t workgroup (general path). */
-const PACK_ROWS = 16;
 /** Longest source window of simd_pack_t's window path (pk_window). */
 const MAX_WINDOW = 16;
 /** conv.ts's activation codes (none, relu, leaky relu, tanh) as matmul.wgsl's ACT codes. */
@@ -171,7 +170,7 @@ function packParams(plan: Simd8Plan, offSrc: number, n0: number, phase: number, 
  * window fits, else one gather per element. */
 function packTSpec(part: Part, plan: Simd8Plan): { constants: Record<string, number>; rowsPerGroup: number } {
   const c = part.constants;
-  const base = { ...c, NKT: plan.nKt, PK_ROWS: PACK_ROWS };
+  const base = { ...c, NKT: plan.nKt, PK_ROWS: convSimd8.packRows };
   let win: { wn: number; wc: number; wt: number } | null = null;
   if (plan.nKt === 1 && part.mode === 0 && c.OW % 4 === 0) win = { wn: c.KW, wc: c.SW, wt: c.DW };
   if (plan.nKt === 1 && part.mode === 1 && c.WQ % 4 === 0) {
@@ -179,8 +178,8 @@ function packTSpec(part: Part, plan: Simd8Plan): { constants: Record<string, num
     if (phased || (c.SH === 1 && c.SW === 1)) win = { wn: c.NTW, wc: 1, wt: phased ? 1 : c.DW };
   }
   const len = win ? 3 * win.wc + (win.wn - 1) * win.wt + 1 : 0;
-  if (!win || len > MAX_WINDOW) return { constants: { ...base, PK_WIN: 0 }, rowsPerGroup: PACK_ROWS };
-  const groups = Math.max(1, Math.round(PACK_ROWS / win.wn));
+  if (!win || len > MAX_WINDOW) return { constants: { ...base, PK_WIN: 0 }, rowsPerGroup: convSimd8.packRows };
+  const groups = Math.max(1, Math.round(convSimd8.packRows / win.wn));
   return { constants: { ...base, PK_WIN: 1, PK_GROUPS: groups, WN: win.wn, WC: win.wc, WT: win.wt, WLEN: len }, rowsPerGroup: groups * win.wn };
 }
 
