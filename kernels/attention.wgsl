@@ -874,6 +874,12 @@ fn s8_gather_b(row: u32, lane: u32) -> array<vec4<f32>, 4> {
   return g;
 }
 
+// Query row i of (b, h), scaled (zeros past Tq): what the forward and dq lanes own.
+fn s8_q_row(b: u32, h: u32, i: u32) -> array<vec4<f32>, S8_V4> {
+  let qrow = p.offs.x + b * p.q_st.x + h * p.q_st.y;
+  return s8_load_own0(qrow + min(i, p.Tq - 1u) * p.q_st.z, p.q_st.w, i < p.Tq, p.scale);
+}
+
 fn s8_key_visible(b: u32, j: u32) -> bool {
   return j < p.Tk && (p.has_mask == 0u || s8_mask[p.offs.w + b * p.Tk + j] == 0u);
 }
@@ -886,9 +892,8 @@ fn attn_fwd_simd8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
   let i0 = wid.x * 16u;
   let ia = i0 + lane;
   let ib = ia + 8u;
-  let qrow = p.offs.x + b * p.q_st.x + h * p.q_st.y;
-  let qa = s8_load_own0(qrow + min(ia, p.Tq - 1u) * p.q_st.z, p.q_st.w, ia < p.Tq, p.scale);
-  let qb = s8_load_own0(qrow + min(ib, p.Tq - 1u) * p.q_st.z, p.q_st.w, ib < p.Tq, p.scale);
+  let qa = s8_q_row(b, h, ia);
+  let qb = s8_q_row(b, h, ib);
   var oa: array<vec4<f32>, S8_V4>;
   var ob: array<vec4<f32>, S8_V4>;
   var ma = NEG;
@@ -954,9 +959,8 @@ fn attn_bwd_dq_simd8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
   let i0 = wid.x * 16u;
   let ia = i0 + lane;
   let ib = ia + 8u;
-  let qrow = p.offs.x + b * p.q_st.x + h * p.q_st.y;
-  let qa = s8_load_own0(qrow + min(ia, p.Tq - 1u) * p.q_st.z, p.q_st.w, ia < p.Tq, p.scale);
-  let qb = s8_load_own0(qrow + min(ib, p.Tq - 1u) * p.q_st.z, p.q_st.w, ib < p.Tq, p.scale);
+  let qa = s8_q_row(b, h, ia);
+  let qb = s8_q_row(b, h, ib);
   let ga = s8_load_own1((bh * p.Tq + min(ia, p.Tq - 1u)) * DH, 1u, ia < p.Tq);
   let gb = s8_load_own1((bh * p.Tq + min(ib, p.Tq - 1u)) * DH, 1u, ib < p.Tq);
   let sta = s8_stats[bh * p.Tq + min(ia, p.Tq - 1u)];
