@@ -642,6 +642,9 @@ struct SimdParams {
 };
 
 var<workgroup> v7_tile: array<vec4<f32>, 128>; // the product's 16 rows x 8 lanes x 4 columns
+// v7_simd8's output: C seen as vec4s (its interior tiles store whole vec4s; elsewhere single
+// components). The host binds the whole buffer, a multiple of 16 bytes.
+@group(0) @binding(1) var<storage, read_write> vout: array<vec4<f32>>;
 
 @group(0) @binding(0) var<uniform> q: SimdParams;
 @group(0) @binding(1) var<storage, read_write> upacked: array<vec4<f32>>;
@@ -755,8 +758,6 @@ fn v7_simd8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
   // out for 16 x 4 outputs per lane it was ~300 KiB of machine code (bias, activation and a
   // lane-by-lane store per element), and with a short K every workgroup streamed it through the
   // instruction cache (a K = 32 product spent most of its time there).
-  for (var r = 0u; r < 16u; r++) { v7_tile[r * 8u + lane] = acc[r]; }
-  workgroupBarrier();
   // C is [M, N] per batch entry: rows x cols, or cols x rows when swapped.
   let swap = q.swap != 0u;
   let c_cols = select(q.cols, q.rows, swap);
@@ -764,10 +765,38 @@ fn v7_simd8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
   let first = q.chunk == 0u;
   let last = q.chunk + 1u == q.n_chunks;
   let P = q.col_split;
+  let u0 = q.row0 + wg.y * 16u;
+  // Interior tiles whose rows of 4 columns are whole, aligned vec4s of C (not swapped; NCHW
+  // outputs with P % 4 == 0): each lane stores its 16 vec4s directly, one vec4 store each (a
+  // CPU adapter stores lane by lane, so 4 scalars cost 4x). Uniform across the workgroup.
+  let whole = !swap && cbase % 4u == 0u && u0 + 16u <= q.rows && wg.x * 32u + 32u <= q.cols &&
+    select(c_cols % 4u == 0u, P % 4u == 0u, P > 0u);
+  if (whole) {
+    let t = wg.x * 32u + lane * 4u;
+    var at = cbase + t;
+    if (P > 0u) {
+      let img = v7_div(t, P, q.inv_split);
+      at = cbase + img * q.rows * P + (t - img * P);
+    }
+    let stride = select(c_cols, P, P > 0u);
+    for (var r = 0u; r < 16u; r++) {
+      let i4 = (at + (u0 + r) * stride) / 4u;
+      var v = acc[r];
+      if (!first) { v += vout[i4]; }
+      if (last) { v = v7_epilogue4(v, u0 + r, t); }
+      vout[i4] = v;
+    }
+    return;
+  }
+  // Elsewhere the tile goes through workgroup memory and a loop the compiler does not unroll:
+  // written out for 16 x 4 scalar outputs per lane it was ~300 KiB of machine code, and with a
+  // short K every workgroup streamed it through the instruction cache.
+  for (var r = 0u; r < 16u; r++) { v7_tile[r * 8u + lane] = acc[r]; }
+  workgroupBarrier();
   for (var e = lane; e < q.tile_elems; e += 8u) {
     let r = e / 32u;
     let c = e % 32u;
-    let u = q.row0 + wg.y * 16u + r;
+    let u = u0 + r;
     let t = wg.x * 32u + c;
     if (u >= q.rows || t >= q.cols) { continue; }
     let row = select(u, t, swap);
@@ -778,10 +807,19 @@ fn v7_simd8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
       idx = cbase + img * q.rows * P + u * P + (t - img * P);
     }
     var v = v7_tile[r * 8u + c / 4u][c % 4u];
-    if (!first) { v += out[idx]; }
+    if (!first) { v += vout[idx / 4u][idx % 4u]; }
     if (last) { v = activate_code(v + v7_bias(row, col), ACT, q.alpha); }
-    out[idx] = v;
+    vout[idx / 4u][idx % 4u] = v;
   }
+}
+
+// Bias and activation of 4 consecutive columns t..t+3 of row u (not swapped).
+fn v7_epilogue4(v: vec4<f32>, u: u32, t: u32) -> vec4<f32> {
+  var b = vec4<f32>(0.0);
+  if (BIAS == 1u) { b = vec4<f32>(bias[q.off_bias + t], bias[q.off_bias + t + 1u], bias[q.off_bias + t + 2u], bias[q.off_bias + t + 3u]); }
+  if (BIAS == 2u) { b = vec4<f32>(bias[q.off_bias + u]); }
+  let x = v + b;
+  return vec4<f32>(activate_code(x.x, ACT, q.alpha), activate_code(x.y, ACT, q.alpha), activate_code(x.z, ACT, q.alpha), activate_code(x.w, ACT, q.alpha));
 }
 
 // x / d for x < 2^24 by a float reciprocal and one correction each way: a CPU adapter has no

@@ -84,6 +84,29 @@ describe.skipIf(!(await engine().then(() => simd8Available())))('v7 products (ne
     }
   });
 
+  it('interior tiles stored as whole vec4s: several chunks, each bias kind, batch offsets, edges beside them', async () => {
+    // M <= N and N % 4 == 0: 16 x 32 tiles inside the product take the vec4 store, the ragged
+    // last rows and columns the per-element loop
+    const cases: [number, number, number, number, boolean, Activation][] = [
+      [1, 40, 72, 2100, false, 'relu'],
+      [3, 35, 68, 50, true, 'tanh'],
+      [2, 16, 32, 9, false, 'none'],
+    ];
+    for (const [batch, M, N, K, perRow, act] of cases) {
+      const a = asF32(randArray(batch * M * K, M + N));
+      const b = asF32(randArray(batch * K * N, K + 3));
+      const bias = asF32(randArray(perRow ? M : N, 5));
+      const A = t32(a, [batch, M, K]);
+      const B = t32(b, [batch, K, N]);
+      const Bi = t32(bias, [bias.length]);
+      const C = matmulRaw(A, B, { variant: 'v7', bias: Bi, biasPerRow: perRow, activation: act });
+      const want = new Float64Array(batch * M * N);
+      for (let z = 0; z < batch; z++) want.set(ref(a.subarray(z * M * K, (z + 1) * M * K), b.subarray(z * K * N, (z + 1) * K * N), M, N, K, bias, perRow, act), z * M * N);
+      expectClose(await read(C), want, { atol: 3e-5 * Math.sqrt(K / 100), rtol: 1e-4, what: `${batch}x${M}x${N}x${K}` });
+      for (const t of [A, B, Bi, C]) t.dispose();
+    }
+  });
+
   it('swapped layout (M > N) with transposed operands, each bias kind and leaky ReLU slope', async () => {
     const [M, N, K] = [70, 13, 45];
     const a = asF32(randArray(M * K, 1));
