@@ -78,7 +78,12 @@ function simdAttention(Tq: number, Tk: number, D: number): boolean {
  * rounded up to 64 floats: 256-byte aligned windows), with a window's worth of padding at the
  * end so every (batch, head) can bind a whole 64 KiB window.
  */
-function packWindows(t: Tensor): { packed: Tensor; stride: number } {
+interface Windows {
+  packed: Tensor;
+  stride: number;
+}
+
+function packWindows(t: Tensor): Windows {
   const [B, H, T, D] = t.shape;
   const stride = Math.ceil((T * D) / 64) * 64;
   const packed = empty([B * H * stride + WINDOW_FLOATS]);
@@ -88,7 +93,7 @@ function packWindows(t: Tensor): { packed: Tensor; stride: number } {
   return { packed, stride };
 }
 
-function windowAt(w: { packed: Tensor; stride: number }, bh: number): GPUBufferBinding {
+function windowAt(w: Windows, bh: number): GPUBufferBinding {
   return { buffer: w.packed.bufferFor('attention'), offset: (w.packed.offset + bh * w.stride) * 4, size: WINDOW_FLOATS * 4 };
 }
 
@@ -203,14 +208,15 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   const defines = attnDefines();
   const spec = { defines, constants: { DH: D, WG } };
   const simd = opts.forwardKernel === undefined && simdAttention(Tq, Tk, D);
+  // the SIMD-8 forward's packed k and v windows, saved for the backward's dq (not packed twice)
+  let windows: { kw: Windows; vw: Windows } | null = null;
   if (out.size > 0 && Tk > 0 && simd) {
     const kw = packWindows(k);
     const vw = packWindows(v);
     const qb = q.bufferFor(op);
     const mb = mask ? mask.bufferFor(op) : qb;
     dispatchPerHead('attn_fwd_simd8', D, packParams(plan, q, k, v, mask), Tq, B, H, (bh) => [out.bufferFor(op), lse.bufferFor(op), qb, windowAt(kw, bh), windowAt(vw, bh), mb]);
-    kw.packed.dispose();
-    vw.packed.dispose();
+    windows = { kw, vw };
   } else if (out.size > 0 && Tk > 0) {
     const qb = q.bufferFor(op);
     const tiled = (opts.forwardKernel ?? 'tiled') === 'tiled';
@@ -222,9 +228,13 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     );
   }
   const saved = mask ? [q, k, v, out, lse, mask] : [q, k, v, out, lse];
+  const nBase = saved.length;
+  if (windows) saved.push(windows.kw.packed, windows.vw.packed);
+  const wStride = windows?.kw.stride ?? 0;
   const res = record(op, out, [q, k, v], saved, (g, s) => {
     const [qs, ks, vs, os, ls] = s;
     const ms = mask ? s[5] : null;
+    const savedWindows = s.length > nBase ? { kw: { packed: s[nBase], stride: wStride }, vw: { packed: s[nBase + 1], stride: wStride } } : null;
     const gc = g.isContiguous && g.offset === 0 ? g : contiguousCopy(g);
     const stats = empty([B, H, Tq, 2]);
     const params = packParams(plan, qs, ks, vs, ms);
@@ -248,11 +258,12 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     const bk = opts.backwardKernel ?? 'auto';
     if (bk === 'auto' && simdAttention(Tq, Tk, D)) {
       // SIMD-8 backward: dq streams k and v, dk/dv stream q and dO, one (batch, head) each
-      const kw = packWindows(ks);
-      const vw = packWindows(vs);
+      const kw = savedWindows?.kw ?? packWindows(ks);
+      const vw = savedWindows?.vw ?? packWindows(vs);
       const scratch = empty([1]);
       dispatchPerHead('attn_bwd_dq_simd8', D, params, Tq, B, H, (bh) => [dq.bufferFor(op), scratch.bufferFor(op), qb, windowAt(kw, bh), windowAt(vw, bh), mb, gc.bufferFor(op), stats.bufferFor(op)]);
-      for (const t of [kw.packed, vw.packed, scratch]) t.dispose();
+      if (!savedWindows) for (const t of [kw.packed, vw.packed]) t.dispose();
+      scratch.dispose();
       const qw = packWindows(qs);
       const gw = packWindows(gc);
       const kb = ks.bufferFor(op);
@@ -283,6 +294,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     return [dq, dk, dv];
   });
   lse.dispose();
+  if (windows) for (const t of [windows.kw.packed, windows.vw.packed]) t.dispose();
   if (mask && mask !== opts.keyPaddingMask) mask.dispose();
   return res;
 }
