@@ -832,7 +832,7 @@ fn attn_bwd_dkv_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
 const S8_V4: u32 = DMAX / 4u;
 
 // The no-subgroup placeholder keeps the module compiling; the host never runs these there.
-fn attn_no_subgroups(v: vec4<f32>, lane: u32) -> vec4<f32> { return v; }
+fn sg_unavailable(v: vec4<f32>, lane: u32) -> vec4<f32> { return v; }
 
 // Streamed row r of a window, vec4 c, from the lanes' gathered slots.
 fn s8_pick(slots: array<vec4<f32>, 4>, c: u32) -> vec4<f32> {

@@ -140,7 +140,7 @@ fn gru_fwd_finish(b: u32, k: u32, hp: f32, gh: vec3<f32>) -> f32 {
 var<workgroup> s_tile: array<f32, 384>; // [gate][16 rows][8 lanes]
 
 // Placeholder where the adapter has no subgroups: the host never runs this kernel there.
-fn gru_no_subgroups(v: vec4<f32>, lane: u32) -> vec4<f32> { return v; }
+fn sg_unavailable(v: vec4<f32>, lane: u32) -> vec4<f32> { return v; }
 
 @compute @workgroup_size(8)
 fn gru_fwd_step_simd8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lane: u32) {

@@ -655,7 +655,7 @@ var<workgroup> v7_tile: array<vec4<f32>, 128>; // the product's 16 rows x 8 lane
 
 // The SG_BCAST placeholder is subgroupBroadcast where the adapter has subgroups. Without them the host never
 // runs v7 (it needs the 8-lane subgroup), and this stand-in only keeps the module compiling.
-fn v7_no_subgroups(v: vec4<f32>, lane: u32) -> vec4<f32> { return v; }
+fn sg_unavailable(v: vec4<f32>, lane: u32) -> vec4<f32> { return v; }
 
 // Offset of batch entry z in the source operand being packed.
 fn v7_batch_offset(z: u32) -> u32 {

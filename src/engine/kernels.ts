@@ -8,9 +8,10 @@
  *    counts known when the pipeline is built). This is the preferred way: the source stays valid
  *    WGSL and the compiler folds the values.
  *  - `defines`: the one template step, for what `override` cannot express: an element type
- *    (`{{T}}` = f32/i32/u32) and optional-feature code (`{{SUBGROUPS}}` = `enable subgroups;` and
- *    `{{SG_FIRST}}` = `subgroupBroadcastFirst` where the adapter has subgroups, empty otherwise,
- *    so the same file compiles on adapters without the feature). Each `{{NAME}}` in the source is
+ *    (`{{T}}` = f32/i32/u32) and optional-feature code (`{{SUBGROUPS}}`, `{{SG_FIRST}}`,
+ *    `{{SG_BCAST}}`, `{{SG_SHUFFLE}}`: the subgroup builtins where the adapter has subgroups,
+ *    stand-ins otherwise, so the same file compiles on adapters without the feature; one source
+ *    of those values, `subgroupDefines()` in ops/launch.ts). Each `{{NAME}}` in the source is
  *    replaced by `defines[NAME]`; a placeholder without a value is an error. Replacements stay on
  *    their line, so compiler messages keep the file's own line numbers.
  *

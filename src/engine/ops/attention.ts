@@ -9,12 +9,11 @@
 import { Tensor, empty } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { OpError } from '../errors.ts';
-import { dispatch, kernel } from './launch.ts';
+import { dispatch, kernel, subgroupDefines } from './launch.ts';
 import { contiguous, contiguousCopy } from './movement.ts';
 import { getRngState, setRngState } from './random.ts';
 import { copyInto } from './movement.ts';
 import { simd8Available } from './matmul-simd.ts';
-import { runtime } from '../runtime.ts';
 
 export interface AttentionOptions {
   /** Key j is visible to query i only if j <= i (PyTorch's is_causal, top-left aligned). */
@@ -57,11 +56,6 @@ export function attentionBackwardTile(D: number): number {
   return 0;
 }
 
-/** Template values of kernels/attention.wgsl (its SIMD-8 kernels use subgroupShuffle). */
-function attnDefines(): Record<string, string> {
-  return runtime().device.features.has('subgroups') ? { SUBGROUPS: 'enable subgroups;', SG_SHUFFLE: 'subgroupShuffle' } : { SUBGROUPS: '', SG_SHUFFLE: 'attn_no_subgroups' };
-}
-
 /** Floats of one 64 KiB uniform window of the SIMD-8 kernels. */
 const WINDOW_FLOATS = 16384;
 
@@ -99,7 +93,7 @@ function windowAt(w: Windows, bh: number): GPUBufferBinding {
 
 /** One SIMD-8 kernel per (batch, head): `p.bh` picks it, the windows bind its rows. */
 function dispatchPerHead(entry: string, D: number, params: Uint32Array, rows: number, B: number, H: number, bindings: (bh: number) => (GPUBuffer | GPUBindingResource)[]): void {
-  const k = kernel('attention', entry, { defines: attnDefines(), constants: { DH: D } });
+  const k = kernel('attention', entry, { defines: subgroupDefines(), constants: { DH: D } });
   for (let bh = 0; bh < B * H; bh++) {
     const pm = new Uint32Array(params);
     pm[11] = bh;
@@ -205,7 +199,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   const plan: Plan = { B, H, Tq, Tk, D, scale, causal: !!opts.causal, dropout, seed: opts.seed ?? (dropout > 0 ? nextAttentionSeed() : 0) };
   const out = empty([B, H, Tq, D]);
   const lse = empty([B, H, Tq]);
-  const defines = attnDefines();
+  const defines = subgroupDefines();
   const spec = { defines, constants: { DH: D, WG } };
   const simd = opts.forwardKernel === undefined && simdAttention(Tq, Tk, D);
   // the SIMD-8 forward's packed k and v windows, saved for the backward's dq (not packed twice)

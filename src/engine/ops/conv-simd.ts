@@ -23,7 +23,7 @@ import { empty } from '../tensor.ts';
 import { runtime } from '../runtime.ts';
 import type { Device } from '../device.ts';
 import type { ConvGeometry } from './conv.ts';
-import { dispatch, grid1d, kernel } from './launch.ts';
+import { dispatch, grid1d, kernel, subgroupDefines } from './launch.ts';
 import { acquireTexture, planSimd8, releaseTexture, runSimd8, simd8Available, type Simd8Plan } from './matmul-simd.ts';
 
 /** `enabled`: off pins conv.ts's own kernels (the benchmark's `--baseline` rows);
@@ -37,8 +37,6 @@ const MAX_PHASES = 16;
 const MAX_WINDOW = 16;
 /** conv.ts's activation codes (none, relu, leaky relu, tanh) as matmul.wgsl's ACT codes. */
 const ACT_CODES = [0, 1, 4, 5];
-const V7_DEFINES = { SUBGROUPS: 'enable subgroups;', SG_FIRST: 'subgroupBroadcastFirst', SG_BCAST: 'subgroupBroadcast' };
-const PACK_DEFINES = { SUBGROUPS: 'enable subgroups;', SG_FIRST: 'subgroupBroadcastFirst' };
 
 /** Shortest reduction `auto` runs here: below it v7's costs that do not grow with K (the
  * epilogue's 512 outputs per workgroup, the T pack per element) outweigh the product (measured:
@@ -187,14 +185,14 @@ function packTSpec(part: Part, plan: Simd8Plan): { constants: Record<string, num
  * per packed vec4. */
 function packU(op: string, part: Part, plan: Simd8Plan, src: Tensor, packed: Tensor, n0 = 0): void {
   const threads = (plan.windows * plan.chunks * plan.winRows * plan.kc) / 4;
-  const k = kernel('conv2d', 'simd_pack_u', { defines: PACK_DEFINES, constants: part.constants });
+  const k = kernel('conv2d', 'simd_pack_u', { defines: subgroupDefines(), constants: part.constants });
   dispatch(k, [packed.bufferFor(op), src.bufferFor(op)], packParams(plan, src.offset, n0, part.phase), grid1d(threads, 64));
 }
 
 /** Records the T packing pass of a part for the group of images from n0 into `tex`. */
 function packT(op: string, part: Part, plan: Simd8Plan, src: Tensor, n0: number, tex: GPUTexture): void {
   const ts = packTSpec(part, plan);
-  const k = kernel('conv2d', 'simd_pack_t', { defines: PACK_DEFINES, constants: ts.constants });
+  const k = kernel('conv2d', 'simd_pack_t', { defines: subgroupDefines(), constants: ts.constants });
   dispatch(k, [tex.createView({ dimension: '2d-array' }), src.bufferFor(op)], packParams(plan, src.offset, n0, part.phase), [1, Math.ceil(plan.kh / ts.rowsPerGroup), plan.layers]);
 }
 
@@ -243,7 +241,7 @@ export function convForwardSimd8(out: Tensor, x: Tensor, w: Tensor, bias: Tensor
   const P = g.oh * g.ow;
   runPass('conv2d', pp, g.n, w, x, (_i, plan, packed, tex, n0) => {
     const view = at(out, n0 * g.oc * P);
-    runSimd8(plan, packed, tex, view, { bias, biasCode: bias ? 2 : 0, act: ACT_CODES[act], alpha, colSplit: P, spare: w, defines: V7_DEFINES });
+    runSimd8(plan, packed, tex, view, { bias, biasCode: bias ? 2 : 0, act: ACT_CODES[act], alpha, colSplit: P, spare: w, defines: subgroupDefines() });
     view.dispose();
   });
   return true;
@@ -254,7 +252,7 @@ export function convInputGradSimd8(dx: Tensor, dy: Tensor, w: Tensor, g: ConvGeo
   const op = 'conv2d input gradient';
   const pp = planPass('dgrad', g, runtime().device);
   if (!pp) return false;
-  const epi = { bias: null, biasCode: 0, act: 0, alpha: 0, spare: w, defines: V7_DEFINES };
+  const epi = { bias: null, biasCode: 0, act: 0, alpha: 0, spare: w, defines: subgroupDefines() };
   const P = pp.parts[0].P;
   if (!pp.phased) {
     runPass(op, pp, g.n, w, dy, (_i, plan, packed, tex, n0) => {
@@ -275,7 +273,7 @@ export function convInputGradSimd8(dx: Tensor, dy: Tensor, w: Tensor, g: ConvGeo
     }, (n0, nbg, plans) => {
       // 4 positions per thread (one vec4 store) where rows and dx are 4-aligned
       const vec4 = g.w % 4 === 0 && dx.offset % 4 === 0;
-      const k = kernel('conv2d', vec4 ? 'simd_scatter4' : 'simd_scatter', { defines: PACK_DEFINES, constants: pp.parts[0].constants });
+      const k = kernel('conv2d', vec4 ? 'simd_scatter4' : 'simd_scatter', { defines: subgroupDefines(), constants: pp.parts[0].constants });
       dispatch(k, [dx.bufferFor(op), scratch.bufferFor(op)], packParams(plans[0], scratch.offset, n0, 0, slots, dx.offset), grid1d((nbg * g.c * g.h * g.w) / (vec4 ? 4 : 1)));
     });
   } finally {
@@ -304,7 +302,7 @@ export function convWeightGradSimd8(dw: Tensor, dy: Tensor, x: Tensor, g: ConvGe
       packU(op, part, plan, dy, packed, n0);
       packT(op, part, plan, x, n0, tex);
       const view = partial ? at(partial, i * dw.size) : dw;
-      runSimd8(plan, packed, tex, view, { bias: null, biasCode: 0, act: 0, alpha: 0, colSplit: 0, spare: x, defines: V7_DEFINES });
+      runSimd8(plan, packed, tex, view, { bias: null, biasCode: 0, act: 0, alpha: 0, colSplit: 0, spare: x, defines: subgroupDefines() });
       if (view !== dw) view.dispose();
     }
     if (partial) {
@@ -313,7 +311,7 @@ export function convWeightGradSimd8(dw: Tensor, dy: Tensor, x: Tensor, g: ConvGe
       p[3] = groups;
       p[4] = dw.offset;
       p[10] = dw.size;
-      dispatch(kernel('conv2d', 'sum_splits', { defines: PACK_DEFINES }), [dw.bufferFor(op), partial.bufferFor(op)], p, grid1d(dw.size));
+      dispatch(kernel('conv2d', 'sum_splits', { defines: subgroupDefines() }), [dw.bufferFor(op), partial.bufferFor(op)], p, grid1d(dw.size));
     }
   } finally {
     releaseTexture(dev, tex);

@@ -8,7 +8,7 @@
 import { Tensor, empty } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { OpError } from '../errors.ts';
-import { dispatch, grid1d, kernel } from './launch.ts';
+import { dispatch, grid1d, kernel, subgroupDefines } from './launch.ts';
 import { contiguous } from './movement.ts';
 import { runtime } from '../runtime.ts';
 import { convForwardSimd8, convInputGradSimd8, convSimd8Auto, convWeightGradSimd8 } from './conv-simd.ts';
@@ -104,15 +104,10 @@ export const convSubgroups = { enabled: true };
  * rows are declared subgroup-uniform only when no subgroup can span two rows of TX threads. */
 function gemmSpec(constants: Record<string, number | boolean>, tx: number): { defines: Record<string, string>; constants: Record<string, number | boolean> } {
   const dev = runtime().device;
-  if (!dev.features.has('subgroups')) return { defines: { SUBGROUPS: '', SG_FIRST: '' }, constants: { ...constants, SG_ROWS: 0 } };
+  if (!dev.features.has('subgroups')) return { defines: subgroupDefines(), constants: { ...constants, SG_ROWS: 0 } };
   const maxSize = (dev.info as GPUAdapterInfo & { subgroupMaxSize?: number }).subgroupMaxSize ?? 0;
   const rows = convSubgroups.enabled && maxSize > 0 && maxSize <= tx && tx % maxSize === 0;
-  return { defines: { SUBGROUPS: 'enable subgroups;', SG_FIRST: 'subgroupBroadcastFirst' }, constants: { ...constants, SG_ROWS: rows ? 1 : 0 } };
-}
-
-/** Defines for the non-GEMM entry points (the file's placeholders need values; no subgroup use). */
-function plainDefines(): Record<string, string> {
-  return runtime().device.features.has('subgroups') ? { SUBGROUPS: 'enable subgroups;', SG_FIRST: 'subgroupBroadcastFirst' } : { SUBGROUPS: '', SG_FIRST: '' };
+  return { defines: subgroupDefines(), constants: { ...constants, SG_ROWS: rows ? 1 : 0 } };
 }
 
 function constants(g: ConvGeometry, extra: Record<string, number | boolean>): Record<string, number | boolean> {
@@ -233,7 +228,7 @@ export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, opts
   if (simd8Pass(op, 'fwd', variant, g, () => convForwardSimd8(out, xc, wc, bc, g, act, alpha))) {
     // done on v7
   } else if (pick === 'direct') {
-    dispatch(kernel('conv2d', 'direct_fwd', { defines: plainDefines(), constants: constants(g, extra) }), buffers, params({ n: out.size, offs, alpha }), grid1d(out.size));
+    dispatch(kernel('conv2d', 'direct_fwd', { defines: subgroupDefines(), constants: constants(g, extra) }), buffers, params({ n: out.size, offs, alpha }), grid1d(out.size));
   } else {
     const ty = tileRows(cog);
     const cols = g.n * g.oh * g.ow;
@@ -284,7 +279,7 @@ export function conv2dInputGradRaw(dy: Tensor, w: Tensor, xShape: readonly numbe
     const wv = Math.ceil(g.c / 4);
     const wr = empty([UNIFORM_FLOATS]);
     const len = g.oc * g.kh * g.kw * 4 * wv;
-    const spec = { defines: plainDefines(), constants: constants(g, { WV: wv }) };
+    const spec = { defines: subgroupDefines(), constants: constants(g, { WV: wv }) };
     dispatch(kernel('conv2d', 'dgrad_wpack', spec), [wr.bufferFor(op), wc.bufferFor(op)], params({ n: len, offs: [0, wc.offset] }), grid1d(len));
     const threads = g.n * g.h * g.w;
     dispatch(kernel('conv2d', 'direct_dgrad_u', spec), [dx.bufferFor(op), dyc.bufferFor(op), { buffer: wr.bufferFor(op), offset: 0, size: UNIFORM_FLOATS * 4 }], params({ n: threads, offs }), grid1d(threads));
@@ -293,7 +288,7 @@ export function conv2dInputGradRaw(dy: Tensor, w: Tensor, xShape: readonly numbe
     // one thread per input position and block of up to 8 channels of a group
     const cib = Math.min(cig, 8);
     const threads = g.n * g.groups * Math.ceil(cig / cib) * g.h * g.w;
-    dispatch(kernel('conv2d', 'direct_dgrad', { defines: plainDefines(), constants: constants(g, { CIB: cib }) }), buffers, params({ n: threads, offs }), grid1d(threads));
+    dispatch(kernel('conv2d', 'direct_dgrad', { defines: subgroupDefines(), constants: constants(g, { CIB: cib }) }), buffers, params({ n: threads, offs }), grid1d(threads));
   } else {
     const ty = tileRows(cig);
     if ((g.sh > 1 || g.sw > 1) && g.dh === 1 && g.dw === 1) {
@@ -342,7 +337,7 @@ export function conv2dWeightGradRaw(dy: Tensor, x: Tensor, wShape: readonly numb
     // done on v7
   } else if (useDirect || kdim === 0) {
     dispatch(
-      kernel('conv2d', 'direct_wgrad', { defines: plainDefines(), constants: constants(g, {}) }),
+      kernel('conv2d', 'direct_wgrad', { defines: subgroupDefines(), constants: constants(g, {}) }),
       [dw.bufferFor(op), dyc.bufferFor(op), xc.bufferFor(op)],
       params({ n: dw.size, kdim, offs: [dw.offset, dyc.offset, xc.offset] }),
       grid1d(dw.size, 1),
@@ -362,7 +357,7 @@ export function conv2dWeightGradRaw(dy: Tensor, x: Tensor, wShape: readonly numb
     } else {
       const part = empty([used, dw.size]);
       dispatch(kernel('conv2d', 'conv_wgrad', spec), [part.bufferFor(op), dyc.bufferFor(op), xc.bufferFor(op)], params({ kdim, kps, offs: [0, dyc.offset, xc.offset] }), grid);
-      dispatch(kernel('conv2d', 'sum_splits', { defines: plainDefines() }), [dw.bufferFor(op), part.bufferFor(op)], params({ n: used, len: dw.size, offs: [dw.offset, 0] }), grid1d(dw.size));
+      dispatch(kernel('conv2d', 'sum_splits', { defines: subgroupDefines() }), [dw.bufferFor(op), part.bufferFor(op)], params({ n: used, len: dw.size, offs: [dw.offset, 0] }), grid1d(dw.size));
       part.dispose();
     }
   }
@@ -381,7 +376,7 @@ export function conv2dBiasGradRaw(dy: Tensor): Tensor {
   if (oc === 0) return db;
   const dyc = contiguous(dy);
   dispatch(
-    kernel('conv2d', 'bias_grad', { defines: plainDefines(), constants: { OC: oc, OH: oh, OW: ow } }),
+    kernel('conv2d', 'bias_grad', { defines: subgroupDefines(), constants: { OC: oc, OH: oh, OW: ow } }),
     [db.bufferFor(op), dyc.bufferFor(op)],
     params({ len: n, offs: [db.offset, dyc.offset] }),
     [oc, 1, 1],
@@ -396,7 +391,7 @@ function actGradRaw(g: Tensor, y: Tensor, act: number, alpha: number): Tensor {
   const gc = contiguous(g);
   const out = empty(y.shape);
   dispatch(
-    kernel('conv2d', 'act_grad', { defines: plainDefines(), constants: { ACT: act } }),
+    kernel('conv2d', 'act_grad', { defines: subgroupDefines(), constants: { ACT: act } }),
     [out.bufferFor(op), gc.bufferFor(op), y.bufferFor(op)],
     params({ n: y.size, offs: [out.offset, gc.offset, y.offset], alpha }),
     grid1d(y.size),

@@ -12,7 +12,7 @@
 import { Tensor, empty, fromData } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { OpError } from '../errors.ts';
-import { dispatch, kernel } from './launch.ts';
+import { dispatch, kernel, subgroupDefines } from './launch.ts';
 import { contiguous, contiguousCopy, copyInto, permute, reshape } from './movement.ts';
 
 /** Row-major with offset 0 (the kernels index from element 0): `t` itself or a copy. */
@@ -22,18 +22,12 @@ function dense(t: Tensor): Tensor {
 import { zeros } from './creation.ts';
 import { linear, matmulRaw } from './matmul.ts';
 import { simd8Available } from './matmul-simd.ts';
-import { runtime } from '../runtime.ts';
 
 export const GRU_MAX_HIDDEN = 1024;
 const WG = 64;
 
 function shp(t: Tensor): string {
   return `[${t.shape.join(', ')}]`;
-}
-
-/** Template values for kernels/gru.wgsl (its SIMD-8 step uses subgroupBroadcast). */
-function gruDefines(): Record<string, string> {
-  return runtime().device.features.has('subgroups') ? { SUBGROUPS: 'enable subgroups;', SG_BCAST: 'subgroupBroadcast' } : { SUBGROUPS: '', SG_BCAST: 'gru_no_subgroups' };
 }
 
 /** 64 KiB: one uniform window of kernels/gru.wgsl's SIMD-8 step. */
@@ -63,7 +57,7 @@ function copyThrough(dst: Tensor, src: Tensor, dstIsView: boolean, srcIsView: bo
 /** Sum over rows of a contiguous [rows, cols] tensor (the bias gradient). */
 function colSum(x: Tensor, rows: number, cols: number): Tensor {
   const out = empty([cols]);
-  dispatch(kernel('gru', 'gru_colsum', { defines: gruDefines(), constants: { WG } }), [out.bufferFor('gru'), x.bufferFor('gru')], gruParams(0, 0, 0, 0, 0, 0, rows, cols), [Math.ceil(cols / WG)]);
+  dispatch(kernel('gru', 'gru_colsum', { defines: subgroupDefines(), constants: { WG } }), [out.bufferFor('gru'), x.bufferFor('gru')], gruParams(0, 0, 0, 0, 0, 0, rows, cols), [Math.ceil(cols / WG)]);
   return out;
 }
 
@@ -87,7 +81,7 @@ export function gruRecurrence(gi: Tensor, h0: Tensor, wHh: Tensor, bHh: Tensor, 
   if (H > GRU_MAX_HIDDEN) throw new OpError(op, `hidden size ${H} exceeds ${GRU_MAX_HIDDEN}`);
   if (B > 65535 * batchRows(H)) throw new OpError(op, `batch ${B} is too large`);
   const BB = batchRows(H);
-  const spec = { defines: gruDefines(), constants: { WG, HS: H, BB } };
+  const spec = { defines: subgroupDefines(), constants: { WG, HS: H, BB } };
   const gic = dense(gi);
   const bc = dense(bHh);
   const hs = empty([T + 1, B, H]);
@@ -104,7 +98,7 @@ export function gruRecurrence(gi: Tensor, h0: Tensor, wHh: Tensor, bHh: Tensor, 
     const pingpong = [empty([WINDOW_FLOATS]), empty([WINDOW_FLOATS])];
     copyThrough(pingpong[0].view([B, H], [H, 1], 0), h0, true, false);
     const win = (t: Tensor, floats: number) => ({ buffer: t.bufferFor(op), offset: (t.offset + floats) * 4, size: WINDOW_FLOATS * 4 });
-    const step = kernel('gru', 'gru_fwd_step_simd8', { defines: gruDefines() });
+    const step = kernel('gru', 'gru_fwd_step_simd8', { defines: subgroupDefines() });
     const fixed = [hs.bufferFor(op), gates.bufferFor(op), out.bufferFor(op), gic.bufferFor(op), win(w, 0), bc.bufferFor(op), lengths.bufferFor(op), win(w, H * H), win(w, 2 * H * H)];
     for (let t = 0; t < T; t++) {
       const [prev, next] = [pingpong[t % 2], pingpong[(t + 1) % 2]];

@@ -19,6 +19,19 @@ export function grid1d(threads: number, wg = WG): [number, number] {
   return [32768, Math.ceil(groups / 32768)];
 }
 
+/**
+ * Values of the subgroup placeholders the kernel files share: `{{SUBGROUPS}}` (the enable
+ * directive), `{{SG_FIRST}}` (subgroupBroadcastFirst, or nothing: the identity), `{{SG_BCAST}}`
+ * and `{{SG_SHUFFLE}}` (subgroupBroadcast / subgroupShuffle). Without the feature the last two
+ * name the file's `sg_unavailable` stand-in, which only keeps the module compiling: the kernels
+ * that broadcast run only where `simd8Available()` holds.
+ */
+export function subgroupDefines(): Record<string, string> {
+  return runtime().device.features.has('subgroups')
+    ? { SUBGROUPS: 'enable subgroups;', SG_FIRST: 'subgroupBroadcastFirst', SG_BCAST: 'subgroupBroadcast', SG_SHUFFLE: 'subgroupShuffle' }
+    : { SUBGROUPS: '', SG_FIRST: '', SG_BCAST: 'sg_unavailable', SG_SHUFFLE: 'sg_unavailable' };
+}
+
 export function kernel(file: string, entry: string, spec?: KernelSpec): Kernel {
   return runtime().kernels.get(file, entry, spec);
 }

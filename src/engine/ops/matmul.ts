@@ -13,7 +13,7 @@ import { Tensor, empty, numel } from '../tensor.ts';
 import { record, isGradEnabled } from '../autograd.ts';
 import { OpError } from '../errors.ts';
 import { runtime } from '../runtime.ts';
-import { dispatch, grid1d, kernel } from './launch.ts';
+import { dispatch, grid1d, kernel, subgroupDefines } from './launch.ts';
 import { contiguous, reshape } from './movement.ts';
 import { sumToShape, sum } from './reduce.ts';
 import { matmulSimd8, simd8Available } from './matmul-simd.ts';
@@ -34,9 +34,9 @@ const MAX_BATCH_DIMS = 4;
 /** The template values and the SG_ROWS override for this device (see kernels/matmul.wgsl). */
 function subgroupSpec(): { defines: Record<string, string>; sgRows: number } {
   const dev = runtime().device;
-  if (!dev.features.has('subgroups')) return { defines: { SUBGROUPS: '', SG_FIRST: '', SG_BCAST: 'v7_no_subgroups' }, sgRows: 0 };
+  if (!dev.features.has('subgroups')) return { defines: subgroupDefines(), sgRows: 0 };
   const maxSize = (dev.info as GPUAdapterInfo & { subgroupMaxSize?: number }).subgroupMaxSize ?? 0;
-  return { defines: { SUBGROUPS: 'enable subgroups;', SG_FIRST: 'subgroupBroadcastFirst', SG_BCAST: 'subgroupBroadcast' }, sgRows: maxSize > 0 && maxSize <= 16 ? 1 : 0 };
+  return { defines: subgroupDefines(), sgRows: maxSize > 0 && maxSize <= 16 ? 1 : 0 };
 }
 
 export interface MatmulOptions {
