@@ -1,5 +1,6 @@
 // Strided copy: what `contiguous` and the movement ops (transpose, slice, concat, pad) need.
 // {{T}} is the element type; WG the workgroup size.
+// include: index
 
 struct Params {
   n: u32,
@@ -27,19 +28,6 @@ fn dim(v: array<vec4<u32>, 2>, i: u32) -> u32 {
 
 fn flat_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return gid.x + gid.y * nwg.x * WG;
-}
-
-// x / d without a u32 division instruction: a CPU adapter (llvmpipe) has no vector integer
-// division and runs `/` lane by lane (~25 cycles each; it was 40% of a strided-copy-heavy
-// attention step). A float estimate, the exact integer remainder, one float floor-division of
-// that small remainder, then a +-1 check. Exact for all u32 x and d < 2^24.
-fn div_u32(x: u32, d: u32) -> u32 {
-  var n = u32(f32(x) / f32(d));
-  let r = i32(x - n * d);
-  n = u32(i32(n) + i32(floor(f32(r) / f32(d))));
-  if (n * d > x) { n -= 1u; }
-  if (x - n * d >= d) { n += 1u; }
-  return n;
 }
 
 // out (strided) = a (strided): gathers a view into contiguous memory, or scatters into a view.

@@ -7,6 +7,7 @@
 //
 // Specialisation: WG (workgroup size) and OP (which binary op) are `override`s; {{T}} is the
 // element type (f32, i32 or u32) filled in by the loader's template step.
+// include: index
 
 struct Params {
   n: u32,
@@ -38,19 +39,6 @@ fn dim(v: array<vec4<u32>, 2>, i: u32) -> u32 {
 // Flat element index from the 2-D grid (large tensors need more than 65535 workgroups in x).
 fn flat_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return gid.x + gid.y * nwg.x * WG;
-}
-
-// x / d without a u32 division instruction: a CPU adapter (llvmpipe) has no vector integer
-// division and runs `/` lane by lane (~25 cycles each; it was 40% of a strided-copy-heavy
-// attention step). A float estimate, the exact integer remainder, one float floor-division of
-// that small remainder, then a +-1 check. Exact for all u32 x and d < 2^24.
-fn div_u32(x: u32, d: u32) -> u32 {
-  var n = u32(f32(x) / f32(d));
-  let r = i32(x - n * d);
-  n = u32(i32(n) + i32(floor(f32(r) / f32(d))));
-  if (n * d > x) { n -= 1u; }
-  if (x - n * d >= d) { n += 1u; }
-  return n;
 }
 
 // Offsets of output element i in out, a and b, following each one's strides.

@@ -1,4 +1,5 @@
 {{SUBGROUPS}}
+// include: index
 // Matrix multiply family: C[z] = act(A[z] @ B[z] + bias), fp32 in and out.
 //
 // A is logically [M, K], B is [K, N], C is a fresh contiguous [splits, batch, M, N]. A and B are
@@ -636,7 +637,7 @@ struct SimdParams {
   _q3: u32,
   _q4: u32,
   col_split: u32,   // > 0: columns are (image, position) pairs, C is [cols / P, rows, P]
-  inv_split: f32,   // 1 / col_split
+  _q5: u32,
   tile_elems: u32,  // 512 (16 x 32), passed at run time so the epilogue loop stays a loop
   _q2: u32,
 };
@@ -775,7 +776,7 @@ fn v7_simd8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
     let t = wg.x * 32u + lane * 4u;
     var at = cbase + t;
     if (P > 0u) {
-      let img = v7_div(t, P, q.inv_split);
+      let img = div_u32(t, P);
       at = cbase + img * q.rows * P + (t - img * P);
     }
     let stride = select(c_cols, P, P > 0u);
@@ -803,7 +804,7 @@ fn v7_simd8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
     let col = select(t, u, swap);
     var idx = cbase + row * c_cols + col;
     if (P > 0u) {
-      let img = v7_div(t, P, q.inv_split);
+      let img = div_u32(t, P);
       idx = cbase + img * q.rows * P + u * P + (t - img * P);
     }
     var v = v7_tile[r * 8u + c / 4u][c % 4u];
@@ -820,15 +821,6 @@ fn v7_epilogue4(v: vec4<f32>, u: u32, t: u32) -> vec4<f32> {
   if (BIAS == 2u) { b = vec4<f32>(bias[q.off_bias + u]); }
   let x = v + b;
   return vec4<f32>(activate_code(x.x, ACT, q.alpha), activate_code(x.y, ACT, q.alpha), activate_code(x.z, ACT, q.alpha), activate_code(x.w, ACT, q.alpha));
-}
-
-// x / d for x < 2^24 by a float reciprocal and one correction each way: a CPU adapter has no
-// vector integer division and runs u32 `/` lane by lane.
-fn v7_div(x: u32, d: u32, inv: f32) -> u32 {
-  var n = u32(f32(x) * inv);
-  if (n * d > x) { n -= 1u; }
-  if ((n + 1u) * d <= x) { n += 1u; }
-  return n;
 }
 
 fn v7_bias(row: u32, col: u32) -> f32 {

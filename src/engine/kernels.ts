@@ -40,6 +40,42 @@ interface ModuleEntry {
 const PLACEHOLDER = /\{\{([A-Za-z_][A-Za-z0-9_]*)\}\}/g;
 const PARAMS_AT_ZERO = /@group\(0\)\s*@binding\(0\)\s*var\s*<\s*uniform\s*>/;
 
+const INCLUDE = /^\/\/ include: ([A-Za-z0-9_-]+)[ \t]*$/gm;
+
+/** The code of one kernel file with its includes, and where each appended file starts. */
+export interface IncludedSource {
+  code: string;
+  /** Appended files in order: name and the (1-based) line of the code where it begins. */
+  parts: { name: string; firstLine: number }[];
+}
+
+/**
+ * `// include: name` lines append kernels/<name>.wgsl to the end of the file (once each, not
+ * nested), so helpers several families need (index arithmetic) live in one file. Appending, not
+ * inlining, keeps the including file's own line numbers in compiler messages; `sourceLine` maps
+ * a line of an appended part back to its file. Exported for tests.
+ */
+export function resolveIncludes(source: string, read: (name: string) => string): IncludedSource {
+  const names = [...new Set([...source.matchAll(INCLUDE)].map((m) => m[1]))];
+  let code = source.endsWith('\n') ? source : `${source}\n`;
+  const parts: IncludedSource['parts'] = [];
+  for (const name of names) {
+    parts.push({ name, firstLine: code.split('\n').length });
+    const text = read(name);
+    code += text.endsWith('\n') ? text : `${text}\n`;
+  }
+  return { code, parts };
+}
+
+/** `kernels/<file>.wgsl:<line>` for a line of the code resolveIncludes built. */
+export function sourceLine(file: string, inc: IncludedSource, line: number): string {
+  for (let i = inc.parts.length - 1; i >= 0; i--) {
+    const p = inc.parts[i];
+    if (line >= p.firstLine) return `kernels/${p.name}.wgsl:${line - p.firstLine + 1}`;
+  }
+  return `kernels/${file}.wgsl:${line}`;
+}
+
 /** Replaces `{{NAME}}` placeholders; exported for tests. */
 export function applyDefines(file: string, source: string, defines: Readonly<Record<string, string | number>>): string {
   return source.replace(PLACEHOLDER, (_, name: string) => {
@@ -52,7 +88,7 @@ export function applyDefines(file: string, source: string, defines: Readonly<Rec
 
 export class KernelLoader {
   private readonly device: Device;
-  private readonly sources = new Map<string, string>();
+  private readonly sources = new Map<string, IncludedSource>();
   private readonly modules = new Map<string, ModuleEntry>();
   private readonly kernels = new Map<string, Kernel>();
   /** Pipelines built so far (a test checks that the cache compiles each kernel once). */
@@ -132,10 +168,12 @@ export class KernelLoader {
     if (hit) return hit;
     let source = this.sources.get(file);
     if (source === undefined) {
-      source = getPlatform().kernelSource(file);
+      const platform = getPlatform();
+      source = resolveIncludes(platform.kernelSource(file), (name) => platform.kernelSource(name));
       this.sources.set(file, source);
     }
-    const code = applyDefines(file, source, defines);
+    const inc = source;
+    const code = applyDefines(file, inc.code, defines);
     // The module's own validation error would repeat the compiler's message without the file
     // name: capture it in a scope and report the compilation info instead.
     this.device.gpu.pushErrorScope('validation');
@@ -144,7 +182,7 @@ export class KernelLoader {
     const compiled = module.getCompilationInfo().then((info) => {
       const errors = info.messages.filter((m) => m.type === 'error');
       if (errors.length === 0) return null;
-      const lines = errors.map((m) => `kernels/${file}.wgsl:${m.lineNum}:${m.linePos}: error: ${m.message}`);
+      const lines = errors.map((m) => `${sourceLine(file, inc, m.lineNum)}:${m.linePos}: error: ${m.message}`);
       const err = new GpuError(`WGSL compile error\n${lines.join('\n')}`);
       return err;
     });

@@ -6,7 +6,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { setPlatform, nodePlatform, init, tensor, add, GpuError, Device, type Runtime } from '../../src/engine/index.ts';
-import { applyDefines } from '../../src/engine/kernels.ts';
+import { applyDefines, resolveIncludes, sourceLine } from '../../src/engine/kernels.ts';
 import { sizeClass } from '../../src/engine/pool.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -135,6 +135,19 @@ describe('kernel loader', () => {
   it('fills template placeholders and rejects missing ones', () => {
     expect(applyDefines('x', 'array<{{T}}>; {{T}}', { T: 'f32' })).toBe('array<f32>; f32');
     expect(() => applyDefines('x', 'array<{{T}}>', {})).toThrow(/kernels\/x\.wgsl: template placeholder \{\{T\}\} has no value/);
+  });
+
+  it('appends included files once each and maps compiler lines back to the file they came from', () => {
+    const files: Record<string, string> = { lib: 'fn f() {}\nfn g() {}\n', other: 'fn h() {}' };
+    const src = '// include: lib\nfn main() {}\n// include: lib\n// include: other\n';
+    const inc = resolveIncludes(src, (n) => files[n]);
+    expect(inc.code).toBe(`${src}fn f() {}\nfn g() {}\nfn h() {}\n`);
+    expect(inc.parts).toEqual([{ name: 'lib', firstLine: 5 }, { name: 'other', firstLine: 7 }]);
+    expect(sourceLine('x', inc, 2)).toBe('kernels/x.wgsl:2');
+    expect(sourceLine('x', inc, 6)).toBe('kernels/lib.wgsl:2');
+    expect(sourceLine('x', inc, 7)).toBe('kernels/other.wgsl:1');
+    // a file without includes is returned as it is (plus a final newline)
+    expect(resolveIncludes('fn a() {}', () => '').code).toBe('fn a() {}\n');
   });
 });
 

@@ -183,7 +183,6 @@ export function runSimd8(plan: Simd8Plan, packed: Tensor, tex: GPUTexture, out: 
   pm[15] = e.bias ? e.bias.offset : 0;
   pm[25] = plan.swap ? 1 : 0;
   pm[28] = e.colSplit;
-  new Float32Array(pm.buffer)[29] = e.colSplit > 0 ? 1 / e.colSplit : 0;
   pm[30] = ROWS * PANEL;
   const winBytes = plan.winRows * plan.kc * 4;
   const batch = plan.layers / (plan.panels * plan.nKt);
