@@ -4,6 +4,9 @@
  * the tests that use them).
  */
 
+import { randArray, asF32 } from '../helpers/reference.ts';
+import type { Conv2dOptions } from '../../src/engine/index.ts';
+
 export interface Geo {
   n: number;
   c: number;
@@ -26,6 +29,27 @@ export function outSize(g: Geo): [number, number] {
     Math.floor((g.h + 2 * g.ph - g.dh * (g.kh - 1) - 1) / g.sh) + 1,
     Math.floor((g.w + 2 * g.pw - g.dw * (g.kw - 1) - 1) / g.sw) + 1,
   ];
+}
+
+/** A geometry with PyTorch's defaults (stride 1, no padding, dilation 1, one group). */
+export function geo(p: Partial<Geo> & Pick<Geo, 'n' | 'c' | 'h' | 'w' | 'oc' | 'kh' | 'kw'>): Geo {
+  return { sh: 1, sw: 1, ph: 0, pw: 0, dh: 1, dw: 1, groups: 1, ...p };
+}
+
+/** The engine's conv2d options for a geometry. */
+export function optsOf(g: Geo): Conv2dOptions {
+  return { stride: [g.sh, g.sw], padding: [g.ph, g.pw], dilation: [g.dh, g.dw], groups: g.groups };
+}
+
+/** Random f32-representable input, weight, bias and output gradient for a geometry. */
+export function convData(g: Geo, seed: number): { x: Float64Array; w: Float64Array; b: Float64Array; gy: Float64Array } {
+  const [oh, ow] = outSize(g);
+  return {
+    x: asF32(randArray(g.n * g.c * g.h * g.w, seed)),
+    w: asF32(randArray(g.oc * (g.c / g.groups) * g.kh * g.kw, seed + 1, -0.5, 0.5)),
+    b: asF32(randArray(g.oc, seed + 2)),
+    gy: asF32(randArray(g.n * g.oc * oh * ow, seed + 3)),
+  };
 }
 
 /** Visits every (output, input, weight) index triple of the convolution. */

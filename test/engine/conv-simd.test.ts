@@ -6,13 +6,13 @@
 // Needs subgroups of exactly 8 lanes (lavapipe); elsewhere only the fallback choice is checked.
 import { describe, it, expect, beforeAll, afterEach } from 'vitest';
 import { engine, t32, read } from '../helpers/gpu.ts';
-import { randArray, asF32, expectClose } from '../helpers/reference.ts';
+import { randArray, expectClose } from '../helpers/reference.ts';
 import {
   conv2d, conv2dForwardRaw, conv2dInputGradRaw, conv2dWeightGradRaw, conv2dKernelChoice, convSimd8, backward, scope,
   type Conv2dOptions,
 } from '../../src/engine/index.ts';
 import { simd8Available } from '../../src/engine/ops/matmul-simd.ts';
-import { convRef, convBackRef, outSize, actRef, actDerivFromPre, type Geo, type Act } from './conv-ref.ts';
+import { convRef, convBackRef, outSize, actRef, actDerivFromPre, geo, optsOf, convData, type Geo, type Act } from './conv-ref.ts';
 
 beforeAll(async () => {
   await engine();
@@ -23,24 +23,6 @@ afterEach(() => {
   convSimd8.textureBudget = BUDGET;
   convSimd8.enabled = true;
 });
-
-function geo(p: Partial<Geo> & Pick<Geo, 'n' | 'c' | 'h' | 'w' | 'oc' | 'kh' | 'kw'>): Geo {
-  return { sh: 1, sw: 1, ph: 0, pw: 0, dh: 1, dw: 1, groups: 1, ...p };
-}
-
-function optsOf(g: Geo): Conv2dOptions {
-  return { stride: [g.sh, g.sw], padding: [g.ph, g.pw], dilation: [g.dh, g.dw], groups: g.groups };
-}
-
-function data(g: Geo, seed: number): { x: Float64Array; w: Float64Array; b: Float64Array; gy: Float64Array } {
-  const [oh, ow] = outSize(g);
-  return {
-    x: asF32(randArray(g.n * g.c * g.h * g.w, seed)),
-    w: asF32(randArray(g.oc * g.c * g.kh * g.kw, seed + 1, -0.5, 0.5)),
-    b: asF32(randArray(g.oc, seed + 2)),
-    gy: asF32(randArray(g.n * g.oc * oh * ow, seed + 3)),
-  };
-}
 
 const SIMD8 = await engine().then(() => simd8Available());
 
@@ -68,7 +50,7 @@ const CASES: [string, Geo, number][] = [
 describe.skipIf(!SIMD8)('conv2d on the v7 product against float64 (subgroups of 8)', () => {
   for (const [name, g, budget] of CASES) {
     it(name, async () => {
-      const d = data(g, 7 + g.oc);
+      const d = convData(g, 7 + g.oc);
       const [oh, ow] = outSize(g);
       const yRef = convRef(g, d.x, d.w, d.b);
       const ref = convBackRef(g, d.x, d.w, d.gy);
@@ -92,7 +74,7 @@ describe.skipIf(!SIMD8)('conv2d on the v7 product against float64 (subgroups of 
 
   it('weight gradient with K = N*OH*OW over two chunks (later chunks add to dw), and in groups of one image (partial sums added)', async () => {
     const g = geo({ n: 3, c: 3, h: 19, w: 21, oc: 7, kh: 3, kw: 3, ph: 1, pw: 1 });
-    const d = data(g, 3);
+    const d = convData(g, 3);
     const { dw } = convBackRef(g, d.x, d.w, d.gy);
     // 399 positions per image (K 400 with padding, one 32-column panel): 51200 bytes of texture
     for (const budget of [BUDGET, 128 * 400]) {
@@ -110,7 +92,7 @@ describe.skipIf(!SIMD8)('conv2d on the v7 product against float64 (subgroups of 
       const g = geo({ n: 2, c: 8, h: 7, w: 9, oc: 8, kh: 3, kw: 3, ph: 2, pw: 2, dh: 2, dw: 2 });
       expect(conv2dKernelChoice('fwd', [g.n, g.c, g.h, g.w], [g.oc, g.c, g.kh, g.kw], optsOf(g))).toBe('simd8');
       expect(conv2dKernelChoice('dgrad', [g.n, g.c, g.h, g.w], [g.oc, g.c, g.kh, g.kw], optsOf(g))).toBe('simd8');
-      const d = data(g, 21);
+      const d = convData(g, 21);
       const [oh, ow] = outSize(g);
       const alpha = 0.2;
       const pre = convRef(g, d.x, d.w, d.b);

@@ -1,33 +1,15 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { engine, t32, read } from '../helpers/gpu.ts';
-import { randArray, asF32, expectClose, finiteDiff, dot } from '../helpers/reference.ts';
+import { randArray, expectClose, finiteDiff, dot } from '../helpers/reference.ts';
 import {
   conv2d, conv2dForwardRaw, conv2dInputGradRaw, conv2dWeightGradRaw, backward, scope, tensor,
   type ConvVariant, type Conv2dOptions,
 } from '../../src/engine/index.ts';
-import { convRef, convBackRef, outSize, actRef, actDerivFromPre, type Geo, type Act } from './conv-ref.ts';
+import { convRef, convBackRef, outSize, actRef, actDerivFromPre, geo, optsOf, convData, type Geo, type Act } from './conv-ref.ts';
 
 beforeAll(async () => {
   await engine();
 });
-
-function geo(p: Partial<Geo> & Pick<Geo, 'n' | 'c' | 'h' | 'w' | 'oc' | 'kh' | 'kw'>): Geo {
-  return { sh: 1, sw: 1, ph: 0, pw: 0, dh: 1, dw: 1, groups: 1, ...p };
-}
-
-function optsOf(g: Geo): Conv2dOptions {
-  return { stride: [g.sh, g.sw], padding: [g.ph, g.pw], dilation: [g.dh, g.dw], groups: g.groups };
-}
-
-function data(g: Geo, seed: number): { x: Float64Array; w: Float64Array; b: Float64Array; gy: Float64Array } {
-  const [oh, ow] = outSize(g);
-  return {
-    x: asF32(randArray(g.n * g.c * g.h * g.w, seed)),
-    w: asF32(randArray(g.oc * (g.c / g.groups) * g.kh * g.kw, seed + 1, -0.5, 0.5)),
-    b: asF32(randArray(g.oc, seed + 2)),
-    gy: asF32(randArray(g.n * g.oc * oh * ow, seed + 3)),
-  };
-}
 
 // The GEMM kernels are specialised per shape and a pipeline takes seconds to build on a software
 // adapter: few GEMM cases, each covering several features at once.
@@ -45,7 +27,7 @@ describe('conv2d raw kernels against float64', () => {
   for (const [name, g, variants] of CASES) {
     for (const variant of variants) {
       it(`${name} [${variant}]`, async () => {
-        const d = data(g, 11 + g.oc);
+        const d = convData(g, 11 + g.oc);
         const [oh, ow] = outSize(g);
         const yRef = convRef(g, d.x, d.w, d.b);
         const { dx, dw } = convBackRef(g, d.x, d.w, d.gy);
@@ -71,7 +53,7 @@ describe('conv2d raw kernels against float64', () => {
   it('weight gradient split over batch and space (partial sums reduced)', async () => {
     // 4*15*17 = 1020 reduction steps: two splits; 70 rows: 128-row tiles
     const g = geo({ n: 4, c: 7, h: 15, w: 17, oc: 70, kh: 3, kw: 3, ph: 1, pw: 1 });
-    const d = data(g, 5);
+    const d = convData(g, 5);
     const { dw } = convBackRef(g, d.x, d.w, d.gy);
     const got = scope(() => conv2dWeightGradRaw(t32(d.gy, [4, 70, 15, 17]), t32(d.x, [4, 7, 15, 17]), [70, 7, 3, 3], optsOf(g), 'gemm'));
     expectClose(await read(got), dw, { atol: 5e-4, rtol: 1e-4, what: 'weight grad' });
@@ -80,7 +62,7 @@ describe('conv2d raw kernels against float64', () => {
 
   it('accepts views with an offset and non-contiguous inputs', async () => {
     const g = geo({ n: 2, c: 3, h: 5, w: 7, oc: 4, kh: 3, kw: 3, ph: 1, pw: 1 });
-    const d = data(g, 9);
+    const d = convData(g, 9);
     const yRef = convRef(g, d.x, d.w, null);
     const got = scope(() => {
       // x stored as [N, H, W, C] and permuted to NCHW: a strided view
@@ -102,7 +84,7 @@ describe('conv2d autograd', () => {
   for (const act of acts) {
     it(`gradients of x, w, bias with fused ${act ?? 'no'} activation, checked by finite differences`, async () => {
       const g = geo({ n: 2, c: 3, h: 7, w: 9, oc: 4, kh: 3, kw: 3, sh: 2, sw: 2, ph: 2, pw: 2 });
-      const d = data(g, 21);
+      const d = convData(g, 21);
       const [oh, ow] = outSize(g);
       const alpha = 0.2;
       const f = (x: Float64Array, w: Float64Array, b: Float64Array): Float64Array => convRef(g, x, w, b).map((v) => actRef(v, act, alpha));
