@@ -83,10 +83,11 @@ const SKINNY_MAX_M = 8;
  * a handful of comparisons, and the cache makes it a Map lookup per call.
  *
  * Justified by bench/NOTES.md (lavapipe, 2 busy cores; H100 numbers pending a GPU session):
- *  - software adapter: v5 (16x8 per thread, its tile following the product: 32-128 rows, 64-128
- *    columns) tied v4 on squares in CPU time, beat it 2x where B is read transposed, and was
- *    1.0-4.2x TF.js across the shapes (bench/NOTES.md table); v3 covers unaligned operands;
- *    v1/v2 never win (v2's 256-thread barriers cost a software adapter 10x).
+ *  - software adapter with subgroups of 8 (lavapipe): v7 (packed operands, matmul-simd.ts),
+ *    2-3x v5 and 2.2-13x TF.js on every training shape ("Session 2 final side by side"); it
+ *    falls back to v5/v3 itself when its texture limits are exceeded. Other software adapters:
+ *    v5 (16x8 per thread, its tile following the product), which tied v4 on squares and beat it
+ *    2x where B is read transposed; v3 covers unaligned operands; v1/v2 never win.
  *  - hardware: v4 (128x128, 8x8, vec4 loads), the layout of the 26 TFLOP/s kernel measured on
  *    the H100, until bench/gpu-run.sh has measured v5 there.
  *  - M <= 8 (any adapter): v6, threads own output columns and split K, no tile padding (a
