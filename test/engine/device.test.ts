@@ -22,6 +22,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (gid.x < arrayLength(&out)) { out[gid.x] = a[gid.x] * SCALE + 1.0; }
 }
 `,
+  // div_u32 of kernels/index.wgsl through the loader's include step
+  test_div: `// include: index
+@group(0) @binding(0) var<storage, read_write> out: array<u32>;
+@group(0) @binding(1) var<storage, read> xd: array<vec2<u32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  if (gid.x < arrayLength(&xd)) { out[gid.x] = div_u32(xd[gid.x].x, xd[gid.x].y); }
+}
+`,
   test_broken: `@group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -65,6 +74,32 @@ describe('device', () => {
     rt.device.dispatch(k, [out, buf], null, [Math.ceil(sizeClass(n * 4) / 4 / 64)]);
     const back = new Float32Array(await rt.device.read(out, 0, n * 4));
     for (let i = 0; i < n; i++) expect(back[i]).toBe(Math.fround(data[i] * 2 + 1));
+    rt.device.pool.release(buf);
+    rt.device.pool.release(out);
+  });
+
+  it('div_u32 (kernels/index.wgsl, included) is exact: every u32 numerator, divisors below 2^24', async () => {
+    const ds = [1, 2, 3, 7, 35, 64, 100, 197, 255, 1000, 4095, 65535, 2 ** 20 + 7, 2 ** 24 - 1];
+    const xs: number[] = [];
+    let seed = 12345;
+    const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+    for (const d of ds) {
+      for (const x of [0, 1, d - 1, d, d + 1, 3 * d - 1, 3 * d, 2 ** 24 - 1, 2 ** 24, 2 ** 24 + 1, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1]) xs.push(x, d);
+      for (let t = 0; t < 60; t++) xs.push(next(), d);
+      for (let t = 0; t < 20; t++) xs.push(next() % (2 ** 25), d);
+    }
+    const pairs = Uint32Array.from(xs);
+    const n = pairs.length / 2;
+    const buf = rt.device.pool.acquire(pairs.byteLength);
+    const out = rt.device.pool.acquire(n * 4);
+    rt.device.upload(buf, 0, pairs);
+    // the pooled input may be larger than the pairs: rows past n compute garbage we never read
+    rt.device.dispatch(rt.kernels.get('test_div', 'main'), [out, buf], null, [Math.ceil(sizeClass(pairs.byteLength) / 8 / 64)]);
+    const back = new Uint32Array(await rt.device.read(out, 0, n * 4));
+    for (let i = 0; i < n; i++) {
+      const [x, d] = [pairs[2 * i], pairs[2 * i + 1]];
+      if (back[i] !== Math.floor(x / d)) expect(`${x} / ${d} = ${back[i]}`).toBe(`${x} / ${d} = ${Math.floor(x / d)}`);
+    }
     rt.device.pool.release(buf);
     rt.device.pool.release(out);
   });
