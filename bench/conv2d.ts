@@ -22,7 +22,7 @@
  * /usr/bin/python3 (CUDA when present, else CPU), as peer rows.
  */
 import {
-  init, runtime, tensor, shutdown, getPlatform, conv2dForwardRaw, conv2dInputGradRaw, conv2dWeightGradRaw, conv2dKernelChoice, convTiles, convSubgroups, convSimd8, convDirectUniform, type Tensor, type ConvVariant,
+  init, runtime, tensor, shutdown, getPlatform, conv2dForwardRaw, conv2dInputGradRaw, conv2dWeightGradRaw, conv2dKernelChoice, convTiles, convSubgroups, convSimd8, convDirectUniform, convNarrow, type Tensor, type ConvVariant,
 } from '../src/engine/index.ts';
 import { Harness, parseArgs, compare, runTorchPeer, type Problem, type Variant, type Instance, type Row } from './harness.ts';
 
@@ -231,7 +231,7 @@ function ours(alt: { bk?: number; noSg?: boolean; own?: boolean; simd8?: boolean
           const saved = convTiles.bk;
           if (bk !== undefined) convTiles.bk = bk;
           if (noSg) convSubgroups.enabled = false;
-          if (own) convSimd8.enabled = convDirectUniform.enabled = false;
+          if (own) convSimd8.enabled = convDirectUniform.enabled = convNarrow.enabled = false;
           try {
             if (p.pass === 'fwd') out = conv2dForwardRaw(xs[i], w, null, opts, variant);
             else if (p.pass === 'dgrad') out = conv2dInputGradRaw(dys[i], w, xShape, opts, variant);
@@ -239,7 +239,7 @@ function ours(alt: { bk?: number; noSg?: boolean; own?: boolean; simd8?: boolean
           } finally {
             convTiles.bk = saved;
             convSubgroups.enabled = true;
-            convSimd8.enabled = convDirectUniform.enabled = true;
+            convSimd8.enabled = convDirectUniform.enabled = convNarrow.enabled = true;
           }
           if (first) {
             first = false;
@@ -260,9 +260,9 @@ function ours(alt: { bk?: number; noSg?: boolean; own?: boolean; simd8?: boolean
       if (noSg) return 'no subgroups';
       if (simd8) return 'simd8 pinned';
       const g = p.g;
-      if (own) convSimd8.enabled = false;
+      if (own) convSimd8.enabled = convNarrow.enabled = false;
       const pick = conv2dKernelChoice(p.pass, [g.n, g.c, g.h, g.w], [g.oc, g.c, g.k, g.k], { stride: g.s, padding: g.p });
-      convSimd8.enabled = true;
+      convSimd8.enabled = convNarrow.enabled = true;
       return pick === 'gemm' ? undefined : `${pick} kernel`;
     },
   };

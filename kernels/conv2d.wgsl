@@ -547,6 +547,106 @@ fn direct_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
   if (valid && lid.x == 0u) { out[p.off_out + widx] = red[0]; }
 }
 
+// ------------------------------------------------------- weight gradient, one narrow side
+
+// The weight gradient when one side has at most 8 channels (BigGAN's RGB output convolution:
+// C_out = 3; its discriminator's 1x1 shortcut from RGB: C_in = 3). A GEMM tile or v7's 16-row
+// blocks would be over 80% padding there, and im2col's pack dominates. Instead the narrow
+// operand of a group of images is laid out by `wgrad_narrow_pack` as vec4s of its channels per
+// output position, nwin[(n, oy, ox) * NV + j] (zero past the channels, NV = 1 or 2), and bound as
+// a 64 KiB uniform window; one thread per column of the wide side loops over the positions with
+// one storage load and NV uniform vec4 loads per multiply-add of up to 8 channels at once.
+//
+//   NW_MODE 0: C_out <= 8. Column = (ci, ky, kx); wide value x[n, ci, oy SH - PH + ky DH, ...]
+//              over the positions where it lies inside x (ranges computed once per thread, no
+//              test in the inner loop); narrow = dy[n, 0..C_out, oy, ox].
+//   NW_MODE 1: C_in <= 8, 1x1 kernel. Column = co; wide value dy[n, co, oy, ox]; narrow =
+//              x[n, 0..C_in, oy SH - PH, ox SW - PW] (zero in the padding).
+// p.n = columns, p.batch = images of the window, p.len = 1 to add to `out` (later windows),
+// p.off_a = the window's first image of the wide operand (wgrad_narrow) or of the narrow one
+// (wgrad_narrow_pack).
+override NV: u32 = 1u;
+override NW_MODE: u32 = 0u;
+@group(0) @binding(3) var<uniform> nwin: array<vec4<f32>, 4096>;
+
+@compute @workgroup_size(WG)
+fn wgrad_narrow_pack(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = gid.x + gid.y * nwg.x * WG;
+  if (e >= p.n) { return; }
+  let ohw = OH * OW;
+  let j = e % (4u * NV);
+  let q = e / (4u * NV);
+  let s = q % ohw;
+  let n = q / ohw;
+  var v = 0.0;
+  if (NW_MODE == 0u) {
+    if (j < OC) { v = a[p.off_a + (n * OC + j) * ohw + s]; }
+  } else {
+    let iy = i32(s / OW * SH) - i32(PH);
+    let ix = i32(s % OW * SW) - i32(PW);
+    if (j < IC && iy >= 0 && iy < i32(IH) && ix >= 0 && ix < i32(IW)) {
+      v = a[p.off_a + ((n * IC + j) * IH + u32(iy)) * IW + u32(ix)];
+    }
+  }
+  out[p.off_out + e] = v;
+}
+
+// First output position o in [0, count) whose input o * S - P + t lies inside [0, size), and the
+// end of that range (the positions in between are consecutive).
+fn narrow_range(t: u32, s: u32, pad: u32, size: u32, count: u32) -> vec2<u32> {
+  let off = i32(t) - i32(pad);
+  let lo = select(0u, (u32(-off) + s - 1u) / s, off < 0);
+  let last = i32(size) - 1 - off;
+  let hi = select(0u, min(count, u32(max(last, 0)) / s + 1u), last >= 0);
+  return vec2<u32>(lo, max(lo, hi));
+}
+
+@compute @workgroup_size(WG)
+fn wgrad_narrow(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= p.n) { return; }
+  let ohw = OH * OW;
+  var acc0 = vec4<f32>(0.0);
+  var acc1 = vec4<f32>(0.0);
+  if (NW_MODE == 0u) {
+    let kx = i % KW;
+    let ky = i / KW % KH;
+    let ci = i / (KW * KH);
+    let ry = narrow_range(ky * DH, SH, PH, IH, OH);
+    let rx = narrow_range(kx * DW, SW, PW, IW, OW);
+    for (var n = 0u; n < p.batch; n++) {
+      let xb = p.off_a + (n * IC + ci) * IH * IW;
+      for (var oy = ry.x; oy < ry.y; oy++) {
+        // the row's first valid input, then SW apart
+        let x0 = xb + (oy * SH + ky * DH - PH) * IW + rx.x * SW + kx * DW - PW;
+        let q0 = (n * OH + oy) * OW + rx.x;
+        for (var d = 0u; d < rx.y - rx.x; d++) {
+          let v = vec4<f32>(a[x0 + d * SW]);
+          acc0 = fma(v, nwin[(q0 + d) * NV], acc0);
+          if (NV > 1u) { acc1 = fma(v, nwin[(q0 + d) * NV + 1u], acc1); }
+        }
+      }
+    }
+  } else {
+    for (var n = 0u; n < p.batch; n++) {
+      let yb = p.off_a + (n * OC + i) * ohw;
+      for (var s = 0u; s < ohw; s++) {
+        let v = vec4<f32>(a[yb + s]);
+        acc0 = fma(v, nwin[(n * ohw + s) * NV], acc0);
+        if (NV > 1u) { acc1 = fma(v, nwin[(n * ohw + s) * NV + 1u], acc1); }
+      }
+    }
+  }
+  // mode 0: dw[j, i] for j < C_out (i = (ci, ky, kx)); mode 1: dw[i, j] for j < C_in
+  let narrow = select(IC, OC, NW_MODE == 0u);
+  for (var j = 0u; j < narrow; j++) {
+    let o = p.off_out + select(i * IC + j, j * IC * KH * KW + i, NW_MODE == 0u);
+    var v = select(acc1[j % 4u], acc0[j % 4u], j < 4u);
+    if (p.len == 1u) { v += out[o]; }
+    out[o] = v;
+  }
+}
+
 // --------------------------------------------------------------------------- epilogue helpers
 
 // Bias gradient: one workgroup per channel, sum of dy over batch and space (len = N).

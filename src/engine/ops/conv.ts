@@ -13,8 +13,10 @@ import { contiguous } from './movement.ts';
 import { runtime } from '../runtime.ts';
 import { convForwardSimd8, convInputGradSimd8, convSimd8Auto, convWeightGradSimd8 } from './conv-simd.ts';
 import { simd8Available } from './matmul-simd.ts';
+import { convWeightGradNarrow, narrowWgradAuto } from './conv-narrow.ts';
 
 export { convSimd8 } from './conv-simd.ts';
+export { convNarrow } from './conv-narrow.ts';
 
 export type Pair = number | readonly [number, number];
 export type ConvActivation = 'relu' | 'leakyRelu' | 'tanh' | null;
@@ -175,14 +177,16 @@ function wgradTileCols(ncols: number): number {
 }
 
 /**
- * The kernel family `auto` runs for a pass: 'simd8' (matmul's v7 product, conv-simd.ts) on a
- * software adapter with 8-lane subgroups where its plan fits; else 'direct' for narrow groups
+ * The kernel family `auto` runs for a pass: for a weight gradient with one side of at most 8
+ * channels on a software adapter 'narrow' (conv-narrow.ts); 'simd8' (matmul's v7 product,
+ * conv-simd.ts) on a software adapter with 8-lane subgroups where its plan fits; else 'direct' for narrow groups
  * (fewer than 8 rows; for the weight gradient, when GEMM tiles would be over 95% padding: direct
  * runs ~0.1-1 GFLOP per CPU-second on lavapipe against ~2.3 for the GEMM), else 'gemm'
  * ('gemm-phased' for a strided input gradient). Exported for the benchmark's notes.
  */
-export function conv2dKernelChoice(pass: 'fwd' | 'dgrad' | 'wgrad', xShape: readonly number[], wShape: readonly number[], opts: Conv2dOptions = {}): 'simd8' | 'gemm' | 'gemm-phased' | 'direct' {
+export function conv2dKernelChoice(pass: 'fwd' | 'dgrad' | 'wgrad', xShape: readonly number[], wShape: readonly number[], opts: Conv2dOptions = {}): 'narrow' | 'simd8' | 'gemm' | 'gemm-phased' | 'direct' {
   const g = convGeometry('conv2d', xShape, wShape, opts);
+  if (pass === 'wgrad' && g.n * g.oh * g.ow > 0 && narrowWgradAuto(g)) return 'narrow';
   if (convSimd8Auto(pass, g)) return 'simd8';
   return ownKernelChoice(pass, g);
 }
@@ -333,7 +337,9 @@ export function conv2dWeightGradRaw(dy: Tensor, x: Tensor, wShape: readonly numb
   const kdim = g.n * g.oh * g.ow;
   const tx = wgradTileCols(ncols);
   const useDirect = (variant === 'auto' ? ownKernelChoice('wgrad', g) : variant) === 'direct';
-  if (kdim > 0 && simd8Pass(op, 'wgrad', variant, g, () => convWeightGradSimd8(dw, dyc, xc, g))) {
+  if (kdim > 0 && variant === 'auto' && narrowWgradAuto(g) && convWeightGradNarrow(dw, dyc, xc, g)) {
+    // one narrow side: conv-narrow.ts
+  } else if (kdim > 0 && simd8Pass(op, 'wgrad', variant, g, () => convWeightGradSimd8(dw, dyc, xc, g))) {
     // done on v7
   } else if (useDirect || kdim === 0) {
     dispatch(
