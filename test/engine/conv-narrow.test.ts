@@ -1,7 +1,8 @@
 // The weight gradient with one narrow side (src/engine/ops/conv-narrow.ts, kernels/conv2d.wgsl
 // `wgrad_narrow`): at most 8 output channels (any kernel, stride, padding, dilation: the valid
 // position ranges per tap) or at most 8 input channels with a 1x1 kernel (padding zeros packed),
-// one or two vec4s of narrow channels, images over several uniform windows (later windows add to
+// one or two vec4s of narrow channels, the subgroup-broadcast loop and the plain one (position
+// counts not multiples of 8: both loops' tails), images over several uniform windows (later windows add to
 // dw), and operands at a non-zero offset in their buffers; against the float64 reference, outputs
 // poisoned by engine(). `auto` picks it on a software adapter only; the kernel itself runs on any.
 import { describe, it, expect, beforeAll, afterEach } from 'vitest';
@@ -20,6 +21,7 @@ const WINDOW = convNarrow.windowFloats;
 afterEach(() => {
   convNarrow.windowFloats = WINDOW;
   convNarrow.enabled = true;
+  convNarrow.broadcast = true;
 });
 
 // [name, geometry, window floats (0: the default)]
@@ -46,18 +48,22 @@ describe('conv2d weight gradient with a narrow side against float64', () => {
       const plan = narrowWgradPlan(cg)!;
       expect(plan).not.toBeNull();
       if (window) expect(plan.nb).toBeLessThan(g.n);
-      const got = scope(() => {
-        // operands at an offset in their buffers: views into larger tensors
-        const xs = t32([...new Array(7).fill(9), ...d.x], [7 + d.x.length]);
-        const gys = t32([...new Array(5).fill(9), ...d.gy], [5 + d.gy.length]);
-        const x = xs.view([g.n, g.c, g.h, g.w], [g.c * g.h * g.w, g.h * g.w, g.w, 1], 7);
-        const gy = gys.view([g.n, g.oc, oh, ow], [g.oc * oh * ow, oh * ow, ow, 1], 5);
-        const out = empty([g.oc, g.c, g.kh, g.kw]);
-        expect(convWeightGradNarrow(out, gy, x, cg)).toBe(true);
-        return out;
-      });
-      expectClose(await read(got), dw, { atol: 2e-4, rtol: 1e-4, what: 'weight grad' });
-      got.dispose();
+      // the subgroup-broadcast loop (8-lane subgroups, one vec4) and the plain one
+      for (const broadcast of [true, false]) {
+        convNarrow.broadcast = broadcast;
+        const got = scope(() => {
+          // operands at an offset in their buffers: views into larger tensors
+          const xs = t32([...new Array(7).fill(9), ...d.x], [7 + d.x.length]);
+          const gys = t32([...new Array(5).fill(9), ...d.gy], [5 + d.gy.length]);
+          const x = xs.view([g.n, g.c, g.h, g.w], [g.c * g.h * g.w, g.h * g.w, g.w, 1], 7);
+          const gy = gys.view([g.n, g.oc, oh, ow], [g.oc * oh * ow, oh * ow, ow, 1], 5);
+          const out = empty([g.oc, g.c, g.kh, g.kw]);
+          expect(convWeightGradNarrow(out, gy, x, cg)).toBe(true);
+          return out;
+        });
+        expectClose(await read(got), dw, { atol: 2e-4, rtol: 1e-4, what: `weight grad (broadcast ${broadcast})` });
+        got.dispose();
+      }
     });
   }
 

@@ -11,11 +11,13 @@ import { empty } from '../tensor.ts';
 import { runtime } from '../runtime.ts';
 import type { ConvGeometry } from './conv.ts';
 import { dispatch, grid1d, kernel, subgroupDefines } from './launch.ts';
+import { simd8Available } from './matmul-simd.ts';
 
 /** `enabled`: off keeps the other weight-gradient kernels (the benchmark's `--baseline`);
  * `windowFloats`: floats of packed narrow operand per group (at most 16384, one uniform window;
- * tests shrink it to cover several groups). */
-export const convNarrow = { enabled: true, windowFloats: 16384 };
+ * tests shrink it to cover several groups); `broadcast`: off keeps the kernel's plain loop where
+ * the subgroup-broadcast one applies (tests run both). */
+export const convNarrow = { enabled: true, windowFloats: 16384, broadcast: true };
 
 /** Floats a uniform window holds (the kernel's `nwin` array: 4096 vec4s). */
 const WINDOW_FLOATS = 16384;
@@ -57,10 +59,15 @@ export function convWeightGradNarrow(dw: Tensor, dy: Tensor, x: Tensor, g: ConvG
   const plan = narrowWgradPlan(g);
   if (!plan) return false;
   const op = 'conv2d weight gradient';
-  const spec = { defines: subgroupDefines(), constants: {
+  const constants = {
     IC: g.c, IH: g.h, IW: g.w, OC: g.oc, OH: g.oh, OW: g.ow, KH: g.kh, KW: g.kw,
     SH: g.sh, SW: g.sw, PH: g.ph, PW: g.pw, DH: g.dh, DW: g.dw, NV: plan.nv, NW_MODE: plan.mode,
-  } };
+  };
+  const spec = { defines: subgroupDefines(), constants };
+  // broadcast path: workgroups of one subgroup, so at most 7 idle lanes repeat the last column
+  const sg = convNarrow.broadcast && plan.nv === 1 && simd8Available();
+  const wg = sg ? 8 : 64;
+  const mainSpec = { defines: subgroupDefines(), constants: { ...constants, NW_SG: sg ? 1 : 0, WG: wg } };
   const [wide, narrow] = plan.mode === 0 ? [x, dy] : [dy, x];
   const wideImage = plan.mode === 0 ? g.c * g.h * g.w : g.oc * g.oh * g.ow;
   const narrowImage = plan.mode === 0 ? g.oc * g.oh * g.ow : g.c * g.h * g.w;
@@ -81,7 +88,7 @@ export function convWeightGradNarrow(dw: Tensor, dy: Tensor, x: Tensor, g: ConvG
       mp[9] = nbg;
       mp[10] = n0 > 0 ? 1 : 0;
       const window = { buffer: win.bufferFor(op), offset: win.offset * 4, size: WINDOW_FLOATS * 4 };
-      dispatch(kernel('conv2d', 'wgrad_narrow', spec), [dw.bufferFor(op), wide.bufferFor(op), window], mp, grid1d(plan.cols));
+      dispatch(kernel('conv2d', 'wgrad_narrow', mainSpec), [dw.bufferFor(op), wide.bufferFor(op), window], mp, grid1d(plan.cols, wg));
     }
   } finally {
     win.dispose();
