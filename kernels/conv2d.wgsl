@@ -547,6 +547,152 @@ fn direct_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
   if (valid && lid.x == 0u) { out[p.off_out + widx] = red[0]; }
 }
 
+// ------------------------------------------- input gradient, 1- or 3-wide kernels, stride 1 (SIMD-8)
+
+// dx of a stride-1 convolution with a kernel 3 wide (DW = 1) or 1 wide (KH and DH any: 3x3 and
+// 1x1 above all) without im2col, for lavapipe
+// (subgroups of exactly 8): a workgroup of 8 lanes computes 16 input channels x 32 positions of
+// one row iy of one image, a lane 4 consecutive positions of each channel (16 vec4 accumulators).
+// Per output channel co and kernel row ky, each lane loads the 6 dy values its 4 positions x 3
+// taps need (one row of dy, zero outside it; 4 for 1 tap), the 8 lanes load the 12 (4) vec4s of
+// weights [co][ky][kx][16 channels] from a 64 KiB uniform window in two gathers (one) and share
+// them by subgroupBroadcast, then 48 (16) vec4 multiply-adds. v7 (conv-simd.ts) packs im2col of dy first, 9
+// texels per dy value: with 16 input channels that pack outweighed the product (bench/NOTES.md).
+// Weights packed by `dgrad_w16` per block of 16 input channels (zero past C_in). Workgroups:
+// x = block of 32 positions, y = image; p.batch = the block's first input channel.
+@group(0) @binding(3) var<uniform> w16: array<vec4<f32>, 4096>;
+override DG_FLAT: bool = false;
+
+// The weights [co][ci][ky][kx] of input channels ci0 .. ci0 + 15 as dgrad_simd8 reads them,
+// [co][ky][kx][16] (zero past C_in); p.n = OC * KH * KW * 16, p.batch = ci0.
+@compute @workgroup_size(WG)
+fn dgrad_w16(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = gid.x + gid.y * nwg.x * WG;
+  if (e >= p.n) { return; }
+  let ci = p.batch + e % 16u;
+  let tap = e / 16u;
+  let kx = tap % KW;
+  let ky = tap / KW % KH;
+  let co = tap / (KW * KH);
+  var v = 0.0;
+  if (ci < IC) { v = a[p.off_a + ((co * IC + ci) * KH + ky) * KW + kx]; }
+  out[p.off_out + e] = v;
+}
+
+// The dy value of output column ox of the row at yr (row_ok: the row exists), zero outside.
+fn dg_dy(yr: u32, row_ok: bool, ox: i32) -> f32 {
+  let ok = row_ok && ox >= 0 && ox < i32(OW);
+  return select(0.0, a[select(0u, yr + u32(ox), ok)], ok);
+}
+
+// Stores a lane's 4 positions of channel ci0 + c (ob: channel ci0 of the row), those inside dx.
+fn dg_store_at(ob: u32, ci0: u32, c: u32, v: vec4<f32>, ix: u32) {
+  if (ci0 + c >= IC) { return; }
+  let o = ob + c * IH * IW + ix;
+  if (ix < IW) { out[o] = v.x; }
+  if (ix + 1u < IW) { out[o + 1u] = v.y; }
+  if (ix + 2u < IW) { out[o + 2u] = v.z; }
+  if (ix + 3u < IW) { out[o + 3u] = v.w; }
+}
+
+@compute @workgroup_size(8)
+fn dgrad_simd8(@builtin(workgroup_id) wgb: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+  // DG_FLAT (IW a multiple of 4): 32 consecutive positions of the image plane, a lane's 4 in one
+  // row (16-wide images fill every lane); else a block of 32 positions of one row
+  let xblocks = (IW + 31u) / 32u;
+  let pos = wgb.x * 32u + lane * 4u;
+  let iy = select(wgb.x / xblocks, pos / IW, DG_FLAT);
+  let ix = select(wgb.x % xblocks * 32u + lane * 4u, pos % IW, DG_FLAT);
+  let in_plane = !DG_FLAT || pos < IH * IW;
+  let n = wgb.y;
+  let ci0 = p.batch;
+  var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
+  var a4 = vec4<f32>(0.0); var a5 = vec4<f32>(0.0); var a6 = vec4<f32>(0.0); var a7 = vec4<f32>(0.0);
+  var a8 = vec4<f32>(0.0); var a9 = vec4<f32>(0.0); var a10 = vec4<f32>(0.0); var a11 = vec4<f32>(0.0);
+  var a12 = vec4<f32>(0.0); var a13 = vec4<f32>(0.0); var a14 = vec4<f32>(0.0); var a15 = vec4<f32>(0.0);
+  // ox of position ix + j and tap kx: ix + j + PW - kx; the window starts at kx = KW - 1, j = 0
+  let ox0 = i32(ix + PW) - i32(KW - 1u);
+  for (var co = 0u; co < OC; co++) {
+    for (var ky = 0u; ky < KH; ky++) {
+      let oy = i32(iy + PH) - i32(ky * DH);
+      let row_ok = in_plane && oy >= 0 && oy < i32(OH);
+      let yr = p.off_a + ((n * OC + co) * OH + u32(max(oy, 0))) * OW;
+      if (KW == 1u) {
+        let t0 = vec4<f32>(dg_dy(yr, row_ok, ox0), dg_dy(yr, row_ok, ox0 + 1), dg_dy(yr, row_ok, ox0 + 2), dg_dy(yr, row_ok, ox0 + 3));
+        let u0 = w16[(co * KH + ky) * 4u + lane];
+        let w00 = {{SG_BCAST}}(u0, 0u); let w01 = {{SG_BCAST}}(u0, 1u); let w02 = {{SG_BCAST}}(u0, 2u); let w03 = {{SG_BCAST}}(u0, 3u);
+        a0 = fma(vec4<f32>(w00.x), t0, a0);
+        a1 = fma(vec4<f32>(w00.y), t0, a1);
+        a2 = fma(vec4<f32>(w00.z), t0, a2);
+        a3 = fma(vec4<f32>(w00.w), t0, a3);
+        a4 = fma(vec4<f32>(w01.x), t0, a4);
+        a5 = fma(vec4<f32>(w01.y), t0, a5);
+        a6 = fma(vec4<f32>(w01.z), t0, a6);
+        a7 = fma(vec4<f32>(w01.w), t0, a7);
+        a8 = fma(vec4<f32>(w02.x), t0, a8);
+        a9 = fma(vec4<f32>(w02.y), t0, a9);
+        a10 = fma(vec4<f32>(w02.z), t0, a10);
+        a11 = fma(vec4<f32>(w02.w), t0, a11);
+        a12 = fma(vec4<f32>(w03.x), t0, a12);
+        a13 = fma(vec4<f32>(w03.y), t0, a13);
+        a14 = fma(vec4<f32>(w03.z), t0, a14);
+        a15 = fma(vec4<f32>(w03.w), t0, a15);
+      } else {
+        let e0 = dg_dy(yr, row_ok, ox0);
+        let e1 = dg_dy(yr, row_ok, ox0 + 1);
+        let e2 = dg_dy(yr, row_ok, ox0 + 2);
+        let e3 = dg_dy(yr, row_ok, ox0 + 3);
+        let e4 = dg_dy(yr, row_ok, ox0 + 4);
+        let e5 = dg_dy(yr, row_ok, ox0 + 5);
+        // tap kx reads window entries 2 - kx .. 5 - kx
+        let t0 = vec4<f32>(e2, e3, e4, e5);
+        let t1 = vec4<f32>(e1, e2, e3, e4);
+        let t2 = vec4<f32>(e0, e1, e2, e3);
+        let wb = (co * KH + ky) * 12u;
+        let u0 = w16[wb + lane];
+        let u1 = w16[wb + 8u + lane];
+        let w00 = {{SG_BCAST}}(u0, 0u); let w01 = {{SG_BCAST}}(u0, 1u); let w02 = {{SG_BCAST}}(u0, 2u); let w03 = {{SG_BCAST}}(u0, 3u);
+        let w10 = {{SG_BCAST}}(u0, 4u); let w11 = {{SG_BCAST}}(u0, 5u); let w12 = {{SG_BCAST}}(u0, 6u); let w13 = {{SG_BCAST}}(u0, 7u);
+        let w20 = {{SG_BCAST}}(u1, 0u); let w21 = {{SG_BCAST}}(u1, 1u); let w22 = {{SG_BCAST}}(u1, 2u); let w23 = {{SG_BCAST}}(u1, 3u);
+        a0 = fma(vec4<f32>(w00.x), t0, fma(vec4<f32>(w10.x), t1, fma(vec4<f32>(w20.x), t2, a0)));
+        a1 = fma(vec4<f32>(w00.y), t0, fma(vec4<f32>(w10.y), t1, fma(vec4<f32>(w20.y), t2, a1)));
+        a2 = fma(vec4<f32>(w00.z), t0, fma(vec4<f32>(w10.z), t1, fma(vec4<f32>(w20.z), t2, a2)));
+        a3 = fma(vec4<f32>(w00.w), t0, fma(vec4<f32>(w10.w), t1, fma(vec4<f32>(w20.w), t2, a3)));
+        a4 = fma(vec4<f32>(w01.x), t0, fma(vec4<f32>(w11.x), t1, fma(vec4<f32>(w21.x), t2, a4)));
+        a5 = fma(vec4<f32>(w01.y), t0, fma(vec4<f32>(w11.y), t1, fma(vec4<f32>(w21.y), t2, a5)));
+        a6 = fma(vec4<f32>(w01.z), t0, fma(vec4<f32>(w11.z), t1, fma(vec4<f32>(w21.z), t2, a6)));
+        a7 = fma(vec4<f32>(w01.w), t0, fma(vec4<f32>(w11.w), t1, fma(vec4<f32>(w21.w), t2, a7)));
+        a8 = fma(vec4<f32>(w02.x), t0, fma(vec4<f32>(w12.x), t1, fma(vec4<f32>(w22.x), t2, a8)));
+        a9 = fma(vec4<f32>(w02.y), t0, fma(vec4<f32>(w12.y), t1, fma(vec4<f32>(w22.y), t2, a9)));
+        a10 = fma(vec4<f32>(w02.z), t0, fma(vec4<f32>(w12.z), t1, fma(vec4<f32>(w22.z), t2, a10)));
+        a11 = fma(vec4<f32>(w02.w), t0, fma(vec4<f32>(w12.w), t1, fma(vec4<f32>(w22.w), t2, a11)));
+        a12 = fma(vec4<f32>(w03.x), t0, fma(vec4<f32>(w13.x), t1, fma(vec4<f32>(w23.x), t2, a12)));
+        a13 = fma(vec4<f32>(w03.y), t0, fma(vec4<f32>(w13.y), t1, fma(vec4<f32>(w23.y), t2, a13)));
+        a14 = fma(vec4<f32>(w03.z), t0, fma(vec4<f32>(w13.z), t1, fma(vec4<f32>(w23.z), t2, a14)));
+        a15 = fma(vec4<f32>(w03.w), t0, fma(vec4<f32>(w13.w), t1, fma(vec4<f32>(w23.w), t2, a15)));
+      }
+    }
+  }
+  if (!in_plane) { return; }
+  let ob = p.off_out + (n * IC + ci0) * IH * IW + iy * IW;
+  dg_store_at(ob, ci0, 0u, a0, ix);
+  dg_store_at(ob, ci0, 1u, a1, ix);
+  dg_store_at(ob, ci0, 2u, a2, ix);
+  dg_store_at(ob, ci0, 3u, a3, ix);
+  dg_store_at(ob, ci0, 4u, a4, ix);
+  dg_store_at(ob, ci0, 5u, a5, ix);
+  dg_store_at(ob, ci0, 6u, a6, ix);
+  dg_store_at(ob, ci0, 7u, a7, ix);
+  dg_store_at(ob, ci0, 8u, a8, ix);
+  dg_store_at(ob, ci0, 9u, a9, ix);
+  dg_store_at(ob, ci0, 10u, a10, ix);
+  dg_store_at(ob, ci0, 11u, a11, ix);
+  dg_store_at(ob, ci0, 12u, a12, ix);
+  dg_store_at(ob, ci0, 13u, a13, ix);
+  dg_store_at(ob, ci0, 14u, a14, ix);
+  dg_store_at(ob, ci0, 15u, a15, ix);
+}
+
 // ------------------------------------------------------- weight gradient, one narrow side
 
 // The weight gradient when one side has at most 8 channels (BigGAN's RGB output convolution:

@@ -22,6 +22,7 @@ const BUDGET = convSimd8.textureBudget;
 afterEach(() => {
   convSimd8.textureBudget = BUDGET;
   convSimd8.enabled = true;
+  convSimd8.directDgrad = true;
 });
 
 const SIMD8 = await engine().then(() => simd8Available());
@@ -62,11 +63,16 @@ describe.skipIf(!SIMD8)('conv2d on the v7 product against float64 (subgroups of 
         if (budget) convSimd8.textureBudget = budget;
         const y = conv2dForwardRaw(x, w, t32(d.b, [g.oc]), optsOf(g), 'simd8');
         const dx = conv2dInputGradRaw(gy, w, x.shape, optsOf(g), 'simd8');
+        // and on v7 where the direct SIMD-8 input gradient would run
+        convSimd8.directDgrad = false;
+        const dxV7 = conv2dInputGradRaw(gy, w, x.shape, optsOf(g), 'simd8');
+        convSimd8.directDgrad = true;
         convSimd8.textureBudget = BUDGET;
-        return { y, dx, dw: conv2dWeightGradRaw(gy, x, w.shape, optsOf(g), 'simd8') };
+        return { y, dx, dxV7, dw: conv2dWeightGradRaw(gy, x, w.shape, optsOf(g), 'simd8') };
       });
       expectClose(await read(got.y), yRef, { atol: 1e-4, rtol: 1e-4, what: 'forward' });
       expectClose(await read(got.dx), ref.dx, { atol: 1e-4, rtol: 1e-4, what: 'input grad' });
+      expectClose(await read(got.dxV7), ref.dx, { atol: 1e-4, rtol: 1e-4, what: 'input grad (v7)' });
       expectClose(await read(got.dw), ref.dw, { atol: 2e-4, rtol: 1e-4, what: 'weight grad' });
       for (const t of Object.values(got)) t.dispose();
     });
@@ -130,6 +136,51 @@ describe.skipIf(!SIMD8)('conv2d on the v7 product against float64 (subgroups of 
     expect(conv2dKernelChoice('fwd', [1, 4096, 3, 3], [8208, 4096, 1, 1])).toBe('gemm');
     convSimd8.enabled = false;
     expect(conv2dKernelChoice('fwd', [2, 64, 7, 9], [64, 64, 1, 1])).toBe('gemm');
+  });
+});
+
+// The direct SIMD-8 input gradient (kernels/conv2d.wgsl dgrad_simd8): stride 1, kernels 3 wide
+// (dilation 1 across, any height and vertical dilation) or 1 wide, blocks of 16 input channels
+// (the last one partial), rows of 32 positions (widths not a multiple of 4, several blocks per
+// row) or 32 positions of the image plane (widths multiple of 4), padding, dy at an offset.
+const DIRECT: [string, Geo][] = [
+  ['3x3 p1, 7x9 (row blocks), 17 input channels (a partial second block), 5 outputs', geo({ n: 2, c: 17, h: 7, w: 9, oc: 5, kh: 3, kw: 3, ph: 1, pw: 1 })],
+  ['3x3 padding (2,1), vertical dilation 2, 16x12 (plane blocks), 20 input channels', geo({ n: 2, c: 20, h: 16, w: 12, oc: 6, kh: 3, kw: 3, ph: 2, pw: 1, dh: 2 })],
+  ['5x3 padding (2,0), 37 wide (two blocks per row, the second partial), 8 input channels', geo({ n: 1, c: 8, h: 5, w: 37, oc: 4, kh: 5, kw: 3, ph: 2 })],
+  ['1x1, 12 wide (plane blocks), 16 input channels, 9 outputs', geo({ n: 3, c: 16, h: 5, w: 12, oc: 9, kh: 1, kw: 1 })],
+  ['1x1 padding 1, 7x9 (row blocks), 32 input channels (two blocks)', geo({ n: 2, c: 32, h: 7, w: 9, oc: 7, kh: 1, kw: 1, ph: 1, pw: 1 })],
+  ['3x1 padding (1,0), 5x8, 11 input channels', geo({ n: 2, c: 11, h: 5, w: 8, oc: 13, kh: 3, kw: 1, ph: 1 })],
+];
+
+describe.skipIf(!SIMD8)('direct SIMD-8 input gradient against float64 (subgroups of 8)', () => {
+  for (const [name, g] of DIRECT) {
+    it(name, async () => {
+      expect(conv2dKernelChoice('dgrad', [g.n, g.c, g.h, g.w], [g.oc, g.c, g.kh, g.kw], optsOf(g))).toBe('simd8-direct');
+      const d = convData(g, 31 + g.c);
+      const [oh, ow] = outSize(g);
+      const ref = convBackRef(g, d.x, d.w, d.gy);
+      const dx = scope(() => {
+        // dy 3 floats into its buffer
+        const gys = t32([9, 9, 9, ...d.gy], [3 + d.gy.length]);
+        const gy = gys.view([g.n, g.oc, oh, ow], [g.oc * oh * ow, oh * ow, ow, 1], 3);
+        return conv2dInputGradRaw(gy, t32(d.w, [g.oc, g.c, g.kh, g.kw]), [g.n, g.c, g.h, g.w], optsOf(g));
+      });
+      expectClose(await read(dx), ref.dx, { atol: 1e-4, rtol: 1e-4, what: 'input grad' });
+      dx.dispose();
+    });
+  }
+
+  it('is not picked for strides, dilation across, 5-wide kernels, wide inputs or weights past a window', () => {
+    const pick = (x: number[], w: number[], o = {}) => conv2dKernelChoice('dgrad', x, w, o);
+    expect(pick([2, 16, 8, 8], [32, 16, 3, 3], { padding: 1, stride: 2 })).not.toBe('simd8-direct');
+    expect(pick([2, 16, 8, 8], [32, 16, 3, 3], { padding: 2, dilation: 2 })).not.toBe('simd8-direct');
+    expect(pick([2, 16, 8, 8], [32, 16, 5, 5], { padding: 2 })).not.toBe('simd8-direct');
+    expect(pick([2, 64, 8, 8], [64, 64, 3, 3], { padding: 1 })).not.toBe('simd8-direct');
+    // 128 x 3 x 3 x 16 floats of weights per block: over 16384
+    expect(pick([2, 16, 8, 8], [128, 16, 3, 3], { padding: 1 })).not.toBe('simd8-direct');
+    expect(pick([2, 3, 8, 8], [32, 3, 3, 3], { padding: 1 })).toBe('direct');
+    convSimd8.directDgrad = false;
+    expect(pick([2, 16, 8, 8], [32, 16, 3, 3], { padding: 1 })).toBe('simd8');
   });
 });
 

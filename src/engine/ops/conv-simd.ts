@@ -29,8 +29,9 @@ import { acquireTexture, planSimd8, releaseTexture, runSimd8, simd8Available, ty
 /** `enabled`: off pins conv.ts's own kernels (the benchmark's `--baseline` rows);
  * `textureBudget`: bytes of panel texture a pass may hold at once (more images: more groups;
  * tests shrink it to cover several groups); `packRows`: texel rows per simd_pack_t workgroup
- * (the window path rounds it to whole tap rows; exposed for tuning sweeps). */
-export const convSimd8 = { enabled: true, textureBudget: 64 * 2 ** 20, packRows: 16 };
+ * (the window path rounds it to whole tap rows; exposed for tuning sweeps); `directDgrad`: off
+ * keeps v7 for the input gradients dgradDirectPicked would take (tests cover both). */
+export const convSimd8 = { enabled: true, textureBudget: 64 * 2 ** 20, packRows: 16, directDgrad: true };
 /** Stride phases an input gradient may split into (PackParams' phase table holds 16). */
 const MAX_PHASES = 16;
 /** Longest source window of simd_pack_t's window path (pk_window). */
@@ -45,17 +46,20 @@ const ACT_CODES = [0, 1, 4, 5];
 const AUTO_MIN_K = 64;
 
 /**
- * Whether `auto` runs a pass here: a software adapter with 8-lane subgroups, one group, and a
- * plan that fits the adapter; for the forward and the input gradient also a reduction of at
- * least AUTO_MIN_K per product, and for the input gradient at least 8 input channels (fewer:
- * conv.ts's direct kernel with uniform weights, 1.2-1.6x faster on 3-channel first layers). The weight gradient (K = batch x space) ran as fast or faster here on every
- * benchmark shape (bench/NOTES.md, "Convolution on the SIMD-8 product").
+ * Whether `auto` runs a pass here: a software adapter with 8-lane subgroups and one group; for
+ * the input gradient at least 8 input channels (fewer: conv.ts's direct kernel with uniform
+ * weights, 1.2-1.6x faster on 3-channel first layers), then dgrad_simd8 where
+ * dgradDirectPicked holds; otherwise a v7 plan that fits the adapter and, for the forward and
+ * the input gradient, a reduction of at least AUTO_MIN_K per product. The weight gradient
+ * (K = batch x space) ran as fast or faster here on every benchmark shape (bench/NOTES.md,
+ * "Convolution on the SIMD-8 product").
  */
 export function convSimd8Auto(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry): boolean {
   if (!convSimd8.enabled || g.groups !== 1 || !runtime().device.isSoftware || !simd8Available()) return false;
+  if (pass === 'dgrad' && g.c < 8) return false;
+  if (pass === 'dgrad' && dgradDirectPicked(g)) return true;
   const parts = passParts(pass, g);
   if (pass !== 'wgrad' && Math.min(...parts.map((p) => p.K)) < AUTO_MIN_K) return false;
-  if (pass === 'dgrad' && g.c < 8) return false;
   return planPass(pass, g, runtime().device) !== null;
 }
 
@@ -250,6 +254,10 @@ export function convForwardSimd8(out: Tensor, x: Tensor, w: Tensor, bias: Tensor
 /** dx = conv_transpose(dy, w) into `dx` (contiguous dy, w); false when the plan does not fit. */
 export function convInputGradSimd8(dx: Tensor, dy: Tensor, w: Tensor, g: ConvGeometry): boolean {
   const op = 'conv2d input gradient';
+  if (dgradDirectPicked(g)) {
+    convInputGradDirect8(dx, dy, w, g);
+    return true;
+  }
   const pp = planPass('dgrad', g, runtime().device);
   if (!pp) return false;
   const epi = { bias: null, biasCode: 0, act: 0, alpha: 0, spare: w, defines: subgroupDefines() };
@@ -319,4 +327,65 @@ export function convWeightGradSimd8(dw: Tensor, dy: Tensor, x: Tensor, g: ConvGe
     partial?.dispose();
   }
   return true;
+}
+
+// ------------------------------------------------------------------------------ direct input gradient
+
+/** Floats of one uniform window (conv2d.wgsl's `w16`: 4096 vec4s). */
+const WINDOW_FLOATS = 16384;
+
+/** Whether conv2d.wgsl's dgrad_simd8 applies: 8-lane subgroups, one group, stride 1, a kernel
+ * 3 wide with horizontal dilation 1 or 1 wide (any height and vertical dilation), and a block's
+ * weights (C_out x KH x KW x 16 floats) within one uniform window. */
+export function dgradDirectApplies(g: ConvGeometry): boolean {
+  const grid = g.n <= 65535 && g.h * Math.ceil(g.w / 32) <= 65535;
+  return grid && g.groups === 1 && g.sh === 1 && g.sw === 1 && (g.kw === 1 || (g.kw === 3 && g.dw === 1)) && g.oc * g.kh * g.kw * 16 <= WINDOW_FLOATS && simd8Available();
+}
+
+/** Input channels up to which the direct SIMD-8 input gradient runs instead of v7
+ * (lavapipe, batch 128, 3x3 stride 1: 16 channels 1.7-1.9x faster, 32 channels 1.3-1.6x, 64 at
+ * 16x16 0.95-1.15x: the 9-texel im2col pack of dy weighs less as the rows grow). */
+const DIRECT_MAX_CHANNELS = 32;
+
+/** Whether the input gradient on the SIMD-8 path runs dgrad_simd8 rather than v7. */
+export function dgradDirectPicked(g: ConvGeometry): boolean {
+  return convSimd8.directDgrad && g.c <= DIRECT_MAX_CHANNELS && dgradDirectApplies(g);
+}
+
+/** dx = conv_transpose(dy, w) by dgrad_simd8 (contiguous dy, w; dgradDirectApplies(g)): per block
+ * of 16 input channels, a weight pack into its uniform window, then one workgroup per image, row
+ * and 32 positions. */
+export function convInputGradDirect8(dx: Tensor, dy: Tensor, w: Tensor, g: ConvGeometry): void {
+  const op = 'conv2d input gradient';
+  const blocks = Math.ceil(g.c / 16);
+  const perBlock = g.oc * g.kh * g.kw * 16;
+  const stride = Math.ceil(perBlock / 64) * 64; // 256-byte aligned windows
+  const packed = empty([(blocks - 1) * stride + WINDOW_FLOATS]);
+  if (packed.offset % 64 !== 0) throw new Error(`${op}: a fresh tensor at offset ${packed.offset} cannot hold 256-byte aligned uniform windows`);
+  const spec = { defines: subgroupDefines(), constants: {
+    IC: g.c, IH: g.h, IW: g.w, OC: g.oc, OH: g.oh, OW: g.ow, KH: g.kh, KW: g.kw, PH: g.ph, PW: g.pw, DH: g.dh,
+  } };
+  try {
+    for (let b = 0; b < blocks; b++) {
+      const pp = new Uint32Array(12);
+      pp[3] = perBlock;
+      pp[4] = packed.offset + b * stride;
+      pp[5] = w.offset;
+      pp[9] = b * 16;
+      dispatch(kernel('conv2d', 'dgrad_w16', spec), [packed.bufferFor(op), w.bufferFor(op)], pp, grid1d(perBlock));
+    }
+    const xblocks = Math.ceil(g.w / 32);
+    const flat = g.w % 4 === 0;
+    const mainSpec = { defines: spec.defines, constants: { ...spec.constants, DG_FLAT: flat ? 1 : 0 } };
+    for (let b = 0; b < blocks; b++) {
+      const window = { buffer: packed.bufferFor(op), offset: (packed.offset + b * stride) * 4, size: WINDOW_FLOATS * 4 };
+      const mp = new Uint32Array(12);
+      mp[4] = dx.offset;
+      mp[5] = dy.offset;
+      mp[9] = b * 16;
+      dispatch(kernel('conv2d', 'dgrad_simd8', mainSpec), [dx.bufferFor(op), dy.bufferFor(op), window], mp, [flat ? Math.ceil((g.h * g.w) / 32) : g.h * xblocks, g.n, 1]);
+    }
+  } finally {
+    packed.dispose();
+  }
 }

@@ -11,7 +11,7 @@ import { OpError } from '../errors.ts';
 import { dispatch, grid1d, kernel, subgroupDefines } from './launch.ts';
 import { contiguous } from './movement.ts';
 import { runtime } from '../runtime.ts';
-import { convForwardSimd8, convInputGradSimd8, convSimd8Auto, convWeightGradSimd8 } from './conv-simd.ts';
+import { convForwardSimd8, convInputGradSimd8, convSimd8Auto, convWeightGradSimd8, dgradDirectPicked } from './conv-simd.ts';
 import { simd8Available } from './matmul-simd.ts';
 import { convWeightGradNarrow, narrowWgradAuto } from './conv-narrow.ts';
 
@@ -179,15 +179,16 @@ function wgradTileCols(ncols: number): number {
 /**
  * The kernel family `auto` runs for a pass: for a weight gradient with one side of at most 8
  * channels on a software adapter 'narrow' (conv-narrow.ts); 'simd8' (matmul's v7 product,
- * conv-simd.ts) on a software adapter with 8-lane subgroups where its plan fits; else 'direct' for narrow groups
+ * conv-simd.ts) on a software adapter with 8-lane subgroups where its plan fits ('simd8-direct' for
+ * the input gradients of narrow 3-wide stride-1 convolutions there: no im2col pack); else 'direct' for narrow groups
  * (fewer than 8 rows; for the weight gradient, when GEMM tiles would be over 95% padding: direct
  * runs ~0.1-1 GFLOP per CPU-second on lavapipe against ~2.3 for the GEMM), else 'gemm'
  * ('gemm-phased' for a strided input gradient). Exported for the benchmark's notes.
  */
-export function conv2dKernelChoice(pass: 'fwd' | 'dgrad' | 'wgrad', xShape: readonly number[], wShape: readonly number[], opts: Conv2dOptions = {}): 'narrow' | 'simd8' | 'gemm' | 'gemm-phased' | 'direct' {
+export function conv2dKernelChoice(pass: 'fwd' | 'dgrad' | 'wgrad', xShape: readonly number[], wShape: readonly number[], opts: Conv2dOptions = {}): 'narrow' | 'simd8' | 'simd8-direct' | 'gemm' | 'gemm-phased' | 'direct' {
   const g = convGeometry('conv2d', xShape, wShape, opts);
   if (pass === 'wgrad' && g.n * g.oh * g.ow > 0 && narrowWgradAuto(g)) return 'narrow';
-  if (convSimd8Auto(pass, g)) return 'simd8';
+  if (convSimd8Auto(pass, g)) return pass === 'dgrad' && dgradDirectPicked(g) ? 'simd8-direct' : 'simd8';
   return ownKernelChoice(pass, g);
 }
 
