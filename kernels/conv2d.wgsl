@@ -693,6 +693,94 @@ fn dgrad_simd8(@builtin(workgroup_id) wgb: vec3<u32>, @builtin(local_invocation_
   dg_store_at(ob, ci0, 15u, a15, ix);
 }
 
+// Forward of a stride-1 convolution with at most 4 output channels (BigGAN's RGB output), kernel
+// 3 wide (DW = 1) or 1 wide, on dgrad_simd8's layout: a lane computes 4 consecutive positions,
+// each a vec4 of the output channels. Per input channel ci and kernel row ky a lane loads the 6
+// (4) x values its positions x 3 (1) taps need, lanes 0 .. KW - 1 load the KW vec4s of weights
+// [ci][ky][kx][4 outputs] in one gather shared by subgroupBroadcast, then 12 (4) vec4
+// multiply-adds; bias and activation as conv_fwd's. v7 pads the 3 rows to 16 and packs im2col of
+// x (2304 texels per 4 positions at 256 channels). Weights packed by `fwd_narrow_w`.
+
+// x[.., ix] of the row at xr (row_ok: the row exists), zero outside.
+fn nf_x(xr: u32, row_ok: bool, ix: i32) -> f32 {
+  let ok = row_ok && ix >= 0 && ix < i32(IW);
+  return select(0.0, a[select(0u, xr + u32(ix), ok)], ok);
+}
+
+// The weights [co][ci][ky][kx] as fwd_narrow_simd8 reads them, [ci][ky][kx][4] (zero past C_out);
+// p.n = IC * KH * KW * 4.
+@compute @workgroup_size(WG)
+fn fwd_narrow_w(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = gid.x + gid.y * nwg.x * WG;
+  if (e >= p.n) { return; }
+  let o = e % 4u;
+  let tap = e / 4u;
+  var v = 0.0;
+  if (o < OC) { v = a[p.off_a + o * IC * KH * KW + tap]; }
+  out[p.off_out + e] = v;
+}
+
+// act(acc[o] + bias[o]) into y[n, o, oy, ox] for o < C_out, when ox lies inside the row.
+fn nf_store(n: u32, oy: u32, ox: u32, acc: vec4<f32>) {
+  if (ox >= OW) { return; }
+  for (var o = 0u; o < OC; o++) {
+    var v = acc[o];
+    if (HAS_BIAS) { v += c[p.off_c + o]; }
+    out[p.off_out + ((n * OC + o) * OH + oy) * OW + ox] = activate(v);
+  }
+}
+
+@compute @workgroup_size(8)
+fn fwd_narrow_simd8(@builtin(workgroup_id) wgb: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+  // DG_FLAT (OW a multiple of 4): 32 consecutive positions of the output plane; else of one row
+  let xblocks = (OW + 31u) / 32u;
+  let pos = wgb.x * 32u + lane * 4u;
+  let oy = select(wgb.x / xblocks, pos / OW, DG_FLAT);
+  let ox = select(wgb.x % xblocks * 32u + lane * 4u, pos % OW, DG_FLAT);
+  let in_plane = !DG_FLAT || pos < OH * OW;
+  let n = wgb.y;
+  var y0 = vec4<f32>(0.0);
+  var y1 = vec4<f32>(0.0);
+  var y2 = vec4<f32>(0.0);
+  var y3 = vec4<f32>(0.0);
+  // position j and tap kx read x column ox + j - PW + kx: window entry j + kx
+  let ix0 = i32(ox) - i32(PW);
+  for (var ci = 0u; ci < IC; ci++) {
+    for (var ky = 0u; ky < KH; ky++) {
+      let iy = i32(oy + ky * DH) - i32(PH);
+      let row_ok = in_plane && iy >= 0 && iy < i32(IH);
+      let xr = p.off_a + ((n * IC + ci) * IH + u32(max(iy, 0))) * IW;
+      let u = w16[(ci * KH + ky) * KW + lane];
+      if (KW == 1u) {
+        let w0 = {{SG_BCAST}}(u, 0u);
+        y0 = fma(vec4<f32>(nf_x(xr, row_ok, ix0)), w0, y0);
+        y1 = fma(vec4<f32>(nf_x(xr, row_ok, ix0 + 1)), w0, y1);
+        y2 = fma(vec4<f32>(nf_x(xr, row_ok, ix0 + 2)), w0, y2);
+        y3 = fma(vec4<f32>(nf_x(xr, row_ok, ix0 + 3)), w0, y3);
+      } else {
+        let e0 = vec4<f32>(nf_x(xr, row_ok, ix0));
+        let e1 = vec4<f32>(nf_x(xr, row_ok, ix0 + 1));
+        let e2 = vec4<f32>(nf_x(xr, row_ok, ix0 + 2));
+        let e3 = vec4<f32>(nf_x(xr, row_ok, ix0 + 3));
+        let e4 = vec4<f32>(nf_x(xr, row_ok, ix0 + 4));
+        let e5 = vec4<f32>(nf_x(xr, row_ok, ix0 + 5));
+        let w0 = {{SG_BCAST}}(u, 0u);
+        let w1 = {{SG_BCAST}}(u, 1u);
+        let w2 = {{SG_BCAST}}(u, 2u);
+        y0 = fma(e0, w0, fma(e1, w1, fma(e2, w2, y0)));
+        y1 = fma(e1, w0, fma(e2, w1, fma(e3, w2, y1)));
+        y2 = fma(e2, w0, fma(e3, w1, fma(e4, w2, y2)));
+        y3 = fma(e3, w0, fma(e4, w1, fma(e5, w2, y3)));
+      }
+    }
+  }
+  if (!in_plane) { return; }
+  nf_store(n, oy, ox, y0);
+  nf_store(n, oy, ox + 1u, y1);
+  nf_store(n, oy, ox + 2u, y2);
+  nf_store(n, oy, ox + 3u, y3);
+}
+
 // ------------------------------------------------------- weight gradient, one narrow side
 
 // The weight gradient when one side has at most 8 channels (BigGAN's RGB output convolution:

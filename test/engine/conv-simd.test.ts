@@ -23,6 +23,7 @@ afterEach(() => {
   convSimd8.textureBudget = BUDGET;
   convSimd8.enabled = true;
   convSimd8.directDgrad = true;
+  convSimd8.narrowForward = true;
 });
 
 const SIMD8 = await engine().then(() => simd8Available());
@@ -124,8 +125,8 @@ describe.skipIf(!SIMD8)('conv2d on the v7 product against float64 (subgroups of 
     expect(conv2dKernelChoice('fwd', [2, 16, 7, 9], [64, 16, 1, 1])).toBe('gemm');
     expect(conv2dKernelChoice('dgrad', [2, 3, 7, 9], [64, 3, 3, 3], { padding: 1 })).toBe('direct');
     expect(conv2dKernelChoice('fwd', [2, 64, 7, 9], [64, 64, 1, 1])).toBe('simd8');
-    // 3 output channels with K = 576: v7 (3 of 16 rows) beat the direct kernel
-    expect(conv2dKernelChoice('fwd', [2, 64, 7, 9], [3, 64, 3, 3], { padding: 1 })).toBe('simd8');
+    // 3 output channels with K = 576: fwd_narrow_simd8 (v7 pads 3 rows to 16)
+    expect(conv2dKernelChoice('fwd', [2, 64, 7, 9], [3, 64, 3, 3], { padding: 1 })).toBe('simd8-narrow');
     // the weight gradient's K is batch x space: v7 whatever the channels
     expect(conv2dKernelChoice('wgrad', [2, 3, 7, 9], [64, 3, 3, 3], { padding: 1 })).toBe('simd8');
     // a strided 1x1 input gradient: one phase, K = 128
@@ -181,6 +182,48 @@ describe.skipIf(!SIMD8)('direct SIMD-8 input gradient against float64 (subgroups
     expect(pick([2, 3, 8, 8], [32, 3, 3, 3], { padding: 1 })).toBe('direct');
     convSimd8.directDgrad = false;
     expect(pick([2, 16, 8, 8], [32, 16, 3, 3], { padding: 1 })).toBe('simd8');
+  });
+});
+
+// The forward with at most 4 output channels (kernels/conv2d.wgsl fwd_narrow_simd8): kernels 3
+// wide (dilation 1 across, any height and vertical dilation) or 1 wide, rows of 32 positions or
+// 32 positions of the output plane, padding, bias and each fused activation, x at an offset.
+const NARROW_FWD: [string, Geo, Act][] = [
+  ['3 outputs, 3x3 p1, 7x9 (row blocks), 5 input channels, tanh', geo({ n: 2, c: 5, h: 7, w: 9, oc: 3, kh: 3, kw: 3, ph: 1, pw: 1 }), 'tanh'],
+  ['1 output, 3x3 padding (2,1) vertical dilation 2, 16x12 (plane blocks), relu', geo({ n: 2, c: 6, h: 16, w: 12, oc: 1, kh: 3, kw: 3, ph: 2, pw: 1, dh: 2 }), 'relu'],
+  ['4 outputs, 5x3 padding (2,0), 37 wide (two blocks per row), leaky relu', geo({ n: 1, c: 4, h: 5, w: 37, oc: 4, kh: 5, kw: 3, ph: 2 }), 'leakyRelu'],
+  ['2 outputs, 1x1 padding 1, 7x9, no activation', geo({ n: 3, c: 7, h: 7, w: 9, oc: 2, kh: 1, kw: 1, ph: 1, pw: 1 }), null],
+];
+
+describe.skipIf(!SIMD8)('narrow SIMD-8 forward against float64 (subgroups of 8)', () => {
+  for (const [name, g, act] of NARROW_FWD) {
+    it(name, async () => {
+      expect(conv2dKernelChoice('fwd', [g.n, g.c, g.h, g.w], [g.oc, g.c, g.kh, g.kw], optsOf(g))).toBe('simd8-narrow');
+      const d = convData(g, 41 + g.c);
+      const alpha = 0.2;
+      const want = convRef(g, d.x, d.w, d.b).map((v) => actRef(v, act, alpha));
+      const y = scope(() => {
+        const xs = t32([9, 9, 9, 9, 9, ...d.x], [5 + d.x.length]);
+        const x = xs.view([g.n, g.c, g.h, g.w], [g.c * g.h * g.w, g.h * g.w, g.w, 1], 5);
+        return conv2dForwardRaw(x, t32(d.w, [g.oc, g.c, g.kh, g.kw]), t32(d.b, [g.oc]), { ...optsOf(g), activation: act, negativeSlope: alpha });
+      });
+      expectClose(await read(y), want, { atol: 1e-4, rtol: 1e-4, what: 'forward' });
+      y.dispose();
+    });
+  }
+
+  it('is not picked for 5 outputs, strides or 5-wide kernels; off, v7 runs the forward', async () => {
+    const pick = (x: number[], w: number[], o = {}) => conv2dKernelChoice('fwd', x, w, o);
+    expect(pick([2, 64, 8, 8], [5, 64, 3, 3], { padding: 1 })).not.toBe('simd8-narrow');
+    expect(pick([2, 64, 8, 8], [3, 64, 3, 3], { padding: 1, stride: 2 })).not.toBe('simd8-narrow');
+    expect(pick([2, 64, 8, 8], [3, 64, 5, 5], { padding: 2 })).not.toBe('simd8-narrow');
+    const g = NARROW_FWD[0][1];
+    const d = convData(g, 3);
+    convSimd8.narrowForward = false;
+    expect(pick([g.n, g.c, g.h, g.w], [g.oc, g.c, g.kh, g.kw], optsOf(g))).not.toBe('simd8-narrow');
+    const y = scope(() => conv2dForwardRaw(t32(d.x, [g.n, g.c, g.h, g.w]), t32(d.w, [g.oc, g.c, g.kh, g.kw]), t32(d.b, [g.oc]), optsOf(g), 'simd8'));
+    expectClose(await read(y), convRef(g, d.x, d.w, d.b), { atol: 1e-4, rtol: 1e-4, what: 'forward on v7' });
+    y.dispose();
   });
 });
 

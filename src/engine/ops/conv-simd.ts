@@ -30,8 +30,9 @@ import { acquireTexture, planSimd8, releaseTexture, runSimd8, simd8Available, ty
  * `textureBudget`: bytes of panel texture a pass may hold at once (more images: more groups;
  * tests shrink it to cover several groups); `packRows`: texel rows per simd_pack_t workgroup
  * (the window path rounds it to whole tap rows; exposed for tuning sweeps); `directDgrad`: off
- * keeps v7 for the input gradients dgradDirectPicked would take (tests cover both). */
-export const convSimd8 = { enabled: true, textureBudget: 64 * 2 ** 20, packRows: 16, directDgrad: true };
+ * keeps v7 for the input gradients dgradDirectPicked would take, `narrowForward` off for the
+ * forwards fwdNarrowApplies would take (tests cover both). */
+export const convSimd8 = { enabled: true, textureBudget: 64 * 2 ** 20, packRows: 16, directDgrad: true, narrowForward: true };
 /** Stride phases an input gradient may split into (PackParams' phase table holds 16). */
 const MAX_PHASES = 16;
 /** Longest source window of simd_pack_t's window path (pk_window). */
@@ -49,7 +50,8 @@ const AUTO_MIN_K = 64;
  * Whether `auto` runs a pass here: a software adapter with 8-lane subgroups and one group; for
  * the input gradient at least 8 input channels (fewer: conv.ts's direct kernel with uniform
  * weights, 1.2-1.6x faster on 3-channel first layers), then dgrad_simd8 where
- * dgradDirectPicked holds; otherwise a v7 plan that fits the adapter and, for the forward and
+ * dgradDirectPicked holds, and for the forward fwd_narrow_simd8 where fwdNarrowApplies holds;
+ * otherwise a v7 plan that fits the adapter and, for the forward and
  * the input gradient, a reduction of at least AUTO_MIN_K per product. The weight gradient
  * (K = batch x space) ran as fast or faster here on every benchmark shape (bench/NOTES.md,
  * "Convolution on the SIMD-8 product").
@@ -58,6 +60,7 @@ export function convSimd8Auto(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry):
   if (!convSimd8.enabled || g.groups !== 1 || !runtime().device.isSoftware || !simd8Available()) return false;
   if (pass === 'dgrad' && g.c < 8) return false;
   if (pass === 'dgrad' && dgradDirectPicked(g)) return true;
+  if (pass === 'fwd' && fwdNarrowApplies(g)) return true;
   const parts = passParts(pass, g);
   if (pass !== 'wgrad' && Math.min(...parts.map((p) => p.K)) < AUTO_MIN_K) return false;
   return planPass(pass, g, runtime().device) !== null;
@@ -240,6 +243,10 @@ function runPass(
 
 /** y = act(conv(x, w) + bias) into `out` (contiguous x, w, bias); false when the plan does not fit. */
 export function convForwardSimd8(out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, act: number, alpha: number): boolean {
+  if (fwdNarrowApplies(g)) {
+    convForwardNarrow(out, x, w, bias, g, act, alpha);
+    return true;
+  }
   const pp = planPass('fwd', g, runtime().device);
   if (!pp) return false;
   const P = g.oh * g.ow;
@@ -385,6 +392,47 @@ export function convInputGradDirect8(dx: Tensor, dy: Tensor, w: Tensor, g: ConvG
       mp[9] = b * 16;
       dispatch(kernel('conv2d', 'dgrad_simd8', mainSpec), [dx.bufferFor(op), dy.bufferFor(op), window], mp, [flat ? Math.ceil((g.h * g.w) / 32) : g.h * xblocks, g.n, 1]);
     }
+  } finally {
+    packed.dispose();
+  }
+}
+
+// ------------------------------------------------------------------------------ narrow forward
+
+/** Whether conv2d.wgsl's fwd_narrow_simd8 applies (and `auto` takes it on the SIMD-8 path): at
+ * most 4 output channels, stride 1, a kernel 3 wide with horizontal dilation 1 or 1 wide, one
+ * group, the weights (C_in x KH x KW vec4s) within one uniform window. Measured on BigGAN's
+ * 256 -> 3 output convolution (bench/NOTES.md). */
+export function fwdNarrowApplies(g: ConvGeometry): boolean {
+  const grid = g.n <= 65535 && g.oh * Math.ceil(g.ow / 32) <= 65535;
+  return grid && convSimd8.narrowForward && g.groups === 1 && g.oc <= 4 && g.sh === 1 && g.sw === 1 && (g.kw === 1 || (g.kw === 3 && g.dw === 1)) && g.c * g.kh * g.kw * 4 <= WINDOW_FLOATS && simd8Available();
+}
+
+/** y = act(conv(x, w) + bias) by fwd_narrow_simd8 (contiguous x, w, bias; fwdNarrowApplies(g)). */
+export function convForwardNarrow(out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, act: number, alpha: number): void {
+  const op = 'conv2d';
+  const len = g.c * g.kh * g.kw * 4;
+  const packed = empty([WINDOW_FLOATS]);
+  const flat = g.ow % 4 === 0;
+  const constants = {
+    IC: g.c, IH: g.h, IW: g.w, OC: g.oc, OH: g.oh, OW: g.ow, KH: g.kh, KW: g.kw, PH: g.ph, PW: g.pw, DH: g.dh,
+    ACT: act, HAS_BIAS: bias ? 1 : 0, DG_FLAT: flat ? 1 : 0,
+  };
+  const spec = { defines: subgroupDefines(), constants };
+  try {
+    const pp = new Uint32Array(12);
+    pp[3] = len;
+    pp[4] = packed.offset;
+    pp[5] = w.offset;
+    dispatch(kernel('conv2d', 'fwd_narrow_w', spec), [packed.bufferFor(op), w.bufferFor(op)], pp, grid1d(len));
+    const mp = new Uint32Array(12);
+    mp[4] = out.offset;
+    mp[5] = x.offset;
+    mp[7] = bias ? bias.offset : 0;
+    new Float32Array(mp.buffer)[8] = alpha;
+    const window = { buffer: packed.bufferFor(op), offset: packed.offset * 4, size: WINDOW_FLOATS * 4 };
+    const blocks = flat ? Math.ceil((g.oh * g.ow) / 32) : g.oh * Math.ceil(g.ow / 32);
+    dispatch(kernel('conv2d', 'fwd_narrow_simd8', spec), [out.bufferFor(op), x.bufferFor(op), window, (bias ?? x).bufferFor(op)], mp, [blocks, g.n, 1]);
   } finally {
     packed.dispose();
   }

@@ -11,7 +11,7 @@ import { OpError } from '../errors.ts';
 import { dispatch, grid1d, kernel, subgroupDefines } from './launch.ts';
 import { contiguous } from './movement.ts';
 import { runtime } from '../runtime.ts';
-import { convForwardSimd8, convInputGradSimd8, convSimd8Auto, convWeightGradSimd8, dgradDirectPicked } from './conv-simd.ts';
+import { convForwardSimd8, convInputGradSimd8, convSimd8Auto, convWeightGradSimd8, dgradDirectPicked, fwdNarrowApplies } from './conv-simd.ts';
 import { simd8Available } from './matmul-simd.ts';
 import { convWeightGradNarrow, narrowWgradAuto } from './conv-narrow.ts';
 
@@ -185,10 +185,13 @@ function wgradTileCols(ncols: number): number {
  * runs ~0.1-1 GFLOP per CPU-second on lavapipe against ~2.3 for the GEMM), else 'gemm'
  * ('gemm-phased' for a strided input gradient). Exported for the benchmark's notes.
  */
-export function conv2dKernelChoice(pass: 'fwd' | 'dgrad' | 'wgrad', xShape: readonly number[], wShape: readonly number[], opts: Conv2dOptions = {}): 'narrow' | 'simd8' | 'simd8-direct' | 'gemm' | 'gemm-phased' | 'direct' {
+export function conv2dKernelChoice(pass: 'fwd' | 'dgrad' | 'wgrad', xShape: readonly number[], wShape: readonly number[], opts: Conv2dOptions = {}): 'narrow' | 'simd8' | 'simd8-direct' | 'simd8-narrow' | 'gemm' | 'gemm-phased' | 'direct' {
   const g = convGeometry('conv2d', xShape, wShape, opts);
   if (pass === 'wgrad' && g.n * g.oh * g.ow > 0 && narrowWgradAuto(g)) return 'narrow';
-  if (convSimd8Auto(pass, g)) return pass === 'dgrad' && dgradDirectPicked(g) ? 'simd8-direct' : 'simd8';
+  if (convSimd8Auto(pass, g)) {
+    if (pass === 'dgrad' && dgradDirectPicked(g)) return 'simd8-direct';
+    return pass === 'fwd' && fwdNarrowApplies(g) ? 'simd8-narrow' : 'simd8';
+  }
   return ownKernelChoice(pass, g);
 }
 
