@@ -708,7 +708,11 @@ fn nf_x(xr: u32, row_ok: bool, ix: i32) -> f32 {
 }
 
 // The weights [co][ci][ky][kx] as fwd_narrow_simd8 reads them, [ci][ky][kx][4] (zero past C_out);
-// p.n = IC * KH * KW * 4.
+// p.n = IC * KH * KW * 4. NF_FLIP: the kernel runs the input gradient of a stride-1 convolution
+// with at most 4 input channels, a forward convolution of dy (its IC = the convolution's C_out)
+// with the weight transposed and flipped: w'[o][c][ky][kx] = w[c][o][KH-1-ky][KW-1-kx].
+override NF_FLIP: bool = false;
+
 @compute @workgroup_size(WG)
 fn fwd_narrow_w(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let e = gid.x + gid.y * nwg.x * WG;
@@ -716,7 +720,13 @@ fn fwd_narrow_w(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   let o = e % 4u;
   let tap = e / 4u;
   var v = 0.0;
-  if (o < OC) { v = a[p.off_a + o * IC * KH * KW + tap]; }
+  if (o < OC && !NF_FLIP) { v = a[p.off_a + o * IC * KH * KW + tap]; }
+  if (o < OC && NF_FLIP) {
+    let kx = tap % KW;
+    let ky = tap / KW % KH;
+    let c = tap / (KW * KH);
+    v = a[p.off_a + ((c * OC + o) * KH + KH - 1u - ky) * KW + KW - 1u - kx];
+  }
   out[p.off_out + e] = v;
 }
 

@@ -123,7 +123,9 @@ describe.skipIf(!SIMD8)('conv2d on the v7 product against float64 (subgroups of 
     // K = 27 (3-channel 3x3), K = 16 (1x1), 3 input channels for the input gradient
     expect(conv2dKernelChoice('fwd', [2, 3, 7, 9], [64, 3, 3, 3], { padding: 1 })).toBe('gemm');
     expect(conv2dKernelChoice('fwd', [2, 16, 7, 9], [64, 16, 1, 1])).toBe('gemm');
-    expect(conv2dKernelChoice('dgrad', [2, 3, 7, 9], [64, 3, 3, 3], { padding: 1 })).toBe('direct');
+    // 3 input channels: the narrow forward kernel on dy; 6: conv.ts's direct kernel
+    expect(conv2dKernelChoice('dgrad', [2, 3, 7, 9], [64, 3, 3, 3], { padding: 1 })).toBe('simd8-narrow');
+    expect(conv2dKernelChoice('dgrad', [2, 6, 7, 9], [64, 6, 3, 3], { padding: 1 })).toBe('direct');
     expect(conv2dKernelChoice('fwd', [2, 64, 7, 9], [64, 64, 1, 1])).toBe('simd8');
     // 3 output channels with K = 576: fwd_narrow_simd8 (v7 pads 3 rows to 16)
     expect(conv2dKernelChoice('fwd', [2, 64, 7, 9], [3, 64, 3, 3], { padding: 1 })).toBe('simd8-narrow');
@@ -179,7 +181,8 @@ describe.skipIf(!SIMD8)('direct SIMD-8 input gradient against float64 (subgroups
     expect(pick([2, 64, 8, 8], [64, 64, 3, 3], { padding: 1 })).not.toBe('simd8-direct');
     // 128 x 3 x 3 x 16 floats of weights per block: over 16384
     expect(pick([2, 16, 8, 8], [128, 16, 3, 3], { padding: 1 })).not.toBe('simd8-direct');
-    expect(pick([2, 3, 8, 8], [32, 3, 3, 3], { padding: 1 })).toBe('direct');
+    expect(pick([2, 3, 8, 8], [32, 3, 3, 3], { padding: 1 })).toBe('simd8-narrow');
+    expect(pick([2, 5, 8, 8], [32, 5, 3, 3], { padding: 1 })).toBe('direct');
     convSimd8.directDgrad = false;
     expect(pick([2, 16, 8, 8], [32, 16, 3, 3], { padding: 1 })).toBe('simd8');
   });
@@ -187,7 +190,8 @@ describe.skipIf(!SIMD8)('direct SIMD-8 input gradient against float64 (subgroups
 
 // The forward with at most 4 output channels (kernels/conv2d.wgsl fwd_narrow_simd8): kernels 3
 // wide (dilation 1 across, any height and vertical dilation) or 1 wide, rows of 32 positions or
-// 32 positions of the output plane, padding, bias and each fused activation, x at an offset.
+// 32 positions of the output plane, padding, bias and each fused activation, x at an offset; and
+// the input gradient with at most 4 input channels through it (dy at an offset).
 const NARROW_FWD: [string, Geo, Act][] = [
   ['3 outputs, 3x3 p1, 7x9 (row blocks), 5 input channels, tanh', geo({ n: 2, c: 5, h: 7, w: 9, oc: 3, kh: 3, kw: 3, ph: 1, pw: 1 }), 'tanh'],
   ['1 output, 3x3 padding (2,1) vertical dilation 2, 16x12 (plane blocks), relu', geo({ n: 2, c: 6, h: 16, w: 12, oc: 1, kh: 3, kw: 3, ph: 2, pw: 1, dh: 2 }), 'relu'],
@@ -195,7 +199,7 @@ const NARROW_FWD: [string, Geo, Act][] = [
   ['2 outputs, 1x1 padding 1, 7x9, no activation', geo({ n: 3, c: 7, h: 7, w: 9, oc: 2, kh: 1, kw: 1, ph: 1, pw: 1 }), null],
 ];
 
-describe.skipIf(!SIMD8)('narrow SIMD-8 forward against float64 (subgroups of 8)', () => {
+describe.skipIf(!SIMD8)('narrow SIMD-8 forward and input gradient against float64 (subgroups of 8)', () => {
   for (const [name, g, act] of NARROW_FWD) {
     it(name, async () => {
       expect(conv2dKernelChoice('fwd', [g.n, g.c, g.h, g.w], [g.oc, g.c, g.kh, g.kw], optsOf(g))).toBe('simd8-narrow');
@@ -212,11 +216,38 @@ describe.skipIf(!SIMD8)('narrow SIMD-8 forward against float64 (subgroups of 8)'
     });
   }
 
+  // the input gradient of a stride-1 convolution with at most 4 input channels: the same kernel
+  // on dy with the weight transposed and flipped
+  const NARROW_DGRAD: [string, Geo][] = [
+    ['input gradient, 3 input channels, 3x3 p1, 7x9 (row blocks), 19 outputs', geo({ n: 2, c: 3, h: 7, w: 9, oc: 19, kh: 3, kw: 3, ph: 1, pw: 1 })],
+    ['input gradient, 1 input channel, 3x3 padding (2,1) vertical dilation 2, 16x12', geo({ n: 2, c: 1, h: 16, w: 12, oc: 6, kh: 3, kw: 3, ph: 2, pw: 1, dh: 2 })],
+    ['input gradient, 4 input channels, 5x3 padding (2,0), 37 wide', geo({ n: 1, c: 4, h: 5, w: 37, oc: 5, kh: 5, kw: 3, ph: 2 })],
+    ['input gradient, 3 input channels, 1x1, 7x9', geo({ n: 3, c: 3, h: 7, w: 9, oc: 11, kh: 1, kw: 1 })],
+  ];
+  for (const [name, g] of NARROW_DGRAD) {
+    it(name, async () => {
+      expect(conv2dKernelChoice('dgrad', [g.n, g.c, g.h, g.w], [g.oc, g.c, g.kh, g.kw], optsOf(g))).toBe('simd8-narrow');
+      const d = convData(g, 51 + g.oc);
+      const [oh, ow] = outSize(g);
+      const ref = convBackRef(g, d.x, d.w, d.gy);
+      const dx = scope(() => {
+        const gys = t32([9, 9, ...d.gy], [2 + d.gy.length]);
+        const gy = gys.view([g.n, g.oc, oh, ow], [g.oc * oh * ow, oh * ow, ow, 1], 2);
+        return conv2dInputGradRaw(gy, t32(d.w, [g.oc, g.c, g.kh, g.kw]), [g.n, g.c, g.h, g.w], optsOf(g));
+      });
+      expectClose(await read(dx), ref.dx, { atol: 1e-4, rtol: 1e-4, what: 'input grad' });
+      dx.dispose();
+    });
+  }
+
   it('is not picked for 5 outputs, strides or 5-wide kernels; off, v7 runs the forward', async () => {
     const pick = (x: number[], w: number[], o = {}) => conv2dKernelChoice('fwd', x, w, o);
     expect(pick([2, 64, 8, 8], [5, 64, 3, 3], { padding: 1 })).not.toBe('simd8-narrow');
     expect(pick([2, 64, 8, 8], [3, 64, 3, 3], { padding: 1, stride: 2 })).not.toBe('simd8-narrow');
     expect(pick([2, 64, 8, 8], [3, 64, 5, 5], { padding: 2 })).not.toBe('simd8-narrow');
+    // an input gradient whose equivalent forward would need negative padding (1x1, padding 1)
+    expect(conv2dKernelChoice('dgrad', [2, 3, 8, 8], [16, 3, 1, 1], { padding: 1 })).toBe('direct');
+    expect(conv2dKernelChoice('dgrad', [2, 3, 8, 8], [16, 3, 3, 3], { padding: 1, stride: 2 })).toBe('direct');
     const g = NARROW_FWD[0][1];
     const d = convData(g, 3);
     convSimd8.narrowForward = false;

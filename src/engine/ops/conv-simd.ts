@@ -47,9 +47,10 @@ const ACT_CODES = [0, 1, 4, 5];
 const AUTO_MIN_K = 64;
 
 /**
- * Whether `auto` runs a pass here: a software adapter with 8-lane subgroups and one group; for
- * the input gradient at least 8 input channels (fewer: conv.ts's direct kernel with uniform
- * weights, 1.2-1.6x faster on 3-channel first layers), then dgrad_simd8 where
+ * Whether `auto` runs a pass here: a software adapter with 8-lane subgroups and one group; an
+ * input gradient with fewer than 8 input channels only as the narrow forward on dy
+ * (dgradNarrowApplies: up to 4 channels, stride 1; otherwise conv.ts's direct kernel with
+ * uniform weights, 1.2-1.6x faster than v7 on 3-channel first layers), then dgrad_simd8 where
  * dgradDirectPicked holds, and for the forward fwd_narrow_simd8 where fwdNarrowApplies holds;
  * otherwise a v7 plan that fits the adapter and, for the forward and
  * the input gradient, a reduction of at least AUTO_MIN_K per product. The weight gradient
@@ -58,7 +59,7 @@ const AUTO_MIN_K = 64;
  */
 export function convSimd8Auto(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry): boolean {
   if (!convSimd8.enabled || g.groups !== 1 || !runtime().device.isSoftware || !simd8Available()) return false;
-  if (pass === 'dgrad' && g.c < 8) return false;
+  if (pass === 'dgrad' && g.c < 8) return dgradNarrowApplies(g);
   if (pass === 'dgrad' && dgradDirectPicked(g)) return true;
   if (pass === 'fwd' && fwdNarrowApplies(g)) return true;
   const parts = passParts(pass, g);
@@ -261,6 +262,10 @@ export function convForwardSimd8(out: Tensor, x: Tensor, w: Tensor, bias: Tensor
 /** dx = conv_transpose(dy, w) into `dx` (contiguous dy, w); false when the plan does not fit. */
 export function convInputGradSimd8(dx: Tensor, dy: Tensor, w: Tensor, g: ConvGeometry): boolean {
   const op = 'conv2d input gradient';
+  if (g.c <= 4 && dgradNarrowApplies(g)) {
+    convInputGradNarrow(dx, dy, w, g);
+    return true;
+  }
   if (dgradDirectPicked(g)) {
     convInputGradDirect8(dx, dy, w, g);
     return true;
@@ -408,15 +413,43 @@ export function fwdNarrowApplies(g: ConvGeometry): boolean {
   return grid && convSimd8.narrowForward && g.groups === 1 && g.oc <= 4 && g.sh === 1 && g.sw === 1 && (g.kw === 1 || (g.kw === 3 && g.dw === 1)) && g.c * g.kh * g.kw * 4 <= WINDOW_FLOATS && simd8Available();
 }
 
+/** The input gradient of a stride-1 convolution as the forward convolution fwd_narrow_simd8 runs:
+ * dy as the input, dx as the output, the weight transposed and flipped (NF_FLIP), padding
+ * (KH - 1) DH - PH (null when negative). */
+function dgradAsForward(g: ConvGeometry): ConvGeometry | null {
+  const ph = (g.kh - 1) * g.dh - g.ph;
+  const pw = (g.kw - 1) * g.dw - g.pw;
+  if (g.sh !== 1 || g.sw !== 1 || ph < 0 || pw < 0) return null;
+  return { ...g, c: g.oc, h: g.oh, w: g.ow, oc: g.c, ph, pw, oh: g.h, ow: g.w };
+}
+
+/** Whether the input gradient runs as a narrow forward (at most 4 input channels, stride 1;
+ * fwdNarrowApplies for dgradAsForward's geometry). */
+export function dgradNarrowApplies(g: ConvGeometry): boolean {
+  const fg = dgradAsForward(g);
+  return fg !== null && fwdNarrowApplies(fg);
+}
+
 /** y = act(conv(x, w) + bias) by fwd_narrow_simd8 (contiguous x, w, bias; fwdNarrowApplies(g)). */
 export function convForwardNarrow(out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, act: number, alpha: number): void {
-  const op = 'conv2d';
+  runNarrow(out, x, w, bias, g, act, alpha, false);
+}
+
+/** dx = conv_transpose(dy, w) by fwd_narrow_simd8 (contiguous dy, w; dgradNarrowApplies(g)). */
+export function convInputGradNarrow(dx: Tensor, dy: Tensor, w: Tensor, g: ConvGeometry): void {
+  runNarrow(dx, dy, w, null, dgradAsForward(g)!, 0, 0, true);
+}
+
+/** The weight pack and fwd_narrow_simd8 for forward geometry `g` (flip: w is the original
+ * convolution's weight, to be transposed and flipped). */
+function runNarrow(out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, act: number, alpha: number, flip: boolean): void {
+  const op = flip ? 'conv2d input gradient' : 'conv2d';
   const len = g.c * g.kh * g.kw * 4;
   const packed = empty([WINDOW_FLOATS]);
   const flat = g.ow % 4 === 0;
   const constants = {
     IC: g.c, IH: g.h, IW: g.w, OC: g.oc, OH: g.oh, OW: g.ow, KH: g.kh, KW: g.kw, PH: g.ph, PW: g.pw, DH: g.dh,
-    ACT: act, HAS_BIAS: bias ? 1 : 0, DG_FLAT: flat ? 1 : 0,
+    ACT: act, HAS_BIAS: bias ? 1 : 0, DG_FLAT: flat ? 1 : 0, NF_FLIP: flip ? 1 : 0,
   };
   const spec = { defines: subgroupDefines(), constants };
   try {

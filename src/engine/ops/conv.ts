@@ -11,7 +11,7 @@ import { OpError } from '../errors.ts';
 import { dispatch, grid1d, kernel, subgroupDefines } from './launch.ts';
 import { contiguous } from './movement.ts';
 import { runtime } from '../runtime.ts';
-import { convForwardSimd8, convInputGradSimd8, convSimd8Auto, convWeightGradSimd8, dgradDirectPicked, fwdNarrowApplies } from './conv-simd.ts';
+import { convForwardSimd8, convInputGradSimd8, convSimd8Auto, convWeightGradSimd8, dgradDirectPicked, dgradNarrowApplies, fwdNarrowApplies } from './conv-simd.ts';
 import { simd8Available } from './matmul-simd.ts';
 import { convWeightGradNarrow, narrowWgradAuto } from './conv-narrow.ts';
 
@@ -189,6 +189,7 @@ export function conv2dKernelChoice(pass: 'fwd' | 'dgrad' | 'wgrad', xShape: read
   const g = convGeometry('conv2d', xShape, wShape, opts);
   if (pass === 'wgrad' && g.n * g.oh * g.ow > 0 && narrowWgradAuto(g)) return 'narrow';
   if (convSimd8Auto(pass, g)) {
+    if (pass === 'dgrad' && g.c <= 4 && dgradNarrowApplies(g)) return 'simd8-narrow';
     if (pass === 'dgrad' && dgradDirectPicked(g)) return 'simd8-direct';
     return pass === 'fwd' && fwdNarrowApplies(g) ? 'simd8-narrow' : 'simd8';
   }
