@@ -51,6 +51,9 @@ struct Params {
 @group(0) @binding(2) var<storage, read> a: array<f32>;
 @group(0) @binding(3) var<storage, read> b: array<f32>;
 @group(0) @binding(4) var<storage, read> c: array<f32>;
+// A 64 KiB uniform window in place of `b` (kernels that read their shared operand branch-free:
+// direct_dgrad_u, wgrad_narrow, dgrad_simd8, fwd_narrow_simd8; see their comments for its layout).
+@group(0) @binding(3) var<uniform> uwin: array<vec4<f32>, 4096>;
 
 override IC: u32 = 1u;      // input channels (all groups)
 override IH: u32 = 1u;
@@ -461,7 +464,6 @@ fn direct_dgrad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 // loads storage inside a loop one lane at a time; kernels/matmul.wgsl, "v7"). Needs
 // OC * KH * KW * 4 WV <= 16384 floats (the host checks).
 override WV: u32 = 1u;
-@group(0) @binding(3) var<uniform> wdg: array<vec4<f32>, 4096>;
 
 @compute @workgroup_size(WG)
 fn direct_dgrad_u(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -485,8 +487,8 @@ fn direct_dgrad_u(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
         if (tw < 0 || tw % i32(SW) != 0 || tw / i32(SW) >= i32(OW)) { continue; }
         let y = a[yb + u32(th / i32(SH)) * OW + u32(tw / i32(SW))];
         let wi = ((co * KH + kh) * KW + kw) * WV;
-        v0 = fma(vec4<f32>(y), wdg[wi], v0);
-        if (WV > 1u) { v1 = fma(vec4<f32>(y), wdg[wi + 1u], v1); }
+        v0 = fma(vec4<f32>(y), uwin[wi], v0);
+        if (WV > 1u) { v1 = fma(vec4<f32>(y), uwin[wi + 1u], v1); }
       }
     }
   }
@@ -560,7 +562,6 @@ fn direct_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 // texels per dy value: with 16 input channels that pack outweighed the product (bench/NOTES.md).
 // Weights packed by `dgrad_w16` per block of 16 input channels (zero past C_in). Workgroups:
 // x = block of 32 positions, y = image; p.batch = the block's first input channel.
-@group(0) @binding(3) var<uniform> w16: array<vec4<f32>, 4096>;
 override DG_FLAT: bool = false;
 
 // The weights [co][ci][ky][kx] of input channels ci0 .. ci0 + 15 as dgrad_simd8 reads them,
@@ -579,11 +580,27 @@ fn dgrad_w16(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
   out[p.off_out + e] = v;
 }
 
-// The dy value of output column ox of the row at yr (row_ok: the row exists), zero outside.
-fn dg_dy(yr: u32, row_ok: bool, ox: i32) -> f32 {
-  let ok = row_ok && ox >= 0 && ox < i32(OW);
-  return select(0.0, a[select(0u, yr + u32(ox), ok)], ok);
+// The first of a lane's 4 positions in workgroup block b of a rows x cols plane: (row, column,
+// 1 if inside the plane). DG_FLAT (cols a multiple of 4): blocks of 32 consecutive positions of
+// the plane, a lane's 4 in one row (16-wide planes fill every lane); else 32 positions of a row.
+fn sg_block(b: u32, lane: u32, rows: u32, cols: u32) -> vec3<u32> {
+  if (DG_FLAT) {
+    let pos = b * 32u + lane * 4u;
+    return vec3<u32>(pos / cols, pos % cols, select(0u, 1u, pos < rows * cols));
+  }
+  let xblocks = (cols + 31u) / 32u;
+  return vec3<u32>(b / xblocks, b % xblocks * 32u + lane * 4u, 1u);
 }
+
+// a[row + col] for column col of a row `width` long at `row` (row_ok: the row exists), zero
+// outside: the padding of the SIMD-8 direct kernels' loads (no branch around the load).
+fn row_at(row: u32, row_ok: bool, col: i32, width: u32) -> f32 {
+  let ok = row_ok && col >= 0 && col < i32(width);
+  return select(0.0, a[select(0u, row + u32(col), ok)], ok);
+}
+
+// The dy value of output column ox of the row at yr (row_ok: the row exists), zero outside.
+fn dg_dy(yr: u32, row_ok: bool, ox: i32) -> f32 { return row_at(yr, row_ok, ox, OW); }
 
 // Stores a lane's 4 positions of channel ci0 + c (ob: channel ci0 of the row), those inside dx.
 fn dg_store_at(ob: u32, ci0: u32, c: u32, v: vec4<f32>, ix: u32) {
@@ -597,13 +614,10 @@ fn dg_store_at(ob: u32, ci0: u32, c: u32, v: vec4<f32>, ix: u32) {
 
 @compute @workgroup_size(8)
 fn dgrad_simd8(@builtin(workgroup_id) wgb: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
-  // DG_FLAT (IW a multiple of 4): 32 consecutive positions of the image plane, a lane's 4 in one
-  // row (16-wide images fill every lane); else a block of 32 positions of one row
-  let xblocks = (IW + 31u) / 32u;
-  let pos = wgb.x * 32u + lane * 4u;
-  let iy = select(wgb.x / xblocks, pos / IW, DG_FLAT);
-  let ix = select(wgb.x % xblocks * 32u + lane * 4u, pos % IW, DG_FLAT);
-  let in_plane = !DG_FLAT || pos < IH * IW;
+  let at = sg_block(wgb.x, lane, IH, IW);
+  let iy = at.x;
+  let ix = at.y;
+  let in_plane = at.z == 1u;
   let n = wgb.y;
   let ci0 = p.batch;
   var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
@@ -619,7 +633,7 @@ fn dgrad_simd8(@builtin(workgroup_id) wgb: vec3<u32>, @builtin(local_invocation_
       let yr = p.off_a + ((n * OC + co) * OH + u32(max(oy, 0))) * OW;
       if (KW == 1u) {
         let t0 = vec4<f32>(dg_dy(yr, row_ok, ox0), dg_dy(yr, row_ok, ox0 + 1), dg_dy(yr, row_ok, ox0 + 2), dg_dy(yr, row_ok, ox0 + 3));
-        let u0 = w16[(co * KH + ky) * 4u + lane];
+        let u0 = uwin[(co * KH + ky) * 4u + lane];
         let w00 = {{SG_BCAST}}(u0, 0u); let w01 = {{SG_BCAST}}(u0, 1u); let w02 = {{SG_BCAST}}(u0, 2u); let w03 = {{SG_BCAST}}(u0, 3u);
         a0 = fma(vec4<f32>(w00.x), t0, a0);
         a1 = fma(vec4<f32>(w00.y), t0, a1);
@@ -649,8 +663,8 @@ fn dgrad_simd8(@builtin(workgroup_id) wgb: vec3<u32>, @builtin(local_invocation_
         let t1 = vec4<f32>(e1, e2, e3, e4);
         let t2 = vec4<f32>(e0, e1, e2, e3);
         let wb = (co * KH + ky) * 12u;
-        let u0 = w16[wb + lane];
-        let u1 = w16[wb + 8u + lane];
+        let u0 = uwin[wb + lane];
+        let u1 = uwin[wb + 8u + lane];
         let w00 = {{SG_BCAST}}(u0, 0u); let w01 = {{SG_BCAST}}(u0, 1u); let w02 = {{SG_BCAST}}(u0, 2u); let w03 = {{SG_BCAST}}(u0, 3u);
         let w10 = {{SG_BCAST}}(u0, 4u); let w11 = {{SG_BCAST}}(u0, 5u); let w12 = {{SG_BCAST}}(u0, 6u); let w13 = {{SG_BCAST}}(u0, 7u);
         let w20 = {{SG_BCAST}}(u1, 0u); let w21 = {{SG_BCAST}}(u1, 1u); let w22 = {{SG_BCAST}}(u1, 2u); let w23 = {{SG_BCAST}}(u1, 3u);
@@ -702,10 +716,7 @@ fn dgrad_simd8(@builtin(workgroup_id) wgb: vec3<u32>, @builtin(local_invocation_
 // x (2304 texels per 4 positions at 256 channels). Weights packed by `fwd_narrow_w`.
 
 // x[.., ix] of the row at xr (row_ok: the row exists), zero outside.
-fn nf_x(xr: u32, row_ok: bool, ix: i32) -> f32 {
-  let ok = row_ok && ix >= 0 && ix < i32(IW);
-  return select(0.0, a[select(0u, xr + u32(ix), ok)], ok);
-}
+fn nf_x(xr: u32, row_ok: bool, ix: i32) -> f32 { return row_at(xr, row_ok, ix, IW); }
 
 // The weights [co][ci][ky][kx] as fwd_narrow_simd8 reads them, [ci][ky][kx][4] (zero past C_out);
 // p.n = IC * KH * KW * 4. NF_FLIP: the kernel runs the input gradient of a stride-1 convolution
@@ -742,12 +753,10 @@ fn nf_store(n: u32, oy: u32, ox: u32, acc: vec4<f32>) {
 
 @compute @workgroup_size(8)
 fn fwd_narrow_simd8(@builtin(workgroup_id) wgb: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
-  // DG_FLAT (OW a multiple of 4): 32 consecutive positions of the output plane; else of one row
-  let xblocks = (OW + 31u) / 32u;
-  let pos = wgb.x * 32u + lane * 4u;
-  let oy = select(wgb.x / xblocks, pos / OW, DG_FLAT);
-  let ox = select(wgb.x % xblocks * 32u + lane * 4u, pos % OW, DG_FLAT);
-  let in_plane = !DG_FLAT || pos < OH * OW;
+  let at = sg_block(wgb.x, lane, OH, OW);
+  let oy = at.x;
+  let ox = at.y;
+  let in_plane = at.z == 1u;
   let n = wgb.y;
   var y0 = vec4<f32>(0.0);
   var y1 = vec4<f32>(0.0);
@@ -760,7 +769,7 @@ fn fwd_narrow_simd8(@builtin(workgroup_id) wgb: vec3<u32>, @builtin(local_invoca
       let iy = i32(oy + ky * DH) - i32(PH);
       let row_ok = in_plane && iy >= 0 && iy < i32(IH);
       let xr = p.off_a + ((n * IC + ci) * IH + u32(max(iy, 0))) * IW;
-      let u = w16[(ci * KH + ky) * KW + lane];
+      let u = uwin[(ci * KH + ky) * KW + lane];
       if (KW == 1u) {
         let w0 = {{SG_BCAST}}(u, 0u);
         y0 = fma(vec4<f32>(nf_x(xr, row_ok, ix0)), w0, y0);
@@ -797,7 +806,7 @@ fn fwd_narrow_simd8(@builtin(workgroup_id) wgb: vec3<u32>, @builtin(local_invoca
 // C_out = 3; its discriminator's 1x1 shortcut from RGB: C_in = 3). A GEMM tile or v7's 16-row
 // blocks would be over 80% padding there, and im2col's pack dominates. Instead the narrow
 // operand of a group of images is laid out by `wgrad_narrow_pack` as vec4s of its channels per
-// output position, nwin[(n, oy, ox) * NV + j] (zero past the channels, NV = 1 or 2), and bound as
+// output position, uwin[(n, oy, ox) * NV + j] (zero past the channels, NV = 1 or 2), and bound as
 // a 64 KiB uniform window; one thread per column of the wide side loops over the positions with
 // one storage load and NV uniform vec4 loads per multiply-add of up to 8 channels at once.
 //
@@ -811,7 +820,6 @@ fn fwd_narrow_simd8(@builtin(workgroup_id) wgb: vec3<u32>, @builtin(local_invoca
 // (wgrad_narrow_pack).
 override NV: u32 = 1u;
 override NW_MODE: u32 = 0u;
-@group(0) @binding(3) var<uniform> nwin: array<vec4<f32>, 4096>;
 
 @compute @workgroup_size(WG)
 fn wgrad_narrow_pack(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -856,9 +864,7 @@ fn sg_unavailable(v: vec4<f32>, lane: u32) -> vec4<f32> { return v; }
 
 // x[n, ci, iy, ox SW - PW + kx DW] for the row at xr (row_ok: iy inside x), zero outside.
 fn narrow_x(xr: u32, row_ok: bool, ox: u32, kx: u32) -> f32 {
-  let ix = i32(ox * SW + kx * DW) - i32(PW);
-  let ok = row_ok && ix >= 0 && ix < i32(IW);
-  return select(0.0, a[select(0u, xr + u32(ix), ok)], ok);
+  return row_at(xr, row_ok, i32(ox * SW + kx * DW) - i32(PW), IW);
 }
 
 @compute @workgroup_size(WG)
@@ -882,7 +888,7 @@ fn wgrad_narrow(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
         let qb = (n * OH + oy) * OW;
         var o0 = 0u;
         for (; o0 + 8u <= OW; o0 += 8u) {
-          let w = nwin[qb + o0 + lane];
+          let w = uwin[qb + o0 + lane];
           acc0 = fma(vec4<f32>(narrow_x(xr, row_ok, o0, kx)), {{SG_BCAST}}(w, 0u), acc0);
           acc0 = fma(vec4<f32>(narrow_x(xr, row_ok, o0 + 1u, kx)), {{SG_BCAST}}(w, 1u), acc0);
           acc0 = fma(vec4<f32>(narrow_x(xr, row_ok, o0 + 2u, kx)), {{SG_BCAST}}(w, 2u), acc0);
@@ -893,7 +899,7 @@ fn wgrad_narrow(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
           acc0 = fma(vec4<f32>(narrow_x(xr, row_ok, o0 + 7u, kx)), {{SG_BCAST}}(w, 7u), acc0);
         }
         for (; o0 < OW; o0++) {
-          acc0 = fma(vec4<f32>(narrow_x(xr, row_ok, o0, kx)), nwin[qb + o0], acc0);
+          acc0 = fma(vec4<f32>(narrow_x(xr, row_ok, o0, kx)), uwin[qb + o0], acc0);
         }
       }
     }
@@ -902,7 +908,7 @@ fn wgrad_narrow(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
       let yb = p.off_a + (n * OC + i) * ohw;
       var s0 = 0u;
       for (; s0 + 8u <= ohw; s0 += 8u) {
-        let w = nwin[n * ohw + s0 + lane];
+        let w = uwin[n * ohw + s0 + lane];
         acc0 = fma(vec4<f32>(a[yb + s0]), {{SG_BCAST}}(w, 0u), acc0);
         acc0 = fma(vec4<f32>(a[yb + s0 + 1u]), {{SG_BCAST}}(w, 1u), acc0);
         acc0 = fma(vec4<f32>(a[yb + s0 + 2u]), {{SG_BCAST}}(w, 2u), acc0);
@@ -913,7 +919,7 @@ fn wgrad_narrow(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
         acc0 = fma(vec4<f32>(a[yb + s0 + 7u]), {{SG_BCAST}}(w, 7u), acc0);
       }
       for (; s0 < ohw; s0++) {
-        acc0 = fma(vec4<f32>(a[yb + s0]), nwin[n * ohw + s0], acc0);
+        acc0 = fma(vec4<f32>(a[yb + s0]), uwin[n * ohw + s0], acc0);
       }
     }
   } else if (i_raw < p.n && NW_MODE == 0u) {
@@ -927,8 +933,8 @@ fn wgrad_narrow(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
         let q0 = (n * OH + oy) * OW + rx.x;
         for (var d = 0u; d < rx.y - rx.x; d++) {
           let v = vec4<f32>(a[x0 + d * SW]);
-          acc0 = fma(v, nwin[(q0 + d) * NV], acc0);
-          if (NV > 1u) { acc1 = fma(v, nwin[(q0 + d) * NV + 1u], acc1); }
+          acc0 = fma(v, uwin[(q0 + d) * NV], acc0);
+          if (NV > 1u) { acc1 = fma(v, uwin[(q0 + d) * NV + 1u], acc1); }
         }
       }
     }
@@ -937,8 +943,8 @@ fn wgrad_narrow(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
       let yb = p.off_a + (n * OC + i) * ohw;
       for (var s = 0u; s < ohw; s++) {
         let v = vec4<f32>(a[yb + s]);
-        acc0 = fma(v, nwin[(n * ohw + s) * NV], acc0);
-        if (NV > 1u) { acc1 = fma(v, nwin[(n * ohw + s) * NV + 1u], acc1); }
+        acc0 = fma(v, uwin[(n * ohw + s) * NV], acc0);
+        if (NV > 1u) { acc1 = fma(v, uwin[(n * ohw + s) * NV + 1u], acc1); }
       }
     }
   }

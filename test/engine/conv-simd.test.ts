@@ -155,23 +155,24 @@ const DIRECT: [string, Geo][] = [
   ['3x1 padding (1,0), 5x8, 11 input channels', geo({ n: 2, c: 11, h: 5, w: 8, oc: 13, kh: 3, kw: 1, ph: 1 })],
 ];
 
+/** The input gradient through auto, which must pick `choice`, with dy 3 floats into its buffer,
+ * against the float64 reference. */
+async function autoInputGrad(g: Geo, choice: string, seed: number): Promise<void> {
+  expect(conv2dKernelChoice('dgrad', [g.n, g.c, g.h, g.w], [g.oc, g.c, g.kh, g.kw], optsOf(g))).toBe(choice);
+  const d = convData(g, seed);
+  const [oh, ow] = outSize(g);
+  const ref = convBackRef(g, d.x, d.w, d.gy);
+  const dx = scope(() => {
+    const gys = t32([9, 9, 9, ...d.gy], [3 + d.gy.length]);
+    const gy = gys.view([g.n, g.oc, oh, ow], [g.oc * oh * ow, oh * ow, ow, 1], 3);
+    return conv2dInputGradRaw(gy, t32(d.w, [g.oc, g.c, g.kh, g.kw]), [g.n, g.c, g.h, g.w], optsOf(g));
+  });
+  expectClose(await read(dx), ref.dx, { atol: 1e-4, rtol: 1e-4, what: `input grad (${choice})` });
+  dx.dispose();
+}
+
 describe.skipIf(!SIMD8)('direct SIMD-8 input gradient against float64 (subgroups of 8)', () => {
-  for (const [name, g] of DIRECT) {
-    it(name, async () => {
-      expect(conv2dKernelChoice('dgrad', [g.n, g.c, g.h, g.w], [g.oc, g.c, g.kh, g.kw], optsOf(g))).toBe('simd8-direct');
-      const d = convData(g, 31 + g.c);
-      const [oh, ow] = outSize(g);
-      const ref = convBackRef(g, d.x, d.w, d.gy);
-      const dx = scope(() => {
-        // dy 3 floats into its buffer
-        const gys = t32([9, 9, 9, ...d.gy], [3 + d.gy.length]);
-        const gy = gys.view([g.n, g.oc, oh, ow], [g.oc * oh * ow, oh * ow, ow, 1], 3);
-        return conv2dInputGradRaw(gy, t32(d.w, [g.oc, g.c, g.kh, g.kw]), [g.n, g.c, g.h, g.w], optsOf(g));
-      });
-      expectClose(await read(dx), ref.dx, { atol: 1e-4, rtol: 1e-4, what: 'input grad' });
-      dx.dispose();
-    });
-  }
+  for (const [name, g] of DIRECT) it(name, () => autoInputGrad(g, 'simd8-direct', 31 + g.c));
 
   it('is not picked for strides, dilation across, 5-wide kernels, wide inputs or weights past a window', () => {
     const pick = (x: number[], w: number[], o = {}) => conv2dKernelChoice('dgrad', x, w, o);
@@ -224,21 +225,7 @@ describe.skipIf(!SIMD8)('narrow SIMD-8 forward and input gradient against float6
     ['input gradient, 4 input channels, 5x3 padding (2,0), 37 wide', geo({ n: 1, c: 4, h: 5, w: 37, oc: 5, kh: 5, kw: 3, ph: 2 })],
     ['input gradient, 3 input channels, 1x1, 7x9', geo({ n: 3, c: 3, h: 7, w: 9, oc: 11, kh: 1, kw: 1 })],
   ];
-  for (const [name, g] of NARROW_DGRAD) {
-    it(name, async () => {
-      expect(conv2dKernelChoice('dgrad', [g.n, g.c, g.h, g.w], [g.oc, g.c, g.kh, g.kw], optsOf(g))).toBe('simd8-narrow');
-      const d = convData(g, 51 + g.oc);
-      const [oh, ow] = outSize(g);
-      const ref = convBackRef(g, d.x, d.w, d.gy);
-      const dx = scope(() => {
-        const gys = t32([9, 9, ...d.gy], [2 + d.gy.length]);
-        const gy = gys.view([g.n, g.oc, oh, ow], [g.oc * oh * ow, oh * ow, ow, 1], 2);
-        return conv2dInputGradRaw(gy, t32(d.w, [g.oc, g.c, g.kh, g.kw]), [g.n, g.c, g.h, g.w], optsOf(g));
-      });
-      expectClose(await read(dx), ref.dx, { atol: 1e-4, rtol: 1e-4, what: 'input grad' });
-      dx.dispose();
-    });
-  }
+  for (const [name, g] of NARROW_DGRAD) it(name, () => autoInputGrad(g, 'simd8-narrow', 51 + g.oc));
 
   it('is not picked for 5 outputs, strides or 5-wide kernels; off, v7 runs the forward', async () => {
     const pick = (x: number[], w: number[], o = {}) => conv2dKernelChoice('fwd', x, w, o);
