@@ -8,7 +8,7 @@ import { describe, it, expect, beforeAll, afterEach } from 'vitest';
 import { engine, t32, read } from '../helpers/gpu.ts';
 import { randArray, expectClose } from '../helpers/reference.ts';
 import {
-  conv2d, conv2dForwardRaw, conv2dInputGradRaw, conv2dWeightGradRaw, conv2dKernelChoice, convSimd8, backward, scope,
+  conv2d, conv2dForwardRaw, conv2dInputGradRaw, conv2dWeightGradRaw, conv2dKernelChoice, convSimd8, convDirect8, backward, scope,
   type Conv2dOptions,
 } from '../../src/engine/index.ts';
 import { simd8Available } from '../../src/engine/ops/matmul-simd.ts';
@@ -22,8 +22,8 @@ const BUDGET = convSimd8.textureBudget;
 afterEach(() => {
   convSimd8.textureBudget = BUDGET;
   convSimd8.enabled = true;
-  convSimd8.directDgrad = true;
-  convSimd8.narrowForward = true;
+  convDirect8.dgrad = true;
+  convDirect8.narrowForward = true;
 });
 
 const SIMD8 = await engine().then(() => simd8Available());
@@ -65,9 +65,9 @@ describe.skipIf(!SIMD8)('conv2d on the v7 product against float64 (subgroups of 
         const y = conv2dForwardRaw(x, w, t32(d.b, [g.oc]), optsOf(g), 'simd8');
         const dx = conv2dInputGradRaw(gy, w, x.shape, optsOf(g), 'simd8');
         // and on v7 where the direct SIMD-8 input gradient would run
-        convSimd8.directDgrad = false;
+        convDirect8.dgrad = false;
         const dxV7 = conv2dInputGradRaw(gy, w, x.shape, optsOf(g), 'simd8');
-        convSimd8.directDgrad = true;
+        convDirect8.dgrad = true;
         convSimd8.textureBudget = BUDGET;
         return { y, dx, dxV7, dw: conv2dWeightGradRaw(gy, x, w.shape, optsOf(g), 'simd8') };
       });
@@ -184,7 +184,7 @@ describe.skipIf(!SIMD8)('direct SIMD-8 input gradient against float64 (subgroups
     expect(pick([2, 16, 8, 8], [128, 16, 3, 3], { padding: 1 })).not.toBe('simd8-direct');
     expect(pick([2, 3, 8, 8], [32, 3, 3, 3], { padding: 1 })).toBe('simd8-narrow');
     expect(pick([2, 5, 8, 8], [32, 5, 3, 3], { padding: 1 })).toBe('direct');
-    convSimd8.directDgrad = false;
+    convDirect8.dgrad = false;
     expect(pick([2, 16, 8, 8], [32, 16, 3, 3], { padding: 1 })).toBe('simd8');
   });
 });
@@ -237,7 +237,7 @@ describe.skipIf(!SIMD8)('narrow SIMD-8 forward and input gradient against float6
     expect(conv2dKernelChoice('dgrad', [2, 3, 8, 8], [16, 3, 3, 3], { padding: 1, stride: 2 })).toBe('direct');
     const g = NARROW_FWD[0][1];
     const d = convData(g, 3);
-    convSimd8.narrowForward = false;
+    convDirect8.narrowForward = false;
     expect(pick([g.n, g.c, g.h, g.w], [g.oc, g.c, g.kh, g.kw], optsOf(g))).not.toBe('simd8-narrow');
     const y = scope(() => conv2dForwardRaw(t32(d.x, [g.n, g.c, g.h, g.w]), t32(d.w, [g.oc, g.c, g.kh, g.kw]), t32(d.b, [g.oc]), optsOf(g), 'simd8'));
     expectClose(await read(y), convRef(g, d.x, d.w, d.b), { atol: 1e-4, rtol: 1e-4, what: 'forward on v7' });

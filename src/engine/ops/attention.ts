@@ -13,7 +13,7 @@ import { dispatch, kernel, subgroupDefines } from './launch.ts';
 import { contiguous, contiguousCopy } from './movement.ts';
 import { getRngState, setRngState } from './random.ts';
 import { copyInto } from './movement.ts';
-import { simd8Available } from './matmul-simd.ts';
+import { simd8Available, WINDOW_FLOATS } from './matmul-simd.ts';
 
 export interface AttentionOptions {
   /** Key j is visible to query i only if j <= i (PyTorch's is_causal, top-left aligned). */
@@ -56,8 +56,6 @@ export function attentionBackwardTile(D: number): number {
   return 0;
 }
 
-/** Floats of one 64 KiB uniform window of the SIMD-8 kernels. */
-const WINDOW_FLOATS = 16384;
 
 /** Whether the SIMD-8 kernels run (lavapipe): each (batch, head)'s streamed sequence must fit a
  * 64 KiB uniform window, rows of whole vec4s, and D <= 64: their loops over D are unrolled, and

@@ -11,16 +11,14 @@ import { empty } from '../tensor.ts';
 import { runtime } from '../runtime.ts';
 import type { ConvGeometry } from './conv.ts';
 import { dispatch, grid1d, kernel, subgroupDefines } from './launch.ts';
-import { simd8Available } from './matmul-simd.ts';
+import { simd8Available, WINDOW_FLOATS } from './matmul-simd.ts';
 
 /** `enabled`: off keeps the other weight-gradient kernels (the benchmark's `--baseline`);
  * `windowFloats`: floats of packed narrow operand per group (at most 16384, one uniform window;
  * tests shrink it to cover several groups); `broadcast`: off keeps the kernel's plain loop where
  * the subgroup-broadcast one applies (tests run both). */
-export const convNarrow = { enabled: true, windowFloats: 16384, broadcast: true };
+export const convNarrow = { enabled: true, windowFloats: WINDOW_FLOATS, broadcast: true };
 
-/** Floats a uniform window holds (the kernel's `nwin` array: 4096 vec4s). */
-const WINDOW_FLOATS = 16384;
 
 interface NarrowPlan {
   /** 0: few output channels (columns = input taps); 1: few input channels, 1x1 (columns = outputs). */

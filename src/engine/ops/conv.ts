@@ -11,12 +11,14 @@ import { OpError } from '../errors.ts';
 import { dispatch, grid1d, kernel, subgroupDefines } from './launch.ts';
 import { contiguous } from './movement.ts';
 import { runtime } from '../runtime.ts';
-import { convForwardSimd8, convInputGradSimd8, convSimd8Auto, convWeightGradSimd8, dgradDirectPicked, dgradNarrowApplies, fwdNarrowApplies } from './conv-simd.ts';
-import { simd8Available } from './matmul-simd.ts';
+import { convForwardSimd8, convInputGradSimd8, convSimd8Auto, convWeightGradSimd8 } from './conv-simd.ts';
+import { dgradDirectPicked, dgradNarrowApplies, fwdNarrowApplies } from './conv-direct8.ts';
+import { simd8Available, WINDOW_FLOATS } from './matmul-simd.ts';
 import { convWeightGradNarrow, narrowWgradAuto } from './conv-narrow.ts';
 
 export { convSimd8 } from './conv-simd.ts';
 export { convNarrow } from './conv-narrow.ts';
+export { convDirect8 } from './conv-direct8.ts';
 
 export type Pair = number | readonly [number, number];
 export type ConvActivation = 'relu' | 'leakyRelu' | 'tanh' | null;
@@ -254,8 +256,6 @@ export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, opts
   return out;
 }
 
-/** Floats in a 64 KiB uniform binding. */
-const UNIFORM_FLOATS = 16384;
 
 /** Off pins the direct input gradient without uniform weights (the benchmark's `--baseline`). */
 export const convDirectUniform = { enabled: true };
@@ -263,7 +263,7 @@ export const convDirectUniform = { enabled: true };
 /** Whether direct_dgrad_u applies: one group of at most 8 input channels whose rearranged
  * weights fit a uniform binding (3-channel first layers: wrn-stem, BigGAN's D input). */
 function directDgradUniform(g: ConvGeometry): boolean {
-  return convDirectUniform.enabled && g.groups === 1 && g.c <= 8 && g.oc * g.kh * g.kw * 4 * Math.ceil(g.c / 4) <= UNIFORM_FLOATS;
+  return convDirectUniform.enabled && g.groups === 1 && g.c <= 8 && g.oc * g.kh * g.kw * 4 * Math.ceil(g.c / 4) <= WINDOW_FLOATS;
 }
 
 /** Input gradient without autograd: dx = conv_transpose(dy, w) for the geometry of x. */
@@ -286,12 +286,12 @@ export function conv2dInputGradRaw(dy: Tensor, w: Tensor, xShape: readonly numbe
   } else if (pick === 'direct' && directDgradUniform(g)) {
     // one thread per input position, all (<= 8) channels, weights in a uniform buffer
     const wv = Math.ceil(g.c / 4);
-    const wr = empty([UNIFORM_FLOATS]);
+    const wr = empty([WINDOW_FLOATS]);
     const len = g.oc * g.kh * g.kw * 4 * wv;
     const spec = { defines: subgroupDefines(), constants: constants(g, { WV: wv }) };
     dispatch(kernel('conv2d', 'dgrad_wpack', spec), [wr.bufferFor(op), wc.bufferFor(op)], params({ n: len, offs: [0, wc.offset] }), grid1d(len));
     const threads = g.n * g.h * g.w;
-    dispatch(kernel('conv2d', 'direct_dgrad_u', spec), [dx.bufferFor(op), dyc.bufferFor(op), { buffer: wr.bufferFor(op), offset: 0, size: UNIFORM_FLOATS * 4 }], params({ n: threads, offs }), grid1d(threads));
+    dispatch(kernel('conv2d', 'direct_dgrad_u', spec), [dx.bufferFor(op), dyc.bufferFor(op), { buffer: wr.bufferFor(op), offset: 0, size: WINDOW_FLOATS * 4 }], params({ n: threads, offs }), grid1d(threads));
     wr.dispose();
   } else if (pick === 'direct') {
     // one thread per input position and block of up to 8 channels of a group

@@ -21,7 +21,7 @@ function dense(t: Tensor): Tensor {
 }
 import { zeros } from './creation.ts';
 import { linear, matmulRaw } from './matmul.ts';
-import { simd8Available } from './matmul-simd.ts';
+import { simd8Available, WINDOW_FLOATS } from './matmul-simd.ts';
 
 export const GRU_MAX_HIDDEN = 1024;
 const WG = 64;
@@ -30,8 +30,6 @@ function shp(t: Tensor): string {
   return `[${t.shape.join(', ')}]`;
 }
 
-/** 64 KiB: one uniform window of kernels/gru.wgsl's SIMD-8 step. */
-const WINDOW_FLOATS = 16384;
 
 /** Whether the forward step runs the SIMD-8 kernel (lavapipe): each gate block of W_hh and the
  * 16-row-padded h_{t-1} must fit a 64 KiB uniform window, H a multiple of the 8 lanes. */
