@@ -867,6 +867,32 @@ fn narrow_x(xr: u32, row_ok: bool, ox: u32, kx: u32) -> f32 {
   return row_at(xr, row_ok, i32(ox * SW + kx * DW) - i32(PW), IW);
 }
 
+// NW_K3 (with NW_SG, mode 0, a kernel 3 wide, stride and dilation 1 across): a column is
+// (ci, ky) and keeps the 3 taps' accumulators, so 8 positions need 10 loads of x instead of 24
+// (x's storage loads bound this kernel: biggan-g-out-wgrad). p.n = IC * KH.
+override NW_K3: bool = false;
+
+// The K3 path's 8 positions o0 .. o0 + 7 of the row at xr: window e_m = x[o0 - PW + m], tap kx of
+// position j reads e_(j + kx); w: lane j holds position o0 + j's narrow vec4.
+fn narrow_k3(acc: ptr<function, array<vec4<f32>, 3>>, xr: u32, row_ok: bool, o0: u32, w: vec4<f32>) {
+  let c0 = i32(o0) - i32(PW);
+  let e0 = vec4<f32>(row_at(xr, row_ok, c0, IW));
+  let e1 = vec4<f32>(row_at(xr, row_ok, c0 + 1, IW));
+  let e2 = vec4<f32>(row_at(xr, row_ok, c0 + 2, IW));
+  let e3 = vec4<f32>(row_at(xr, row_ok, c0 + 3, IW));
+  let e4 = vec4<f32>(row_at(xr, row_ok, c0 + 4, IW));
+  let e5 = vec4<f32>(row_at(xr, row_ok, c0 + 5, IW));
+  let e6 = vec4<f32>(row_at(xr, row_ok, c0 + 6, IW));
+  let e7 = vec4<f32>(row_at(xr, row_ok, c0 + 7, IW));
+  let e8 = vec4<f32>(row_at(xr, row_ok, c0 + 8, IW));
+  let e9 = vec4<f32>(row_at(xr, row_ok, c0 + 9, IW));
+  let w0 = {{SG_BCAST}}(w, 0u); let w1 = {{SG_BCAST}}(w, 1u); let w2 = {{SG_BCAST}}(w, 2u); let w3 = {{SG_BCAST}}(w, 3u);
+  let w4 = {{SG_BCAST}}(w, 4u); let w5 = {{SG_BCAST}}(w, 5u); let w6 = {{SG_BCAST}}(w, 6u); let w7 = {{SG_BCAST}}(w, 7u);
+  (*acc)[0] = fma(e0, w0, fma(e1, w1, fma(e2, w2, fma(e3, w3, fma(e4, w4, fma(e5, w5, fma(e6, w6, fma(e7, w7, (*acc)[0]))))))));
+  (*acc)[1] = fma(e1, w0, fma(e2, w1, fma(e3, w2, fma(e4, w3, fma(e5, w4, fma(e6, w5, fma(e7, w6, fma(e8, w7, (*acc)[1]))))))));
+  (*acc)[2] = fma(e2, w0, fma(e3, w1, fma(e4, w2, fma(e5, w3, fma(e6, w4, fma(e7, w5, fma(e8, w6, fma(e9, w7, (*acc)[2]))))))));
+}
+
 @compute @workgroup_size(WG)
 fn wgrad_narrow(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) li: u32) {
@@ -874,6 +900,38 @@ fn wgrad_narrow(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   let i = min(i_raw, p.n - 1u);
   let lane = li % 8u;
   let ohw = OH * OW;
+  if (NW_K3) {
+    let ky = i % KH;
+    let ci = i / KH;
+    var acc = array<vec4<f32>, 3>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    for (var n = 0u; n < p.batch; n++) {
+      for (var oy = 0u; oy < OH; oy++) {
+        let iy = i32(oy * SH + ky * DH) - i32(PH);
+        let row_ok = iy >= 0 && iy < i32(IH);
+        let xr = p.off_a + ((n * IC + ci) * IH + u32(max(iy, 0))) * IW;
+        let qb = (n * OH + oy) * OW;
+        var o0 = 0u;
+        for (; o0 + 8u <= OW; o0 += 8u) { narrow_k3(&acc, xr, row_ok, o0, uwin[qb + o0 + lane]); }
+        for (; o0 < OW; o0++) {
+          let w = uwin[qb + o0];
+          let c0 = i32(o0) - i32(PW);
+          acc[0] = fma(vec4<f32>(row_at(xr, row_ok, c0, IW)), w, acc[0]);
+          acc[1] = fma(vec4<f32>(row_at(xr, row_ok, c0 + 1, IW)), w, acc[1]);
+          acc[2] = fma(vec4<f32>(row_at(xr, row_ok, c0 + 2, IW)), w, acc[2]);
+        }
+      }
+    }
+    // (no early return: the uniformity analysis would count the paths below as divergent)
+    for (var o = 0u; o < OC && i_raw < p.n; o++) {
+      for (var kx = 0u; kx < 3u; kx++) {
+        let at = p.off_out + o * IC * KH * 3u + i * 3u + kx;
+        var v = acc[kx][o];
+        if (p.len == 1u) { v += out[at]; }
+        out[at] = v;
+      }
+    }
+    return;
+  }
   let kx = i % KW;
   let ky = i / KW % KH;
   let ci = i / (KW * KH);

@@ -1,8 +1,8 @@
 // The weight gradient with one narrow side (src/engine/ops/conv-narrow.ts, kernels/conv2d.wgsl
 // `wgrad_narrow`): at most 8 output channels (any kernel, stride, padding, dilation: the valid
 // position ranges per tap) or at most 8 input channels with a 1x1 kernel (padding zeros packed),
-// one or two vec4s of narrow channels, the subgroup-broadcast loop and the plain one (position
-// counts not multiples of 8: both loops' tails), images over several uniform windows (later windows add to
+// one or two vec4s of narrow channels, the subgroup-broadcast loop (with 3-tap columns and with
+// per-tap ones) and the plain one (position counts not multiples of 8: the loops' tails), images over several uniform windows (later windows add to
 // dw), and operands at a non-zero offset in their buffers; against the float64 reference, outputs
 // poisoned by engine(). `auto` picks it on a software adapter only; the kernel itself runs on any.
 import { describe, it, expect, beforeAll, afterEach } from 'vitest';
@@ -22,12 +22,14 @@ afterEach(() => {
   convNarrow.windowFloats = WINDOW;
   convNarrow.enabled = true;
   convNarrow.broadcast = true;
+  convNarrow.taps3 = true;
 });
 
 // [name, geometry, window floats (0: the default)]
 const CASES: [string, Geo, number][] = [
   ['3 outputs, 7x9, 3x3 p1 (BigGAN RGB output)', geo({ n: 3, c: 5, h: 7, w: 9, oc: 3, kh: 3, kw: 3, ph: 1, pw: 1 }), 0],
   ['5 outputs (two vec4s), 3x3 stride (2,3) padding 2, odd sizes', geo({ n: 2, c: 4, h: 9, w: 11, oc: 5, kh: 3, kw: 3, sh: 2, sw: 3, ph: 2, pw: 2 }), 0],
+  ['2 outputs, 3x3 stride (2,1) padding (1,2) vertical dilation 2, 21 wide (two 8-blocks and a tail)', geo({ n: 2, c: 3, h: 9, w: 21, oc: 2, kh: 3, kw: 3, sh: 2, ph: 1, pw: 2, dh: 2 }), 0],
   ['8 outputs, 3x2 kernel, dilation 2, padding (3,1)', geo({ n: 2, c: 3, h: 9, w: 7, oc: 8, kh: 3, kw: 2, ph: 3, pw: 1, dh: 2, dw: 2 }), 0],
   ['1 output, 5x5 kernel: tap rows that reach no input position', geo({ n: 2, c: 2, h: 3, w: 4, oc: 1, kh: 5, kw: 5, ph: 1, pw: 2 }), 0],
   ['3 inputs, 1x1 (BigGAN D shortcut from RGB), 19 outputs', geo({ n: 3, c: 3, h: 7, w: 9, oc: 19, kh: 1, kw: 1 }), 0],
@@ -48,9 +50,11 @@ describe('conv2d weight gradient with a narrow side against float64', () => {
       const plan = narrowWgradPlan(cg)!;
       expect(plan).not.toBeNull();
       if (window) expect(plan.nb).toBeLessThan(g.n);
-      // the subgroup-broadcast loop (8-lane subgroups, one vec4) and the plain one
-      for (const broadcast of [true, false]) {
+      // the subgroup-broadcast loop (8-lane subgroups, one vec4) with 3-tap columns where they
+      // apply (3 wide, stride and dilation 1 across) and with per-tap ones, and the plain loop
+      for (const [broadcast, taps3] of [[true, true], [true, false], [false, false]]) {
         convNarrow.broadcast = broadcast;
+        convNarrow.taps3 = taps3;
         const got = scope(() => {
           // operands at an offset in their buffers: views into larger tensors
           const xs = t32([...new Array(7).fill(9), ...d.x], [7 + d.x.length]);
@@ -61,7 +65,7 @@ describe('conv2d weight gradient with a narrow side against float64', () => {
           expect(convWeightGradNarrow(out, gy, x, cg)).toBe(true);
           return out;
         });
-        expectClose(await read(got), dw, { atol: 2e-4, rtol: 1e-4, what: `weight grad (broadcast ${broadcast})` });
+        expectClose(await read(got), dw, { atol: 2e-4, rtol: 1e-4, what: `weight grad (broadcast ${broadcast}, 3-tap columns ${taps3})` });
         got.dispose();
       }
     });

@@ -16,8 +16,9 @@ import { simd8Available, WINDOW_FLOATS } from './matmul-simd.ts';
 /** `enabled`: off keeps the other weight-gradient kernels (the benchmark's `--baseline`);
  * `windowFloats`: floats of packed narrow operand per group (at most 16384, one uniform window;
  * tests shrink it to cover several groups); `broadcast`: off keeps the kernel's plain loop where
- * the subgroup-broadcast one applies (tests run both). */
-export const convNarrow = { enabled: true, windowFloats: WINDOW_FLOATS, broadcast: true };
+ * the subgroup-broadcast one applies, `taps3` off its per-tap columns where the 3-tap ones apply
+ * (tests run each). */
+export const convNarrow = { enabled: true, windowFloats: WINDOW_FLOATS, broadcast: true, taps3: true };
 
 
 interface NarrowPlan {
@@ -65,7 +66,10 @@ export function convWeightGradNarrow(dw: Tensor, dy: Tensor, x: Tensor, g: ConvG
   // broadcast path: workgroups of one subgroup, so at most 7 idle lanes repeat the last column
   const sg = convNarrow.broadcast && plan.nv === 1 && simd8Available();
   const wg = sg ? 8 : 64;
-  const mainSpec = { defines: subgroupDefines(), constants: { ...constants, NW_SG: sg ? 1 : 0, WG: wg } };
+  // 3-wide kernels at stride and dilation 1 across: a column per (ci, ky), the taps' x loads shared
+  const k3 = sg && plan.mode === 0 && g.kw === 3 && g.sw === 1 && g.dw === 1 && convNarrow.taps3;
+  const cols = k3 ? g.c * g.kh : plan.cols;
+  const mainSpec = { defines: subgroupDefines(), constants: { ...constants, NW_SG: sg ? 1 : 0, NW_K3: k3 ? 1 : 0, WG: wg } };
   const [wide, narrow] = plan.mode === 0 ? [x, dy] : [dy, x];
   const wideImage = plan.mode === 0 ? g.c * g.h * g.w : g.oc * g.oh * g.ow;
   const narrowImage = plan.mode === 0 ? g.oc * g.oh * g.ow : g.c * g.h * g.w;
@@ -80,13 +84,13 @@ export function convWeightGradNarrow(dw: Tensor, dy: Tensor, x: Tensor, g: ConvG
       pp[5] = narrow.offset + n0 * narrowImage;
       dispatch(kernel('conv2d', 'wgrad_narrow_pack', spec), [win.bufferFor(op), narrow.bufferFor(op)], pp, grid1d(packed));
       const mp = new Uint32Array(12);
-      mp[3] = plan.cols;
+      mp[3] = cols;
       mp[4] = dw.offset;
       mp[5] = wide.offset + n0 * wideImage;
       mp[9] = nbg;
       mp[10] = n0 > 0 ? 1 : 0;
       const window = { buffer: win.bufferFor(op), offset: win.offset * 4, size: WINDOW_FLOATS * 4 };
-      dispatch(kernel('conv2d', 'wgrad_narrow', mainSpec), [dw.bufferFor(op), wide.bufferFor(op), window], mp, grid1d(plan.cols, wg));
+      dispatch(kernel('conv2d', 'wgrad_narrow', mainSpec), [dw.bufferFor(op), wide.bufferFor(op), window], mp, grid1d(cols, wg));
     }
   } finally {
     win.dispose();
