@@ -120,9 +120,12 @@ describe.skipIf(!SIMD8)('conv2d on the v7 product against float64 (subgroups of 
   }
 
   it('auto keeps its own kernels for grouped, narrow and short-K convolutions and where the plan does not fit', () => {
-    // K = 27 (3-channel 3x3), K = 16 (1x1), 3 input channels for the input gradient
-    expect(conv2dKernelChoice('fwd', [2, 3, 7, 9], [64, 3, 3, 3], { padding: 1 })).toBe('gemm');
-    expect(conv2dKernelChoice('fwd', [2, 16, 7, 9], [64, 16, 1, 1])).toBe('gemm');
+    // K = 3 and 8 (1x1 with 3 and 8 channels) stay below AUTO_MIN_K; K = 16 and 27 (3-channel
+    // 3x3) reach it
+    expect(conv2dKernelChoice('fwd', [2, 3, 7, 9], [64, 3, 1, 1])).toBe('gemm');
+    expect(conv2dKernelChoice('fwd', [2, 8, 7, 9], [64, 8, 1, 1])).toBe('gemm');
+    expect(conv2dKernelChoice('fwd', [2, 16, 7, 9], [64, 16, 1, 1])).toBe('simd8');
+    expect(conv2dKernelChoice('fwd', [2, 3, 7, 9], [64, 3, 3, 3], { padding: 1 })).toBe('simd8');
     // 3 input channels: the narrow forward kernel on dy; 6: conv.ts's direct kernel
     expect(conv2dKernelChoice('dgrad', [2, 3, 7, 9], [64, 3, 3, 3], { padding: 1 })).toBe('simd8-narrow');
     expect(conv2dKernelChoice('dgrad', [2, 6, 7, 9], [64, 6, 3, 3], { padding: 1 })).toBe('direct');

@@ -41,10 +41,12 @@ const MAX_WINDOW = 16;
 const ACT_CODES = [0, 1, 4, 5];
 
 /** Shortest reduction `auto` runs here: below it v7's costs that do not grow with K (the
- * epilogue's 512 outputs per workgroup, the T pack per element) outweigh the product (measured:
- * 1x1 convolutions with 16-32 channels and 3-channel 3x3 ones ran up to 1.9x faster on conv.ts's
- * GEMM). */
-const AUTO_MIN_K = 64;
+ * epilogue's 512 outputs per workgroup, the T pack per element) outweigh the product. It was 64
+ * while v7's epilogue stored element by element (1x1 convolutions with 16-32 channels and
+ * 3-channel 3x3 ones ran up to 1.9x faster on conv.ts's GEMM); with vec4 stores v7 won those
+ * rows 1.1-1.6x (K = 16-32: wrn-g1/g2-sc-fwd, wrn-stem-fwd, biggan-d-in-fwd, biggan-g-out-dgrad)
+ * and tied at K = 3 (bench/NOTES.md, session 3). */
+const AUTO_MIN_K = 16;
 
 /**
  * Whether `auto` runs a pass here: a software adapter with 8-lane subgroups and one group; an
