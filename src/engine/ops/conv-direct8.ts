@@ -21,6 +21,15 @@ import { simd8Available, WINDOW_FLOATS } from './matmul-simd.ts';
  * off for the forwards (and input gradients) the narrow kernel would take (tests cover both). */
 export const convDirect8 = { dgrad: true, narrowForward: true };
 
+/** Which of this file's kernels runs a pass that is on the SIMD-8 path, or null for v7: the one
+ * place the order is decided (conv-simd.ts runs it, conv.ts's conv2dKernelChoice reports it).
+ * The narrow forward first (<= 4 channels on the narrow side), then dgrad_simd8. */
+export function direct8Route(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry): 'narrow' | 'direct' | null {
+  if (pass === 'fwd') return fwdNarrowApplies(g) ? 'narrow' : null;
+  if (pass === 'dgrad') return dgradNarrowApplies(g) ? 'narrow' : dgradDirectPicked(g) ? 'direct' : null;
+  return null;
+}
+
 // ------------------------------------------------------------------------------ input gradient, 8-32 channels
 
 

@@ -26,7 +26,7 @@ import type { Device } from '../device.ts';
 import type { ConvGeometry } from './conv.ts';
 import { dispatch, grid1d, kernel, subgroupDefines } from './launch.ts';
 import { acquireTexture, planSimd8, releaseTexture, runSimd8, simd8Available, type Simd8Plan } from './matmul-simd.ts';
-import { convForwardNarrow, convInputGradDirect8, convInputGradNarrow, dgradDirectPicked, dgradNarrowApplies, fwdNarrowApplies } from './conv-direct8.ts';
+import { convForwardNarrow, convInputGradDirect8, convInputGradNarrow, direct8Route } from './conv-direct8.ts';
 
 /** `enabled`: off pins conv.ts's own kernels (the benchmark's `--baseline` rows);
  * `textureBudget`: bytes of panel texture a pass may hold at once (more images: more groups;
@@ -50,20 +50,19 @@ const AUTO_MIN_K = 16;
 
 /**
  * Whether `auto` runs a pass here: a software adapter with 8-lane subgroups and one group; an
- * input gradient with fewer than 8 input channels only as the narrow forward on dy
- * (dgradNarrowApplies: up to 4 channels, stride 1; otherwise conv.ts's direct kernel with
- * uniform weights, 1.2-1.6x faster than v7 on 3-channel first layers), then dgrad_simd8 where
- * dgradDirectPicked holds, and for the forward fwd_narrow_simd8 where fwdNarrowApplies holds;
- * otherwise a v7 plan that fits the adapter and, for the forward and
+ * input gradient with fewer than 8 input channels only as the narrow forward on dy (up to 4
+ * channels, stride 1; otherwise conv.ts's direct kernel with uniform weights, 1.2-1.6x faster
+ * than v7 on 3-channel first layers); then conv-direct8.ts's kernels where direct8Route names
+ * one; otherwise a v7 plan that fits the adapter and, for the forward and
  * the input gradient, a reduction of at least AUTO_MIN_K per product. The weight gradient
  * (K = batch x space) ran as fast or faster here on every benchmark shape (bench/NOTES.md,
  * "Convolution on the SIMD-8 product").
  */
 export function convSimd8Auto(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry): boolean {
   if (!convSimd8.enabled || g.groups !== 1 || !runtime().device.isSoftware || !simd8Available()) return false;
-  if (pass === 'dgrad' && g.c < 8) return dgradNarrowApplies(g);
-  if (pass === 'dgrad' && dgradDirectPicked(g)) return true;
-  if (pass === 'fwd' && fwdNarrowApplies(g)) return true;
+  const route = direct8Route(pass, g);
+  if (pass === 'dgrad' && g.c < 8) return route === 'narrow';
+  if (route) return true;
   const parts = passParts(pass, g);
   if (pass !== 'wgrad' && Math.min(...parts.map((p) => p.K)) < AUTO_MIN_K) return false;
   return planPass(pass, g, runtime().device) !== null;
@@ -246,7 +245,7 @@ function runPass(
 
 /** y = act(conv(x, w) + bias) into `out` (contiguous x, w, bias); false when the plan does not fit. */
 export function convForwardSimd8(out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, act: number, alpha: number): boolean {
-  if (fwdNarrowApplies(g)) {
+  if (direct8Route('fwd', g) === 'narrow') {
     convForwardNarrow(out, x, w, bias, g, act, alpha);
     return true;
   }
@@ -264,14 +263,10 @@ export function convForwardSimd8(out: Tensor, x: Tensor, w: Tensor, bias: Tensor
 /** dx = conv_transpose(dy, w) into `dx` (contiguous dy, w); false when the plan does not fit. */
 export function convInputGradSimd8(dx: Tensor, dy: Tensor, w: Tensor, g: ConvGeometry): boolean {
   const op = 'conv2d input gradient';
-  if (g.c <= 4 && dgradNarrowApplies(g)) {
-    convInputGradNarrow(dx, dy, w, g);
-    return true;
-  }
-  if (dgradDirectPicked(g)) {
-    convInputGradDirect8(dx, dy, w, g);
-    return true;
-  }
+  const route = direct8Route('dgrad', g);
+  if (route === 'narrow') convInputGradNarrow(dx, dy, w, g);
+  if (route === 'direct') convInputGradDirect8(dx, dy, w, g);
+  if (route) return true;
   const pp = planPass('dgrad', g, runtime().device);
   if (!pp) return false;
   const epi = { bias: null, biasCode: 0, act: 0, alpha: 0, spare: w, defines: subgroupDefines() };

@@ -12,7 +12,7 @@ import { dispatch, grid1d, kernel, subgroupDefines } from './launch.ts';
 import { contiguous } from './movement.ts';
 import { runtime } from '../runtime.ts';
 import { convForwardSimd8, convInputGradSimd8, convSimd8Auto, convWeightGradSimd8 } from './conv-simd.ts';
-import { dgradDirectPicked, dgradNarrowApplies, fwdNarrowApplies } from './conv-direct8.ts';
+import { direct8Route } from './conv-direct8.ts';
 import { simd8Available, WINDOW_FLOATS } from './matmul-simd.ts';
 import { convWeightGradNarrow, narrowWgradAuto } from './conv-narrow.ts';
 
@@ -191,9 +191,8 @@ export function conv2dKernelChoice(pass: 'fwd' | 'dgrad' | 'wgrad', xShape: read
   const g = convGeometry('conv2d', xShape, wShape, opts);
   if (pass === 'wgrad' && g.n * g.oh * g.ow > 0 && narrowWgradAuto(g)) return 'narrow';
   if (convSimd8Auto(pass, g)) {
-    if (pass === 'dgrad' && g.c <= 4 && dgradNarrowApplies(g)) return 'simd8-narrow';
-    if (pass === 'dgrad' && dgradDirectPicked(g)) return 'simd8-direct';
-    return pass === 'fwd' && fwdNarrowApplies(g) ? 'simd8-narrow' : 'simd8';
+    const route = direct8Route(pass, g);
+    return route === 'narrow' ? 'simd8-narrow' : route === 'direct' ? 'simd8-direct' : 'simd8';
   }
   return ownKernelChoice(pass, g);
 }
