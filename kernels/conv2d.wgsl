@@ -412,6 +412,14 @@ fn direct_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   out[p.off_out + i] = activate(v);
 }
 
+// The output row (column) whose window puts tap offset t = position + padding - tap * dilation
+// on this input position: t / stride when t is a non-negative multiple of the stride inside the
+// output, else -1 (direct_dgrad, direct_dgrad_u).
+fn dg_source(t: i32, stride: u32, size: u32) -> i32 {
+  if (t < 0 || t % i32(stride) != 0 || t / i32(stride) >= i32(size)) { return -1; }
+  return t / i32(stride);
+}
+
 // One thread per input position and block of CIB (<= 8) input channels of one group: gathers the
 // outputs whose window covers it. Each gathered dy value feeds CIB multiply-adds, and the weight
 // addresses depend only on loop counters (the same for every lane).
@@ -439,12 +447,12 @@ fn direct_dgrad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     let yb = p.off_a + (n * OC + co) * ohw;
     let wb = p.off_b + co * cig() * taps;
     for (var kh = 0u; kh < KH; kh++) {
-      let th = th0 - i32(kh * DH);
-      if (th < 0 || th % i32(SH) != 0 || th / i32(SH) >= i32(OH)) { continue; }
+      let oy = dg_source(th0 - i32(kh * DH), SH, OH);
+      if (oy < 0) { continue; }
       for (var kw = 0u; kw < KW; kw++) {
-        let tw = tw0 - i32(kw * DW);
-        if (tw < 0 || tw % i32(SW) != 0 || tw / i32(SW) >= i32(OW)) { continue; }
-        let y = a[yb + u32(th / i32(SH)) * OW + u32(tw / i32(SW))];
+        let ox = dg_source(tw0 - i32(kw * DW), SW, OW);
+        if (ox < 0) { continue; }
+        let y = a[yb + u32(oy) * OW + u32(ox)];
         for (var j = 0u; j < CIB; j++) {
           // channels past the group (last block) read a valid weight and are never stored
           let ci = min(ci0 + j, cig() - 1u);
@@ -480,12 +488,12 @@ fn direct_dgrad_u(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
   for (var co = 0u; co < OC; co++) {
     let yb = p.off_a + (n * OC + co) * ohw;
     for (var kh = 0u; kh < KH; kh++) {
-      let th = th0 - i32(kh * DH);
-      if (th < 0 || th % i32(SH) != 0 || th / i32(SH) >= i32(OH)) { continue; }
+      let oy = dg_source(th0 - i32(kh * DH), SH, OH);
+      if (oy < 0) { continue; }
       for (var kw = 0u; kw < KW; kw++) {
-        let tw = tw0 - i32(kw * DW);
-        if (tw < 0 || tw % i32(SW) != 0 || tw / i32(SW) >= i32(OW)) { continue; }
-        let y = a[yb + u32(th / i32(SH)) * OW + u32(tw / i32(SW))];
+        let ox = dg_source(tw0 - i32(kw * DW), SW, OW);
+        if (ox < 0) { continue; }
+        let y = a[yb + u32(oy) * OW + u32(ox)];
         let wi = ((co * KH + kh) * KW + kw) * WV;
         v0 = fma(vec4<f32>(y), uwin[wi], v0);
         if (WV > 1u) { v1 = fma(vec4<f32>(y), uwin[wi + 1u], v1); }
