@@ -111,7 +111,7 @@ export class BigGANTrainer {
 
   /** A trainer with fresh G and D (N02 init); D's ch and classes default to G's. */
   static create(g: GeneratorOptions, d: DiscriminatorOptions = {}, config: Partial<BigGANTrainConfig> = {}): BigGANTrainer {
-    return new BigGANTrainer(new Generator(g), new Discriminator({ ch: g.ch, nClasses: g.nClasses, ...d }), config);
+    return new BigGANTrainer(new Generator(g), new Discriminator({ ch: g.ch, nClasses: g.nClasses, inChannels: g.outChannels ?? 3, ...d }), config);
   }
 
   private latents(): { z: Tensor; y: Tensor } {
@@ -122,14 +122,14 @@ export class BigGANTrainer {
   }
 
   /**
-   * One iteration on numDSteps * batchSize real images x [.., 3, H, W] with classes y (i32).
+   * One iteration on numDSteps * batchSize real images x [.., C, H, W] with classes y (i32).
    * `fixed` replaces the random latents (tests against PyTorch).
    */
   step(x: Tensor, y: Tensor, fixed?: StepLatents): BigGANStepLosses {
     const c = this.config;
     const B = c.batchSize;
     const need = B * c.numDSteps;
-    if (x.rank !== 4 || x.shape[0] !== need || x.shape[1] !== 3) throw new OpError('BigGANTrainer.step', `x must be [${need}, 3, H, W] (numDSteps * batchSize real images), got [${x.shape.join(', ')}]`);
+    if (x.rank !== 4 || x.shape[0] !== need || x.shape[1] !== this.D.inChannels) throw new OpError('BigGANTrainer.step', `x must be [${need}, ${this.D.inChannels}, H, W] (numDSteps * batchSize real images), got [${x.shape.join(', ')}]`);
     if (y.rank !== 1 || y.shape[0] !== need || y.dtype !== 'i32') throw new OpError('BigGANTrainer.step', `y must be i32 [${need}], got ${y.dtype} [${y.shape.join(', ')}]`);
     this.itr += 1;
     this.G.train();

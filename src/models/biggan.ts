@@ -25,7 +25,10 @@
  *
  * Not implemented (unused by the CIFAR script): self-attention blocks (G_attn/D_attn), 'ortho' init
  * (N02 and glorot are), orthogonal regularisation (G_ortho 0), num_svs/num_itrs > 1, cross-replica
- * or custom BN, fp16, resolutions other than 32 (bottomWidth may vary).
+ * or custom BN, fp16, the G_arch/D_arch tables of resolutions 64-512. Beyond BigGAN-PyTorch: the
+ * number of up-sampling blocks and the image channels are options (`upsamples`, `outChannels`,
+ * D's `inChannels`), so 28x28 grey images (Fashion-MNIST) get G with bottom width 7 and two
+ * up-sampling blocks, and the same D (28 -> 14 -> 7 -> 7 -> 7).
  *
  * Latents: GOE draws z ~ N(0, sigma^2 I) with the *variance* sigma^2 = 50 on CIFAR (the paper's
  * meaning; BigGAN-PyTorch's `z_var` argument is passed to normal_ as the standard deviation, so
@@ -53,6 +56,10 @@ export interface GeneratorOptions {
   dimZ?: number;
   nClasses?: number;
   bottomWidth?: number;
+  /** Up-sampling GBlocks (3: G_arch[32] from bottom width 4; 2 from bottom width 7 gives 28x28). */
+  upsamples?: number;
+  /** Image channels of the output layer (3: RGB; 1 for grey images). */
+  outChannels?: number;
   /** G_shared: one class embedding feeding SNLinear gains/biases (default false, as the script). */
   shared?: boolean;
   /** shared_dim (0 = dim_z). */
@@ -67,6 +74,8 @@ export interface GeneratorOptions {
 
 export interface DiscriminatorOptions {
   ch?: number;
+  /** Image channels (3: RGB; 1 for grey images). */
+  inChannels?: number;
   nClasses?: number;
   wide?: boolean;
   snEps?: number;
@@ -88,6 +97,10 @@ export class Generator extends Module {
   readonly dimZ: number;
   readonly nClasses: number;
   readonly bottomWidth: number;
+  readonly upsamples: number;
+  readonly outChannels: number;
+  /** Output height and width: bottomWidth * 2^upsamples. */
+  readonly resolution: number;
   readonly isShared: boolean;
   readonly sharedDim: number;
   readonly hier: boolean;
@@ -102,20 +115,23 @@ export class Generator extends Module {
   constructor(opts: GeneratorOptions = {}) {
     super();
     const o: Required<GeneratorOptions> = {
-      ch: 64, dimZ: 128, nClasses: 10, bottomWidth: 4, shared: false, sharedDim: 0, hier: false,
+      ch: 64, dimZ: 128, nClasses: 10, bottomWidth: 4, upsamples: 3, outChannels: 3, shared: false, sharedDim: 0, hier: false,
       bnEps: 1e-5, snEps: BIGGAN_SN_EPS, init: 'N02', ...opts,
     };
-    for (const [k, v] of [['ch', o.ch], ['dimZ', o.dimZ], ['nClasses', o.nClasses], ['bottomWidth', o.bottomWidth]] as const) {
+    for (const [k, v] of [['ch', o.ch], ['dimZ', o.dimZ], ['nClasses', o.nClasses], ['bottomWidth', o.bottomWidth], ['upsamples', o.upsamples], ['outChannels', o.outChannels]] as const) {
       if (!Number.isInteger(v) || v < 1) throw new OpError('Generator', `${k} must be a positive integer, got ${v}`);
     }
     this.ch = o.ch;
     this.nClasses = o.nClasses;
     this.bottomWidth = o.bottomWidth;
+    this.upsamples = o.upsamples;
+    this.outChannels = o.outChannels;
+    this.resolution = o.bottomWidth * 2 ** o.upsamples;
     this.isShared = o.shared;
     this.sharedDim = o.sharedDim > 0 ? o.sharedDim : o.dimZ;
     this.hier = o.hier;
-    const inCh = [4, 4, 4].map((m) => m * o.ch);
-    const outCh = [4, 4, 4].map((m) => m * o.ch);
+    const inCh = new Array<number>(o.upsamples).fill(4 * o.ch);
+    const outCh = new Array<number>(o.upsamples).fill(4 * o.ch);
     if (o.hier) {
       this.numSlots = inCh.length + 1;
       this.zChunkSize = Math.floor(o.dimZ / this.numSlots);
@@ -134,11 +150,11 @@ export class Generator extends Module {
     const blocks = new ModuleList<ModuleList<GBlock>>();
     for (let i = 0; i < outCh.length; i++) blocks.append(new ModuleList([new GBlock(inCh[i], outCh[i], true, bn, o.snEps)]));
     this.blocks = this.registerModule('blocks', blocks);
-    this.output_layer = this.registerModule('output_layer', new Sequential(new BigGANBN(outCh[outCh.length - 1], { eps: o.bnEps }), new ReLU(), new SNConv2d(outCh[outCh.length - 1], 3, 3, { eps: o.snEps })));
+    this.output_layer = this.registerModule('output_layer', new Sequential(new BigGANBN(outCh[outCh.length - 1], { eps: o.bnEps }), new ReLU(), new SNConv2d(outCh[outCh.length - 1], o.outChannels, 3, { eps: o.snEps })));
     initWeights(this, o.init);
   }
 
-  /** Images in [-1, 1], [N, 3, 32, 32] (for bottom width 4). z: f32 [N, dimZ]; classes: i32 [N]. */
+  /** Images in [-1, 1], [N, outChannels, resolution, resolution] ([N, 3, 32, 32] by default). z: f32 [N, dimZ]; classes: i32 [N]. */
   forward(z: Tensor, classes: Tensor): Tensor {
     const n = z.shape[0];
     if (z.rank !== 2 || z.shape[1] !== this.dimZ || z.dtype !== 'f32') throw new OpError('Generator', `z must be f32 [N, ${this.dimZ}], got ${z.dtype} [${z.shape.join(', ')}]`);
@@ -173,16 +189,19 @@ export class Generator extends Module {
 export class Discriminator extends Module {
   readonly ch: number;
   readonly nClasses: number;
+  readonly inChannels: number;
   readonly blocks: ModuleList<ModuleList<DBlock>>;
   readonly linear: SNLinear;
   readonly embed: SNEmbedding;
 
   constructor(opts: DiscriminatorOptions = {}) {
     super();
-    const o = { ch: 64, nClasses: 10, wide: true, snEps: BIGGAN_SN_EPS, init: 'N02' as const, ...opts };
+    const o = { ch: 64, nClasses: 10, inChannels: 3, wide: true, snEps: BIGGAN_SN_EPS, init: 'N02' as const, ...opts };
+    if (!Number.isInteger(o.inChannels) || o.inChannels < 1) throw new OpError('Discriminator', `inChannels must be a positive integer, got ${o.inChannels}`);
     this.ch = o.ch;
     this.nClasses = o.nClasses;
-    const inCh = [3, 4 * o.ch, 4 * o.ch, 4 * o.ch];
+    this.inChannels = o.inChannels;
+    const inCh = [o.inChannels, 4 * o.ch, 4 * o.ch, 4 * o.ch];
     const outCh = [4, 4, 4, 4].map((m) => m * o.ch);
     const down = [true, true, false, false];
     const blocks = new ModuleList<ModuleList<DBlock>>();
@@ -195,9 +214,9 @@ export class Discriminator extends Module {
     initWeights(this, o.init);
   }
 
-  /** Logits [N, 1] for images x [N, 3, H, W] and class ids y i32 [N]. */
+  /** Logits [N, 1] for images x [N, inChannels, H, W] and class ids y i32 [N]. */
   forward(x: Tensor, y: Tensor): Tensor {
-    if (x.rank !== 4 || x.shape[1] !== 3) throw new OpError('Discriminator', `x must be [N, 3, H, W], got [${x.shape.join(', ')}]`);
+    if (x.rank !== 4 || x.shape[1] !== this.inChannels) throw new OpError('Discriminator', `x must be [N, ${this.inChannels}, H, W], got [${x.shape.join(', ')}]`);
     if (y.rank !== 1 || y.shape[0] !== x.shape[0] || y.dtype !== 'i32') throw new OpError('Discriminator', `y must be i32 [${x.shape[0]}], got ${y.dtype} [${y.shape.join(', ')}]`);
     const tmp: Tensor[] = [];
     const t = (v: Tensor): Tensor => (tmp.push(v), v);
@@ -303,7 +322,7 @@ export function toUint8(values: ArrayLike<number>): Uint8Array {
   return out;
 }
 
-/** Images [N, 3, H, W] on the GPU -> uint8 NCHW on the host. */
+/** Images [N, C, H, W] on the GPU -> uint8 NCHW on the host. */
 export async function imagesToUint8(x: Tensor): Promise<Uint8Array> {
   return toUint8((await x.data()) as Float32Array);
 }
@@ -320,19 +339,20 @@ export interface SampleOutliersOptions extends LatentOptions {
  */
 export async function sampleOutliers(G: Generator, n: number, opts: SampleOutliersOptions = {}): Promise<{ x: Uint8Array; y: Int32Array; shape: [number, number, number, number] }> {
   const bs = opts.batchSize ?? 500;
-  const res = G.bottomWidth * 8;
-  const x = new Uint8Array(n * 3 * res * res);
+  const res = G.resolution;
+  const c = G.outChannels;
+  const x = new Uint8Array(n * c * res * res);
   const y = new Int32Array(n);
   const seed0 = opts.seed ?? Math.floor(defaultClassSampler.next() * 2 ** 31);
   for (let done = 0, b = 0; done < n; b++) {
     const m = Math.min(bs, n - done);
     const lat = sampleLatent(m, { ...opts, seed: seed0 + b, dimZ: G.dimZ, nClasses: G.nClasses });
     const img = generate(G, lat.z, lat.y);
-    x.set(await imagesToUint8(img), done * 3 * res * res);
+    x.set(await imagesToUint8(img), done * c * res * res);
     y.set((await lat.y.data()) as Int32Array, done);
     for (const t of [lat.z, lat.y, img]) t.dispose();
     done += m;
     opts.onProgress?.(done, n);
   }
-  return { x, y, shape: [n, 3, res, res] };
+  return { x, y, shape: [n, c, res, res] };
 }

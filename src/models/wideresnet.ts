@@ -126,6 +126,11 @@ export interface WideResNetOptions {
   dropRate?: number;
   /** Input planes (pytorch-ood's in_channels; 1 for grey images). Default 3. */
   inChannels?: number;
+  /**
+   * The head's pooling: 'avg8' is wrn.py's avg_pool2d(out, 8) (32x32 inputs); 'global' averages
+   * the whole final map, for other input sizes (28x28 gives 7x7 maps, which avg_pool2d(8) refuses).
+   */
+  pooling?: 'avg8' | 'global';
 }
 
 export class WideResNet extends Module implements UnaryModule {
@@ -133,6 +138,7 @@ export class WideResNet extends Module implements UnaryModule {
   readonly widenFactor: number;
   readonly numClasses: number;
   readonly inChannels: number;
+  readonly pooling: 'avg8' | 'global';
   /** Channel widths [16, 16k, 32k, 64k] (wrn.py's nChannels). */
   readonly nChannels: readonly number[];
   readonly conv1: Conv2d;
@@ -157,6 +163,7 @@ export class WideResNet extends Module implements UnaryModule {
     const cin = opts.inChannels ?? 3;
     if (!Number.isInteger(cin) || cin < 1) throw new OpError('WideResNet', `inChannels must be a positive integer, got ${cin}`);
     this.inChannels = cin;
+    this.pooling = opts.pooling ?? 'avg8';
     this.depth = depth;
     this.widenFactor = k;
     this.numClasses = numClasses;
@@ -214,7 +221,7 @@ export class WideResNet extends Module implements UnaryModule {
     return r;
   }
 
-  /** Penultimate features [N, 64k]: intermediateForward(x), 8x8 average pooled (the input of fc). */
+  /** Penultimate features [N, 64k]: intermediateForward(x), average pooled (the input of fc). */
   features(x: Tensor): Tensor {
     if (x.rank !== 4 || x.shape[1] !== this.inChannels) {
       throw new OpError('WideResNet', `input must be [N, ${this.inChannels}, H, W], got [${x.shape.join(', ')}]`);
@@ -222,15 +229,15 @@ export class WideResNet extends Module implements UnaryModule {
     // two 3x3 stride-2 padding-1 stages: s -> floor((s - 1) / 2) + 1
     const down = (s: number) => Math.floor((s - 1) / 2) + 1;
     const [fh, fw] = [down(down(x.shape[2])), down(down(x.shape[3]))];
-    if (Math.floor(fh / 8) !== 1 || Math.floor(fw / 8) !== 1) {
+    if (this.pooling === 'avg8' && (Math.floor(fh / 8) !== 1 || Math.floor(fw / 8) !== 1)) {
       throw new OpError(
         'WideResNet',
-        `input [${x.shape.join(', ')}] gives ${fh}x${fw} final feature maps; avg_pool2d(8) must reduce them to 1x1 (32x32 inputs give 8x8)`,
+        `input [${x.shape.join(', ')}] gives ${fh}x${fw} final feature maps; avg_pool2d(8) must reduce them to 1x1 (32x32 inputs give 8x8; pooling 'global' takes any size)`,
       );
     }
     const r = this.intermediateForward(x);
     const [N, C] = r.shape;
-    const pooled = avgPool2d(r, 8);
+    const pooled = avgPool2d(r, this.pooling === 'avg8' ? 8 : [fh, fw]);
     r.dispose();
     const f = reshape(pooled, [N, C]);
     pooled.dispose();

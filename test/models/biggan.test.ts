@@ -123,6 +123,36 @@ describe('BigGAN: BigGAN-PyTorch names, shapes and counts (CIFAR config)', () =>
     }
   });
 
+  it('28x28 grey: G with bottom width 7, two up-samplings and one output channel; D with one input channel', async () => {
+    const G = new Generator({ ch: 2, dimZ: 8, nClasses: 3, bottomWidth: 7, upsamples: 2, outChannels: 1 });
+    const D = new Discriminator({ ch: 2, nClasses: 3, inChannels: 1 });
+    try {
+      expect(G.resolution).toBe(28);
+      expect(G.blocks.length).toBe(2);
+      expect(G.linear.weight.shape).toEqual([8 * 7 * 7, 8]);
+      expect(G.stateDict().get('output_layer.2.weight')!.shape).toEqual([1, 8, 3, 3]);
+      expect(D.stateDict().get('blocks.0.0.conv1.weight')!.shape).toEqual([8, 1, 3, 3]);
+      const z = tensor(Float32Array.from({ length: 4 * 8 }, (_, i) => Math.cos(i)), [4, 8]);
+      const y = tensor(Int32Array.from([0, 1, 2, 1]), [4], 'i32');
+      const img = generate(G, z, y);
+      expect(img.shape).toEqual([4, 1, 28, 28]);
+      const px = await read(img);
+      expect(px.every((v) => v >= -1 && v <= 1)).toBe(true);
+      expect(new Set(px.map((v) => v.toFixed(3))).size).toBeGreaterThan(100);
+      const logits = noGrad(() => D.forward(img, y));
+      expect(logits.shape).toEqual([4, 1]);
+      expect((await read(logits)).every(Number.isFinite)).toBe(true);
+      expect(() => D.forward(tensor(new Float32Array(4 * 3 * 28 * 28), [4, 3, 28, 28]), y)).toThrow(/x must be \[N, 1, H, W\]/);
+      const s = await sampleOutliers(G, 5, { seed: 3, batchSize: 2 });
+      expect(s.shape).toEqual([5, 1, 28, 28]);
+      expect(s.x.length).toBe(5 * 28 * 28);
+      for (const t of [z, y, img, logits]) t.dispose();
+    } finally {
+      G.dispose();
+      D.dispose();
+    }
+  });
+
   it('rejects bad inputs before running kernels', () => {
     const G = new Generator({ ch: 1, dimZ: 4, nClasses: 3 });
     try {

@@ -120,6 +120,25 @@ describe('WideResNet: PyTorch names, shapes and counts', () => {
     }
   });
 
+  it("pooling 'global' takes 28x28 inputs (7x7 maps averaged whole); 'avg8' refuses them as wrn.py would", async () => {
+    const m = new WideResNet(10, { depth: 10, widenFactor: 1, inChannels: 1, pooling: 'global' }).eval();
+    const ref8 = new WideResNet(10, { depth: 10, widenFactor: 1, inChannels: 1 }).eval();
+    try {
+      const x = tensor(Float32Array.from({ length: 3 * 28 * 28 }, (_, i) => Math.sin(i * 0.07)), [3, 1, 28, 28]);
+      const { maps, f, y } = noGrad(() => ({ maps: m.intermediateForward(x), f: m.features(x), y: m.forward(x) }));
+      expect(maps.shape).toEqual([3, 64, 7, 7]);
+      expect(y.shape).toEqual([3, 10]);
+      const mv = await read(maps);
+      const ref = Array.from({ length: 3 * 64 }, (_, r) => mv.slice(r * 49, r * 49 + 49).reduce((a, b) => a + b, 0) / 49);
+      expectClose(await read(f), ref, { atol: 1e-6, rtol: 1e-5, what: 'features = mean of the 7x7 maps' });
+      expect(() => ref8.forward(x)).toThrow(/7x7 final feature maps.*pooling 'global'/);
+      for (const t of [x, maps, f, y]) t.dispose();
+    } finally {
+      m.dispose();
+      ref8.dispose();
+    }
+  });
+
   it('bad configurations and inputs are refused before any kernel runs', () => {
     expect(() => new WideResNet(10, { depth: 41 })).toThrow(OpError);
     expect(() => new WideResNet(10, { depth: 40, widenFactor: 0 })).toThrow(/widenFactor/);

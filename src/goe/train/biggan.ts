@@ -30,7 +30,8 @@ export interface BigGANTrainOptions {
 
 export async function trainBigGANOn(o: BigGANTrainOptions): Promise<{ trainer: BigGANTrainer; G: BigGANGenerator }> {
   manualSeed(o.seed ?? 0); // initial weights and latents do not depend on what the process did before
-  const trainer = BigGANTrainer.create({ nClasses: o.numClasses, ...o.generator }, {}, { seed: o.seed ?? 0, ...o.config });
+  const channels = o.train.sampleShape[0]!;
+  const trainer = BigGANTrainer.create({ nClasses: o.numClasses, outChannels: channels, ...o.generator }, {}, { seed: o.seed ?? 0, ...o.config });
   if (o.resume && o.checkpoint !== undefined && existsSync(o.checkpoint)) {
     await trainer.load(o.checkpoint);
     o.log(`[biggan] resumed from ${o.checkpoint} at iteration ${trainer.itr}`);
@@ -38,7 +39,7 @@ export async function trainBigGANOn(o: BigGANTrainOptions): Promise<{ trainer: B
   const c = trainer.config;
   const loader = new DataLoader({
     source: o.train, batchSize: c.batchSize * c.numDSteps, dropLast: true, seed: o.seed ?? 0, workers: o.workers,
-    transform: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
+    transform: { mean: new Array<number>(channels).fill(0.5), std: new Array<number>(channels).fill(0.5) },
   });
   o.log(`[biggan] G ${trainer.G.numParameters()} / D ${trainer.D.numParameters()} parameters, ${o.iterations} iterations of ${c.numDSteps} x ${c.batchSize} images (${loader.numBatches} per epoch)`);
   const start = trainer.itr;
