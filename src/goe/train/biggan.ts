@@ -26,6 +26,8 @@ export interface BigGANTrainOptions {
   seed?: number;
   workers?: number;
   log: LogFn;
+  /** Called as each iteration starts, with the iteration count reached and the total (progress bars). */
+  onIteration?: (itr: number, total: number) => void;
 }
 
 export async function trainBigGANOn(o: BigGANTrainOptions): Promise<{ trainer: BigGANTrainer; G: BigGANGenerator }> {
@@ -55,6 +57,7 @@ export async function trainBigGANOn(o: BigGANTrainOptions): Promise<{ trainer: B
           const x = tensor(batch.x, batch.shape);
           const y = tensor(batch.y, [batch.y.length], 'i32');
           prev = [x, y];
+          o.onIteration?.(epoch * loader.numBatches + b, o.iterations);
           yield { x, y };
         }
       }

@@ -25,6 +25,8 @@ export interface ScoreOptions {
   transform?: ImageTransform | null;
   /** Loader worker threads (default: the loader's default). */
   workers?: number;
+  /** Called after every batch with the number of images it scored (progress bars). */
+  onBatch?: (images: number) => void;
 }
 
 export interface SetScores {
@@ -62,6 +64,7 @@ export async function scoreSet(model: Classifier, source: Source, opts: ScoreOpt
         for (let i = 0; i < p.length; i++) if (p[i] === batch.y[i]) correct++;
       }
       n += batch.nIn;
+      opts.onBatch?.(batch.nIn);
     }
   } finally {
     await loader.close();

@@ -54,6 +54,8 @@ export interface TrainLoopOptions {
   stopAfter?: number;
   /** Caller metadata stored in every checkpoint (config name, seed...). */
   meta?: Record<string, unknown>;
+  /** Called after every step with the global step and the phase's total (progress bars; no readback). */
+  onStep?: (step: number, total: number) => void;
 }
 
 export interface LossRecord {
@@ -134,6 +136,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
       st.step++;
       st.batch++;
       ran++;
+      o.onStep?.(st.step, total);
       if (loss !== null) {
         const v = await loss.item();
         loss.dispose();
