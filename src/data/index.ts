@@ -22,3 +22,6 @@ export { compileTransform, writeSample, CIFAR_MEAN, CIFAR_STD, IMAGENET_MEAN, IM
 export { DataLoader, type LoaderOptions, type OutlierOptions, type Batch } from './loader.ts';
 export type { Skip } from './assemble.ts';
 export { uploadBatch, uploadSeparate, type Upload, type UploadInt, type UploadHooks, type UploadedBatch, type UploadedSeparate } from './upload.ts';
+export { openImageSet, openLabelledImageSet, openTrainTest, checkTrainTest, type UserImageOptions, type LabelledImageOptions, type LabelledImageSet } from './user-data.ts';
+export { arrayGeometry, type ArrayImageOptions } from './user-arrays.ts';
+export { convertPixels, rgbToLuma, type ImageTarget } from './user-pixels.ts';
