@@ -52,3 +52,30 @@ SRC
     echo "no Vulkan driver found and this is not Debian: install your GPU's Vulkan driver or Mesa's lavapipe" >&2
   fi
 fi
+
+# Offline data for the Fashion-MNIST experiment (src/data/offline-ood.ts): the in-distribution set
+# and the fonts / icon themes its OOD test sets are rendered from. Download sizes (Debian 12):
+# dataset-fashion-mnist 30.9 MB; fonts-dejavu-core 1.1, fonts-dejavu-extra 2.0, fonts-liberation2 1.5, fonts-freefont-ttf 2.6, fonts-urw-base35
+# 10.8; adwaita-icon-theme 5.1, tango-icon-theme 1.2, gnome-icon-theme 9.9: about 65 MB in all.
+# Quiet and never fatal: without them the experiment falls back to downloads or skips those sets.
+GOE_OFFLINE_DATA_PACKAGES=(dataset-fashion-mnist fonts-dejavu-core fonts-dejavu-extra fonts-liberation2 fonts-freefont-ttf
+  fonts-urw-base35 adwaita-icon-theme tango-icon-theme gnome-icon-theme)
+install_offline_data() {
+  [[ -f /etc/debian_version ]] && command -v apt-get >/dev/null && command -v dpkg-query >/dev/null || return 0
+  local missing=() p
+  for p in "${GOE_OFFLINE_DATA_PACKAGES[@]}"; do
+    [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" == "install ok installed" ]] || missing+=("$p")
+  done
+  (( ${#missing[@]} )) || return 0
+  local sudo=""
+  if [[ "$(id -u)" != 0 ]]; then
+    sudo -n true 2>/dev/null || { echo "== offline data packages missing (${missing[*]}): install them as root" >&2; return 0; }
+    sudo="sudo -n"
+  fi
+  echo "== installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
+    || { $sudo apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1; } \
+    || echo "== could not install ${missing[*]}: the offline OOD sets that need them are skipped" >&2
+  return 0
+}
+[[ "${GOE_SKIP_OFFLINE_DATA:-}" == 1 ]] || install_offline_data

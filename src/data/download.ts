@@ -25,6 +25,8 @@ export interface RemoteFile {
   md5?: string;
   /** Expected SHA-256 (hex). */
   sha256?: string;
+  /** Expected size in bytes: the only check where no checksum is published (notMNIST). */
+  size?: number;
   /** Extract this archive into the dataset's folder after it is verified. */
   extract?: 'tar' | 'tar.gz' | 'zip';
 }
@@ -73,7 +75,8 @@ export async function fileDigests(path: string): Promise<{ md5: string; sha256: 
   return { md5: md5.digest('hex'), sha256: sha.digest('hex'), size };
 }
 
-function mismatch(file: RemoteFile, got: { md5: string; sha256: string }): string | undefined {
+function mismatch(file: RemoteFile, got: { md5: string; sha256: string; size?: number }): string | undefined {
+  if (file.size !== undefined && got.size !== undefined && got.size !== file.size) return `size is ${got.size} bytes, expected ${file.size}`;
   if (file.md5 !== undefined && file.md5.toLowerCase() !== got.md5) return `md5 is ${got.md5}, expected ${file.md5}`;
   if (file.sha256 !== undefined && file.sha256.toLowerCase() !== got.sha256) return `sha256 is ${got.sha256}, expected ${file.sha256}`;
   return undefined;
@@ -225,7 +228,7 @@ export async function downloadFile(file: RemoteFile, folder: string, opts: Downl
     await rm(tmp, { force: true });
   }
   const had = existing.problem !== undefined ? ` The file already at ${dest} fails its checksum (${existing.problem}).` : '';
-  const sum = file.md5 !== undefined ? `md5 ${file.md5}` : file.sha256 !== undefined ? `sha256 ${file.sha256}` : 'no checksum recorded';
+  const sum = file.md5 !== undefined ? `md5 ${file.md5}` : file.sha256 !== undefined ? `sha256 ${file.sha256}` : file.size !== undefined ? `${file.size} bytes, no checksum published` : 'no checksum recorded';
   throw new DatasetUnavailableError(
     `cannot download ${dataset}: ${last?.message ?? 'unknown error'}.${had} ` +
       `To use it offline, fetch ${file.url} on a connected machine and put it at ${dest} (${sum}).`,
@@ -242,7 +245,7 @@ export async function extractArchive(file: RemoteFile, folder: string): Promise<
   if (file.extract === undefined) return false;
   const archive = join(folder, file.name);
   const marker = markerPath(folder, file.name);
-  const id = file.md5 ?? file.sha256 ?? '';
+  const id = file.md5 ?? file.sha256 ?? String(file.size ?? '');
   if (existsSync(marker) && (await readFile(marker, 'utf8')) === id) return false;
   const tmp = join(folder, `.extract-${file.name}-${process.pid}-${randomBytes(4).toString('hex')}`);
   await mkdir(tmp, { recursive: true });
@@ -299,7 +302,7 @@ export async function locateDataset(entry: DatasetEntry, opts: Pick<DownloadOpti
   for (const f of entry.files) {
     const v = await verifiedOnDisk(folder, f);
     if (!v.ok) {
-      const sum = f.md5 !== undefined ? `md5 ${f.md5}` : `sha256 ${f.sha256}`;
+      const sum = f.md5 !== undefined ? `md5 ${f.md5}` : f.sha256 !== undefined ? `sha256 ${f.sha256}` : `${f.size} bytes`;
       throw new DatasetUnavailableError(
         `${entry.name} is not in the data folder${v.problem ? ` (the file there fails its checksum: ${v.problem})` : ''}: ` +
           `call download('${entry.name}') or fetch ${f.url} and put it at ${join(folder, f.name)} (${sum})`,

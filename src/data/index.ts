@@ -25,3 +25,8 @@ export { uploadBatch, uploadSeparate, type Upload, type UploadInt, type UploadHo
 export { openImageSet, openLabelledImageSet, openTrainTest, checkTrainTest, type UserImageOptions, type LabelledImageOptions, type LabelledImageSet } from './user-data.ts';
 export { arrayGeometry, type ArrayImageOptions } from './user-arrays.ts';
 export { convertPixels, rgbToLuma, type ImageTarget } from './user-pixels.ts';
+export { npyUint8Bytes, npzUint8Bytes, writeNpzUint8, type NpzArray } from './npz-write.ts';
+export { OOD_SIDE, lumaOnBlack, toSide28, pixelStd, type OfflineSet, type OfflineSetInfo, type CacheOptions } from './offline-sets.ts';
+export { buildFontGlyphs, GLYPH_CHARS, GLYPH_FONT_DIRS, type FontGlyphOptions } from './font-glyphs.ts';
+export { buildIconImages, iconFiles, ICON_THEMES, type IconImageOptions } from './icon-images.ts';
+export { fashionMnistOodSets, noiseSet, loadKmnist, loadMnistOod, loadNotMnistSmall, loadCifar10Grey, type OodGetOptions, type FashionMnistOodOptions, type OodSets } from './offline-ood.ts';

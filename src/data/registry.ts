@@ -54,6 +54,25 @@ export const DATASETS: Record<string, RegistryEntry> = {
       ['t10k-labels-idx1-ubyte.gz', 'ec29112dd5afa0611ce80d1b7f02629c'],
     ].map(([name, md5]) => ({ name: name!, md5, url: `https://ossci-datasets.s3.amazonaws.com/mnist/${name}` })),
   },
+  kmnist: {
+    name: 'kmnist',
+    description: 'Kuzushiji-MNIST: 28x28 grey cursive Japanese characters, 10 classes (IDX, gzipped); URLs and md5s as torchvision',
+    format: 'idx',
+    files: [
+      ['train-images-idx3-ubyte.gz', 'bdb82020997e1d708af4cf47b453dcf7'],
+      ['train-labels-idx1-ubyte.gz', 'e144d726b3acfaa3e44228e80efcd344'],
+      ['t10k-images-idx3-ubyte.gz', '5c965bf0a639b31b8f53240b1b52f4d7'],
+      ['t10k-labels-idx1-ubyte.gz', '7320c461ea6c1c855c0b718fb2a4b134'],
+    ].map(([name, md5]) => ({ name: name!, md5, url: `http://codh.rois.ac.jp/kmnist/dataset/kmnist/${name}` })),
+  },
+  'notmnist-small': {
+    name: 'notmnist-small',
+    description:
+      'notMNIST small: about 18,700 28x28 grey PNG glyphs of A-J in folders notMNIST_small/A..J (a few files are unreadable). ' +
+      'No checksum is published: the size is the one the Udacity deep-learning notebook checks',
+    format: 'image-folder',
+    files: [{ name: 'notMNIST_small.tar.gz', url: 'https://commondatastorage.googleapis.com/books1000/notMNIST_small.tar.gz', size: 8458043, extract: 'tar.gz' }],
+  },
   'fashion-mnist': {
     name: 'fashion-mnist',
     description: "Fashion-MNIST (IDX, gzipped); Debian's dataset-fashion-mnist package is used instead when installed",
