@@ -2,7 +2,8 @@
  * `goe metrics --in FILE --out FILE`: the paper's four OOD metrics from two score files.
  *
  * Score files hold OUTLIER scores (higher = more OOD), one number per line (blank lines
- * ignored), or a `.json` array, or a 1-D float32/float64 little-endian `.npy` array. Bad input
+ * ignored), or a `.json` array, or a 1-D float32/float64 little-endian `.npy` array, or one array
+ * of an `.npz` named `FILE.npz:KEY` (experiment runs save `scores.npz`). Bad input
  * (empty file, non-numeric line, NaN / infinite score) is reported on stderr as `file:line: ...`
  * with exit code 2.
  *
@@ -33,7 +34,8 @@ Computes AUROC, AUPR-IN, AUPR-OUT and FPR95TPR from outlier scores (higher = mor
 
   --in FILE           scores of in-distribution samples
   --out FILE          scores of out-of-distribution samples
-                      (FILE: one number per line, or a .json array, or a 1-D float32/float64 .npy)
+                      (FILE: one number per line, or a .json array, or a 1-D float32/float64 .npy,
+                      or one array of an .npz as FILE.npz:KEY, e.g. a run's scores.npz:in__MSP)
   --json              print one JSON line of fractions instead of the table
   --convention C      ood-positive (default, pytorch-ood: OOD is the positive class)
                       in-positive (Hendrycks' OE code: in-distribution positive, scores negated;

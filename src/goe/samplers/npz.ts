@@ -7,7 +7,7 @@
 import { crc32 } from 'node:zlib';
 import { writeFileAtomic } from '../../engine/index.ts';
 
-export type NpyWritable = Uint8Array | Int32Array | Float32Array;
+export type NpyWritable = Uint8Array | Int32Array | Float32Array | Float64Array;
 
 export interface NpyArrayIn {
   data: NpyWritable;
@@ -17,6 +17,7 @@ export interface NpyArrayIn {
 function descr(a: NpyWritable): string {
   if (a instanceof Uint8Array) return '|u1';
   if (a instanceof Int32Array) return '<i4';
+  if (a instanceof Float64Array) return '<f8';
   return '<f4';
 }
 

@@ -35,13 +35,17 @@ export interface SetScores {
   /** Top-1 accuracy when the set is labelled. */
   accuracy: number | null;
   n: number;
+  /** Per sample: the label and the argmax class, when the set is labelled. */
+  labels?: Int32Array;
+  predictions?: Int32Array;
 }
 
 /** Scores one set. */
 export async function scoreSet(model: Classifier, source: Source, opts: ScoreOptions): Promise<SetScores> {
   const loader = new DataLoader({ source, batchSize: opts.batchSize ?? 256, shuffle: false, transform: opts.transform, workers: opts.workers });
   const parts: Record<string, Float32Array[]> = Object.fromEntries(opts.detectors.map((d) => [d, []]));
-  let correct = 0;
+  const labelParts: Int32Array[] = [];
+  const predictionParts: Int32Array[] = [];
   let n = 0;
   const labelled = source.labels !== null;
   const wasTraining = model.training;
@@ -59,9 +63,9 @@ export async function scoreSet(model: Classifier, source: Source, opts: ScoreOpt
         out.scores[i]!.dispose();
       }
       if (out.pred !== null) {
-        const p = (await out.pred.data()) as Int32Array;
+        predictionParts.push((await out.pred.data()) as Int32Array);
         out.pred.dispose();
-        for (let i = 0; i < p.length; i++) if (p[i] === batch.y[i]) correct++;
+        labelParts.push(batch.y.slice(0, batch.nIn));
       }
       n += batch.nIn;
       opts.onBatch?.(batch.nIn);
@@ -71,16 +75,22 @@ export async function scoreSet(model: Classifier, source: Source, opts: ScoreOpt
     model.train(wasTraining);
   }
   const scores: Record<string, Float64Array> = {};
-  for (const d of opts.detectors) {
-    const all = new Float64Array(n);
-    let at = 0;
-    for (const p of parts[d]!) {
-      all.set(p, at);
-      at += p.length;
-    }
-    scores[d] = all;
+  for (const d of opts.detectors) scores[d] = concat(parts[d]!, new Float64Array(n));
+  if (!labelled) return { scores, accuracy: null, n };
+  const labels = concat(labelParts, new Int32Array(n));
+  const predictions = concat(predictionParts, new Int32Array(n));
+  let correct = 0;
+  for (let i = 0; i < n; i++) if (predictions[i] === labels[i]) correct++;
+  return { scores, accuracy: correct / n, n, labels, predictions };
+}
+
+function concat<T extends Float64Array | Int32Array>(parts: readonly ArrayLike<number>[], out: T): T {
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
   }
-  return { scores, accuracy: labelled ? correct / n : null, n };
+  return out;
 }
 
 export interface EvalSet {
@@ -97,24 +107,59 @@ export interface EvaluationResult {
   meanScores: Record<string, Record<string, number>>;
 }
 
-function mean(a: Float64Array): number {
+function mean(a: ArrayLike<number>): number {
   let s = 0;
-  for (const v of a) s += v;
+  for (let i = 0; i < a.length; i++) s += a[i]!;
   return s / a.length;
+}
+
+/** One scored set: outlier scores per detector (and, when labelled, labels and predictions). */
+export interface NamedScores {
+  name: string;
+  scores: Record<string, ArrayLike<number>>;
+  labels?: Int32Array;
+  predictions?: Int32Array;
+}
+
+/** Every per-sample score of one evaluated model: what the metrics, figures and scores.npz are made from. */
+export interface RunScores {
+  detectors: readonly string[];
+  in: NamedScores;
+  ood: NamedScores[];
+}
+
+/** Scores the in-distribution test set and each OOD set with every detector of `opts`. */
+export async function scoreRun(model: Classifier, inSet: EvalSet, oodSets: readonly EvalSet[], opts: ScoreOptions): Promise<RunScores> {
+  if (oodSets.length === 0) throw new Error('scoreRun: no OOD test sets');
+  const named = (name: string, s: SetScores): NamedScores => ({ name, scores: s.scores, ...(s.labels ? { labels: s.labels, predictions: s.predictions! } : {}) });
+  const inScores = named(inSet.name, await scoreSet(model, inSet.source, opts));
+  const ood: NamedScores[] = [];
+  for (const s of oodSets) ood.push(named(s.name, await scoreSet(model, s.source, opts)));
+  return { detectors: [...opts.detectors], in: inScores, ood };
+}
+
+/** The metrics per detector (per OOD set and their mean) of saved or fresh per-sample scores. */
+export function evaluateScores(run: RunScores, opts: OodMetricOptions = {}): EvaluationResult {
+  if (run.ood.length === 0) throw new Error('evaluateScores: no OOD test sets');
+  const reports: Record<string, OodSetReport> = {};
+  const meanScores: Record<string, Record<string, number>> = {};
+  for (const d of run.detectors) {
+    const sets = new Map<string, ArrayLike<number>>(run.ood.map((s) => [s.name, s.scores[d]!]));
+    reports[d] = evaluateOodSets(run.in.scores[d]!, sets, { detector: d, convention: opts.convention, prRule: opts.prRule });
+    meanScores[d] = { [run.in.name]: mean(run.in.scores[d]!), ...Object.fromEntries([...sets].map(([k, v]) => [k, mean(v)])) };
+  }
+  const { labels, predictions } = run.in;
+  let accuracy: number | null = null;
+  if (labels !== undefined && predictions !== undefined) {
+    let correct = 0;
+    for (let i = 0; i < labels.length; i++) if (labels[i] === predictions[i]) correct++;
+    accuracy = correct / labels.length;
+  }
+  return { accuracy, reports, meanScores };
 }
 
 /** Scores the in-distribution test set and each OOD set, then computes the metrics per detector. */
 export async function evaluateDetectors(model: Classifier, inSet: EvalSet, oodSets: readonly EvalSet[], opts: ScoreOptions & OodMetricOptions): Promise<EvaluationResult> {
   if (oodSets.length === 0) throw new Error('evaluateDetectors: no OOD test sets');
-  const inScores = await scoreSet(model, inSet.source, opts);
-  const ood = new Map<string, SetScores>();
-  for (const s of oodSets) ood.set(s.name, await scoreSet(model, s.source, opts));
-  const reports: Record<string, OodSetReport> = {};
-  const meanScores: Record<string, Record<string, number>> = {};
-  for (const d of opts.detectors) {
-    const sets = new Map<string, Float64Array>([...ood].map(([k, v]) => [k, v.scores[d]!]));
-    reports[d] = evaluateOodSets(inScores.scores[d]!, sets, { detector: d, convention: opts.convention, prRule: opts.prRule });
-    meanScores[d] = { [inSet.name]: mean(inScores.scores[d]!), ...Object.fromEntries([...sets].map(([k, v]) => [k, mean(v)])) };
-  }
-  return { accuracy: inScores.accuracy, reports, meanScores };
+  return evaluateScores(await scoreRun(model, inSet, oodSets, opts), opts);
 }

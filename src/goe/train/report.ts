@@ -2,7 +2,8 @@
  * Experiment reports in the run folder: results.md (one table per outlier variant with the
  * paper's columns, per OOD set and the mean, then a summary of the mean rows), results.csv (every
  * row, fractions at full precision, with the variant as a column) and results.json. Every file
- * states the metric convention (src/goe/metrics' describeConvention).
+ * states the metric convention (src/goe/metrics' describeConvention). results.md links each
+ * variant's pictures and saved scores when the variant carries a `figures` snippet.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,6 +23,8 @@ export interface VariantReport {
   extra?: EvaluationResult;
   /** Training summary (steps, seconds, steps/s, final loss). */
   training?: Record<string, unknown>;
+  /** Markdown linking the variant's pictures and saved scores (src/goe/report's writeRunFigures), paths relative to results.md. */
+  figures?: string;
 }
 
 export interface ExperimentReport {
@@ -48,6 +51,7 @@ export function reportMarkdown(r: ExperimentReport): string {
     if (v.evaluation.accuracy !== null) out.push(`In-distribution test accuracy: ${(v.evaluation.accuracy * 100).toFixed(2)}%`, '');
     out.push(formatMarkdownTable(rowsOf(v.evaluation), r.options));
     if (v.extra) out.push('Additional OOD sets (not in the mean above):', '', formatMarkdownTable(rowsOf(v.extra), r.options));
+    if (v.figures) out.push(v.figures.trimEnd(), '');
     for (const rep of Object.values(v.evaluation.reports)) summary.push({ ...rep.mean, outlierSet: `${v.outliers}` });
   }
   out.push('## Summary (mean over OOD sets; "Outlier set" column = training outliers)', '', formatMarkdownTable(summary, r.options));
