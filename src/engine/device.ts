@@ -6,6 +6,7 @@
  */
 import { getPlatform } from './platform.ts';
 import { BufferPool, StagingPool } from './pool.ts';
+import { BindGroupCache, type BindGroupStats } from './bind-groups.ts';
 import { GpuError, NoAdapterError } from './errors.ts';
 
 export type AdapterChoice = 'auto' | 'hardware' | 'software' | string;
@@ -61,6 +62,10 @@ const RAISED_LIMITS = [
 
 const UNIFORM_ARENA_BYTES = 1 << 18;
 
+/** Bind groups kept for reuse (bind-groups.ts): above the distinct groups of one training step of
+ * the models here (bench/NOTES.md, "Bind groups per dispatch"), so a step never evicts its own. */
+const BIND_GROUP_CACHE_LIMIT = 1 << 16;
+
 export interface Kernel {
   readonly label: string;
   readonly pipeline: GPUComputePipeline;
@@ -91,6 +96,7 @@ export class Device {
   private readonly uniformCpu = new Uint8Array(UNIFORM_ARENA_BYTES);
   private uniformUsed = 0;
   private readonly uniformGpu: GPUBuffer;
+  private readonly bindGroups: BindGroupCache;
   /** Kernel labels recorded into the pending encoder, to name the culprit of an error. */
   private pendingLabels = new Set<string>();
   /** Errors reported asynchronously by the device, thrown at the next sync point. */
@@ -121,7 +127,8 @@ export class Device {
     this.subgroupSize = this.features.has('subgroups') ? (adapter.info.subgroupMinSize ?? 0) : 0;
     this.dispatchesPerSubmit = opts.dispatchesPerSubmit ?? 256;
     this.gpuWait = gpuWait;
-    this.pool = new BufferPool(device, (e) => this.errors.push(e), () => this.flush());
+    this.bindGroups = new BindGroupCache(device, BIND_GROUP_CACHE_LIMIT);
+    this.pool = new BufferPool(device, (e) => this.errors.push(e), () => this.flush(), (b) => this.bindGroups.forget(b));
     this.staging = new StagingPool(device);
     this.uniformGpu = device.createBuffer({
       label: 'uniform-arena',
@@ -205,7 +212,7 @@ export class Device {
       entries.push({ binding: binding++, resource: this.pushUniform(params) });
     }
     for (const b of buffers) entries.push({ binding: binding++, resource: isBuffer(b) ? { buffer: b } : b });
-    const bindGroup = this.gpu.createBindGroup({ label: kernel.label, layout: kernel.layout, entries });
+    const bindGroup = this.bindGroups.get(kernel.label, kernel.layout, entries);
     const pass = this.openPass();
     pass.setPipeline(kernel.pipeline);
     pass.setBindGroup(0, bindGroup);
@@ -265,6 +272,24 @@ export class Device {
     const context = labels.length > 0 ? ` (kernels in this submission: ${labels.join(', ')})` : '';
     this.watch(dev.popErrorScope(), `validation error${context}`);
     this.watch(dev.popErrorScope(), `out of GPU memory${context}`);
+  }
+
+  /** Destroys a buffer the engine made outside the pool, after submitting the work that names it
+   * and dropping the cached bind groups that hold it. */
+  destroyBuffer(buf: GPUBuffer): void {
+    this.flush();
+    this.bindGroups.forget(buf);
+    buf.destroy();
+  }
+
+  /** Drops the cached bind groups that name a texture view (before its texture is let go). */
+  forgetView(view: GPUTextureView): void {
+    this.bindGroups.forget(view);
+  }
+
+  /** Bind groups created, reused and cached (a test counts them per training step). */
+  bindGroupStats(): BindGroupStats {
+    return this.bindGroups.stats();
   }
 
   // ---------------------------------------------------------------- readback and sync
@@ -362,6 +387,7 @@ export class Device {
     }
     this.destroyed = true;
     this.pool.destroyAll();
+    this.bindGroups.clear();
     this.staging.destroyAll();
     this.uniformGpu.destroy();
     this.gpu.destroy();

@@ -31,6 +31,8 @@ export interface PoolStats {
 export class BufferPool {
   private readonly free = new Map<number, GPUBuffer[]>();
   private readonly sizes = new WeakMap<GPUBuffer, number>();
+  /** Creation order of each buffer: free lists are kept sorted by it (see `acquire`). */
+  private readonly serials = new WeakMap<GPUBuffer, number>();
   private live = 0;
   private freeCount = 0;
   private bytes = 0;
@@ -38,14 +40,22 @@ export class BufferPool {
   private readonly device: GPUDevice;
   private readonly onError: (e: GpuError) => void;
   private readonly flush: () => void;
+  private readonly beforeDestroy: (b: GPUBuffer) => void;
 
-  constructor(device: GPUDevice, onError: (e: GpuError) => void, flush: () => void) {
+  /** `beforeDestroy` runs for each buffer `trim` destroys (the device drops its cached bind groups). */
+  constructor(device: GPUDevice, onError: (e: GpuError) => void, flush: () => void, beforeDestroy: (b: GPUBuffer) => void = () => {}) {
     this.device = device;
     this.onError = onError;
     this.flush = flush;
+    this.beforeDestroy = beforeDestroy;
   }
 
-  /** A storage buffer of at least `bytes` bytes (contents undefined). */
+  /**
+   * A storage buffer of at least `bytes` bytes (contents undefined): the oldest free one of its
+   * size class. Handing out buffers by age, not last-in-first-out, makes a step that acquires and
+   * releases in a fixed order get the same buffers every time (LIFO permutes the free lists from
+   * step to step), so the device's bind groups, keyed by buffer, are found again (bind-groups.ts).
+   */
   acquire(bytes: number): GPUBuffer {
     const size = sizeClass(Math.max(4, bytes));
     const list = this.free.get(size);
@@ -68,6 +78,7 @@ export class BufferPool {
         if (err) this.onError(new GpuError(`out of GPU memory allocating ${size} bytes: ${err.message}`));
       });
       this.sizes.set(buf, size);
+      this.serials.set(buf, this.created);
       this.bytes += size;
       this.created++;
     }
@@ -82,7 +93,16 @@ export class BufferPool {
     if (size === undefined) throw new Error('BufferPool.release: buffer not from this pool');
     let list = this.free.get(size);
     if (!list) this.free.set(size, (list = []));
-    list.push(buf);
+    // newest first, so pop() returns the oldest
+    const serial = this.serials.get(buf)!;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.serials.get(list[mid]!)! > serial) lo = mid + 1;
+      else hi = mid;
+    }
+    list.splice(lo, 0, buf);
     this.live--;
     this.freeCount++;
   }
@@ -92,7 +112,10 @@ export class BufferPool {
     if (this.freeCount === 0) return;
     this.flush(); // recorded work may still name a free buffer: submit before destroying it
     for (const [size, list] of this.free) {
-      for (const b of list) b.destroy();
+      for (const b of list) {
+        this.beforeDestroy(b);
+        b.destroy();
+      }
       this.bytes -= size * list.length;
     }
     this.free.clear();

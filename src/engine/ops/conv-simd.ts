@@ -25,7 +25,7 @@ import { runtime } from '../runtime.ts';
 import type { Device } from '../device.ts';
 import type { ConvGeometry } from './conv.ts';
 import { dispatch, grid1d, kernel, subgroupDefines } from './launch.ts';
-import { acquireTexture, planSimd8, releaseTexture, runSimd8, simd8Available, type Simd8Plan } from './matmul-simd.ts';
+import { acquireTexture, panelView, planSimd8, releaseTexture, runSimd8, simd8Available, type Simd8Plan } from './matmul-simd.ts';
 import { convForwardNarrow, convInputGradDirect8, convInputGradNarrow, direct8Route } from './conv-direct8.ts';
 
 /** `enabled`: off pins conv.ts's own kernels (the benchmark's `--baseline` rows);
@@ -202,7 +202,7 @@ function packU(op: string, part: Part, plan: Simd8Plan, src: Tensor, packed: Ten
 function packT(op: string, part: Part, plan: Simd8Plan, src: Tensor, n0: number, tex: GPUTexture): void {
   const ts = packTSpec(part, plan);
   const k = kernel('conv2d', 'simd_pack_t', { defines: subgroupDefines(), constants: ts.constants });
-  dispatch(k, [tex.createView({ dimension: '2d-array' }), src.bufferFor(op)], packParams(plan, src.offset, n0, part.phase), [1, Math.ceil(plan.kh / ts.rowsPerGroup), plan.layers]);
+  dispatch(k, [panelView(tex), src.bufferFor(op)], packParams(plan, src.offset, n0, part.phase), [1, Math.ceil(plan.kh / ts.rowsPerGroup), plan.layers]);
 }
 
 /** A view of `t` from element `offset` on (runSimd8 writes at its output's offset). */

@@ -124,8 +124,7 @@ export async function validateIndices(op: string, ids: Tensor, hi: number, ignor
       );
     }
   } finally {
-    device.flush();
-    reg.destroy();
+    device.destroyBuffer(reg);
   }
 }
 

@@ -129,7 +129,7 @@ export function matmulSimd8(out: Tensor, A: Simd8Operand, B: Simd8Operand, c: Si
     const pt = simd8Params(plan, T.t.offset, tSt, c.bshape, tBst, c.alpha);
     pt[0] = plan.cols; // v7_src bounds the packed operand's "rows": T's columns here
     const packT = kernel('matmul', 'v7_pack_t', { defines: c.defines });
-    dispatch(packT, [tex.createView({ dimension: '2d-array' }), T.t.bufferFor(op)], pt, [1, Math.ceil(plan.kh / (8 * PACK_T_ROWS)), plan.layers]);
+    dispatch(packT, [panelView(tex), T.t.bufferFor(op)], pt, [1, Math.ceil(plan.kh / (8 * PACK_T_ROWS)), plan.layers]);
 
     runSimd8(plan, packed, tex, out, { bias: c.bias, biasCode: c.biasCode, act: c.act, alpha: c.alpha, colSplit: 0, spare: T.t, defines: c.defines });
   } finally {
@@ -176,7 +176,7 @@ export function runSimd8(plan: Simd8Plan, packed: Tensor, tex: GPUTexture, out: 
   // BIAS and ACT are overrides: as run-time values every output paid for all seven activations
   // (the epilogue was 43% of a K = 128 product); the layout (swap, col_split) stays run time
   const main = kernel('matmul', 'v7_simd8', { defines: e.defines, constants: { BIAS: e.biasCode, ACT: e.act } });
-  const view = tex.createView({ dimension: '2d-array' });
+  const view = panelView(tex);
   const outBuf = out.bufferFor(op);
   const biasBuf = (e.bias ?? e.spare).bufferFor(op);
   const pm = simd8Params(plan, out.offset, [0, 0], [1, 1, 1, 1], [0, 0, 0, 0], e.alpha);
@@ -252,6 +252,16 @@ export function acquireTexture(dev: Device, kh: number, layers: number): GPUText
   });
 }
 
+/** Each panel texture's one view: the device caches bind groups by view identity
+ * (bind-groups.ts), so a fresh view per call would add a bind group per dispatch. */
+const views = new WeakMap<GPUTexture, GPUTextureView>();
+
+export function panelView(tex: GPUTexture): GPUTextureView {
+  let v = views.get(tex);
+  if (!v) views.set(tex, (v = tex.createView({ dimension: '2d-array' })));
+  return v;
+}
+
 /** Returns a texture from `acquireTexture` for reuse (or drops it above the cache cap). */
 export function releaseTexture(dev: Device, tex: GPUTexture): void {
   let byKey = freeTextures.get(dev);
@@ -263,7 +273,11 @@ export function releaseTexture(dev: Device, tex: GPUTexture): void {
   for (const list of byKey.values()) for (const t of list) cached += 128 * t.height * t.depthOrArrayLayers;
   // Over the cap the texture is only dropped, not destroyed: dispatches recorded but not yet
   // submitted still use it, and Dawn keeps it alive for them.
-  if (cached + 128 * tex.height * tex.depthOrArrayLayers > TEXTURE_CACHE_BYTES) return;
+  if (cached + 128 * tex.height * tex.depthOrArrayLayers > TEXTURE_CACHE_BYTES) {
+    const v = views.get(tex);
+    if (v) dev.forgetView(v); // cached bind groups would keep the texture alive
+    return;
+  }
   const key = textureKey(tex.height, tex.depthOrArrayLayers);
   const list = byKey.get(key) ?? [];
   list.push(tex);

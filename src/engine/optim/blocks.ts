@@ -61,9 +61,8 @@ function uploadTable(data: Uint32Array): GPUBuffer {
 }
 
 function destroyTable(t: Table): void {
-  // recorded work may still read the table: submit it before the buffer goes
-  runtime().device.flush();
-  t.buffer.destroy();
+  // recorded work may still read the table: destroyBuffer submits it before the buffer goes
+  runtime().device.destroyBuffer(t.buffer);
 }
 
 /** Uploaded tables by key; the oldest are dropped beyond `limit` entries. */
