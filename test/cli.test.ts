@@ -50,20 +50,21 @@ describe('goe entry point', () => {
     expect(unknown.stderr).toMatch(/^goe: unknown command "train"/);
   });
 
-  it('`goe run` without the cifar100 data runs the smoke experiment end to end, says so and how to get the data', () => {
+  it('`goe run` without Fashion-MNIST runs the smoke experiment end to end, says so and how to get the data', () => {
     const data = mkdtempSync(join(tmpdir(), 'goe-cli-data-'));
     const out = mkdtempSync(join(tmpdir(), 'goe-cli-run-'));
     try {
-      const r = runGoe(['run', '--out', out, '--data-dir', data], {}, 120_000);
+      // a machine without Debian's dataset-fashion-mnist package and without the network
+      const r = runGoe(['run', '--out', out, '--data-dir', data, '--no-download'], { GOE_SYSTEM_DATASETS: 'none' }, 120_000);
       expect(r.stderr.split('\n').filter((l) => l && !l.startsWith('Warning')).join('\n')).toBe('');
       expect(r.status).toBe(0);
-      expect(r.stdout).toMatch(/^goe run: the main job is the cifar100 experiment, but its data is not in the data folder here:\n/);
-      expect(r.stdout).toContain(`cifar100: https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz -> <data-dir>/cifar100/cifar-100-binary.tar.gz`);
-      expect(r.stdout).toContain('goe-cifar100-samples:');
+      expect(r.stdout).toMatch(/^goe run: the main job is the fmnist experiment, but Fashion-MNIST could not be found or downloaded here \(no fashion-mnist test files/);
+      expect(r.stdout).toContain("Install Debian's dataset-fashion-mnist package");
+      expect(r.stdout).toContain('train-images-idx3-ubyte.gz -> <data-dir>/fashion-mnist/train-images-idx3-ubyte.gz');
       expect(r.stdout).toContain('Running the SMOKE experiment instead');
       expect(r.stdout).toMatch(/\nadapter: .+ \| (software|hardware) \|/);
       expect(r.stdout).toMatch(/\[oe-noise\] epoch 2\/2 step 8\/8 loss \d/);
-      expect(r.stdout).toContain(`goe run: ran the smoke experiment (not the paper's cifar100 run); results in ${out}`);
+      expect(r.stdout).toContain(`goe run: ran the smoke experiment (not the fmnist main job); results in ${out}`);
       const md = readFileSync(join(out, 'results.md'), 'utf8');
       expect(md).toMatch(/^# smoke: OOD detection results/);
       expect(md).toMatch(/\| MSP \| noise \| \d+\.\d\d \| \d+\.\d\d \| \d+\.\d\d \| \d+\.\d\d \|/);
@@ -86,7 +87,7 @@ describe('goe entry point', () => {
       expect(r.stderr).not.toMatch(/\n\s+at /);
       const bad = runGoe(['experiment', 'nope']);
       expect(bad.status).toBe(2);
-      expect(bad.stderr).toMatch(/unknown experiment "nope" \(known: cifar10, cifar100, newsgroups, smoke, smoke-text\)/);
+      expect(bad.stderr).toMatch(/unknown experiment "nope" \(known: fmnist, images, cifar10, cifar100, newsgroups, smoke, smoke-text\)/);
     } finally {
       rmSync(data, { recursive: true, force: true });
       rmSync(out, { recursive: true, force: true });

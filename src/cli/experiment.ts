@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { EXPERIMENTS, experimentConfig, isInputError, runExperiment, type ExperimentResult, type RunOptions } from '../goe/experiments/index.ts';
 import { NoAdapterError } from '../engine/index.ts';
+import { terminalProgress } from '../goe/train/progress.ts';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type CliIo, type Subcommand } from './subcommand.ts';
 
 export const EXPERIMENT_USAGE = `Usage: goe experiment <name> [options]
@@ -35,6 +36,16 @@ Options:
   --limit N             cap every dataset at N samples (quick runs)
   --max-steps N         stop every training phase after N steps (then evaluate)
   --workers N           data-loader worker threads
+  --full                the usual recipes where the experiment's default is cut to a time budget
+                        (fmnist: WRN-40-2 100 epochs, the CIFAR BigGAN script, 25-epoch OE fine-tuning)
+  --ood NAME=PATH       also test against your images (repeatable; image experiments): an IDX file
+                        (plain or .gz), .npy/.npz (uint8 0-255 or float 0-1; NHW, NCHW or NHWC) or a
+                        folder of PNG/JPEG files; converted to the inliers' channels and size
+                        (src/data/README.md) and reported with the other OOD sets
+  --train PATH          (images) your labelled training images: a folder of class folders, an IDX
+                        images file (its labels file beside it) or an .npz with x and y
+  --test PATH           (images) your labelled test images, in the same form
+  --model wrn-D-K       the classifier: WideResNet depth D (6n + 4), widen factor K
   -h, --help            show this help
 `;
 
@@ -67,6 +78,11 @@ export function parseExperimentArgs(args: string[]): { help: boolean; name?: str
         limit: { type: 'string' },
         'max-steps': { type: 'string' },
         workers: { type: 'string' },
+        full: { type: 'boolean' },
+        ood: { type: 'string', multiple: true },
+        train: { type: 'string' },
+        test: { type: 'string' },
+        model: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -96,8 +112,38 @@ export function parseExperimentArgs(args: string[]): { help: boolean; name?: str
       limit: limit === 0 ? undefined : limit,
       maxSteps: int('max-steps', v['max-steps']),
       workers: int('workers', v.workers),
+      full: v.full === true,
+      ood: parseOod(v.ood),
+      train: v.train,
+      test: v.test,
+      model: parseModel(v.model),
     },
   };
+}
+
+/** --ood NAME=PATH, repeatable; names are unique. */
+function parseOod(v: string[] | undefined): RunOptions['ood'] {
+  if (v === undefined) return undefined;
+  const out: { name: string; path: string }[] = [];
+  for (const item of v) {
+    const at = item.indexOf('=');
+    const name = at > 0 ? item.slice(0, at).trim() : '';
+    const path = at > 0 ? item.slice(at + 1) : '';
+    if (name === '' || path === '') throw new UsageError(`--ood takes NAME=PATH (e.g. --ood mnist=t10k-images-idx3-ubyte.gz), got "${item}"`);
+    if (out.some((o) => o.name === name)) throw new UsageError(`--ood ${name} is given twice: each OOD set needs its own name`);
+    out.push({ name, path });
+  }
+  return out;
+}
+
+/** --model wrn-D-K: D = 6n + 4, K >= 1. */
+function parseModel(v: string | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  const m = /^wrn-(\d+)-(\d+)$/.exec(v);
+  if (m === null || (Number(m[1]) - 4) % 6 !== 0 || Number(m[1]) < 10 || Number(m[2]) < 1) {
+    throw new UsageError(`--model takes wrn-D-K with depth D = 6n + 4 >= 10 and widen factor K >= 1 (e.g. wrn-16-2, wrn-40-2), got "${v}"`);
+  }
+  return v;
 }
 
 const DETECTOR_NAMES = ['MSP', 'Energy', 'MaxLogit', 'Entropy'] as const;
@@ -119,11 +165,14 @@ export function defaultRunDir(name: string): string {
 export async function runExperimentCli(name: string, opts: Omit<RunOptions, 'out'> & { out?: string }, io: CliIo): Promise<{ code: number; result?: ExperimentResult }> {
   const config = experimentConfig(name);
   const out = opts.out ?? defaultRunDir(name);
+  const progress = io.terminal !== undefined ? terminalProgress(io.terminal) : undefined;
   try {
-    const result = await runExperiment(config, { ...opts, out, log: (l) => io.stdout(`${l}\n`) });
+    const result = await runExperiment(config, { ...opts, out, log: progress?.log ?? ((l) => io.stdout(`${l}\n`)), progress });
+    progress?.stop();
     io.stdout(`done: ${result.files.markdown}, ${result.files.csv}, ${result.files.json}\n`);
     return { code: EXIT_OK, result };
   } catch (e) {
+    progress?.stop();
     if (isInputError(e)) {
       io.stderr(`goe experiment ${name}: ${(e as Error).message}\n`);
       return { code: EXIT_USAGE };
@@ -150,7 +199,7 @@ export async function experimentMain(args: string[], io: CliIo): Promise<number>
 
 export const experimentCommand: Subcommand = {
   name: 'experiment',
-  summary: 'run a GOE experiment end to end (cifar10, cifar100, newsgroups, smoke, smoke-text)',
+  summary: 'run a GOE experiment end to end (fmnist, images, cifar10, cifar100, newsgroups, smoke, smoke-text)',
   usage: EXPERIMENT_USAGE,
   run: experimentMain,
 };

@@ -7,11 +7,14 @@
 export interface CliIo {
   stdout(text: string): void;
   stderr(text: string): void;
+  /** The terminal behind stdout, when it is one (progress bars are drawn there). */
+  terminal?: NodeJS.WriteStream;
 }
 
 export const processIo: CliIo = {
   stdout: (text) => void process.stdout.write(text),
   stderr: (text) => void process.stderr.write(text),
+  ...(process.stdout.isTTY ? { terminal: process.stdout } : {}),
 };
 
 export const EXIT_OK = 0;

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { DataError } from './errors.ts';
-import { DEBIAN_FASHION_MNIST_DIR, dataDir } from './paths.ts';
+import { DEBIAN_FASHION_MNIST_DIR, dataDir, systemFashionMnistDir } from './paths.ts';
 import { sharedInt32, sharedUint8 } from './shared.ts';
 import type { ArraySource } from './source.ts';
 
@@ -117,7 +117,8 @@ export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dre
 export async function readMnist(opts: { name: 'mnist' | 'fashion-mnist'; split: 'train' | 'test'; root?: string; systemPackage?: boolean }): Promise<ArraySource> {
   const prefix = opts.split === 'train' ? 'train' : 't10k';
   const roots = [opts.root ?? join(dataDir(), opts.name)];
-  if (opts.name === 'fashion-mnist' && (opts.systemPackage ?? opts.root === undefined)) roots.push(DEBIAN_FASHION_MNIST_DIR);
+  const system = systemFashionMnistDir();
+  if (opts.name === 'fashion-mnist' && system !== null && (opts.systemPackage ?? opts.root === undefined)) roots.push(system);
   for (const root of roots) {
     const find = (base: string): string | undefined => [base, `${base}.gz`].map((f) => join(root, f)).find((p) => existsSync(p));
     const img = find(`${prefix}-images-idx3-ubyte`);

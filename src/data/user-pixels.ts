@@ -10,6 +10,7 @@
  * resampler treats channels independently), so grey images are resized once, not three times.
  */
 import { resample } from './resize.ts';
+import type { ArraySource } from './source.ts';
 
 /** The channels and size every image of a set is converted to. */
 export interface ImageTarget {
@@ -62,4 +63,27 @@ export function convertPixels(src: Uint8Array, w: number, h: number, channels: 1
     out[offset + plane + i] = sized[p + 1]!;
     out[offset + 2 * plane + i] = sized[p + 2]!;
   }
+}
+
+/**
+ * An in-memory uint8 image source converted to `target` by the rule above (the source itself when
+ * it already has the target's shape): OOD sets made for one in-distribution (1x28x28 glyphs,
+ * 3x32x32 CIFAR) tested against another.
+ */
+export function convertSource(src: ArraySource, target: ImageTarget): ArraySource {
+  const [c, h, w] = src.sampleShape as [number, number, number];
+  if (c === target.channels && h === target.height && w === target.width) return src;
+  if (src.dtype !== 'uint8' || (c !== 1 && c !== 3 && c !== 4)) throw new RangeError(`${src.name}: only uint8 images with 1, 3 or 4 channels convert, got ${src.dtype} [${src.sampleShape.join(', ')}]`);
+  const size = target.channels * target.height * target.width;
+  const data = new Uint8Array(new SharedArrayBuffer(src.length * size));
+  const hwc = new Uint8Array(c * h * w);
+  const plane = h * w;
+  const input = src.data as Uint8Array;
+  for (let i = 0; i < src.length; i++) {
+    const at = i * c * plane;
+    if (src.layout === 'HWC') hwc.set(input.subarray(at, at + c * plane));
+    else for (let p = 0; p < plane; p++) for (let k = 0; k < c; k++) hwc[p * c + k] = input[at + k * plane + p]!;
+    convertPixels(hwc, w, h, c as 1 | 3 | 4, target, data, i * size);
+  }
+  return { ...src, sampleShape: [target.channels, target.height, target.width], layout: 'CHW', data };
 }

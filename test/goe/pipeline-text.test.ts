@@ -67,19 +67,20 @@ describe('smoke-text experiment end to end', () => {
     expect(readFileSync(join(dir, 'results.md'), 'utf8')).toContain('Convention ood-positive');
   });
 
-  it('--max-steps stops each phase early (provisional, baseline only); --resume then reproduces the uninterrupted run exactly', async () => {
+  it('--max-steps stops each phase early (provisional, every variant from the partial baseline); --resume then reproduces the uninterrupted run exactly', async () => {
     const dir2 = mkdtempSync(join(tmpdir(), 'goe-smoke-text-steps-'));
     try {
       const l1: string[] = [];
       const part = await runExperiment(SMOKE_TEXT, { out: dir2, workers: 0, maxSteps: 2, log: (l) => l1.push(l) });
-      expect(part.phases.map((p) => [p.name, p.steps])).toEqual([['baseline', 2]]);
-      expect(l1).toContain('[noise] skipped: the baseline it fine-tunes is not finished (--resume continues it)');
-      expect(part.report.variants.map((v) => v.outliers)).toEqual(['none']);
-      expect(part.report.variants[0]!.description).toMatch(/^PROVISIONAL/);
+      expect(part.phases.map((p) => [p.name, p.steps])).toEqual([['baseline', 2], ['oe-noise', 2], ['oe-generated', 2]]);
+      expect(l1).toContain('[noise] fine-tunes the partial baseline (stopped by --max-steps): its numbers are provisional');
+      expect(part.report.variants.map((v) => v.outliers)).toEqual(['none', 'noise', 'generated']);
+      for (const v of part.report.variants) expect(v.description, v.outliers).toMatch(/^PROVISIONAL/);
       const l2: string[] = [];
       const rest = await runExperiment(SMOKE_TEXT, { out: dir2, workers: 0, resume: true, log: (l) => l2.push(l) });
       expect(l2.some((l) => l.startsWith('[baseline] resumed from') && l.endsWith('epoch 1/2, batch 2/3, step 2'))).toBe(true);
       expect(l2.some((l) => l.startsWith('[none] evaluation reused'))).toBe(false); // the provisional one is not reused
+      expect(l2).toContain('[noise] restarts: it was fine-tuned from the unfinished baseline');
       expect(rest.phases.map((p) => [p.name, p.steps])).toEqual([['baseline', 6], ['oe-noise', 10], ['oe-generated', 8]]);
       // training is bit-identical: the same losses, weights and outlier sets
       for (const [a, b] of rest.phases.map((p, i) => [p, result.phases[i]!] as const)) expect(a.losses, a.name).toEqual(b.losses);

@@ -70,7 +70,8 @@ describe('smoke experiment end to end', () => {
     expect(md).toContain('## Outliers: none');
     expect(md).toContain('## Outliers: noise');
     expect(md).toContain('## Outliers: generated');
-    expect(md).toMatch(/on 32 outliers from biggan\(sigma2=50\) \(\{"sampler":"biggan-latent","sigma2":50,/);
+    // the reference's reading of "sigma^2 = 50": z std 50 (BigGAN-PyTorch's z_var), G in training mode
+    expect(md).toMatch(/on 32 outliers from biggan\(z std=50, train-mode BN\) \(\{"sampler":"biggan-latent","sigma2":50,"latentScale":"std","zStd":50,"mode":"train",/);
     expect(md).toContain('| Detector | Outlier set | AUROC | AUPR-IN | AUPR-OUT | FPR95TPR |');
     expect(md).toMatch(/\| MSP \| mean \| \d+\.\d\d \|/);
     expect(md).toContain('Convention ood-positive');

@@ -24,6 +24,8 @@ export interface PhaseConfig {
   schedule: ScheduleConfig;
   /** Random crop (padding 4) + horizontal flip on the inliers (images only). */
   augment?: boolean;
+  /** Train on a seeded subset of this many inliers (a time budget; absent: all of them). */
+  subset?: number;
 }
 
 export interface FinetuneConfig extends PhaseConfig {
@@ -40,13 +42,18 @@ export interface FinetuneConfig extends PhaseConfig {
 
 export type DataConfig =
   | { kind: 'cifar'; variant: 'cifar10' | 'cifar100' }
+  /** MNIST-format data: the data folder, else Debian's package (Fashion-MNIST), else the download. */
+  | { kind: 'mnist'; variant: 'fashion-mnist' | 'mnist' }
+  /** The user's images (`goe experiment images --train PATH --test PATH`): class folders, IDX pairs or .npz x/y. */
+  | { kind: 'user-images'; train: string; test: string }
   | { kind: 'newsgroups'; seqLength: number; maxVocab: number }
   | { kind: 'synthetic-images'; classes: number; train: number; test: number }
   /** Texts of class-specific words made in memory (the text smoke run). */
   | { kind: 'synthetic-text'; classes: number; train: number; test: number; seqLength: number };
 
 export type ModelConfig =
-  | { kind: 'wrn'; depth: number; widenFactor: number; dropRate: number }
+  /** WideResNet; `pooling: 'global'` for inputs whose final maps are not 8x8 (28x28 images). */
+  | { kind: 'wrn'; depth: number; widenFactor: number; dropRate: number; pooling?: 'avg8' | 'global' }
   | { kind: 'gru'; embeddingDim: number; hiddenSize: number; numLayers: number };
 
 export type OutlierConfig =
@@ -54,10 +61,13 @@ export type OutlierConfig =
   | { name: string; kind: 'image-noise'; noise: 'uniform' | 'gaussian'; count: number }
   | { name: string; kind: 'token-noise'; tokens: number; count: number }
   /**
-   * A class-conditional BigGAN sampled at z ~ N(0, sigma2 I), classes uniform. Its weights: --generator
-   * FILE; else `file` (the paper's released samples) when present; else trained here with `train`.
+   * A class-conditional BigGAN sampled at the latent scale sigma2, classes uniform. Its weights:
+   * --generator FILE; else `file` (the paper's released samples) when present; else trained here
+   * with `train`. `latent` says how sigma2 is read ('std': z ~ N(0, sigma2^2 I), BigGAN-PyTorch's
+   * z_var, the default; 'variance': z ~ N(0, sigma2 I)); `sampleMode` is G's mode while sampling
+   * ('train': batch statistics over chunks of the G batch size, sample.py's default; 'eval').
    */
-  | { name: string; kind: 'biggan'; sigma2: number; count: number; file?: 'goe-cifar100-samples'; train?: BigGANConfig }
+  | { name: string; kind: 'biggan'; sigma2: number; count: number; file?: 'goe-cifar100-samples'; train?: BigGANConfig; latent?: 'std' | 'variance'; sampleMode?: 'train' | 'eval' }
   /**
    * The word-level Transformer LM sampled at temperature T; count = outlier texts of 20 words (paper:
    * 100,000 words = 5,000). Trained on the training texts with `train` (word_language_model's
@@ -71,6 +81,11 @@ export type OutlierConfig =
 export interface BigGANConfig {
   iterations: number;
   ch?: number;
+  /** G's first feature map (4 for 32x32; 7 with 2 up-samplings for 28x28). */
+  bottomWidth?: number;
+  upsamples?: number;
+  /** Adam learning rate of both G and D (2e-4). */
+  lr?: number;
   batchSize?: number;
   numDSteps?: number;
   ema?: boolean;
@@ -79,6 +94,12 @@ export interface BigGANConfig {
 
 export type OodConfig =
   | { name: string; kind: 'image-ood'; id: 'textures' | 'lsun-crop' | 'lsun-resize' | 'tinyimagenet-crop' | 'tinyimagenet-resize' }
+  /** A set built on this machine (font glyphs, icons from Debian packages), converted to the inliers' channels and size. */
+  | { name: string; kind: 'built'; id: 'glyphs' | 'icons' }
+  /** A downloadable set in the data folder, converted to the inliers' channels and size; left out (and said so) when absent. */
+  | { name: string; kind: 'dataset'; id: 'mnist' | 'kmnist' | 'notmnist' | 'cifar10-grey'; optional: true }
+  /** The user's file or folder (--ood NAME=PATH): IDX, .npy/.npz or PNG/JPEG images. */
+  | { name: string; kind: 'user'; path: string }
   | { name: string; kind: 'image-noise'; noise: 'uniform' | 'gaussian'; count: number }
   | { name: string; kind: 'text'; id: 'reuters52' | 'multi30k' | 'wmt16' }
   | { name: string; kind: 'token-noise'; tokens: number; count: number };
@@ -100,8 +121,12 @@ export interface ExperimentConfig {
   /** Further OOD sets reported separately (not in the mean). */
   extraOod?: OodConfig[];
   detectors: ('MSP' | 'Energy' | 'MaxLogit' | 'Entropy')[];
-  /** Normalise images with the CIFAR mean/std. */
-  normalize: boolean;
+  /** Normalise images: true = the CIFAR mean/std, or per-channel values in [0, 1] units. */
+  normalize: boolean | { mean: number[]; std: number[] };
+  /** Cap every OOD test set at this many images (a seeded subset; a time budget). */
+  oodLimit?: number;
+  /** What `--full` changes: the usual recipe where the default is cut to a time budget. */
+  full?: Partial<Pick<ExperimentConfig, 'pretrain' | 'finetune' | 'outliers' | 'oodLimit' | 'model'>>;
   seed: number;
   logEvery: number;
   /** Mid-epoch checkpoints every this many steps (epoch ends always checkpoint). */
@@ -181,6 +206,113 @@ export const NEWSGROUPS: ExperimentConfig = {
   evalBatchSize: 256,
 };
 
+/** Fashion-MNIST's per-channel mean and std of the training images in [0, 1] units. */
+export const FASHION_MNIST_MEAN = [0.286] as const;
+export const FASHION_MNIST_STD = [0.353] as const;
+
+/**
+ * The main job (`goe run`): GOE on Fashion-MNIST, sized to run in about 20 minutes on a 2-core
+ * software adapter (bench/NOTES.md, "fmnist default run"); `--full` restores the usual recipes.
+ * What the budget cuts, each measured there:
+ *   - classifier WRN-10-1 without dropout on 1x28x28 (global average pooling over the 7x7 maps),
+ *     one epoch of all 60,000 training images (SGD 0.1 Nesterov, wd 5e-4, cosine), no augmentation:
+ *     a WRN-10-1 step of 128 costs ~0.8 s here, so the OE repo's 100 epochs would take ~10 hours;
+ *   - BigGAN with G_ch = D_ch = 8 (G 244k / D 67k parameters) at 28x28 grey (bottom width 7, two
+ *     up-samplings), batch 32, 2 D steps, lr 5e-4, no EMA, 150 iterations (~2.4 s each here: every
+ *     iteration is ~2,600 small dispatches), where the CIFAR script trains 125,000 iterations;
+ *   - OE fine-tuning for one epoch of 6,400 training images + 6,400 outliers in mixed batches of
+ *     128 at SGD lr 0.01 with momentum 0.9 (100 steps), where the paper fine-tunes 25 epochs at
+ *     lr 0.001 without momentum (about 10,000 steps of 256);
+ *   - every OOD test set capped at 2,000 images (seeded subset); the in-distribution test set is whole.
+ * Outliers: none, uniform noise, BigGAN samples at the reference's latent scale (z std 50, G in
+ * training mode, sample.py's defaults). OOD sets, all real images converted to 1x28x28 grey:
+ * letters and digits rendered from the machine's fonts, icons from Debian packages, and MNIST,
+ * KMNIST, notMNIST and CIFAR-10 (grey) when they are in the data folder; the mean over these is the
+ * headline; Gaussian and uniform noise are reported apart.
+ */
+export const FMNIST: ExperimentConfig = {
+  name: 'fmnist',
+  title: 'the main job, ~20 min on a CPU: Fashion-MNIST, WRN-10-1, OE with none / noise / BigGAN outliers, real OOD sets',
+  description:
+    'GOE on Fashion-MNIST (1x28x28 grey), cut to a 20-minute budget on a 2-core software adapter: WRN-10-1 trained one epoch, ' +
+    'a BigGAN (ch 8, 150 iterations) trained on the training images, OE fine-tuning (100 steps of 128 mixed inliers and outliers, lambda 0.5) ' +
+    'with no outliers, uniform noise, or BigGAN samples at z std 50 (BigGAN-PyTorch z_var, G in training mode); MSP and Energy against ' +
+    'real OOD sets converted to 1x28x28 (font glyphs, icons, and MNIST / KMNIST / notMNIST / CIFAR-10 grey when present; mean over these), ' +
+    'Gaussian/uniform noise apart. `--full` runs the usual recipes (WRN-40-2, 100 epochs, the CIFAR BigGAN script, the paper\'s 25-epoch fine-tuning).',
+  data: { kind: 'mnist', variant: 'fashion-mnist' },
+  model: { kind: 'wrn', depth: 10, widenFactor: 1, dropRate: 0, pooling: 'global' },
+  pretrain: { epochs: 1, batchSize: 128, optimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 5e-4 }, schedule: 'cosine' },
+  finetune: {
+    epochs: 1, batchSize: 128, subset: 6400, optimizer: { kind: 'sgd', lr: 0.01, momentum: 0.9 }, schedule: 'constant',
+    lambda: 0.5, mode: 'mixed', averaging: 'mixed', fromBaseline: true,
+  },
+  outliers: [
+    { name: 'none', kind: 'none' },
+    { name: 'noise', kind: 'image-noise', noise: 'uniform', count: 6400 },
+    {
+      name: 'generated', kind: 'biggan', sigma2: 50, latent: 'std', sampleMode: 'train', count: 6400,
+      train: { iterations: 150, ch: 8, bottomWidth: 7, upsamples: 2, batchSize: 32, numDSteps: 2, lr: 5e-4, ema: false },
+    },
+  ],
+  ood: [
+    { name: 'Font glyphs', kind: 'built', id: 'glyphs' },
+    { name: 'Icons', kind: 'built', id: 'icons' },
+    { name: 'MNIST', kind: 'dataset', id: 'mnist', optional: true },
+    { name: 'KMNIST', kind: 'dataset', id: 'kmnist', optional: true },
+    { name: 'notMNIST', kind: 'dataset', id: 'notmnist', optional: true },
+    { name: 'CIFAR-10 (grey)', kind: 'dataset', id: 'cifar10-grey', optional: true },
+  ],
+  extraOod: [
+    { name: 'Gaussian noise', kind: 'image-noise', noise: 'gaussian', count: 2000 },
+    { name: 'Uniform noise', kind: 'image-noise', noise: 'uniform', count: 2000 },
+  ],
+  detectors: ['MSP', 'Energy'],
+  normalize: { mean: [...FASHION_MNIST_MEAN], std: [...FASHION_MNIST_STD] },
+  oodLimit: 2000,
+  seed: 0,
+  logEvery: 20,
+  checkpointEvery: 100,
+  evalBatchSize: 256,
+  full: {
+    model: { kind: 'wrn', depth: 40, widenFactor: 2, dropRate: 0.3, pooling: 'global' },
+    pretrain: { epochs: 100, batchSize: 128, optimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 5e-4 }, schedule: 'cosine', augment: true },
+    finetune: { epochs: 25, batchSize: 256, optimizer: { kind: 'sgd', lr: 0.001 }, schedule: 'constant', lambda: 0.5, mode: 'mixed', averaging: 'mixed', fromBaseline: true },
+    outliers: [
+      { name: 'none', kind: 'none' },
+      { name: 'noise', kind: 'image-noise', noise: 'uniform', count: 60000 },
+      {
+        name: 'generated', kind: 'biggan', sigma2: 50, latent: 'std', sampleMode: 'train', count: 60000,
+        train: { iterations: 150000, bottomWidth: 7, upsamples: 2 },
+      },
+    ],
+  },
+};
+
+/**
+ * `goe experiment images --train PATH --test PATH`: GOE on the user's own labelled images (class
+ * folders, IDX pairs or .npz x/y). The runner fills in the data paths, normalises with the training
+ * set's per-channel mean and std, and picks the WRN from the image size unless --model says
+ * otherwise (see runner.ts, userImagesModel); the rest is the fmnist recipe.
+ */
+export const IMAGES: ExperimentConfig = {
+  ...FMNIST,
+  name: 'images',
+  title: 'your own images: --train PATH --test PATH (class folders, IDX pairs, .npz x/y), OE with none / noise / BigGAN outliers',
+  description:
+    'GOE on the user\'s images: a WideResNet trained on --train, a BigGAN trained on the same images, OE fine-tuning with no outliers, ' +
+    'uniform noise or BigGAN samples at z std 50, MSP and Energy against font glyphs and icons converted to the images\' shape and the --ood sets ' +
+    '(mean over these; Gaussian/uniform noise apart).',
+  data: { kind: 'user-images', train: '', test: '' },
+  // the BigGAN's shape follows the images' size (runner.ts, bigGANShape)
+  outliers: FMNIST.outliers.map((o) => (o.kind === 'biggan' && o.train ? { ...o, train: { ...o.train, bottomWidth: undefined, upsamples: undefined } } : o)),
+  full: { ...FMNIST.full, outliers: FMNIST.full!.outliers!.map((o) => (o.kind === 'biggan' && o.train ? { ...o, train: { ...o.train, bottomWidth: undefined, upsamples: undefined } } : o)) },
+  ood: [
+    { name: 'Font glyphs', kind: 'built', id: 'glyphs' },
+    { name: 'Icons', kind: 'built', id: 'icons' },
+  ],
+  normalize: false,
+};
+
 /**
  * End to end in about a minute on lavapipe: 4 classes of smooth synthetic 32x32 images (each
  * class its own colour waves) made in memory, a tiny BigGAN (ch 4) trained for 2 iterations,
@@ -248,6 +380,8 @@ export function oeRepoFinetune(f: FinetuneConfig): FinetuneConfig {
 }
 
 export const EXPERIMENTS: Readonly<Record<string, ExperimentConfig>> = {
+  fmnist: FMNIST,
+  images: IMAGES,
   cifar10: cifar('cifar10'),
   cifar100: cifar('cifar100'),
   newsgroups: NEWSGROUPS,

@@ -13,26 +13,29 @@
  * `resume` continues every phase from its checkpoint (bit-identical to an uninterrupted run) and
  * reuses finished phases, saved outlier sets and evaluations.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  Adam, LambdaLR, SGD, init, loadModel, manualSeed, runtime, saveModel,
-  type LRScheduler, type Optimizer,
+  Adam, LambdaLR, SGD, getRngState, init, loadModel, manualSeed, runtime, saveModel, setRngState,
+  type LRScheduler, type Module, type Optimizer,
 } from '../../engine/index.ts';
 import {
-  CIFAR_MEAN, CIFAR_STD, DataLoader, DatasetUnavailableError, Vocab, basicEnglish, loadCifar, loadGoeSamples, loadImageOod,
+  CIFAR_MEAN, CIFAR_STD, DataLoader, DataError, DatasetUnavailableError, Vocab, basicEnglish, buildFontGlyphs, buildIconImages, channelStats, convertSource, loadCifar, loadCifar10Grey, loadKmnist, loadMnist, loadMnistOod,
+  loadNotMnistSmall, loadGoeSamples, openImageSet, openTrainTest, type OfflineSet, loadImageOod,
   loadMulti30k, loadNewsgroups20, loadReuters52, loadWikiText2, loadWmt16, subset, textSource, Rng, permutation,
   type GetOptions, type ImageTransform, type Source,
 } from '../../data/index.ts';
-import { BigGANGenerator, GRUClassifier, TransformerModel, WideResNet, generateImages } from '../../models/index.ts';
+import { BigGANGenerator, CIFAR_TRAIN_CONFIG, GRUClassifier, TransformerModel, WideResNet, generateImages } from '../../models/index.ts';
 import { FileSampler, ImageNoiseSampler, LatentSampler, LmSampler, TokenNoiseSampler, saveOutlierSet, type OutlierSampler, type OutlierSet } from '../samplers/index.ts';
-import { evaluateDetectors, type EvalSet, type EvaluationResult } from '../train/evaluate.ts';
+import { evaluateScores, scoreRun, type EvalSet, type EvaluationResult, type RunScores } from '../train/evaluate.ts';
+import { sampleImages, writeRunFigures } from '../report/index.ts';
 import { fileLogger, formatDuration, type LogFn } from '../train/log.ts';
+import { plainProgress, timedProgress, type PhaseProgress, type Progress } from '../train/progress.ts';
 import { trainLoop, type Classifier, type TrainLoopResult } from '../train/loop.ts';
 import { trainWordLm } from '../train/word-lm.ts';
 import { trainBigGANOn } from '../train/biggan.ts';
 import { writeReports, type ExperimentReport, type VariantReport } from '../train/report.ts';
-import { oeRepoFinetune, type ExperimentConfig, type OodConfig, type OptimizerConfig, type OutlierConfig, type PhaseConfig } from './config.ts';
+import { oeRepoFinetune, type BigGANConfig, type ExperimentConfig, type OodConfig, type OptimizerConfig, type OutlierConfig, type PhaseConfig } from './config.ts';
 import { syntheticImages, syntheticTexts } from './synthetic.ts';
 
 /** A missing or unusable input that is not a registered dataset (a generator file, a bad option). */
@@ -73,8 +76,19 @@ export interface RunOptions {
   maxSteps?: number;
   /** Loader worker threads. */
   workers?: number;
+  /** Run the config's usual recipes (`full`) instead of its time-budgeted default. */
+  full?: boolean;
+  /** The user's OOD test sets (--ood NAME=PATH), reported with the config's and in the mean. */
+  ood?: { name: string; path: string }[];
+  /** The user's in-distribution (the `images` experiment): labelled train and test sets. */
+  train?: string;
+  test?: string;
+  /** The classifier as "wrn-D-K" (WRN depth D, widen factor K) instead of the config's. */
+  model?: string;
   /** Where log lines go besides train.log (default stdout). */
   log?: LogFn;
+  /** Progress bars per phase (the CLI passes terminalProgress on a TTY); none: log lines only. */
+  progress?: Progress;
 }
 
 export interface PhaseSummary {
@@ -109,6 +123,45 @@ interface Loaded {
   trainTransform: ImageTransform | null;
 }
 
+/**
+ * Loads a safetensors state dict the user named (--pretrained, --generator) into `model`; what the
+ * user can fix (a missing file, a PyTorch pickle, keys or shapes of another model) is an
+ * ExperimentInputError that says what to do.
+ */
+async function loadUserWeights(path: string, model: Module, flag: string): Promise<void> {
+  if (!existsSync(path)) throw new ExperimentInputError(`${flag} ${path} does not exist`);
+  if (/\.(pt|pth|pkl|bin|ckpt)$/i.test(path)) {
+    throw new ExperimentInputError(
+      `${flag} ${path} looks like a PyTorch pickle; this engine reads safetensors state dicts (no code execution). Convert it with PyTorch: ` +
+        `python3 -c "import torch, safetensors.torch as st; sd = torch.load('${path}', map_location='cpu'); st.save_file({k: v.contiguous() for k, v in sd.items()}, '${path.replace(/\.[^.]+$/, '')}.safetensors')"`,
+    );
+  }
+  try {
+    await loadModel(path, model);
+  } catch (e) {
+    const msg = (e as Error).message;
+    const hint = msg.includes('module.')
+      ? ' (its keys start with "module.", as nn.DataParallel saves them: strip that prefix when converting)'
+      : ' (is it the weights of this experiment\'s model? check its depth, width, classes and input channels)';
+    throw new ExperimentInputError(`${flag} ${path} does not fit the model: ${msg.split('\n').slice(0, 4).join('; ')}${hint}`);
+  }
+}
+
+function fmt(v: readonly number[]): string {
+  return `[${v.map((x) => x.toFixed(4)).join(', ')}]`;
+}
+
+/** [C, H, W] of the in-distribution images. */
+function imageShape(data: Loaded): [number, number, number] {
+  return data.train.sampleShape as [number, number, number];
+}
+
+/** True when a saved outlier set came from an unfinished generator (its .json says so). */
+function madeProvisionally(saved: string): boolean {
+  if (!existsSync(`${saved}.json`)) return false;
+  return (JSON.parse(readFileSync(`${saved}.json`, 'utf8')) as { provisional?: string }).provisional !== undefined;
+}
+
 function cap(src: Source, limit: number | undefined, seed: number): Source {
   if (limit === undefined || src.length <= limit) return src;
   if (src.kind === 'npy') return src; // lazily read sets are capped by their sampler
@@ -117,8 +170,8 @@ function cap(src: Source, limit: number | undefined, seed: number): Source {
 }
 
 async function loadData(c: ExperimentConfig, get: GetOptions, opts: RunOptions, log: LogFn): Promise<Loaded> {
-  const norm: ImageTransform | null = c.normalize ? { mean: CIFAR_MEAN, std: CIFAR_STD } : null;
-  const aug = (t: PhaseConfig): ImageTransform | null => (t.augment ? { ...(norm ?? {}), randomCrop: { size: 32, padding: 4 }, hflip: true } : norm);
+  const norm: ImageTransform | null = c.normalize === true ? { mean: CIFAR_MEAN, std: CIFAR_STD } : c.normalize === false ? null : { mean: c.normalize.mean, std: c.normalize.std };
+  const aug = (t: PhaseConfig, size: number): ImageTransform | null => (t.augment ? { ...(norm ?? {}), randomCrop: { size, padding: 4 }, hflip: true } : norm);
   const d = c.data;
   if (d.kind === 'synthetic-images') {
     return {
@@ -130,7 +183,27 @@ async function loadData(c: ExperimentConfig, get: GetOptions, opts: RunOptions, 
       texts: null,
       seqLength: 0,
       evalTransform: norm,
-      trainTransform: aug(c.pretrain),
+      trainTransform: aug(c.pretrain, 32),
+    };
+  }
+  if (d.kind === 'mnist') {
+    const train = await loadMnist(d.variant, 'train', get);
+    const test = await loadMnist(d.variant, 'test', get);
+    log(`data: ${d.variant} train ${train.length}, test ${test.length} (${train.name})`);
+    return {
+      modality: 'image', train: cap(train, opts.limit, c.seed), test: cap(test, opts.limit, c.seed), numClasses: train.classes?.length ?? 10,
+      vocab: null, texts: null, seqLength: 0, evalTransform: norm, trainTransform: aug(c.pretrain, train.sampleShape[2]!),
+    };
+  }
+  if (d.kind === 'user-images') {
+    const sets = await openTrainTest(d.train, d.test);
+    const norm = await channelStats(sets.train.source, { seed: c.seed });
+    log(`data: ${d.train} (${sets.train.source.length} images) / ${d.test} (${sets.test.source.length}), ${sets.classes.length} classes, ` +
+      `${sets.train.channels}x${sets.train.height}x${sets.train.width}; normalised with the training set's mean ${fmt(norm.mean)} and std ${fmt(norm.std)}`);
+    const t: ImageTransform = { mean: norm.mean, std: norm.std };
+    return {
+      modality: 'image', train: cap(sets.train.source, opts.limit, c.seed), test: cap(sets.test.source, opts.limit, c.seed), numClasses: sets.classes.length,
+      vocab: null, texts: null, seqLength: 0, evalTransform: t, trainTransform: c.pretrain.augment ? { ...t, randomCrop: { size: [sets.train.height, sets.train.width], padding: 4 }, hflip: true } : t,
     };
   }
   if (d.kind === 'cifar') {
@@ -146,7 +219,7 @@ async function loadData(c: ExperimentConfig, get: GetOptions, opts: RunOptions, 
       texts: null,
       seqLength: 0,
       evalTransform: norm,
-      trainTransform: aug(c.pretrain),
+      trainTransform: aug(c.pretrain, 32),
     };
   }
   const synthetic = d.kind === 'synthetic-text';
@@ -168,15 +241,23 @@ async function loadData(c: ExperimentConfig, get: GetOptions, opts: RunOptions, 
   };
 }
 
-async function loadOod(sets: readonly OodConfig[], data: Loaded, get: GetOptions, c: ExperimentConfig, opts: RunOptions): Promise<EvalSet[]> {
+async function loadOod(sets: readonly OodConfig[], data: Loaded, get: GetOptions, c: ExperimentConfig, opts: RunOptions, log: LogFn): Promise<EvalSet[]> {
   const out: EvalSet[] = [];
   for (const [i, s] of sets.entries()) {
     let source: Source;
-    if (s.kind === 'image-ood') {
+    if (s.kind === 'user') {
+      const [channels, height, width] = imageShape(data);
+      source = await openImageSet(s.path, { channels: channels as 1 | 3, height, width });
+    } else if (s.kind === 'built' || s.kind === 'dataset') {
+      const set = await offlineSet(s, get, log);
+      if (set === null) continue;
+      const [channels, height, width] = imageShape(data);
+      source = convertSource(set.source, { channels: channels as 1 | 3, height, width });
+    } else if (s.kind === 'image-ood') {
       source = await loadImageOod(s.id, get);
     } else if (s.kind === 'image-noise') {
       // test noise uses seeds apart from the training outliers' (seed + 1000 + i)
-      source = (await new ImageNoiseSampler({ kind: s.noise }).sample(Math.min(s.count, opts.limit ?? Infinity), c.seed + 1000 + i)).source;
+      source = (await new ImageNoiseSampler({ kind: s.noise, shape: imageShape(data) }).sample(Math.min(s.count, opts.limit ?? Infinity), c.seed + 1000 + i)).source;
     } else if (s.kind === 'token-noise') {
       const noise = new TokenNoiseSampler({ vocabSize: data.vocab!.size, tokens: s.tokens, seqLength: data.seqLength, padIndex: data.vocab!.padIndex });
       source = (await noise.sample(Math.min(s.count, opts.limit ?? Infinity), c.seed + 1000 + i)).source;
@@ -184,18 +265,42 @@ async function loadOod(sets: readonly OodConfig[], data: Loaded, get: GetOptions
       const texts = s.id === 'reuters52' ? (await loadReuters52('test', get)).texts : s.id === 'multi30k' ? await loadMulti30k('test', get) : await loadWmt16(get);
       source = textSource(texts.map(basicEnglish), null, data.vocab!, { length: data.seqLength, name: s.name });
     }
-    out.push({ name: s.name, source: cap(source, opts.limit, c.seed + i) });
+    const limit = Math.min(opts.limit ?? Infinity, c.oodLimit ?? Infinity);
+    out.push({ name: s.name, source: cap(source, Number.isFinite(limit) ? limit : undefined, c.seed + i) });
   }
   return out;
 }
 
+/** A set built on this machine or a downloadable one; null (and a log line) when an optional one is absent. */
+async function offlineSet(s: Extract<OodConfig, { kind: 'built' | 'dataset' }>, get: GetOptions, log: LogFn): Promise<OfflineSet | null> {
+  const o = { dir: get.dir, download: false };
+  try {
+    if (s.kind === 'built') return await (s.id === 'glyphs' ? buildFontGlyphs({ dir: get.dir }) : buildIconImages({ dir: get.dir }));
+    switch (s.id) {
+      case 'mnist':
+        return await loadMnistOod(o);
+      case 'kmnist':
+        return await loadKmnist('test', o);
+      case 'notmnist':
+        return await loadNotMnistSmall(o);
+      case 'cifar10-grey':
+        return await loadCifar10Grey(o);
+    }
+  } catch (e) {
+    // a built set whose packages are missing, or a downloadable one not in the data folder
+    if (!(e instanceof DataError)) throw e;
+    log(`OOD set ${s.name} left out: ${e.message.split('\n')[0]}`);
+    return null;
+  }
+}
+
 /** What makes a variant's outliers, resolved (and checked) before any training. */
-async function outlierSampler(o: OutlierConfig, data: Loaded, get: GetOptions, opts: RunOptions, log: LogFn, seed: number): Promise<OutlierSampler | null> {
+async function outlierSampler(o: OutlierConfig, data: Loaded, get: GetOptions, opts: RunOptions, log: LogFn, seed: number, progress: Progress, sampling: { phase: PhaseProgress | null }): Promise<OutlierSampler | null> {
   switch (o.kind) {
     case 'none':
       return null;
     case 'image-noise':
-      return new ImageNoiseSampler({ kind: o.noise });
+      return new ImageNoiseSampler({ kind: o.noise, shape: imageShape(data) });
     case 'token-noise':
       return new TokenNoiseSampler({ vocabSize: data.vocab!.size, tokens: o.tokens, seqLength: data.seqLength, padIndex: data.vocab!.padIndex });
     case 'file':
@@ -208,11 +313,17 @@ async function outlierSampler(o: OutlierConfig, data: Loaded, get: GetOptions, o
     }
     case 'biggan': {
       if (opts.outliersFile !== undefined) return new FileSampler(opts.outliersFile);
+      const t = o.train;
       const sampleFrom = (G: BigGANGenerator): OutlierSampler =>
-        new LatentSampler({ sigma2: o.sigma2, generator: { dimZ: G.dimZ, numClasses: G.nClasses, generate: (z, y) => generateImages(G, z, y), eval: () => G.eval() } });
+        new LatentSampler({
+          sigma2: o.sigma2, scale: o.latent ?? 'std', mode: o.sampleMode ?? 'train', chunk: t?.batchSize ?? CIFAR_TRAIN_CONFIG.batchSize, onProgress: (done) => sampling.phase?.update(done),
+          generator: { dimZ: G.dimZ, numClasses: G.nClasses, generate: (z, y) => generateImages(G, z, y), eval: () => G.eval(), train: () => G.train() },
+        });
+      const [channels, height] = data.train.sampleShape as [number, number, number];
+      const shape = bigGANShape(height, t);
       if (opts.generator !== undefined) {
-        const G = new BigGANGenerator({ nClasses: data.numClasses, ch: o.train?.ch });
-        await loadModel(opts.generator, G);
+        const G = new BigGANGenerator({ nClasses: data.numClasses, ch: t?.ch, outChannels: channels, ...shape });
+        await loadUserWeights(opts.generator, G, '--generator');
         return sampleFrom(G);
       }
       if (o.file !== undefined) {
@@ -220,22 +331,37 @@ async function outlierSampler(o: OutlierConfig, data: Loaded, get: GetOptions, o
           const src = await loadGoeSamples(50, get);
           return src.kind === 'npy' ? new FileSampler(src.path, { name: 'samples-50.0.npz' }) : { name: src.name, sample: async () => ({ name: src.name, source: src, info: { sampler: 'file' } }) };
         } catch (e) {
-          if (!(e instanceof DatasetUnavailableError) || o.train === undefined) throw e;
+          if (!(e instanceof DatasetUnavailableError) || t === undefined) throw e;
           log(`[${o.name}] the paper's generated samples are not available (${e.message}); training a BigGAN instead`);
         }
       }
-      if (o.train !== undefined) {
+      if (t !== undefined) {
         // train it as the paper did (BigGAN-PyTorch's CIFAR script on the training images), once per run folder
         mkdirSync(join(opts.out, 'generator'), { recursive: true });
-        const t = o.train;
+        const iterations = opts.maxSteps !== undefined ? Math.min(t.iterations, opts.maxSteps) : t.iterations;
+        // a training set smaller than one iteration's images trains on smaller batches (said in the log)
+        const perIteration = (t.batchSize ?? CIFAR_TRAIN_CONFIG.batchSize) * (t.numDSteps ?? CIFAR_TRAIN_CONFIG.numDSteps);
+        let batchSize = t.batchSize;
+        if (data.train.length < perIteration) {
+          batchSize = Math.floor(data.train.length / (t.numDSteps ?? CIFAR_TRAIN_CONFIG.numDSteps));
+          if (batchSize < 1) throw new ExperimentInputError(`the BigGAN needs at least ${t.numDSteps ?? CIFAR_TRAIN_CONFIG.numDSteps} training images, there are ${data.train.length}`);
+          log(`[biggan] ${data.train.length} training images, fewer than one iteration's ${perIteration}: batches of ${batchSize}`);
+        }
+        const bar = progress.phase(`biggan (${o.name})`, iterations, 'iterations');
         const { trainer, G } = await trainBigGANOn({
-          train: data.train, numClasses: data.numClasses, iterations: t.iterations, generator: t.ch !== undefined ? { ch: t.ch } : {},
-          config: { ...(t.batchSize !== undefined ? { batchSize: t.batchSize } : {}), ...(t.numDSteps !== undefined ? { numDSteps: t.numDSteps } : {}), ...(t.ema !== undefined ? { ema: t.ema } : {}), ...(t.emaStart !== undefined ? { emaStart: t.emaStart } : {}) },
-          checkpoint: join(opts.out, 'generator', 'biggan.safetensors'), checkpointEvery: 2000, resume: opts.resume, logEvery: t.iterations < 100 ? 1 : 100, seed: seed + 5, workers: opts.workers, log,
+          onIteration: (itr) => bar.update(itr),
+          train: data.train, numClasses: data.numClasses, iterations, generator: { ...(t.ch !== undefined ? { ch: t.ch } : {}), ...shape },
+          config: {
+            ...(batchSize !== undefined ? { batchSize } : {}), ...(t.numDSteps !== undefined ? { numDSteps: t.numDSteps } : {}), ...(t.ema !== undefined ? { ema: t.ema } : {}),
+            ...(t.emaStart !== undefined ? { emaStart: t.emaStart } : {}), ...(t.lr !== undefined ? { gLr: t.lr, dLr: t.lr } : {}),
+          },
+          checkpoint: join(opts.out, 'generator', 'biggan.safetensors'), checkpointEvery: Math.min(2000, Math.max(1, Math.ceil(t.iterations / 5))), resume: opts.resume,
+          logEvery: t.iterations < 100 ? 1 : 10, seed: seed + 5, workers: opts.workers, log,
         });
+        bar.end();
         await saveModel(join(opts.out, 'generator', 'G.safetensors'), G);
         void trainer; // owns G (and D, the optimizers) for the rest of the run
-        return sampleFrom(G);
+        return iterations < t.iterations ? provisional(sampleFrom(G), `BigGAN stopped by --max-steps at iteration ${iterations} of ${t.iterations}`) : sampleFrom(G);
       }
       throw new ExperimentInputError(
         `the "${o.name}" outliers come from a BigGAN trained on the in-distribution data, sampled at sigma^2 = ${o.sigma2}: ` +
@@ -273,9 +399,75 @@ async function outlierSampler(o: OutlierConfig, data: Loaded, get: GetOptions, o
   }
 }
 
+/** --train/--test, --ood and --model into the config; what does not fit the experiment is refused. */
+function applyUserData(c: ExperimentConfig, opts: RunOptions): void {
+  const image = c.model.kind === 'wrn';
+  if (c.data.kind === 'user-images') {
+    if (opts.train === undefined || opts.test === undefined) throw new ExperimentInputError(`the ${c.name} experiment needs --train PATH and --test PATH (class folders, an IDX images file with its labels beside it, or an .npz with x and y)`);
+    c.data = { kind: 'user-images', train: opts.train, test: opts.test };
+  } else if (opts.train !== undefined || opts.test !== undefined) {
+    throw new ExperimentInputError(`--train and --test belong to the images experiment (goe experiment images --train PATH --test PATH); ${c.name} has its own data`);
+  }
+  if (opts.ood !== undefined && opts.ood.length > 0) {
+    if (!image) throw new ExperimentInputError(`--ood takes image sets; ${c.name} is a text experiment`);
+    const taken = new Set([...c.ood, ...(c.extraOod ?? [])].map((o) => o.name));
+    for (const o of opts.ood) {
+      if (taken.has(o.name)) throw new ExperimentInputError(`--ood ${o.name}: ${c.name} already has an OOD set of that name; pick another`);
+      c.ood.push({ name: o.name, kind: 'user', path: o.path });
+    }
+  }
+  if (opts.model !== undefined) {
+    const m = /^wrn-(\d+)-(\d+)$/.exec(opts.model);
+    if (!image || m === null) throw new ExperimentInputError(`--model ${opts.model}: the ${c.name} experiment's classifier ${image ? 'is a WideResNet, wrn-D-K' : 'is not a WideResNet'}`);
+    const base = c.model.kind === 'wrn' ? c.model : null;
+    c.model = { kind: 'wrn', depth: Number(m[1]), widenFactor: Number(m[2]), dropRate: base?.dropRate ?? 0, pooling: base?.pooling ?? 'global' };
+  }
+}
+
+/**
+ * The classifier for the user's images when --model does not say: WRN-10-1 up to 32x32 (the
+ * fmnist budget's network), WRN-16-1 above (two stride-2 stages leave larger maps, which it pools
+ * globally); either way global average pooling, so any size works.
+ */
+export function userImagesModel(height: number, width: number): { depth: number; widenFactor: number } {
+  return Math.max(height, width) <= 32 ? { depth: 10, widenFactor: 1 } : { depth: 16, widenFactor: 1 };
+}
+
+/** The phases a run goes through (for the progress counter; a guess where inputs decide). */
+function plannedPhases(c: ExperimentConfig, opts: RunOptions): number {
+  let n = opts.pretrained === undefined ? 1 : 0;
+  for (const o of c.outliers) {
+    n += o.kind === 'none' ? 1 : 3; // evaluation; or sampling, fine-tuning, evaluation
+    if (o.kind === 'biggan' && o.train !== undefined && o.file === undefined && opts.generator === undefined && opts.outliersFile === undefined) n++;
+  }
+  return n;
+}
+
+/** A sampler whose sets say they come from an unfinished generator (never reused on --resume). */
+function provisional(sampler: OutlierSampler, why: string): OutlierSampler {
+  return { name: sampler.name, sample: async (n, seed) => {
+    const set = await sampler.sample(n, seed);
+    return { ...set, info: { ...set.info, provisional: why } };
+  } };
+}
+
+/** G's bottom width and up-samplings for square images of this height (config values win). */
+function bigGANShape(height: number, t: BigGANConfig | undefined): { bottomWidth: number; upsamples: number } {
+  if (t?.bottomWidth !== undefined || t?.upsamples !== undefined) {
+    const shape = { bottomWidth: t.bottomWidth ?? 4, upsamples: t.upsamples ?? 3 };
+    if (shape.bottomWidth * 2 ** shape.upsamples !== height) throw new ExperimentInputError(`the BigGAN's bottom width ${shape.bottomWidth} with ${shape.upsamples} up-samplings makes ${shape.bottomWidth * 2 ** shape.upsamples}x${shape.bottomWidth * 2 ** shape.upsamples} images, the data is ${height}x${height}`);
+    return shape;
+  }
+  for (const upsamples of [3, 2, 4, 5]) {
+    const bottomWidth = height / 2 ** upsamples;
+    if (Number.isInteger(bottomWidth) && bottomWidth >= 3 && bottomWidth <= 8) return { bottomWidth, upsamples };
+  }
+  throw new ExperimentInputError(`no BigGAN shape makes ${height}x${height} images (bottom width 3-8 times 2^2..2^5): resize the images, e.g. to 28, 32 or 64`);
+}
+
 function makeModel(c: ExperimentConfig, data: Loaded): Classifier {
   const m = c.model;
-  if (m.kind === 'wrn') return new WideResNet(data.numClasses, { depth: m.depth, widenFactor: m.widenFactor, dropRate: m.dropRate });
+  if (m.kind === 'wrn') return new WideResNet(data.numClasses, { depth: m.depth, widenFactor: m.widenFactor, dropRate: m.dropRate, inChannels: data.train.sampleShape[0], pooling: m.pooling });
   const gru = new GRUClassifier(data.numClasses, data.vocab!.size, { embeddingDim: m.embeddingDim, hiddenSize: m.hiddenSize, numLayers: m.numLayers, paddingIdx: data.vocab!.padIndex });
   return gru as unknown as Classifier;
 }
@@ -292,6 +484,11 @@ function makeScheduler(opt: Optimizer<any>, p: PhaseConfig, totalSteps: number):
   return new LambdaLR(opt, (step: number) => lrMin + (1 - lrMin) * 0.5 * (1 + Math.cos((step / totalSteps) * Math.PI)));
 }
 
+/** The inliers a phase trains on: all, or its seeded `subset` (the same for every run of the seed). */
+function phaseSubset(src: Source, p: PhaseConfig, seed: number): Source {
+  return p.subset === undefined ? src : cap(src, p.subset, seed);
+}
+
 function summary(name: string, r: TrainLoopResult): PhaseSummary {
   const first = r.losses[0]?.loss ?? null;
   const last = r.losses.length > 0 ? r.losses[r.losses.length - 1]!.loss : null;
@@ -302,6 +499,9 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
   const t0 = performance.now();
   const c: ExperimentConfig = structuredClone(config);
   // seeds follow a variant's place in the full config, so running a subset gives the same numbers
+  if (opts.full && c.full !== undefined) Object.assign(c, structuredClone(c.full));
+  delete c.full;
+  applyUserData(c, opts);
   const seedIndex = new Map(c.outliers.map((o, i) => [o.name, i]));
   if (opts.oeRepo) c.finetune = oeRepoFinetune(c.finetune);
   if (opts.epochs !== undefined) c.finetune.epochs = opts.epochs;
@@ -315,36 +515,68 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
   const dir = opts.out;
   mkdirSync(dir, { recursive: true });
   const log = fileLogger(join(dir, 'train.log'), opts.log);
+  const progress = timedProgress(opts.progress ?? plainProgress(() => {}));
+  progress.plan(plannedPhases(c, opts));
+  const sampling: { phase: PhaseProgress | null } = { phase: null };
   const { device } = await init();
   log(device.describe());
   log(`experiment ${c.name}${opts.resume ? ' (resume)' : ''} -> ${dir}`);
-  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...c, run: { ...opts, log: undefined } }, null, 2) + '\n');
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...c, run: { ...opts, log: undefined, progress: undefined } }, null, 2) + '\n');
   const get: GetOptions = { dir: opts.dataDir, download: opts.download ?? true };
 
   // 1. every input, before the classifiers are trained (a word LM without --generator is trained here)
   const data = await loadData(c, get, opts, log);
-  const ood = await loadOod(c.ood, data, get, c, opts);
-  const extra = c.extraOod ? await loadOod(c.extraOod, data, get, c, opts) : [];
+  if (c.data.kind === 'user-images' && opts.model === undefined && c.model.kind === 'wrn') {
+    const [, h, w] = imageShape(data);
+    c.model = { ...c.model, ...userImagesModel(h, w), pooling: 'global' };
+    log(`classifier: WRN-${c.model.depth}-${c.model.widenFactor} for ${h}x${w} images (--model wrn-D-K to choose)`);
+  }
+  manualSeed(c.seed);
+  const baseline = makeModel(c, data);
+  const afterInit = getRngState(); // baseline training continues this stream, whatever runs in between
+  if (opts.pretrained !== undefined) await loadUserWeights(opts.pretrained, baseline, '--pretrained');
+  const ood = await loadOod(c.ood, data, get, c, opts, log);
+  const extra = c.extraOod ? await loadOod(c.extraOod, data, get, c, opts, log) : [];
+  if (ood.length === 0) throw new ExperimentInputError(`no OOD test set is available for ${c.name}: add one with --ood NAME=PATH (an IDX file, .npy/.npz or a folder of images)`);
   const samplers = new Map<string, OutlierSampler | null>();
-  for (const o of c.outliers) samplers.set(o.name, await outlierSampler(o, data, get, opts, log, c.seed));
+  for (const o of c.outliers) samplers.set(o.name, await outlierSampler(o, data, get, opts, log, c.seed, progress, sampling));
   log(`OOD test sets: ${ood.map((s) => `${s.name} (${s.source.length})`).join(', ')}${extra.length ? `; also ${extra.map((s) => s.name).join(', ')}` : ''}`);
 
   const phases: PhaseSummary[] = [];
-  const evalOpts = { detectors: c.detectors, batchSize: c.evalBatchSize, transform: data.evalTransform, workers: opts.workers };
+  const evalBase = { detectors: c.detectors, batchSize: c.evalBatchSize, transform: data.evalTransform, workers: opts.workers };
   /** Evaluates (or, resuming, reuses the evaluation of a finished phase); `complete`: the model's training phase finished. */
-  const evaluate = async (model: Classifier, sub: string, complete: boolean): Promise<{ evaluation: EvaluationResult; extra?: EvaluationResult }> => {
+  /**
+   * Evaluates (or, resuming, reuses the evaluation of a finished phase); `complete`: the model's
+   * training phase finished. The in-distribution set is scored once for the OOD sets and the extra
+   * ones; image runs also write the variant's pictures and every sample's scores (scores.npz).
+   */
+  const evaluate = async (model: Classifier, sub: string, complete: boolean, outliers: OutlierSet | null): Promise<{ evaluation: EvaluationResult; extra?: EvaluationResult; figures?: string }> => {
     const file = join(dir, sub, 'evaluation.json');
     if (opts.resume && existsSync(file)) {
-      const saved = JSON.parse(readFileSync(file, 'utf8')) as { complete?: boolean; evaluation: EvaluationResult; extra?: EvaluationResult };
+      const saved = JSON.parse(readFileSync(file, 'utf8')) as { complete?: boolean; evaluation: EvaluationResult; extra?: EvaluationResult; figures?: string };
       if (saved.complete === true && complete) {
         log(`[${sub}] evaluation reused from ${file}`);
-        return saved.extra ? { evaluation: saved.evaluation, extra: saved.extra } : { evaluation: saved.evaluation };
+        const { complete: _, ...res } = saved;
+        return res;
       }
     }
     const te = performance.now();
-    const evaluation = await evaluateDetectors(model, { name: 'in-distribution test', source: data.test }, ood, evalOpts);
-    const ex = extra.length > 0 ? await evaluateDetectors(model, { name: 'in-distribution test', source: data.test }, extra, evalOpts) : undefined;
-    const res = ex ? { evaluation, extra: ex } : { evaluation };
+    const images = data.test.length + [...ood, ...extra].reduce((a, e) => a + e.source.length, 0);
+    const bar = progress.phase(`evaluate ${sub}`, images, 'images');
+    let scored = 0;
+    const scores = await scoreRun(model, { name: 'in-distribution test', source: data.test }, [...ood, ...extra], { ...evalBase, onBatch: (k: number) => bar.update((scored += k)) });
+    bar.end();
+    const part = (sets: readonly EvalSet[]): RunScores => ({ ...scores, ood: scores.ood.filter((s) => sets.some((e) => e.name === s.name)) });
+    const evaluation = evaluateScores(part(ood));
+    const res: { evaluation: EvaluationResult; extra?: EvaluationResult; figures?: string } = extra.length > 0 ? { evaluation, extra: evaluateScores(part(extra)) } : { evaluation };
+    if (data.modality === 'image') {
+      const figures = await writeRunFigures({
+        dir: join(dir, sub), relativeTo: dir, title: sub, scores,
+        ...(outliers !== null ? { outliers: { ...(await sampleImages(outliers.source, 64, { seed: c.seed })), label: `Outliers: ${outliers.name}` } } : {}),
+        ...(outliers !== null && sub !== 'noise' ? { training: await sampleImages(data.train, 64, { seed: c.seed }) } : {}),
+      });
+      res.figures = figures.markdown;
+    }
     writeFileSync(file, JSON.stringify({ complete, ...res }, null, 2) + '\n');
     const acc = evaluation.accuracy === null ? '' : `accuracy ${(evaluation.accuracy * 100).toFixed(2)}%, `;
     const means = c.detectors.map((d) => `${d} AUROC ${(evaluation.reports[d]!.mean.auroc * 100).toFixed(2)} FPR95 ${(evaluation.reports[d]!.mean.fpr95tpr * 100).toFixed(2)}`).join('; ');
@@ -354,19 +586,19 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
 
   // 2. the baseline
   mkdirSync(join(dir, 'baseline'), { recursive: true });
-  manualSeed(c.seed);
-  const baseline = makeModel(c, data);
+  setRngState(afterInit);
   const baselineWeights = join(dir, 'baseline', 'model.safetensors');
   let baselineDone = true;
   if (opts.pretrained !== undefined) {
-    if (!existsSync(opts.pretrained)) throw new ExperimentInputError(`--pretrained ${opts.pretrained} does not exist`);
-    await loadModel(opts.pretrained, baseline);
+    await saveModel(baselineWeights, baseline); // the fine-tuning phases start from baselineWeights
     log(`baseline weights from ${opts.pretrained}`);
   } else {
-    const loader = new DataLoader({ source: data.train, batchSize: c.pretrain.batchSize, seed: c.seed, transform: data.trainTransform, workers: opts.workers });
+    const loader = new DataLoader({ source: phaseSubset(data.train, c.pretrain, c.seed + 0x5b), batchSize: c.pretrain.batchSize, seed: c.seed, transform: data.trainTransform, workers: opts.workers });
     const opt = makeOptimizer(baseline, c.pretrain.optimizer);
+    const bar = progress.phase('baseline', c.pretrain.epochs * loader.numBatches, 'steps');
     try {
       const r = await trainLoop({
+        onStep: (step) => bar.update(step),
         name: 'baseline', model: baseline, loader, epochs: c.pretrain.epochs, optimizer: opt, scheduler: makeScheduler(opt, c.pretrain, c.pretrain.epochs * loader.numBatches),
         schedulerUnit: 'step', loss: 'ce', logEvery: c.logEvery, checkpoint: join(dir, 'baseline', 'checkpoint.safetensors'),
         checkpointEvery: c.checkpointEvery, resume: opts.resume, log, stopAfter: opts.maxSteps, meta: { experiment: c.name },
@@ -375,6 +607,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
       log(`[baseline] ${r.steps} steps in ${formatDuration(r.seconds)} (${r.stepsPerSecond.toFixed(2)} steps/s this run)${r.interrupted ? '; stopped by --max-steps, --resume continues it' : ''}`);
       baselineDone = !r.interrupted;
     } finally {
+      bar.end();
       await loader.close();
       opt.dispose();
     }
@@ -389,20 +622,17 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
     mkdirSync(join(dir, sub), { recursive: true });
     const sampler = samplers.get(o.name)!;
     if (sampler === null) {
-      const ev = await evaluate(baseline, sub, baselineDone);
-      variants.push({ outliers: o.name, description: `${baselineDone ? '' : 'PROVISIONAL (training stopped by --max-steps). '}No outliers: the baseline classifier.`, evaluation: ev.evaluation, extra: ev.extra, training: phases.find((p) => p.name === 'baseline') as unknown as Record<string, unknown> });
+      const ev = await evaluate(baseline, sub, baselineDone, null);
+      variants.push({ outliers: o.name, description: `${baselineDone ? '' : 'PROVISIONAL (training stopped by --max-steps). '}No outliers: the baseline classifier.`, evaluation: ev.evaluation, extra: ev.extra, figures: ev.figures, training: phases.find((p) => p.name === 'baseline') as unknown as Record<string, unknown> });
       continue;
     }
-    if (!baselineDone) {
-      log(`[${sub}] skipped: the baseline it fine-tunes is not finished (--resume continues it)`);
-      continue;
-    }
+    if (!baselineDone) log(`[${sub}] fine-tunes the partial baseline (stopped by --max-steps): its numbers are provisional`);
     // the outliers: reuse a saved set, else sample (seeded) and save it
     mkdirSync(join(dir, 'outliers'), { recursive: true });
     const saved = join(dir, 'outliers', `${sub}.npz`);
     const count = 'count' in o ? (opts.limit !== undefined && (o.count === 0 || o.count > opts.limit) ? opts.limit : o.count) : (opts.limit ?? 0);
     let set: OutlierSet;
-    if (opts.resume && existsSync(saved)) {
+    if (opts.resume && existsSync(saved) && !madeProvisionally(saved)) {
       set = await new FileSampler(saved).sample(0, 0);
       if (existsSync(`${saved}.json`)) {
         // describe the set as it was made, not as the file it was reloaded from
@@ -412,40 +642,57 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
       log(`[${sub}] outliers reused from ${saved} (${set.source.length})`);
     } else {
       const ts = performance.now();
+      sampling.phase = progress.phase(`outliers ${sub}`, count, 'samples');
       set = await sampler.sample(count, c.seed + 100 + vi);
+      sampling.phase.end();
+      sampling.phase = null;
       if (set.source.kind === 'array') await saveOutlierSet(saved, set);
       log(`[${sub}] ${set.source.length} outliers from ${set.name} in ${formatDuration((performance.now() - ts) / 1000)}${set.source.kind === 'array' ? ` -> ${saved}` : ''}`);
     }
+    // a variant fine-tuned from an unfinished baseline (--max-steps) starts over once the baseline is done
+    const fromPartial = join(dir, sub, 'from-partial-baseline');
+    let resumeVariant = opts.resume;
+    if (opts.resume && baselineDone && existsSync(fromPartial)) {
+      rmSync(join(dir, sub, 'checkpoint.safetensors'), { force: true });
+      rmSync(fromPartial);
+      resumeVariant = false;
+      log(`[${sub}] restarts: it was fine-tuned from the unfinished baseline`);
+    }
+    if (!baselineDone) writeFileSync(fromPartial, 'fine-tuned from the baseline stopped by --max-steps; --resume restarts this phase once the baseline is done\n');
     manualSeed(c.seed + 1 + vi);
     const model = makeModel(c, data);
     if (c.finetune.fromBaseline) await loadModel(baselineWeights, model);
     const ft = c.finetune;
     const loader = new DataLoader({
-      source: data.train, batchSize: ft.batchSize, seed: c.seed + 1 + vi, transform: data.evalTransform, workers: opts.workers,
+      source: phaseSubset(data.train, ft, c.seed + 0x5c + vi), batchSize: ft.batchSize, seed: c.seed + 1 + vi, transform: data.evalTransform, workers: opts.workers,
       outliers: { source: set.source, mode: ft.mode, batchSize: ft.outlierBatchSize, transform: data.evalTransform },
     });
     const opt = makeOptimizer(model, ft.optimizer);
     let done = true;
+    const bar = progress.phase(`oe-${sub}`, ft.epochs * loader.numBatches, 'steps');
     try {
       const r = await trainLoop({
+        onStep: (step) => bar.update(step),
         name: `oe-${sub}`, model, loader, epochs: ft.epochs, optimizer: opt, scheduler: makeScheduler(opt, ft, ft.epochs * loader.numBatches), schedulerUnit: 'step',
         loss: 'oe', lambda: ft.lambda, averaging: ft.averaging, logEvery: c.logEvery, checkpoint: join(dir, sub, 'checkpoint.safetensors'),
-        checkpointEvery: c.checkpointEvery, resume: opts.resume, log, stopAfter: opts.maxSteps, meta: { experiment: c.name, outliers: sub },
+        checkpointEvery: c.checkpointEvery, resume: resumeVariant, log, stopAfter: opts.maxSteps, meta: { experiment: c.name, outliers: sub },
       });
       phases.push(summary(`oe-${sub}`, r));
       log(`[oe-${sub}] ${r.steps} steps in ${formatDuration(r.seconds)} (${r.stepsPerSecond.toFixed(2)} steps/s this run)${r.interrupted ? '; stopped by --max-steps, --resume continues it' : ''}`);
-      done = !r.interrupted;
+      done = !r.interrupted && baselineDone;
     } finally {
+      bar.end();
       await loader.close();
       opt.dispose();
     }
     await saveModel(join(dir, sub, 'model.safetensors'), model);
-    const ev = await evaluate(model, sub, done);
+    const ev = await evaluate(model, sub, done, set);
     variants.push({
       outliers: o.name,
       description: `${done ? '' : 'PROVISIONAL (training stopped by --max-steps). '}Outlier Exposure fine-tuning (${ft.epochs} epochs, lambda ${ft.lambda}, ${ft.mode} batches of ${ft.batchSize}) on ${set.source.length} outliers from ${set.name} (${JSON.stringify(set.info)}).`,
       evaluation: ev.evaluation,
       extra: ev.extra,
+      figures: ev.figures,
       training: phases.find((p) => p.name === `oe-${sub}`) as unknown as Record<string, unknown>,
     });
     model.dispose();
@@ -455,14 +702,15 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
   const report: ExperimentReport = { experiment: c.name, description: c.description, adapter: runtime().device.describe(), variants };
   const files = writeReports(dir, report);
   const seconds = (performance.now() - t0) / 1000;
-  writeFileSync(join(dir, 'summary.json'), JSON.stringify({ experiment: c.name, seconds, phases }, null, 2) + '\n');
+  writeFileSync(join(dir, 'summary.json'), JSON.stringify({ experiment: c.name, seconds, timings: progress.timings, phases }, null, 2) + '\n');
+  log(`time per phase: ${progress.timings.map((t) => `${t.phase} ${formatDuration(t.seconds)}`).join(', ')}`);
   log(`results: ${files.markdown} (${formatDuration(seconds)} in all)`);
   return { dir, report, files, phases, seconds };
 }
 
 /** True when the error is a missing input the user can fix (exit 2 in the CLI). */
 export function isInputError(e: unknown): boolean {
-  return e instanceof DatasetUnavailableError || e instanceof ExperimentInputError;
+  return e instanceof DataError || e instanceof ExperimentInputError;
 }
 
 

@@ -41,7 +41,7 @@ export function reportRows(report: OodSetReport): OodSetRow[] {
 }
 
 /** A markdown table in percent (2 decimals) followed by a line stating the convention. */
-export function formatMarkdownTable(rows: readonly MetricsTableRow[], options?: OodMetricOptions): string {
+export function formatMarkdownTable(rows: readonly MetricsTableRow[], options?: OodMetricOptions, layout: { convention?: boolean } = {}): string {
   const resolved = tableOptions(rows, options);
   const labels = labelColumns(rows);
   const header = [...labels.map((c) => c.header), ...METRIC_COLUMNS.map((c) => c.header)];
@@ -51,7 +51,8 @@ export function formatMarkdownTable(rows: readonly MetricsTableRow[], options?: 
     ...METRIC_COLUMNS.map((c) => (row[c.key] * 100).toFixed(2)),
   ]);
   const lines = [header, align, ...body].map((cells) => `| ${cells.join(' | ')} |`);
-  return `${lines.join('\n')}\n\nValues in %. ${describeConvention(resolved)}\n`;
+  // a report with many tables states the convention once (layout.convention false)
+  return layout.convention === false ? `${lines.join('\n')}\n` : `${lines.join('\n')}\n\nValues in %. ${describeConvention(resolved)}\n`;
 }
 
 /**

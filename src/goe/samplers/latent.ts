@@ -1,8 +1,13 @@
 /**
- * GOE's image outliers: a class-conditional generator (BigGAN) sampled at high latent variance,
- * z ~ N(0, sigma^2 I) with sigma^2 = 50 on CIFAR (2 on ImageNet), classes drawn uniformly. Note
- * that sigma^2 is the variance: the standard deviation is sqrt(sigma^2) (BigGAN-PyTorch's `z_var`
- * argument is passed as a standard deviation; the paper's value is a variance).
+ * GOE's image outliers: a class-conditional generator (BigGAN) sampled at a raised latent scale,
+ * "sigma^2 = 50" on CIFAR (2 on ImageNet), classes drawn uniformly.
+ *
+ * What the number means is a setting (`scale`): the reference code (BigGAN-PyTorch's sample.py /
+ * utils.prepare_z_y) passes its `z_var` to normal_ as the standard deviation, so 'std' draws
+ * z ~ N(0, 50^2 I) and is the default of the experiments; 'variance' reads the paper's notation
+ * literally, z ~ N(0, 50 I). The generator's mode while sampling is a setting too (`mode`):
+ * sample.py keeps G in training mode (BatchNorm on the sampling batch's statistics) unless
+ * --G_eval_mode, so 'train' is the experiments' default, with chunks of the G batch size.
  *
  * The generator is anything with `dimZ`, `numClasses` and `generate(z, y)` returning images in
  * [-1, 1] (tanh output), which src/models/biggan.ts provides. Images are converted to uint8 as
@@ -18,6 +23,16 @@ export interface ConditionalImageGenerator {
   /** Images [N, C, H, W] in [-1, 1] for latents z [N, dimZ] (f32) and classes y [N] (i32). */
   generate(z: Tensor, y: Tensor): Tensor;
   eval?(): unknown;
+  train?(): unknown;
+}
+
+/** How the latent number is read: as the variance of z or as its standard deviation. */
+export type LatentScale = 'variance' | 'std';
+
+/** The standard deviation of z for a latent number read as `scale`. */
+export function latentStd(sigma2: number, scale: LatentScale): number {
+  if (!(sigma2 >= 0) || !Number.isFinite(sigma2)) throw new RangeError(`the latent scale must be finite and >= 0, got ${sigma2}`);
+  return scale === 'std' ? sigma2 : Math.sqrt(sigma2);
 }
 
 /** Latents z ~ N(0, sigma2 I) [n, dimZ] on the GPU (seeded Philox) and uniform classes (seeded, CPU). */
@@ -36,9 +51,13 @@ export function sampleClasses(n: number, numClasses: number, seed: number, strea
 
 export interface LatentSamplerOptions {
   generator: ConditionalImageGenerator;
-  /** Latent variance sigma^2 (paper: 50 on CIFAR). */
+  /** The latent number (paper: sigma^2 = 50 on CIFAR), read as `scale` says. */
   sigma2: number;
-  /** Images generated per GPU batch (default 100). */
+  /** 'variance' (default here: z std sqrt(sigma2)) or 'std' (z std sigma2, BigGAN-PyTorch's z_var). */
+  scale?: LatentScale;
+  /** The generator's mode while sampling: 'eval' (default here) or 'train' (batch statistics, sample.py's default). */
+  mode?: 'train' | 'eval';
+  /** Images generated per GPU batch (default 100); in 'train' mode, the batch the statistics are taken over. */
   chunk?: number;
   onProgress?: (done: number, total: number) => void;
 }
@@ -49,13 +68,20 @@ export class LatentSampler implements OutlierSampler {
 
   constructor(opts: LatentSamplerOptions) {
     this.opts = opts;
-    this.name = `biggan(sigma2=${opts.sigma2})`;
+    const scale = opts.scale ?? 'variance';
+    this.name = `biggan(${scale === 'std' ? 'z std' : 'sigma2'}=${opts.sigma2}${opts.mode === 'train' ? ', train-mode BN' : ''})`;
   }
 
   async sample(n: number, seed: number): Promise<OutlierSet> {
     if (!Number.isInteger(n) || n < 1) throw new RangeError(`${this.name}: n must be a positive integer, got ${n}`);
     const g = this.opts.generator;
-    g.eval?.();
+    const mode = this.opts.mode ?? 'eval';
+    const scale = this.opts.scale ?? 'variance';
+    const std = latentStd(this.opts.sigma2, scale);
+    if (mode === 'train') {
+      if (g.train === undefined) throw new RangeError(`${this.name}: sampling in train mode needs a generator with train()`);
+      g.train();
+    } else g.eval?.();
     const chunk = this.opts.chunk ?? 100;
     let data: Uint8Array | null = null;
     let shape: number[] = [];
@@ -64,7 +90,7 @@ export class LatentSampler implements OutlierSampler {
       const m = Math.min(chunk, n - done);
       // each chunk reads its own counter range of the seeded stream (rows of dimZ values, 4 per
       // block): for dimZ a multiple of 4 the set does not depend on `chunk`
-      const z = randn([m, g.dimZ], { seed, offset: Math.ceil((done * g.dimZ) / 4), std: Math.sqrt(this.opts.sigma2) });
+      const z = randn([m, g.dimZ], { seed, offset: Math.ceil((done * g.dimZ) / 4), std });
       const y = classes.subarray(done, done + m);
       const img = noGrad(() => scope(() => g.generate(z, tensor(y, [m], 'i32'))));
       z.dispose();
@@ -84,6 +110,6 @@ export class LatentSampler implements OutlierSampler {
       this.opts.onProgress?.(done, n);
     }
     const source: ArraySource = { kind: 'array', name: this.name, length: n, sampleShape: shape, layout: 'CHW', dtype: 'uint8', data: data!, labels: null };
-    return { name: this.name, source, classes, info: { sampler: 'biggan-latent', sigma2: this.opts.sigma2, n, seed, dimZ: g.dimZ, numClasses: g.numClasses } };
+    return { name: this.name, source, classes, info: { sampler: 'biggan-latent', sigma2: this.opts.sigma2, latentScale: scale, zStd: std, mode, chunk, n, seed, dimZ: g.dimZ, numClasses: g.numClasses } };
   }
 }

@@ -81,3 +81,28 @@ export function terminalProgress(stream: NodeJS.WriteStream): Progress {
     stop: close,
   };
 }
+
+/** `inner`, also recording each phase's wall time (summary.json's per-phase timings). */
+export function timedProgress(inner: Progress): Progress & { timings: { phase: string; seconds: number }[] } {
+  const timings: { phase: string; seconds: number }[] = [];
+  return {
+    timings,
+    plan: (n) => inner.plan(n),
+    log: (l) => inner.log(l),
+    stop: () => inner.stop(),
+    phase(name, total, unit) {
+      const t0 = performance.now();
+      const p = inner.phase(name, total, unit);
+      let ended = false;
+      return {
+        update: (d) => p.update(d),
+        end: () => {
+          if (ended) return;
+          ended = true;
+          timings.push({ phase: name, seconds: (performance.now() - t0) / 1000 });
+          p.end();
+        },
+      };
+    },
+  };
+}

@@ -44,17 +44,21 @@ function csvCell(text: string): string {
 }
 
 export function reportMarkdown(r: ExperimentReport): string {
-  const out: string[] = [`# ${r.experiment}: OOD detection results`, '', r.description, '', `Run on: ${r.adapter}`, ''];
+  const table = (rows: MetricsTableRow[]): string => formatMarkdownTable(rows, r.options, { convention: false });
   const summary: MetricsTableRow[] = [];
+  for (const v of r.variants) for (const rep of Object.values(v.evaluation.reports)) summary.push({ ...rep.mean, outlierSet: `${v.outliers}` });
+  const out: string[] = [
+    `# ${r.experiment}: OOD detection results`, '', r.description, '', `Run on: ${r.adapter}`, '',
+    `Values in %. ${describeConvention(r.options)}`, '',
+    '## Summary (mean over OOD sets; "Outlier set" column = training outliers)', '', table(summary),
+  ];
   for (const v of r.variants) {
     out.push(`## Outliers: ${v.outliers}`, '', v.description, '');
     if (v.evaluation.accuracy !== null) out.push(`In-distribution test accuracy: ${(v.evaluation.accuracy * 100).toFixed(2)}%`, '');
-    out.push(formatMarkdownTable(rowsOf(v.evaluation), r.options));
-    if (v.extra) out.push('Additional OOD sets (not in the mean above):', '', formatMarkdownTable(rowsOf(v.extra), r.options));
+    out.push(table(rowsOf(v.evaluation)));
+    if (v.extra) out.push('Additional OOD sets (not in the mean above):', '', table(rowsOf(v.extra)));
     if (v.figures) out.push(v.figures.trimEnd(), '');
-    for (const rep of Object.values(v.evaluation.reports)) summary.push({ ...rep.mean, outlierSet: `${v.outliers}` });
   }
-  out.push('## Summary (mean over OOD sets; "Outlier set" column = training outliers)', '', formatMarkdownTable(summary, r.options));
   return out.join('\n');
 }
 
