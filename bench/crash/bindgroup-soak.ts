@@ -32,6 +32,12 @@ const orig = g.createBindGroup.bind(g);
   registry.register(bg, null);
   return bg;
 };
+let textures = 0;
+const origTex = g.createTexture.bind(g);
+(g as { createTexture: GPUDevice['createTexture'] }).createTexture = (d) => {
+  textures++;
+  return origTex(d);
+};
 const t0 = performance.now();
 let lastCreated = 0;
 const bgCache = (): number => device.bindGroupStats().cached;
@@ -40,7 +46,7 @@ function line(itr: number): void {
   const m = memoryStats();
   const rss = process.memoryUsage().rss / 2 ** 20;
   console.log(
-    `itr ${itr} t ${((performance.now() - t0) / 1000).toFixed(1)}s rss ${rss.toFixed(0)} MB | bind groups created ${created} finalized ${finalized} alive ${created - finalized} cached ${bgCache()} | dispatches ${device.stats.dispatches} | pool created ${p.created} live ${p.live} | tensors ${m.tensors}`,
+    `itr ${itr} t ${((performance.now() - t0) / 1000).toFixed(1)}s rss ${rss.toFixed(0)} MB | bind groups created ${created} finalized ${finalized} alive ${created - finalized} cached ${bgCache()} | textures created ${textures} | dispatches ${device.stats.dispatches} | pool created ${p.created} live ${p.live} | tensors ${m.tensors}`,
   );
   lastCreated = device.bindGroupStats().created;
 }

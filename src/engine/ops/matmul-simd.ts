@@ -271,11 +271,13 @@ export function releaseTexture(dev: Device, tex: GPUTexture): void {
   }
   let cached = 0;
   for (const list of byKey.values()) for (const t of list) cached += 128 * t.height * t.depthOrArrayLayers;
-  // Over the cap the texture is only dropped, not destroyed: dispatches recorded but not yet
-  // submitted still use it, and Dawn keeps it alive for them.
+  // Over the cap the texture is destroyed once the work recorded on it is submitted (Dawn frees
+  // it after that work), not left to the garbage collector, which does not see GPU memory.
   if (cached + 128 * tex.height * tex.depthOrArrayLayers > TEXTURE_CACHE_BYTES) {
+    dev.flush();
     const v = views.get(tex);
-    if (v) dev.forgetView(v); // cached bind groups would keep the texture alive
+    if (v) dev.forgetView(v);
+    tex.destroy();
     return;
   }
   const key = textureKey(tex.height, tex.depthOrArrayLayers);
