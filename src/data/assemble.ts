@@ -7,7 +7,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { DataError } from './errors.ts';
 import { decodeImageInto } from './images.ts';
 import { Rng } from './rng.ts';
-import { type Source, sampleSize } from './source.ts';
+import { type Source, sampleSize, tokenLength } from './source.ts';
 import { type CompiledTransform, drawAugment, writeSample } from './transforms.ts';
 
 /** Everything a worker needs once: the sources, their compiled transforms, the slot buffers. */
@@ -21,6 +21,8 @@ export interface AssemblyPlan {
   output: 'float32' | 'int32';
   /** Batch slots (SharedArrayBuffers): x has room for the largest batch, y one label per sample. */
   slots: { x: SharedArrayBuffer; y: SharedArrayBuffer }[];
+  /** Id that left-pads token samples shorter than a row (ragged or narrower sources). */
+  tokenPad?: number;
 }
 
 export interface Job {
@@ -103,10 +105,11 @@ export class Assembler {
       }
       y[i] = label(src, sid, idx);
       const t = transforms[sid] ?? null;
-      if (src.kind === 'array') {
+      if (src.kind === 'random-tokens' || (src.kind === 'array' && t === null)) {
+        this.writeTokens(src, idx, x as Int32Array, i * sampleOut, [...job.seed, job.start + i]);
+      } else if (src.kind === 'array') {
         const size = sampleSize(src);
-        if (t === null) (x as Int32Array).set((src.data as Int32Array).subarray(idx * size, (idx + 1) * size), i * sampleOut);
-        else writeSample(t, src.data as Uint8Array | Float32Array, idx * size, src.layout, x as Float32Array, i * sampleOut, aug[i]!.top, aug[i]!.left, aug[i]!.flip);
+        writeSample(t!, src.data as Uint8Array | Float32Array, idx * size, src.layout, x as Float32Array, i * sampleOut, aug[i]!.top, aug[i]!.left, aug[i]!.flip);
       } else {
         const sample = this.readNpy(sid, src, idx);
         writeSample(t!, sample, 0, src.layout, x as Float32Array, i * sampleOut, aug[i]!.top, aug[i]!.left, aug[i]!.flip);
@@ -152,6 +155,23 @@ export class Assembler {
     await Promise.all(Array.from({ length: Math.min(IMAGE_CONCURRENCY, pending.length) }, worker));
     // Report the first failing sample of the batch, whatever order the decodes finished in.
     if (failures.length > 0) throw failures.reduce((a, b) => (b.i < a.i ? b : a)).e;
+  }
+
+  /** One token sample right-aligned in its row of sampleOut ids, left-padded with the plan's pad id. */
+  private writeTokens(src: Extract<Source, { kind: 'array' | 'random-tokens' }>, idx: number, x: Int32Array, at: number, stream: number[]): void {
+    const row = this.plan.sampleOut;
+    const n = tokenLength(src, idx);
+    if (n > row) throw new DataError(`token sample ${idx} has ${n} ids, more than the loader's ${row}`, src.name);
+    x.fill(this.plan.tokenPad ?? 0, at, at + row - n);
+    const to = at + row - n;
+    if (src.kind === 'random-tokens') {
+      // the batch position's own stream: fresh every epoch, the same on every run and worker split
+      const rng = new Rng(...stream, src.seed, 0x70c);
+      for (let k = 0; k < n; k++) x[to + k] = src.low + rng.int(src.high - src.low);
+      return;
+    }
+    const from = src.offsets !== undefined ? src.offsets[idx]! : idx * n;
+    x.set((src.data as Int32Array).subarray(from, from + n), to);
   }
 
   private readNpy(sid: number, src: Extract<Source, { kind: 'npy' }>, idx: number): Uint8Array | Float32Array {

@@ -70,19 +70,28 @@ const IMAGE_OOD_DIRS: Record<string, string> = {
   'lsun-resize': 'LSUN_resize/LSUN_resize',
 };
 
+/** The OOD test sets' decode geometry: the GOE notebooks' test() squashes, the OE repository crops. */
+export const IMAGE_OOD_GEOMETRY: Readonly<Record<'notebooks' | 'oe-repo', Pick<ImageFolderOptions, 'resize' | 'centerCrop'>>> = {
+  notebooks: { resize: [32, 32] },
+  'oe-repo': { resize: 32, centerCrop: 32 },
+};
+
 /**
- * The CIFAR OOD test sets (Textures, TinyImageNet and LSUN crop/resize), unlabelled. Default
- * geometry is the OE repository's: Resize(32) then CenterCrop(32) (a no-op for the 32x32 ODIN sets).
+ * The CIFAR OOD test sets (Textures, TinyImageNet and LSUN crop/resize), unlabelled. Geometry:
+ * 'notebooks' (default): the GOE notebooks' Resize([32, 32]), which squashes; 'oe-repo': the OE
+ * repository's Resize(32) then CenterCrop(32). The ODIN sets are 32x32 already, so only Textures
+ * differs between the two. Explicit resize / centerCrop options win.
  */
 export async function loadImageOod(
   name: 'textures' | 'tinyimagenet-crop' | 'tinyimagenet-resize' | 'lsun-crop' | 'lsun-resize',
-  opts: GetOptions & Omit<ImageFolderOptions, 'structure'> = {},
+  opts: GetOptions & Omit<ImageFolderOptions, 'structure'> & { geometry?: 'notebooks' | 'oe-repo' } = {},
 ): Promise<ImageFilesSource> {
   const folder = await folderOf(name, opts);
   // pytorch-ood's sub-folder, else the archive's top folder (listed recursively) should the layout differ
   const sub = IMAGE_OOD_DIRS[name]!;
   const root = existsSync(join(folder, sub)) ? join(folder, sub) : join(folder, sub.split('/')[0]!);
-  return imageFolder(root, { resize: 32, centerCrop: 32, ...opts, structure: 'flat' });
+  const { geometry = 'notebooks', ...rest } = opts;
+  return imageFolder(root, { ...IMAGE_OOD_GEOMETRY[geometry], ...rest, structure: 'flat' });
 }
 
 /**
@@ -107,19 +116,19 @@ export async function loadReuters52(split: 'train' | 'test', opts: GetOptions = 
 }
 
 /** Multi30k English sentences ('train' = train.txt, 'test' = val.txt, as pytorch-ood). */
-export async function loadMulti30k(split: 'train' | 'test', opts: GetOptions = {}): Promise<string[]> {
+export async function loadMulti30k(split: 'train' | 'test', opts: GetOptions = {}, lines: { keepEmpty?: boolean } = {}): Promise<string[]> {
   const folder = await folderOf('multi30k', opts);
-  return readTextLines(join(folder, split === 'train' ? 'train.txt' : 'val.txt'));
+  return readTextLines(join(folder, split === 'train' ? 'train.txt' : 'val.txt'), lines);
 }
 
 /** WMT16 English sentences. */
-export async function loadWmt16(opts: GetOptions = {}): Promise<string[]> {
+export async function loadWmt16(opts: GetOptions = {}, lines: { keepEmpty?: boolean } = {}): Promise<string[]> {
   const folder = await folderOf('wmt16', opts);
-  return readTextLines(join(folder, 'wmt16_sentences'));
+  return readTextLines(join(folder, 'wmt16_sentences'), lines);
 }
 
-/** WikiText-2 lines (empty lines dropped). */
-export async function loadWikiText2(split: 'train' | 'valid' | 'test', opts: GetOptions = {}): Promise<string[]> {
+/** WikiText-2 lines (empty lines dropped unless keepEmpty: pytorch-ood's WikiText2 keeps them). */
+export async function loadWikiText2(split: 'train' | 'valid' | 'test', opts: GetOptions = {}, lines: { keepEmpty?: boolean } = {}): Promise<string[]> {
   const folder = await folderOf('wikitext2', opts);
-  return readTextLines(join(folder, 'wikitext-2', `wiki.${split}.tokens`));
+  return readTextLines(join(folder, 'wikitext-2', `wiki.${split}.tokens`), lines);
 }

@@ -5,8 +5,8 @@
 export { DataError, DatasetUnavailableError } from './errors.ts';
 export { dataDir, DEBIAN_FASHION_MNIST_DIR } from './paths.ts';
 export { Rng, permutation } from './rng.ts';
-export type { Layout, SampleDType, Source, ArraySource, NpySource, ImageFilesSource } from './source.ts';
-export { sampleSize, subset, withLabels } from './source.ts';
+export type { Layout, SampleDType, Source, ArraySource, NpySource, ImageFilesSource, RandomTokensSource } from './source.ts';
+export { sampleSize, subset, tokenLength, withLabels } from './source.ts';
 export { unpickle, NDArray, PyTuple, PyStr8, NumpyDType, type PyValue } from './pickle.ts';
 export { readCifar, readCifarBinary, readCifarPython, readCifarPythonMeta, CIFAR10_CLASSES, type CifarOptions, type CifarVariant, type CifarSplit } from './cifar.ts';
 export { parseIdx, readIdx, readIdxPair, readMnist, FASHION_MNIST_CLASSES, type IdxArray } from './idx.ts';
@@ -14,10 +14,10 @@ export { parseNpyHeader, readNpyHeader, readNpy, decodeNpyData, openNpyImages, N
 export { listZip, readZipMember, extractZip, type ZipMember } from './zip.ts';
 export { imageFolder, imageFiles, decodeImage, decodeImageInto, verifyImages, outputSize, IMAGE_EXTENSIONS, type DecodeOptions, type ImageFolderOptions, type VerifyReport } from './images.ts';
 export { resample, resizeOutputSize, centerCrop, roundHalfEven, type Interpolation } from './resize.ts';
-export { basicEnglish, basicEnglishReference, splitWhitespace, Vocab, numericalise, textSource, readLabelledLines, readTextLines, NEWSGROUPS20_CLASSES, REUTERS52_CLASSES, type VocabOptions, type NumericaliseOptions, type LabelledText } from './text.ts';
+export { basicEnglish, basicEnglishReference, splitWhitespace, Vocab, numericalise, textSource, nltkEnglishStopWords, pytorchOodText, type TextSourceOptions, readLabelledLines, readTextLines, NEWSGROUPS20_CLASSES, REUTERS52_CLASSES, type VocabOptions, type NumericaliseOptions, type LabelledText } from './text.ts';
 export { downloadFile, extractArchive, ensureDataset, locateDataset, fileDigests, type RemoteFile, type DatasetEntry, type DownloadOptions, type DownloadResult } from './download.ts';
 export { DATASETS, registryEntry, download, locate, type RegistryEntry } from './registry.ts';
-export { loadCifar, loadMnist, loadTinyImages300k, loadGoeSamples, loadImageOod, loadImageNetVariant, loadNewsgroups20, loadReuters52, loadMulti30k, loadWmt16, loadWikiText2, type GetOptions } from './datasets.ts';
+export { loadCifar, loadMnist, loadTinyImages300k, loadGoeSamples, loadImageOod, IMAGE_OOD_GEOMETRY, loadImageNetVariant, loadNewsgroups20, loadReuters52, loadMulti30k, loadWmt16, loadWikiText2, type GetOptions } from './datasets.ts';
 export { compileTransform, writeSample, CIFAR_MEAN, CIFAR_STD, IMAGENET_MEAN, IMAGENET_STD, type ImageTransform } from './transforms.ts';
 export { DataLoader, type LoaderOptions, type OutlierOptions, type Batch } from './loader.ts';
 export type { Skip } from './assemble.ts';

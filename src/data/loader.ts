@@ -17,7 +17,7 @@ import { Assembler, type AssemblyPlan, type Job, type JobResult, type Skip } fro
 import { DataError } from './errors.ts';
 import { permutation, Rng } from './rng.ts';
 import { type NumericArray, toShared } from './shared.ts';
-import type { Source } from './source.ts';
+import { type Source, tokenLength } from './source.ts';
 import { compileTransform, type CompiledTransform, type ImageTransform } from './transforms.ts';
 
 export interface OutlierOptions {
@@ -165,7 +165,10 @@ function defaultWorkers(): number {
 }
 
 function shareSource(s: Source): Source {
-  if (s.kind === 'array') return { ...s, data: toShared(s.data as NumericArray), labels: s.labels === null ? null : toShared(s.labels) };
+  if (s.kind === 'array') {
+    const offsets = s.offsets === undefined ? {} : { offsets: toShared(s.offsets) };
+    return { ...s, data: toShared(s.data as NumericArray), labels: s.labels === null ? null : toShared(s.labels), ...offsets };
+  }
   if (s.labels !== null) return { ...s, labels: toShared(s.labels) };
   return s;
 }
@@ -185,6 +188,8 @@ export class DataLoader {
   private readonly skippedFiles = new Set<string>();
 
   private readonly opts: LoaderOptions;
+  /** Token batches are cut to their longest sequence (a ragged source is in the loader). */
+  private readonly ragged: boolean;
   private readonly plan: AssemblyPlan;
   private readonly executor: Executor;
   private readonly prefetch: number;
@@ -215,7 +220,7 @@ export class DataLoader {
 
     const sources = [shareSource(src)];
     if (out) sources.push(shareSource(out.source));
-    const isTokens = (s: Source): boolean => s.kind === 'array' && s.dtype === 'int32';
+    const isTokens = (s: Source): boolean => (s.kind === 'array' && s.dtype === 'int32') || s.kind === 'random-tokens';
     if (sources.some(isTokens) && !sources.every(isTokens)) throw new DataError('cannot mix token and image sources in one loader');
     this.output = isTokens(src) ? 'int32' : 'float32';
     const transforms: (CompiledTransform | null)[] = sources.map((s, i) => {
@@ -226,8 +231,14 @@ export class DataLoader {
     });
     const shapes = sources.map((s, i) => {
       const t = transforms[i];
-      return t ? [t.channels, t.outH, t.outW] : s.sampleShape;
+      return t ? [t.channels, t.outH, t.outW] : [...s.sampleShape];
     });
+    // ragged token sources: rows as wide as the longest sequence, each batch cut to its own longest
+    this.ragged = sources.some((s) => s.kind === 'array' && s.offsets !== undefined);
+    if (this.ragged) {
+      const width = Math.max(1, ...shapes.map((sh) => sh[0]!));
+      shapes.forEach((sh) => (sh[0] = width));
+    }
     if (shapes.length === 2 && shapes[0]!.join() !== shapes[1]!.join()) {
       throw new DataError(`inlier samples are [${shapes[0]!.join(', ')}] but outlier samples are [${shapes[1]!.join(', ')}] after transforms (${src.name} vs ${out!.source.name})`);
     }
@@ -249,7 +260,8 @@ export class DataLoader {
     this.xViews = slots.map((s) => (this.output === 'float32' ? new Float32Array(s.x) : new Int32Array(s.x)));
     this.yViews = slots.map((s) => new Int32Array(s.y));
     this.freeSlots = slots.map((_, i) => i).reverse();
-    this.plan = { sources, transforms, sampleOut: this.sampleOut, output: this.output, slots };
+    const pad = sources.map((s) => (s.kind === 'array' ? s.pad : undefined)).find((p) => p !== undefined);
+    this.plan = { sources, transforms, sampleOut: this.sampleOut, output: this.output, slots, ...(pad !== undefined ? { tokenPad: pad } : {}) };
     this.executor = workers > 0 ? new WorkerPool(this.plan, workers) : new InlineExecutor(this.plan);
   }
 
@@ -305,7 +317,7 @@ export class DataLoader {
     this.active = true;
     const pool = this.mode === 'mixed' ? this.nIn + this.nOut : this.nIn;
     const order = this.opts.shuffle === false ? Int32Array.from({ length: pool }, (_, i) => i) : permutation(pool, new Rng(this.seed(), epoch, 0x5f1e));
-    const inflight = new Map<number, { slot: number; n: number; nIn: number; promise: Promise<JobResult> }>();
+    const inflight = new Map<number, { slot: number; n: number; nIn: number; width: number; promise: Promise<JobResult> }>();
     let next = 0;
     const launch = (): void => {
       while (next < this.numBatches && inflight.size < this.prefetch && this.freeSlots.length > 0) {
@@ -323,7 +335,7 @@ export class DataLoader {
         }
         let nIn = 0;
         while (nIn < n && entries[2 * nIn] === 0) nIn++;
-        inflight.set(next, { slot, n, nIn, promise: Promise.all(jobs).then(mergeResults) });
+        inflight.set(next, { slot, n, nIn, width: this.batchWidth(entries), promise: Promise.all(jobs).then(mergeResults) });
         next++;
       }
     };
@@ -346,7 +358,7 @@ export class DataLoader {
           this.skipped.push(...fresh);
           (this.opts.onSkip ?? warnSkipped)(fresh);
         }
-        yield this.makeBatch(epoch, b, f.slot, f.n, f.nIn, r.skipped);
+        yield this.makeBatch(epoch, b, f.slot, f.n, f.nIn, r.skipped, f.width);
       }
     } finally {
       // Wait for batches still being made (their slots are in use), then recycle every slot.
@@ -359,8 +371,20 @@ export class DataLoader {
     }
   }
 
-  private makeBatch(epoch: number, index: number, slot: number, n: number, nIn: number, skipped: Skip[]): Batch {
-    const size = this.sampleOut;
+  /** Ids per row of a batch: its longest sequence (at least 1) when ragged, else the full width. */
+  private batchWidth(entries: Int32Array): number {
+    if (!this.ragged) return this.sampleOut;
+    let width = 1;
+    for (let i = 0; i < entries.length; i += 2) width = Math.max(width, tokenLength(this.plan.sources[entries[i]!]!, entries[i + 1]!));
+    return width;
+  }
+
+  private makeBatch(epoch: number, index: number, slot: number, n: number, nIn: number, skipped: Skip[], width: number): Batch {
+    const full = this.sampleOut;
+    const size = width;
+    // rows are right-aligned (left padding): keep the last `width` ids of each, packed in place
+    if (width < full) for (let i = 0; i < n; i++) this.xViews[slot]!.copyWithin(i * width, i * full + full - width, (i + 1) * full);
+    const sampleShape = width < full ? [width] : this.sampleShape;
     const x = this.xViews[slot]!.subarray(0, n * size);
     const y = this.yViews[slot]!.subarray(0, n);
     const nOut = n - nIn;
@@ -368,12 +392,12 @@ export class DataLoader {
       epoch,
       index,
       x,
-      shape: [n, ...this.sampleShape],
+      shape: [n, ...sampleShape],
       y,
       nIn,
       nOut,
-      inliers: { x: x.subarray(0, nIn * size), y: y.subarray(0, nIn), shape: [nIn, ...this.sampleShape] },
-      outliers: { x: x.subarray(nIn * size), shape: [nOut, ...this.sampleShape] },
+      inliers: { x: x.subarray(0, nIn * size), y: y.subarray(0, nIn), shape: [nIn, ...sampleShape] },
+      outliers: { x: x.subarray(nIn * size), shape: [nOut, ...sampleShape] },
       skipped,
     };
   }

@@ -28,6 +28,30 @@ export interface ArraySource extends SourceBase {
   layout: Layout;
   dtype: SampleDType;
   data: Uint8Array | Float32Array | Int32Array;
+  /**
+   * Token sequences of their own lengths (int32 only): sample i is data[offsets[i], offsets[i + 1]),
+   * and sampleShape is [the longest]. The loader left-pads every batch with `pad` to the batch's
+   * longest sequence (the GOE notebooks' collate_batch), so no sequence is truncated.
+   */
+  offsets?: Int32Array;
+  /** Padding id of a ragged token source (the notebooks pad with 0). */
+  pad?: number;
+}
+
+/**
+ * Random token sequences drawn afresh on every access, never stored (the GOE notebooks' noise
+ * Dataset, whose __getitem__ calls torch.randint): ids uniform in [low, high). The loader draws
+ * each from the stream of its batch position (seed, epoch, batch, position), so a run is
+ * reproducible and resumable while every epoch sees new sequences.
+ */
+export interface RandomTokensSource extends SourceBase {
+  kind: 'random-tokens';
+  layout: 'CHW';
+  dtype: 'int32';
+  low: number;
+  high: number;
+  /** Seed of the draws (mixed with the loader's batch stream). */
+  seed: number;
 }
 
 /** Samples read lazily by file offset from a C-order .npy array (or a stored .npz member). */
@@ -52,7 +76,13 @@ export interface ImageFilesSource extends SourceBase {
   onError: 'throw' | 'skip';
 }
 
-export type Source = ArraySource | NpySource | ImageFilesSource;
+export type Source = ArraySource | NpySource | ImageFilesSource | RandomTokensSource;
+
+/** Tokens in sample `idx` of a token source (its own length when ragged, else the sample width). */
+export function tokenLength(s: Source, idx: number): number {
+  if (s.kind === 'array' && s.offsets !== undefined) return s.offsets[idx + 1]! - s.offsets[idx]!;
+  return s.sampleShape[0]!;
+}
 
 /** Number of scalar values in one sample. */
 export function sampleSize(s: Pick<SourceBase, 'sampleShape'>): number {
@@ -78,6 +108,15 @@ export function subset<S extends Source>(s: S, indices: ArrayLike<number>): S {
   const labels = s.labels === null ? null : Int32Array.from({ length: n }, (_, i) => s.labels![indices[i]!]!);
   if (s.kind === 'images') {
     return { ...s, length: n, labels, files: Array.from({ length: n }, (_, i) => s.files[indices[i]!]!) };
+  }
+  if (s.kind === 'random-tokens') return { ...s, length: n, labels }; // nothing stored: fewer draws
+  if (s.kind === 'array' && s.offsets !== undefined) {
+    const from = s.offsets;
+    const offsets = new Int32Array(new SharedArrayBuffer((n + 1) * 4));
+    for (let i = 0; i < n; i++) offsets[i + 1] = offsets[i]! + from[indices[i]! + 1]! - from[indices[i]!]!;
+    const data = new Int32Array(new SharedArrayBuffer(offsets[n]! * 4));
+    for (let i = 0; i < n; i++) data.set((s.data as Int32Array).subarray(from[indices[i]!]!, from[indices[i]! + 1]!), offsets[i]!);
+    return { ...s, length: n, labels, data, offsets };
   }
   // Array and npy sources are copied into a compact shared array: subsets are small or one-off.
   const size = sampleSize(s);

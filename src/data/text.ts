@@ -11,6 +11,7 @@
  *    (some Multi30k lines are CSV-quoted; the quotes disappear in tokenisation).
  *  - WikiText-2 (`wikitext-2/wiki.{train,valid,test}.tokens`): one paragraph or heading per line.
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { DataError } from './errors.ts';
 import { sharedInt32 } from './shared.ts';
@@ -153,7 +154,11 @@ export class Vocab {
 }
 
 export interface NumericaliseOptions {
-  /** Fixed sequence length. */
+  /**
+   * Fixed sequence length (truncating and padding, the OE repository), or 'batch-longest': every
+   * sequence whole, left-padded with `padId` to the longest of its batch by the loader (the GOE
+   * notebooks' collate_batch; only textSource takes it).
+   */
   length: number;
   /** Where padding goes: 'left' (default; torchtext pad_first=True, the OE repository and GOE) or 'right'. */
   pad?: 'left' | 'right';
@@ -178,9 +183,32 @@ export function numericalise(texts: readonly (readonly string[])[], vocab: Vocab
   return out;
 }
 
-/** A token-sequence source for the DataLoader (int32 ids, sample shape [length]). */
-export function textSource(tokens: readonly (readonly string[])[], labels: Int32Array | null, vocab: Vocab, opts: NumericaliseOptions & { name?: string; classes?: string[] }): ArraySource {
+export type TextSourceOptions = Omit<NumericaliseOptions, 'length'> & {
+  length: number | 'batch-longest';
+  /** Padding id of 'batch-longest' sources (default vocab.padIndex; the notebooks pad with 0, <unk>). */
+  padId?: number;
+  name?: string;
+  classes?: string[];
+};
+
+/**
+ * A token-sequence source for the DataLoader: int32 ids [length], or with length 'batch-longest'
+ * a ragged source (every text whole; the loader pads each batch to its longest text).
+ */
+export function textSource(tokens: readonly (readonly string[])[], labels: Int32Array | null, vocab: Vocab, opts: TextSourceOptions): ArraySource {
   if (labels !== null && labels.length !== tokens.length) throw new DataError(`${labels.length} labels for ${tokens.length} texts`, opts.name);
+  if (opts.length === 'batch-longest') {
+    const offsets = sharedInt32(tokens.length + 1);
+    tokens.forEach((t, i) => (offsets[i + 1] = offsets[i]! + t.length));
+    const data = sharedInt32(offsets[tokens.length]!);
+    let at = 0;
+    for (const t of tokens) for (const w of t) data[at++] = vocab.lookup(w);
+    const longest = tokens.reduce((m, t) => Math.max(m, t.length), 1);
+    return {
+      kind: 'array', name: opts.name ?? 'text', length: tokens.length, sampleShape: [longest], layout: 'CHW', dtype: 'int32',
+      data, offsets, pad: opts.padId ?? vocab.padIndex, labels, classes: opts.classes,
+    };
+  }
   return {
     kind: 'array',
     name: opts.name ?? 'text',
@@ -188,7 +216,7 @@ export function textSource(tokens: readonly (readonly string[])[], labels: Int32
     sampleShape: [opts.length],
     layout: 'CHW',
     dtype: 'int32',
-    data: numericalise(tokens, vocab, opts),
+    data: numericalise(tokens, vocab, { ...opts, length: opts.length }),
     labels,
     classes: opts.classes,
   };
@@ -277,4 +305,22 @@ export async function readLabelledLines(file: string, classes?: readonly string[
 export async function readTextLines(file: string, opts: { keepEmpty?: boolean } = {}): Promise<string[]> {
   const ls = lines(await readText(file));
   return opts.keepEmpty ? ls : ls.filter((l) => l.trim() !== '');
+}
+
+/** NLTK's English stop words as pytorch-ood@415df13 ships them (text-data/nltk-english-stop-words.json says where from). */
+let stopWords: ReadonlySet<string> | undefined;
+export function nltkEnglishStopWords(): ReadonlySet<string> {
+  stopWords ??= new Set((JSON.parse(readFileSync(new URL('./text-data/nltk-english-stop-words.json', import.meta.url), 'utf8')) as { words: string[] }).words);
+  return stopWords;
+}
+
+/**
+ * pytorch-ood@415df13's NewsGroup20 / Reuters52 text: it splits each line on whitespace, takes the
+ * first two fields as the label and keeps `words[2:]` without stop words, so the first word of
+ * every text is lost (the paper's pipeline; `text` here is the line after its label). Stop words
+ * are compared before lowercasing, as there.
+ */
+export function pytorchOodText(text: string): string {
+  const stop = nltkEnglishStopWords();
+  return splitWhitespace(text).slice(1).filter((w) => !stop.has(w)).join(' ');
 }

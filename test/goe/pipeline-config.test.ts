@@ -21,8 +21,8 @@ describe('paper settings', () => {
       expect(c.normalize).toBe(true);
       expect(c.ood.map((o) => o.name)).toEqual(['Textures', 'LSUN Crop', 'LSUN Resize', 'TinyImageNet Crop', 'TinyImageNet Resize']);
       expect(c.detectors).toEqual(['MSP', 'Energy']);
-      expect(c.outliers.map((o) => o.name)).toEqual(['none', 'noise', 'generated']);
-      expect(c.outliers[1]).toMatchObject({ kind: 'image-noise', noise: 'uniform', count: 50000 });
+      expect(c.outliers.map((o) => o.name)).toEqual(['none', 'noise', 'generated', 'tiny300k']);
+      expect(c.outliers[1]).toMatchObject({ kind: 'image-noise', noise: 'uniform', count: 80000, values: 'randint255' });
       expect(c.outliers[2]).toMatchObject({ kind: 'biggan', sigma2: 50, count: 50000, train: { iterations: 125000 } });
       // the OE repo's baseline recipe for the pre-trained models the paper fine-tunes
       expect(c.pretrain).toMatchObject({ epochs: 100, batchSize: 128, augment: true, schedule: 'cosine', optimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 5e-4 } });
@@ -55,7 +55,7 @@ describe('paper settings', () => {
     const c = experimentConfig('smoke');
     c.finetune.epochs = 99;
     expect(EXPERIMENTS.smoke!.finetune.epochs).toBe(2);
-    expect(() => experimentConfig('nope')).toThrow(/unknown experiment "nope" \(known: cifar10, cifar100, newsgroups, smoke, smoke-text\)/);
+    expect(() => experimentConfig('nope')).toThrow(/unknown experiment "nope" \(known: fmnist, images, cifar10, cifar100, newsgroups, smoke, smoke-text\)/);
   });
 });
 

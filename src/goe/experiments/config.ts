@@ -46,7 +46,13 @@ export type DataConfig =
   | { kind: 'mnist'; variant: 'fashion-mnist' | 'mnist' }
   /** The user's images (`goe experiment images --train PATH --test PATH`): class folders, IDX pairs or .npz x/y. */
   | { kind: 'user-images'; train: string; test: string }
-  | { kind: 'newsgroups'; seqLength: number; maxVocab: number }
+  /**
+   * 20 Newsgroups. `pipeline: 'paper'` (default): the GOE notebooks over pytorch-ood@415df13 (its
+   * texts lose their first word and NLTK stop words; the whole training vocabulary; no truncation;
+   * left padding with id 0 (<unk>) to each batch's longest text; Multi30k, WMT16 and WikiText-2 keep
+   * empty lines). 'oe-repo': the OE repository's (vocabulary of maxVocab, sequences of seqLength).
+   */
+  | { kind: 'newsgroups'; pipeline?: 'paper' | 'oe-repo'; seqLength: number; maxVocab: number }
   | { kind: 'synthetic-images'; classes: number; train: number; test: number }
   /** Texts of class-specific words made in memory (the text smoke run). */
   | { kind: 'synthetic-text'; classes: number; train: number; test: number; seqLength: number };
@@ -58,8 +64,13 @@ export type ModelConfig =
 
 export type OutlierConfig =
   | { name: string; kind: 'none' }
-  | { name: string; kind: 'image-noise'; noise: 'uniform' | 'gaussian'; count: number }
-  | { name: string; kind: 'token-noise'; tokens: number; count: number }
+  /** `values: 'randint255'`: pixels 0..254 (the notebooks' torch.randint(0, 255)); default 0..255. */
+  | { name: string; kind: 'image-noise'; noise: 'uniform' | 'gaussian'; count: number; values?: 'randint255' }
+  /**
+   * Random token sequences: ids from [ids[0], ids[1]) (default: the vocabulary without its specials);
+   * `fresh`: drawn anew on every access, so each epoch sees new ones (the notebook's noise Dataset).
+   */
+  | { name: string; kind: 'token-noise'; tokens: number; count: number; ids?: [number, number]; fresh?: boolean }
   /**
    * A class-conditional BigGAN sampled at the latent scale sigma2, classes uniform. Its weights:
    * --generator FILE; else `file` (the paper's released samples) when present; else trained here
@@ -75,6 +86,8 @@ export type OutlierConfig =
    */
   | { name: string; kind: 'lm'; temperature: number; count: number; train: WordLmConfig }
   | { name: string; kind: 'wikitext2'; count: number }
+  /** TinyImages 300K (the OE repository's natural outliers, Table 1's "Tiny300k" row); count 0: all 300,000, read lazily. */
+  | { name: string; kind: 'tiny300k'; count: number }
   | { name: string; kind: 'file'; path: string };
 
 /** BigGAN training (launch_cifar_ema.sh: ch 64, batch 50, 4 D steps, EMA from 1000; 500 epochs = 125,000 iterations on 50,000 images). */
@@ -121,6 +134,12 @@ export interface ExperimentConfig {
   /** Further OOD sets reported separately (not in the mean). */
   extraOod?: OodConfig[];
   detectors: ('MSP' | 'Energy' | 'MaxLogit' | 'Entropy')[];
+  /**
+   * How the report computes and names the PR areas (default: the step rule, columns named by the
+   * positive class). The paper experiments use pytorch-ood@415df13's trapezoid rule and name the PR
+   * columns both ways (the paper's "AUPR-IN" is the OOD-positive area).
+   */
+  metrics?: { prRule: 'step' | 'trapezoid'; paperNames: boolean };
   /** Normalise images: true = the CIFAR mean/std, or per-channel values in [0, 1] units. */
   normalize: boolean | { mean: number[]; std: number[] };
   /** Cap every OOD test set at this many images (a seeded subset; a time budget). */
@@ -133,6 +152,9 @@ export interface ExperimentConfig {
   checkpointEvery: number;
   evalBatchSize: number;
 }
+
+/** The paper's numbers: pytorch-ood@415df13's PR areas (trapezoid from (recall 0, precision 1)), columns named both ways. */
+const PAPER_METRICS = { prRule: 'trapezoid', paperNames: true } as const;
 
 const CIFAR_OOD: OodConfig[] = [
   { name: 'Textures', kind: 'image-ood', id: 'textures' },
@@ -154,7 +176,7 @@ function cifar(variant: 'cifar10' | 'cifar100'): ExperimentConfig {
     description:
       `GOE on ${variant === 'cifar10' ? 'CIFAR-10' : 'CIFAR-100'} (paper Table 1): WRN-40-2 baseline, then Outlier Exposure fine-tuning for 25 epochs ` +
       '(SGD lr 0.001, batch 256 of inliers and outliers mixed, lambda 0.5, no augmentation, CIFAR normalisation) with no outliers, ' +
-      'uniform noise, or BigGAN samples at sigma^2 = 50; MSP and Energy against Textures, LSUN crop/resize, TinyImageNet crop/resize (mean over these five). ' +
+      'uniform noise (80,000 images of torch.randint(0, 255), as the notebooks), or BigGAN samples at sigma^2 = 50; MSP and Energy against Textures, LSUN crop/resize, TinyImageNet crop/resize (mean over these five). ' +
       `The baseline is trained as the OE repo's (100 epochs, SGD lr 0.1 Nesterov momentum 0.9, wd 5e-4, cosine, batch 128, crop+flip) unless --pretrained gives its weights.`,
     data: { kind: 'cifar', variant },
     model: { kind: 'wrn', depth: 40, widenFactor: 2, dropRate: 0.3 },
@@ -162,12 +184,16 @@ function cifar(variant: 'cifar10' | 'cifar100'): ExperimentConfig {
     finetune: { epochs: 25, batchSize: 256, optimizer: { kind: 'sgd', lr: 0.001 }, schedule: 'constant', lambda: 0.5, mode: 'mixed', averaging: 'mixed', fromBaseline: true },
     outliers: [
       { name: 'none', kind: 'none' },
-      { name: 'noise', kind: 'image-noise', noise: 'uniform', count: 50000 },
+      // the notebooks: 80,000 images of torch.randint(0, 255)
+      { name: 'noise', kind: 'image-noise', noise: 'uniform', count: 80000, values: 'randint255' },
       { name: 'generated', kind: 'biggan', sigma2: 50, count: 50000, train: { iterations: 125000 }, ...(classes === 100 ? { file: 'goe-cifar100-samples' as const } : {}) },
+      // natural outliers (Table 1's OE row): the whole 300K set, mixed into the batches like the others
+      { name: 'tiny300k', kind: 'tiny300k', count: 0 },
     ],
     ood: CIFAR_OOD,
     extraOod: NOISE_OOD,
     detectors: ['MSP', 'Energy'],
+    metrics: PAPER_METRICS,
     normalize: true,
     seed: 0,
     logEvery: 20,
@@ -181,15 +207,17 @@ export const NEWSGROUPS: ExperimentConfig = {
   title: 'paper Table 2, 20 Newsgroups: GRU, OE with none / random tokens / LM (T = 2) / WikiText-2, 3 OOD sets',
   description:
     'GOE on 20 Newsgroups (paper Table 2): GRU classifier (embedding 50, GRU 128 x 2) trained 10 epochs with Adam lr 1e-3, batch 32, ' +
-    'with Outlier Exposure (lambda 0.5) on no outliers, random 20-token sequences, Transformer-LM samples at T = 2 (100,000 words), or WikiText-2; ' +
-    'MSP and Energy against Reuters52, Multi30k and WMT16 (mean over these three). basic_english tokens, vocabulary from the training set, left padding.',
-  data: { kind: 'newsgroups', seqLength: 100, maxVocab: 10000 },
+    'with Outlier Exposure (lambda 0.5) on no outliers, random 20-token sequences (80,000 per epoch, ids in [0, 10000), drawn afresh), Transformer-LM samples at T = 2 (100,000 words), or WikiText-2; ' +
+    'MSP and Energy against Reuters52, Multi30k and WMT16 (mean over these three). The notebooks\' text pipeline: pytorch-ood@415df13\'s texts (first word and NLTK stop words dropped for 20NG and Reuters52), ' +
+    'basic_english tokens, the whole training vocabulary, no truncation, left padding with id 0 to each batch\'s longest text.',
+  data: { kind: 'newsgroups', pipeline: 'paper', seqLength: 100, maxVocab: 10000 },
   model: { kind: 'gru', embeddingDim: 50, hiddenSize: 128, numLayers: 2 },
   pretrain: { epochs: 10, batchSize: 32, optimizer: { kind: 'adam', lr: 1e-3 }, schedule: 'constant' },
   finetune: { epochs: 10, batchSize: 32, optimizer: { kind: 'adam', lr: 1e-3 }, schedule: 'constant', lambda: 0.5, mode: 'mixed', averaging: 'mixed', fromBaseline: false },
   outliers: [
     { name: 'none', kind: 'none' },
-    { name: 'noise', kind: 'token-noise', tokens: 20, count: 5000 },
+    // the notebook: 80,000 sequences of 20 ids from torch.randint(0, 10000), drawn on every access
+    { name: 'noise', kind: 'token-noise', tokens: 20, count: 80000, ids: [0, 10000], fresh: true },
     { name: 'generated', kind: 'lm', temperature: 2, count: 5000, train: { epochs: 40 } },
     { name: 'wiki2', kind: 'wikitext2', count: 0 },
   ],
@@ -199,6 +227,7 @@ export const NEWSGROUPS: ExperimentConfig = {
     { name: 'WMT16', kind: 'text', id: 'wmt16' },
   ],
   detectors: ['MSP', 'Energy'],
+  metrics: PAPER_METRICS,
   normalize: false,
   seed: 0,
   logEvery: 50,

@@ -21,8 +21,8 @@ import {
 } from '../../engine/index.ts';
 import {
   CIFAR_MEAN, CIFAR_STD, DataLoader, DataError, DatasetUnavailableError, Vocab, basicEnglish, buildFontGlyphs, buildIconImages, channelStats, convertSource, loadCifar, loadCifar10Grey, loadKmnist, loadMnist, loadMnistOod,
-  loadNotMnistSmall, loadGoeSamples, openImageSet, openTrainTest, type OfflineSet, loadImageOod,
-  loadMulti30k, loadNewsgroups20, loadReuters52, loadWikiText2, loadWmt16, subset, textSource, Rng, permutation,
+  loadNotMnistSmall, loadGoeSamples, loadTinyImages300k, openImageSet, openTrainTest, type OfflineSet, loadImageOod,
+  loadMulti30k, loadNewsgroups20, loadReuters52, loadWikiText2, loadWmt16, pytorchOodText, subset, textSource, Rng, permutation,
   type GetOptions, type ImageTransform, type Source,
 } from '../../data/index.ts';
 import { BigGANGenerator, CIFAR_TRAIN_CONFIG, GRUClassifier, TransformerModel, WideResNet, generateImages } from '../../models/index.ts';
@@ -118,7 +118,11 @@ interface Loaded {
   test: Source;
   numClasses: number;
   vocab: Vocab | null;
-  seqLength: number;
+  /** Token sequence length, or 'batch-longest' (ragged sources, each batch padded to its longest with padId). */
+  seqLength: number | 'batch-longest';
+  padId?: number;
+  /** The notebooks' text pipeline (newsgroups pipeline 'paper'): pytorch-ood@415df13's texts, empty lines kept. */
+  paperText?: boolean;
   evalTransform: ImageTransform | null;
   trainTransform: ImageTransform | null;
 }
@@ -223,19 +227,26 @@ async function loadData(c: ExperimentConfig, get: GetOptions, opts: RunOptions, 
     };
   }
   const synthetic = d.kind === 'synthetic-text';
+  // the notebooks' pipeline: pytorch-ood's texts, the whole vocabulary, ragged sequences padded per batch with 0 (<unk>)
+  const paper = d.kind === 'newsgroups' && (d.pipeline ?? 'paper') === 'paper';
   const train = synthetic ? syntheticTexts({ classes: d.classes, n: d.train, seed: c.seed + 1 }) : await loadNewsgroups20('train', get);
   const test = synthetic ? syntheticTexts({ classes: d.classes, n: d.test, seed: c.seed + 2 }) : await loadNewsgroups20('test', get);
-  const trainTok = train.texts.map(basicEnglish);
-  const vocab = Vocab.build(trainTok, { maxSize: synthetic ? undefined : d.maxVocab });
-  log(`data: ${synthetic ? 'synthetic texts' : '20 Newsgroups'} train ${train.texts.length}, test ${test.texts.length}, vocabulary ${vocab.size}`);
+  const prep = (texts: string[]): string[][] => (paper ? texts.map(pytorchOodText) : texts).map(basicEnglish);
+  const trainTok = prep(train.texts);
+  const vocab = Vocab.build(trainTok, { maxSize: synthetic || paper ? undefined : d.maxVocab });
+  const seqLength = paper ? ('batch-longest' as const) : d.seqLength;
+  const padId = paper ? vocab.unkIndex : undefined;
+  log(`data: ${synthetic ? 'synthetic texts' : '20 Newsgroups'} train ${train.texts.length}, test ${test.texts.length}, vocabulary ${vocab.size}${paper ? ", the notebooks' pipeline (whole texts, padded per batch with <unk>)" : ''}`);
   return {
     modality: 'text',
-    train: cap(textSource(trainTok, train.labels, vocab, { length: d.seqLength, name: '20ng-train', classes: train.classes }), opts.limit, c.seed),
-    test: cap(textSource(test.texts.map(basicEnglish), test.labels, vocab, { length: d.seqLength, name: '20ng-test', classes: test.classes }), opts.limit, c.seed),
+    train: cap(textSource(trainTok, train.labels, vocab, { length: seqLength, padId, name: '20ng-train', classes: train.classes }), opts.limit, c.seed),
+    test: cap(textSource(prep(test.texts), test.labels, vocab, { length: seqLength, padId, name: '20ng-test', classes: test.classes }), opts.limit, c.seed),
     numClasses: train.classes.length,
     vocab,
     texts: { train: train.texts, test: test.texts },
-    seqLength: d.seqLength,
+    seqLength,
+    padId,
+    paperText: paper,
     evalTransform: null,
     trainTransform: null,
   };
@@ -254,16 +265,18 @@ async function loadOod(sets: readonly OodConfig[], data: Loaded, get: GetOptions
       const [channels, height, width] = imageShape(data);
       source = convertSource(set.source, { channels: channels as 1 | 3, height, width });
     } else if (s.kind === 'image-ood') {
-      source = await loadImageOod(s.id, get);
+      source = await loadImageOod(s.id, { ...get, geometry: opts.oeRepo ? 'oe-repo' : 'notebooks' });
     } else if (s.kind === 'image-noise') {
       // test noise uses seeds apart from the training outliers' (seed + 1000 + i)
       source = (await new ImageNoiseSampler({ kind: s.noise, shape: imageShape(data) }).sample(Math.min(s.count, opts.limit ?? Infinity), c.seed + 1000 + i)).source;
     } else if (s.kind === 'token-noise') {
-      const noise = new TokenNoiseSampler({ vocabSize: data.vocab!.size, tokens: s.tokens, seqLength: data.seqLength, padIndex: data.vocab!.padIndex });
+      const noise = new TokenNoiseSampler({ vocabSize: data.vocab!.size, tokens: s.tokens, seqLength: data.seqLength, padIndex: data.padId ?? data.vocab!.padIndex });
       source = (await noise.sample(Math.min(s.count, opts.limit ?? Infinity), c.seed + 1000 + i)).source;
     } else {
-      const texts = s.id === 'reuters52' ? (await loadReuters52('test', get)).texts : s.id === 'multi30k' ? await loadMulti30k('test', get) : await loadWmt16(get);
-      source = textSource(texts.map(basicEnglish), null, data.vocab!, { length: data.seqLength, name: s.name });
+      const lines = { keepEmpty: data.paperText === true };
+      const texts = s.id === 'reuters52' ? (await loadReuters52('test', get)).texts : s.id === 'multi30k' ? await loadMulti30k('test', get, lines) : await loadWmt16(get, lines);
+      const prepped = s.id === 'reuters52' && data.paperText ? texts.map(pytorchOodText) : texts;
+      source = textSource(prepped.map(basicEnglish), null, data.vocab!, { length: data.seqLength, padId: data.padId, name: s.name });
     }
     const limit = Math.min(opts.limit ?? Infinity, c.oodLimit ?? Infinity);
     out.push({ name: s.name, source: cap(source, Number.isFinite(limit) ? limit : undefined, c.seed + i) });
@@ -300,15 +313,20 @@ async function outlierSampler(o: OutlierConfig, data: Loaded, get: GetOptions, o
     case 'none':
       return null;
     case 'image-noise':
-      return new ImageNoiseSampler({ kind: o.noise, shape: imageShape(data) });
+      return new ImageNoiseSampler({ kind: o.noise, shape: imageShape(data), values: o.values ?? 'full' });
     case 'token-noise':
-      return new TokenNoiseSampler({ vocabSize: data.vocab!.size, tokens: o.tokens, seqLength: data.seqLength, padIndex: data.vocab!.padIndex });
+      return new TokenNoiseSampler({ vocabSize: data.vocab!.size, tokens: o.tokens, seqLength: data.seqLength, padIndex: data.padId ?? data.vocab!.padIndex, ids: o.ids, fresh: o.fresh });
+    case 'tiny300k': {
+      const src = await loadTinyImages300k(get);
+      if (src.kind === 'npy') return new FileSampler(src.path, { name: 'tiny300k', layout: 'HWC' });
+      return { name: 'tiny300k', sample: async (n, seed) => ({ name: 'tiny300k', source: n > 0 && n < src.length ? cap(src, n, seed) : src, info: { sampler: 'tiny300k', n: src.length } }) };
+    }
     case 'file':
       if (!existsSync(o.path)) throw new ExperimentInputError(`outlier file ${o.path} does not exist`);
       return new FileSampler(o.path);
     case 'wikitext2': {
-      const lines = await loadWikiText2('train', get);
-      const src = textSource(lines.map(basicEnglish), null, data.vocab!, { length: data.seqLength, name: 'wikitext-2' });
+      const lines = await loadWikiText2('train', get, { keepEmpty: data.paperText === true });
+      const src = textSource(lines.map(basicEnglish), null, data.vocab!, { length: data.seqLength, padId: data.padId, name: 'wikitext-2' });
       return { name: 'wikitext-2', sample: async (n, seed) => ({ name: 'wikitext-2', source: n > 0 && n < src.length ? cap(src, n, seed) : src, info: { sampler: 'wikitext-2', lines: lines.length } }) };
     }
     case 'biggan': {
@@ -394,7 +412,7 @@ async function outlierSampler(o: OutlierConfig, data: Loaded, get: GetOptions, o
       const t = o.train;
       const model = new TransformerModel(words.length, { ninp: t.emsize ?? 200, nhid: t.nhid ?? 200, nlayers: t.nlayers ?? 2, nhead: t.nhead ?? 2, dropout: t.dropout ?? 0.2 });
       await loadModel(generator, model);
-      return new LmSampler({ model, lmWords: words, vocab: data.vocab!, seqLength: data.seqLength, temperature: o.temperature });
+      return new LmSampler({ model, lmWords: words, vocab: data.vocab!, seqLength: data.seqLength, padId: data.padId, temperature: o.temperature });
     }
   }
 }
@@ -544,6 +562,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
 
   const phases: PhaseSummary[] = [];
   const evalBase = { detectors: c.detectors, batchSize: c.evalBatchSize, transform: data.evalTransform, workers: opts.workers };
+  const metricOptions = c.metrics === undefined ? {} : { prRule: c.metrics.prRule };
   /** Evaluates (or, resuming, reuses the evaluation of a finished phase); `complete`: the model's training phase finished. */
   /**
    * Evaluates (or, resuming, reuses the evaluation of a finished phase); `complete`: the model's
@@ -567,8 +586,8 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
     const scores = await scoreRun(model, { name: 'in-distribution test', source: data.test }, [...ood, ...extra], { ...evalBase, onBatch: (k: number) => bar.update((scored += k)) });
     bar.end();
     const part = (sets: readonly EvalSet[]): RunScores => ({ ...scores, ood: scores.ood.filter((s) => sets.some((e) => e.name === s.name)) });
-    const evaluation = evaluateScores(part(ood));
-    const res: { evaluation: EvaluationResult; extra?: EvaluationResult; figures?: string } = extra.length > 0 ? { evaluation, extra: evaluateScores(part(extra)) } : { evaluation };
+    const evaluation = evaluateScores(part(ood), metricOptions);
+    const res: { evaluation: EvaluationResult; extra?: EvaluationResult; figures?: string } = extra.length > 0 ? { evaluation, extra: evaluateScores(part(extra), metricOptions) } : { evaluation };
     if (data.modality === 'image') {
       const figures = await writeRunFigures({
         dir: join(dir, sub), relativeTo: dir, title: sub, scores,
@@ -699,7 +718,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
   }
   baseline.dispose();
 
-  const report: ExperimentReport = { experiment: c.name, description: c.description, adapter: runtime().device.describe(), variants };
+  const report: ExperimentReport = { experiment: c.name, description: c.description, adapter: runtime().device.describe(), variants, options: metricOptions, paperNames: c.metrics?.paperNames };
   const files = writeReports(dir, report);
   const seconds = (performance.now() - t0) / 1000;
   writeFileSync(join(dir, 'summary.json'), JSON.stringify({ experiment: c.name, seconds, timings: progress.timings, phases }, null, 2) + '\n');

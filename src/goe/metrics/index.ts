@@ -20,7 +20,7 @@ export { OodMetrics } from './accumulator.ts';
 export type { OodMembership } from './accumulator.ts';
 export { evaluateOodSets, MEAN_ROW_NAME } from './per-set.ts';
 export type { OodSetOptions, OodSetReport, OodSetRow } from './per-set.ts';
-export { formatCsvTable, formatJsonTable, formatMarkdownTable, reportRows, METRIC_COLUMNS } from './tables.ts';
+export { formatCsvTable, formatJsonTable, formatMarkdownTable, metricHeader, reportRows, METRIC_COLUMNS, PAPER_METRIC_NAMES } from './tables.ts';
 export type { MetricsTableRow } from './tables.ts';
 export { averagePrecision, fprAtTpr, rocArea, trapezoidPrecisionRecallArea } from './curve-areas.ts';
 export { swapClassesAndNegate, tieGroupsFromSorted } from './tie-groups.ts';

@@ -35,16 +35,29 @@ export const METRIC_COLUMNS: readonly { header: string; key: keyof OodMetricValu
   { header: 'FPR95TPR', key: 'fpr95tpr' },
 ];
 
+/**
+ * The names the paper's pytorch-ood version (415df13) gave the two PR areas: its "AUPR-IN" is the
+ * OOD-positive area (our AUPR-OUT) and vice versa. With `paperNames`, tables show both, e.g.
+ * "AUPR-OUT (paper: AUPR-IN)", so a reader can hold them against the paper's Table 1.
+ */
+export const PAPER_METRIC_NAMES: Readonly<Record<keyof OodMetricValues, string>> = { auroc: 'AUROC', auprIn: 'AUPR-OUT', auprOut: 'AUPR-IN', fpr95tpr: 'FPR95TPR' };
+
+/** A metric column's header, with the paper's name beside ours where they differ. */
+export function metricHeader(c: { header: string; key: keyof OodMetricValues }, paperNames = false): string {
+  const paper = PAPER_METRIC_NAMES[c.key];
+  return paperNames && paper !== c.header ? `${c.header} (paper: ${paper})` : c.header;
+}
+
 /** The per-set rows followed by the mean row, ready for a table. */
 export function reportRows(report: OodSetReport): OodSetRow[] {
   return [...report.rows, report.mean];
 }
 
 /** A markdown table in percent (2 decimals) followed by a line stating the convention. */
-export function formatMarkdownTable(rows: readonly MetricsTableRow[], options?: OodMetricOptions, layout: { convention?: boolean } = {}): string {
+export function formatMarkdownTable(rows: readonly MetricsTableRow[], options?: OodMetricOptions, layout: { convention?: boolean; paperNames?: boolean } = {}): string {
   const resolved = tableOptions(rows, options);
   const labels = labelColumns(rows);
-  const header = [...labels.map((c) => c.header), ...METRIC_COLUMNS.map((c) => c.header)];
+  const header = [...labels.map((c) => c.header), ...METRIC_COLUMNS.map((c) => metricHeader(c, layout.paperNames))];
   const align = [...labels.map(() => '---'), ...METRIC_COLUMNS.map(() => '---:')];
   const body = rows.map((row) => [
     ...labels.map((c) => escapeMarkdownCell(row[c.key] ?? '')),
@@ -59,13 +72,13 @@ export function formatMarkdownTable(rows: readonly MetricsTableRow[], options?: 
  * CSV (RFC 4180 quoting) with fractions at full precision; each row also carries `convention`
  * and `pr_rule` columns so the file states its convention to any CSV reader.
  */
-export function formatCsvTable(rows: readonly MetricsTableRow[], options?: OodMetricOptions): string {
+export function formatCsvTable(rows: readonly MetricsTableRow[], options?: OodMetricOptions, layout: { paperNames?: boolean } = {}): string {
   const resolved = tableOptions(rows, options);
   const labels = labelColumns(rows);
   const counts = countColumns(rows);
   const header = [
     ...labels.map((c) => c.snake),
-    ...METRIC_COLUMNS.map((c) => c.header),
+    ...METRIC_COLUMNS.map((c) => metricHeader(c, layout.paperNames)),
     ...counts.map((c) => c.snake),
     'convention',
     'pr_rule',

@@ -26,6 +26,19 @@ function tokenSource(a: NpyArray, name: string): ArraySource {
   return { kind: 'array', name, length: a.shape[0]!, sampleShape: [a.shape[1]!], layout: 'CHW', dtype: 'int32', data, labels: null };
 }
 
+/** A ragged token set as saveOutlierSet writes it: "x" the ids end to end, "offsets" [N + 1], "pad" [1]. */
+function raggedTokenSource(x: NpyArray, offsets: NpyArray, pad: NpyArray | null, name: string): ArraySource {
+  const n = offsets.data.length - 1;
+  const off = new Int32Array(new SharedArrayBuffer(offsets.data.length * 4));
+  for (let i = 0; i <= n; i++) off[i] = Number(offsets.data[i]);
+  if (x.shape.length !== 1 || off[n] !== x.data.length) throw new DataError(`ragged token set: "x" must hold the ${off[n]} ids "offsets" covers`, name);
+  const data = new Int32Array(new SharedArrayBuffer(x.data.length * 4));
+  for (let i = 0; i < x.data.length; i++) data[i] = Number(x.data[i]);
+  let longest = 1;
+  for (let i = 0; i < n; i++) longest = Math.max(longest, off[i + 1]! - off[i]!);
+  return { kind: 'array', name, length: n, sampleShape: [longest], layout: 'CHW', dtype: 'int32', data, offsets: off, pad: pad === null ? 0 : Number(pad.data[0]), labels: null };
+}
+
 function isIntegerCode(code: string): boolean {
   return /^[iu][248]$/.test(code) && code !== 'u1';
 }
@@ -51,7 +64,10 @@ export class FileSampler implements OutlierSampler {
       const m = f.members.find((x) => x.name === `${this.key}.npy` || x.name === this.key);
       if (m === undefined) throw new DataError(`no array '${this.key}' in the archive (has: ${f.keys.join(', ')})`, this.path);
       const code = m.method === 0 ? (await readNpyHeader(this.path, m.dataStart)).code : (await f.array(this.key)).header.code;
-      if (isIntegerCode(code)) return tokenSource(await f.array(this.key), this.name);
+      if (isIntegerCode(code)) {
+        if (f.keys.includes('offsets')) return raggedTokenSource(await f.array(this.key), await f.array('offsets'), f.keys.includes('pad') ? await f.array('pad') : null, this.name);
+        return tokenSource(await f.array(this.key), this.name);
+      }
       return f.images(this.key, { layout: this.layout, name: this.name });
     }
     if (isIntegerCode((await readNpyHeader(this.path)).code)) return tokenSource(await readNpy(this.path), this.name);
@@ -91,7 +107,7 @@ function inMemory(a: NpyArray, like: Source): ArraySource {
 function setArray(set: OutlierSet): NpyArrayIn {
   const s = set.source;
   if (s.kind !== 'array') throw new DataError(`only in-memory outlier sets can be saved (this one is read from ${s.kind === 'npy' ? s.path : 'image files'})`, s.name);
-  if (s.dtype === 'int32') return { data: s.data as Int32Array, shape: [s.length, ...s.sampleShape] };
+  if (s.dtype === 'int32') return { data: s.data as Int32Array, shape: s.offsets !== undefined ? [s.data.length] : [s.length, ...s.sampleShape] };
   if (s.dtype !== 'uint8' || s.layout !== 'CHW') throw new DataError('saved image sets are uint8 NCHW', s.name);
   return { data: s.data as Uint8Array, shape: [s.length, ...s.sampleShape] };
 }
@@ -102,6 +118,11 @@ function setArray(set: OutlierSet): NpyArrayIn {
  */
 export async function saveOutlierSet(path: string, set: OutlierSet): Promise<void> {
   const arrays: Record<string, NpyArrayIn> = { x: setArray(set) };
+  const s = set.source;
+  if (s.kind === 'array' && s.offsets !== undefined) {
+    arrays.offsets = { data: s.offsets, shape: [s.offsets.length] };
+    arrays.pad = { data: Int32Array.of(s.pad ?? 0), shape: [1] };
+  }
   if (set.classes) arrays.y = { data: set.classes, shape: [set.classes.length] };
   await saveNpz(path, arrays);
   await writeFile(`${path}.json`, JSON.stringify({ name: set.name, ...set.info }, null, 2) + '\n');

@@ -14,7 +14,9 @@ export interface LmSamplerOptions {
   lmWords: readonly string[];
   /** The classifier's vocabulary and sequence length. */
   vocab: Vocab;
-  seqLength: number;
+  /** A fixed length, or 'batch-longest' (ragged, padded per batch with padId). */
+  seqLength: number | 'batch-longest';
+  padId?: number;
   /** Sampling temperature (paper: 2). */
   temperature?: number;
   /** Words per outlier text (generate.py's line length: 20). */
@@ -40,7 +42,7 @@ export class LmSampler implements OutlierSampler {
     const ids = await sampleWords(this.opts.model, { numWords: n * per, temperature: T, seed, onProgress: this.opts.onProgress });
     const texts: string[] = [];
     for (let i = 0; i < n; i++) texts.push(Array.from(ids.subarray(i * per, (i + 1) * per), (k) => this.opts.lmWords[k]!).join(' '));
-    const source = textSource(texts.map(basicEnglish), null, this.opts.vocab, { length: this.opts.seqLength, name: this.name });
+    const source = textSource(texts.map(basicEnglish), null, this.opts.vocab, { length: this.opts.seqLength, padId: this.opts.padId, name: this.name });
     return { name: this.name, source, texts, info: { sampler: 'transformer-lm', temperature: T, words: n * per, wordsPerLine: per, n, seed } };
   }
 }

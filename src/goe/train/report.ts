@@ -8,7 +8,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  describeConvention, formatCsvTable, formatMarkdownTable, reportRows, resolveOptions, METRIC_COLUMNS,
+  describeConvention, formatCsvTable, formatMarkdownTable, reportRows, resolveOptions, METRIC_COLUMNS, PAPER_METRIC_NAMES,
   type MetricsTableRow, type OodMetricOptions,
 } from '../metrics/index.ts';
 import type { EvaluationResult } from './evaluate.ts';
@@ -33,6 +33,8 @@ export interface ExperimentReport {
   adapter: string;
   variants: VariantReport[];
   options?: OodMetricOptions;
+  /** Name the PR columns both ways: ours (by the positive class) and the paper's pytorch-ood version's, e.g. "AUPR-OUT (paper: AUPR-IN)". */
+  paperNames?: boolean;
 }
 
 function rowsOf(e: EvaluationResult): MetricsTableRow[] {
@@ -44,12 +46,12 @@ function csvCell(text: string): string {
 }
 
 export function reportMarkdown(r: ExperimentReport): string {
-  const table = (rows: MetricsTableRow[]): string => formatMarkdownTable(rows, r.options, { convention: false });
+  const table = (rows: MetricsTableRow[]): string => formatMarkdownTable(rows, r.options, { convention: false, paperNames: r.paperNames });
   const summary: MetricsTableRow[] = [];
   for (const v of r.variants) for (const rep of Object.values(v.evaluation.reports)) summary.push({ ...rep.mean, outlierSet: `${v.outliers}` });
   const out: string[] = [
     `# ${r.experiment}: OOD detection results`, '', r.description, '', `Run on: ${r.adapter}`, '',
-    `Values in %. ${describeConvention(r.options)}`, '',
+    `Values in %. ${describeConvention(r.options)}${r.paperNames ? ' Each PR column also gives the name the paper\'s Table 1 uses for it ("paper: ...").' : ''}`, '',
     '## Summary (mean over OOD sets; "Outlier set" column = training outliers)', '', table(summary),
   ];
   for (const v of r.variants) {
@@ -68,7 +70,7 @@ export function reportCsv(r: ExperimentReport): string {
     const groups: [string, EvaluationResult][] = [['paper', v.evaluation]];
     if (v.extra) groups.push(['extra', v.extra]);
     for (const [group, e] of groups) {
-      const csv = formatCsvTable(rowsOf(e), r.options).trimEnd().split('\n');
+      const csv = formatCsvTable(rowsOf(e), r.options, { paperNames: r.paperNames }).trimEnd().split('\n');
       if (lines.length === 0) lines.push(`outliers,group,${csv[0]}`);
       for (const l of csv.slice(1)) lines.push(`${csvCell(v.outliers)},${group},${l}`);
     }
@@ -95,6 +97,7 @@ export function reportJson(r: ExperimentReport): string {
         convention: o.convention,
         pr_rule: o.prRule,
         convention_description: describeConvention(o),
+        ...(r.paperNames ? { paper_column_names: Object.fromEntries(METRIC_COLUMNS.map((c) => [c.header, PAPER_METRIC_NAMES[c.key]])) } : {}),
         units: 'fraction',
         variants: r.variants.map((v) => ({
           outliers: v.outliers,
