@@ -23,6 +23,11 @@
  * parameter index), and in the metadata the iteration, configs, Adam step counts, the global GPU
  * random generator's state and the class sampler's state, so a resumed run draws the same z and
  * classes and reproduces the next step bit for bit.
+ *
+ * Divergence (the engine's DivergenceGuard): with a guard set, every D and G step scans its loss
+ * and gradients on the GPU; trainBigGAN reads the flag, with a scan of G, D, G_ema and both Adams,
+ * at log iterations, before every checkpoint and at the end, and stops with a DivergenceError
+ * instead of writing a non-finite checkpoint.
  */
 import { keep, fromData, type Tensor } from '../engine/tensor.ts';
 import { backward, noGrad } from '../engine/autograd.ts';
@@ -31,6 +36,7 @@ import { concat, narrow } from '../engine/ops/shape.ts';
 import { randn, getRngState, setRngState } from '../engine/ops/random.ts';
 import { OpError } from '../engine/errors.ts';
 import { Adam } from '../engine/optim/adam.ts';
+import { DivergenceGuard, trainingState } from '../engine/optim/divergence.ts';
 import type { OptimizerState } from '../engine/optim/optimizer.ts';
 import type { HostTensor, Module } from '../engine/nn/module.ts';
 import { copyValues } from '../engine/nn/parameter.ts';
@@ -88,6 +94,8 @@ export class BigGANTrainer {
   readonly classSampler: ClassSampler;
   /** BigGAN-PyTorch's state_dict['itr']: iterations done. */
   itr = 0;
+  /** Scans each step's losses and gradients when set (trainBigGAN sets it). */
+  guard: DivergenceGuard | null = null;
 
   constructor(G: Generator, D: Discriminator, config: Partial<BigGANTrainConfig> = {}) {
     this.config = { ...CIFAR_TRAIN_CONFIG, ...config };
@@ -157,6 +165,7 @@ export class BigGANTrainer {
       const l = hingeLossD(fakeOut, realOut);
       const loss = add(l.real, l.fake);
       backward(loss);
+      this.guard?.step(this.itr, loss, dParams);
       this.optD.step();
       dReal?.dispose();
       dFake?.dispose();
@@ -177,6 +186,7 @@ export class BigGANTrainer {
     const out = D.forward(gz, lat.y);
     const g = hingeLossG(out);
     backward(g);
+    this.guard?.step(this.itr, g, gParams);
     this.optG.step();
     for (const t of [gz, out]) t.dispose();
     if (!fixed) {
@@ -280,6 +290,11 @@ export class BigGANTrainer {
     return this.loadCheckpointBytes(await readFileBytes(path), path);
   }
 
+  /** Every tensor a checkpoint holds, by name (divergence checks). */
+  stateTensors(): [string, Tensor][] {
+    return trainingState({ G: this.G, D: this.D, ...(this.Gema ? { G_ema: this.Gema } : {}), optG: this.optG, optD: this.optD });
+  }
+
   dispose(): void {
     this.optG.dispose();
     this.optD.dispose();
@@ -298,6 +313,10 @@ export interface TrainLoopOptions {
   /** Called every `logEvery` iterations with the losses read back. */
   onLog?: (itr: number, losses: { dReal: number; dFake: number; g: number }) => void;
   logEvery?: number;
+  /** The divergence guard (default on); off runs exactly the unguarded loop. */
+  divergenceGuard?: boolean;
+  /** The trainer was restored from `checkpointPath` (that file is the last good checkpoint until the next save). */
+  resumed?: boolean;
 }
 
 /**
@@ -308,20 +327,40 @@ export interface TrainLoopOptions {
 export async function trainBigGAN(trainer: BigGANTrainer, batches: AsyncIterable<{ x: Tensor; y: Tensor }> | Iterable<{ x: Tensor; y: Tensor }>, opts: TrainLoopOptions): Promise<void> {
   const every = opts.checkpointEvery ?? 2000;
   const logEvery = opts.logEvery ?? 100;
-  let lastSaved = trainer.itr;
-  for await (const { x, y } of batches) {
-    if (trainer.itr >= opts.iterations) break;
-    const l = trainer.step(x, y);
-    if (opts.onLog && trainer.itr % logEvery === 0) {
-      opts.onLog(trainer.itr, { dReal: await l.dReal.item(), dFake: await l.dFake.item(), g: await l.g.item() });
+  const path = opts.checkpointPath;
+  const guard = opts.divergenceGuard === false ? null : new DivergenceGuard({ phase: 'biggan', checkpoint: path, resumedAt: opts.resumed && path ? trainer.itr : undefined, where: (i) => `iteration ${i}` });
+  const check = async (): Promise<void> => guard?.check(trainer.itr, trainer.stateTensors());
+  const save = async (p: string): Promise<void> => {
+    await check();
+    await trainer.save(p);
+    guard?.saved(p, trainer.itr);
+  };
+  trainer.guard = guard;
+  try {
+    let lastSaved = trainer.itr;
+    for await (const { x, y } of batches) {
+      if (trainer.itr >= opts.iterations) break;
+      const l = trainer.step(x, y);
+      try {
+        if (opts.onLog && trainer.itr % logEvery === 0) {
+          const v = { dReal: await l.dReal.item(), dFake: await l.dFake.item(), g: await l.g.item() };
+          await check();
+          opts.onLog(trainer.itr, v);
+        }
+      } finally {
+        l.dReal.dispose();
+        l.dFake.dispose();
+        l.g.dispose();
+      }
+      if (path && trainer.itr % every === 0) {
+        await save(path);
+        lastSaved = trainer.itr;
+      }
     }
-    l.dReal.dispose();
-    l.dFake.dispose();
-    l.g.dispose();
-    if (opts.checkpointPath && trainer.itr % every === 0) {
-      await trainer.save(opts.checkpointPath);
-      lastSaved = trainer.itr;
-    }
+    if (path && trainer.itr !== lastSaved) await save(path);
+    await check(); // a diverged generator is never returned
+  } finally {
+    trainer.guard = null;
+    guard?.dispose();
   }
-  if (opts.checkpointPath && trainer.itr !== lastSaved) await trainer.save(opts.checkpointPath);
 }

@@ -113,6 +113,11 @@ export abstract class Optimizer<H extends { lr: number }> {
     return this.allParams;
   }
 
+  /** The state buffers (momentum, Adam moments), compact per unit: what divergence checks scan. */
+  get stateTensors(): readonly Tensor[] {
+    return this.units.flatMap((u) => u.state ?? []);
+  }
+
   /** Updates every parameter that has a gradient (no readback, a few dispatches). */
   step(): void {
     if (this.disposed) throw new OpError(this.kind, 'step() after dispose()');

@@ -34,8 +34,10 @@ export async function trainBigGANOn(o: BigGANTrainOptions): Promise<{ trainer: B
   manualSeed(o.seed ?? 0); // initial weights and latents do not depend on what the process did before
   const channels = o.train.sampleShape[0]!;
   const trainer = BigGANTrainer.create({ nClasses: o.numClasses, outChannels: channels, ...o.generator }, {}, { seed: o.seed ?? 0, ...o.config });
+  let resumed = false;
   if (o.resume && o.checkpoint !== undefined && existsSync(o.checkpoint)) {
     await trainer.load(o.checkpoint);
+    resumed = true;
     o.log(`[biggan] resumed from ${o.checkpoint} at iteration ${trainer.itr}`);
   }
   const c = trainer.config;
@@ -71,6 +73,7 @@ export async function trainBigGANOn(o: BigGANTrainOptions): Promise<{ trainer: B
       checkpointPath: o.checkpoint,
       checkpointEvery: o.checkpointEvery,
       logEvery: o.logEvery,
+      resumed,
       onLog: (itr, l) => {
         const rate = (itr - start) / ((performance.now() - t0) / 1000);
         o.log(`[biggan] iteration ${itr}/${o.iterations} D real ${l.dReal.toFixed(4)} D fake ${l.dFake.toFixed(4)} G ${l.g.toFixed(4)} ${rate.toFixed(2)} it/s eta ${formatDuration((o.iterations - itr) / Math.max(rate, 1e-9))}`);

@@ -6,6 +6,10 @@
  *   batch of inliers and outliers labelled -1: 'mixed' averaging is pytorch-ood's/the GOE
  *   notebooks', 'separate' the OE repo's two means).
  * - Nothing is read back per step except the loss every `logEvery` steps (one item()).
+ * - Divergence (the engine's DivergenceGuard): the loss and gradients are scanned on the GPU every
+ *   step; the flag, with a scan of the state (BatchNorm statistics included), is read at log steps,
+ *   before every checkpoint and at the end. A non-finite one stops the run with a DivergenceError
+ *   naming the step and the last good checkpoint; no checkpoint is written from that state.
  * - Checkpoints (model, optimizer, scheduler, the engine's random generator, and the loop's
  *   position: epoch and batch) are written atomically every `checkpointEvery` steps and at the end
  *   of every epoch. With `resume`, the loop restarts exactly where the checkpoint was taken: the
@@ -14,7 +18,7 @@
  */
 import { existsSync } from 'node:fs';
 import {
-  backward, clipGradNorm, crossEntropy, keep, loadCheckpoint, saveCheckpoint, scope, tensor,
+  DivergenceGuard, backward, clipGradNorm, crossEntropy, keep, loadCheckpoint, saveCheckpoint, scope, tensor, trainingState,
   type LRScheduler, type Module, type Optimizer, type Tensor,
 } from '../../engine/index.ts';
 import type { DataLoader } from '../../data/index.ts';
@@ -56,6 +60,8 @@ export interface TrainLoopOptions {
   meta?: Record<string, unknown>;
   /** Called after every step with the global step and the phase's total (progress bars; no readback). */
   onStep?: (step: number, total: number) => void;
+  /** The divergence guard (default on); off runs exactly the unguarded loop. */
+  divergenceGuard?: boolean;
 }
 
 export interface LossRecord {
@@ -88,8 +94,6 @@ interface LoopState {
 }
 
 export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
-  const logEvery = o.logEvery ?? 20;
-  const unit = o.schedulerUnit ?? 'epoch';
   let st: LoopState = { epoch: 0, batch: 0, step: 0, losses: [] };
   let resumedFrom: TrainLoopResult['resumedFrom'] = null;
   if (o.resume && o.checkpoint !== undefined && existsSync(o.checkpoint)) {
@@ -100,9 +104,23 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
     resumedFrom = { epoch: st.epoch, batch: st.batch, step: st.step };
     o.log(`[${o.name}] resumed from ${o.checkpoint}: epoch ${st.epoch + 1}/${o.epochs}, batch ${st.batch}/${o.loader.numBatches}, step ${st.step}`);
   }
+  const guard = o.divergenceGuard === false ? null : new DivergenceGuard({ phase: o.name, checkpoint: o.checkpoint, resumedAt: resumedFrom?.step });
+  try {
+    return await run(o, st, resumedFrom, guard);
+  } finally {
+    guard?.dispose();
+  }
+}
+
+async function run(o: TrainLoopOptions, st: LoopState, resumedFrom: TrainLoopResult['resumedFrom'], guard: DivergenceGuard | null): Promise<TrainLoopResult> {
+  const logEvery = o.logEvery ?? 20;
+  const unit = o.schedulerUnit ?? 'epoch';
+  const check = async (): Promise<void> => guard?.check(st.step, trainingState({ '': o.model, optimizer: o.optimizer }));
   const save = async (): Promise<void> => {
     if (o.checkpoint === undefined) return;
+    await check();
     await saveCheckpoint(o.checkpoint, { model: o.model, optimizer: o.optimizer, scheduler: o.scheduler, meta: { ...o.meta, name: o.name, loop: st } });
+    guard?.saved(o.checkpoint, st.step);
   };
   const total = o.epochs * o.loader.numBatches;
   const t0 = performance.now();
@@ -128,6 +146,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
             ? crossEntropy(logits, y, batch.nOut > 0 ? { ignoreIndex: -1 } : {})
             : outlierExposureLoss(logits, y, { lambda: o.lambda, averaging: o.averaging });
         backward(l);
+        guard?.step(st.step + 1, l, o.model.parameters());
         if (o.clipNorm !== undefined) clipGradNorm(o.model.parameters(), o.clipNorm).dispose();
         o.optimizer.step();
         if (o.scheduler && unit === 'step') o.scheduler.step();
@@ -140,6 +159,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
       if (loss !== null) {
         const v = await loss.item();
         loss.dispose();
+        await check();
         st.losses.push({ step: st.step, epoch: st.epoch, loss: v });
         const now = performance.now();
         const rate = (ran - ranAtLog) / Math.max((now - tLog) / 1000, 1e-9);
@@ -170,6 +190,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
       break;
     }
   }
+  await check(); // a diverged model is never returned
   const seconds = (performance.now() - t0) / 1000;
   return { steps: st.step, epochs: st.epoch, losses: st.losses, stepsPerSecond: ran / Math.max(seconds, 1e-9), seconds, resumedFrom, interrupted };
 }

@@ -10,10 +10,15 @@
  * (one loss read back), checkpoints (model, optimizer, RNG, epoch, lr, best validation loss) after
  * every epoch, resumable at epoch boundaries; keeps the weights of the best validation epoch, as
  * main.py saves them.
+ *
+ * Divergence (the engine's DivergenceGuard): each batch's loss and gradients are scanned on the
+ * GPU; the flag, with a scan of the model and optimizer state, is read at log batches and at every
+ * epoch's end before the validation pass and the checkpoints; a non-finite validation loss counts
+ * too. Either stops the run with a DivergenceError (no checkpoint written, no model returned).
  */
 import { existsSync } from 'node:fs';
 import {
-  SGD, backward, clipGradNorm, keep, loadCheckpoint, manualSeed, nllLoss, noGrad, saveCheckpoint, scope, tensor, type Tensor,
+  DivergenceGuard, SGD, backward, clipGradNorm, keep, loadCheckpoint, manualSeed, nllLoss, noGrad, saveCheckpoint, scope, tensor, trainingState, type Tensor,
 } from '../../engine/index.ts';
 import { TransformerModel } from '../../models/index.ts';
 import { formatDuration, type LogFn } from './log.ts';
@@ -42,6 +47,8 @@ export interface WordLmOptions extends WordLmConfig {
   /** Seeds the engine's generator before the model is built (initial weights, dropout), default 0. */
   seed?: number;
   log: LogFn;
+  /** The divergence guard (default on); off runs exactly the unguarded loop. */
+  divergenceGuard?: boolean;
 }
 
 export interface WordCorpus {
@@ -112,6 +119,7 @@ export async function trainWordLm(o: WordLmOptions): Promise<{ model: Transforme
   const model = new TransformerModel(words.length, { ninp: o.emsize ?? 200, nhid: o.nhid ?? 200, nlayers: o.nlayers ?? 2, nhead: o.nhead ?? 2, dropout: o.dropout ?? 0.2 });
   const opt = new SGD(model.parameters(), { lr: o.lr ?? 20 });
   let epoch = 0;
+  let resumed = false;
   let best = Infinity;
   let bestState: Map<string, { shape: number[]; data: Float32Array }> | null = null;
   const snapshot = async () => {
@@ -122,6 +130,7 @@ export async function trainWordLm(o: WordLmOptions): Promise<{ model: Transforme
   if (o.resume && o.checkpoint !== undefined && existsSync(o.checkpoint)) {
     const { meta } = await loadCheckpoint(o.checkpoint, { model, optimizer: opt });
     epoch = meta.epoch as number;
+    resumed = true;
     best = (meta.best as number | null) ?? Infinity;
     if (existsSync(`${o.checkpoint}.best`)) {
       const b = new TransformerModel(words.length, { ninp: o.emsize ?? 200, nhid: o.nhid ?? 200, nlayers: o.nlayers ?? 2, nhead: o.nhead ?? 2, dropout: o.dropout ?? 0.2 });
@@ -139,37 +148,57 @@ export async function trainWordLm(o: WordLmOptions): Promise<{ model: Transforme
   const clip = o.clip ?? 0.25;
   const logEvery = o.logEvery ?? 200;
   const nb = Math.ceil((trainData.rows - 1) / bptt);
-  for (; epoch < o.epochs; epoch++) {
-    const t0 = performance.now();
-    model.train();
-    let b = 0;
-    for (let i = 0; i < trainData.rows - 1; i += bptt, b++) {
-      const want = (b + 1) % logEvery === 0;
-      const l = scope(() => {
-        opt.zeroGrad();
-        const loss = lossOn(model, trainData, bsz, i, bptt);
-        backward(loss);
-        clipGradNorm(model.parameters(), clip).dispose();
-        opt.step();
-        return want ? keep(loss) : null;
-      });
-      if (l !== null) {
-        const v = await l.item();
-        l.dispose();
-        const rate = (b + 1) / ((performance.now() - t0) / 1000);
-        o.log(`[word-lm] epoch ${epoch + 1}/${o.epochs} batch ${b + 1}/${nb} loss ${v.toFixed(3)} ppl ${Math.exp(v).toFixed(1)} lr ${opt.paramGroups[0]!.options.lr} ${rate.toFixed(2)} batches/s`);
+  const guard = o.divergenceGuard === false ? null : new DivergenceGuard({
+    phase: 'word-lm', checkpoint: o.checkpoint, resumedAt: resumed ? epoch * nb : undefined,
+    where: (s) => `step ${s} (epoch ${Math.max(Math.ceil(s / nb), 1)}, batch ${s === 0 ? 0 : ((s - 1) % nb) + 1})`,
+  });
+  const state = () => trainingState({ '': model, optimizer: opt });
+  try {
+    for (; epoch < o.epochs; epoch++) {
+      const t0 = performance.now();
+      model.train();
+      let b = 0;
+      for (let i = 0; i < trainData.rows - 1; i += bptt, b++) {
+        const want = (b + 1) % logEvery === 0;
+        const l = scope(() => {
+          opt.zeroGrad();
+          const loss = lossOn(model, trainData, bsz, i, bptt);
+          backward(loss);
+          guard?.step(epoch * nb + b + 1, loss, model.parameters());
+          clipGradNorm(model.parameters(), clip).dispose();
+          opt.step();
+          return want ? keep(loss) : null;
+        });
+        if (l !== null) {
+          const v = await l.item();
+          l.dispose();
+          await guard?.check(epoch * nb + b + 1, state());
+          const rate = (b + 1) / ((performance.now() - t0) / 1000);
+          o.log(`[word-lm] epoch ${epoch + 1}/${o.epochs} batch ${b + 1}/${nb} loss ${v.toFixed(3)} ppl ${Math.exp(v).toFixed(1)} lr ${opt.paramGroups[0]!.options.lr} ${rate.toFixed(2)} batches/s`);
+        }
+      }
+      await guard?.check((epoch + 1) * nb, state());
+      const v = await evaluate(model, valData, evalBsz, bptt);
+      if (guard && !Number.isFinite(v)) await guard.fail((epoch + 1) * nb, `validation loss (${v})`, state());
+      o.log(`[word-lm] end of epoch ${epoch + 1}: validation loss ${v.toFixed(3)} ppl ${Math.exp(v).toFixed(1)} (${formatDuration((performance.now() - t0) / 1000)})`);
+      if (v < best) {
+        best = v;
+        bestState = await snapshot();
+        if (o.checkpoint !== undefined) await saveCheckpoint(`${o.checkpoint}.best`, { model, meta: { epoch: epoch + 1, val: v } });
+      } else {
+        opt.paramGroups[0]!.options.lr /= 4; // main.py: anneal when the validation loss did not improve
+      }
+      if (o.checkpoint !== undefined) {
+        await saveCheckpoint(o.checkpoint, { model, optimizer: opt, meta: { epoch: epoch + 1, best } });
+        guard?.saved(o.checkpoint, (epoch + 1) * nb);
       }
     }
-    const v = await evaluate(model, valData, evalBsz, bptt);
-    o.log(`[word-lm] end of epoch ${epoch + 1}: validation loss ${v.toFixed(3)} ppl ${Math.exp(v).toFixed(1)} (${formatDuration((performance.now() - t0) / 1000)})`);
-    if (v < best) {
-      best = v;
-      bestState = await snapshot();
-      if (o.checkpoint !== undefined) await saveCheckpoint(`${o.checkpoint}.best`, { model, meta: { epoch: epoch + 1, val: v } });
-    } else {
-      opt.paramGroups[0]!.options.lr /= 4; // main.py: anneal when the validation loss did not improve
-    }
-    if (o.checkpoint !== undefined) await saveCheckpoint(o.checkpoint, { model, optimizer: opt, meta: { epoch: epoch + 1, best } });
+  } catch (e) {
+    opt.dispose();
+    model.dispose(); // a diverged model is never returned
+    throw e;
+  } finally {
+    guard?.dispose();
   }
   opt.dispose();
   if (bestState !== null) model.loadStateDict(bestState);
