@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { EXPERIMENTS, experimentConfig, isInputError, runExperiment, type ExperimentResult, type RunOptions } from '../goe/experiments/index.ts';
-import { NoAdapterError } from '../engine/index.ts';
+import { DivergenceError, NoAdapterError } from '../engine/index.ts';
 import { terminalProgress } from '../goe/train/progress.ts';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type CliIo, type Subcommand } from './subcommand.ts';
 
@@ -180,6 +180,11 @@ export async function runExperimentCli(name: string, opts: Omit<RunOptions, 'out
     if (e instanceof NoAdapterError) {
       io.stderr(`goe experiment ${name}: ${e.message}\n`);
       return { code: 3 };
+    }
+    if (e instanceof DivergenceError) {
+      // the run failed, not the program: one line naming the phase, the step and the last good checkpoint
+      io.stderr(`goe experiment ${name}: ${e.message}\n`);
+      return { code: EXIT_FAILURE };
     }
     io.stderr(`goe experiment ${name}: failed: ${(e as Error).stack ?? String(e)}\n`);
     return { code: EXIT_FAILURE };

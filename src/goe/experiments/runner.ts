@@ -614,11 +614,12 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
   } else {
     const loader = new DataLoader({ source: phaseSubset(data.train, c.pretrain, c.seed + 0x5b), batchSize: c.pretrain.batchSize, seed: c.seed, transform: data.trainTransform, workers: opts.workers });
     const opt = makeOptimizer(baseline, c.pretrain.optimizer);
-    const bar = progress.phase('baseline', c.pretrain.epochs * loader.numBatches, 'steps');
+    const baseSteps = Math.round(c.pretrain.epochs * loader.numBatches);
+    const bar = progress.phase('baseline', baseSteps, 'steps');
     try {
       const r = await trainLoop({
         onStep: (step) => bar.update(step),
-        name: 'baseline', model: baseline, loader, epochs: c.pretrain.epochs, optimizer: opt, scheduler: makeScheduler(opt, c.pretrain, c.pretrain.epochs * loader.numBatches),
+        name: 'baseline', model: baseline, loader, epochs: c.pretrain.epochs, optimizer: opt, scheduler: makeScheduler(opt, c.pretrain, baseSteps),
         schedulerUnit: 'step', loss: 'ce', logEvery: c.logEvery, checkpoint: join(dir, 'baseline', 'checkpoint.safetensors'),
         checkpointEvery: c.checkpointEvery, resume: opts.resume, log, stopAfter: opts.maxSteps, meta: { experiment: c.name },
       });
@@ -688,11 +689,12 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
     });
     const opt = makeOptimizer(model, ft.optimizer);
     let done = true;
-    const bar = progress.phase(`oe-${sub}`, ft.epochs * loader.numBatches, 'steps');
+    const ftSteps = Math.round(ft.epochs * loader.numBatches);
+    const bar = progress.phase(`oe-${sub}`, ftSteps, 'steps');
     try {
       const r = await trainLoop({
         onStep: (step) => bar.update(step),
-        name: `oe-${sub}`, model, loader, epochs: ft.epochs, optimizer: opt, scheduler: makeScheduler(opt, ft, ft.epochs * loader.numBatches), schedulerUnit: 'step',
+        name: `oe-${sub}`, model, loader, epochs: ft.epochs, optimizer: opt, scheduler: makeScheduler(opt, ft, ftSteps), schedulerUnit: 'step',
         loss: 'oe', lambda: ft.lambda, averaging: ft.averaging, logEvery: c.logEvery, checkpoint: join(dir, sub, 'checkpoint.safetensors'),
         checkpointEvery: c.checkpointEvery, resume: resumeVariant, log, stopAfter: opts.maxSteps, meta: { experiment: c.name, outliers: sub },
       });

@@ -122,7 +122,9 @@ async function run(o: TrainLoopOptions, st: LoopState, resumedFrom: TrainLoopRes
     await saveCheckpoint(o.checkpoint, { model: o.model, optimizer: o.optimizer, scheduler: o.scheduler, meta: { ...o.meta, name: o.name, loop: st } });
     guard?.saved(o.checkpoint, st.step);
   };
-  const total = o.epochs * o.loader.numBatches;
+  // a fractional number of epochs (a budget of 2.5) ends the phase inside its last epoch
+  const epochs = Math.ceil(o.epochs);
+  const total = Math.round(o.epochs * o.loader.numBatches);
   const t0 = performance.now();
   let ran = 0;
   let tLog = t0;
@@ -130,7 +132,7 @@ async function run(o: TrainLoopOptions, st: LoopState, resumedFrom: TrainLoopRes
   let interrupted = false;
   o.model.train();
   const reached = (): boolean => o.stopAfter !== undefined && ran >= o.stopAfter;
-  while (st.epoch < o.epochs) {
+  while (st.epoch < epochs) {
     const skip = st.batch;
     let b = 0;
     for await (const batch of o.loader.epoch(st.epoch)) {
@@ -165,11 +167,12 @@ async function run(o: TrainLoopOptions, st: LoopState, resumedFrom: TrainLoopRes
         const rate = (ran - ranAtLog) / Math.max((now - tLog) / 1000, 1e-9);
         const eta = (total - st.step) / Math.max(rate, 1e-9);
         const lr = o.optimizer.paramGroups[0]!.options.lr;
-        o.log(`[${o.name}] epoch ${st.epoch + 1}/${o.epochs} step ${st.step}/${total} loss ${v.toFixed(4)} lr ${lr.toPrecision(3)} ${rate.toFixed(2)} steps/s eta ${formatDuration(eta)}`);
+        o.log(`[${o.name}] epoch ${st.epoch + 1}/${epochs} step ${st.step}/${total} loss ${v.toFixed(4)} lr ${lr.toPrecision(3)} ${rate.toFixed(2)} steps/s eta ${formatDuration(eta)}`);
         if (!Number.isFinite(v)) throw new Error(`[${o.name}] the loss is ${v} at step ${st.step}: training diverged`);
         tLog = now;
         ranAtLog = ran;
       }
+      if (st.step >= total) break; // the phase's last step: ends like an epoch
       if (st.batch < o.loader.numBatches) {
         const every = o.checkpointEvery ?? 0;
         if (reached()) {
@@ -185,7 +188,7 @@ async function run(o: TrainLoopOptions, st: LoopState, resumedFrom: TrainLoopRes
     st.epoch++;
     st.batch = 0;
     await save();
-    if (reached() && st.epoch < o.epochs) {
+    if (reached() && st.epoch < epochs) {
       interrupted = true;
       break;
     }
