@@ -46,6 +46,11 @@ Options:
                         images file (its labels file beside it) or an .npz with x and y
   --test PATH           (images) your labelled test images, in the same form
   --model wrn-D-K       the classifier: WideResNet depth D (6n + 4), widen factor K
+  --sigma2 X            the BigGAN outliers' latent scale (the paper's sigma^2; default 50 on CIFAR
+                        and fmnist, read as --latent-scale says)
+  --latent-scale S      std (z ~ N(0, X^2 I): BigGAN-PyTorch's z_var, the reference; default) or
+                        variance (z ~ N(0, X I): the paper's notation read literally)
+  --sample-mode M       train (BatchNorm on each sampling batch, sample.py's default) or eval
   -h, --help            show this help
 `;
 
@@ -83,6 +88,9 @@ export function parseExperimentArgs(args: string[]): { help: boolean; name?: str
         train: { type: 'string' },
         test: { type: 'string' },
         model: { type: 'string' },
+        sigma2: { type: 'string' },
+        'latent-scale': { type: 'string' },
+        'sample-mode': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -117,8 +125,29 @@ export function parseExperimentArgs(args: string[]): { help: boolean; name?: str
       train: v.train,
       test: v.test,
       model: parseModel(v.model),
+      latent: parseLatent(v.sigma2, v['latent-scale'], v['sample-mode']),
     },
   };
+}
+
+/** --sigma2, --latent-scale, --sample-mode: how the BigGAN outliers are sampled. */
+function parseLatent(sigma2: string | undefined, scale: string | undefined, mode: string | undefined): RunOptions['latent'] {
+  if (sigma2 === undefined && scale === undefined && mode === undefined) return undefined;
+  const out: NonNullable<RunOptions['latent']> = {};
+  if (sigma2 !== undefined) {
+    const x = Number(sigma2);
+    if (sigma2.trim() === '' || !Number.isFinite(x) || x < 0) throw new UsageError(`--sigma2 takes a finite number >= 0 (e.g. 50), got "${sigma2}"`);
+    out.sigma2 = x;
+  }
+  if (scale !== undefined) {
+    if (scale !== 'std' && scale !== 'variance') throw new UsageError(`--latent-scale takes std or variance, got "${scale}"`);
+    out.scale = scale;
+  }
+  if (mode !== undefined) {
+    if (mode !== 'train' && mode !== 'eval') throw new UsageError(`--sample-mode takes train or eval, got "${mode}"`);
+    out.mode = mode;
+  }
+  return out;
 }
 
 /** --ood NAME=PATH, repeatable; names are unique. */

@@ -17,6 +17,8 @@ import { loadModel, releaseParameterArena } from '../../src/engine/index.ts';
 import { WideResNet, npyBytes, npzBytes } from '../../src/models/index.ts';
 import { DEBIAN_FASHION_MNIST_DIR, dataDir } from '../../src/data/index.ts';
 import { FMNIST, IMAGES, ExperimentInputError, runExperiment, type ExperimentResult } from '../../src/goe/index.ts';
+import { evaluateScores } from '../../src/goe/train/index.ts';
+import { readScoresNpz } from '../../src/goe/report/index.ts';
 
 const haveFmnist = [join(dataDir(), 'fashion-mnist'), DEBIAN_FASHION_MNIST_DIR].some((d) => existsSync(join(d, 't10k-labels-idx1-ubyte.gz')) || existsSync(join(d, 't10k-labels-idx1-ubyte')));
 
@@ -106,6 +108,30 @@ describe.skipIf(!haveFmnist)('fmnist experiment on a small --limit (the main job
       expect([n['mine-idx'], n['mine-npy'], n['mine-npz'], n['mine-png']]).toEqual([40, 30, 20, 12]);
       expect(v.extra_rows.map((r: { outlier_set: string }) => r.outlier_set)).toContain('Uniform noise');
     }
+  });
+
+  it('writes the pictures (decoded: sizes, real content) and every sample\'s scores, from which the report recomputes exactly', async () => {
+    // Fig. 1: 64 generated outliers beside 64 training images, 8 columns of 28x28 tiles at scale 2
+    const fig = await sharp(join(dir, 'generated', 'outliers-vs-training.png')).raw().toBuffer({ resolveWithObject: true });
+    expect(fig.info.width).toBeGreaterThan(2 * 8 * 56);
+    expect(fig.info.height).toBeGreaterThan(8 * 56);
+    const grid = await sharp(join(dir, 'noise', 'outliers.png')).raw().toBuffer({ resolveWithObject: true });
+    expect(grid.info.width).toBeGreaterThanOrEqual(8 * 56);
+    // uniform noise tiles: many distinct grey levels, not a blank image
+    expect(new Set(grid.data).size).toBeGreaterThan(100);
+    for (const v of ['none', 'noise', 'generated']) {
+      for (const f of ['roc-MSP.png', 'roc-Energy.svg', 'hist-Energy.png']) expect(existsSync(join(dir, v, f)), `${v}/${f}`).toBe(true);
+      const roc = readFileSync(join(dir, v, 'roc-Energy.svg'), 'utf8');
+      const mine = result.report.variants.find((x) => x.outliers === v)!.evaluation.reports.Energy!.rows.find((r) => r.outlierSet === 'mine-png')!;
+      expect(roc).toContain(`mine-png (AUROC ${(mine.auroc * 100).toFixed(2)})`);
+      const scores = await readScoresNpz(join(dir, v, 'scores.npz'));
+      const sets = ['Font glyphs', 'Icons', 'mine-idx', 'mine-npy', 'mine-npz', 'mine-png'];
+      const again = evaluateScores({ ...scores, ood: scores.ood.filter((s) => sets.includes(s.name)) });
+      expect(again.reports).toEqual(result.report.variants.find((x) => x.outliers === v)!.evaluation.reports);
+    }
+    const md = readFileSync(join(dir, 'results.md'), 'utf8');
+    expect(md).toContain('(generated/outliers-vs-training.png)');
+    expect(md.match(/Values in %\. /g)!.length).toBe(1); // one convention paragraph per report
   });
 
   it('--pretrained: no baseline training, the weights are where fine-tuning reads them, and every variant fine-tunes from them', async () => {

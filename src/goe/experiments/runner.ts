@@ -85,6 +85,8 @@ export interface RunOptions {
   test?: string;
   /** The classifier as "wrn-D-K" (WRN depth D, widen factor K) instead of the config's. */
   model?: string;
+  /** How the BigGAN outliers are sampled, overriding the config (--sigma2, --latent-scale, --sample-mode). */
+  latent?: { sigma2?: number; scale?: 'std' | 'variance'; mode?: 'train' | 'eval' };
   /** Where log lines go besides train.log (default stdout). */
   log?: LogFn;
   /** Progress bars per phase (the CLI passes terminalProgress on a TTY); none: log lines only. */
@@ -374,7 +376,7 @@ async function outlierSampler(o: OutlierConfig, data: Loaded, get: GetOptions, o
             ...(t.emaStart !== undefined ? { emaStart: t.emaStart } : {}), ...(t.lr !== undefined ? { gLr: t.lr, dLr: t.lr } : {}),
           },
           checkpoint: join(opts.out, 'generator', 'biggan.safetensors'), checkpointEvery: Math.min(2000, Math.max(1, Math.ceil(t.iterations / 5))), resume: opts.resume,
-          logEvery: t.iterations < 100 ? 1 : 10, seed: seed + 5, workers: opts.workers, log,
+          logEvery: t.iterations < 20 ? 1 : 10, seed: seed + 5, workers: opts.workers, log,
         });
         bar.end();
         await saveModel(join(opts.out, 'generator', 'G.safetensors'), G);
@@ -432,6 +434,15 @@ function applyUserData(c: ExperimentConfig, opts: RunOptions): void {
     for (const o of opts.ood) {
       if (taken.has(o.name)) throw new ExperimentInputError(`--ood ${o.name}: ${c.name} already has an OOD set of that name; pick another`);
       c.ood.push({ name: o.name, kind: 'user', path: o.path });
+    }
+  }
+  if (opts.latent !== undefined) {
+    const gan = c.outliers.filter((o) => o.kind === 'biggan');
+    if (gan.length === 0) throw new ExperimentInputError(`--sigma2, --latent-scale and --sample-mode set the BigGAN outliers; ${c.name} has none`);
+    for (const o of gan) {
+      if (opts.latent.sigma2 !== undefined) o.sigma2 = opts.latent.sigma2;
+      if (opts.latent.scale !== undefined) o.latent = opts.latent.scale;
+      if (opts.latent.mode !== undefined) o.sampleMode = opts.latent.mode;
     }
   }
   if (opts.model !== undefined) {
