@@ -4,8 +4,12 @@
  * anything runs.
  */
 import { describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseExperimentArgs } from '../src/cli/experiment.ts';
 import { UsageError } from '../src/cli/subcommand.ts';
+import { ExperimentInputError, FMNIST, SMOKE, isInputError, runExperiment } from '../src/goe/index.ts';
 
 describe('goe experiment options', () => {
   it('--ood NAME=PATH (repeatable), --train/--test, --model, --full, --sigma2/--latent-scale/--sample-mode', () => {
@@ -35,5 +39,37 @@ describe('goe experiment options', () => {
     ];
     for (const [args, msg] of bad) expect(() => parseExperimentArgs(['fmnist', ...args]), args.join(' ')).toThrow(UsageError);
     for (const [args, msg] of bad) expect(() => parseExperimentArgs(['fmnist', ...args]), args.join(' ')).toThrow(msg);
+  });
+});
+
+describe('the run folder is checked before anything is written', () => {
+  it('--out that is a file, or cannot be written, is an input error (exit 2)', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'goe-out-'));
+    try {
+      writeFileSync(join(root, 'file'), 'x');
+      const e1 = await runExperiment(SMOKE, { out: join(root, 'file'), log: () => {} }).catch((e) => e);
+      expect(e1).toBeInstanceOf(ExperimentInputError);
+      expect(isInputError(e1)).toBe(true);
+      expect((e1 as Error).message).toMatch(/--out .*file is a file, not a folder/);
+      await expect(runExperiment(SMOKE, { out: '/proc/goe-x', log: () => {} })).rejects.toThrow(/--out \/proc\/goe-x cannot be written/);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("--resume on another experiment's folder, or with other settings, is refused and leaves the folder byte-identical", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'goe-resume-'));
+    try {
+      mkdirSync(join(dir, 'baseline'));
+      writeFileSync(join(dir, 'baseline', 'model.safetensors'), 'weights');
+      writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...SMOKE, run: {} }));
+      const before = () => readdirSync(dir, { recursive: true }).map(String).sort().map((f) => [f, f.includes('.') ? readFileSync(join(dir, f), 'utf8') : '']);
+      const snapshot = JSON.stringify(before());
+      await expect(runExperiment(FMNIST, { out: dir, resume: true, log: () => {} })).rejects.toThrow(/holds a run of "smoke", not "fmnist"/);
+      await expect(runExperiment(SMOKE, { out: dir, resume: true, epochs: 7, log: () => {} })).rejects.toThrow(/other settings \(finetune differ\)/);
+      expect(JSON.stringify(before())).toBe(snapshot);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

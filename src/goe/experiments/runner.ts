@@ -13,8 +13,8 @@
  * `resume` continues every phase from its checkpoint (bit-identical to an uninterrupted run) and
  * reuses finished phases, saved outlier sets and evaluations.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import {
   Adam, LambdaLR, SGD, getRngState, init, loadModel, manualSeed, runtime, saveModel, setRngState,
   type LRScheduler, type Module, type Optimizer,
@@ -462,6 +462,42 @@ export function userImagesModel(height: number, width: number): { depth: number;
   return Math.max(height, width) <= 32 ? { depth: 10, widenFactor: 1 } : { depth: 16, widenFactor: 1 };
 }
 
+/** mkdir -p one level at a time: Node's recursive mkdir loops forever where the kernel answers ENOENT for an existing parent (/proc). */
+function makeFolder(dir: string): void {
+  const missing: string[] = [];
+  for (let d = resolve(dir); !existsSync(d); d = dirname(d)) missing.unshift(d);
+  for (const d of missing) mkdirSync(d);
+}
+
+/**
+ * The run folder, checked before anything is written or trained: it must be a writable folder
+ * (created when missing), and a resumed one must hold a run of this experiment with this
+ * configuration; a refused folder is left untouched.
+ */
+function prepareRunFolder(dir: string, c: ExperimentConfig, resume: boolean): void {
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new ExperimentInputError(`--out ${dir} is a file, not a folder: name a folder for the run`);
+  try {
+    makeFolder(dir);
+    const probe = join(dir, `.write-test-${process.pid}`);
+    writeFileSync(probe, '');
+    rmSync(probe);
+  } catch (e) {
+    throw new ExperimentInputError(`--out ${dir} cannot be written (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): name a folder you can write to`);
+  }
+  const file = join(dir, 'config.json');
+  if (!resume || !existsSync(file)) return;
+  let saved: Record<string, unknown>;
+  try {
+    saved = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new ExperimentInputError(`--resume ${dir}: its config.json cannot be read (${(e as Error).message}); start a new run folder`);
+  }
+  if (saved.name !== c.name) throw new ExperimentInputError(`--resume ${dir}: that folder holds a run of "${String(saved.name)}", not "${c.name}"; resume it with its own experiment or start a new folder`);
+  const now = JSON.parse(JSON.stringify(c)) as Record<string, unknown>;
+  const differ = Object.keys({ ...now, ...saved }).filter((k) => k !== 'run' && JSON.stringify(now[k]) !== JSON.stringify(saved[k]));
+  if (differ.length > 0) throw new ExperimentInputError(`--resume ${dir}: the run was made with other settings (${differ.join(', ')} differ); resume with the same options or start a new folder`);
+}
+
 /** The phases a run goes through (for the progress counter; a guess where inputs decide). */
 function plannedPhases(c: ExperimentConfig, opts: RunOptions): number {
   let n = opts.pretrained === undefined ? 1 : 0;
@@ -542,7 +578,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
     c.outliers = c.outliers.filter((o) => opts.variants!.includes(o.name));
   }
   const dir = opts.out;
-  mkdirSync(dir, { recursive: true });
+  prepareRunFolder(dir, c, opts.resume === true);
   const log = fileLogger(join(dir, 'train.log'), opts.log);
   const progress = timedProgress(opts.progress ?? plainProgress(() => {}));
   progress.plan(plannedPhases(c, opts));
