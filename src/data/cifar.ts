@@ -4,7 +4,7 @@
  * Both yield the same thing: uint8 images in CHW order (the files' own order) plus int labels.
  */
 import { existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DataError } from './errors.ts';
 import { dataDir } from './paths.ts';
@@ -88,22 +88,44 @@ export async function readCifarBinary(files: string[], variant: CifarVariant, la
     sizes.push(st.size / record);
     total += st.size / record;
   }
-  const images = sharedUint8(total * IMAGE_BYTES);
+  const images = allocate(total, files);
   const labels = sharedInt32(total);
   const numClasses = variant === 'cifar10' ? 10 : labelKind === 'fine' ? 100 : 20;
   const labelAt = variant === 'cifar10' ? 0 : labelKind === 'coarse' ? 0 : 1;
+  // Read in chunks of records: a file is never held whole (readFile refuses files over 2 GiB).
+  const chunkRecords = 1024;
+  const buf = new Uint8Array(chunkRecords * record);
   let n = 0;
   for (let fi = 0; fi < files.length; fi++) {
-    const buf = await readFile(files[fi]!);
-    for (let r = 0; r < sizes[fi]!; r++, n++) {
-      const o = r * record;
-      const label = buf[o + labelAt]!;
-      if (label >= numClasses) {
-        throw new DataError(`record ${r}: label ${label} out of range 0..${numClasses - 1} for ${variant} (${labelKind}) — wrong variant or corrupt file?`, files[fi]);
+    const f = files[fi]!;
+    const fh = await open(f, 'r').catch((e: unknown) => {
+      throw new DataError(`cannot read CIFAR binary batch: ${(e as Error).message}`, f);
+    });
+    try {
+      for (let first = 0; first < sizes[fi]!; first += chunkRecords) {
+        const count = Math.min(chunkRecords, sizes[fi]! - first);
+        const want = count * record;
+        for (let got = 0; got < want; ) {
+          const { bytesRead } = await fh.read(buf, got, want - got, first * record + got).catch((e: unknown) => {
+            throw new DataError(`cannot read CIFAR binary batch: ${(e as Error).message}`, f);
+          });
+          if (bytesRead === 0) throw new DataError(`file ended at byte ${first * record + got}, before its ${sizes[fi]! * record} bytes (changed while reading?)`, f);
+          got += bytesRead;
+        }
+        for (let i = 0; i < count; i++, n++) {
+          const r = first + i;
+          const o = i * record;
+          const label = buf[o + labelAt]!;
+          if (label >= numClasses) {
+            throw new DataError(`record ${r}: label ${label} out of range 0..${numClasses - 1} for ${variant} (${labelKind}) — wrong variant or corrupt file?`, f);
+          }
+          if (variant === 'cifar100' && buf[o]! >= 20) throw new DataError(`record ${r}: coarse label ${buf[o]} out of range 0..19`, f);
+          labels[n] = label;
+          images.set(buf.subarray(o + labelBytes, o + record), n * IMAGE_BYTES);
+        }
       }
-      if (variant === 'cifar100' && buf[o]! >= 20) throw new DataError(`record ${r}: coarse label ${buf[o]} out of range 0..19`, files[fi]);
-      labels[n] = label;
-      images.set(buf.subarray(o + labelBytes, o + record), n * IMAGE_BYTES);
+    } finally {
+      await fh.close();
     }
   }
   return cifarSource(files, variant, images, labels);
@@ -145,7 +167,7 @@ export async function readCifarPython(files: string[], variant: CifarVariant, la
     parts.push({ data: data.data, labels });
   }
   const total = parts.reduce((a, p) => a + p.labels.length, 0);
-  const images = sharedUint8(total * IMAGE_BYTES);
+  const images = allocate(total, files);
   const labels = sharedInt32(total);
   let n = 0;
   for (const p of parts) {
@@ -154,6 +176,15 @@ export async function readCifarPython(files: string[], variant: CifarVariant, la
     n += p.labels.length;
   }
   return cifarSource(files, variant, images, labels);
+}
+
+/** Room for `total` images, or a DataError naming the files when the engine cannot allocate it. */
+function allocate(total: number, files: string[]): Uint8Array {
+  try {
+    return sharedUint8(total * IMAGE_BYTES);
+  } catch (e) {
+    throw new DataError(`cannot hold ${total} images (${total * IMAGE_BYTES} bytes) in memory: ${(e as Error).message}`, files.join(', '));
+  }
 }
 
 /** Class names from a python-format meta file (`batches.meta` or `meta`), read safely. */
@@ -173,12 +204,21 @@ function cifarSource(files: string[], variant: CifarVariant, images: Uint8Array,
 }
 
 export async function readCifarPythonMeta(file: string): Promise<{ labelNames?: string[]; fineLabelNames?: string[]; coarseLabelNames?: string[] }> {
-  const d = unpickle(await readFile(file), file);
+  const buf = await readFile(file).catch((e: unknown) => {
+    throw new DataError(`cannot read CIFAR meta file: ${(e as Error).message}`, file);
+  });
+  const d = unpickle(buf, file);
   if (!(d instanceof Map)) throw new DataError('CIFAR meta file is not a pickled dict', file);
   const names = (k: string): string[] | undefined => {
     const v = d.get(k);
     if (!Array.isArray(v)) return undefined;
-    return v.map((x) => (typeof x === 'string' ? x : x instanceof PyStr8 ? x.text : x instanceof Uint8Array ? Buffer.from(x).toString('latin1') : String(x)));
+    return v.map((x, i) => {
+      if (typeof x === 'string') return x;
+      if (x instanceof PyStr8) return x.text;
+      if (x instanceof Uint8Array) return Buffer.from(x).toString('latin1');
+      if (typeof x === 'number' || typeof x === 'bigint') return String(x);
+      throw new DataError(`'${k}' item ${i} is not a string`, file);
+    });
   };
   return { labelNames: names('label_names'), fineLabelNames: names('fine_label_names'), coarseLabelNames: names('coarse_label_names') };
 }

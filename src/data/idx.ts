@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { DataError } from './errors.ts';
+import { INFLATE_FLOOR_BYTES, inflateLimit, MAX_INFLATE_RATIO } from './inflate-limit.ts';
 import { DEBIAN_FASHION_MNIST_DIR, dataDir, systemFashionMnistDir } from './paths.ts';
 import { sharedInt32, sharedUint8 } from './shared.ts';
 import type { ArraySource } from './source.ts';
@@ -33,9 +34,18 @@ const TYPES: Record<number, [IdxType, number]> = {
 export function parseIdx(input: Uint8Array, file = '<idx>'): IdxArray {
   let buf = input;
   if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) {
+    // The output is capped while inflating (a bomb stops at the cap instead of filling memory);
+    // the IDX header then has to match what came out exactly.
+    const limit = inflateLimit(buf.length);
     try {
-      buf = gunzipSync(buf);
+      buf = gunzipSync(buf, { maxOutputLength: limit });
     } catch (e) {
+      if ((e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
+        throw new DataError(
+          `gzip stream of ${buf.length} bytes inflates past ${limit} (over ${MAX_INFLATE_RATIO}:1 above ${INFLATE_FLOOR_BYTES >> 20} MiB: a decompression bomb or corrupt data); gunzip it yourself and read the plain file if it is real`,
+          file,
+        );
+      }
       throw new DataError(`gzip stream is corrupt or truncated (${(e as Error).message})`, file);
     }
   }

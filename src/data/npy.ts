@@ -7,7 +7,8 @@
 import { open } from 'node:fs/promises';
 import { DataError } from './errors.ts';
 import type { ArraySource, Layout, NpySource } from './source.ts';
-import { listZip, readZipMember, type ZipMember } from './zip.ts';
+import { npyDataBytes, parseNpyHeaderText } from './npy-header.ts';
+import { checkMemberCrc, listZip, readZipMember, type ZipMember } from './zip.ts';
 
 export interface NpyHeader {
   /** numpy descr, e.g. '|u1', '<f4'. */
@@ -42,32 +43,24 @@ export function parseNpyHeader(buf: Uint8Array, file = '<npy>'): NpyHeader {
   } else throw new DataError(`unsupported .npy format version ${major}.${buf[7]}`, file);
   if (buf.length < start + len) throw new DataError(`truncated .npy header: needs ${start + len} bytes, file has ${buf.length}`, file);
   const text = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(buf.subarray(start, start + len));
-  const descrM = /'descr'\s*:\s*'([^']*)'/.exec(text);
-  const fortranM = /'fortran_order'\s*:\s*(True|False)/.exec(text);
-  const shapeM = /'shape'\s*:\s*\(([^)]*)\)/.exec(text);
-  if (descrM === null) {
-    throw new DataError(/'descr'\s*:\s*\[/.test(text) ? 'structured (record) dtypes are not supported' : `bad .npy header: no 'descr' in ${JSON.stringify(text)}`, file);
-  }
-  if (fortranM === null || shapeM === null) throw new DataError(`bad .npy header: ${JSON.stringify(text.trim())}`, file);
-  const descr = descrM[1]!;
-  const order = descr[0]!;
+  const fail = (m: string): never => {
+    throw new DataError(m, file);
+  };
+  const dict = parseNpyHeaderText(text, fail);
+  if (typeof dict.descr !== 'string') throw new DataError('structured (record) dtypes are not supported', file);
+  const descr = dict.descr;
+  const order = descr[0] ?? '';
   const code = '<>|='.includes(order) ? descr.slice(1) : descr;
   const normalized = code === '?' ? 'b1' : code;
   if (!SUPPORTED.has(normalized)) throw new DataError(`unsupported dtype '${descr}' (supported: uint8/int8/bool, (u)int16/32/64, float32/64)`, file);
-  const shape = shapeM[1]!
-    .split(',')
-    .map((s) => s.trim().replace(/L$/, ''))
-    .filter((s) => s !== '')
-    .map((s) => {
-      if (!/^\d+$/.test(s)) throw new DataError(`bad .npy shape entry '${s}'`, file);
-      return Number(s);
-    });
+  const shape = dict.shape;
+  npyDataBytes(shape, Number(normalized.slice(1)), fail);
   return {
     descr,
     code: normalized,
     littleEndian: order !== '>',
     itemSize: Number(normalized.slice(1)),
-    fortranOrder: fortranM[1] === 'True',
+    fortranOrder: dict.fortranOrder,
     shape,
     headerLength: start + len,
   };
@@ -112,7 +105,12 @@ export function decodeNpyData(header: NpyHeader, raw: Uint8Array, file = '<npy>'
     for (let i = 0; i < bytes.length; i += s) bytes.subarray(i, i + s).reverse();
   }
   let data = new Ctor(bytes.buffer, 0, count) as NpyTypedArray;
-  if (header.fortranOrder && header.shape.length > 1) data = fortranToC(data, header.shape);
+  if (header.fortranOrder && header.shape.length > 1) {
+    // Permuted as unsigned integers of the item's width: copying through a Float32Array would
+    // canonicalise NaN payloads (found by the fuzz suite).
+    const Bits = { 1: Uint8Array, 2: Uint16Array, 4: Uint32Array, 8: BigUint64Array }[header.itemSize as 1 | 2 | 4 | 8];
+    data = new Ctor(fortranToC(new Bits(bytes.buffer, 0, count), header.shape).buffer as ArrayBuffer, 0, count) as NpyTypedArray;
+  }
   return { header, data, shape: header.shape };
 }
 
@@ -179,6 +177,10 @@ export async function readNpy(path: string): Promise<NpyArray> {
   const size = (await fh.stat()).size;
   await fh.close();
   const header = await readNpyHeader(path);
+  const need = header.shape.reduce((a, b) => a * b, 1) * header.itemSize;
+  if (size - header.headerLength < need) {
+    throw new DataError(`truncated .npy data: shape (${header.shape.join(', ')}) of ${header.descr} needs ${need} bytes, file has ${Math.max(0, size - header.headerLength)}`, path);
+  }
   const raw = await readRange(path, header.headerLength, size - header.headerLength);
   return decodeNpyData(header, raw, path);
 }
@@ -305,6 +307,7 @@ export class NpzFile {
       if (!h.fortranOrder) {
         const need = h.headerLength + h.shape.reduce((a, b) => a * b, 1) * h.itemSize;
         if (need > m.size) throw new DataError(`member '${m.name}' is ${m.size} bytes but its shape (${h.shape.join(', ')}) needs ${need}`, this.path);
+        await checkMemberCrc(this.path, m);
         return sourceFromHeader(h, this.path, m.dataStart + h.headerLength, Math.min(this.fileSize, m.dataStart + m.size), { name, ...opts });
       }
     }

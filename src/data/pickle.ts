@@ -122,16 +122,57 @@ const OPCODE_NAMES: Record<number, string> = {
   0x98: 'READONLY_BUFFER',
 };
 
+/**
+ * Objects a pickle may build, in estimated bytes of JavaScript heap. A V8 Map costs about 300
+ * bytes, so a 1 MB pickle of a million empty dicts would take 300 MB; real dataset pickles
+ * (CIFAR's dict of arrays and label lists) build a few megabytes of objects, their arrays being
+ * views of the file's bytes.
+ */
+const MAX_OBJECT_BYTES = 64 * 1024 * 1024;
+/** Estimated heap bytes of what each opcode creates (measured on Node 24: Map ~300, array ~64-200, memo entry ~40). */
+const OBJECT_COST: Record<number, number> = {
+  0x7d: 320, // EMPTY_DICT
+  0x64: 320, // DICT
+  0x5d: 64, // EMPTY_LIST
+  0x6c: 64, // LIST
+  0x29: 48, // EMPTY_TUPLE
+  0x74: 48, // TUPLE
+  0x85: 48, // TUPLE1
+  0x86: 48, // TUPLE2
+  0x87: 48, // TUPLE3
+  0x61: 16, // APPEND
+  0x73: 80, // SETITEM
+  0x71: 48, // BINPUT
+  0x72: 48, // LONG_BINPUT
+  0x94: 48, // MEMOIZE
+  0x70: 48, // PUT
+  0x52: 160, // REDUCE (an array, dtype or bytes object)
+};
+
 /** Read one pickle from `buf`. `file` is only used in error messages. */
 export function unpickle(buf: Uint8Array, file = '<pickle>'): PyValue {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const stack: StackItem[] = [];
   const marks: number[] = [];
   const memo = new Map<number, StackItem>();
+  // Tuples that hold a global (directly or through another such tuple). Globals are only meaningful
+  // as call arguments, so lists, dicts and the result may not hold them; marking tuples as they are
+  // built keeps that check O(1) per item, with no walk over a shared or cyclic result.
+  const holdsGlobal = new WeakSet<PyTuple>();
+  const tuple = (items: StackItem[]): PyTuple => {
+    const t = new PyTuple(items);
+    if (items.some((x) => x instanceof PyGlobal || (x instanceof PyTuple && holdsGlobal.has(x)))) holdsGlobal.add(t);
+    return t;
+  };
   let pos = 0;
+  let budget = MAX_OBJECT_BYTES;
 
   const fail = (what: string, at = pos): never => {
     throw new DataError(`not a supported pickle: ${what} (at byte ${at})`, file);
+  };
+  const charge = (bytes: number, at: number): void => {
+    budget -= bytes;
+    if (budget < 0) fail(`it builds more than ${MAX_OBJECT_BYTES >> 20} MiB of Python objects (dataset pickles hold a few arrays and lists)`, at);
   };
   const need = (n: number): void => {
     if (n < 0 || pos + n > buf.length) fail(`truncated: needs ${n} more bytes, file has ${buf.length - pos}`);
@@ -185,20 +226,23 @@ export function unpickle(buf: Uint8Array, file = '<pickle>'): PyValue {
   const popMark = (): StackItem[] => {
     const m = marks.pop();
     if (m === undefined) fail('MARK expected');
+    charge(16 * (stack.length - m!), pos);
     return stack.splice(m!);
   };
   const top = (): StackItem => {
     if (stack.length === 0) fail('stack underflow');
     return stack[stack.length - 1]!;
   };
-  const value = (x: StackItem, what: string): PyValue => {
-    if (x instanceof PyGlobal) return fail(`${what}: a bare global (${x.name}) is not data`);
+  const value = (x: StackItem, what: string, at = pos): PyValue => {
+    if (x instanceof PyGlobal) return fail(`${what}: a bare global (${x.name}) is not data`, at);
+    if (x instanceof PyTuple && holdsGlobal.has(x)) return fail(`${what}: a tuple holding a global is not data`, at);
     return x;
   };
 
   for (;;) {
     const at = pos;
     const op = u8();
+    charge(OBJECT_COST[op] ?? 0, at);
     switch (op) {
       case 0x80: // PROTO
         if (u8() > 5) fail('pickle protocol newer than 5', at);
@@ -209,7 +253,7 @@ export function unpickle(buf: Uint8Array, file = '<pickle>'): PyValue {
       case 0x2e: {
         // STOP
         if (stack.length !== 1) fail(`stack holds ${stack.length} items at STOP`, at);
-        return noGlobals(stack[0]!, (m) => fail(m, at));
+        return value(stack[0]!, 'the result', at);
       }
       case 0x28: // MARK
         marks.push(stack.length);
@@ -243,25 +287,25 @@ export function unpickle(buf: Uint8Array, file = '<pickle>'): PyValue {
         break;
       }
       case 0x29: // EMPTY_TUPLE
-        stack.push(new PyTuple([]));
+        stack.push(tuple([]));
         break;
       case 0x74: // TUPLE
-        stack.push(new PyTuple(popMark()));
+        stack.push(tuple(popMark()));
         break;
       case 0x85: // TUPLE1
-        stack.push(new PyTuple([pop()]));
+        stack.push(tuple([pop()]));
         break;
       case 0x86: {
         const b = pop();
         const a = pop();
-        stack.push(new PyTuple([a, b]));
+        stack.push(tuple([a, b]));
         break;
       }
       case 0x87: {
         const c = pop();
         const b = pop();
         const a = pop();
-        stack.push(new PyTuple([a, b, c]));
+        stack.push(tuple([a, b, c]));
         break;
       }
       case 0x61: {
@@ -351,22 +395,19 @@ export function unpickle(buf: Uint8Array, file = '<pickle>'): PyValue {
         const s = line();
         if (s === '01') stack.push(true);
         else if (s === '00') stack.push(false);
-        else stack.push(parseDecimal(s, fail));
+        else stack.push(parseInteger(s, (m) => fail(m, at)));
         break;
       }
       case 0x4c: {
         // LONG (protocol 0)
-        const s = line().replace(/L$/, '');
-        if (!/^-?\d+$/.test(s)) fail('bad LONG literal', at);
-        const b = BigInt(s);
-        stack.push(b >= BigInt(Number.MIN_SAFE_INTEGER) && b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b);
+        stack.push(parseInteger(line().replace(/L$/, ''), (m) => fail(m, at)));
         break;
       }
       case 0x46: {
         // FLOAT (protocol 0)
         const t = line().trim();
         const v = Number(t);
-        if (t === '' || (Number.isNaN(v) && !/^-?nan$/i.test(t))) fail(`bad FLOAT literal '${t}'`, at);
+        if (t === '' || (Number.isNaN(v) && !/^-?nan$/i.test(t))) fail(`bad FLOAT literal '${clip(t)}'`, at);
         stack.push(v);
         break;
       }
@@ -374,7 +415,7 @@ export function unpickle(buf: Uint8Array, file = '<pickle>'): PyValue {
         stack.push(pyStringLiteral(line(), (m) => fail(m, at)));
         break;
       case 0x56: // UNICODE (protocol 0: raw-unicode-escape)
-        stack.push(rawUnicodeEscape(line()));
+        stack.push(rawUnicodeEscape(line(), (m) => fail(m, at)));
         break;
       case 0x47: {
         // BINFLOAT (big-endian)
@@ -466,15 +507,6 @@ export function unpickle(buf: Uint8Array, file = '<pickle>'): PyValue {
   }
 }
 
-/** The result may not hold bare globals anywhere (they are only meaningful as call arguments). */
-function noGlobals(v: PyValue, fail: (m: string) => never): PyValue {
-  if (v instanceof PyGlobal) return fail(`a bare global (${v.name}) is not data`);
-  if (Array.isArray(v)) v.forEach((x) => noGlobals(x, fail));
-  else if (v instanceof PyTuple) v.items.forEach((x) => noGlobals(x, fail));
-  else if (v instanceof Map) v.forEach((x) => noGlobals(x, fail));
-  return v;
-}
-
 function call(name: string, args: PyValue[], fail: (m: string) => never): PyValue {
   switch (name) {
     case 'numpy.core.multiarray._reconstruct':
@@ -509,7 +541,9 @@ function call(name: string, args: PyValue[], fail: (m: string) => never): PyValu
       const [b, dt, shape, order] = args;
       const data = asBytes(b, fail);
       if (!(dt instanceof NumpyDType)) return fail('_frombuffer needs a dtype');
-      return new NDArray(dt.code, dt.byteOrder, shapeOf(shape, fail), order === 'F', data);
+      const a = new NDArray(dt.code, dt.byteOrder, shapeOf(shape, fail), order === 'F', data);
+      checkArrayBytes(a, fail);
+      return a;
     }
     default:
       return fail(`global '${name}' cannot be called`);
@@ -530,10 +564,17 @@ function buildArray(a: NDArray, state: PyValue, fail: (m: string) => never): voi
   a.shape = shapeOf(shape, fail);
   a.fortranOrder = fortran === true || fortran === 1;
   a.data = asBytes(raw ?? null, fail);
-  const size = itemSize(d.code);
-  const count = a.shape.reduce((x, y) => x * y, 1);
-  if (size !== undefined && count * size !== a.data.length) {
-    fail(`numpy array of shape (${a.shape.join(', ')}) and dtype ${d.code} needs ${count * size} bytes, has ${a.data.length}`);
+  checkArrayBytes(a, fail);
+}
+
+/** numpy refuses a buffer whose size differs from what the shape and dtype need; so do we (no zero-filling later). */
+function checkArrayBytes(a: NDArray, fail: (m: string) => never): void {
+  if (a.dtype === 'O') fail('object arrays are not supported');
+  const size = itemSize(a.dtype);
+  if (size === undefined) return fail(`numpy dtype '${a.dtype}' is not supported`);
+  const need = a.shape.reduce((x, y) => x * y, size);
+  if (need !== a.data.length) {
+    fail(`numpy array of shape (${a.shape.join(', ')}) and dtype ${a.dtype} needs ${need} bytes, has ${a.data.length}`);
   }
 }
 
@@ -544,9 +585,9 @@ function buildDType(d: NumpyDType, state: PyValue, fail: (m: string) => never): 
 }
 
 function itemSize(code: string): number | undefined {
-  const m = /^[uifb](\d+)$/.exec(code);
-  if (m) return Number(m[1]);
-  if (code === '?' || code === 'b1') return 1;
+  const m = /^([uifbcSUV])(\d{1,9})$/.exec(code);
+  if (m) return Number(m[2]) * (m[1] === 'U' ? 4 : 1);
+  if (code === '?') return 1;
   return undefined;
 }
 
@@ -554,7 +595,7 @@ function shapeOf(v: PyValue | undefined, fail: (m: string) => never): number[] {
   const items = v instanceof PyTuple ? v.items : Array.isArray(v) ? v : null;
   if (items === null) return fail('array shape is not a tuple');
   return items.map((x) => {
-    if (typeof x !== 'number' || !Number.isInteger(x) || x < 0) return fail('array shape holds a non-integer');
+    if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0) return fail('array shape holds something other than a non-negative integer');
     return x;
   });
 }
@@ -573,6 +614,8 @@ function dictKey(k: PyValue, fail: (m: string) => never): PyKey {
   return fail('unsupported dict key type');
 }
 
+const SIMPLE_ESCAPES: Partial<Record<string, string>> = { '\\': '\\', "'": "'", '"': '"', n: '\n', r: '\r', t: '\t', a: '\x07', b: '\b', f: '\f', v: '\v', '\n': '' };
+
 /** A protocol-0 STRING argument: 'text' or "text" with Python 2 escapes (\\ \' \" \n \r \t \xHH \ooo). */
 function pyStringLiteral(s: string, fail: (m: string) => never): string {
   const q = s[0];
@@ -587,35 +630,59 @@ function pyStringLiteral(s: string, fail: (m: string) => never): string {
     }
     const e = body[++i];
     if (e === undefined) return fail('STRING literal ends in a backslash');
-    const simple: Record<string, string> = { '\\': '\\', "'": "'", '"': '"', n: '\n', r: '\r', t: '\t', a: '\x07', b: '\b', f: '\f', v: '\v', '\n': '' };
-    if (e in simple) out += simple[e];
+    const simple = SIMPLE_ESCAPES[e];
+    if (simple !== undefined) out += simple;
     else if (e === 'x' && /^[0-9a-fA-F]{2}$/.test(body.slice(i + 1, i + 3))) {
       out += String.fromCharCode(parseInt(body.slice(i + 1, i + 3), 16));
       i += 2;
-    } else if (/[0-7]/.test(e)) {
-      const m = /^[0-7]{1,3}/.exec(body.slice(i))![0];
-      out += String.fromCharCode(parseInt(m, 8) & 0xff);
-      i += m.length - 1;
+    } else if (e >= '0' && e <= '7') {
+      let n = 0;
+      let k = 0;
+      for (; k < 3 && body[i + k]! >= '0' && body[i + k]! <= '7'; k++) n = n * 8 + (body.charCodeAt(i + k) - 48);
+      out += String.fromCharCode(n & 0xff);
+      i += k - 1;
     } else out += '\\' + e;
   }
   return out;
 }
 
 /** Python's raw-unicode-escape decoding: \\uXXXX and \\UXXXXXXXX escapes, other characters as they are (latin-1). */
-function rawUnicodeEscape(s: string): string {
-  return s.replace(/\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g, (_, u: string | undefined, U: string | undefined) => String.fromCodePoint(parseInt(u ?? U!, 16)));
+function rawUnicodeEscape(s: string, fail: (m: string) => never): string {
+  return s.replace(/\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g, (_, u: string | undefined, U: string | undefined) => {
+    const cp = parseInt(u ?? U!, 16);
+    if (cp > 0x10ffff) return fail(`UNICODE escape \\U${U} is beyond U+10FFFF`);
+    return String.fromCodePoint(cp);
+  });
+}
+
+function clip(s: string): string {
+  return s.length > 40 ? `${s.slice(0, 40)}...` : s;
 }
 
 function parseDecimal(s: string, fail: (m: string) => never): number {
-  if (!/^-?\d+$/.test(s)) return fail(`bad decimal '${s}'`);
+  if (!/^-?\d+$/.test(s)) return fail(`bad decimal '${clip(s)}'`);
   return Number(s);
 }
 
+/** Python's int_max_str_digits: longer decimal literals are refused, as Python 3.11+ does (parsing them is quadratic). */
+const MAX_DECIMAL_DIGITS = 4300;
+
+/** A protocol-0 INT / LONG literal: a number when it is a safe integer, else a bigint. */
+function parseInteger(s: string, fail: (m: string) => never): number | bigint {
+  if (!/^[+-]?\d+$/.test(s)) return fail(`bad integer literal '${clip(s)}'`);
+  if (s.length > MAX_DECIMAL_DIGITS + 1) return fail(`integer literal of ${s.length} digits (Python refuses over ${MAX_DECIMAL_DIGITS})`);
+  return narrow(BigInt(s));
+}
+
+/** Little-endian two's complement, in linear time (hex parsing instead of a shift per byte). */
 function decodeLong(b: Uint8Array): number | bigint {
   if (b.length === 0) return 0;
-  let v = 0n;
-  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
+  let v = BigInt(`0x${Buffer.from(b).reverse().toString('hex')}`);
   if (b[b.length - 1]! & 0x80) v -= 1n << BigInt(8 * b.length);
+  return narrow(v);
+}
+
+function narrow(v: bigint): number | bigint {
   return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
 }
 

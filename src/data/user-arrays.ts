@@ -20,6 +20,7 @@ import { readIdx } from './idx.ts';
 import { decodeNpyData, NpzFile, readNpy, readNpyHeader, type NpyHeader } from './npy.ts';
 import { sharedInt32, sharedUint8 } from './shared.ts';
 import type { ArraySource, NpySource } from './source.ts';
+import { checkMemberCrc } from './zip.ts';
 import { convertPixels, type ImageTarget } from './user-pixels.ts';
 
 export interface ArrayImageOptions {
@@ -198,7 +199,10 @@ export async function npzInput(path: string, key?: string): Promise<ArrayInput> 
   if (m.method === 0) {
     const h = await readNpyHeader(path, m.dataStart);
     checkDeclaredSize(h, m.size - h.headerLength, name, 'member');
-    if (!h.fortranOrder) return fileInput(name, path, h, m.dataStart + h.headerLength);
+    if (!h.fortranOrder) {
+      await checkMemberCrc(path, m);
+      return fileInput(name, path, h, m.dataStart + h.headerLength);
+    }
   }
   const a = await npz.array(k);
   return memoryInput(name, path, a.shape, kindOf(a.header.code, a.header.descr, name), a.data);

@@ -9,7 +9,9 @@ import { dirname, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
 import yauzl from 'yauzl';
+import { open } from 'node:fs/promises';
 import { DataError } from './errors.ts';
+import { inflateProblem } from './inflate-limit.ts';
 
 export interface ZipMember {
   name: string;
@@ -65,6 +67,8 @@ export async function readZipMember(path: string, name: string): Promise<Uint8Ar
   try {
     for await (const entry of zip.eachEntry()) {
       if (entry.fileName !== name) continue;
+      const tooBig = inflateProblem(entry.uncompressedSize, entry.compressedSize, 're-save it uncompressed (np.savez) if it is real');
+      if (tooBig !== null) throw new DataError(`member '${name}': ${tooBig}`, path);
       const stream = await zip.openReadStreamPromise(entry);
       const out = new Uint8Array(entry.uncompressedSize);
       let n = 0;
@@ -83,6 +87,30 @@ export async function readZipMember(path: string, name: string): Promise<Uint8Ar
     throw new DataError(`corrupt zip archive (${(e as Error).message})`, path, { cause: e });
   } finally {
     zip.close();
+  }
+}
+
+/**
+ * Check a stored member's CRC-32 by reading it in chunks (memory bounded), for readers that then use
+ * its bytes by file offset instead of through readZipMember.
+ */
+export async function checkMemberCrc(path: string, m: ZipMember): Promise<void> {
+  if (m.method !== 0) throw new DataError(`internal: member '${m.name}' is compressed; read it with readZipMember`, path);
+  const fh = await open(path, 'r').catch((e: unknown) => {
+    throw new DataError(`cannot open: ${(e as Error).message}`, path);
+  });
+  try {
+    const chunk = new Uint8Array(Math.min(m.size, 4 << 20));
+    let crc = 0;
+    for (let done = 0; done < m.size; ) {
+      const { bytesRead } = await fh.read(chunk, 0, Math.min(chunk.length, m.size - done), m.dataStart + done);
+      if (bytesRead === 0) throw new DataError(`member '${m.name}' is truncated: the file ends ${m.size - done} bytes before its end`, path);
+      crc = crc32(chunk.subarray(0, bytesRead), crc);
+      done += bytesRead;
+    }
+    if (crc !== m.crc32) throw new DataError(`member '${m.name}' fails its CRC-32 check (corrupt archive)`, path);
+  } finally {
+    await fh.close();
   }
 }
 

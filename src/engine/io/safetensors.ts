@@ -83,12 +83,12 @@ export function parseSafetensors(buf: ArrayBuffer | Uint8Array, opts: { decodeHa
     const info = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (!info || typeof info !== 'object') throw new SafetensorsError(`${where}tensor "${name}": entry is not an object`);
     const dtype = info.dtype as SafeDType;
-    if (typeof dtype !== 'string' || !(dtype in BYTES)) throw new SafetensorsError(`${where}tensor "${name}": unsupported dtype ${JSON.stringify(info.dtype)} (supported: ${Object.keys(BYTES).join(', ')})`);
+    if (typeof dtype !== 'string' || !Object.hasOwn(BYTES, dtype)) throw new SafetensorsError(`${where}tensor "${name}": unsupported dtype ${brief(info.dtype)} (supported: ${Object.keys(BYTES).join(', ')})`);
     const shape = info.shape;
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) throw new SafetensorsError(`${where}tensor "${name}": shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new SafetensorsError(`${where}tensor "${name}": shape ${brief(shape)} is not a list of non-negative integers`);
     const off = info.data_offsets;
-    if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isInteger(d) && d >= 0) || off[0] > off[1]) {
-      throw new SafetensorsError(`${where}tensor "${name}": data_offsets ${JSON.stringify(off)} must be [begin, end] with 0 <= begin <= end`);
+    if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isSafeInteger(d) && d >= 0) || off[0] > off[1]) {
+      throw new SafetensorsError(`${where}tensor "${name}": data_offsets ${brief(off)} must be [begin, end] with 0 <= begin <= end`);
     }
     const [b, e] = off as number[];
     const need = numelOf(shape as number[]) * BYTES[dtype];
@@ -114,6 +114,16 @@ export function parseSafetensors(buf: ArrayBuffer | Uint8Array, opts: { decodeHa
     tensors.set(name, t);
   }
   return { tensors, metadata };
+}
+
+/** A header value for an error message, never serialised whole (a value nested 10^5 deep would overflow the stack). */
+function brief(v: unknown): string {
+  if (v === null || typeof v !== 'object') {
+    const s = JSON.stringify(v) ?? String(v);
+    return s.length > 80 ? `${s.slice(0, 80)}...` : s;
+  }
+  if (Array.isArray(v) && v.length <= 16 && v.every((x) => x === null || typeof x !== 'object')) return `[${v.map(brief).join(',')}]`;
+  return Array.isArray(v) ? `an array of ${v.length} items` : 'an object';
 }
 
 function typed(dtype: SafeDType, b: ArrayBuffer): SafeData {

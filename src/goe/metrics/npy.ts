@@ -4,6 +4,7 @@
  * Anything else (other dtypes, big-endian, more dimensions) is rejected with a message saying
  * what the file holds, rather than guessed at. Format: numpy.lib.format, versions 1.0 to 3.0.
  */
+import { parseNpyHeaderText } from '../../data/npy-header.ts';
 import { ScoreFileError } from './score-file-error.ts';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // "\x93NUMPY"
@@ -31,22 +32,17 @@ export function parseNpyScores(bytes: Uint8Array, source: string): Float64Array 
   if (bytes.length < dataStart) throw new ScoreFileError(source, 'truncated .npy header');
   const header = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(bytes.subarray(headerStart, dataStart));
 
-  const descr = /'descr'\s*:\s*'([^']*)'/.exec(header)?.[1];
-  const shapeText = /'shape'\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
-  if (descr === undefined || shapeText === undefined) {
-    throw new ScoreFileError(source, `malformed .npy header ${JSON.stringify(header.trim())}`);
-  }
+  const dict = parseNpyHeaderText(header, (message) => {
+    throw new ScoreFileError(source, message);
+  });
+  const descr = typeof dict.descr === 'string' ? dict.descr : 'a structured dtype';
   const itemSize = descr === '<f4' ? 4 : descr === '<f8' ? 8 : 0;
   if (itemSize === 0) {
     throw new ScoreFileError(source, `.npy dtype '${descr}' is not supported; save scores as little-endian float32 or float64 ('<f4' / '<f8')`);
   }
-  const shape = shapeText
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '')
-    .map(Number);
-  if (shape.length !== 1 || !Number.isInteger(shape[0])) {
-    throw new ScoreFileError(source, `.npy array has shape (${shapeText.trim()}); expected a 1-D array of scores`);
+  const shape = dict.shape;
+  if (shape.length !== 1) {
+    throw new ScoreFileError(source, `.npy array has shape (${shape.join(', ')}); expected a 1-D array of scores`);
   }
   const count = shape[0]!;
   if (count === 0) throw new ScoreFileError(source, 'no scores: the .npy array is empty');

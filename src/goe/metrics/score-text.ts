@@ -56,13 +56,22 @@ export function parseScoreJson(text: string, source: string): Float64Array {
   const scores = new Float64Array(parsed.length);
   parsed.forEach((value: unknown, i) => {
     if (typeof value !== 'number') {
-      throw new ScoreFileError(source, `element ${i} is ${JSON.stringify(value)}, not a number (NaN is often written as null)`);
+      throw new ScoreFileError(source, `element ${i} is ${describeJson(value)}, not a number (NaN is often written as null)`);
     }
     // JSON has no NaN or Infinity literals, but an overflowing literal such as 1e999 parses to Infinity.
     if (!Number.isFinite(value)) throw new ScoreFileError(source, `element ${i} overflows to infinity; scores must be finite numbers`);
     scores[i] = value;
   });
   return scores;
+}
+
+/** A JSON value in a few words: never serialised whole (a value nested 10^5 deep would overflow the stack). */
+function describeJson(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'string') return JSON.stringify(truncate(value));
+  return String(value);
 }
 
 function truncate(text: string): string {
