@@ -228,22 +228,42 @@ export function simd8Params(plan: Simd8Plan, offset: number, st: readonly number
 
 // ------------------------------------------------------------------------------ panel textures
 
-/** Free panel textures per device and size, reused across calls (recorded work stays ordered:
- * a later pack into a reused texture runs after the dispatches that read it). */
-const freeTextures = new WeakMap<Device, Map<string, GPUTexture[]>>();
-/** Cached bytes above which released textures are destroyed instead of kept. */
+/** Free panel textures per device: by size for reuse, and in release order (oldest first) for
+ * eviction. Recorded work stays ordered: a later pack into a reused texture runs after the
+ * dispatches that read it. */
+interface FreeTextures {
+  bySize: Map<string, GPUTexture[]>;
+  order: GPUTexture[];
+  bytes: number;
+}
+const freeTextures = new WeakMap<Device, FreeTextures>();
+/** Bytes of free textures kept; above it the oldest free ones are destroyed. */
 const TEXTURE_CACHE_BYTES = 256 * 2 ** 20;
 
 function textureKey(kh: number, layers: number): string {
   return `${kh}x${layers}`;
 }
 
+function textureBytes(t: GPUTexture): number {
+  return 128 * t.height * t.depthOrArrayLayers;
+}
+
+function freeOf(dev: Device): FreeTextures {
+  let f = freeTextures.get(dev);
+  if (!f) freeTextures.set(dev, (f = { bySize: new Map(), order: [], bytes: 0 }));
+  return f;
+}
+
 /** A panel texture of `kh` rows by `layers` layers (8 rgba32float texels wide), from the free
  * list when one of that size was released. Shared with the convolutions' packing passes. */
 export function acquireTexture(dev: Device, kh: number, layers: number): GPUTexture {
-  const free = freeTextures.get(dev)?.get(textureKey(kh, layers));
-  const hit = free?.pop();
-  if (hit) return hit;
+  const f = freeOf(dev);
+  const hit = f.bySize.get(textureKey(kh, layers))?.pop();
+  if (hit) {
+    f.order.splice(f.order.indexOf(hit), 1);
+    f.bytes -= textureBytes(hit);
+    return hit;
+  }
   return dev.gpu.createTexture({
     label: 'matmul-v7-panels',
     size: [8, kh, layers],
@@ -262,26 +282,31 @@ export function panelView(tex: GPUTexture): GPUTextureView {
   return v;
 }
 
-/** Returns a texture from `acquireTexture` for reuse (or drops it above the cache cap). */
+/**
+ * Returns a texture from `acquireTexture` for reuse. Over the cache cap the oldest free textures
+ * are destroyed, not the one just released: a phase whose shapes differ from the last one's (a
+ * WRN after a BigGAN) would otherwise find the cache full of the old shapes and make and destroy
+ * its textures every step (measured: a WRN-10-1 step 1.15 s instead of 0.7 s, bench/NOTES.md).
+ */
 export function releaseTexture(dev: Device, tex: GPUTexture): void {
-  let byKey = freeTextures.get(dev);
-  if (!byKey) {
-    byKey = new Map();
-    freeTextures.set(dev, byKey);
-  }
-  let cached = 0;
-  for (const list of byKey.values()) for (const t of list) cached += 128 * t.height * t.depthOrArrayLayers;
-  // Over the cap the texture is destroyed once the work recorded on it is submitted (Dawn frees
-  // it after that work), not left to the garbage collector, which does not see GPU memory.
-  if (cached + 128 * tex.height * tex.depthOrArrayLayers > TEXTURE_CACHE_BYTES) {
-    dev.flush();
-    const v = views.get(tex);
-    if (v) dev.forgetView(v);
-    tex.destroy();
-    return;
-  }
+  const f = freeOf(dev);
   const key = textureKey(tex.height, tex.depthOrArrayLayers);
-  const list = byKey.get(key) ?? [];
+  const list = f.bySize.get(key) ?? [];
   list.push(tex);
-  byKey.set(key, list);
+  f.bySize.set(key, list);
+  f.order.push(tex);
+  f.bytes += textureBytes(tex);
+  if (f.bytes <= TEXTURE_CACHE_BYTES) return;
+  // destroyed once the work recorded on them is submitted (Dawn frees them after that work), not
+  // left to the garbage collector, which does not see GPU memory
+  dev.flush();
+  while (f.bytes > TEXTURE_CACHE_BYTES && f.order.length > 1) {
+    const old = f.order.shift()!;
+    const same = f.bySize.get(textureKey(old.height, old.depthOrArrayLayers))!;
+    same.splice(same.indexOf(old), 1);
+    f.bytes -= textureBytes(old);
+    const v = views.get(old);
+    if (v) dev.forgetView(v);
+    old.destroy();
+  }
 }
