@@ -3,8 +3,8 @@
  * run trains them, or alone (`nogan`): the panel-texture cache must serve the second phase's shapes (bench/NOTES.md,
  * "Panel-texture cache"). `node bench/phase-switch.ts [nogan]`
  */
-import { init, tensor, scope, backward, crossEntropy, SGD } from '../../src/engine/index.ts';
-import { BigGANTrainer, WideResNet } from '../../src/models/index.ts';
+import { init, tensor, scope, backward, crossEntropy, SGD } from '../src/engine/index.ts';
+import { BigGANTrainer, WideResNet } from '../src/models/index.ts';
 await init();
 const gan = process.argv[2] !== 'nogan';
 if (gan) {
