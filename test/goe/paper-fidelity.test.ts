@@ -89,7 +89,7 @@ describe('noise baselines', () => {
 
   it('images: 80,000 of torch.randint(0, 255), values 0..254, in the paper configs only', async () => {
     for (const name of ['cifar10', 'cifar100']) expect(experimentConfig(name).outliers.find((o) => o.name === 'noise')).toMatchObject({ count: 80000, values: 'randint255' });
-    expect(experimentConfig('fmnist').outliers.find((o) => o.name === 'noise')).toMatchObject({ count: 6400 });
+    expect(experimentConfig('fmnist').outliers.find((o) => o.name === 'noise')).toMatchObject({ count: 4096 });
     expect(experimentConfig('smoke').outliers.find((o) => o.name === 'noise')).toMatchObject({ count: 32 });
     const max = async (values?: 'randint255') => Math.max(...((await new ImageNoiseSampler({ kind: 'uniform', values }).sample(20, 1)).source as ArraySource).data);
     expect(await max('randint255')).toBe(254);

@@ -127,6 +127,30 @@ describe('BigGAN latent sampler', () => {
     expect(Math.abs(s2.variance / 2 - 1)).toBeLessThan(0.035);
   });
 
+  it("the latent scale read as the std (BigGAN-PyTorch's z_var, the experiments' default) or as the variance, and G's mode while sampling", async () => {
+    // a generator that shows its z: the image is tanh(z / 100) over 8 values, so z comes back as 100 atanh(2 u / 255 - 1)
+    const seen: string[] = [];
+    const g = {
+      dimZ: 64, numClasses: 3, mode: 'none',
+      generate: (z: Tensor) => scope(() => tanh(z.mul(0.01)).reshape([z.shape[0]!, 1, 8, 8])),
+      train() { seen.push('train'); }, eval() { seen.push('eval'); },
+    };
+    const std = async (scale: 'std' | 'variance', mode: 'train' | 'eval'): Promise<number> => {
+      const set = await new LatentSampler({ generator: g, sigma2: 50, scale, mode, chunk: 50 }).sample(400, 3);
+      expect(set.info).toMatchObject({ latentScale: scale, zStd: scale === 'std' ? 50 : Math.sqrt(50), mode, chunk: 50 });
+      const u = (set.source as { data: Uint8Array }).data;
+      let sq = 0;
+      for (const v of u) sq += (100 * Math.atanh(Math.min(0.999, Math.max(-0.999, (2 * v + 1) / 255 - 1)))) ** 2;
+      return Math.sqrt(sq / u.length);
+    };
+    expect(await std('std', 'train')).toBeGreaterThan(40); // z ~ N(0, 50^2): std 50 (uint8 truncation and the clamp pull it down a little)
+    expect(await std('std', 'train')).toBeLessThan(56);
+    const v = await std('variance', 'eval');
+    expect(v).toBeGreaterThan(6.3); // z ~ N(0, 50): std 7.07
+    expect(v).toBeLessThan(8);
+    expect(seen).toEqual(['train', 'train', 'eval']);
+  });
+
   it('generates uint8(255 (G(z) + 1) / 2) images, independent of the chunk size', async () => {
     const dimZ = 8;
     const W = Float32Array.from({ length: dimZ * 48 }, (_, i) => Math.sin(i * 1.7) * 0.5);

@@ -241,7 +241,7 @@ export const FASHION_MNIST_MEAN = [0.286] as const;
 export const FASHION_MNIST_STD = [0.353] as const;
 
 /**
- * The main job (`goe run`): GOE on Fashion-MNIST, sized to run in about 20 minutes on a 2-core
+ * The main job (`goe run`): GOE on Fashion-MNIST, sized for about 20 minutes (22 measured) on a 2-core
  * software adapter (bench/NOTES.md, "fmnist default run", has the time per phase); `--full`
  * restores the usual recipes. What the budget cuts, each chosen by a measurement there:
  *   - classifier WRN-10-1 without dropout on 1x28x28 (global average pooling over the 7x7 maps),
@@ -265,7 +265,7 @@ export const FASHION_MNIST_STD = [0.353] as const;
  */
 export const FMNIST: ExperimentConfig = {
   name: 'fmnist',
-  title: 'the main job, ~20 min on a CPU: Fashion-MNIST, WRN-10-1, OE with none / noise / BigGAN outliers, real OOD sets',
+  title: 'the main job, ~22 min on a 2-core CPU: Fashion-MNIST, WRN-10-1, OE with none / noise / BigGAN outliers, real OOD sets',
   description:
     'GOE on Fashion-MNIST (1x28x28 grey), cut to a 20-minute budget on a 2-core software adapter: WRN-10-1 trained 2.5 epochs, ' +
     'a BigGAN (ch 8, 80 iterations) trained on the training images, OE fine-tuning (64 steps of 128 mixed inliers and outliers, SGD lr 0.003, lambda 0.5) ' +

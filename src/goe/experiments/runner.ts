@@ -757,7 +757,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
     const ev = await evaluate(model, sub, done, set);
     variants.push({
       outliers: o.name,
-      description: `${done ? '' : 'PROVISIONAL (training stopped by --max-steps). '}Outlier Exposure fine-tuning (${ft.epochs} epochs, lambda ${ft.lambda}, ${ft.mode} batches of ${ft.batchSize}) on ${set.source.length} outliers from ${set.name} (${JSON.stringify(set.info)}).`,
+      description: `${done ? '' : 'PROVISIONAL (training stopped by --max-steps). '}Outlier Exposure fine-tuning (${ft.epochs} epoch${ft.epochs === 1 ? "" : "s"}, lambda ${ft.lambda}, ${ft.mode} batches of ${ft.batchSize}) on ${set.source.length} outliers from ${set.name} (${JSON.stringify(set.info)}).`,
       evaluation: ev.evaluation,
       extra: ev.extra,
       figures: ev.figures,
