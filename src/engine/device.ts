@@ -8,6 +8,7 @@ import { getPlatform } from './platform.ts';
 import { BufferPool, StagingPool } from './pool.ts';
 import { BindGroupCache, type BindGroupStats } from './bind-groups.ts';
 import { GpuError, NoAdapterError } from './errors.ts';
+import { capsOf, isSoftwareInfo, restrictCaps, type Caps } from './caps.ts';
 
 export type AdapterChoice = 'auto' | 'hardware' | 'software' | string;
 
@@ -88,6 +89,9 @@ export class Device {
   readonly subgroupSize: number;
   /** How `wait` waits (chooseGpuWait). */
   readonly gpuWait: GpuWaitMode;
+  /** What the kernels may assume (caps.ts): every plan reads this, not the adapter. */
+  private capsNow: Caps;
+  private readonly capsFull: Caps;
 
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
@@ -123,6 +127,7 @@ export class Device {
     this.isSoftware = isSoftwareAdapter(adapter);
     this.features = new Set([...device.features].map(String));
     this.limits = device.limits;
+    this.capsFull = this.capsNow = capsOf({ info: adapter.info, features: this.features, limits: device.limits });
     this.uniformAlign = device.limits.minUniformBufferOffsetAlignment;
     this.subgroupSize = this.features.has('subgroups') ? (adapter.info.subgroupMinSize ?? 0) : 0;
     this.dispatchesPerSubmit = opts.dispatchesPerSubmit ?? 256;
@@ -165,6 +170,15 @@ export class Device {
       requiredLimits,
     });
     return new Device(adapter, device, opts, gpuWait);
+  }
+
+  get caps(): Caps {
+    return this.capsNow;
+  }
+
+  /** Narrows the caps (tests run the portable kernels on lavapipe this way); null restores them. */
+  restrictCaps(r: Parameters<typeof restrictCaps>[1] | null): void {
+    this.capsNow = r ? restrictCaps(this.capsFull, r) : this.capsFull;
   }
 
   /** One line for benchmark and training logs: what we run on and what it allows. */
@@ -466,10 +480,7 @@ function readEnv(name: string): string | undefined {
 }
 
 function isSoftwareAdapter(adapter: GPUAdapter): boolean {
-  const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
-  if (info.isFallbackAdapter) return true;
-  const text = `${info.architecture} ${info.device} ${info.description}`.toLowerCase();
-  return /llvmpipe|lavapipe|swiftshader|software|warp/.test(text);
+  return isSoftwareInfo(adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean });
 }
 
 async function requestAdapter(choice: AdapterChoice): Promise<GPUAdapter> {

@@ -24,6 +24,7 @@
 import type { Device, Kernel } from './device.ts';
 import { GpuError } from './errors.ts';
 import { getPlatform } from './platform.ts';
+import { fitsWorkgroup } from './caps.ts';
 
 export interface KernelSpec {
   defines?: Readonly<Record<string, string | number>>;
@@ -137,6 +138,14 @@ export class KernelLoader {
   private build(file: string, entry: string, spec: KernelSpec, key: string, watch = true): Kernel {
     const mod = this.moduleFor(file, spec.defines ?? {});
     const label = `${file}.wgsl:${entry}`;
+    const size = workgroupSize(this.sources.get(file)!.code, entry, spec.constants ?? {});
+    const caps = this.device.caps;
+    if (size && !fitsWorkgroup(caps, ...size)) {
+      throw new GpuError(
+        `kernels/${file}.wgsl, entry point "${entry}": a workgroup of ${size.join('x')} invocations exceeds this adapter's ` +
+          `limit (${caps.maxInvocations} invocations, ${caps.maxWorkgroupSize.join('x')}); the op's plan must pick a smaller one`,
+      );
+    }
     const dev = this.device.gpu;
     if (watch) dev.pushErrorScope('validation');
     const pipeline = dev.createComputePipeline({
@@ -190,6 +199,35 @@ export class KernelLoader {
     this.modules.set(key, entry);
     return entry;
   }
+}
+
+/**
+ * The workgroup size of `entry` as [x, y, z], evaluating literals and `override` names (from
+ * `constants`, else the declaration's default); null when a dimension is an expression.
+ * Exported for tests.
+ */
+export function workgroupSize(code: string, entry: string, constants: Readonly<Record<string, number | boolean>>): [number, number, number] | null {
+  const m = new RegExp(`@workgroup_size\\(([^)]*)\\)\\s*fn\\s+${entry}\\s*\\(`).exec(code);
+  if (!m) return null;
+  const dims = m[1].split(',').map((d) => d.trim()).filter((d) => d.length > 0);
+  const out: number[] = [];
+  for (const d of dims) {
+    const lit = /^(\d+)[iu]?$/.exec(d);
+    if (lit) {
+      out.push(Number(lit[1]));
+      continue;
+    }
+    if (!/^[A-Za-z_]\w*$/.test(d)) return null;
+    const c = constants[d];
+    if (typeof c === 'number') {
+      out.push(c);
+      continue;
+    }
+    const decl = new RegExp(`override\\s+${d}\\s*:\\s*\\w+\\s*=\\s*(\\d+)[iu]?\\s*;`).exec(code);
+    if (!decl) return null;
+    out.push(Number(decl[1]));
+  }
+  return [out[0] ?? 1, out[1] ?? 1, out[2] ?? 1];
 }
 
 function cacheKey(file: string, entry: string, spec: KernelSpec): string {

@@ -5,14 +5,14 @@ import { describe, it, beforeAll, expect } from 'vitest';
 import { engine, t32, read } from '../helpers/gpu.ts';
 import { randArray, asF32, expectClose } from '../helpers/reference.ts';
 import { conv2dInputGradRaw, conv2dKernelChoice, scope } from '../../src/engine/index.ts';
-import { simd8Available } from '../../src/engine/ops/matmul-simd.ts';
+import { caps } from '../../src/engine/ops/launch.ts';
 import { convBackRef, outSize, geo, type Geo } from './conv-ref.ts';
 
 beforeAll(async () => {
   await engine();
 });
 
-const SIMD8 = await engine().then(() => simd8Available());
+const SIMD8 = await engine().then(() => caps().simd8);
 
 const CASES: [string, Geo][] = [
   ['3 channels (a first layer), 3x3 p1, 21 outputs, 7x9', geo({ n: 2, c: 3, h: 7, w: 9, oc: 21, kh: 3, kw: 3, ph: 1, pw: 1 })],

@@ -11,7 +11,7 @@ import {
   conv2d, conv2dForwardRaw, conv2dInputGradRaw, conv2dWeightGradRaw, conv2dKernelChoice, convSimd8, convDirect8, backward, scope,
   type Conv2dOptions,
 } from '../../src/engine/index.ts';
-import { simd8Available } from '../../src/engine/ops/matmul-simd.ts';
+import { caps } from '../../src/engine/ops/launch.ts';
 import { convRef, convBackRef, outSize, actRef, actDerivFromPre, geo, optsOf, convData, type Geo, type Act } from './conv-ref.ts';
 
 beforeAll(async () => {
@@ -26,7 +26,7 @@ afterEach(() => {
   convDirect8.narrowForward = true;
 });
 
-const SIMD8 = await engine().then(() => simd8Available());
+const SIMD8 = await engine().then(() => caps().simd8);
 
 // [name, geometry, texture budget (bytes) or 0 for the default; 1: one image's panels]
 const CASES: [string, Geo, number][] = [

@@ -9,9 +9,10 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { engine, t32, read } from '../helpers/gpu.ts';
 import { asF32, expectClose, randArray } from '../helpers/reference.ts';
 import { matmulRaw, type Activation } from '../../src/engine/index.ts';
-import { planSimd8, simd8Available, WINDOW_FLOATS } from '../../src/engine/ops/matmul-simd.ts';
+import { planSimd8, WINDOW_FLOATS } from '../../src/engine/ops/matmul-simd.ts';
+import { caps } from '../../src/engine/ops/launch.ts';
 
-const LAVAPIPE = { maxTextureDimension2D: 16384, maxTextureArrayLayers: 2048, maxStorageBufferBindingSize: 2 ** 27 };
+const LAVAPIPE = { maxTextureDimension2D: 16384, maxTextureArrayLayers: 2048, maxStorageBinding: 2 ** 27 };
 
 describe('planSimd8 (pure)', () => {
   it('puts the smaller dimension in the uniform windows and sizes chunks, windows and panels', () => {
@@ -59,7 +60,7 @@ function transpose(x: Float64Array, rows: number, cols: number): Float64Array {
   return t;
 }
 
-describe.skipIf(!(await engine().then(() => simd8Available())))('v7 products (needs subgroups of 8: lavapipe)', () => {
+describe.skipIf(!(await engine().then(() => caps().simd8)))('v7 products (needs subgroups of 8: lavapipe)', () => {
   beforeAll(async () => {
     await engine();
   });

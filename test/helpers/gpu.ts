@@ -4,10 +4,16 @@
  */
 import { init, tensor, type Tensor, type Runtime } from '../../src/engine/index.ts';
 
-/** The engine, with output poisoning on (every new tensor starts as NaN). */
+/** The engine, with output poisoning on (every new tensor starts as NaN). GOE_CAPS=portable runs
+ * the suite without the software-adapter (SIMD-8) kernels, GOE_CAPS=minimal also without
+ * subgroups and with WebGPU's default 256 invocations (src/engine/caps.ts). */
 export async function engine(): Promise<Runtime> {
   const rt = await init({ adapter: process.env.GOE_ADAPTER ?? 'auto' });
   rt.device.poison = true;
+  const only = process.env.GOE_CAPS;
+  if (only === 'portable') rt.device.restrictCaps({ simd8: false });
+  else if (only === 'minimal') rt.device.restrictCaps({ subgroups: false, simd8: false, maxInvocations: 256 });
+  else if (only) throw new Error(`GOE_CAPS=${only}: expected portable or minimal`);
   return rt;
 }
 

@@ -9,11 +9,11 @@
 import { Tensor, empty } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { OpError } from '../errors.ts';
-import { dispatch, kernel, subgroupDefines } from './launch.ts';
+import { caps, dispatch, kernel, subgroupDefines } from './launch.ts';
 import { contiguous, contiguousCopy } from './movement.ts';
 import { getRngState, setRngState } from './random.ts';
 import { copyInto } from './movement.ts';
-import { simd8Available, WINDOW_FLOATS } from './matmul-simd.ts';
+import { WINDOW_FLOATS } from './matmul-simd.ts';
 
 export interface AttentionOptions {
   /** Key j is visible to query i only if j <= i (PyTorch's is_causal, top-left aligned). */
@@ -62,7 +62,7 @@ export function attentionBackwardTile(D: number): number {
  * at D = 100-128 LLVM took tens of seconds per pipeline (the word LM's D = 100 keeps the tiled
  * kernels, which were as fast as the composed path there). */
 function simdAttention(Tq: number, Tk: number, D: number): boolean {
-  return simd8Available() && D % 4 === 0 && D <= 64 && Tk * D <= WINDOW_FLOATS && Tq * D <= WINDOW_FLOATS;
+  return caps().simd8 && D % 4 === 0 && D <= 64 && Tk * D <= WINDOW_FLOATS && Tq * D <= WINDOW_FLOATS;
 }
 
 /**

@@ -14,8 +14,8 @@
 import type { Tensor } from '../tensor.ts';
 import { empty } from '../tensor.ts';
 import type { ConvGeometry } from './conv.ts';
-import { dispatch, grid1d, kernel, subgroupDefines } from './launch.ts';
-import { simd8Available, WINDOW_FLOATS } from './matmul-simd.ts';
+import { caps, dispatch, grid1d, kernel, subgroupDefines } from './launch.ts';
+import { WINDOW_FLOATS } from './matmul-simd.ts';
 
 /** `dgrad`: off keeps v7 for the input gradients dgradDirectPicked would take; `narrowForward`
  * off for the forwards (and input gradients) the narrow kernel would take (tests cover both). */
@@ -38,7 +38,7 @@ export function direct8Route(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry): 
  * weights (C_out x KH x KW x 16 floats) within one uniform window. */
 export function dgradDirectApplies(g: ConvGeometry): boolean {
   const grid = g.n <= 65535 && g.h * Math.ceil(g.w / 32) <= 65535;
-  return grid && g.groups === 1 && g.sh === 1 && g.sw === 1 && (g.kw === 1 || (g.kw === 3 && g.dw === 1)) && g.oc * g.kh * g.kw * 16 <= WINDOW_FLOATS && simd8Available();
+  return grid && g.groups === 1 && g.sh === 1 && g.sw === 1 && (g.kw === 1 || (g.kw === 3 && g.dw === 1)) && g.oc * g.kh * g.kw * 16 <= WINDOW_FLOATS && caps().simd8;
 }
 
 /** Input channels up to which the direct SIMD-8 input gradient runs instead of v7
@@ -97,7 +97,7 @@ export function convInputGradDirect8(dx: Tensor, dy: Tensor, w: Tensor, g: ConvG
  * 256 -> 3 output convolution (bench/NOTES.md). */
 export function fwdNarrowApplies(g: ConvGeometry): boolean {
   const grid = g.n <= 65535 && g.oh * Math.ceil(g.ow / 32) <= 65535;
-  return grid && convDirect8.narrowForward && g.groups === 1 && g.oc <= 4 && g.sh === 1 && g.sw === 1 && (g.kw === 1 || (g.kw === 3 && g.dw === 1)) && g.c * g.kh * g.kw * 4 <= WINDOW_FLOATS && simd8Available();
+  return grid && convDirect8.narrowForward && g.groups === 1 && g.oc <= 4 && g.sh === 1 && g.sw === 1 && (g.kw === 1 || (g.kw === 3 && g.dw === 1)) && g.c * g.kh * g.kw * 4 <= WINDOW_FLOATS && caps().simd8;
 }
 
 /** The input gradient of a stride-1 convolution as the forward convolution fwd_narrow_simd8 runs:

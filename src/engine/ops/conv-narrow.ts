@@ -10,8 +10,8 @@ import type { Tensor } from '../tensor.ts';
 import { empty } from '../tensor.ts';
 import { runtime } from '../runtime.ts';
 import type { ConvGeometry } from './conv.ts';
-import { dispatch, grid1d, kernel, subgroupDefines } from './launch.ts';
-import { simd8Available, WINDOW_FLOATS } from './matmul-simd.ts';
+import { caps, dispatch, grid1d, kernel, subgroupDefines } from './launch.ts';
+import { WINDOW_FLOATS } from './matmul-simd.ts';
 
 /** `enabled`: off keeps the other weight-gradient kernels (the benchmark's `--baseline`);
  * `windowFloats`: floats of packed narrow operand per group (at most 16384, one uniform window;
@@ -50,7 +50,7 @@ export function narrowWgradPlan(g: ConvGeometry): NarrowPlan | null {
 /** Whether `auto` runs the weight gradient here: a software adapter (the layout is made for
  * llvmpipe's cheap uniform loads; measured there only) and a plan that fits. */
 export function narrowWgradAuto(g: ConvGeometry): boolean {
-  return convNarrow.enabled && runtime().device.isSoftware && narrowWgradPlan(g) !== null;
+  return convNarrow.enabled && caps().simd8 && narrowWgradPlan(g) !== null;
 }
 
 /** dw = the weight gradient into `dw` (contiguous dy, x); false when no plan fits. */
@@ -64,7 +64,7 @@ export function convWeightGradNarrow(dw: Tensor, dy: Tensor, x: Tensor, g: ConvG
   };
   const spec = { defines: subgroupDefines(), constants };
   // broadcast path: workgroups of one subgroup, so at most 7 idle lanes repeat the last column
-  const sg = convNarrow.broadcast && plan.nv === 1 && simd8Available();
+  const sg = convNarrow.broadcast && plan.nv === 1 && caps().simd8;
   const wg = sg ? 8 : 64;
   // 3-wide kernels at stride and dilation 1 across: a column per (ci, ky), the taps' x loads shared
   const k3 = sg && plan.mode === 0 && g.kw === 3 && g.sw === 1 && g.dw === 1 && convNarrow.taps3;

@@ -24,8 +24,8 @@ import { empty } from '../tensor.ts';
 import { runtime } from '../runtime.ts';
 import type { Device } from '../device.ts';
 import type { ConvGeometry } from './conv.ts';
-import { dispatch, grid1d, kernel, subgroupDefines } from './launch.ts';
-import { acquireTexture, panelView, planSimd8, releaseTexture, runSimd8, simd8Available, type Simd8Plan } from './matmul-simd.ts';
+import { caps, dispatch, grid1d, kernel, subgroupDefines } from './launch.ts';
+import { acquireTexture, panelView, planSimd8, releaseTexture, runSimd8, type Simd8Plan } from './matmul-simd.ts';
 import { convForwardNarrow, convInputGradDirect8, convInputGradNarrow, direct8Route } from './conv-direct8.ts';
 
 /** `enabled`: off pins conv.ts's own kernels (the benchmark's `--baseline` rows);
@@ -59,7 +59,7 @@ const AUTO_MIN_K = 16;
  * "Convolution on the SIMD-8 product").
  */
 export function convSimd8Auto(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry): boolean {
-  if (!convSimd8.enabled || g.groups !== 1 || !runtime().device.isSoftware || !simd8Available()) return false;
+  if (!convSimd8.enabled || g.groups !== 1 || !caps().simd8) return false;
   const route = direct8Route(pass, g);
   if (pass === 'dgrad' && g.c < 8) return route === 'narrow';
   if (route) return true;
@@ -132,16 +132,16 @@ function planPass(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry, dev: Device)
   if (pass === 'wgrad') return planWgrad(parts[0], g.n, dev);
   let nb = g.n;
   for (const part of parts) {
-    const one = planSimd8(part.rows, part.P, part.K, 1, dev.limits, false);
+    const one = planSimd8(part.rows, part.P, part.K, 1, caps(), false);
     if (!one) return null;
-    const maxLayers = Math.min(dev.limits.maxTextureArrayLayers, Math.max(Math.floor(convSimd8.textureBudget / (128 * one.kh)), one.layers));
+    const maxLayers = Math.min(caps().maxTextureArrayLayers, Math.max(Math.floor(convSimd8.textureBudget / (128 * one.kh)), one.layers));
     // >= 1 image: maxLayers >= one.layers
     nb = Math.min(nb, Math.floor((Math.floor(maxLayers / one.nKt) * 32) / part.P));
   }
   nb = Math.ceil(g.n / Math.ceil(g.n / nb)); // equal groups
   const plans: Simd8Plan[] = [];
   for (const part of parts) {
-    const plan = planSimd8(part.rows, nb * part.P, part.K, 1, dev.limits, false);
+    const plan = planSimd8(part.rows, nb * part.P, part.K, 1, caps(), false);
     if (!plan) return null;
     plans.push(plan);
   }
@@ -155,12 +155,12 @@ function planPass(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry, dev: Device)
 function planWgrad(part: Part, n: number, dev: Device): PassPlan | null {
   const texBytes = (p: Simd8Plan) => 128 * p.kh * p.layers;
   let nb = Math.max(1, Math.min(n, Math.floor(convSimd8.textureBudget / (128 * Math.ceil(part.P / 32) * part.K))));
-  let plan = planSimd8(part.rows, part.P, nb * part.K, 1, dev.limits, false);
+  let plan = planSimd8(part.rows, part.P, nb * part.K, 1, caps(), false);
   // chunk and layer padding may take it over: fewer images until it fits
-  while (plan && nb > 1 && texBytes(plan) > convSimd8.textureBudget) plan = planSimd8(part.rows, part.P, --nb * part.K, 1, dev.limits, false);
+  while (plan && nb > 1 && texBytes(plan) > convSimd8.textureBudget) plan = planSimd8(part.rows, part.P, --nb * part.K, 1, caps(), false);
   if (!plan || texBytes(plan) > convSimd8.textureBudget) return null;
   nb = Math.ceil(n / Math.ceil(n / nb)); // equal groups
-  const eq = planSimd8(part.rows, part.P, nb * part.K, 1, dev.limits, false);
+  const eq = planSimd8(part.rows, part.P, nb * part.K, 1, caps(), false);
   return eq ? { parts: [part], nb, plans: [eq], phased: false } : null;
 }
 
@@ -230,7 +230,7 @@ function runPass(
     pp.parts.forEach((part, i) => packU(op, part, pp.plans[i], uSrc, packed[i]));
     for (let n0 = 0; n0 < n; n0 += pp.nb) {
       const nbg = Math.min(pp.nb, n - n0);
-      const plans = pp.parts.map((part, i) => (nbg === pp.nb ? pp.plans[i] : planSimd8(part.rows, nbg * part.P, part.K, 1, dev.limits, false)!));
+      const plans = pp.parts.map((part, i) => (nbg === pp.nb ? pp.plans[i] : planSimd8(part.rows, nbg * part.P, part.K, 1, caps(), false)!));
       pp.parts.forEach((part, i) => {
         packT(op, part, plans[i], tSrc, n0, tex);
         product(i, plans[i], packed[i], tex, n0, nbg);
@@ -315,7 +315,7 @@ export function convWeightGradSimd8(dw: Tensor, dy: Tensor, x: Tensor, g: ConvGe
   try {
     for (let i = 0, n0 = 0; n0 < g.n; i++, n0 += pp.nb) {
       const nbg = Math.min(pp.nb, g.n - n0);
-      const plan = nbg === pp.nb ? pp.plans[0] : planSimd8(part.rows, part.P, nbg * part.K, 1, dev.limits, false)!;
+      const plan = nbg === pp.nb ? pp.plans[0] : planSimd8(part.rows, part.P, nbg * part.K, 1, caps(), false)!;
       packU(op, part, plan, dy, packed, n0);
       packT(op, part, plan, x, n0, tex);
       const view = partial ? at(partial, i * dw.size) : dw;

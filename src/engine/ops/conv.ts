@@ -8,12 +8,13 @@
 import { Tensor, empty } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { OpError } from '../errors.ts';
-import { dispatch, grid1d, kernel, subgroupDefines } from './launch.ts';
+import { caps, dispatch, grid1d, kernel, subgroupDefines } from './launch.ts';
 import { contiguous } from './movement.ts';
 import { runtime } from '../runtime.ts';
+import { subgroupRowsFit } from '../caps.ts';
 import { convForwardSimd8, convInputGradSimd8, convSimd8Auto, convWeightGradSimd8 } from './conv-simd.ts';
 import { direct8Route } from './conv-direct8.ts';
-import { simd8Available, WINDOW_FLOATS } from './matmul-simd.ts';
+import { WINDOW_FLOATS } from './matmul-simd.ts';
 import { convWeightGradNarrow, narrowWgradAuto } from './conv-narrow.ts';
 
 export { convSimd8 } from './conv-simd.ts';
@@ -107,10 +108,7 @@ export const convSubgroups = { enabled: true };
 /** The template values and SG_ROWS for a GEMM tile TX threads wide (kernels/conv2d.wgsl):
  * rows are declared subgroup-uniform only when no subgroup can span two rows of TX threads. */
 function gemmSpec(constants: Record<string, number | boolean>, tx: number): { defines: Record<string, string>; constants: Record<string, number | boolean> } {
-  const dev = runtime().device;
-  if (!dev.features.has('subgroups')) return { defines: subgroupDefines(), constants: { ...constants, SG_ROWS: 0 } };
-  const maxSize = (dev.info as GPUAdapterInfo & { subgroupMaxSize?: number }).subgroupMaxSize ?? 0;
-  const rows = convSubgroups.enabled && maxSize > 0 && maxSize <= tx && tx % maxSize === 0;
+  const rows = convSubgroups.enabled && subgroupRowsFit(caps(), tx);
   return { defines: subgroupDefines(), constants: { ...constants, SG_ROWS: rows ? 1 : 0 } };
 }
 
@@ -160,7 +158,7 @@ function pickVariant(v: ConvVariant, narrow: number): 'gemm' | 'direct' {
  * or 'auto' picks it; false when the caller runs its own kernels. */
 function simd8Pass(op: string, pass: 'fwd' | 'dgrad' | 'wgrad', variant: ConvVariant, g: ConvGeometry, run: () => boolean): boolean {
   if (variant === 'simd8') {
-    if (g.groups !== 1 || !simd8Available()) throw new OpError(op, `variant 'simd8' needs groups = 1 (got ${g.groups}) and an adapter whose subgroups are exactly 8 lanes`);
+    if (g.groups !== 1 || !caps().simd8) throw new OpError(op, `variant 'simd8' needs groups = 1 (got ${g.groups}) and an adapter whose subgroups are exactly 8 lanes`);
     if (!run()) throw new OpError(op, `variant 'simd8': the packed operands of input ${fmt([g.n, g.c, g.h, g.w])}, weight ${fmt([g.oc, g.c, g.kh, g.kw])} exceed this adapter's texture or binding limits`);
     return true;
   }

@@ -12,7 +12,7 @@
 import { Tensor, empty, fromData } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { OpError } from '../errors.ts';
-import { dispatch, kernel, subgroupDefines } from './launch.ts';
+import { caps, dispatch, kernel, subgroupDefines } from './launch.ts';
 import { contiguous, contiguousCopy, copyInto, permute, reshape } from './movement.ts';
 
 /** Row-major with offset 0 (the kernels index from element 0): `t` itself or a copy. */
@@ -21,7 +21,7 @@ function dense(t: Tensor): Tensor {
 }
 import { zeros } from './creation.ts';
 import { linear, matmulRaw } from './matmul.ts';
-import { simd8Available, WINDOW_FLOATS } from './matmul-simd.ts';
+import { WINDOW_FLOATS } from './matmul-simd.ts';
 
 export const GRU_MAX_HIDDEN = 1024;
 const WG = 64;
@@ -34,7 +34,7 @@ function shp(t: Tensor): string {
 /** Whether the forward step runs the SIMD-8 kernel (lavapipe): each gate block of W_hh and the
  * 16-row-padded h_{t-1} must fit a 64 KiB uniform window, H a multiple of the 8 lanes. */
 function simdStep(B: number, H: number): boolean {
-  return simd8Available() && H % 8 === 0 && H * H <= WINDOW_FLOATS && Math.ceil(B / 16) * 16 * H <= WINDOW_FLOATS;
+  return caps().simd8 && H % 8 === 0 && H * H <= WINDOW_FLOATS && Math.ceil(B / 16) * 16 * H <= WINDOW_FLOATS;
 }
 
 function batchRows(H: number): number {

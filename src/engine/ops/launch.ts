@@ -7,6 +7,7 @@ import type { Kernel } from '../device.ts';
 import type { KernelSpec } from '../kernels.ts';
 import type { DType, Tensor } from '../tensor.ts';
 import { OpError } from '../errors.ts';
+import type { Caps } from '../caps.ts';
 
 export const MAX_RANK = 8;
 export const WG = 256;
@@ -24,12 +25,17 @@ export function grid1d(threads: number, wg = WG): [number, number] {
  * directive), `{{SG_FIRST}}` (subgroupBroadcastFirst, or nothing: the identity), `{{SG_BCAST}}`
  * and `{{SG_SHUFFLE}}` (subgroupBroadcast / subgroupShuffle). Without the feature the last two
  * name the file's `sg_unavailable` stand-in, which only keeps the module compiling: the kernels
- * that broadcast run only where `simd8Available()` holds.
+ * that broadcast run only where `caps().simd8` holds.
  */
 export function subgroupDefines(): Record<string, string> {
-  return runtime().device.features.has('subgroups')
+  return caps().subgroups
     ? { SUBGROUPS: 'enable subgroups;', SG_FIRST: 'subgroupBroadcastFirst', SG_BCAST: 'subgroupBroadcast', SG_SHUFFLE: 'subgroupShuffle' }
     : { SUBGROUPS: '', SG_FIRST: '', SG_BCAST: 'sg_unavailable', SG_SHUFFLE: 'sg_unavailable' };
+}
+
+/** What the kernels may assume on this device (caps.ts); every plan reads this. */
+export function caps(): Caps {
+  return runtime().device.caps;
 }
 
 export function kernel(file: string, entry: string, spec?: KernelSpec): Kernel {

@@ -13,7 +13,8 @@ import type { Tensor } from '../tensor.ts';
 import { empty } from '../tensor.ts';
 import { runtime } from '../runtime.ts';
 import type { Device } from '../device.ts';
-import { dispatch, grid1d, kernel } from './launch.ts';
+import type { Caps } from '../caps.ts';
+import { caps, dispatch, grid1d, kernel } from './launch.ts';
 
 /** Floats in one uniform window: WebGPU's 64 KiB uniform binding limit. */
 export const WINDOW_FLOATS = 16384;
@@ -46,11 +47,7 @@ export interface Simd8Plan {
   dispatches: number;
 }
 
-export interface Simd8Limits {
-  maxTextureDimension2D: number;
-  maxTextureArrayLayers: number;
-  maxStorageBufferBindingSize: number;
-}
+export type Simd8Limits = Pick<Caps, 'maxTextureDimension2D' | 'maxTextureArrayLayers' | 'maxStorageBinding'>;
 
 /** The v7 layout of a [M, K] @ [K, N] product over `batch` entries, or null when it does not fit
  * the adapter's texture or binding limits (the caller then runs v5/v3). With `allowSwap` false
@@ -71,17 +68,10 @@ export function planSimd8(M: number, N: number, K: number, batch: number, limits
   const layers = batch * panels * nKt;
   const packedFloats = batch * windows * chunks * winRows * kc + (WINDOW_FLOATS - winRows * kc);
   if (kh === 0 || layers > limits.maxTextureArrayLayers) return null;
-  if (packedFloats * 4 > limits.maxStorageBufferBindingSize) return null;
+  if (packedFloats * 4 > limits.maxStorageBinding) return null;
   return { swap, K, rows, cols, kc, chunks, blocks, winRows, windows, kh, nKt, panels, layers, packedFloats, dispatches: batch * windows * chunks };
 }
 
-/** Whether this adapter runs v7: a workgroup of 8 must be exactly one subgroup (lanes broadcast
- * rows to each other), which holds for llvmpipe with AVX2 (subgroups of 8). */
-export function simd8Available(): boolean {
-  const dev = runtime().device;
-  const info = dev.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
-  return dev.features.has('subgroups') && info.subgroupMinSize === 8 && info.subgroupMaxSize === 8;
-}
 
 /** One operand as matmul.ts lays it out: storage tensor, transposed flag, leading dimension. */
 export interface Simd8Operand {
@@ -110,8 +100,9 @@ export interface Simd8Call {
 export function matmulSimd8(out: Tensor, A: Simd8Operand, B: Simd8Operand, c: Simd8Call): boolean {
   const op = 'matmul';
   const dev = runtime().device;
-  if (!simd8Available()) return false;
-  const plan = planSimd8(c.M, c.N, c.K, c.batch, dev.limits);
+  const cp = caps();
+  if (!cp.simd8) return false;
+  const plan = planSimd8(c.M, c.N, c.K, c.batch, cp);
   if (!plan) return false;
   // (row stride, k stride) of A's rows (M) and of B's columns (N) in storage
   const aSt = A.trans ? [1, A.ld] : [A.ld, 1];

@@ -12,11 +12,11 @@
 import { Tensor, empty, numel } from '../tensor.ts';
 import { record, isGradEnabled } from '../autograd.ts';
 import { OpError } from '../errors.ts';
-import { runtime } from '../runtime.ts';
-import { dispatch, grid1d, kernel, subgroupDefines } from './launch.ts';
+import { caps, dispatch, grid1d, kernel, subgroupDefines } from './launch.ts';
 import { contiguous, reshape } from './movement.ts';
 import { sumToShape, sum } from './reduce.ts';
-import { matmulSimd8, simd8Available } from './matmul-simd.ts';
+import { matmulSimd8 } from './matmul-simd.ts';
+import { subgroupRowsFit, type Caps } from '../caps.ts';
 
 export type Activation = 'none' | 'relu' | 'gelu' | 'gelu_tanh' | 'leaky_relu' | 'tanh' | 'sigmoid';
 /** v1 naive, v2 16x16 tiles, v3 64x64 tiles with 4x4 micro-tiles, v4 128x128 with 8x8 and vec4
@@ -33,10 +33,8 @@ const MAX_BATCH_DIMS = 4;
 
 /** The template values and the SG_ROWS override for this device (see kernels/matmul.wgsl). */
 function subgroupSpec(): { defines: Record<string, string>; sgRows: number } {
-  const dev = runtime().device;
-  if (!dev.features.has('subgroups')) return { defines: subgroupDefines(), sgRows: 0 };
-  const maxSize = (dev.info as GPUAdapterInfo & { subgroupMaxSize?: number }).subgroupMaxSize ?? 0;
-  return { defines: subgroupDefines(), sgRows: maxSize > 0 && maxSize <= 16 ? 1 : 0 };
+  // v4/v5 rows are 16 threads wide
+  return { defines: subgroupDefines(), sgRows: subgroupRowsFit(caps(), 16) ? 1 : 0 };
 }
 
 export interface MatmulOptions {
@@ -72,7 +70,7 @@ export interface MatmulPlan {
 
 // ------------------------------------------------------------------------------ heuristic
 
-const planCache = new Map<string, MatmulPlan>();
+const planCache = new WeakMap<Caps, Map<string, MatmulPlan>>();
 /** Rows up to which v6 (skinny) is picked (bench/NOTES.md, v6): on lavapipe it beat the old pick
  * 1.6-42x at M = 1..8 (LM decoder, GRU step at batch 1, [K, N] matrix-vector) and lost to v5 at
  * M = 32 (GRU steps at batch 32: 0.4-0.6x), where v5's 32-row tile has no padding left. */
@@ -97,21 +95,22 @@ const SKINNY_MAX_M = 8;
  *    least 256 of K so the extra pass over splits * M * N partial sums stays small next to the
  *    M * N * K product.
  */
-export function pickMatmul(M: number, N: number, K: number, batch: number, vec4: boolean): MatmulPlan {
-  const dev = runtime().device;
-  const key = `${M},${N},${K},${batch},${vec4 ? 1 : 0},${dev.isSoftware ? 's' : 'h'}`;
-  const hit = planCache.get(key);
+export function pickMatmul(M: number, N: number, K: number, batch: number, vec4: boolean, c: Caps = caps()): MatmulPlan {
+  let cache = planCache.get(c);
+  if (!cache) planCache.set(c, (cache = new Map()));
+  const key = `${M},${N},${K},${batch},${vec4 ? 1 : 0}`;
+  const hit = cache.get(key);
   if (hit) return hit;
   // Workgroups needed to keep the adapter busy: lavapipe runs one per core thread; a big GPU
   // wants a couple per SM (132 on an H100).
-  const busy = dev.isSoftware ? 8 : 264;
+  const busy = c.software ? 8 : 264;
   const tiles128 = Math.ceil(M / 128) * Math.ceil(N / 128) * batch;
   let variant: MatmulVariant = 'v3';
-  if (vec4 && dev.isSoftware) variant = 'v5';
+  if (vec4 && c.software) variant = 'v5';
   else if (vec4 && tiles128 >= 64) variant = 'v4';
   // v7 packs its operands, so alignment does not matter; it falls back to v5/v3 by itself when
   // the packed operands exceed the adapter's texture limits
-  if (dev.isSoftware && simd8Available()) variant = 'v7';
+  if (c.simd8) variant = 'v7';
   if (M <= SKINNY_MAX_M) variant = 'v6';
   const [tm, tn] = variant === 'v5' ? [M <= 32 ? 32 : M <= 64 ? 64 : 128, N <= 64 ? 64 : 128] : variant === 'v6' ? [8, 64] : TILE[variant];
   const tiles = Math.ceil(M / tm) * Math.ceil(N / tn) * batch;
@@ -121,7 +120,7 @@ export function pickMatmul(M: number, N: number, K: number, batch: number, vec4:
     if (splits < 2) splits = 1;
   }
   const plan: MatmulPlan = { variant, splits };
-  planCache.set(key, plan);
+  cache.set(key, plan);
   return plan;
 }
 
@@ -237,7 +236,7 @@ export function matmulRaw(a: Tensor, b: Tensor, opts: MatmulRawOptions = {}): Te
       throw new OpError(op, `bias of shape ${describe(biasT)} does not match the product's ${perRow ? 'rows' : 'columns'} (expected [${want}]) for ${describe(a)} @ ${describe(b)}`);
     }
   }
-  const limit = runtime().device.limits.maxStorageBufferBindingSize;
+  const limit = caps().maxStorageBinding;
   const outBytes = 4 * numel(bshapeFull) * M * N;
   for (const [what, bytes] of [['a', a.storageFor(op).bytes], ['b', b.storageFor(op).bytes], ['the result', outBytes]] as const) {
     if (bytes > limit) {
@@ -278,7 +277,7 @@ export function matmulRaw(a: Tensor, b: Tensor, opts: MatmulRawOptions = {}): Te
   // k_chunk a multiple of 16 (the tiles' K step, and vec4-aligned), every slice non-empty
   const kChunk = Math.max(16, Math.ceil(K / splits / 16) * 16);
   splits = Math.max(1, Math.ceil(K / kChunk));
-  const maxWg = runtime().device.limits.maxComputeWorkgroupsPerDimension;
+  const maxWg = caps().maxWorkgroupsPerDimension;
   if (nbatch * splits > maxWg) {
     if (nbatch > maxWg) throw new OpError(op, `batch of ${nbatch} products exceeds the adapter's ${maxWg} workgroups per dimension`);
     splits = Math.floor(maxWg / nbatch);
@@ -343,7 +342,7 @@ export function matmulRaw(a: Tensor, b: Tensor, opts: MatmulRawOptions = {}): Te
  * floats) and 4 for B [K, N], whose columns are already coalesced across threads (not measured
  * on hardware yet). */
 function skinnyLanes(transB: boolean): number {
-  if (runtime().device.isSoftware) return 1;
+  if (caps().software) return 1;
   return transB ? 16 : 4;
 }
 
