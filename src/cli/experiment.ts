@@ -57,8 +57,23 @@ Options:
 function int(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a non-negative integer, got "${v}"`);
+  if (v.trim() === '' || !Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a non-negative integer, got "${v}"`);
   return n;
+}
+
+/** A count of training that must do something (0 epochs or steps would leave every variant untrained). */
+function positive(name: string, v: string | undefined): number | undefined {
+  const n = int(name, v);
+  if (n === 0) throw new UsageError(`--${name} must be at least 1 (0 would train nothing)`);
+  return n;
+}
+
+/** --variants A,B: at least one name. */
+function parseVariants(v: string | undefined): string[] | undefined {
+  if (v === undefined) return undefined;
+  const names = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (names.length === 0) throw new UsageError(`--variants takes a comma-separated list of outlier variants (e.g. none,noise), got "${v}"`);
+  return names;
 }
 
 export function parseExperimentArgs(args: string[]): { help: boolean; name?: string; opts: Omit<RunOptions, 'out'> & { out?: string } } {
@@ -107,18 +122,18 @@ export function parseExperimentArgs(args: string[]): { help: boolean; name?: str
     opts: {
       out: v.out,
       resume: v.resume === true,
-      epochs: int('epochs', v.epochs),
-      pretrainEpochs: int('pretrain-epochs', v['pretrain-epochs']),
+      epochs: positive('epochs', v.epochs),
+      pretrainEpochs: positive('pretrain-epochs', v['pretrain-epochs']),
       oeRepo: v['oe-repo'] === true,
       pretrained: v.pretrained,
       generator: v.generator,
       outliersFile: v['outliers-file'],
-      variants: v.variants?.split(',').map((s) => s.trim()).filter((s) => s !== ''),
+      variants: parseVariants(v.variants),
       detectors: parseDetectors(v.detectors),
       dataDir: v['data-dir'],
       download: v['no-download'] !== true,
       limit: limit === 0 ? undefined : limit,
-      maxSteps: int('max-steps', v['max-steps']),
+      maxSteps: positive('max-steps', v['max-steps']),
       workers: int('workers', v.workers),
       full: v.full === true,
       ood: parseOod(v.ood),

@@ -23,8 +23,14 @@ export interface PhaseConfig {
   batchSize: number;
   optimizer: OptimizerConfig;
   schedule: ScheduleConfig;
-  /** Random crop (padding 4) + horizontal flip on the inliers (images only). */
+  /** Random crop (padding 4) + horizontal flip on the inliers, and in fine-tuning on the outliers too (images only). */
   augment?: boolean;
+  /**
+   * Where a 'cosine' schedule steps in each batch: 'before-update' (the OE repository's baseline.py
+   * and oe_tune.py call scheduler.step() before optimizer.step(), so batch k, 1-based, trains at
+   * lambda(k)) or 'after-update' (PyTorch >= 1.1's order, lambda(k - 1); the default).
+   */
+  schedulerStep?: 'before-update' | 'after-update';
   /** Train on a seeded subset of this many inliers (a time budget; absent: all of them). */
   subset?: number;
 }
@@ -181,7 +187,8 @@ function cifar(variant: 'cifar10' | 'cifar100'): ExperimentConfig {
       `The baseline is trained as the OE repo's (100 epochs, SGD lr 0.1 Nesterov momentum 0.9, wd 5e-4, cosine, batch 128, crop+flip) unless --pretrained gives its weights.`,
     data: { kind: 'cifar', variant },
     model: { kind: 'wrn', depth: 40, widenFactor: 2, dropRate: 0.3 },
-    pretrain: { epochs: 100, batchSize: 128, optimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 5e-4 }, schedule: 'cosine', augment: true },
+    // the OE repository's baseline.py: its LambdaLR cosine is stepped before each update
+    pretrain: { epochs: 100, batchSize: 128, optimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 5e-4 }, schedule: 'cosine', augment: true, schedulerStep: 'before-update' },
     finetune: { epochs: 25, batchSize: 256, optimizer: { kind: 'sgd', lr: 0.001 }, schedule: 'constant', lambda: 0.5, mode: 'mixed', averaging: 'mixed', fromBaseline: true },
     outliers: [
       { name: 'none', kind: 'none' },
@@ -408,9 +415,17 @@ export const SMOKE_TEXT: ExperimentConfig = {
   evalBatchSize: 24,
 };
 
-/** The OE repo's own OE fine-tuning recipe (CIFAR/oe_tune.py): 10 epochs, SGD lr 0.001 with cosine annealing, Nesterov momentum 0.9, wd 5e-4, 128 inliers + 256 outliers per batch, the two means of its loss. */
+/**
+ * The OE repo's own OE fine-tuning recipe (CIFAR/oe_tune.py): 10 epochs, SGD lr 0.001 with cosine
+ * annealing stepped per batch before the update, Nesterov momentum 0.9, wd 5e-4, 128 inliers + 256
+ * outliers per batch, the two means of its loss, RandomCrop(32, padding 4) + horizontal flip on the
+ * inliers (train_transform) and on the outliers (ood_data's transform).
+ */
 export function oeRepoFinetune(f: FinetuneConfig): FinetuneConfig {
-  return { ...f, epochs: 10, batchSize: 128, outlierBatchSize: 256, mode: 'paired', averaging: 'separate', schedule: 'cosine', optimizer: { kind: 'sgd', lr: 0.001, momentum: 0.9, nesterov: true, weightDecay: 5e-4 } };
+  return {
+    ...f, epochs: 10, batchSize: 128, outlierBatchSize: 256, mode: 'paired', averaging: 'separate', schedule: 'cosine', schedulerStep: 'before-update', augment: true,
+    optimizer: { kind: 'sgd', lr: 0.001, momentum: 0.9, nesterov: true, weightDecay: 5e-4 },
+  };
 }
 
 export const EXPERIMENTS: Readonly<Record<string, ExperimentConfig>> = {

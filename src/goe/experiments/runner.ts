@@ -127,6 +127,8 @@ interface Loaded {
   paperText?: boolean;
   evalTransform: ImageTransform | null;
   trainTransform: ImageTransform | null;
+  /** The eval transform with RandomCrop(size, padding 4) + horizontal flip (images; null for text): what `augment` applies. */
+  augmentTransform: ImageTransform | null;
 }
 
 /**
@@ -177,7 +179,8 @@ function cap(src: Source, limit: number | undefined, seed: number): Source {
 
 async function loadData(c: ExperimentConfig, get: GetOptions, opts: RunOptions, log: LogFn): Promise<Loaded> {
   const norm: ImageTransform | null = c.normalize === true ? { mean: CIFAR_MEAN, std: CIFAR_STD } : c.normalize === false ? null : { mean: c.normalize.mean, std: c.normalize.std };
-  const aug = (t: PhaseConfig, size: number): ImageTransform | null => (t.augment ? { ...(norm ?? {}), randomCrop: { size, padding: 4 }, hflip: true } : norm);
+  const augmented = (t: ImageTransform | null, size: number | [number, number]): ImageTransform => ({ ...(t ?? {}), randomCrop: { size, padding: 4 }, hflip: true });
+  const aug = (t: PhaseConfig, size: number): ImageTransform | null => (t.augment ? augmented(norm, size) : norm);
   const d = c.data;
   if (d.kind === 'synthetic-images') {
     return {
@@ -190,6 +193,7 @@ async function loadData(c: ExperimentConfig, get: GetOptions, opts: RunOptions, 
       seqLength: 0,
       evalTransform: norm,
       trainTransform: aug(c.pretrain, 32),
+      augmentTransform: augmented(norm, 32),
     };
   }
   if (d.kind === 'mnist') {
@@ -198,7 +202,7 @@ async function loadData(c: ExperimentConfig, get: GetOptions, opts: RunOptions, 
     log(`data: ${d.variant} train ${train.length}, test ${test.length} (${train.name})`);
     return {
       modality: 'image', train: cap(train, opts.limit, c.seed), test: cap(test, opts.limit, c.seed), numClasses: train.classes?.length ?? 10,
-      vocab: null, texts: null, seqLength: 0, evalTransform: norm, trainTransform: aug(c.pretrain, train.sampleShape[2]!),
+      vocab: null, texts: null, seqLength: 0, evalTransform: norm, trainTransform: aug(c.pretrain, train.sampleShape[2]!), augmentTransform: augmented(norm, train.sampleShape[2]!),
     };
   }
   if (d.kind === 'user-images') {
@@ -209,7 +213,8 @@ async function loadData(c: ExperimentConfig, get: GetOptions, opts: RunOptions, 
     const t: ImageTransform = { mean: norm.mean, std: norm.std };
     return {
       modality: 'image', train: cap(sets.train.source, opts.limit, c.seed), test: cap(sets.test.source, opts.limit, c.seed), numClasses: sets.classes.length,
-      vocab: null, texts: null, seqLength: 0, evalTransform: t, trainTransform: c.pretrain.augment ? { ...t, randomCrop: { size: [sets.train.height, sets.train.width], padding: 4 }, hflip: true } : t,
+      vocab: null, texts: null, seqLength: 0, evalTransform: t, trainTransform: c.pretrain.augment ? augmented(t, [sets.train.height, sets.train.width]) : t,
+      augmentTransform: augmented(t, [sets.train.height, sets.train.width]),
     };
   }
   if (d.kind === 'cifar') {
@@ -226,6 +231,7 @@ async function loadData(c: ExperimentConfig, get: GetOptions, opts: RunOptions, 
       seqLength: 0,
       evalTransform: norm,
       trainTransform: aug(c.pretrain, 32),
+      augmentTransform: augmented(norm, 32),
     };
   }
   const synthetic = d.kind === 'synthetic-text';
@@ -251,6 +257,7 @@ async function loadData(c: ExperimentConfig, get: GetOptions, opts: RunOptions, 
     paperText: paper,
     evalTransform: null,
     trainTransform: null,
+    augmentTransform: null,
   };
 }
 
@@ -332,7 +339,7 @@ async function outlierSampler(o: OutlierConfig, data: Loaded, get: GetOptions, o
       return { name: 'wikitext-2', sample: async (n, seed) => ({ name: 'wikitext-2', source: n > 0 && n < src.length ? cap(src, n, seed) : src, info: { sampler: 'wikitext-2', lines: lines.length } }) };
     }
     case 'biggan': {
-      if (opts.outliersFile !== undefined) return new FileSampler(opts.outliersFile);
+      if (opts.outliersFile !== undefined) return outliersFileSampler(opts.outliersFile, data);
       const t = o.train;
       const sampleFrom = (G: BigGANGenerator): OutlierSampler =>
         new LatentSampler({
@@ -390,8 +397,9 @@ async function outlierSampler(o: OutlierConfig, data: Loaded, get: GetOptions, o
       );
     }
     case 'lm': {
-      if (opts.outliersFile !== undefined) return new FileSampler(opts.outliersFile);
+      if (opts.outliersFile !== undefined) return outliersFileSampler(opts.outliersFile, data);
       let generator = opts.generator;
+      if (generator !== undefined && !existsSync(generator)) throw new ExperimentInputError(`--generator ${generator} does not exist`);
       if (generator === undefined) {
         // train it as the paper did (word_language_model on the training texts), once per run folder
         mkdirSync(join(opts.out, 'generator'), { recursive: true });
@@ -413,10 +421,28 @@ async function outlierSampler(o: OutlierConfig, data: Loaded, get: GetOptions, o
       const words = JSON.parse(readFileSync(wordsFile, 'utf8')) as string[];
       const t = o.train;
       const model = new TransformerModel(words.length, { ninp: t.emsize ?? 200, nhid: t.nhid ?? 200, nlayers: t.nlayers ?? 2, nhead: t.nhead ?? 2, dropout: t.dropout ?? 0.2 });
-      await loadModel(generator, model);
+      if (opts.generator !== undefined) await loadUserWeights(generator, model, '--generator');
+      else await loadModel(generator, model);
       return new LmSampler({ model, lmWords: words, vocab: data.vocab!, seqLength: data.seqLength, padId: data.padId, temperature: o.temperature });
     }
   }
+}
+
+/**
+ * --outliers-file, checked before any training: it exists, is an .npz (array "x") or .npy that
+ * opens, holds outliers, and (images) they have the inliers' shape.
+ */
+async function outliersFileSampler(path: string, data: Loaded): Promise<FileSampler> {
+  if (!existsSync(path) || !statSync(path).isFile()) throw new ExperimentInputError(`--outliers-file ${path} does not exist`);
+  if (!/\.(npz|npy)$/i.test(path)) throw new ExperimentInputError(`--outliers-file ${path} is not an .npz (outliers under "x") or .npy file: save the samples with numpy.savez or numpy.save`);
+  const sampler = new FileSampler(path);
+  const src = await sampler.open(); // a DataError naming the file when it does not parse
+  if (src.length === 0) throw new ExperimentInputError(`--outliers-file ${path} holds no outliers (0 samples)`);
+  const want = data.train.sampleShape;
+  if (data.modality === 'image' && src.sampleShape.join('x') !== want.join('x')) {
+    throw new ExperimentInputError(`--outliers-file ${path} holds ${src.sampleShape.join('x')} samples, the inliers are ${want.join('x')} (channels x height x width): resize them to match`);
+  }
+  return sampler;
 }
 
 /** --train/--test, --ood and --model into the config; what does not fit the experiment is refused. */
@@ -577,6 +603,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
     if (unknown.length > 0) throw new ExperimentInputError(`unknown outlier variant(s) ${unknown.join(', ')} for ${c.name} (has: ${c.outliers.map((o) => o.name).join(', ')})`);
     c.outliers = c.outliers.filter((o) => opts.variants!.includes(o.name));
   }
+  if (c.outliers.length === 0) throw new ExperimentInputError(`no outlier variant to run for ${c.name}: name at least one with --variants (has: ${config.outliers.map((o) => o.name).join(', ')})`);
   const dir = opts.out;
   prepareRunFolder(dir, c, opts.resume === true);
   const log = fileLogger(join(dir, 'train.log'), opts.log);
@@ -667,7 +694,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
       const r = await trainLoop({
         onStep: (step) => bar.update(step),
         name: 'baseline', model: baseline, loader, epochs: c.pretrain.epochs, optimizer: opt, scheduler: makeScheduler(opt, c.pretrain, baseSteps),
-        schedulerUnit: 'step', loss: 'ce', logEvery: c.logEvery, checkpoint: join(dir, 'baseline', 'checkpoint.safetensors'),
+        schedulerUnit: 'step', schedulerBeforeUpdate: c.pretrain.schedulerStep === 'before-update', loss: 'ce', logEvery: c.logEvery, checkpoint: join(dir, 'baseline', 'checkpoint.safetensors'),
         checkpointEvery: c.checkpointEvery, resume: opts.resume, log, stopAfter: opts.maxSteps, meta: { experiment: c.name },
       });
       phases.push(summary('baseline', r));
@@ -683,6 +710,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
 
   // 3. one OE run per outlier variant
   const variants: VariantReport[] = [];
+  const idle: string[] = []; // requested variants that did nothing: the run ends with an input error (exit 2)
   for (const o of c.outliers) {
     const vi = seedIndex.get(o.name)!;
     const sub = o.name;
@@ -713,6 +741,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
       set = await sampler.sample(count, c.seed + 100 + vi);
       sampling.phase.end();
       sampling.phase = null;
+      if (set.source.length === 0) throw new ExperimentInputError(`[${sub}] ${set.name} gave no outliers (asked for ${count || 'all'}): the variant would fine-tune on nothing; check its source or leave it out with --variants`);
       if (set.source.kind === 'array') await saveOutlierSet(saved, set);
       log(`[${sub}] ${set.source.length} outliers from ${set.name} in ${formatDuration((performance.now() - ts) / 1000)}${set.source.kind === 'array' ? ` -> ${saved}` : ''}`);
     }
@@ -730,9 +759,11 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
     const model = makeModel(c, data);
     if (c.finetune.fromBaseline) await loadModel(baselineWeights, model);
     const ft = c.finetune;
+    // `augment` (--oe-repo): oe_tune.py crops and flips the inliers and the outliers alike
+    const ftTransform = ft.augment ? data.augmentTransform : data.evalTransform;
     const loader = new DataLoader({
-      source: phaseSubset(data.train, ft, c.seed + 0x5c + vi), batchSize: ft.batchSize, seed: c.seed + 1 + vi, transform: data.evalTransform, workers: opts.workers,
-      outliers: { source: set.source, mode: ft.mode, batchSize: ft.outlierBatchSize, transform: data.evalTransform },
+      source: phaseSubset(data.train, ft, c.seed + 0x5c + vi), batchSize: ft.batchSize, seed: c.seed + 1 + vi, transform: ftTransform, workers: opts.workers,
+      outliers: { source: set.source, mode: ft.mode, batchSize: ft.outlierBatchSize, transform: ftTransform },
     });
     const opt = makeOptimizer(model, ft.optimizer);
     let done = true;
@@ -742,10 +773,12 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
       const r = await trainLoop({
         onStep: (step) => bar.update(step),
         name: `oe-${sub}`, model, loader, epochs: ft.epochs, optimizer: opt, scheduler: makeScheduler(opt, ft, ftSteps), schedulerUnit: 'step',
+        schedulerBeforeUpdate: ft.schedulerStep === 'before-update',
         loss: 'oe', lambda: ft.lambda, averaging: ft.averaging, logEvery: c.logEvery, checkpoint: join(dir, sub, 'checkpoint.safetensors'),
         checkpointEvery: c.checkpointEvery, resume: resumeVariant, log, stopAfter: opts.maxSteps, meta: { experiment: c.name, outliers: sub },
       });
       phases.push(summary(`oe-${sub}`, r));
+      if (r.steps === 0) idle.push(`${sub} ran 0 fine-tuning steps (${ft.epochs} epochs of ${loader.numBatches} batches)`);
       log(`[oe-${sub}] ${r.steps} steps in ${formatDuration(r.seconds)} (${r.stepsPerSecond.toFixed(2)} steps/s this run)${r.interrupted ? '; stopped by --max-steps, --resume continues it' : ''}`);
       done = !r.interrupted && baselineDone;
     } finally {
@@ -773,6 +806,8 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
   writeFileSync(join(dir, 'summary.json'), JSON.stringify({ experiment: c.name, seconds, timings: progress.timings, phases }, null, 2) + '\n');
   log(`time per phase: ${progress.timings.map((t) => `${t.phase} ${formatDuration(t.seconds)}`).join(', ')}`);
   log(`results: ${files.markdown} (${formatDuration(seconds)} in all)`);
+  for (const v of variants) if (c.detectors.every((d) => (v.evaluation.reports[d]?.rows.length ?? 0) === 0)) idle.push(`${v.outliers} scored no OOD set`);
+  if (idle.length > 0) throw new ExperimentInputError(`requested variant(s) did nothing: ${idle.join('; ')}; the others' results are in ${files.markdown}`);
   return { dir, report, files, phases, seconds };
 }
 

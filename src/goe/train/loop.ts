@@ -39,6 +39,12 @@ export interface TrainLoopOptions {
   /** Stepped per epoch (default) or per step (`schedulerUnit: 'step'`). */
   scheduler?: LRScheduler;
   schedulerUnit?: 'epoch' | 'step';
+  /**
+   * Step a per-step scheduler before optimizer.step() instead of after it: the OE repository's
+   * order (baseline.py and oe_tune.py call scheduler.step() before the update), so the k-th batch
+   * (1-based) is trained at lambda(k) rather than lambda(k - 1). Default false (PyTorch >= 1.1).
+   */
+  schedulerBeforeUpdate?: boolean;
   /** 'ce': cross-entropy on inliers; 'oe': Outlier Exposure on inliers + outliers (label -1). */
   loss: 'ce' | 'oe';
   lambda?: number;
@@ -150,8 +156,9 @@ async function run(o: TrainLoopOptions, st: LoopState, resumedFrom: TrainLoopRes
         backward(l);
         guard?.step(st.step + 1, l, o.model.parameters());
         if (o.clipNorm !== undefined) clipGradNorm(o.model.parameters(), o.clipNorm).dispose();
+        if (o.scheduler && unit === 'step' && o.schedulerBeforeUpdate === true) o.scheduler.step();
         o.optimizer.step();
-        if (o.scheduler && unit === 'step') o.scheduler.step();
+        if (o.scheduler && unit === 'step' && o.schedulerBeforeUpdate !== true) o.scheduler.step();
         return wantLoss ? keep(l) : null;
       });
       st.step++;
