@@ -51,6 +51,15 @@ Options:
   --latent-scale S      std (z ~ N(0, X^2 I): BigGAN-PyTorch's z_var, the reference; default) or
                         variance (z ~ N(0, X I): the paper's notation read literally)
   --sample-mode M       train (BatchNorm on each sampling batch, sample.py's default) or eval
+  --seed N              seed of the outlier sampling and OE fine-tuning (default: the experiment's;
+                        the baseline, data subsets and test sets keep the experiment's seed)
+  --count N             outliers per variant (overrides the config)
+  --lambda X            weight of the OE term (paper: 0.5)
+  --temperature T       the LM outliers' sampling temperature (text; paper: 2)
+  --eval-every-epoch    OOD metrics on the test sets after step 0 and every fine-tuning epoch:
+                        results.json variants[].curve, convergence-AUROC/-FPR95TPR.svg/.png
+  --eval-every N        also every N fine-tuning steps (implies --eval-every-epoch)
+  --base-only           stop after the generator and the baseline's evaluation (a sweep's base)
   -h, --help            show this help
 `;
 
@@ -74,6 +83,25 @@ function parseVariants(v: string | undefined): string[] | undefined {
   const names = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
   if (names.length === 0) throw new UsageError(`--variants takes a comma-separated list of outlier variants (e.g. none,noise), got "${v}"`);
   return names;
+}
+
+function positiveInt(name: string, v: string | undefined): number | undefined {
+  const n = int(name, v);
+  if (n === 0) throw new UsageError(`--${name} must be a positive integer, got "${v}"`);
+  return n;
+}
+
+function nonNegative(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const x = Number(v);
+  if (v.trim() === '' || !Number.isFinite(x) || x < 0) throw new UsageError(`--${name} takes a finite number >= 0, got "${v}"`);
+  return x;
+}
+
+function positiveNumber(name: string, v: string | undefined): number | undefined {
+  const x = nonNegative(name, v);
+  if (x === 0) throw new UsageError(`--${name} takes a number > 0, got "${v}"`);
+  return x;
 }
 
 export function parseExperimentArgs(args: string[]): { help: boolean; name?: string; opts: Omit<RunOptions, 'out'> & { out?: string } } {
@@ -106,6 +134,13 @@ export function parseExperimentArgs(args: string[]): { help: boolean; name?: str
         sigma2: { type: 'string' },
         'latent-scale': { type: 'string' },
         'sample-mode': { type: 'string' },
+        seed: { type: 'string' },
+        count: { type: 'string' },
+        lambda: { type: 'string' },
+        temperature: { type: 'string' },
+        'eval-every-epoch': { type: 'boolean' },
+        'eval-every': { type: 'string' },
+        'base-only': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -141,6 +176,13 @@ export function parseExperimentArgs(args: string[]): { help: boolean; name?: str
       test: v.test,
       model: parseModel(v.model),
       latent: parseLatent(v.sigma2, v['latent-scale'], v['sample-mode']),
+      seed: int('seed', v.seed),
+      count: positiveInt('count', v.count),
+      lambda: nonNegative('lambda', v.lambda),
+      temperature: positiveNumber('temperature', v.temperature),
+      evalEveryEpoch: v['eval-every-epoch'] === true || v['eval-every'] !== undefined,
+      evalEvery: positiveInt('eval-every', v['eval-every']),
+      baseOnly: v['base-only'] === true,
     },
   };
 }

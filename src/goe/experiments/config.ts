@@ -154,6 +154,8 @@ export interface ExperimentConfig {
   /** What `--full` changes: the usual recipe where the default is cut to a time budget. */
   full?: Partial<Pick<ExperimentConfig, 'pretrain' | 'finetune' | 'outliers' | 'oodLimit' | 'model'>>;
   seed: number;
+  /** Seed of the outlier sampling and OE fine-tuning when it differs from `seed` (--seed: a sweep's seeds share the baseline). */
+  oeSeed?: number;
   logEvery: number;
   /** Mid-epoch checkpoints every this many steps (epoch ends always checkpoint). */
   checkpointEvery: number;

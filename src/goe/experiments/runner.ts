@@ -37,6 +37,8 @@ import { trainBigGANOn } from '../train/biggan.ts';
 import { writeReports, type ExperimentReport, type VariantReport } from '../train/report.ts';
 import { oeRepoFinetune, type BigGANConfig, type ExperimentConfig, type OodConfig, type OptimizerConfig, type OutlierConfig, type PhaseConfig } from './config.ts';
 import { syntheticImages, syntheticTexts } from './synthetic.ts';
+import { ConvergenceCurve, curvePoint } from '../sweep/curve.ts';
+import { writeConvergenceFigures } from '../sweep/plots.ts';
 
 /** A missing or unusable input that is not a registered dataset (a generator file, a bad option). */
 export class ExperimentInputError extends Error {
@@ -87,6 +89,17 @@ export interface RunOptions {
   model?: string;
   /** How the BigGAN outliers are sampled, overriding the config (--sigma2, --latent-scale, --sample-mode). */
   latent?: { sigma2?: number; scale?: 'std' | 'variance'; mode?: 'train' | 'eval' };
+  /** Seed of the outlier sampling and the OE fine-tuning (--seed; default the config's): the sweep's seeds. */
+  seed?: number;
+  /** Outliers per variant (--count), the OE weight (--lambda), the LM's sampling temperature (--temperature). */
+  count?: number;
+  lambda?: number;
+  temperature?: number;
+  /** Stop after the inputs (a generator trained here) and the baseline's evaluation: the sweep's shared base. */
+  baseOnly?: boolean;
+  /** The OOD metrics after step 0 and every fine-tuning epoch (--eval-every-epoch), or every this many steps too. */
+  evalEveryEpoch?: boolean;
+  evalEvery?: number;
   /** Where log lines go besides train.log (default stdout). */
   log?: LogFn;
   /** Progress bars per phase (the CLI passes terminalProgress on a TTY); none: log lines only. */
@@ -471,11 +484,24 @@ function applyUserData(c: ExperimentConfig, opts: RunOptions): void {
       if (opts.latent.mode !== undefined) o.sampleMode = opts.latent.mode;
     }
   }
+  applySweepParams(c, opts);
   if (opts.model !== undefined) {
     const m = /^wrn-(\d+)-(\d+)$/.exec(opts.model);
     if (!image || m === null) throw new ExperimentInputError(`--model ${opts.model}: the ${c.name} experiment's classifier ${image ? 'is a WideResNet, wrn-D-K' : 'is not a WideResNet'}`);
     const base = c.model.kind === 'wrn' ? c.model : null;
     c.model = { kind: 'wrn', depth: Number(m[1]), widenFactor: Number(m[2]), dropRate: base?.dropRate ?? 0, pooling: base?.pooling ?? 'global' };
+  }
+}
+
+/** --seed, --count, --lambda, --temperature into the config (recorded in config.json, checked on --resume). */
+function applySweepParams(c: ExperimentConfig, opts: RunOptions): void {
+  if (opts.seed !== undefined) c.oeSeed = opts.seed;
+  if (opts.lambda !== undefined) c.finetune.lambda = opts.lambda;
+  if (opts.count !== undefined) for (const o of c.outliers) if ('count' in o) o.count = opts.count;
+  if (opts.temperature !== undefined) {
+    const lm = c.outliers.filter((o) => o.kind === 'lm');
+    if (lm.length === 0) throw new ExperimentInputError(`--temperature sets the LM outliers' sampling temperature; ${c.name} has none (image experiments take --sigma2)`);
+    for (const o of lm) o.temperature = opts.temperature;
   }
 }
 
@@ -713,9 +739,11 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
   const idle: string[] = []; // requested variants that did nothing: the run ends with an input error (exit 2)
   for (const o of c.outliers) {
     const vi = seedIndex.get(o.name)!;
+    const oeSeed = c.oeSeed ?? c.seed;
     const sub = o.name;
     mkdirSync(join(dir, sub), { recursive: true });
     const sampler = samplers.get(o.name)!;
+    if (sampler !== null && opts.baseOnly) continue; // the sweep's base: its points fine-tune
     if (sampler === null) {
       const ev = await evaluate(baseline, sub, baselineDone, null);
       variants.push({ outliers: o.name, description: `${baselineDone ? '' : 'PROVISIONAL (training stopped by --max-steps). '}No outliers: the baseline classifier.`, evaluation: ev.evaluation, extra: ev.extra, figures: ev.figures, training: phases.find((p) => p.name === 'baseline') as unknown as Record<string, unknown> });
@@ -738,7 +766,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
     } else {
       const ts = performance.now();
       sampling.phase = progress.phase(`outliers ${sub}`, count, 'samples');
-      set = await sampler.sample(count, c.seed + 100 + vi);
+      set = await sampler.sample(count, oeSeed + 100 + vi);
       sampling.phase.end();
       sampling.phase = null;
       if (set.source.length === 0) throw new ExperimentInputError(`[${sub}] ${set.name} gave no outliers (asked for ${count || 'all'}): the variant would fine-tune on nothing; check its source or leave it out with --variants`);
@@ -755,20 +783,29 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
       log(`[${sub}] restarts: it was fine-tuned from the unfinished baseline`);
     }
     if (!baselineDone) writeFileSync(fromPartial, 'fine-tuned from the baseline stopped by --max-steps; --resume restarts this phase once the baseline is done\n');
-    manualSeed(c.seed + 1 + vi);
+    manualSeed(oeSeed + 1 + vi);
     const model = makeModel(c, data);
     if (c.finetune.fromBaseline) await loadModel(baselineWeights, model);
     const ft = c.finetune;
     // `augment` (--oe-repo): oe_tune.py crops and flips the inliers and the outliers alike
     const ftTransform = ft.augment ? data.augmentTransform : data.evalTransform;
     const loader = new DataLoader({
-      source: phaseSubset(data.train, ft, c.seed + 0x5c + vi), batchSize: ft.batchSize, seed: c.seed + 1 + vi, transform: ftTransform, workers: opts.workers,
+      source: phaseSubset(data.train, ft, oeSeed + 0x5c + vi), batchSize: ft.batchSize, seed: oeSeed + 1 + vi, transform: ftTransform, workers: opts.workers,
       outliers: { source: set.source, mode: ft.mode, batchSize: ft.outlierBatchSize, transform: ftTransform },
     });
     const opt = makeOptimizer(model, ft.optimizer);
     let done = true;
     const ftSteps = Math.round(ft.epochs * loader.numBatches);
     const bar = progress.phase(`oe-${sub}`, ftSteps, 'steps');
+    // --eval-every-epoch: the OOD metrics of the starting model (step 0) and after every epoch
+    const curve = opts.evalEveryEpoch || (opts.evalEvery ?? 0) > 0 ? new ConvergenceCurve(join(dir, sub, 'curve.json'), resumeVariant === true) : null;
+    const evalPoint = async (step: number, epoch: number): Promise<void> => {
+      if (curve === null || curve.has(step)) return;
+      const ev = evaluateScores(await scoreRun(model, { name: 'in-distribution test', source: data.test }, ood, evalBase), metricOptions);
+      curve.add(curvePoint(step, epoch, ev));
+      log(`[oe-${sub}] step ${step}: ${c.detectors.map((d) => `${d} AUROC ${(ev.reports[d]!.mean.auroc * 100).toFixed(2)}`).join(', ')} (curve)`);
+    };
+    await evalPoint(0, 0);
     try {
       const r = await trainLoop({
         onStep: (step) => bar.update(step),
@@ -776,6 +813,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
         schedulerBeforeUpdate: ft.schedulerStep === 'before-update',
         loss: 'oe', lambda: ft.lambda, averaging: ft.averaging, logEvery: c.logEvery, checkpoint: join(dir, sub, 'checkpoint.safetensors'),
         checkpointEvery: c.checkpointEvery, resume: resumeVariant, log, stopAfter: opts.maxSteps, meta: { experiment: c.name, outliers: sub },
+        ...(curve !== null ? { onEval: evalPoint, evalEvery: opts.evalEvery } : {}),
       });
       phases.push(summary(`oe-${sub}`, r));
       if (r.steps === 0) idle.push(`${sub} ran 0 fine-tuning steps (${ft.epochs} epochs of ${loader.numBatches} batches)`);
@@ -795,6 +833,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
       extra: ev.extra,
       figures: ev.figures,
       training: phases.find((p) => p.name === `oe-${sub}`) as unknown as Record<string, unknown>,
+      ...(curve !== null ? { curve: curve.points } : {}),
     });
     model.dispose();
   }
@@ -802,6 +841,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
 
   const report: ExperimentReport = { experiment: c.name, description: c.description, adapter: runtime().device.describe(), variants, options: metricOptions, paperNames: c.metrics?.paperNames };
   const files = writeReports(dir, report);
+  if (variants.some((v) => v.curve !== undefined)) log(`convergence curves: ${(await writeConvergenceFigures(dir, variants, c.detectors)).join(', ')}`);
   const seconds = (performance.now() - t0) / 1000;
   writeFileSync(join(dir, 'summary.json'), JSON.stringify({ experiment: c.name, seconds, timings: progress.timings, phases }, null, 2) + '\n');
   log(`time per phase: ${progress.timings.map((t) => `${t.phase} ${formatDuration(t.seconds)}`).join(', ')}`);

@@ -68,6 +68,13 @@ export interface TrainLoopOptions {
   onStep?: (step: number, total: number) => void;
   /** The divergence guard (default on); off runs exactly the unguarded loop. */
   divergenceGuard?: boolean;
+  /**
+   * Called after every epoch (after its checkpoint; the phase's last step ends an epoch too) and,
+   * with `evalEvery`, every that many steps: the runner's --eval-every-epoch evaluation. The model
+   * is handed back in training mode; whatever it reads must not draw from the engine's generator.
+   */
+  onEval?: (step: number, epoch: number) => Promise<void>;
+  evalEvery?: number;
 }
 
 export interface LossRecord {
@@ -188,6 +195,10 @@ async function run(o: TrainLoopOptions, st: LoopState, resumedFrom: TrainLoopRes
           break;
         }
         if (every > 0 && st.step % every === 0) await save();
+        if (o.onEval !== undefined && (o.evalEvery ?? 0) > 0 && st.step % o.evalEvery! === 0) {
+          await o.onEval(st.step, st.epoch);
+          o.model.train();
+        }
       }
     }
     if (interrupted) break;
@@ -195,6 +206,10 @@ async function run(o: TrainLoopOptions, st: LoopState, resumedFrom: TrainLoopRes
     st.epoch++;
     st.batch = 0;
     await save();
+    if (o.onEval !== undefined) {
+      await o.onEval(st.step, st.epoch);
+      o.model.train();
+    }
     if (reached() && st.epoch < epochs) {
       interrupted = true;
       break;

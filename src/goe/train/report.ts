@@ -25,6 +25,8 @@ export interface VariantReport {
   training?: Record<string, unknown>;
   /** Markdown linking the variant's pictures and saved scores (src/goe/report's writeRunFigures), paths relative to results.md. */
   figures?: string;
+  /** --eval-every-epoch: the OOD metrics during fine-tuning (src/goe/sweep/curve.ts). */
+  curve?: { step: number; epoch: number; accuracy: number | null; mean: Record<string, Record<string, number>> }[];
 }
 
 export interface ExperimentReport {
@@ -108,6 +110,7 @@ export function reportJson(r: ExperimentReport): string {
           mean_scores: v.evaluation.meanScores,
           extra_mean_scores: v.extra?.meanScores ?? {},
           training: v.training ?? null,
+          ...(v.curve !== undefined ? { curve: v.curve } : {}),
         })),
       },
       null,
