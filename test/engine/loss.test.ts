@@ -7,6 +7,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { engine, t32, read } from '../helpers/gpu.ts';
 import { randArray, asF32, expectClose, finiteDiff, dot } from '../helpers/reference.ts';
+import { lseRow, refCe, refCeGrad, refCeRows, reduceRef, type Red } from '../helpers/ref-loss.ts';
 import {
   crossEntropy, uniformCrossEntropy, nllLoss, mseLoss, binaryCrossEntropyWithLogits, validateTargets,
   checkIndexErrors, logSoftmax, backward, tensor, transpose, OpError, memoryStats, scope,
@@ -16,57 +17,6 @@ import {
 beforeAll(async () => {
   await engine();
 });
-
-type Red = 'mean' | 'sum' | 'none';
-
-function lseRow(x: ArrayLike<number>, r: number, C: number): number {
-  let m = -Infinity;
-  for (let c = 0; c < C; c++) m = Math.max(m, x[r * C + c]);
-  let s = 0;
-  for (let c = 0; c < C; c++) s += Math.exp(x[r * C + c] - m);
-  return m + Math.log(s);
-}
-
-/** float64 cross-entropy per row (hard targets) and the valid mask. */
-function refCeRows(x: ArrayLike<number>, t: readonly number[], C: number, e: number, ignore: number): { rows: number[]; valid: number[] } {
-  const rows: number[] = [];
-  const valid: number[] = [];
-  t.forEach((tr, r) => {
-    const ok = tr !== ignore && tr >= 0 && tr < C;
-    valid.push(ok ? 1 : 0);
-    if (!ok) return rows.push(0);
-    const lse = lseRow(x, r, C);
-    let mx = 0;
-    for (let c = 0; c < C; c++) mx += x[r * C + c] / C;
-    rows.push((1 - e) * (lse - x[r * C + tr]) + e * (lse - mx));
-  });
-  return { rows, valid };
-}
-
-function reduceRef(rows: number[], red: Red, count: number): Float64Array {
-  if (red === 'none') return Float64Array.from(rows);
-  const s = rows.reduce((a, b) => a + b, 0);
-  return Float64Array.from([red === 'sum' ? s : s / count]);
-}
-
-function refCe(x: ArrayLike<number>, t: readonly number[], C: number, e: number, ignore: number, red: Red): Float64Array {
-  const { rows, valid } = refCeRows(x, t, C, e, ignore);
-  return reduceRef(rows, red, valid.reduce((a, b) => a + b, 0));
-}
-
-/** Analytic gradient of dot(refCe, w): w_r * (softmax - (1 - e) onehot - e / C) per valid row. */
-function refCeGrad(x: ArrayLike<number>, t: readonly number[], C: number, e: number, ignore: number, red: Red, w: ArrayLike<number>): Float64Array {
-  const { valid } = refCeRows(x, t, C, e, ignore);
-  const count = valid.reduce((a, b) => a + b, 0);
-  const g = new Float64Array(x.length);
-  t.forEach((tr, r) => {
-    if (!valid[r]) return;
-    const wr = red === 'none' ? w[r] : red === 'sum' ? w[0] : w[0] / count;
-    const lse = lseRow(x, r, C);
-    for (let c = 0; c < C; c++) g[r * C + c] = wr * (Math.exp(x[r * C + c] - lse) - (c === tr ? 1 - e : 0) - e / C);
-  });
-  return g;
-}
 
 function targetsOf(N: number, C: number, seed: number): number[] {
   return Array.from(randArray(N, seed, 0, C), (v) => Math.floor(v));

@@ -6,6 +6,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { engine, t32, read } from '../helpers/gpu.ts';
 import { randArray, asF32, expectClose } from '../helpers/reference.ts';
+import { sgdRef, adamRef, type SgdOpts, type AdamState } from '../helpers/ref-optim.ts';
 import {
   Parameter, releaseParameterArena, SGD, Adam, AdamW, clipGradNorm, StepLR, MultiStepLR, CosineAnnealingLR, LambdaLR,
   ReduceLROnPlateau, runtime, memoryStats, type Tensor,
@@ -59,46 +60,6 @@ function disposeAll(params: Tensor[]): void {
 }
 
 // ------------------------------------------------------------------ float64 references
-
-interface SgdOpts { lr: number; momentum: number; dampening: number; weightDecay: number; nesterov: boolean }
-function sgdRef(p: Float64Array, g: Float64Array, buf: Float64Array | null, o: SgdOpts): Float64Array | null {
-  let b = buf;
-  for (let i = 0; i < p.length; i++) {
-    let d = g[i] + o.weightDecay * p[i];
-    if (o.momentum !== 0) {
-      if (!buf) {
-        b ??= new Float64Array(p.length);
-        b[i] = d;
-      } else {
-        b![i] = o.momentum * b![i] + (1 - o.dampening) * d;
-      }
-      d = o.nesterov ? d + o.momentum * b![i] : b![i];
-    }
-    p[i] -= o.lr * d;
-  }
-  return b;
-}
-
-interface AdamState { m: Float64Array; v: Float64Array; vmax: Float64Array; t: number }
-function adamRef(p: Float64Array, g: Float64Array, s: AdamState, lr: number, b1: number, b2: number, eps: number, wd: number, decoupled: boolean, amsgrad: boolean): void {
-  s.t++;
-  const bc1 = 1 - b1 ** s.t;
-  const bc2 = 1 - b2 ** s.t;
-  for (let i = 0; i < p.length; i++) {
-    let gi = g[i];
-    if (decoupled) p[i] *= 1 - lr * wd;
-    else gi += wd * p[i];
-    s.m[i] = b1 * s.m[i] + (1 - b1) * gi;
-    s.v[i] = b2 * s.v[i] + (1 - b2) * gi * gi;
-    let v = s.v[i];
-    if (amsgrad) {
-      s.vmax[i] = Math.max(s.vmax[i], v);
-      v = s.vmax[i];
-    }
-    const denom = Math.sqrt(v) / Math.sqrt(bc2) + eps;
-    p[i] -= (lr / bc1) * (s.m[i] / denom);
-  }
-}
 
 // ------------------------------------------------------------------ tests
 
