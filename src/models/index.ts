@@ -14,3 +14,9 @@ export {
 export { SNConv2d, SNLinear, SNEmbedding, CCBN, BigGANBN, GBlock, DBlock, snWeight, BIGGAN_SN_EPS } from './biggan-layers.ts';
 export { BigGANTrainer, trainBigGAN, CIFAR_TRAIN_CONFIG, BIGGAN_CHECKPOINT_FORMAT, type BigGANTrainConfig, type BigGANStepLosses, type StepLatents, type TrainLoopOptions } from './biggan-train.ts';
 export { npyBytes, npzBytes, saveOutliersNpz, type NpyData } from './biggan-npz.ts';
+export {
+  VisionTransformer, ViTEncoder, ViTEncoderBlock, ViTEncoderLayers, ViTMLPBlock, ViTHeads, vitB16, VIT_PRESETS, type ViTOptions,
+} from './vit.ts';
+export {
+  ResNet, ResNetBasicBlock, ResNetBottleneck, resnet, resnet18, resnet50, resnet101, RESNET_PRESETS, type ResNetOptions, type ResNetBlockKind,
+} from './resnet.ts';
