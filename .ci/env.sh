@@ -79,3 +79,27 @@ install_offline_data() {
   return 0
 }
 [[ "${GOE_SKIP_OFFLINE_DATA:-}" == 1 ]] || install_offline_data
+
+# Debian's Chromium for the browser tests (test/browser/: WebGPU on SwiftShader, headless,
+# driven by playwright-core, which never downloads browsers). Installed when missing; skipped with
+# GOE_SKIP_BROWSER_TESTS=1, which also skips those tests. Download ~90 MB (Debian 12).
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+install_chromium() {
+  [[ -n "${GOE_CHROMIUM:-}" ]] && return 0
+  command -v chromium >/dev/null 2>&1 || command -v chromium-headless-shell >/dev/null 2>&1 && return 0
+  if [[ ! -f /etc/debian_version ]] || ! command -v apt-get >/dev/null; then
+    echo "== no Chromium for the browser tests: install Chromium and set GOE_CHROMIUM, or GOE_SKIP_BROWSER_TESTS=1" >&2
+    return 0
+  fi
+  local sudo=""
+  if [[ "$(id -u)" != 0 ]]; then
+    sudo -n true 2>/dev/null || { echo "== chromium missing (browser tests): install it as root: apt-get install chromium" >&2; return 0; }
+    sudo="sudo -n"
+  fi
+  echo "== installing chromium (browser tests)"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
+    || { $sudo apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; } \
+    || echo "== could not install chromium: the browser tests will fail (GOE_SKIP_BROWSER_TESTS=1 skips them)" >&2
+  return 0
+}
+[[ "${GOE_SKIP_BROWSER_TESTS:-}" == 1 ]] || install_chromium
