@@ -47,7 +47,8 @@ Options:
   --test PATH           (images) your labelled test images, in the same form
   --model wrn-D-K       the classifier: WideResNet depth D (6n + 4), widen factor K
   --sigma2 X            the BigGAN outliers' latent scale (the paper's sigma^2; default 50 on CIFAR
-                        and fmnist, read as --latent-scale says)
+                        and fmnist, read as --latent-scale says); auto: chosen first without OOD
+                        data (goe select, criterion msp-quantile; evidence in OUT/select/)
   --latent-scale S      std (z ~ N(0, X^2 I): BigGAN-PyTorch's z_var, the reference; default) or
                         variance (z ~ N(0, X I): the paper's notation read literally)
   --sample-mode M       train (BatchNorm on each sampling batch, sample.py's default) or eval
@@ -55,7 +56,7 @@ Options:
                         the baseline, data subsets and test sets keep the experiment's seed)
   --count N             outliers per variant (overrides the config)
   --lambda X            weight of the OE term (paper: 0.5)
-  --temperature T       the LM outliers' sampling temperature (text; paper: 2)
+  --temperature T       the LM outliers' sampling temperature (text; paper: 2); auto as --sigma2
   --eval-every-epoch    OOD metrics on the test sets after step 0 and every fine-tuning epoch:
                         results.json variants[].curve, convergence-AUROC/-FPR95TPR.svg/.png
   --eval-every N        also every N fine-tuning steps (implies --eval-every-epoch)
@@ -104,7 +105,10 @@ function positiveNumber(name: string, v: string | undefined): number | undefined
   return x;
 }
 
-export function parseExperimentArgs(args: string[]): { help: boolean; name?: string; opts: Omit<RunOptions, 'out'> & { out?: string } } {
+/** Experiment options as parsed; `auto`: --sigma2 auto / --temperature auto (select first). */
+export type ExperimentCliOptions = Omit<RunOptions, 'out'> & { out?: string; auto?: 'sigma2' | 'temperature' };
+
+export function parseExperimentArgs(args: string[]): { help: boolean; name?: string; opts: ExperimentCliOptions } {
   let parsed;
   try {
     parsed = parseArgs({
@@ -175,11 +179,12 @@ export function parseExperimentArgs(args: string[]): { help: boolean; name?: str
       train: v.train,
       test: v.test,
       model: parseModel(v.model),
-      latent: parseLatent(v.sigma2, v['latent-scale'], v['sample-mode']),
+      latent: parseLatent(v.sigma2 === 'auto' ? undefined : v.sigma2, v['latent-scale'], v['sample-mode']),
+      auto: v.sigma2 === 'auto' ? 'sigma2' : v.temperature === 'auto' ? 'temperature' : undefined,
       seed: int('seed', v.seed),
       count: positiveInt('count', v.count),
       lambda: nonNegative('lambda', v.lambda),
-      temperature: positiveNumber('temperature', v.temperature),
+      temperature: v.temperature === 'auto' ? undefined : positiveNumber('temperature', v.temperature),
       evalEveryEpoch: v['eval-every-epoch'] === true || v['eval-every'] !== undefined,
       evalEvery: positiveInt('eval-every', v['eval-every']),
       baseOnly: v['base-only'] === true,
@@ -285,6 +290,12 @@ export async function experimentMain(args: string[], io: CliIo): Promise<number>
   }
   if (name === undefined) throw new UsageError('missing the experiment name');
   if (EXPERIMENTS[name] === undefined) throw new UsageError(`unknown experiment "${name}" (known: ${Object.keys(EXPERIMENTS).join(', ')})`);
+  if (opts.auto !== undefined) {
+    if (opts.resume) throw new UsageError(`--${opts.auto} auto starts a new run folder; --resume a finished selection's run with --${opts.auto} set to the chosen value`);
+    const { experimentWithAutoParameter } = await import('./select.ts');
+    const { auto, ...rest } = opts;
+    return experimentWithAutoParameter(name, rest, auto, opts.out ?? defaultRunDir(name), io);
+  }
   return (await runExperimentCli(name, opts, io)).code;
 }
 

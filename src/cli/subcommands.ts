@@ -6,6 +6,7 @@ import { metricsCommand } from './metrics.ts';
 import { runCommand } from './run.ts';
 import { experimentCommand } from './experiment.ts';
 import { sweepCommand } from './sweep.ts';
+import { selectCommand } from './select.ts';
 import type { Subcommand } from './subcommand.ts';
 
-export const SUBCOMMANDS: readonly Subcommand[] = [runCommand, metricsCommand, experimentCommand, sweepCommand];
+export const SUBCOMMANDS: readonly Subcommand[] = [runCommand, metricsCommand, experimentCommand, sweepCommand, selectCommand];

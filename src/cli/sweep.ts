@@ -166,6 +166,7 @@ export function planFromArgs(own: Record<string, string | true>, rest: string[])
   }
   const parsed = parseExperimentArgs([experiment, ...args]); // every experiment option checked now
   if (parsed.name !== experiment) throw new UsageError(`unexpected argument "${String(parsed.name)}"`);
+  if (parsed.opts.auto !== undefined) throw new UsageError(`--${parsed.opts.auto} auto belongs to goe experiment; a sweep sets values itself (goe select chooses one)`);
   const c = experimentConfig(experiment);
   const variants = typeof own.variants === 'string' ? own.variants.split(',').map((s) => s.trim()).filter((s) => s !== '') : recipe?.variants ?? defaultVariants(c, grid.param);
   const seeds = count('seeds', own.seeds, 1) ?? recipe?.seeds ?? 1;

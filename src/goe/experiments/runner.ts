@@ -856,4 +856,39 @@ export function isInputError(e: unknown): boolean {
   return e instanceof DataError || e instanceof ExperimentInputError;
 }
 
+/** An experiment's inputs without a run (src/goe/select): its data, classifiers of its shape, a sampler per outlier variant. */
+export interface ExperimentInputs {
+  config: ExperimentConfig;
+  modality: 'image' | 'text';
+  train: Source;
+  test: Source;
+  evalTransform: ImageTransform | null;
+  /** A fresh classifier of the experiment's architecture (load the baseline into it). */
+  classifier(): Classifier;
+  /** The sampler of one outlier variant (a BigGAN / LM from opts.generator; never trained here). */
+  sampler(o: OutlierConfig): Promise<OutlierSampler | null>;
+}
 
+export async function openExperimentInputs(config: ExperimentConfig, opts: RunOptions): Promise<ExperimentInputs> {
+  const c: ExperimentConfig = structuredClone(config);
+  if (opts.full && c.full !== undefined) Object.assign(c, structuredClone(c.full));
+  delete c.full;
+  applyUserData(c, opts);
+  const log = opts.log ?? ((): void => {});
+  const get: GetOptions = { dir: opts.dataDir, download: opts.download ?? true };
+  await init();
+  const data = await loadData(c, get, opts, log);
+  if (c.data.kind === 'user-images' && opts.model === undefined && c.model.kind === 'wrn') {
+    const [, h, w] = imageShape(data);
+    c.model = { ...c.model, ...userImagesModel(h, w), pooling: 'global' };
+  }
+  const progress = timedProgress(plainProgress(() => {}));
+  return {
+    config: c, modality: data.modality, train: data.train, test: data.test, evalTransform: data.evalTransform,
+    classifier: () => makeModel(c, data),
+    sampler: (o) => {
+      if ((o.kind === 'biggan' || o.kind === 'lm') && opts.generator === undefined) throw new ExperimentInputError(`the ${o.name} outliers need the generator's weights (--generator)`);
+      return outlierSampler(o, data, get, opts, log, c.seed, progress, { phase: null });
+    },
+  };
+}
