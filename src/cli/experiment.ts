@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { EXPERIMENTS, experimentConfig, isInputError, runExperiment, type ExperimentResult, type RunOptions } from '../goe/experiments/index.ts';
 import { DivergenceError, NoAdapterError } from '../engine/index.ts';
 import { terminalProgress } from '../goe/train/progress.ts';
+import { IMAGENET_TITLE, imagenetExperimentMain, isImageNetInvocation } from './experiment-imagenet.ts';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type CliIo, type Subcommand } from './subcommand.ts';
 
 export const EXPERIMENT_USAGE = `Usage: goe experiment <name> [options]
@@ -18,6 +19,7 @@ results.md / results.csv / results.json into the run folder.
 
 Experiments:
 ${Object.values(EXPERIMENTS).map((c) => `  ${c.name.padEnd(11)} ${c.title}`).join('\n')}
+  ${'imagenet'.padEnd(11)} ${IMAGENET_TITLE} (goe experiment imagenet --help)
 
 Options:
   --out DIR             run folder (default: runs/<name>-<date>)
@@ -283,6 +285,7 @@ export async function runExperimentCli(name: string, opts: Omit<RunOptions, 'out
 }
 
 export async function experimentMain(args: string[], io: CliIo): Promise<number> {
+  if (isImageNetInvocation(args)) return imagenetExperimentMain(args, io);
   const { help, name, opts } = parseExperimentArgs(args);
   if (help) {
     io.stdout(EXPERIMENT_USAGE);
@@ -301,7 +304,7 @@ export async function experimentMain(args: string[], io: CliIo): Promise<number>
 
 export const experimentCommand: Subcommand = {
   name: 'experiment',
-  summary: 'run a GOE experiment end to end (fmnist, images, cifar10, cifar100, newsgroups, smoke, smoke-text)',
+  summary: 'run a GOE experiment end to end (fmnist, images, cifar10, cifar100, newsgroups, imagenet, smoke, smoke-text)',
   usage: EXPERIMENT_USAGE,
   run: experimentMain,
 };

@@ -1,0 +1,165 @@
+/**
+ * The imagenet experiment (src/goe/experiments/imagenet.ts):
+ *   - the accumulated micro-batch step gives the full batch's gradients (a ViT: no cross-sample
+ *     operation), uneven splits included;
+ *   - without ImageNet trees: one line naming where to put what, exit 2, before anything runs;
+ *   - `goe experiment imagenet --limit 64 --max-steps 2` end to end on a class-folder tree of
+ *     textured PNGs made here (a reduced ViT and the reduced BigGAN-deep, random weights), with
+ *     the usual reports (results.json schema), the generated outliers as an image folder and the
+ *     peak memory per phase in the log.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { engine, read } from '../helpers/gpu.ts';
+import { expectClose } from '../helpers/reference.ts';
+import { manualSeed } from '../../src/engine/index.ts';
+import { VisionTransformer } from '../../src/models/vit.ts';
+import { accumulateOeGradients, planMicroBatch } from '../../src/goe/experiments/imagenet-train.ts';
+import { experimentMain } from '../../src/cli/experiment.ts';
+import { parseImageNetArgs } from '../../src/cli/experiment-imagenet.ts';
+import { UsageError, type CliIo } from '../../src/cli/subcommand.ts';
+import type { Classifier } from '../../src/goe/train/loop.ts';
+
+function capture(): CliIo & { out: string[]; err: string[] } {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { out, err, stdout: (t) => void out.push(t), stderr: (t) => void err.push(t) };
+}
+
+/** A class-coloured texture: stripes at a class-specific angle and frequency, with seeded grain. */
+async function texture(path: string, cls: number, i: number, w: number, h: number): Promise<void> {
+  const px = Buffer.alloc(w * h * 3);
+  let s = (cls * 7919 + i * 104729) >>> 0;
+  const angle = 0.7 * cls + 0.3;
+  const freq = 0.15 + 0.05 * cls;
+  const base = [(cls * 97) % 256, (cls * 57 + 80) % 256, (cls * 131 + 40) % 256];
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      const wave = Math.sin((x * Math.cos(angle) + y * Math.sin(angle)) * freq + i);
+      for (let k = 0; k < 3; k++) px[(y * w + x) * 3 + k] = Math.max(0, Math.min(255, Math.round(base[k]! + 70 * wave + ((s >>> 24) - 128) * 0.3)));
+    }
+  }
+  await sharp(px, { raw: { width: w, height: h, channels: 3 } }).png().toFile(path);
+}
+
+async function tree(root: string, classes: string[], perClass: number, seed: number): Promise<void> {
+  for (const [c, name] of classes.entries()) {
+    mkdirSync(join(root, name), { recursive: true });
+    for (let i = 0; i < perClass; i++) await texture(join(root, name, `img${i}.png`), c + seed, i, 72 + 8 * c, 60 + 4 * i);
+  }
+}
+
+let dir: string;
+beforeAll(async () => {
+  await engine();
+  dir = mkdtempSync(join(tmpdir(), 'goe-imagenet-'));
+  const wnids = ['n01440764', 'n01443537', 'n01484850'];
+  await tree(join(dir, 'data', 'imagenet', 'train'), wnids, 8, 0);
+  await tree(join(dir, 'data', 'imagenet', 'val'), wnids, 3, 0);
+  await tree(join(dir, 'ood', 'imagenet-a'), ['n01498041'], 4, 5);
+  await tree(join(dir, 'ood', 'imagenet-r'), ['n01514859', 'n01518878'], 2, 7);
+  await tree(join(dir, 'ood', 'imagenet-o'), ['n01531178'], 4, 11);
+}, 120_000);
+
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('imagenet: the accumulated micro-batch step', () => {
+  it('equals the full batch\'s loss and gradients (uneven micro-batches too)', async () => {
+    manualSeed(3);
+    const model = new VisionTransformer({ imageSize: 16, patchSize: 8, numLayers: 1, numHeads: 2, hiddenDim: 8, mlpDim: 16, numClasses: 5 });
+    // a random head (torchvision initialises it to zeros, which would make every logit equal)
+    const { normal_ } = await import('../../src/engine/index.ts');
+    normal_(model.heads.head.weight, 0, 0.5);
+    const B = 7;
+    const x = new Float32Array(B * 3 * 16 * 16).map((_, i) => Math.sin(i * 0.37) + 0.1 * Math.cos(i * 1.3));
+    const y = Int32Array.of(0, 3, -1, 4, -1, -1, 2);
+    const grads = async (micro: number): Promise<{ loss: number; g: Float64Array[] }> => {
+      model.zeroGrad();
+      const loss = accumulateOeGradients(model as unknown as Classifier, x, [B, 3, 16, 16], y, { lambda: 0.5, microBatch: micro });
+      const l = await loss.item();
+      loss.dispose();
+      const g: Float64Array[] = [];
+      for (const p of model.parameters()) g.push(await read(p.grad!));
+      return { loss: l, g };
+    };
+    const full = await grads(B);
+    for (const micro of [3, 1]) {
+      const acc = await grads(micro);
+      expect(acc.loss).toBeCloseTo(full.loss, 5);
+      acc.g.forEach((g, i) => expectClose(g, full.g[i]!, { atol: 2e-6, rtol: 1e-4, what: `grad ${i} (micro-batch ${micro})` }));
+    }
+    expect(full.g.some((g) => g.some((v) => Math.abs(v) > 1e-4))).toBe(true);
+    model.dispose();
+  }, 60_000);
+
+  it('plans the largest micro-batch that fits the storage binding', () => {
+    // ViT-B/16: 197 tokens x 3072 floats per sample = 2.4 MB; lavapipe's 128 MiB binding holds 55
+    expect(planMicroBatch(128, 4 * 197 * 3072, 128 * 2 ** 20)).toBe(55);
+    expect(planMicroBatch(128, 4 * 197 * 3072, 2 * 2 ** 30)).toBe(128);
+    expect(planMicroBatch(128, 1e12, 1)).toBe(1);
+  });
+});
+
+describe('goe experiment imagenet', () => {
+  it('options: bad values are usage errors', () => {
+    expect(parseImageNetArgs(['imagenet', '--model', 'vit-tiny', '--truncation', '0.5']).opts).toMatchObject({ model: 'vit-tiny', truncation: 0.5 });
+    for (const [args, msg] of [[['--model', 'vgg'], /--model takes/], [['--truncation', '0'], /\(0, 1\]/], [['--latent-scale', 'x'], /std or variance/], [['--micro-batch', '0'], />= 1/]] as const) {
+      expect(() => parseImageNetArgs(['imagenet', ...args]), args.join(' ')).toThrow(UsageError);
+      expect(() => parseImageNetArgs(['imagenet', ...args])).toThrow(msg);
+    }
+  });
+
+  it('without the ImageNet trees: one line saying what to put where, exit 2, nothing written', async () => {
+    const io = capture();
+    const out = join(dir, 'no-run');
+    const code = await experimentMain(['imagenet', '--model', 'vit-tiny', '--generator-config', 'biggan-deep-tiny', '--data-dir', join(dir, 'empty'), '--out', out], io);
+    expect(code).toBe(2);
+    const msg = io.err.join('');
+    expect(msg.trim().split('\n')).toHaveLength(1);
+    expect(msg).toMatch(/ImageNet cannot be downloaded/);
+    expect(msg).toContain(join(dir, 'empty', 'imagenet', 'val'));
+    expect(msg).toMatch(/--imagenet-val PATH/);
+    expect(existsSync(out)).toBe(false);
+    const noWeights = capture();
+    expect(await experimentMain(['imagenet', '--out', out], noWeights)).toBe(2);
+    expect(noWeights.err.join('')).toMatch(/--weights FILE is needed/);
+  });
+
+  it('--limit 64 --max-steps 2 runs end to end and writes the usual reports', async () => {
+    const io = capture();
+    const out = join(dir, 'run');
+    const code = await experimentMain([
+      'imagenet', '--limit', '64', '--max-steps', '2', '--model', 'vit-tiny', '--generator-config', 'biggan-deep-tiny',
+      '--imagenet-train', join(dir, 'data', 'imagenet', 'train'), '--imagenet-val', join(dir, 'data', 'imagenet', 'val'),
+      '--imagenet-a', join(dir, 'ood', 'imagenet-a'), '--imagenet-r', join(dir, 'ood', 'imagenet-r'), '--imagenet-o', join(dir, 'ood', 'imagenet-o'),
+      '--micro-batch', '16', '--workers', '0', '--out', out,
+    ], io);
+    expect(code, io.err.join('')).toBe(0);
+    const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as { variants: { outliers: string; accuracy: number | null; rows: { detector: string; outlier_set: string; AUROC: number; FPR95TPR: number }[] }[] };
+    expect(results.variants.map((v) => v.outliers)).toEqual(['none', 'noise', 'generated']);
+    for (const v of results.variants) {
+      expect(v.accuracy).toBeGreaterThanOrEqual(0);
+      const sets = new Set(v.rows.map((r) => r.outlier_set));
+      for (const s of ['ImageNet-A', 'ImageNet-R', 'ImageNet-O']) expect(sets.has(s), `${v.outliers} ${s}`).toBe(true);
+      expect(new Set(v.rows.map((r) => r.detector))).toEqual(new Set(['MSP', 'Energy']));
+      for (const r of v.rows) expect(r.AUROC).toBeGreaterThanOrEqual(0);
+    }
+    for (const f of ['results.md', 'results.csv', 'baseline/model.safetensors', 'generated/model.safetensors', 'noise/scores.npz']) expect(existsSync(join(out, f)), f).toBe(true);
+    // the generated outliers as the notebook's image folder: 64 PNGs at the generator's 64x64
+    const pngs = readdirSync(join(out, 'outliers', 'generated')).filter((f) => f.endsWith('.png'));
+    expect(pngs).toHaveLength(64);
+    expect((await sharp(join(out, 'outliers', 'generated', pngs[0]!)).metadata()).width).toBe(64);
+    const logText = readFileSync(join(out, 'train.log'), 'utf8');
+    expect(logText).toMatch(/\[oe-generated\] step 2\/2 loss \d/);
+    expect(logText).toMatch(/micro-batches of 16/);
+    for (const phase of ['outliers noise', 'oe-noise', 'evaluate none', 'oe-generated']) expect(logText).toMatch(new RegExp(`\\[${phase}\\] peak GPU memory \\d+\\.\\d MiB`));
+    expect(readFileSync(join(out, 'results.md'), 'utf8')).toMatch(/PROVISIONAL/);
+    if (process.env.GOE_SHOW_LOG) console.log(logText);
+  }, 600_000);
+});
