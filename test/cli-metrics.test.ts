@@ -120,8 +120,8 @@ describe('goe metrics errors exit 2', () => {
   });
 
   it('rejects unknown options, positionals, missing arguments and bad option values with the usage', () => {
-    expectError(['--in', IN, '--out', OUT, '--bogus'], /Unknown option '--bogus'[\s\S]*Usage: goe metrics/);
-    expectError(['--in', IN, '--out', OUT, 'extra'], /Usage: goe metrics/);
+    expectError(['--in', IN, '--out', OUT, '--bogus'], /^goe metrics: unknown option --bogus\n\nUsage: goe metrics/);
+    expectError(['--in', IN, '--out', OUT, 'extra'], /^goe metrics: unexpected argument "extra"\n\nUsage: goe metrics/);
     expectError(['--in', IN], /missing --out FILE\n\nUsage: goe metrics/);
     expectError([], /missing --in FILE and --out FILE/);
     expectError(['--in', IN, '--out'], /Usage: goe metrics/);

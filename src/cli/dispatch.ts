@@ -5,6 +5,7 @@
  */
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, processIo, UsageError, type CliIo, type Subcommand } from './subcommand.ts';
 import { SUBCOMMANDS } from './subcommands.ts';
+import { packageVersion } from './version.ts';
 
 /** The top-level help: every subcommand with its summary. */
 export function topLevelUsage(subcommands: readonly Subcommand[] = SUBCOMMANDS): string {
@@ -16,7 +17,7 @@ export function topLevelUsage(subcommands: readonly Subcommand[] = SUBCOMMANDS):
     'Commands:',
     ...lines,
     '',
-    'Run `goe <command> --help` for the options of a command.',
+    'Run `goe <command> --help` for the options of a command, `goe --version` for the version.',
     '',
   ].join('\n');
 }
@@ -28,6 +29,10 @@ export async function main(argv: readonly string[], io: CliIo = processIo, subco
     io.stdout(topLevelUsage(subcommands));
     return EXIT_OK;
   }
+  if (first === '--version' || first === '-V' || first === 'version') {
+    io.stdout(`${packageVersion()}\n`);
+    return EXIT_OK;
+  }
   if (first === 'help') return main([rest[0]!, '--help'], io, subcommands);
   if (first === undefined) {
     io.stderr(`goe: missing command\n\n${topLevelUsage(subcommands)}`);
@@ -35,7 +40,8 @@ export async function main(argv: readonly string[], io: CliIo = processIo, subco
   }
   const command = subcommands.find((c) => c.name === first);
   if (command === undefined) {
-    io.stderr(`goe: unknown command "${first}"\n\n${topLevelUsage(subcommands)}`);
+    const what = first.startsWith('-') ? `unknown option ${first}` : `unknown command "${first}"`;
+    io.stderr(`goe: ${what}\n\n${topLevelUsage(subcommands)}`);
     return EXIT_USAGE;
   }
   try {

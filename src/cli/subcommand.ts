@@ -2,6 +2,7 @@
  * What every `goe` subcommand provides, and the exit codes they share. A subcommand lives in its
  * own file and is listed once in subcommands.ts; the dispatcher (dispatch.ts) needs no change.
  */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 /** Where a subcommand writes; tests pass a capturing implementation, the binary uses the process. */
 export interface CliIo {
@@ -34,10 +35,40 @@ export interface Subcommand {
   run(args: string[], io: CliIo): number | Promise<number>;
 }
 
-/** Thrown for a bad invocation; the dispatcher prints the message and the usage, then exits 2. */
+/**
+ * Thrown for a bad invocation; the dispatcher prints the message and the usage, then exits 2.
+ * Node's parseArgs messages passed in are reworded (`wordParseArgsError`).
+ */
 export class UsageError extends Error {
   constructor(message: string) {
-    super(message);
+    super(wordParseArgsError(message));
     this.name = 'UsageError';
   }
+}
+
+/**
+ * node:util parseArgs with its errors as UsageErrors in our words ("unknown option --x",
+ * "--out needs a value"), for subcommands to parse their options with.
+ */
+export function parseOptions<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+/** Node's parseArgs error texts, reworded; any other message is returned unchanged. */
+export function wordParseArgsError(message: string): string {
+  let m = /^Unknown option '([^']+)'/.exec(message);
+  if (m) return `unknown option ${m[1]}`;
+  m = /^Option '(?:-\w, )?(--?[^' ]+) <value>' argument missing/.exec(message);
+  if (m) return `${m[1]} needs a value`;
+  m = /^Option '(?:-\w, )?(--?[^' ]+)' does not take an argument/.exec(message);
+  if (m) return `${m[1]} takes no value`;
+  m = /^Option '(?:-\w, )?(--?[^' ]+)' argument is ambiguous/.exec(message);
+  if (m) return `${m[1]}'s value starts with "-": write ${m[1]}=VALUE`;
+  m = /^Unexpected argument '([^']*)'/.exec(message);
+  if (m) return `unexpected argument "${m[1]}"`;
+  return message;
 }

@@ -43,7 +43,7 @@ export interface DatasetEntry {
 export interface DownloadOptions {
   /** Data directory (default: dataDir(), i.e. GOE_DATA_DIR or the user cache). */
   dir?: string;
-  /** Show a progress bar on stderr: default when stderr is a terminal. */
+  /** Show a progress bar (on stderr, else stdout, when either is a terminal): default when one is. */
   progress?: boolean;
   /** Progress callback (bytes so far, total bytes or undefined). */
   onProgress?: (file: string, received: number, total: number | undefined) => void;
@@ -153,11 +153,14 @@ async function fetchTo(file: RemoteFile, tmp: string, opts: DownloadOptions): Pr
   const md5 = createHash('md5');
   const sha = createHash('sha256');
   let received = 0;
-  const showBar = opts.progress ?? process.stderr.isTTY === true;
+  // The bar goes to a terminal: stderr, else stdout (the `goe` binary filters its stderr through a
+  // pipe, src/cli/dawn-stderr.ts, and draws its progress bars on stdout).
+  const terminal = process.stderr.isTTY ? process.stderr : process.stdout.isTTY ? process.stdout : undefined;
+  const showBar = terminal !== undefined && opts.progress !== false;
   const bar = showBar
     ? new cliProgress.SingleBar(
         {
-          stream: process.stderr,
+          stream: terminal,
           format: `${file.name} [{bar}] {percentage}% | {mb} MB{ofmb} | {speed} MB/s`,
           hideCursor: true,
           clearOnComplete: false,

@@ -95,6 +95,9 @@ class InlineExecutor implements Executor {
   }
 }
 
+/** worker.ts beside this file in the checkout, worker.js beside the built one (dist/, npm run build). */
+const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
+
 class WorkerPool implements Executor {
   private readonly workers: Worker[] = [];
   private readonly busy: number[] = [];
@@ -104,7 +107,7 @@ class WorkerPool implements Executor {
 
   constructor(plan: AssemblyPlan, count: number) {
     for (let i = 0; i < count; i++) {
-      const w = new Worker(new URL('./worker.ts', import.meta.url));
+      const w = new Worker(WORKER_URL);
       w.on('message', (r: JobResult) => this.done(i, r));
       w.on('error', (e: Error) => this.fail(new DataError(`data loader worker failed: ${e.message}`, undefined, { cause: e })));
       w.on('exit', (code) => {

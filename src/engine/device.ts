@@ -8,6 +8,7 @@ import { getPlatform } from './platform.ts';
 import { BufferPool, StagingPool } from './pool.ts';
 import { BindGroupCache, type BindGroupStats } from './bind-groups.ts';
 import { GpuError, NoAdapterError } from './errors.ts';
+import { adaptersInDawnMessage, noMatchingAdapterMessage } from './adapter-list.ts';
 import { capsOf, isSoftwareInfo, restrictCaps, type Caps } from './caps.ts';
 
 export type AdapterChoice = 'auto' | 'hardware' | 'software' | string;
@@ -512,6 +513,8 @@ async function requestAdapter(choice: AdapterChoice): Promise<GPUAdapter> {
   } catch (e) {
     if (e instanceof NoAdapterError) throw e;
     failure = (e as Error).message;
+    const available = adaptersInDawnMessage(failure);
+    if (available.length > 0) throw new NoAdapterError(noMatchingAdapterMessage(choice, available));
   }
   if (!adapter) throw new NoAdapterError(noAdapterMessage(choice, failure));
   return adapter;
