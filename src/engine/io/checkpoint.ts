@@ -7,6 +7,9 @@
  *                 state, the global random generator's state, and the caller's JSON (epoch, step...).
  * A model alone can also be written as a plain state dict (`modelToSafetensors`), which
  * safetensors.torch.load_file + load_state_dict read in PyTorch unchanged.
+ * Both carry CRC-32s of every tensor and of the metadata (safetensors.ts), checked when read: a
+ * corrupt file is a ChecksumError naming it, raised before anything is restored. Files written
+ * before checksums existed load unverified.
  */
 import type { Tensor } from '../tensor.ts';
 import type { Module, HostTensor, LoadResult } from '../nn/module.ts';

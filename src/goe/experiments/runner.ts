@@ -32,6 +32,9 @@ import { sampleImages, writeRunFigures } from '../report/index.ts';
 import { fileLogger, formatDuration, type LogFn } from '../train/log.ts';
 import { plainProgress, timedProgress, type PhaseProgress, type Progress } from '../train/progress.ts';
 import { trainLoop, type Classifier, type TrainLoopResult } from '../train/loop.ts';
+import { isCorruptCheckpoint, previousCheckpoint } from '../train/checkpoint-files.ts';
+import { SafetensorsError } from '../../engine/index.ts';
+import { readJsonFile, writeJsonAtomic, writeTextAtomic } from '../train/run-files.ts';
 import { trainWordLm } from '../train/word-lm.ts';
 import { trainBigGANOn } from '../train/biggan.ts';
 import { writeReports, type ExperimentReport, type VariantReport } from '../train/report.ts';
@@ -161,6 +164,7 @@ async function loadUserWeights(path: string, model: Module, flag: string): Promi
     await loadModel(path, model);
   } catch (e) {
     const msg = (e as Error).message;
+    if (isCorruptCheckpoint(e)) throw new ExperimentInputError(`${flag} ${path} is not a readable safetensors file (${msg.split('\n')[0]!.replace(/^safetensors: /, '')}): is it whole? fetch or convert it again`);
     const hint = msg.includes('module.')
       ? ' (its keys start with "module.", as nn.DataParallel saves them: strip that prefix when converting)'
       : ' (is it the weights of this experiment\'s model? check its depth, width, classes and input channels)';
@@ -180,7 +184,7 @@ function imageShape(data: Loaded): [number, number, number] {
 /** True when a saved outlier set came from an unfinished generator (its .json says so). */
 function madeProvisionally(saved: string): boolean {
   if (!existsSync(`${saved}.json`)) return false;
-  return (JSON.parse(readFileSync(`${saved}.json`, 'utf8')) as { provisional?: string }).provisional !== undefined;
+  return readJsonFile<{ provisional?: string }>(`${saved}.json`, 'delete it and its .npz to sample the set again').provisional !== undefined;
 }
 
 function cap(src: Source, limit: number | undefined, seed: number): Source {
@@ -425,13 +429,13 @@ async function outlierSampler(o: OutlierConfig, data: Loaded, get: GetOptions, o
             resume: opts.resume, seed: seed + 7, log, logEvery: 50,
           });
           await saveModel(generator, lm.model);
-          writeFileSync(`${generator}.words.json`, JSON.stringify(lm.words));
+          writeTextAtomic(`${generator}.words.json`, JSON.stringify(lm.words));
           lm.model.dispose();
         }
       }
       const wordsFile = `${generator}.words.json`;
       if (!existsSync(wordsFile)) throw new ExperimentInputError(`the LM's vocabulary is missing: expected a JSON array of its words by id at ${wordsFile}`);
-      const words = JSON.parse(readFileSync(wordsFile, 'utf8')) as string[];
+      const words = readJsonFile<string[]>(wordsFile, 'it must be the JSON array of the LM\'s words by id written beside its weights');
       const t = o.train;
       const model = new TransformerModel(words.length, { ninp: t.emsize ?? 200, nhid: t.nhid ?? 200, nlayers: t.nlayers ?? 2, nhead: t.nhead ?? 2, dropout: t.dropout ?? 0.2 });
       if (opts.generator !== undefined) await loadUserWeights(generator, model, '--generator');
@@ -639,7 +643,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
   const { device } = await init();
   log(device.describe());
   log(`experiment ${c.name}${opts.resume ? ' (resume)' : ''} -> ${dir}`);
-  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...c, run: { ...opts, log: undefined, progress: undefined } }, null, 2) + '\n');
+  writeJsonAtomic(join(dir, 'config.json'), { ...c, run: { ...opts, log: undefined, progress: undefined } });
   const get: GetOptions = { dir: opts.dataDir, download: opts.download ?? true };
 
   // 1. every input, before the classifiers are trained (a word LM without --generator is trained here)
@@ -672,7 +676,12 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
   const evaluate = async (model: Classifier, sub: string, complete: boolean, outliers: OutlierSet | null): Promise<{ evaluation: EvaluationResult; extra?: EvaluationResult; figures?: string }> => {
     const file = join(dir, sub, 'evaluation.json');
     if (opts.resume && existsSync(file)) {
-      const saved = JSON.parse(readFileSync(file, 'utf8')) as { complete?: boolean; evaluation: EvaluationResult; extra?: EvaluationResult; figures?: string };
+      let saved: { complete?: boolean; evaluation: EvaluationResult; extra?: EvaluationResult; figures?: string } = {} as never;
+      try {
+        saved = JSON.parse(readFileSync(file, 'utf8')) as typeof saved;
+      } catch (e) {
+        log(`[${sub}] ${file} is not whole JSON (${(e as Error).message}): evaluating again`);
+      }
       if (saved.complete === true && complete) {
         log(`[${sub}] evaluation reused from ${file}`);
         const { complete: _, ...res } = saved;
@@ -696,7 +705,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
       });
       res.figures = figures.markdown;
     }
-    writeFileSync(file, JSON.stringify({ complete, ...res }, null, 2) + '\n');
+    writeJsonAtomic(file, { complete, ...res });
     const acc = evaluation.accuracy === null ? '' : `accuracy ${(evaluation.accuracy * 100).toFixed(2)}%, `;
     const means = c.detectors.map((d) => `${d} AUROC ${(evaluation.reports[d]!.mean.auroc * 100).toFixed(2)} FPR95 ${(evaluation.reports[d]!.mean.fpr95tpr * 100).toFixed(2)}`).join('; ');
     log(`[${sub}] ${acc}${means} (mean over ${ood.length} OOD sets, ${formatDuration((performance.now() - te) / 1000)})`);
@@ -759,7 +768,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
       set = await new FileSampler(saved).sample(0, 0);
       if (existsSync(`${saved}.json`)) {
         // describe the set as it was made, not as the file it was reloaded from
-        const { name, ...info } = JSON.parse(readFileSync(`${saved}.json`, 'utf8')) as { name: string } & Record<string, unknown>;
+        const { name, ...info } = readJsonFile<{ name: string } & Record<string, unknown>>(`${saved}.json`, 'delete it and its .npz to sample the set again');
         set = { ...set, name, info };
       }
       log(`[${sub}] outliers reused from ${saved} (${set.source.length})`);
@@ -778,6 +787,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
     let resumeVariant = opts.resume;
     if (opts.resume && baselineDone && existsSync(fromPartial)) {
       rmSync(join(dir, sub, 'checkpoint.safetensors'), { force: true });
+      rmSync(previousCheckpoint(join(dir, sub, 'checkpoint.safetensors')), { force: true });
       rmSync(fromPartial);
       resumeVariant = false;
       log(`[${sub}] restarts: it was fine-tuned from the unfinished baseline`);
@@ -843,7 +853,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
   const files = writeReports(dir, report);
   if (variants.some((v) => v.curve !== undefined)) log(`convergence curves: ${(await writeConvergenceFigures(dir, variants, c.detectors)).join(', ')}`);
   const seconds = (performance.now() - t0) / 1000;
-  writeFileSync(join(dir, 'summary.json'), JSON.stringify({ experiment: c.name, seconds, timings: progress.timings, phases }, null, 2) + '\n');
+  writeJsonAtomic(join(dir, 'summary.json'), { experiment: c.name, seconds, timings: progress.timings, phases });
   log(`time per phase: ${progress.timings.map((t) => `${t.phase} ${formatDuration(t.seconds)}`).join(', ')}`);
   log(`results: ${files.markdown} (${formatDuration(seconds)} in all)`);
   for (const v of variants) if (c.detectors.every((d) => (v.evaluation.reports[d]?.rows.length ?? 0) === 0)) idle.push(`${v.outliers} scored no OOD set`);
@@ -853,7 +863,8 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
 
 /** True when the error is a missing input the user can fix (exit 2 in the CLI). */
 export function isInputError(e: unknown): boolean {
-  return e instanceof DataError || e instanceof ExperimentInputError;
+  // a safetensors file that does not read back whole (structure or checksums) is a corrupt input too
+  return e instanceof DataError || e instanceof ExperimentInputError || e instanceof SafetensorsError;
 }
 
 /** An experiment's inputs without a run (src/goe/select): its data, classifiers of its shape, a sampler per outlier variant. */

@@ -5,13 +5,15 @@
  * scaled to [-1, 1] (Normalize(0.5, 0.5), as BigGAN-PyTorch's loaders). Batches of numDSteps x
  * batchSize images come from the data loader, epoch after epoch (dropLast), so a resumed run
  * (trainer checkpoint: G, D, G_ema, both Adams, RNG, class sampler, iteration) continues with the
- * batch it would have seen. Returns the generator to sample from (G_ema when kept).
+ * batch it would have seen. Returns the generator to sample from (G_ema when kept). The last two
+ * checkpoints are kept; a corrupt newest one is said and the previous one resumed from
+ * (checkpoint-files.ts).
  */
-import { existsSync } from 'node:fs';
 import { manualSeed, tensor, type Tensor } from '../../engine/index.ts';
 import { DataLoader, type Source } from '../../data/index.ts';
 import { BigGANTrainer, trainBigGAN, type BigGANGenerator, type BigGANGeneratorOptions, type BigGANTrainConfig } from '../../models/index.ts';
 import { formatDuration, type LogFn } from './log.ts';
+import { loadNewestGoodCheckpoint, saveKeepingPrevious } from './checkpoint-files.ts';
 
 export interface BigGANTrainOptions {
   train: Source;
@@ -35,10 +37,15 @@ export async function trainBigGANOn(o: BigGANTrainOptions): Promise<{ trainer: B
   const channels = o.train.sampleShape[0]!;
   const trainer = BigGANTrainer.create({ nClasses: o.numClasses, outChannels: channels, ...o.generator }, {}, { seed: o.seed ?? 0, ...o.config });
   let resumed = false;
-  if (o.resume && o.checkpoint !== undefined && existsSync(o.checkpoint)) {
-    await trainer.load(o.checkpoint);
-    resumed = true;
-    o.log(`[biggan] resumed from ${o.checkpoint} at iteration ${trainer.itr}`);
+  if (o.checkpoint !== undefined) {
+    // every save keeps the one it replaces (trainer.load validates a whole file before restoring)
+    const save = trainer.save.bind(trainer);
+    trainer.save = (path, meta) => saveKeepingPrevious(path, (file) => save(file, meta));
+  }
+  if (o.resume && o.checkpoint !== undefined) {
+    const found = await loadNewestGoodCheckpoint(o.checkpoint, (file) => trainer.load(file), o.log, 'biggan');
+    resumed = found !== null;
+    if (found !== null) o.log(`[biggan] resumed from ${found.file} at iteration ${trainer.itr}`);
   }
   const c = trainer.config;
   const loader = new DataLoader({

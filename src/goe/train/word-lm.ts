@@ -22,6 +22,7 @@ import {
 } from '../../engine/index.ts';
 import { TransformerModel } from '../../models/index.ts';
 import { formatDuration, type LogFn } from './log.ts';
+import { isCorruptCheckpoint, loadNewestGoodCheckpoint, previousCheckpoint, saveKeepingPrevious } from './checkpoint-files.ts';
 
 /** word_language_model's main.py options for the Transformer (its defaults: 40 epochs, emsize/nhid 200, 2 layers, 2 heads, dropout 0.2, lr 20, clip 0.25, bptt 35, batch 20). */
 export interface WordLmConfig {
@@ -127,22 +128,32 @@ export async function trainWordLm(o: WordLmOptions): Promise<{ model: Transforme
     for (const [k, t] of model.stateDict()) m.set(k, { shape: [...t.shape], data: Float32Array.from((await t.data()) as Float32Array) });
     return m;
   };
-  if (o.resume && o.checkpoint !== undefined && existsSync(o.checkpoint)) {
-    const { meta } = await loadCheckpoint(o.checkpoint, { model, optimizer: opt });
+  // the last two checkpoints (and best models) are kept; a corrupt newest one is said and skipped
+  const found = o.resume && o.checkpoint !== undefined ? await loadNewestGoodCheckpoint(o.checkpoint, (file) => loadCheckpoint(file, { model, optimizer: opt }), o.log, 'word-lm') : null;
+  if (found !== null) {
+    const { meta } = found.value;
     epoch = meta.epoch as number;
     resumed = true;
     best = (meta.best as number | null) ?? Infinity;
-    if (existsSync(`${o.checkpoint}.best`)) {
+    // the best model as of the resumed epoch: the newer of the two kept that is not past it
+    for (const file of [`${o.checkpoint}.best`, previousCheckpoint(`${o.checkpoint}.best`)]) {
+      if (bestState !== null || !existsSync(file)) continue;
       const b = new TransformerModel(words.length, { ninp: o.emsize ?? 200, nhid: o.nhid ?? 200, nlayers: o.nlayers ?? 2, nhead: o.nhead ?? 2, dropout: o.dropout ?? 0.2 });
-      await loadCheckpoint(`${o.checkpoint}.best`, { model: b, restoreRng: false });
-      bestState = await (async () => {
-        const m = new Map<string, { shape: number[]; data: Float32Array }>();
-        for (const [k, t] of b.stateDict()) m.set(k, { shape: [...t.shape], data: Float32Array.from((await t.data()) as Float32Array) });
-        return m;
-      })();
-      b.dispose();
+      try {
+        const { meta: bm } = await loadCheckpoint(file, { model: b, restoreRng: false });
+        if ((bm.epoch as number) <= epoch) {
+          const m = new Map<string, { shape: number[]; data: Float32Array }>();
+          for (const [k, t] of b.stateDict()) m.set(k, { shape: [...t.shape], data: Float32Array.from((await t.data()) as Float32Array) });
+          bestState = m;
+        }
+      } catch (e) {
+        if (!isCorruptCheckpoint(e)) throw e;
+        o.log(`[word-lm] ${file} is corrupt (${(e as Error).message.split('\n')[0]}); skipped`);
+      } finally {
+        b.dispose();
+      }
     }
-    o.log(`[word-lm] resumed from ${o.checkpoint} after epoch ${epoch}, lr ${opt.paramGroups[0]!.options.lr}, best validation loss ${best.toFixed(3)}`);
+    o.log(`[word-lm] resumed from ${found.file} after epoch ${epoch}, lr ${opt.paramGroups[0]!.options.lr}, best validation loss ${best.toFixed(3)}`);
   }
   o.log(`[word-lm] ${words.length} words in the dictionary, ${train.ids.length} training / ${val.ids.length} validation tokens, ${model.numParameters()} parameters`);
   const clip = o.clip ?? 0.25;
@@ -184,12 +195,12 @@ export async function trainWordLm(o: WordLmOptions): Promise<{ model: Transforme
       if (v < best) {
         best = v;
         bestState = await snapshot();
-        if (o.checkpoint !== undefined) await saveCheckpoint(`${o.checkpoint}.best`, { model, meta: { epoch: epoch + 1, val: v } });
+        if (o.checkpoint !== undefined) await saveKeepingPrevious(`${o.checkpoint}.best`, (file) => saveCheckpoint(file, { model, meta: { epoch: epoch + 1, val: v } }));
       } else {
         opt.paramGroups[0]!.options.lr /= 4; // main.py: anneal when the validation loss did not improve
       }
       if (o.checkpoint !== undefined) {
-        await saveCheckpoint(o.checkpoint, { model, optimizer: opt, meta: { epoch: epoch + 1, best } });
+        await saveKeepingPrevious(o.checkpoint, (file) => saveCheckpoint(file, { model, optimizer: opt, meta: { epoch: epoch + 1, best } }));
         guard?.saved(o.checkpoint, (epoch + 1) * nb);
       }
     }
