@@ -14,9 +14,11 @@
  *   position: epoch and batch) are written atomically every `checkpointEvery` steps and at the end
  *   of every epoch. With `resume`, the loop restarts exactly where the checkpoint was taken: the
  *   data loader's order is a function of (seed, epoch), so the batches already consumed in that
- *   epoch are skipped, and the run continues bit-identically (same losses, same weights).
+ *   epoch are skipped, and the run continues bit-identically (same losses, same weights). The last
+ *   two checkpoints are kept and carry CRC-32s verified on load: a corrupt newest one is said in one
+ *   line and the previous one resumed from, or the phase restarts when neither reads back
+ *   (checkpoint-files.ts).
  */
-import { existsSync } from 'node:fs';
 import {
   DivergenceGuard, backward, clipGradNorm, crossEntropy, keep, loadCheckpoint, saveCheckpoint, scope, tensor, trainingState,
   type LRScheduler, type Module, type Optimizer, type Tensor,
@@ -24,6 +26,7 @@ import {
 import type { DataLoader } from '../../data/index.ts';
 import { outlierExposureLoss, type OeAveraging } from '../losses/index.ts';
 import { formatDuration, type LogFn } from './log.ts';
+import { loadNewestGoodCheckpoint, saveKeepingPrevious } from './checkpoint-files.ts';
 
 export interface Classifier extends Module {
   forward(x: Tensor): Tensor;
@@ -109,13 +112,19 @@ interface LoopState {
 export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
   let st: LoopState = { epoch: 0, batch: 0, step: 0, losses: [] };
   let resumedFrom: TrainLoopResult['resumedFrom'] = null;
-  if (o.resume && o.checkpoint !== undefined && existsSync(o.checkpoint)) {
-    const { meta } = await loadCheckpoint(o.checkpoint, { model: o.model, optimizer: o.optimizer, scheduler: o.scheduler });
-    const loop = meta.loop as LoopState | undefined;
-    if (loop === undefined || meta.name !== o.name) throw new Error(`${o.checkpoint}: not a checkpoint of the "${o.name}" training loop (it is "${String(meta.name)}")`);
-    st = { ...loop, losses: [...loop.losses] };
-    resumedFrom = { epoch: st.epoch, batch: st.batch, step: st.step };
-    o.log(`[${o.name}] resumed from ${o.checkpoint}: epoch ${st.epoch + 1}/${o.epochs}, batch ${st.batch}/${o.loader.numBatches}, step ${st.step}`);
+  if (o.resume && o.checkpoint !== undefined) {
+    // the newest good one of the last two kept (a corrupt one is said and skipped: checkpoint-files.ts)
+    const found = await loadNewestGoodCheckpoint(o.checkpoint, async (file) => {
+      const { meta } = await loadCheckpoint(file, { model: o.model, optimizer: o.optimizer, scheduler: o.scheduler });
+      const loop = meta.loop as LoopState | undefined;
+      if (loop === undefined || meta.name !== o.name) throw new Error(`${file}: not a checkpoint of the "${o.name}" training loop (it is "${String(meta.name)}")`);
+      return loop;
+    }, o.log, o.name);
+    if (found !== null) {
+      st = { ...found.value, losses: [...found.value.losses] };
+      resumedFrom = { epoch: st.epoch, batch: st.batch, step: st.step };
+      o.log(`[${o.name}] resumed from ${found.file}: epoch ${st.epoch + 1}/${o.epochs}, batch ${st.batch}/${o.loader.numBatches}, step ${st.step}`);
+    }
   }
   const guard = o.divergenceGuard === false ? null : new DivergenceGuard({ phase: o.name, checkpoint: o.checkpoint, resumedAt: resumedFrom?.step });
   try {
@@ -132,7 +141,7 @@ async function run(o: TrainLoopOptions, st: LoopState, resumedFrom: TrainLoopRes
   const save = async (): Promise<void> => {
     if (o.checkpoint === undefined) return;
     await check();
-    await saveCheckpoint(o.checkpoint, { model: o.model, optimizer: o.optimizer, scheduler: o.scheduler, meta: { ...o.meta, name: o.name, loop: st } });
+    await saveKeepingPrevious(o.checkpoint, (file) => saveCheckpoint(file, { model: o.model, optimizer: o.optimizer, scheduler: o.scheduler, meta: { ...o.meta, name: o.name, loop: st } }));
     guard?.saved(o.checkpoint, st.step);
   };
   // a fractional number of epochs (a budget of 2.5) ends the phase inside its last epoch
