@@ -25,7 +25,9 @@ Options:
                             'b16-im21k-224' layout, the paper's; vit-tiny is a reduced ViT for tests)
   --weights FILE            the classifier's weights (safetensors; goe convert makes them from .pth)
   --generator FILE          BigGAN-deep weights (the port's checkpoint converted by goe convert)
-  --generator-config NAME   biggan-deep-128 (default) | biggan-deep-256 | biggan-deep-512 | biggan-deep-tiny
+  --generator-config NAME   biggan-deep-128 (default) | biggan-deep-256 | biggan-deep-512 | biggan-deep-tiny,
+                            or the port's config.json
+  --outliers-dir DIR        the "generated" outliers as a folder of images made beforehand
   --imagenet-train PATH     ImageNet's training split (class folders; default DATA/imagenet/train)
   --imagenet-val PATH       ImageNet's validation split (class folders; default DATA/imagenet/val)
   --imagenet-a PATH         an extracted ImageNet-A tree (default: the data folder's, downloaded)
@@ -51,6 +53,7 @@ const OPTIONS = {
   weights: { type: 'string' },
   generator: { type: 'string' },
   'generator-config': { type: 'string' },
+  'outliers-dir': { type: 'string' },
   'imagenet-train': { type: 'string' },
   'imagenet-val': { type: 'string' },
   'imagenet-a': { type: 'string' },
@@ -119,6 +122,7 @@ export function parseImageNetArgs(args: string[]): { help: boolean; opts: Omit<I
       weights: v.weights,
       generator: v.generator,
       generatorConfig: v['generator-config'],
+      outliersDir: v['outliers-dir'],
       imagenetTrain: v['imagenet-train'],
       imagenetVal: v['imagenet-val'],
       imagenetA: v['imagenet-a'],

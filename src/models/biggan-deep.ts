@@ -110,7 +110,7 @@ export function bigGANDeepConfig(name: string): BigGANDeepConfig {
 }
 
 /** The port's config checks, before any weight is made: the shapes its code assumes. */
-function checkConfig(c: BigGANDeepConfig): void {
+export function checkBigGANDeepConfig(c: BigGANDeepConfig): void {
   const bad = (msg: string): never => {
     throw new OpError('BigGANDeep', msg);
   };
@@ -371,7 +371,7 @@ export class BigGANDeep extends Module {
   constructor(config: BigGANDeepConfig | string = 'biggan-deep-128') {
     super();
     const c = typeof config === 'string' ? bigGANDeepConfig(config) : structuredClone(config);
-    checkConfig(c);
+    checkBigGANDeepConfig(c);
     this.config = c;
     this.embeddings = this.registerModule('embeddings', new Linear(c.num_classes, c.z_dim, false));
     this.generator = this.registerModule('generator', new BigGANDeepGenerator(c));

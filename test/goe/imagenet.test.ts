@@ -129,6 +129,10 @@ describe('goe experiment imagenet', () => {
     const noWeights = capture();
     expect(await experimentMain(['imagenet', '--out', out], noWeights)).toBe(2);
     expect(noWeights.err.join('')).toMatch(/--weights FILE is needed/);
+    const badConfig = capture();
+    expect(await experimentMain(['imagenet', '--model', 'vit-tiny', '--generator-config', join(dir, 'nope.json'), '--out', out], badConfig)).toBe(2);
+    expect(badConfig.err.join('')).toMatch(/--generator-config .*nope\.json/);
+    expect(existsSync(out)).toBe(false);
   });
 
   it('--limit 64 --max-steps 2 runs end to end and writes the usual reports', async () => {

@@ -34,14 +34,14 @@
  * Not done here (said so in the log and the README): --resume (each phase restarts), checkpoints
  * inside the 1,000 steps.
  */
-import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import {
   SGD, init, loadModel, manualSeed, memoryStats, noGrad, randn, runtime, saveModel, scope, tensor, type Module,
 } from '../../engine/index.ts';
 import { DataLoader, DataError, Rng, dataDir, imageFolder, loadImageNetVariant, permutation, subset, type ImageTransform, type Source } from '../../data/index.ts';
-import { BigGANDeep, bigGANDeepConfig } from '../../models/biggan-deep.ts';
+import { BigGANDeep, bigGANDeepConfig, checkBigGANDeepConfig, type BigGANDeepConfig } from '../../models/biggan-deep.ts';
 import { VisionTransformer, VIT_PRESETS, type ViTOptions } from '../../models/vit.ts';
 import { resnet } from '../../models/resnet.ts';
 import { ImageNoiseSampler, sampleClasses } from '../samplers/index.ts';
@@ -99,7 +99,10 @@ export interface ImageNetOptions {
   weights?: string;
   /** BigGAN-deep weights (safetensors of the port's state_dict); required for the released configs. */
   generator?: string;
+  /** A preset name (biggan-deep-128 ...) or the port's config.json. */
   generatorConfig?: string;
+  /** The 'generated' outliers as a folder of images made beforehand (no generator runs). */
+  outliersDir?: string;
   dataDir?: string;
   imagenetTrain?: string;
   imagenetVal?: string;
@@ -221,11 +224,13 @@ export async function runImageNet(opts: ImageNetOptions): Promise<ImageNetResult
   const unknown = variants.filter((v) => !(IMAGENET_VARIANTS as readonly string[]).includes(v));
   if (unknown.length > 0) fail(`unknown outlier variant(s) ${unknown.join(', ')} for imagenet (has: ${IMAGENET_VARIANTS.join(', ')})`);
   const genConfigName = opts.generatorConfig ?? 'biggan-deep-128';
-  let genConfig;
+  let genConfig: BigGANDeepConfig | undefined;
   try {
-    genConfig = bigGANDeepConfig(genConfigName);
+    // a preset name, or the port's config.json (config.py's keys)
+    genConfig = genConfigName.endsWith('.json') ? (JSON.parse(readFileSync(genConfigName, 'utf8')) as BigGANDeepConfig) : bigGANDeepConfig(genConfigName);
+    checkBigGANDeepConfig(genConfig);
   } catch (e) {
-    fail(`--generator-config: ${(e as Error).message}`);
+    fail(`--generator-config ${genConfigName}: ${(e as Error).message}`);
   }
   const truncation = opts.truncation ?? R.truncation;
   if (!(truncation > 0 && truncation <= 1)) fail(`--truncation must be in (0, 1] (the port's batch-norm statistics), got ${truncation}`);
@@ -234,8 +239,9 @@ export async function runImageNet(opts: ImageNetOptions): Promise<ImageNetResult
     fail(`--weights FILE is needed: the paper fine-tunes a pretrained ${modelName} (convert its PyTorch checkpoint with goe convert IN OUT.safetensors); --model vit-tiny runs a reduced, randomly initialised ViT`);
   }
   for (const [flag, p] of [['--weights', opts.weights], ['--generator', opts.generator]] as const) if (p !== undefined && !existsSync(p)) fail(`${flag} ${p} does not exist`);
-  if (variants.includes('generated') && opts.generator === undefined && genConfigName !== 'biggan-deep-tiny') {
-    fail(`the "generated" outliers need the pretrained BigGAN's weights: --generator FILE (the port's ${genConfigName}-pytorch_model.bin converted by goe convert), or leave the variant out with --variants none,noise`);
+  if (opts.outliersDir !== undefined && (!existsSync(opts.outliersDir) || !statSync(opts.outliersDir).isDirectory())) fail(`--outliers-dir ${opts.outliersDir} is not a folder of images`);
+  if (variants.includes('generated') && opts.generator === undefined && opts.outliersDir === undefined && genConfigName !== 'biggan-deep-tiny') {
+    fail(`the "generated" outliers need the pretrained BigGAN's weights: --generator FILE (the port's ${genConfigName}-pytorch_model.bin converted by goe convert), --outliers-dir DIR (samples already made, e.g. the notebook's image folder), or leave the variant out with --variants none,noise`);
   }
   const { train: trainDir, val: valDir } = locateImageNet(opts);
   const dir = resolve(opts.out);
@@ -321,6 +327,11 @@ export async function runImageNet(opts: ImageNetOptions): Promise<ImageNetResult
       outliers = set.source;
       info = set.info;
       label = 'Uniform noise outliers (torch.randint(0, 255))';
+    } else if (opts.outliersDir !== undefined) {
+      outliers = await imageFolder(opts.outliersDir, { ...geometry, structure: 'flat' });
+      outliers = capped(outliers, opts.count ?? opts.limit, seed + 100 + vi);
+      info = { sampler: 'folder', path: opts.outliersDir, n: outliers.length };
+      label = `Generated outliers (${opts.outliersDir})`;
     } else {
       const G = new BigGANDeep(genConfig!);
       if (opts.generator !== undefined) {
