@@ -21,9 +21,8 @@
  * --torch: also times PyTorch (cuDNN, fp32, TF32 off) on the same shapes through
  * /usr/bin/python3 (CUDA when present, else CPU), as peer rows.
  */
-import {
-  init, runtime, tensor, shutdown, getPlatform, conv2dForwardRaw, conv2dInputGradRaw, conv2dWeightGradRaw, conv2dKernelChoice, convTiles, convSubgroups, convSimd8, convDirectUniform, convNarrow, type Tensor, type ConvVariant,
-} from '../src/engine/index.ts';
+import { init, runtime, tensor, shutdown, getPlatform, conv2dForwardRaw, conv2dInputGradRaw, conv2dWeightGradRaw, conv2dKernelChoice, type Tensor, type ConvVariant } from '../src/engine/index.ts';
+import { convTiles, convSubgroups, convSimd8, convDirectUniform, convNarrow } from '../src/engine/tuning.ts';
 import { Harness, parseArgs, compare, runTorchPeer, type Problem, type Variant, type Instance, type Row } from './harness.ts';
 
 type Pass = 'fwd' | 'dgrad' | 'wgrad';

@@ -13,7 +13,7 @@
  * a shape is from being bandwidth-bound (an H100's ~3 TB/s against ~50 TFLOP/s fp32: products
  * with fewer than ~70 flops per byte, GRU steps and classifier heads, are bandwidth-bound).
  */
-import { init, runtime, tensor, matmulRaw, pickMatmul, getPlatform, shutdown, type Tensor, type MatmulVariant, type Activation } from '../src/engine/index.ts';
+import { init, runtime, tensor, matmulRaw, planMatmul, describeMatmulPlan, getPlatform, shutdown, type Tensor, type MatmulVariant, type Activation } from '../src/engine/index.ts';
 import { Harness, parseArgs, compare, type Problem, type Variant, type Instance } from './harness.ts';
 
 interface MatmulProblem extends Problem {
@@ -261,8 +261,7 @@ function ours(name: string, variant: MatmulVariant | 'auto', extra: { subgroupRo
     },
     note(p) {
       if (variant !== 'auto') return undefined;
-      const plan = pickMatmul(p.M, p.N, p.K, p.batch, aligned(p));
-      return `picked ${plan.variant}${plan.splits > 1 ? ` split-K ${plan.splits}` : ''}`;
+      return `picked ${describeMatmulPlan(planMatmul(p.M, p.N, p.K, p.batch, aligned(p)))}`;
     },
   };
 }

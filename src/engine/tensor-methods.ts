@@ -12,7 +12,8 @@ import {
   square, reciprocal, sin, cos, where,
 } from './ops/unary.ts';
 import { sum, mean, max, min, argmax, argmin, logsumexp, type Axes } from './ops/reduce.ts';
-import { reshape, permute, transpose, broadcastTo, contiguous } from './ops/movement.ts';
+import { reshape, permute, transpose, contiguous } from './ops/movement.ts';
+import { broadcastTo } from './ops/reduce.ts';
 import { slice, narrow, select, split, chunk, squeeze, unsqueeze, flatten, pad } from './ops/shape.ts';
 
 declare module './tensor.ts' {

@@ -1,4 +1,4 @@
-// The weight gradient with one narrow side (src/engine/ops/conv-narrow.ts, kernels/conv2d.wgsl
+// The weight gradient with one narrow side (src/engine/simd8/conv-narrow.ts, kernels/conv2d.wgsl
 // `wgrad_narrow`): at most 8 output channels (any kernel, stride, padding, dilation: the valid
 // position ranges per tap) or at most 8 input channels with a 1x1 kernel (padding zeros packed),
 // one or two vec4s of narrow channels, the subgroup-broadcast loop (with 3-tap columns and with
@@ -8,9 +8,10 @@
 import { describe, it, expect, beforeAll, afterEach } from 'vitest';
 import { engine, t32, read } from '../helpers/gpu.ts';
 import { expectClose } from '../helpers/reference.ts';
-import { conv2dWeightGradRaw, conv2dKernelChoice, convNarrow, runtime, scope, empty } from '../../src/engine/index.ts';
-import { convWeightGradNarrow, narrowWgradPlan } from '../../src/engine/ops/conv-narrow.ts';
-import { convGeometry } from '../../src/engine/ops/conv.ts';
+import { conv2dWeightGradRaw, conv2dKernelChoice, runtime, scope, empty } from '../../src/engine/index.ts';
+import { convNarrow } from '../../src/engine/tuning.ts';
+import { convWeightGradNarrow, narrowWgradPlan } from '../../src/engine/simd8/conv-narrow.ts';
+import { convGeometry } from '../../src/engine/ops/conv-geometry.ts';
 import { convBackRef, outSize, geo, optsOf, convData, type Geo } from './conv-ref.ts';
 
 beforeAll(async () => {

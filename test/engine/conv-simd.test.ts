@@ -7,10 +7,8 @@
 import { describe, it, expect, beforeAll, afterEach } from 'vitest';
 import { engine, t32, read } from '../helpers/gpu.ts';
 import { randArray, expectClose } from '../helpers/reference.ts';
-import {
-  conv2d, conv2dForwardRaw, conv2dInputGradRaw, conv2dWeightGradRaw, conv2dKernelChoice, convSimd8, convDirect8, backward, scope,
-  type Conv2dOptions,
-} from '../../src/engine/index.ts';
+import { conv2d, conv2dForwardRaw, conv2dInputGradRaw, conv2dWeightGradRaw, conv2dKernelChoice, backward, scope, type Conv2dOptions } from '../../src/engine/index.ts';
+import { convSimd8, convDirect8 } from '../../src/engine/tuning.ts';
 import { caps } from '../../src/engine/ops/launch.ts';
 import { convRef, convBackRef, outSize, actRef, actDerivFromPre, geo, optsOf, convData, type Geo, type Act } from './conv-ref.ts';
 
@@ -128,7 +126,7 @@ describe.skipIf(!SIMD8)('conv2d on the v7 product against float64 (subgroups of 
     expect(conv2dKernelChoice('fwd', [2, 3, 7, 9], [64, 3, 3, 3], { padding: 1 })).toBe('simd8');
     // 3 input channels: the narrow forward kernel on dy; 6: conv.ts's direct kernel
     expect(conv2dKernelChoice('dgrad', [2, 3, 7, 9], [64, 3, 3, 3], { padding: 1 })).toBe('simd8-narrow');
-    expect(conv2dKernelChoice('dgrad', [2, 6, 7, 9], [64, 6, 3, 3], { padding: 1 })).toBe('direct');
+    expect(conv2dKernelChoice('dgrad', [2, 6, 7, 9], [64, 6, 3, 3], { padding: 1 })).toBe('direct-uniform');
     expect(conv2dKernelChoice('fwd', [2, 64, 7, 9], [64, 64, 1, 1])).toBe('simd8');
     // 3 output channels with K = 576: fwd_narrow_simd8 (v7 pads 3 rows to 16)
     expect(conv2dKernelChoice('fwd', [2, 64, 7, 9], [3, 64, 3, 3], { padding: 1 })).toBe('simd8-narrow');
@@ -186,7 +184,7 @@ describe.skipIf(!SIMD8)('direct SIMD-8 input gradient against float64 (subgroups
     // 128 x 3 x 3 x 16 floats of weights per block: over 16384
     expect(pick([2, 16, 8, 8], [128, 16, 3, 3], { padding: 1 })).not.toBe('simd8-direct');
     expect(pick([2, 3, 8, 8], [32, 3, 3, 3], { padding: 1 })).toBe('simd8-narrow');
-    expect(pick([2, 5, 8, 8], [32, 5, 3, 3], { padding: 1 })).toBe('direct');
+    expect(pick([2, 5, 8, 8], [32, 5, 3, 3], { padding: 1 })).toBe('direct-uniform');
     convDirect8.dgrad = false;
     expect(pick([2, 16, 8, 8], [32, 16, 3, 3], { padding: 1 })).toBe('simd8');
   });
@@ -236,8 +234,8 @@ describe.skipIf(!SIMD8)('narrow SIMD-8 forward and input gradient against float6
     expect(pick([2, 64, 8, 8], [3, 64, 3, 3], { padding: 1, stride: 2 })).not.toBe('simd8-narrow');
     expect(pick([2, 64, 8, 8], [3, 64, 5, 5], { padding: 2 })).not.toBe('simd8-narrow');
     // an input gradient whose equivalent forward would need negative padding (1x1, padding 1)
-    expect(conv2dKernelChoice('dgrad', [2, 3, 8, 8], [16, 3, 1, 1], { padding: 1 })).toBe('direct');
-    expect(conv2dKernelChoice('dgrad', [2, 3, 8, 8], [16, 3, 3, 3], { padding: 1, stride: 2 })).toBe('direct');
+    expect(conv2dKernelChoice('dgrad', [2, 3, 8, 8], [16, 3, 1, 1], { padding: 1 })).toBe('direct-uniform');
+    expect(conv2dKernelChoice('dgrad', [2, 3, 8, 8], [16, 3, 3, 3], { padding: 1, stride: 2 })).toBe('direct-uniform');
     const g = NARROW_FWD[0][1];
     const d = convData(g, 3);
     convDirect8.narrowForward = false;

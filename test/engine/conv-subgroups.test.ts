@@ -5,7 +5,8 @@
 import { describe, it, beforeAll, afterEach } from 'vitest';
 import { engine, t32, read } from '../helpers/gpu.ts';
 import { randArray, asF32, expectClose } from '../helpers/reference.ts';
-import { conv2dForwardRaw, conv2dInputGradRaw, conv2dWeightGradRaw, convSubgroups, scope } from '../../src/engine/index.ts';
+import { conv2dForwardRaw, conv2dInputGradRaw, conv2dWeightGradRaw, scope } from '../../src/engine/index.ts';
+import { convSubgroups } from '../../src/engine/tuning.ts';
 import { convRef, convBackRef, outSize, type Geo } from './conv-ref.ts';
 
 beforeAll(async () => {

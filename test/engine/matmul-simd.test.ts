@@ -1,5 +1,5 @@
 /**
- * matmul's v7 (SIMD-8, src/engine/ops/matmul-simd.ts): the plan (pure) and the product against a
+ * matmul's v7 (SIMD-8, src/engine/simd8/matmul.ts): the plan (pure) and the product against a
  * float64 reference where the plan's corners are: K over several chunks (later chunks add to C,
  * the epilogue runs once), K over several texture layers, the swapped layout (U = Bᵀ) with each
  * bias kind, batches with broadcast strides, and the fallback when the panels exceed the
@@ -9,7 +9,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { engine, t32, read } from '../helpers/gpu.ts';
 import { asF32, expectClose, randArray } from '../helpers/reference.ts';
 import { matmulRaw, type Activation } from '../../src/engine/index.ts';
-import { planSimd8, WINDOW_FLOATS } from '../../src/engine/ops/matmul-simd.ts';
+import { planSimd8, WINDOW_FLOATS } from '../../src/engine/simd8/matmul.ts';
 import { caps } from '../../src/engine/ops/launch.ts';
 
 const LAVAPIPE = { maxTextureDimension2D: 16384, maxTextureArrayLayers: 2048, maxStorageBinding: 2 ** 27 };

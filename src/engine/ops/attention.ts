@@ -9,11 +9,12 @@
 import { Tensor, empty } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { OpError } from '../errors.ts';
+import type { Caps } from '../caps.ts';
 import { caps, dispatch, kernel, subgroupDefines } from './launch.ts';
 import { contiguous, contiguousCopy } from './movement.ts';
 import { getRngState, setRngState } from './random.ts';
 import { copyInto } from './movement.ts';
-import { WINDOW_FLOATS } from './matmul-simd.ts';
+import { WINDOW_FLOATS } from '../simd8/matmul.ts';
 
 export interface AttentionOptions {
   /** Key j is visible to query i only if j <= i (PyTorch's is_causal, top-left aligned). */
@@ -46,23 +47,68 @@ const BWD_RB = 16;
 /**
  * Streamed-tile rows (TB) of the tiled backward for head dimension D: the largest of 32, 16, 8
  * whose workgroup memory (two owned and two streamed tiles padded to D + 1 floats, the dS and
- * P~ tiles, 32 stats/keys/flags) fits 32 KiB. 32 up to D = 72, 16 up to D = 117, 8 up to 128.
+ * P~ tiles, 32 stats/keys/flags) fits `storage` bytes (0 when none does). With 32 KiB: 32 up to
+ * D = 72, 16 up to D = 117, 8 up to 128.
  */
 export function attentionBackwardTile(D: number): number {
+  return backwardTileFor(D, 32768);
+}
+
+function backwardTileFor(D: number, storage: number): number {
   for (const tb of [32, 16, 8]) {
     const floats = 2 * BWD_RB * (D + 1) + 2 * tb * (D + 1) + 2 * BWD_RB * tb + 64 + 32 + 32;
-    if (floats * 4 <= 32768) return tb;
+    if (floats * 4 <= storage) return tb;
   }
   return 0;
 }
 
+/** Workgroup bytes of the row kernels (kernels/attention.wgsl: two 16-row tiles of D floats and
+ * 16 flags, stats and keys) and of the tiled forward (16 query rows and 32 keys padded to D + 1,
+ * the 16 x 32 score tile, row stats and key flags). */
+const rowsBytes = (D: number): number => (2 * 16 * D + 16 * 4) * 4;
+const tiledForwardBytes = (D: number): number => (TILE_Q * (D + 1) + 32 * (D + 1) + TILE_Q * 32 + 3 * TILE_Q + 32) * 4;
 
-/** Whether the SIMD-8 kernels run (lavapipe): each (batch, head)'s streamed sequence must fit a
- * 64 KiB uniform window, rows of whole vec4s, and D <= 64: their loops over D are unrolled, and
- * at D = 100-128 LLVM took tens of seconds per pipeline (the word LM's D = 100 keeps the tiled
- * kernels, which were as fast as the composed path there). */
-function simdAttention(Tq: number, Tk: number, D: number): boolean {
-  return caps().simd8 && D % 4 === 0 && D <= 64 && Tk * D <= WINDOW_FLOATS && Tq * D <= WINDOW_FLOATS;
+/** Which kernels run: 'simd8' (the software adapter's, one (batch, head) per uniform window),
+ * 'tiled' (register-blocked tiles), 'rows' (one thread per row). */
+export type AttentionKind = 'simd8' | 'tiled' | 'rows';
+
+export interface AttentionPlan {
+  readonly forward: AttentionKind;
+  readonly backward: AttentionKind;
+  /** The tiled backward's streamed-tile rows (0 unless backward is 'tiled'). */
+  readonly backwardTile: number;
+  /** 'fwd <kind> / bwd <kind>' (what benchmarks report). */
+  readonly kind: string;
+}
+
+/**
+ * The kernels for sequence lengths Tq, Tk and head dimension D (pure). Auto: SIMD-8 on the
+ * software adapter where each (batch, head)'s sequence fits a 64 KiB uniform window, rows of
+ * whole vec4s and D <= 64 (their loops over D are unrolled; at D = 100-128 LLVM took tens of
+ * seconds per pipeline: the word LM's D = 100 keeps the tiled kernels, as fast as the composed
+ * path there). Else the tiled forward; the tiled backward for D <= 64 or sequences of 64+ (for
+ * D > 64 on short sequences, word LM T 35 D 100, the row kernels measured as fast or faster,
+ * 0.83-0.98x; from T 64 the tiled ones win 1.15-1.5x fwd+bwd, bench/NOTES.md). Every choice
+ * must fit the adapter's workgroup memory (SwiftShader: 16 KiB): what does not falls back to
+ * 'rows', and a forced kernel that does not fit is an error.
+ */
+export function planAttention(Tq: number, Tk: number, D: number, c: Caps = caps(), opts: Pick<AttentionOptions, 'forwardKernel' | 'backwardKernel'> = {}): AttentionPlan {
+  const op = 'scaledDotProductAttention';
+  const storage = c.maxWorkgroupStorage;
+  if (rowsBytes(D) > storage) throw new OpError(op, `head dimension ${D} needs ${rowsBytes(D)} bytes of workgroup memory, over this adapter's ${storage}; use heads of at most ${Math.floor((storage / 4 - 64) / 32)} dimensions`);
+  const simd = c.simd8 && D % 4 === 0 && D <= 64 && Tk * D <= WINDOW_FLOATS && Tq * D <= WINDOW_FLOATS;
+  const tiledFwdFits = tiledForwardBytes(D) <= storage;
+  if (opts.forwardKernel === 'tiled' && !tiledFwdFits) throw new OpError(op, `forwardKernel 'tiled' at head dimension ${D} needs ${tiledForwardBytes(D)} bytes of workgroup memory, over this adapter's ${storage}`);
+  const forward: AttentionKind = opts.forwardKernel ?? (simd ? 'simd8' : tiledFwdFits ? 'tiled' : 'rows');
+  const bk = opts.backwardKernel ?? 'auto';
+  const tile = backwardTileFor(D, storage);
+  if (bk === 'tiled' && tile === 0) throw new OpError(op, `backwardKernel 'tiled' at head dimension ${D} does not fit this adapter's ${storage} bytes of workgroup memory`);
+  let backward: AttentionKind;
+  if (bk === 'auto' && simd) backward = 'simd8';
+  else if (tile > 0 && (bk === 'tiled' || (bk === 'auto' && (D <= 64 || Math.max(Tq, Tk) >= 64)))) backward = 'tiled';
+  else backward = 'rows';
+  const backwardTile = backward === 'tiled' ? tile : 0;
+  return { forward, backward, backwardTile, kind: `fwd ${forward} / bwd ${backward}${backwardTile ? ` TB ${backwardTile}` : ''}` };
 }
 
 /**
@@ -199,7 +245,8 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   const lse = empty([B, H, Tq]);
   const defines = subgroupDefines();
   const spec = { defines, constants: { DH: D, WG } };
-  const simd = opts.forwardKernel === undefined && simdAttention(Tq, Tk, D);
+  const ap = planAttention(Tq, Tk, D, caps(), opts);
+  const simd = ap.forward === 'simd8';
   // the SIMD-8 forward's packed k and v windows, saved for the backward's dq (not packed twice)
   let windows: { kw: Windows; vw: Windows } | null = null;
   if (out.size > 0 && Tk > 0 && simd) {
@@ -211,7 +258,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     windows = { kw, vw };
   } else if (out.size > 0 && Tk > 0) {
     const qb = q.bufferFor(op);
-    const tiled = (opts.forwardKernel ?? 'tiled') === 'tiled';
+    const tiled = ap.forward === 'tiled';
     dispatch(
       tiled ? kernel('attention', 'attn_fwd_tiled', { defines, constants: { DH: D } }) : kernel('attention', 'attn_fwd', spec),
       [out.bufferFor(op), lse.bufferFor(op), qb, k.bufferFor(op), v.bufferFor(op), mask ? mask.bufferFor(op) : qb],
@@ -244,11 +291,8 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     const dv = empty(vs.shape);
     const qb = qs.bufferFor(op);
     const mb = ms ? ms.bufferFor(op) : qb;
-    // tiled backward (its streamed tile shrinks with D to fit workgroup memory); for D > 64 on
-    // short sequences (word LM: T 35, D 100) the row kernels measured as fast or faster (0.83-
-    // 0.98x), from T 64 the tiled ones win (1.15-1.5x fwd+bwd), see bench/NOTES.md
-    const bk = opts.backwardKernel ?? 'auto';
-    if (bk === 'auto' && simdAttention(Tq, Tk, D)) {
+    // planAttention chose the backward kernels
+    if (ap.backward === 'simd8') {
       // SIMD-8 backward: dq streams k and v, dk/dv stream q and dO, one (batch, head) each
       const kw = savedWindows?.kw ?? packWindows(ks);
       const vw = savedWindows?.vw ?? packWindows(vs);
@@ -266,9 +310,9 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
       if (gc !== g) gc.dispose();
       return [dq, dk, dv];
     }
-    const tiledB = bk === 'tiled' || (bk === 'auto' && (D <= 64 || Math.max(Tq, Tk) >= 64));
+    const tiledB = ap.backward === 'tiled';
     const rowsPer = tiledB ? BWD_RB : WG;
-    const dspec = tiledB ? { defines, constants: { DH: D, TB: attentionBackwardTile(D) } } : spec;
+    const dspec = tiledB ? { defines, constants: { DH: D, TB: ap.backwardTile } } : spec;
     dispatch(
       kernel('attention', tiledB ? 'attn_bwd_dq_tiled' : 'attn_bwd_dq', dspec),
       [dq.bufferFor(op), qb, ks.bufferFor(op), vs.bufferFor(op), mb, gc.bufferFor(op), stats.bufferFor(op)],

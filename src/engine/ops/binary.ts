@@ -2,61 +2,16 @@
  * Binary elementwise ops with NumPy broadcasting and strided operands (kernels/elementwise.wgsl),
  * each with its backward beside it. A number operand becomes a 0-d tensor filled on the GPU.
  */
-import { Tensor, empty } from '../tensor.ts';
+import { Tensor } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { OpError } from '../errors.ts';
-import { dispatch, grid1d, kernel, stridedParams, defines, broadcastStrides, broadcastShapes } from './launch.ts';
 import { full } from './creation.ts';
 import { sumToShape } from './reduce.ts';
-import { copyInto } from './movement.ts';
+import { binaryRaw, compareRaw, scaleRaw, type BinaryOp, type CompareOp } from './binary-raw.ts';
+
+export { binaryRaw, compareRaw, scaleRaw, addInto, type BinaryOp, type CompareOp } from './binary-raw.ts';
 
 export type TensorOrNumber = Tensor | number;
-
-const OPS = { add: 0, sub: 1, mul: 2, div: 3, maximum: 4, minimum: 5, eq: 6, ne: 7, lt: 8, le: 9, gt: 10, ge: 11 } as const;
-export type CompareOp = 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge';
-export type BinaryOp = keyof typeof OPS;
-
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
-}
-
-/** out = a (op) b without autograd; `out` given means write there (same shape as the broadcast). */
-export function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor, out?: Tensor): Tensor {
-  a.storageFor(op);
-  b.storageFor(op);
-  if (a.dtype !== b.dtype) throw new OpError(op, `dtype mismatch: ${a.dtype} and ${b.dtype} (shapes [${a.shape.join(', ')}] and [${b.shape.join(', ')}])`);
-  const shape = broadcastShapes(op, a.shape, b.shape);
-  if (out && !sameShape(out.shape, shape)) throw new OpError(op, `output of shape [${out.shape.join(', ')}] cannot hold the result of shape [${shape.join(', ')}]`);
-  if (out && (out.bufferFor(op) === a.bufferFor(op) || out.bufferFor(op) === b.bufferFor(op))) {
-    // WebGPU forbids binding one buffer as both written and read in a dispatch: go through a
-    // temporary (in-place updates here are gradient accumulation, not a hot path).
-    const tmp = binaryRaw(op, a, b);
-    copyInto(out, tmp);
-    tmp.dispose();
-    return out;
-  }
-  const o = out ?? empty(shape, a.dtype);
-  if (o.size === 0) return o;
-  const spec = { defines: defines(a.dtype), constants: { OP: OPS[op] } };
-  const buffers = [o.bufferFor(op), a.bufferFor(op), b.bufferFor(op)];
-  const flat = o.isContiguous && a.isContiguous && b.isContiguous && sameShape(a.shape, shape) && sameShape(b.shape, shape);
-  if (flat) {
-    const params = stridedParams([o.size], [
-      { strides: [1], offset: o.offset },
-      { strides: [1], offset: a.offset },
-      { strides: [1], offset: b.offset },
-    ]);
-    dispatch(kernel('elementwise', 'binary_flat', spec), buffers, params, grid1d(o.size));
-  } else {
-    const params = stridedParams(shape, [
-      { strides: broadcastStrides(op, o, shape), offset: o.offset },
-      { strides: broadcastStrides(op, a, shape), offset: a.offset },
-      { strides: broadcastStrides(op, b, shape), offset: b.offset },
-    ]);
-    dispatch(kernel('elementwise', 'binary', spec), buffers, params, grid1d(o.size));
-  }
-  return o;
-}
 
 function asTensor(op: string, x: TensorOrNumber, like: TensorOrNumber): Tensor {
   if (x instanceof Tensor) return x;
@@ -163,24 +118,6 @@ function reduced(t: Tensor, shape: readonly number[]): Tensor {
 function negSum(g: Tensor, shape: readonly number[]): Tensor {
   const n = scaleRaw(g, -1);
   return reduced(n, shape);
-}
-
-/** x * c without autograd. */
-export function scaleRaw(x: Tensor, c: number): Tensor {
-  const s = full([], c, x.dtype);
-  const r = binaryRaw('mul', x, s);
-  s.dispose();
-  return r;
-}
-
-/** dst += src in place (dst contiguous, src broadcastable to it); no autograd. */
-export function addInto(dst: Tensor, src: Tensor): void {
-  binaryRaw('add', dst, src, dst);
-}
-
-/** Comparison as 1/0 in the operands' dtype (not differentiable). */
-export function compareRaw(op: CompareOp, a: Tensor, b: Tensor): Tensor {
-  return binaryRaw(op, a, b);
 }
 
 /** a (op) b as 1/0 with broadcasting; numbers allowed. No gradient flows through a comparison. */

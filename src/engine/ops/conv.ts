@@ -3,107 +3,30 @@
  * activation epilogue, input gradient and weight gradient (split over batch and space, then
  * summed in a fixed order). Depthwise and other narrow-group convolutions use direct kernels.
  * On a software adapter with 8-lane subgroups (lavapipe) ungrouped convolutions run on matmul's
- * v7 product instead (conv-simd.ts), where its plan fits.
+ * v7 product instead (simd8/conv.ts), where its plan fits; `planConv` is the one place the
+ * kernel is chosen.
  */
 import { Tensor, empty } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { OpError } from '../errors.ts';
+import { convGeometry, fmt, type Conv2dOptions, type ConvGeometry } from './conv-geometry.ts';
+export { convGeometry, type Conv2dOptions, type ConvGeometry, type ConvActivation, type Pair } from './conv-geometry.ts';
+import { convSubgroups, convTiles, convDirectUniform } from '../tuning.ts';
 import { caps, dispatch, grid1d, kernel, subgroupDefines } from './launch.ts';
 import { contiguous } from './movement.ts';
-import { runtime } from '../runtime.ts';
-import { subgroupRowsFit } from '../caps.ts';
-import { convForwardSimd8, convInputGradSimd8, convSimd8Auto, convWeightGradSimd8 } from './conv-simd.ts';
-import { direct8Route } from './conv-direct8.ts';
-import { WINDOW_FLOATS } from './matmul-simd.ts';
-import { convWeightGradNarrow, narrowWgradAuto } from './conv-narrow.ts';
+import { subgroupRowsFit, type Caps } from '../caps.ts';
+import { convForwardSimd8, convInputGradSimd8, convSimd8Auto, convWeightGradSimd8 } from '../simd8/conv.ts';
+import { direct8Route } from '../simd8/conv-direct.ts';
+import { WINDOW_FLOATS } from '../simd8/matmul.ts';
+import { convWeightGradNarrow, narrowWgradAuto } from '../simd8/conv-narrow.ts';
 
-export { convSimd8 } from './conv-simd.ts';
-export { convNarrow } from './conv-narrow.ts';
-export { convDirect8 } from './conv-direct8.ts';
-
-export type Pair = number | readonly [number, number];
-export type ConvActivation = 'relu' | 'leakyRelu' | 'tanh' | null;
-
-export interface Conv2dOptions {
-  stride?: Pair;
-  padding?: Pair;
-  dilation?: Pair;
-  groups?: number;
-  /** Activation fused into the epilogue (its gradient is taken from the output). */
-  activation?: ConvActivation;
-  /** Slope of 'leakyRelu' (default 0.01, PyTorch's). */
-  negativeSlope?: number;
-}
 
 /** Which kernel family runs: implicit GEMM, direct loops, matmul's v7 product (conv-simd.ts;
  * ungrouped convolutions on adapters with 8-lane subgroups), or chosen from the shape and adapter. */
 export type ConvVariant = 'auto' | 'gemm' | 'direct' | 'simd8';
 
-/** Everything a convolution's kernels are specialised on. */
-export interface ConvGeometry {
-  n: number;
-  c: number;
-  h: number;
-  w: number;
-  oc: number;
-  kh: number;
-  kw: number;
-  sh: number;
-  sw: number;
-  ph: number;
-  pw: number;
-  dh: number;
-  dw: number;
-  groups: number;
-  oh: number;
-  ow: number;
-}
-
 const ACT = { none: 0, relu: 1, leakyRelu: 2, tanh: 3 } as const;
 
-function pair(op: string, name: string, v: Pair | undefined, dflt: number, min: number): [number, number] {
-  const p: [number, number] = v === undefined ? [dflt, dflt] : typeof v === 'number' ? [v, v] : [v[0], v[1]];
-  if (p.length !== 2 || !p.every((d) => Number.isInteger(d) && d >= min)) {
-    throw new OpError(op, `${name} must be an integer >= ${min} or a pair of them, got ${JSON.stringify(v)}`);
-  }
-  return p;
-}
-
-const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`;
-
-/** Validates shapes and options and returns the geometry (no kernel runs on bad input). */
-export function convGeometry(op: string, xShape: readonly number[], wShape: readonly number[], opts: Conv2dOptions = {}): ConvGeometry {
-  if (xShape.length !== 4) throw new OpError(op, `input must be 4-D (N, C, H, W), got shape ${fmt(xShape)}`);
-  if (wShape.length !== 4) throw new OpError(op, `weight must be 4-D (C_out, C_in/groups, kH, kW), got shape ${fmt(wShape)}`);
-  const [sh, sw] = pair(op, 'stride', opts.stride, 1, 1);
-  const [ph, pw] = pair(op, 'padding', opts.padding, 0, 0);
-  const [dh, dw] = pair(op, 'dilation', opts.dilation, 1, 1);
-  const groups = opts.groups ?? 1;
-  const [n, c, h, w] = xShape;
-  const [oc, cig, kh, kw] = wShape;
-  if (!Number.isInteger(groups) || groups < 1) throw new OpError(op, `groups must be a positive integer, got ${groups}`);
-  if (c % groups !== 0 || oc % groups !== 0) {
-    throw new OpError(op, `input channels (${c}) and output channels (${oc}) must both be divisible by groups (${groups}); input ${fmt(xShape)}, weight ${fmt(wShape)}`);
-  }
-  if (cig * groups !== c) {
-    throw new OpError(op, `input ${fmt(xShape)} has ${c} channels but weight ${fmt(wShape)} expects ${cig * groups} (${cig} per group x ${groups} groups)`);
-  }
-  if (kh < 1 || kw < 1 || oc < 1) throw new OpError(op, `weight ${fmt(wShape)} has an empty dimension`);
-  const ekh = dh * (kh - 1) + 1;
-  const ekw = dw * (kw - 1) + 1;
-  if (ekh > h + 2 * ph || ekw > w + 2 * pw) {
-    throw new OpError(op, `kernel ${kh}x${kw} (dilation ${dh}x${dw}, effective ${ekh}x${ekw}) is larger than the padded input ${h + 2 * ph}x${w + 2 * pw} (input ${fmt(xShape)}, padding ${ph}x${pw})`);
-  }
-  const oh = Math.floor((h + 2 * ph - ekh) / sh) + 1;
-  const ow = Math.floor((w + 2 * pw - ekw) / sw) + 1;
-  return { n, c, h, w, oc, kh, kw, sh, sw, ph, pw, dh, dw, groups, oh, ow };
-}
-
-/**
- * Whether the GEMM kernels may use subgroups, and the subgroup size bound. Exposed so the benchmark
- * can compare with them off (`convSubgroups.enabled = false`).
- */
-export const convSubgroups = { enabled: true };
 
 /** The template values and SG_ROWS for a GEMM tile TX threads wide (kernels/conv2d.wgsl):
  * rows are declared subgroup-uniform only when no subgroup can span two rows of TX threads. */
@@ -132,11 +55,6 @@ function params(v: { cols?: number; kdim?: number; kps?: number; n?: number; off
   return buf;
 }
 
-/**
- * GEMM tile configuration: TX threads along columns (BN = 4*TX), up to TY_MAX along rows
- * (BM = 4*TY), BK reduction steps per tile. Exposed for the benchmark's tuning sweeps.
- */
-export const convTiles = { tx: 16, tyMax: 16, bk: 16 };
 
 /** Threads along rows: 2, 4, 8 or 16 (16- to 128-row tiles), the smallest that holds `rows`. */
 function tileRows(rows: number): number {
@@ -149,20 +67,10 @@ function gemmGrid(op: string, cols: number, rows: number, ty: number, z: number,
   return [gx, Math.ceil(rows / (ty * 8)), z];
 }
 
-function pickVariant(v: ConvVariant, narrow: number): 'gemm' | 'direct' {
-  if (v === 'gemm' || v === 'direct') return v;
-  return narrow < 8 ? 'direct' : 'gemm';
-}
-
-/** Runs the pass on v7 when `variant` asks for it ('simd8': or an error saying why it cannot)
- * or 'auto' picks it; false when the caller runs its own kernels. */
-function simd8Pass(op: string, pass: 'fwd' | 'dgrad' | 'wgrad', variant: ConvVariant, g: ConvGeometry, run: () => boolean): boolean {
-  if (variant === 'simd8') {
-    if (g.groups !== 1 || !caps().simd8) throw new OpError(op, `variant 'simd8' needs groups = 1 (got ${g.groups}) and an adapter whose subgroups are exactly 8 lanes`);
-    if (!run()) throw new OpError(op, `variant 'simd8': the packed operands of input ${fmt([g.n, g.c, g.h, g.w])}, weight ${fmt([g.oc, g.c, g.kh, g.kw])} exceed this adapter's texture or binding limits`);
-    return true;
-  }
-  return variant === 'auto' && convSimd8Auto(pass, g) && run();
+/** A SIMD-8 plan that its runner found not to fit: planConv and the runner disagree (a bug), or a
+ * forced 'simd8' exceeds the adapter's texture or binding limits. */
+function simd8Misfit(op: string, g: ConvGeometry): OpError {
+  return new OpError(op, `the SIMD-8 kernels' packed operands of input ${fmt([g.n, g.c, g.h, g.w])}, weight ${fmt([g.oc, g.c / g.groups, g.kh, g.kw])} exceed this adapter's texture or binding limits`);
 }
 
 function checkTensor(op: string, t: Tensor, what: string): void {
@@ -176,34 +84,73 @@ function wgradTileCols(ncols: number): number {
   return Math.min(convTiles.tx, ncols <= 32 ? 4 : ncols <= 64 ? 8 : 16);
 }
 
-/**
- * The kernel family `auto` runs for a pass: for a weight gradient with one side of at most 8
- * channels on a software adapter 'narrow' (conv-narrow.ts); 'simd8' (matmul's v7 product,
- * conv-simd.ts) on a software adapter with 8-lane subgroups where its plan fits ('simd8-direct' for
- * the input gradients of narrow 3-wide stride-1 convolutions there: no im2col pack); else 'direct' for narrow groups
- * (fewer than 8 rows; for the weight gradient, when GEMM tiles would be over 95% padding: direct
- * runs ~0.1-1 GFLOP per CPU-second on lavapipe against ~2.3 for the GEMM), else 'gemm'
- * ('gemm-phased' for a strided input gradient). Exported for the benchmark's notes.
- */
-export function conv2dKernelChoice(pass: 'fwd' | 'dgrad' | 'wgrad', xShape: readonly number[], wShape: readonly number[], opts: Conv2dOptions = {}): 'narrow' | 'simd8' | 'simd8-direct' | 'simd8-narrow' | 'gemm' | 'gemm-phased' | 'direct' {
-  const g = convGeometry('conv2d', xShape, wShape, opts);
-  if (pass === 'wgrad' && g.n * g.oh * g.ow > 0 && narrowWgradAuto(g)) return 'narrow';
-  if (convSimd8Auto(pass, g)) {
-    const route = direct8Route(pass, g);
-    return route === 'narrow' ? 'simd8-narrow' : route === 'direct' ? 'simd8-direct' : 'simd8';
-  }
-  return ownKernelChoice(pass, g);
+export type ConvPass = 'fwd' | 'dgrad' | 'wgrad';
+
+/** The kernel a pass runs, by what it is: 'gemm' (implicit GEMM tiles), 'gemm-phased' (a strided
+ * input gradient per stride phase), 'direct' (direct loops), 'direct-uniform' (the input
+ * gradient of <= 8 channels with its weights in a uniform window); on the software adapter
+ * (simd8/): 'simd8' (matmul's SIMD-8 product), 'simd8-direct', 'simd8-narrow', 'narrow'. */
+export type ConvKind = 'narrow' | 'simd8' | 'simd8-direct' | 'simd8-narrow' | 'gemm' | 'gemm-phased' | 'direct' | 'direct-uniform';
+
+/** What runs for one pass of one geometry (`planConv`); benchmarks report `kind`. */
+export interface ConvPlan {
+  readonly pass: ConvPass;
+  readonly kind: ConvKind;
 }
 
-/** conv2dKernelChoice among this file's own kernels. */
-function ownKernelChoice(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry): 'gemm' | 'gemm-phased' | 'direct' {
+/**
+ * The plan for a pass (pure: geometry, caps and the tuning knobs in; no device access), the one
+ * place the kernel is chosen: the *Raw functions run what it says and the benchmarks print it.
+ * `auto`: for a weight gradient with one side of at most 8 channels on the SIMD-8 adapter
+ * 'narrow' (simd8/conv-narrow.ts); 'simd8' (matmul's v7 product, simd8/conv.ts) there where its
+ * plan fits ('simd8-direct' / 'simd8-narrow' for the input gradients of narrow 3-wide stride-1
+ * convolutions: no im2col pack); else 'direct' for narrow groups (fewer than 8 rows; for the
+ * weight gradient, when GEMM tiles would be over 95% padding: direct runs ~0.1-1 GFLOP per
+ * CPU-second on lavapipe against ~2.3 for the GEMM), else 'gemm' ('gemm-phased' for a strided
+ * input gradient). A forced variant ('gemm', 'direct', 'simd8') picks within its family, and
+ * 'simd8' on an adapter without it is an error saying why.
+ */
+export function planConv(pass: ConvPass, g: ConvGeometry, c: Caps = caps(), variant: ConvVariant = 'auto'): ConvPlan {
+  const plan = (kind: ConvKind): ConvPlan => ({ pass, kind });
+  const simd8Kind = (): ConvKind => {
+    const route = direct8Route(pass, g, c);
+    return route === 'narrow' ? 'simd8-narrow' : route === 'direct' ? 'simd8-direct' : 'simd8';
+  };
+  if (variant === 'simd8') {
+    if (g.groups !== 1 || !c.simd8) throw new OpError('conv2d', `variant 'simd8' needs groups = 1 (got ${g.groups}) and an adapter whose subgroups are exactly 8 lanes`);
+    return plan(simd8Kind());
+  }
+  if (variant === 'auto') {
+    if (pass === 'wgrad' && g.n * g.oh * g.ow > 0 && narrowWgradAuto(g, c)) return plan('narrow');
+    if ((pass !== 'wgrad' || g.n * g.oh * g.ow > 0) && convSimd8Auto(pass, g, c)) return plan(simd8Kind());
+  }
+  const own = ownKernelChoice(pass, g, variant);
+  return plan(own === 'direct' && pass === 'dgrad' && directDgradUniform(g) ? 'direct-uniform' : own);
+}
+
+/** One line for logs and benchmark notes. */
+export function describeConvPlan(p: ConvPlan, g: ConvGeometry): string {
+  return `conv2d ${p.pass} ${p.kind} [${g.n}, ${g.c}, ${g.h}, ${g.w}] * [${g.oc}, ${g.c / g.groups}, ${g.kh}, ${g.kw}] stride ${g.sh}x${g.sw} groups ${g.groups}`;
+}
+
+/** planConv's kind for shapes and options (the benchmark's notes). */
+export function conv2dKernelChoice(pass: ConvPass, xShape: readonly number[], wShape: readonly number[], opts: Conv2dOptions = {}): ConvKind {
+  return planConv(pass, convGeometry('conv2d', xShape, wShape, opts)).kind;
+}
+
+/** The generic kernels' choice: a forced 'gemm' or 'direct', else by channels and tile fill. */
+function ownKernelChoice(pass: ConvPass, g: ConvGeometry, variant: ConvVariant = 'auto'): 'gemm' | 'gemm-phased' | 'direct' {
   const cog = g.oc / g.groups;
   const cig = g.c / g.groups;
+  const phased = (g.sh > 1 || g.sw > 1) && g.dh === 1 && g.dw === 1;
+  if (variant === 'direct') return 'direct';
+  if (variant === 'gemm') return pass === 'dgrad' && phased ? 'gemm-phased' : 'gemm';
   if (pass === 'fwd') return cog < 8 ? 'direct' : 'gemm';
   if (pass === 'dgrad') {
     if (cig < 8) return 'direct';
-    return (g.sh > 1 || g.sw > 1) && g.dh === 1 && g.dw === 1 ? 'gemm-phased' : 'gemm';
+    return phased ? 'gemm-phased' : 'gemm';
   }
+  if (g.n * g.oh * g.ow === 0) return 'direct';
   const ncols = cig * g.kh * g.kw;
   const tx = wgradTileCols(ncols);
   const ty = tileRows(cog);
@@ -232,10 +179,10 @@ export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, opts
   const buffers = [out.bufferFor(op), xc.bufferFor(op), wc.bufferFor(op), (bc ?? wc).bufferFor(op)];
   const offs = [out.offset, xc.offset, wc.offset, (bc ?? wc).offset];
   const alpha = opts.negativeSlope ?? 0.01;
-  const pick = pickVariant(variant, cog);
-  if (simd8Pass(op, 'fwd', variant, g, () => convForwardSimd8(out, xc, wc, bc, g, act, alpha))) {
-    // done on v7
-  } else if (pick === 'direct') {
+  const plan = planConv('fwd', g, caps(), variant);
+  if (plan.kind.startsWith('simd8')) {
+    if (!convForwardSimd8(out, xc, wc, bc, g, act, alpha)) throw simd8Misfit(op, g);
+  } else if (plan.kind === 'direct') {
     dispatch(kernel('conv2d', 'direct_fwd', { defines: subgroupDefines(), constants: constants(g, extra) }), buffers, params({ n: out.size, offs, alpha }), grid1d(out.size));
   } else {
     const ty = tileRows(cog);
@@ -254,8 +201,6 @@ export function conv2dForwardRaw(x: Tensor, w: Tensor, bias: Tensor | null, opts
 }
 
 
-/** Off pins the direct input gradient without uniform weights (the benchmark's `--baseline`). */
-export const convDirectUniform = { enabled: true };
 
 /** Whether direct_dgrad_u applies: one group of at most 8 input channels whose rearranged
  * weights fit a uniform binding (3-channel first layers: wrn-stem, BigGAN's D input). */
@@ -277,10 +222,10 @@ export function conv2dInputGradRaw(dy: Tensor, w: Tensor, xShape: readonly numbe
   const cig = g.c / g.groups;
   const buffers = [dx.bufferFor(op), dyc.bufferFor(op), wc.bufferFor(op)];
   const offs = [dx.offset, dyc.offset, wc.offset];
-  const pick = pickVariant(variant, cig);
-  if (simd8Pass(op, 'dgrad', variant, g, () => convInputGradSimd8(dx, dyc, wc, g))) {
-    // done on v7
-  } else if (pick === 'direct' && directDgradUniform(g)) {
+  const plan = planConv('dgrad', g, caps(), variant);
+  if (plan.kind.startsWith('simd8')) {
+    if (!convInputGradSimd8(dx, dyc, wc, g)) throw simd8Misfit(op, g);
+  } else if (plan.kind === 'direct-uniform') {
     // one thread per input position, all (<= 8) channels, weights in a uniform buffer
     const wv = Math.ceil(g.c / 4);
     const wr = empty([WINDOW_FLOATS]);
@@ -290,14 +235,14 @@ export function conv2dInputGradRaw(dy: Tensor, w: Tensor, xShape: readonly numbe
     const threads = g.n * g.h * g.w;
     dispatch(kernel('conv2d', 'direct_dgrad_u', spec), [dx.bufferFor(op), dyc.bufferFor(op), { buffer: wr.bufferFor(op), offset: 0, size: WINDOW_FLOATS * 4 }], params({ n: threads, offs }), grid1d(threads));
     wr.dispose();
-  } else if (pick === 'direct') {
+  } else if (plan.kind === 'direct') {
     // one thread per input position and block of up to 8 channels of a group
     const cib = Math.min(cig, 8);
     const threads = g.n * g.groups * Math.ceil(cig / cib) * g.h * g.w;
     dispatch(kernel('conv2d', 'direct_dgrad', { defines: subgroupDefines(), constants: constants(g, { CIB: cib }) }), buffers, params({ n: threads, offs }), grid1d(threads));
   } else {
     const ty = tileRows(cig);
-    if ((g.sh > 1 || g.sw > 1) && g.dh === 1 && g.dw === 1) {
+    if (plan.kind === 'gemm-phased') {
       // stride phases: each (ih mod sh, iw mod sw) class with only the taps that reach it
       const cols = g.n * Math.ceil(g.h / g.sh) * Math.ceil(g.w / g.sw);
       const nth = Math.ceil(g.kh / g.sh);
@@ -338,12 +283,12 @@ export function conv2dWeightGradRaw(dy: Tensor, x: Tensor, wShape: readonly numb
   const ncols = cig * g.kh * g.kw;
   const kdim = g.n * g.oh * g.ow;
   const tx = wgradTileCols(ncols);
-  const useDirect = (variant === 'auto' ? ownKernelChoice('wgrad', g) : variant) === 'direct';
-  if (kdim > 0 && variant === 'auto' && narrowWgradAuto(g) && convWeightGradNarrow(dw, dyc, xc, g)) {
-    // one narrow side: conv-narrow.ts
-  } else if (kdim > 0 && simd8Pass(op, 'wgrad', variant, g, () => convWeightGradSimd8(dw, dyc, xc, g))) {
-    // done on v7
-  } else if (useDirect || kdim === 0) {
+  const plan = planConv('wgrad', g, caps(), variant);
+  if (plan.kind === 'narrow') {
+    if (!convWeightGradNarrow(dw, dyc, xc, g)) throw simd8Misfit(op, g);
+  } else if (plan.kind.startsWith('simd8') && kdim > 0) {
+    if (!convWeightGradSimd8(dw, dyc, xc, g)) throw simd8Misfit(op, g);
+  } else if (plan.kind === 'direct' || kdim === 0) {
     dispatch(
       kernel('conv2d', 'direct_wgrad', { defines: subgroupDefines(), constants: constants(g, {}) }),
       [dw.bufferFor(op), dyc.bufferFor(op), xc.bufferFor(op)],

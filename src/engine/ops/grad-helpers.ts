@@ -1,14 +1,14 @@
 /** The kernels autograd itself needs: the seed gradient, copies, and accumulation. */
 import type { Tensor } from '../tensor.ts';
 import { onesLike } from './creation.ts';
-import { contiguousCopy } from './movement.ts';
-import { binaryRaw, addInto } from './binary.ts';
+import { copyRaw } from './copy.ts';
+import { binaryRaw, addInto } from './binary-raw.ts';
 
 export { onesLike, addInto };
 
 /** A row-major copy with offset 0 (a gradient the caller may keep or modify in place). */
 export function copyOf(t: Tensor): Tensor {
-  return contiguousCopy(t);
+  return copyRaw(t);
 }
 
 /** a + b as a new tensor, without recording a graph. */

@@ -12,6 +12,7 @@
 import { Tensor, empty, fromData } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { OpError } from '../errors.ts';
+import type { Caps } from '../caps.ts';
 import { caps, dispatch, kernel, subgroupDefines } from './launch.ts';
 import { contiguous, contiguousCopy, copyInto, permute, reshape } from './movement.ts';
 
@@ -21,7 +22,7 @@ function dense(t: Tensor): Tensor {
 }
 import { zeros } from './creation.ts';
 import { linear, matmulRaw } from './matmul.ts';
-import { WINDOW_FLOATS } from './matmul-simd.ts';
+import { WINDOW_FLOATS } from '../simd8/matmul.ts';
 
 export const GRU_MAX_HIDDEN = 1024;
 const WG = 64;
@@ -31,14 +32,31 @@ function shp(t: Tensor): string {
 }
 
 
-/** Whether the forward step runs the SIMD-8 kernel (lavapipe): each gate block of W_hh and the
- * 16-row-padded h_{t-1} must fit a 64 KiB uniform window, H a multiple of the 8 lanes. */
-function simdStep(B: number, H: number): boolean {
-  return caps().simd8 && H % 8 === 0 && H * H <= WINDOW_FLOATS && Math.ceil(B / 16) * 16 * H <= WINDOW_FLOATS;
+/** The GRU step's kernels: 'simd8' (the software adapter's forward step: W_hh's gate blocks and
+ * h_{t-1} in uniform windows) or 'shared-h' (a workgroup of WG hidden units x `batchRows` batch
+ * rows with h_{t-1} in workgroup memory; the backward always runs it). */
+export interface GruStepPlan {
+  readonly kind: 'simd8' | 'shared-h';
+  /** Batch rows per workgroup of the shared-h kernels (BB). */
+  readonly batchRows: number;
+}
+
+/**
+ * The step's plan for batch B and hidden size H (pure). SIMD-8 where each gate block of W_hh and
+ * the 16-row-padded h_{t-1} fit a 64 KiB uniform window and H is a multiple of the 8 lanes.
+ * Batch rows: 4 up to H = 256, 2 up to 512, else 1 (h rows of 4 floats per unit in workgroup
+ * memory: 16 KiB, WebGPU's minimum), fewer where the adapter has less workgroup memory.
+ */
+export function planGruStep(B: number, H: number, c: Caps = caps()): GruStepPlan {
+  const simd = c.simd8 && H % 8 === 0 && H * H <= WINDOW_FLOATS && Math.ceil(B / 16) * 16 * H <= WINDOW_FLOATS;
+  let bb = H <= 256 ? 4 : H <= 512 ? 2 : 1;
+  while (bb > 1 && bb * H * 16 > c.maxWorkgroupStorage) bb /= 2;
+  if (bb * H * 16 > c.maxWorkgroupStorage) throw new OpError('gruRecurrence', `hidden size ${H} needs ${H * 16} bytes of workgroup memory, over this adapter's ${c.maxWorkgroupStorage}`);
+  return { kind: simd ? 'simd8' : 'shared-h', batchRows: bb };
 }
 
 function batchRows(H: number): number {
-  return H <= 256 ? 4 : H <= 512 ? 2 : 1;
+  return planGruStep(1, H).batchRows;
 }
 
 function gruParams(B: number, H: number, T: number, t = 0, first = 0, parity = 0, rows = 0, cols = 0): Uint32Array {
@@ -78,7 +96,8 @@ export function gruRecurrence(gi: Tensor, h0: Tensor, wHh: Tensor, bHh: Tensor, 
   if (T === 0) throw new OpError(op, `empty sequence (gi ${shp(gi)})`);
   if (H > GRU_MAX_HIDDEN) throw new OpError(op, `hidden size ${H} exceeds ${GRU_MAX_HIDDEN}`);
   if (B > 65535 * batchRows(H)) throw new OpError(op, `batch ${B} is too large`);
-  const BB = batchRows(H);
+  const plan = planGruStep(B, H);
+  const BB = plan.batchRows;
   const spec = { defines: subgroupDefines(), constants: { WG, HS: H, BB } };
   const gic = dense(gi);
   const bc = dense(bHh);
@@ -88,7 +107,7 @@ export function gruRecurrence(gi: Tensor, h0: Tensor, wHh: Tensor, bHh: Tensor, 
   // h0 into hs[0]; W_hh^T so the step kernel reads weights coalesced
   copyThrough(hs.view([B, H], [H, 1], 0), h0, true, false);
   const grid: [number, number] = [Math.ceil(H / WG), Math.ceil(B / BB)];
-  if (simdStep(B, H)) {
+  if (plan.kind === 'simd8') {
     // W_hh as is ([3H, H]: gate g's block at g*H*H, rows k, columns c), padded so each gate's
     // 64 KiB window stays inside the buffer; h_{t-1} ping-pongs between two 64 KiB buffers
     const w = empty([2 * H * H + WINDOW_FLOATS]);

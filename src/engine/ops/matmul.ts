@@ -15,20 +15,32 @@ import { OpError } from '../errors.ts';
 import { caps, dispatch, grid1d, kernel, subgroupDefines } from './launch.ts';
 import { contiguous, reshape } from './movement.ts';
 import { sumToShape, sum } from './reduce.ts';
-import { matmulSimd8 } from './matmul-simd.ts';
+import { matmulSimd8 } from '../simd8/matmul.ts';
 import { subgroupRowsFit, type Caps } from '../caps.ts';
 
 export type Activation = 'none' | 'relu' | 'gelu' | 'gelu_tanh' | 'leaky_relu' | 'tanh' | 'sigmoid';
-/** v1 naive, v2 16x16 tiles, v3 64x64 tiles with 4x4 micro-tiles, v4 128x128 with 8x8 and vec4
- * loads (falls back to v3 when the operands are not 4-aligned), v5 v4's tiles with 16x8 per thread,
- * v6 skinny products (a few rows: threads own output columns and split K, 8 rows per block), v7
- * the SIMD-8 layout for software adapters (packed operands, matmul-simd.ts; where its packed
- * operands exceed the adapter's texture limits it runs v5, or v3 when unaligned). */
-export type MatmulVariant = 'v1' | 'v2' | 'v3' | 'v4' | 'v5' | 'v6' | 'v7';
+/** The product's kernels by what they are: 'naive' (one thread per output), 'tiled' (16x16
+ * tiles), 'reg4x4' (64x64 tiles, 4x4 per thread), 'reg8x8' (128x128, 8x8 and vec4 loads; falls
+ * back to reg4x4 when the operands are not 4-aligned), 'reg16x8' (reg8x8's tiles with 16x8 per
+ * thread, its tile following the product), 'skinny' (a few rows: threads own output columns and
+ * split K, 8 rows per block), 'simd8' (the software adapter's layout: packed operands,
+ * simd8/matmul.ts; where its packed operands exceed the adapter's texture limits it runs
+ * reg16x8, or reg4x4 when unaligned). naive and tiled never win (bench/NOTES.md) and stay as
+ * references for the tests. */
+export type MatmulKind = 'naive' | 'tiled' | 'reg4x4' | 'reg8x8' | 'reg16x8' | 'skinny' | 'simd8';
+/** A kind, or its old name (v1..v7 in that order; kernels/matmul.wgsl's entry points keep them). */
+export type MatmulVariant = MatmulKind | 'v1' | 'v2' | 'v3' | 'v4' | 'v5' | 'v6' | 'v7';
+type Code = 'v1' | 'v2' | 'v3' | 'v4' | 'v5' | 'v6' | 'v7';
+const KIND: Record<Code, MatmulKind> = { v1: 'naive', v2: 'tiled', v3: 'reg4x4', v4: 'reg8x8', v5: 'reg16x8', v6: 'skinny', v7: 'simd8' };
+const CODE = Object.fromEntries(Object.entries(KIND).map(([c, k]) => [k, c])) as Record<MatmulKind, Code>;
+/** The kernel code of a variant given either way. */
+function codeOf(v: MatmulVariant): Code {
+  return (v in KIND ? v : CODE[v as MatmulKind]) as Code;
+}
 
 const ACT_CODE: Record<Activation, number> = { none: 0, relu: 1, gelu_tanh: 2, gelu: 3, leaky_relu: 4, tanh: 5, sigmoid: 6 };
-const ENTRY: Record<MatmulVariant, string> = { v1: 'v1_naive', v2: 'v2_tiled', v3: 'v3_reg4x4', v4: 'v4_reg8x8', v5: 'v5_reg16x8', v6: 'v6_skinny', v7: 'v7_simd8' };
-const TILE: Record<MatmulVariant, [number, number]> = { v1: [16, 16], v2: [16, 16], v3: [64, 64], v4: [128, 128], v5: [128, 128], v6: [8, 64], v7: [16, 32] };
+const ENTRY: Record<Code, string> = { v1: 'v1_naive', v2: 'v2_tiled', v3: 'v3_reg4x4', v4: 'v4_reg8x8', v5: 'v5_reg16x8', v6: 'v6_skinny', v7: 'v7_simd8' };
+const TILE: Record<Code, [number, number]> = { v1: [16, 16], v2: [16, 16], v3: [64, 64], v4: [128, 128], v5: [128, 128], v6: [8, 64], v7: [16, 32] };
 const MAX_BATCH_DIMS = 4;
 
 /** The template values and the SG_ROWS override for this device (see kernels/matmul.wgsl). */
@@ -62,10 +74,17 @@ export interface MatmulRawOptions extends MatmulOptions {
   skinnyLanes?: number;
 }
 
-/** The choice for one problem: which kernel, and how many K slices. */
+/** The choice for one problem: which kernel, and how many K slices; benchmarks report `kind`. */
 export interface MatmulPlan {
-  variant: MatmulVariant;
-  splits: number;
+  readonly kind: MatmulKind;
+  /** The kernel's old name (v1..v7), as kernels/matmul.wgsl's entry points carry it. */
+  readonly variant: Code;
+  readonly splits: number;
+}
+
+/** One line: the kind and the split. */
+export function describeMatmulPlan(p: MatmulPlan): string {
+  return `${p.kind}${p.splits > 1 ? ` split-K ${p.splits}` : ''}`;
 }
 
 // ------------------------------------------------------------------------------ heuristic
@@ -95,7 +114,7 @@ const SKINNY_MAX_M = 8;
  *    least 256 of K so the extra pass over splits * M * N partial sums stays small next to the
  *    M * N * K product.
  */
-export function pickMatmul(M: number, N: number, K: number, batch: number, vec4: boolean, c: Caps = caps()): MatmulPlan {
+export function planMatmul(M: number, N: number, K: number, batch: number, vec4: boolean, c: Caps = caps()): MatmulPlan {
   let cache = planCache.get(c);
   if (!cache) planCache.set(c, (cache = new Map()));
   const key = `${M},${N},${K},${batch},${vec4 ? 1 : 0}`;
@@ -105,7 +124,7 @@ export function pickMatmul(M: number, N: number, K: number, batch: number, vec4:
   // wants a couple per SM (132 on an H100).
   const busy = c.software ? 8 : 264;
   const tiles128 = Math.ceil(M / 128) * Math.ceil(N / 128) * batch;
-  let variant: MatmulVariant = 'v3';
+  let variant: Code = 'v3';
   if (vec4 && c.software) variant = 'v5';
   else if (vec4 && tiles128 >= 64) variant = 'v4';
   // v7 packs its operands, so alignment does not matter; it falls back to v5/v3 by itself when
@@ -119,10 +138,13 @@ export function pickMatmul(M: number, N: number, K: number, batch: number, vec4:
     splits = Math.min(Math.ceil(busy / tiles), Math.floor(K / 256), 64);
     if (splits < 2) splits = 1;
   }
-  const plan: MatmulPlan = { variant, splits };
+  const plan: MatmulPlan = { kind: KIND[variant], variant, splits };
   cache.set(key, plan);
   return plan;
 }
+
+/** planMatmul's old name. */
+export const pickMatmul = planMatmul;
 
 // ------------------------------------------------------------------------------ operand layout
 
@@ -270,8 +292,9 @@ export function matmulRaw(a: Tensor, b: Tensor, opts: MatmulRawOptions = {}): Te
   }
   const nbatch = numel(bshapeFull);
   const aligned = vec4Ok(A, tA ? M : K, stA) && vec4Ok(B, tB ? K : N, stB);
-  const plan = pickMatmul(M, N, K, nbatch, aligned);
-  let variant = opts.variant ?? plan.variant;
+  const plan = planMatmul(M, N, K, nbatch, aligned);
+  if (opts.variant !== undefined && !codeOf(opts.variant)) throw new OpError(op, `unknown variant '${opts.variant}': expected one of ${Object.values(KIND).join(', ')}`);
+  let variant: Code = opts.variant ? codeOf(opts.variant) : plan.variant;
   if ((variant === 'v4' || variant === 'v5') && !aligned) variant = 'v3';
   let splits = Math.max(1, Math.floor(opts.splits ?? (opts.variant ? 1 : plan.splits)));
   // k_chunk a multiple of 16 (the tiles' K step, and vec4-aligned), every slice non-empty

@@ -6,25 +6,14 @@
 import { Tensor, empty, numel, checkShape, contiguousStrides } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { OpError } from '../errors.ts';
-import { sumToShape } from './reduce.ts';
-import { dispatch, grid1d, kernel, stridedParams, defines, broadcastStrides } from './launch.ts';
+import { copyInto, copyRaw } from './copy.ts';
+import { broadcastStrides } from './launch.ts';
 
-/** Elements each copy_strided thread copies (RUN in kernels/copy.wgsl). */
-const COPY_RUN = 8;
-
-/** Copies `src` (any strides) into `dst` (any strides) of the same shape. */
-export function copyInto(dst: Tensor, src: Tensor): void {
-  if (dst.size === 0) return;
-  const params = stridedParams(src.shape, [dst, src]);
-  // RUN (kernels/copy.wgsl) elements per thread
-  dispatch(kernel('copy', 'copy_strided', { defines: defines(src.dtype) }), [dst.bufferFor('copy'), src.bufferFor('copy')], params, grid1d(Math.ceil(src.size / COPY_RUN)));
-}
+export { copyInto };
 
 /** A row-major copy of `t` (always a new tensor; autograd passes the gradient through). */
 export function contiguousCopy(t: Tensor): Tensor {
-  t.storageFor('contiguous');
-  const out = empty(t.shape, t.dtype);
-  copyInto(out, t);
+  const out = copyRaw(t);
   return record('contiguous', out, [t], [], (g) => [g]);
 }
 
@@ -95,12 +84,11 @@ export function transpose(t: Tensor, dim0 = -2, dim1 = -1): Tensor {
   return permute(t, perm);
 }
 
-/** Broadcasts `t` to `shape` (a view with zero strides); its backward sums over the expansion. */
-export function broadcastTo(t: Tensor, shape: readonly number[]): Tensor {
+/** `t` viewed at `shape` with zero strides along broadcast dimensions, without recording a graph
+ * (broadcastTo in reduce.ts records it, its backward being a sum). */
+export function expandView(t: Tensor, shape: readonly number[]): Tensor {
   t.storageFor('broadcastTo');
   checkShape('broadcastTo', shape);
   const strides = broadcastStrides('broadcastTo', t, shape);
-  const out = t.view(shape, strides, t.offset);
-  const inShape = t.shape;
-  return record('broadcastTo', out, [t], [], (g) => [sumToShape(g, inShape)]);
+  return t.view(shape, strides, t.offset);
 }

@@ -18,8 +18,8 @@ import { Tensor, empty, numel } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { OpError } from '../errors.ts';
 import { dispatch, grid1d, kernel, WG } from './launch.ts';
-import { contiguous, reshape, broadcastTo, copyInto } from './movement.ts';
-import { binaryRaw, compareRaw, scaleRaw } from './binary.ts';
+import { contiguous, reshape, copyInto, expandView } from './movement.ts';
+import { binaryRaw, compareRaw, scaleRaw } from './binary-raw.ts';
 
 export type Axes = number | readonly number[] | undefined;
 
@@ -492,4 +492,12 @@ export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
   const r = reshape(s, shape);
   s.dispose();
   return r;
+}
+
+/** Broadcasts `t` to `shape` (a view with zero strides); its backward sums over the expansion.
+ * Here beside sumToShape, so movement.ts needs nothing from the reductions. */
+export function broadcastTo(t: Tensor, shape: readonly number[]): Tensor {
+  const out = expandView(t, shape);
+  const inShape = t.shape;
+  return record('broadcastTo', out, [t], [], (g) => [sumToShape(g, inShape)]);
 }

@@ -22,17 +22,13 @@
 import type { Tensor } from '../tensor.ts';
 import { empty } from '../tensor.ts';
 import { runtime } from '../runtime.ts';
-import type { Device } from '../device.ts';
-import type { ConvGeometry } from './conv.ts';
-import { caps, dispatch, grid1d, kernel, subgroupDefines } from './launch.ts';
-import { acquireTexture, panelView, planSimd8, releaseTexture, runSimd8, type Simd8Plan } from './matmul-simd.ts';
-import { convForwardNarrow, convInputGradDirect8, convInputGradNarrow, direct8Route } from './conv-direct8.ts';
+import type { Caps } from '../caps.ts';
+import type { ConvGeometry } from '../ops/conv-geometry.ts';
+import { convSimd8 } from '../tuning.ts';
+import { caps, dispatch, grid1d, kernel, subgroupDefines } from '../ops/launch.ts';
+import { acquireTexture, panelView, planSimd8, releaseTexture, runSimd8, type Simd8Plan } from './matmul.ts';
+import { convForwardNarrow, convInputGradDirect8, convInputGradNarrow, direct8Route } from './conv-direct.ts';
 
-/** `enabled`: off pins conv.ts's own kernels (the benchmark's `--baseline` rows);
- * `textureBudget`: bytes of panel texture a pass may hold at once (more images: more groups;
- * tests shrink it to cover several groups); `packRows`: texel rows per simd_pack_t workgroup
- * (the window path rounds it to whole tap rows; exposed for tuning sweeps). */
-export const convSimd8 = { enabled: true, textureBudget: 64 * 2 ** 20, packRows: 16 };
 /** Stride phases an input gradient may split into (PackParams' phase table holds 16). */
 const MAX_PHASES = 16;
 /** Longest source window of simd_pack_t's window path (pk_window). */
@@ -58,14 +54,14 @@ const AUTO_MIN_K = 16;
  * (K = batch x space) ran as fast or faster here on every benchmark shape (bench/NOTES.md,
  * "Convolution on the SIMD-8 product").
  */
-export function convSimd8Auto(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry): boolean {
-  if (!convSimd8.enabled || g.groups !== 1 || !caps().simd8) return false;
-  const route = direct8Route(pass, g);
+export function convSimd8Auto(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry, c: Caps = caps()): boolean {
+  if (!convSimd8.enabled || g.groups !== 1 || !c.simd8) return false;
+  const route = direct8Route(pass, g, c);
   if (pass === 'dgrad' && g.c < 8) return route === 'narrow';
   if (route) return true;
   const parts = passParts(pass, g);
   if (pass !== 'wgrad' && Math.min(...parts.map((p) => p.K)) < AUTO_MIN_K) return false;
-  return planPass(pass, g, runtime().device) !== null;
+  return planPass(pass, g, c) !== null;
 }
 
 // ------------------------------------------------------------------------------ planning
@@ -127,21 +123,21 @@ function passParts(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry): Part[] {
 
 /** Images per group (the largest count whose panels fit every part's texture under the limits),
  * each part's plan for it, or null when a part does not fit even for one image. */
-function planPass(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry, dev: Device): PassPlan | null {
+function planPass(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry, c: Caps): PassPlan | null {
   const parts = passParts(pass, g);
-  if (pass === 'wgrad') return planWgrad(parts[0], g.n, dev);
+  if (pass === 'wgrad') return planWgrad(parts[0], g.n, c);
   let nb = g.n;
   for (const part of parts) {
-    const one = planSimd8(part.rows, part.P, part.K, 1, caps(), false);
+    const one = planSimd8(part.rows, part.P, part.K, 1, c, false);
     if (!one) return null;
-    const maxLayers = Math.min(caps().maxTextureArrayLayers, Math.max(Math.floor(convSimd8.textureBudget / (128 * one.kh)), one.layers));
+    const maxLayers = Math.min(c.maxTextureArrayLayers, Math.max(Math.floor(convSimd8.textureBudget / (128 * one.kh)), one.layers));
     // >= 1 image: maxLayers >= one.layers
     nb = Math.min(nb, Math.floor((Math.floor(maxLayers / one.nKt) * 32) / part.P));
   }
   nb = Math.ceil(g.n / Math.ceil(g.n / nb)); // equal groups
   const plans: Simd8Plan[] = [];
   for (const part of parts) {
-    const plan = planSimd8(part.rows, nb * part.P, part.K, 1, caps(), false);
+    const plan = planSimd8(part.rows, nb * part.P, part.K, 1, c, false);
     if (!plan) return null;
     plans.push(plan);
   }
@@ -152,15 +148,15 @@ function planPass(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry, dev: Device)
 
 /** The weight gradient's plan: K = images x OH x OW in groups of `nb` images whose texture
  * (about 128 bytes x K x panels: im2col's size) stays under the budget, or null. */
-function planWgrad(part: Part, n: number, dev: Device): PassPlan | null {
+function planWgrad(part: Part, n: number, c: Caps): PassPlan | null {
   const texBytes = (p: Simd8Plan) => 128 * p.kh * p.layers;
   let nb = Math.max(1, Math.min(n, Math.floor(convSimd8.textureBudget / (128 * Math.ceil(part.P / 32) * part.K))));
-  let plan = planSimd8(part.rows, part.P, nb * part.K, 1, caps(), false);
+  let plan = planSimd8(part.rows, part.P, nb * part.K, 1, c, false);
   // chunk and layer padding may take it over: fewer images until it fits
-  while (plan && nb > 1 && texBytes(plan) > convSimd8.textureBudget) plan = planSimd8(part.rows, part.P, --nb * part.K, 1, caps(), false);
+  while (plan && nb > 1 && texBytes(plan) > convSimd8.textureBudget) plan = planSimd8(part.rows, part.P, --nb * part.K, 1, c, false);
   if (!plan || texBytes(plan) > convSimd8.textureBudget) return null;
   nb = Math.ceil(n / Math.ceil(n / nb)); // equal groups
-  const eq = planSimd8(part.rows, part.P, nb * part.K, 1, caps(), false);
+  const eq = planSimd8(part.rows, part.P, nb * part.K, 1, c, false);
   return eq ? { parts: [part], nb, plans: [eq], phased: false } : null;
 }
 
@@ -249,7 +245,7 @@ export function convForwardSimd8(out: Tensor, x: Tensor, w: Tensor, bias: Tensor
     convForwardNarrow(out, x, w, bias, g, act, alpha);
     return true;
   }
-  const pp = planPass('fwd', g, runtime().device);
+  const pp = planPass('fwd', g, caps());
   if (!pp) return false;
   const P = g.oh * g.ow;
   runPass('conv2d', pp, g.n, w, x, (_i, plan, packed, tex, n0) => {
@@ -267,7 +263,7 @@ export function convInputGradSimd8(dx: Tensor, dy: Tensor, w: Tensor, g: ConvGeo
   if (route === 'narrow') convInputGradNarrow(dx, dy, w, g);
   if (route === 'direct') convInputGradDirect8(dx, dy, w, g);
   if (route) return true;
-  const pp = planPass('dgrad', g, runtime().device);
+  const pp = planPass('dgrad', g, caps());
   if (!pp) return false;
   const epi = { bias: null, biasCode: 0, act: 0, alpha: 0, spare: w, defines: subgroupDefines() };
   const P = pp.parts[0].P;
@@ -305,7 +301,7 @@ export function convInputGradSimd8(dx: Tensor, dy: Tensor, w: Tensor, g: ConvGeo
 export function convWeightGradSimd8(dw: Tensor, dy: Tensor, x: Tensor, g: ConvGeometry): boolean {
   const op = 'conv2d weight gradient';
   const dev = runtime().device;
-  const pp = planPass('wgrad', g, dev);
+  const pp = planPass('wgrad', g, caps());
   if (!pp) return false;
   const part = pp.parts[0];
   const groups = Math.ceil(g.n / pp.nb);

@@ -13,20 +13,19 @@
  */
 import type { Tensor } from '../tensor.ts';
 import { empty } from '../tensor.ts';
-import type { ConvGeometry } from './conv.ts';
-import { caps, dispatch, grid1d, kernel, subgroupDefines } from './launch.ts';
-import { WINDOW_FLOATS } from './matmul-simd.ts';
+import type { ConvGeometry } from '../ops/conv-geometry.ts';
+import type { Caps } from '../caps.ts';
+import { convDirect8 } from '../tuning.ts';
+import { caps, dispatch, grid1d, kernel, subgroupDefines } from '../ops/launch.ts';
+import { WINDOW_FLOATS } from './matmul.ts';
 
-/** `dgrad`: off keeps v7 for the input gradients dgradDirectPicked would take; `narrowForward`
- * off for the forwards (and input gradients) the narrow kernel would take (tests cover both). */
-export const convDirect8 = { dgrad: true, narrowForward: true };
 
 /** Which of this file's kernels runs a pass that is on the SIMD-8 path, or null for v7: the one
  * place the order is decided (conv-simd.ts runs it, conv.ts's conv2dKernelChoice reports it).
  * The narrow forward first (<= 4 channels on the narrow side), then dgrad_simd8. */
-export function direct8Route(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry): 'narrow' | 'direct' | null {
-  if (pass === 'fwd') return fwdNarrowApplies(g) ? 'narrow' : null;
-  if (pass === 'dgrad') return dgradNarrowApplies(g) ? 'narrow' : dgradDirectPicked(g) ? 'direct' : null;
+export function direct8Route(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry, c: Caps = caps()): 'narrow' | 'direct' | null {
+  if (pass === 'fwd') return fwdNarrowApplies(g, c) ? 'narrow' : null;
+  if (pass === 'dgrad') return dgradNarrowApplies(g, c) ? 'narrow' : dgradDirectPicked(g, c) ? 'direct' : null;
   return null;
 }
 
@@ -36,9 +35,9 @@ export function direct8Route(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry): 
 /** Whether conv2d.wgsl's dgrad_simd8 applies: 8-lane subgroups, one group, stride 1, a kernel
  * 3 wide with horizontal dilation 1 or 1 wide (any height and vertical dilation), and a block's
  * weights (C_out x KH x KW x 16 floats) within one uniform window. */
-export function dgradDirectApplies(g: ConvGeometry): boolean {
+export function dgradDirectApplies(g: ConvGeometry, c: Caps = caps()): boolean {
   const grid = g.n <= 65535 && g.h * Math.ceil(g.w / 32) <= 65535;
-  return grid && g.groups === 1 && g.sh === 1 && g.sw === 1 && (g.kw === 1 || (g.kw === 3 && g.dw === 1)) && g.oc * g.kh * g.kw * 16 <= WINDOW_FLOATS && caps().simd8;
+  return grid && g.groups === 1 && g.sh === 1 && g.sw === 1 && (g.kw === 1 || (g.kw === 3 && g.dw === 1)) && g.oc * g.kh * g.kw * 16 <= WINDOW_FLOATS && c.simd8;
 }
 
 /** Input channels up to which the direct SIMD-8 input gradient runs instead of v7
@@ -47,8 +46,8 @@ export function dgradDirectApplies(g: ConvGeometry): boolean {
 const DIRECT_MAX_CHANNELS = 32;
 
 /** Whether the input gradient on the SIMD-8 path runs dgrad_simd8 rather than v7. */
-export function dgradDirectPicked(g: ConvGeometry): boolean {
-  return convDirect8.dgrad && g.c <= DIRECT_MAX_CHANNELS && dgradDirectApplies(g);
+export function dgradDirectPicked(g: ConvGeometry, c: Caps = caps()): boolean {
+  return convDirect8.dgrad && g.c <= DIRECT_MAX_CHANNELS && dgradDirectApplies(g, c);
 }
 
 /** dx = conv_transpose(dy, w) by dgrad_simd8 (contiguous dy, w; dgradDirectApplies(g)): per block
@@ -95,9 +94,9 @@ export function convInputGradDirect8(dx: Tensor, dy: Tensor, w: Tensor, g: ConvG
  * most 4 output channels, stride 1, a kernel 3 wide with horizontal dilation 1 or 1 wide, one
  * group, the weights (C_in x KH x KW vec4s) within one uniform window. Measured on BigGAN's
  * 256 -> 3 output convolution (bench/NOTES.md). */
-export function fwdNarrowApplies(g: ConvGeometry): boolean {
+export function fwdNarrowApplies(g: ConvGeometry, c: Caps = caps()): boolean {
   const grid = g.n <= 65535 && g.oh * Math.ceil(g.ow / 32) <= 65535;
-  return grid && convDirect8.narrowForward && g.groups === 1 && g.oc <= 4 && g.sh === 1 && g.sw === 1 && (g.kw === 1 || (g.kw === 3 && g.dw === 1)) && g.c * g.kh * g.kw * 4 <= WINDOW_FLOATS && caps().simd8;
+  return grid && convDirect8.narrowForward && g.groups === 1 && g.oc <= 4 && g.sh === 1 && g.sw === 1 && (g.kw === 1 || (g.kw === 3 && g.dw === 1)) && g.c * g.kh * g.kw * 4 <= WINDOW_FLOATS && c.simd8;
 }
 
 /** The input gradient of a stride-1 convolution as the forward convolution fwd_narrow_simd8 runs:
@@ -112,9 +111,9 @@ function dgradAsForward(g: ConvGeometry): ConvGeometry | null {
 
 /** Whether the input gradient runs as a narrow forward (at most 4 input channels, stride 1;
  * fwdNarrowApplies for dgradAsForward's geometry). */
-export function dgradNarrowApplies(g: ConvGeometry): boolean {
+export function dgradNarrowApplies(g: ConvGeometry, c: Caps = caps()): boolean {
   const fg = dgradAsForward(g);
-  return fg !== null && fwdNarrowApplies(fg);
+  return fg !== null && fwdNarrowApplies(fg, c);
 }
 
 /** y = act(conv(x, w) + bias) by fwd_narrow_simd8 (contiguous x, w, bias; fwdNarrowApplies(g)). */

@@ -9,16 +9,12 @@
 import type { Tensor } from '../tensor.ts';
 import { empty } from '../tensor.ts';
 import { runtime } from '../runtime.ts';
-import type { ConvGeometry } from './conv.ts';
-import { caps, dispatch, grid1d, kernel, subgroupDefines } from './launch.ts';
-import { WINDOW_FLOATS } from './matmul-simd.ts';
+import type { ConvGeometry } from '../ops/conv-geometry.ts';
+import type { Caps } from '../caps.ts';
+import { convNarrow } from '../tuning.ts';
+import { caps, dispatch, grid1d, kernel, subgroupDefines } from '../ops/launch.ts';
+import { WINDOW_FLOATS } from './matmul.ts';
 
-/** `enabled`: off keeps the other weight-gradient kernels (the benchmark's `--baseline`);
- * `windowFloats`: floats of packed narrow operand per group (at most 16384, one uniform window;
- * tests shrink it to cover several groups); `broadcast`: off keeps the kernel's plain loop where
- * the subgroup-broadcast one applies, `taps3` off its per-tap columns where the 3-tap ones apply
- * (tests run each). */
-export const convNarrow = { enabled: true, windowFloats: WINDOW_FLOATS, broadcast: true, taps3: true };
 
 
 interface NarrowPlan {
@@ -49,8 +45,8 @@ export function narrowWgradPlan(g: ConvGeometry): NarrowPlan | null {
 
 /** Whether `auto` runs the weight gradient here: a software adapter (the layout is made for
  * llvmpipe's cheap uniform loads; measured there only) and a plan that fits. */
-export function narrowWgradAuto(g: ConvGeometry): boolean {
-  return convNarrow.enabled && caps().simd8 && narrowWgradPlan(g) !== null;
+export function narrowWgradAuto(g: ConvGeometry, c: Caps = caps()): boolean {
+  return convNarrow.enabled && c.simd8 && narrowWgradPlan(g) !== null;
 }
 
 /** dw = the weight gradient into `dw` (contiguous dy, x); false when no plan fits. */

@@ -14,7 +14,7 @@ import { empty } from '../tensor.ts';
 import { runtime } from '../runtime.ts';
 import type { Device } from '../device.ts';
 import type { Caps } from '../caps.ts';
-import { caps, dispatch, grid1d, kernel } from './launch.ts';
+import { caps, dispatch, grid1d, kernel } from '../ops/launch.ts';
 
 /** Floats in one uniform window: WebGPU's 64 KiB uniform binding limit. */
 export const WINDOW_FLOATS = 16384;
