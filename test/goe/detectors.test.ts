@@ -6,7 +6,7 @@
  * linear algebra, no leaks, and the bad-input errors.
  */
 import { describe, it, expect, beforeAll } from 'vitest';
-import { keep, linear, memoryStats, noGrad, reshape, runtime, tensor, OpError, type Tensor } from '../../src/engine/index.ts';
+import { keep, linear, Linear, memoryStats, noGrad, reshape, runtime, tensor, OpError, type Tensor } from '../../src/engine/index.ts';
 import {
   cholesky,
   energyDetector,
@@ -258,6 +258,24 @@ describe('Detector interface and scoreAll', () => {
       })());
       expect(computeOodMetrics(inScores, outScores).auroc, det.name).toBe(1);
     }
+  });
+
+  it('a module works as the model (its forward), for the logit detectors, ODIN and Mahalanobis', async () => {
+    const mod = new Linear(d, c);
+    const fn = (x: Tensor) => mod.forward(x);
+    const x = t32(batches[0]!, [sizes[0]!, d]);
+    const pairs: [Detector, Detector][] = [
+      [energyDetector({ model: mod }), energyDetector({ model: fn })],
+      [mspDetector({ model: mod, temperature: 3 }), mspDetector({ model: fn, temperature: 3 })],
+      [odinDetector({ model: mod, eps: 0.01 }), odinDetector({ model: fn, eps: 0.01 })],
+    ];
+    for (const [byModule, byFunction] of pairs) expect(await read(byModule.score(x)), byModule.name).toEqual(await read(byFunction.score(x)));
+    const labels = [0, 1, 2, 3, 4];
+    const fitted = [mahalanobisDetector({ features: mod }), mahalanobisDetector({ features: fn })];
+    for (const det of fitted) await det.fit([{ input: t32(randArray(40 * d, 230, -2, 2), [40, d]), labels: Array.from({ length: 40 }, (_, i) => labels[i % 5]!) }]);
+    expect(await read(fitted[0]!.score(x))).toEqual(await read(fitted[1]!.score(x)));
+    expect(() => energyDetector({ model: {} as never })).toThrow(/options.model must be a function from inputs to a tensor, or a module with forward\(x\)/);
+    x.dispose();
   });
 });
 

@@ -27,6 +27,13 @@ describe('OodMetrics', () => {
     expect(metrics.compute()).toEqual(computeOodMetrics(IN_SCORES, OOD_SCORES));
   });
 
+  it('update with one boolean flags the whole batch', () => {
+    const metrics = new OodMetrics().update(IN_SCORES, false).update(new Float32Array(OOD_SCORES), true);
+    expect(metrics.compute()).toEqual(computeOodMetrics(IN_SCORES, OOD_SCORES));
+    expect(() => new OodMetrics().update([0.1, NaN], true)).toThrow(/NaN/);
+    expect(() => new OodMetrics().update([0.1], 1 as never)).toThrow(/one boolean for the batch/);
+  });
+
   it('passes the convention and PR rule through', () => {
     const metrics = new OodMetrics({ convention: 'in-positive', prRule: 'trapezoid' });
     metrics.update([...IN_SCORES, ...OOD_SCORES], [false, false, false, false, true, true, true]);

@@ -3,7 +3,7 @@
  * in-distribution training data), then score batches. A score is an outlier score: higher means
  * more likely out-of-distribution, the convention of src/goe/metrics.
  */
-import type { Tensor } from '../../engine/index.ts';
+import { OpError, type Tensor } from '../../engine/index.ts';
 
 /** One batch of in-distribution training data: inputs and their class labels. */
 export interface LabelledBatch {
@@ -16,6 +16,16 @@ export type Batches<B> = Iterable<B> | AsyncIterable<B>;
 
 /** Maps a batch of inputs to a tensor (logits [N, C], or features [N, D]). */
 export type TensorFn = (x: Tensor) => Tensor;
+
+/** What a detector runs on its inputs: a function, or a module (its `forward`), e.g. a WideResNet. */
+export type TensorModel = TensorFn | { forward(x: Tensor): Tensor };
+
+/** `model` as a function (a module's `forward`, bound to it); anything else is an OpError of `op`. */
+export function asTensorFn(op: string, option: string, model: TensorModel | undefined): TensorFn {
+  if (typeof model === 'function') return model;
+  if (typeof model === 'object' && model !== null && typeof model.forward === 'function') return (x) => model.forward(x);
+  throw new OpError(op, `options.${option} must be a function from inputs to a tensor, or a module with forward(x)`);
+}
 
 export interface Detector {
   readonly name: string;

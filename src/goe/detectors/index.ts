@@ -3,7 +3,7 @@
  * from logits (MSP, Energy, MaxLogit, Entropy), ODIN, and Mahalanobis on features, plus
  * `scoreAll` that reads the scores back once per batch for the metrics.
  */
-export { scoreAll, type Batches, type Detector, type LabelledBatch, type TensorFn } from './detector.ts';
+export { scoreAll, asTensorFn, type Batches, type Detector, type LabelledBatch, type TensorFn, type TensorModel } from './detector.ts';
 export {
   mspScore,
   energyScore,

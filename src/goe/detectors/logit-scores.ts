@@ -5,7 +5,7 @@
  * large logits and large temperatures neither overflow nor lose the answer.
  */
 import { OpError, Tensor, div, logSoftmax, logsumexp, max, mul, neg, noGrad, scope, softmax, sum } from '../../engine/index.ts';
-import type { Detector, TensorFn } from './detector.ts';
+import { asTensorFn, type Detector, type TensorModel } from './detector.ts';
 
 export function checkLogits(op: string, logits: Tensor): void {
   if (!(logits instanceof Tensor)) throw new OpError(op, 'expected a Tensor of logits');
@@ -61,14 +61,15 @@ export function entropyScore(logits: Tensor, temperature = 1): Tensor {
 }
 
 export interface LogitDetectorOptions {
-  /** Maps an input batch to logits [N, C]; without one, `score` takes the logits themselves. */
-  readonly model?: TensorFn;
+  /** Maps an input batch to logits [N, C] (a function or a module such as a WideResNet); without
+   * one, `score` takes the logits themselves. */
+  readonly model?: TensorModel;
   /** Softmax / energy temperature T (default 1). */
   readonly temperature?: number;
 }
 
 function logitDetector(name: string, fn: (logits: Tensor) => Tensor, opts: LogitDetectorOptions): Detector {
-  const model = opts.model;
+  const model = opts.model === undefined ? undefined : asTensorFn(name, 'model', opts.model);
   return {
     name,
     score(input: Tensor): Tensor {

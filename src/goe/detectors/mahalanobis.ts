@@ -31,7 +31,7 @@ import {
   sum,
   tensor,
 } from '../../engine/index.ts';
-import type { Batches, Detector, LabelledBatch, TensorFn } from './detector.ts';
+import { asTensorFn, type Batches, type Detector, type LabelledBatch, type TensorFn, type TensorModel } from './detector.ts';
 import { cholesky, invertLower, NotPositiveDefiniteError } from './linalg.ts';
 import { checkEps, perturbInput } from './perturb.ts';
 
@@ -40,7 +40,7 @@ export const MAHALANOBIS_DEFAULT_RIDGE = 1e-6;
 
 export interface MahalanobisOptions {
   /** Maps an input batch to features [N, D] (any rank >= 2 is flattened to [N, D]). */
-  readonly features: TensorFn;
+  readonly features: TensorModel;
   /** Input perturbation size (default 0: none). Lee et al. tune it in {0, 0.0005, ..., 0.2}. */
   readonly eps?: number;
   /** Per-channel std of the input normalisation: the step becomes eps / std per channel. */
@@ -156,6 +156,8 @@ function flattenFeatures(op: string, f: Tensor): Tensor {
 export class MahalanobisDetector implements Detector {
   readonly name: string;
   private readonly opts: MahalanobisOptions;
+  /** options.features as a function. */
+  private readonly features: TensorFn;
   private readonly eps: number;
   private stats: MahalanobisStats | null = null;
   /** GPU constants: W^T [D, D], (W mu_c)^T [D, C], |W mu_c|^2 [C]. */
@@ -164,7 +166,7 @@ export class MahalanobisDetector implements Detector {
   private nuSq: Tensor | null = null;
 
   constructor(opts: MahalanobisOptions) {
-    if (typeof opts?.features !== 'function') throw new OpError('mahalanobis', 'options.features must be a function from inputs to features [N, D]');
+    this.features = asTensorFn('mahalanobis', 'features', opts?.features);
     this.opts = opts;
     this.eps = opts.eps ?? 0;
     checkEps('mahalanobis', this.eps);
@@ -182,7 +184,7 @@ export class MahalanobisDetector implements Detector {
   async fit(data: Batches<LabelledBatch>): Promise<void> {
     let acc: MomentAccumulator | null = null;
     for await (const batch of data) {
-      const f = noGrad(() => scope(() => flattenFeatures('mahalanobis.fit', this.opts.features(batch.input))));
+      const f = noGrad(() => scope(() => flattenFeatures('mahalanobis.fit', this.features(batch.input))));
       let values: Float32Array;
       try {
         values = (await f.data()) as Float32Array;
@@ -270,7 +272,7 @@ export class MahalanobisDetector implements Detector {
   /** The perturbed input x' = x - eps * sign(d D_chat / dx) / std (a new tensor; x is untouched). */
   perturb(input: Tensor): Tensor {
     if (!this.stats) throw new OpError('mahalanobis', 'call fit() (or fitFeatures()) before scoring');
-    return perturbInput('mahalanobis', input, (xl) => this.closestClassLoss(this.opts.features(xl)), {
+    return perturbInput('mahalanobis', input, (xl) => this.closestClassLoss(this.features(xl)), {
       eps: this.eps,
       inputStd: this.opts.inputStd,
       freeze: this.opts.freeze,
@@ -281,7 +283,7 @@ export class MahalanobisDetector implements Detector {
     if (!this.stats) throw new OpError('mahalanobis', 'call fit() (or fitFeatures()) before scoring');
     const x = this.eps > 0 ? this.perturb(input) : input;
     try {
-      return noGrad(() => scope(() => this.scoreFeatures(this.opts.features(x))));
+      return noGrad(() => scope(() => this.scoreFeatures(this.features(x))));
     } finally {
       if (x !== input) x.dispose();
     }

@@ -13,7 +13,7 @@
  * same temperature T (pytorch-ood scores x' at T = 1).
  */
 import { OpError, Tensor, compare, div, logSoftmax, max, mul, neg, noGrad, scope, sum } from '../../engine/index.ts';
-import type { Detector, TensorFn } from './detector.ts';
+import { asTensorFn, type Detector, type TensorFn, type TensorModel } from './detector.ts';
 import { checkLogits, checkTemperature, mspScore } from './logit-scores.ts';
 import { checkEps, perturbInput, type PerturbOptions } from './perturb.ts';
 
@@ -22,7 +22,7 @@ export const ODIN_DEFAULT_EPS = 0.0014;
 
 export interface OdinOptions {
   /** Maps an input batch to logits [N, C]. */
-  readonly model: TensorFn;
+  readonly model: TensorModel;
   /** Temperature T (default 1000). */
   readonly temperature?: number;
   /** Perturbation size eps (default 0.0014; 0 turns the perturbation off). */
@@ -48,30 +48,30 @@ export function odinLoss(logits: Tensor, temperature = ODIN_DEFAULT_TEMPERATURE)
   });
 }
 
-function resolve(opts: OdinOptions): { temperature: number; eps: number } {
-  if (typeof opts?.model !== 'function') throw new OpError('odin', 'options.model must be a function from inputs to logits');
+function resolve(opts: OdinOptions): { model: TensorFn; temperature: number; eps: number } {
+  const model = asTensorFn('odin', 'model', opts?.model);
   const temperature = opts.temperature ?? ODIN_DEFAULT_TEMPERATURE;
   const eps = opts.eps ?? ODIN_DEFAULT_EPS;
   checkTemperature('odin', temperature);
   checkEps('odin', eps);
-  return { temperature, eps };
+  return { model, temperature, eps };
 }
 
 /** The perturbed input x' of ODIN (a new tensor; x is untouched). */
 export function odinPerturb(x: Tensor, opts: OdinOptions): Tensor {
-  const { temperature, eps } = resolve(opts);
+  const { model, temperature, eps } = resolve(opts);
   const p: PerturbOptions = { eps, inputStd: opts.inputStd, freeze: opts.freeze };
-  return perturbInput('odin', x, (xl) => odinLoss(opts.model(xl), temperature), p);
+  return perturbInput('odin', x, (xl) => odinLoss(model(xl), temperature), p);
 }
 
 export function odinDetector(opts: OdinOptions): Detector {
-  const { temperature, eps } = resolve(opts);
+  const { model, temperature, eps } = resolve(opts);
   return {
     name: `ODIN(T=${temperature}, eps=${eps})`,
     score(input: Tensor): Tensor {
       const xp = eps === 0 ? input : odinPerturb(input, opts);
       try {
-        return noGrad(() => scope(() => mspScore(opts.model(xp), temperature)));
+        return noGrad(() => scope(() => mspScore(model(xp), temperature)));
       } finally {
         if (xp !== input) xp.dispose();
       }

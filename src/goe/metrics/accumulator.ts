@@ -55,10 +55,19 @@ export class OodMetrics {
 
   /**
    * Adds a batch of outlier scores (higher = more OOD) and, per sample, whether it is OOD
-   * (see `OodMembership`). Throws, adding nothing, on mismatched lengths, NaN / infinite scores
-   * or NaN labels.
+   * (see `OodMembership`), or one boolean for the whole batch (`update(oodScores, true)`).
+   * Throws, adding nothing, on mismatched lengths, NaN / infinite scores or NaN labels.
    */
-  update(scores: ScoreArray, isOodOrLabels: OodMembership): this {
+  update(scores: ScoreArray, isOodOrLabels: OodMembership | boolean): this {
+    if (typeof isOodOrLabels === 'boolean') {
+      assertFiniteScores(scores, 'update batch');
+      const into = isOodOrLabels ? this.oodScores : this.inScores;
+      for (let i = 0; i < scores.length; i++) into.push(scores[i]!);
+      return this;
+    }
+    if (typeof isOodOrLabels !== 'object' || isOodOrLabels === null || typeof isOodOrLabels.length !== 'number') {
+      throw new Error(`update: expected per-sample OOD flags or labels, or one boolean for the batch; got ${String(isOodOrLabels)}`);
+    }
     if (scores.length !== isOodOrLabels.length) {
       throw new Error(`update: ${scores.length} scores but ${isOodOrLabels.length} labels; they must match one to one`);
     }
