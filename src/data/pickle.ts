@@ -12,6 +12,10 @@
  * Any other global, any other opcode (INST, OBJ, NEWOBJ, persistent ids, extension codes, ...)
  * is refused with a DataError that names the file, the opcode or global and its offset.
  * Nothing is ever executed or constructed from the pickle's say-so.
+ *
+ * A caller may widen this for one file format through `PickleExtensions` (torch-checkpoint.ts
+ * reads PyTorch state dicts so): more named globals, each mapped to a function of its own, and
+ * persistent ids (BINPERSID) resolved by the caller. Without extensions nothing changes.
  */
 import { DataError } from './errors.ts';
 
@@ -93,6 +97,19 @@ export type PyValue =
 
 type StackItem = PyValue;
 
+/** What a file format adds to the data-only unpickler (see torch-checkpoint.ts). */
+export interface PickleExtensions {
+  /**
+   * More allowed globals: a function REDUCE calls with the argument tuple's items, or null for a
+   * global that may only be an argument (e.g. torch.FloatStorage naming a storage's dtype).
+   */
+  globals?: ReadonlyMap<string, ((args: PyValue[], fail: (m: string) => never) => PyValue) | null>;
+  /** BINPERSID: the persistent id (which may hold allowed globals) to the object it stands for. */
+  persistentLoad?: (pid: PyValue, fail: (m: string) => never) => PyValue;
+  /** BUILD on a dict (an OrderedDict's instance attributes, e.g. a state_dict's _metadata): ignored when true. */
+  ignoreDictState?: boolean;
+}
+
 const ALLOWED_GLOBALS = new Set([
   'numpy.core.multiarray._reconstruct',
   'numpy._core.multiarray._reconstruct',
@@ -150,7 +167,12 @@ const OBJECT_COST: Record<number, number> = {
 };
 
 /** Read one pickle from `buf`. `file` is only used in error messages. */
-export function unpickle(buf: Uint8Array, file = '<pickle>'): PyValue {
+export function unpickle(buf: Uint8Array, file = '<pickle>', ext: PickleExtensions = {}): PyValue {
+  return unpickleAt(buf, 0, file, ext).value;
+}
+
+/** Read the pickle that starts at byte `start`; `end` is the offset after its STOP (files that hold several pickles). */
+export function unpickleAt(buf: Uint8Array, start: number, file = '<pickle>', ext: PickleExtensions = {}): { value: PyValue; end: number } {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const stack: StackItem[] = [];
   const marks: number[] = [];
@@ -164,7 +186,7 @@ export function unpickle(buf: Uint8Array, file = '<pickle>'): PyValue {
     if (items.some((x) => x instanceof PyGlobal || (x instanceof PyTuple && holdsGlobal.has(x)))) holdsGlobal.add(t);
     return t;
   };
-  let pos = 0;
+  let pos = start;
   let budget = MAX_OBJECT_BYTES;
 
   const fail = (what: string, at = pos): never => {
@@ -253,7 +275,7 @@ export function unpickle(buf: Uint8Array, file = '<pickle>'): PyValue {
       case 0x2e: {
         // STOP
         if (stack.length !== 1) fail(`stack holds ${stack.length} items at STOP`, at);
-        return value(stack[0]!, 'the result', at);
+        return { value: value(stack[0]!, 'the result', at), end: pos };
       }
       case 0x28: // MARK
         marks.push(stack.length);
@@ -475,7 +497,9 @@ export function unpickle(buf: Uint8Array, file = '<pickle>'): PyValue {
         const fn = pop();
         if (!(fn instanceof PyGlobal)) fail('REDUCE on something that is not an allow-listed global', at);
         if (!(args instanceof PyTuple)) fail('REDUCE arguments are not a tuple', at);
-        stack.push(call((fn as PyGlobal).name, (args as PyTuple).items, (m) => fail(m, at)));
+        const extFn = ext.globals?.get((fn as PyGlobal).name);
+        const f = (m: string): never => fail(m, at);
+        stack.push(extFn ? extFn((args as PyTuple).items, f) : call((fn as PyGlobal).name, (args as PyTuple).items, f));
         break;
       }
       case 0x62: {
@@ -484,7 +508,15 @@ export function unpickle(buf: Uint8Array, file = '<pickle>'): PyValue {
         const obj = top();
         if (obj instanceof NDArray) buildArray(obj, state, (m) => fail(m, at));
         else if (obj instanceof NumpyDType) buildDType(obj, state, (m) => fail(m, at));
+        else if (ext.ignoreDictState && obj instanceof Map && (state instanceof Map || state === null)) break;
         else fail('BUILD on an object that is not a numpy array or dtype', at);
+        break;
+      }
+      case 0x51: {
+        // BINPERSID (only where the caller resolves persistent ids)
+        if (!ext.persistentLoad) fail('opcode BINPERSID is refused (it would construct arbitrary objects)', at);
+        const pid = pop();
+        stack.push(ext.persistentLoad!(pid, (m) => fail(m, at)));
         break;
       }
       default: {
@@ -500,7 +532,7 @@ export function unpickle(buf: Uint8Array, file = '<pickle>'): PyValue {
   }
 
   function global(name: string, at: number): PyGlobal {
-    if (!ALLOWED_GLOBALS.has(name)) {
+    if (!ALLOWED_GLOBALS.has(name) && !ext.globals?.has(name)) {
       return fail(`global '${name}' is not allowed (only numpy arrays, dtypes and latin-1 bytes are)`, at);
     }
     return new PyGlobal(name);
