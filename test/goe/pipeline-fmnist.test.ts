@@ -83,7 +83,7 @@ describe.skipIf(!haveFmnist)('fmnist experiment on a small --limit (the main job
   it('trains every phase on 1x28x28 Fashion-MNIST: the 28x28 grey BigGAN, the baseline, OE from the partial baseline', () => {
     expect(lines.some((l) => /^data: fashion-mnist train 60000, test 10000/.test(l))).toBe(true);
     expect(lines.some((l) => /^\[biggan\] G \d+ \/ D \d+ parameters, 2 iterations of 2 x 32 images/.test(l))).toBe(true);
-    // 64 training images: one batch of 128 per baseline epoch, 2.5 epochs = 3 steps, stopped at 2 by --max-steps;
+    // 64 training images: one batch of 128 per baseline epoch, 2 epochs = 2 steps, the last one also --max-steps's;
     // 64 inliers + 64 outliers: one OE step
     expect(result.phases.map((p) => [p.name, p.steps])).toEqual([['baseline', 2], ['oe-noise', 1], ['oe-generated', 1]]);
     const x = JSON.parse(readFileSync(join(dir, 'outliers', 'generated.npz.json'), 'utf8'));
