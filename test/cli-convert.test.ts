@@ -18,6 +18,7 @@ import { CHECKPOINT_MAPS, torchvisionToTimmName } from '../src/models/checkpoint
 import { VisionTransformer } from '../src/models/vit.ts';
 import { ResNet } from '../src/models/resnet.ts';
 import { loadGolden, fixturePath } from './models/vit-resnet-golden.ts';
+import { loadUserWeights, ExperimentInputError } from '../src/goe/experiments/runner.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'goe-convert-'));
 
@@ -178,5 +179,21 @@ describe('goe convert: PyTorch state dicts to safetensors', () => {
     await expect(convertMain([fixturePath('resnet_basic.pth'), join(dir, 'o.safetensors'), '--map', 'nope'], capture())).rejects.toThrow(UsageError);
     await expect(convertMain([fixturePath('resnet_basic.pth'), join(dir, 'o.bin')], capture())).rejects.toThrow(/OUT must end in \.safetensors/);
     await expect(convertMain([fixturePath('resnet_basic.pth')], capture())).rejects.toThrow(/expected IN and OUT/);
+  });
+
+  it('--pretrained / --generator read a .pth of plain tensors through the same safe reader (issue 14, item 9)', async () => {
+    const m = new ResNet('basic', [2, 1, 1, 1], { numClasses: 7, baseWidth: 4 });
+    const v = smallVit();
+    try {
+      await loadUserWeights(fixturePath('resnet_basic_legacy.pth'), m, '--pretrained');
+      expect(Array.from(await read(m.fc.weight))).toEqual(Array.from(res.state.get('fc.weight')!.data as Float32Array, Number));
+      await expect(loadUserWeights(fixturePath('not_a_state_dict.pth'), m, '--pretrained')).rejects.toThrow(/PyTorch pickle but is not a state dict.*posix\.getcwd.*goe convert/);
+      // timm's names in a torchvision-layout model: the hint names goe convert --map
+      await expect(loadUserWeights(fixturePath('vit_small_timm.pth'), v, '--pretrained')).rejects.toThrow(ExperimentInputError);
+      await expect(loadUserWeights(fixturePath('vit_small_timm.pth'), v, '--pretrained')).rejects.toThrow(/does not fit the model.*goe convert --map/);
+    } finally {
+      m.dispose();
+      v.dispose();
+    }
   });
 });

@@ -5,6 +5,7 @@
 import { metricsCommand } from './metrics.ts';
 import { runCommand } from './run.ts';
 import { experimentCommand } from './experiment.ts';
+import { convertCommand } from './convert.ts';
 import { sweepCommand } from './sweep.ts';
 import { selectCommand } from './select.ts';
 import type { Subcommand } from './subcommand.ts';

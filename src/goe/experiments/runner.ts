@@ -37,6 +37,7 @@ import { SafetensorsError } from '../../engine/index.ts';
 import { readJsonFile, writeJsonAtomic, writeTextAtomic } from '../train/run-files.ts';
 import { trainWordLm } from '../train/word-lm.ts';
 import { trainBigGANOn } from '../train/biggan.ts';
+import { readTorchStateDict, type HostStateTensor } from '../../data/torch-checkpoint.ts';
 import { writeReports, type ExperimentReport, type VariantReport } from '../train/report.ts';
 import { oeRepoFinetune, type BigGANConfig, type ExperimentConfig, type OodConfig, type OptimizerConfig, type OutlierConfig, type PhaseConfig } from './config.ts';
 import { syntheticImages, syntheticTexts } from './synthetic.ts';
@@ -148,26 +149,38 @@ interface Loaded {
 }
 
 /**
- * Loads a safetensors state dict the user named (--pretrained, --generator) into `model`; what the
- * user can fix (a missing file, a PyTorch pickle, keys or shapes of another model) is an
- * ExperimentInputError that says what to do.
+ * Loads a state dict the user named (--pretrained, --generator) into `model`: safetensors, or a
+ * PyTorch torch.save file (.pt/.pth/.bin/.ckpt/.pkl) read as tensors only through the safe
+ * unpickler (src/data/torch-checkpoint.ts, as `goe convert` reads it). What the user can fix (a
+ * missing file, a pickle that is not a state dict of tensors, keys or shapes of another model) is
+ * an ExperimentInputError that says what to do.
  */
-async function loadUserWeights(path: string, model: Module, flag: string): Promise<void> {
+export async function loadUserWeights(path: string, model: Module, flag: string): Promise<void> {
   if (!existsSync(path)) throw new ExperimentInputError(`${flag} ${path} does not exist`);
-  if (/\.(pt|pth|pkl|bin|ckpt)$/i.test(path)) {
-    throw new ExperimentInputError(
-      `${flag} ${path} looks like a PyTorch pickle; this engine reads safetensors state dicts (no code execution). Convert it with PyTorch: ` +
-        `python3 -c "import torch, safetensors.torch as st; sd = torch.load('${path}', map_location='cpu'); st.save_file({k: v.contiguous() for k, v in sd.items()}, '${path.replace(/\.[^.]+$/, '')}.safetensors')"`,
-    );
+  const torchFile = /\.(pt|pth|pkl|bin|ckpt)$/i.test(path);
+  let torchState: Map<string, HostStateTensor> | null = null;
+  if (torchFile) {
+    try {
+      torchState = (await readTorchStateDict(path)).tensors;
+    } catch (e) {
+      if (!(e instanceof DataError)) throw e;
+      throw new ExperimentInputError(
+        `${flag} ${path} looks like a PyTorch pickle but is not a state dict of tensors that the safe reader takes (${e.message.split('\n')[0]}); ` +
+          `convert it with \`goe convert ${path} OUT.safetensors --map NAME\` (goe convert --help lists the maps) and pass the .safetensors`,
+      );
+    }
   }
   try {
-    await loadModel(path, model);
+    if (torchState) model.loadStateDict(torchState);
+    else await loadModel(path, model);
   } catch (e) {
     const msg = (e as Error).message;
-    if (isCorruptCheckpoint(e)) throw new ExperimentInputError(`${flag} ${path} is not a readable safetensors file (${msg.split('\n')[0]!.replace(/^safetensors: /, '')}): is it whole? fetch or convert it again`);
+    if (!torchState && isCorruptCheckpoint(e)) throw new ExperimentInputError(`${flag} ${path} is not a readable safetensors file (${msg.split('\n')[0]!.replace(/^safetensors: /, '')}): is it whole? fetch or convert it again`);
     const hint = msg.includes('module.')
       ? ' (its keys start with "module.", as nn.DataParallel saves them: strip that prefix when converting)'
-      : ' (is it the weights of this experiment\'s model? check its depth, width, classes and input channels)';
+      : torchState
+        ? " (is it the weights of this experiment's model? a checkpoint in another layout converts with goe convert --map NAME)"
+        : ' (is it the weights of this experiment\'s model? check its depth, width, classes and input channels)';
     throw new ExperimentInputError(`${flag} ${path} does not fit the model: ${msg.split('\n').slice(0, 4).join('; ')}${hint}`);
   }
 }
