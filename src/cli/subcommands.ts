@@ -10,4 +10,4 @@ import { sweepCommand } from './sweep.ts';
 import { selectCommand } from './select.ts';
 import type { Subcommand } from './subcommand.ts';
 
-export const SUBCOMMANDS: readonly Subcommand[] = [runCommand, metricsCommand, experimentCommand, sweepCommand, selectCommand];
+export const SUBCOMMANDS: readonly Subcommand[] = [runCommand, metricsCommand, experimentCommand, sweepCommand, selectCommand, convertCommand];
