@@ -35,6 +35,7 @@ import { trainLoop, type Classifier, type TrainLoopResult } from '../train/loop.
 import { isCorruptCheckpoint, previousCheckpoint } from '../train/checkpoint-files.ts';
 import { SafetensorsError } from '../../engine/index.ts';
 import { readJsonFile, writeJsonAtomic, writeTextAtomic } from '../train/run-files.ts';
+import { NpzFile } from '../../data/index.ts';
 import { trainWordLm } from '../train/word-lm.ts';
 import { trainBigGANOn } from '../train/biggan.ts';
 import { readTorchStateDict, type HostStateTensor } from '../../data/torch-checkpoint.ts';
@@ -459,6 +460,19 @@ async function outlierSampler(o: OutlierConfig, data: Loaded, get: GetOptions, o
 }
 
 /**
+ * A saved outlier set read lazily, read whole: the run that made it held it in memory, and the
+ * variant's pictures take a subset of it (a lazily read .npy source cannot be subset).
+ */
+async function readWhole(src: Source, path: string): Promise<Source> {
+  if (src.kind !== 'npy') return src;
+  const a = await (await NpzFile.open(path)).array('x');
+  const data = new Uint8Array(new SharedArrayBuffer(a.data.byteLength));
+  data.set(new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength));
+  if (src.dtype !== 'uint8') throw new DataError(`expected a uint8 outlier set, got ${src.dtype}`, path);
+  return { kind: 'array', name: src.name, length: src.length, sampleShape: src.sampleShape, layout: src.layout, dtype: 'uint8', data, labels: null };
+}
+
+/**
  * --outliers-file, checked before any training: it exists, is an .npz (array "x") or .npy that
  * opens, holds outliers, and (images) they have the inliers' shape.
  */
@@ -779,6 +793,7 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
     let set: OutlierSet;
     if (opts.resume && existsSync(saved) && !madeProvisionally(saved)) {
       set = await new FileSampler(saved).sample(0, 0);
+      set = { ...set, source: await readWhole(set.source, saved) };
       if (existsSync(`${saved}.json`)) {
         // describe the set as it was made, not as the file it was reloaded from
         const { name, ...info } = readJsonFile<{ name: string } & Record<string, unknown>>(`${saved}.json`, 'delete it and its .npz to sample the set again');
