@@ -108,6 +108,8 @@ export interface PickleExtensions {
   persistentLoad?: (pid: PyValue, fail: (m: string) => never) => PyValue;
   /** BUILD on a dict (an OrderedDict's instance attributes, e.g. a state_dict's _metadata): ignored when true. */
   ignoreDictState?: boolean;
+  /** What the format allows, for the message refusing another global. */
+  allowed?: string;
 }
 
 const ALLOWED_GLOBALS = new Set([
@@ -533,7 +535,7 @@ export function unpickleAt(buf: Uint8Array, start: number, file = '<pickle>', ex
 
   function global(name: string, at: number): PyGlobal {
     if (!ALLOWED_GLOBALS.has(name) && !ext.globals?.has(name)) {
-      return fail(`global '${name}' is not allowed (only numpy arrays, dtypes and latin-1 bytes are)`, at);
+      return fail(`global '${name}' is not allowed (${ext.allowed ?? 'only numpy arrays, dtypes and latin-1 bytes are'})`, at);
     }
     return new PyGlobal(name);
   }

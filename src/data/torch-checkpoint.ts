@@ -132,7 +132,7 @@ function torchExtensions(storages: Map<string, Storage>, pending: Pending[], leg
     storageOf.set(handle, s);
     return handle;
   };
-  return { globals, persistentLoad, ignoreDictState: true };
+  return { globals, persistentLoad, ignoreDictState: true, allowed: 'a state dict holds only tensors, dicts, lists, strings and numbers; no code from the file is run' };
 }
 
 /** Copies each tensor's strided view out of its storage. */
