@@ -37,7 +37,7 @@
  * truncation; output images [N, 3, H, W] in [-1, 1].
  */
 import {
-  Module, ModuleList, Linear, Conv2d, Parameter, Tensor, spectralNorm, OpError, noGrad, keep,
+  Module, ModuleList, Linear, Conv2d, Parameter, Tensor, spectralNorm, OpError, noGrad, keep, scope,
   zeros, ones, tensor, add, mul, relu, tanh, reshape, permute, contiguous, contiguousCopy, select, narrow, concat, matmul,
   softmax, maxPool2d, upsampleNearest2d, batchNorm2d, embedding, linear, transpose,
 } from '../engine/api.ts';
@@ -413,6 +413,26 @@ export class BigGANDeep extends Module {
     const out = this.generator.forward(cond, truncation);
     cond.dispose();
     return out;
+  }
+
+  /**
+   * One power iteration on every spectral norm's u and v (v = normalize(W^T u), u = normalize(W v)),
+   * as the port's converter did before saving its checkpoints: random weights need it before
+   * evaluation, where sigma = u . (W v) from random unit vectors is near 0 and the 30-odd
+   * normalised layers overflow float32 (every output NaN; PyTorch does the same). Runs one
+   * training-mode forward of one sample without gradients; the mode is restored.
+   */
+  settleSpectralNorms(): void {
+    const wasTraining = this.training;
+    this.train();
+    try {
+      noGrad(() => scope(() => {
+        const ids = tensor(Int32Array.of(0), [1], 'i32');
+        this.forward(zeros([1, this.config.z_dim]), ids, 1);
+      }));
+    } finally {
+      this.train(wasTraining);
+    }
   }
 
   /** Images [N, 3, H, W] in [-1, 1] for z [N, z_dim], class ids (or class vectors), and the truncation (no gradients). */

@@ -159,6 +159,10 @@ describe('goe experiment imagenet', () => {
     const pngs = readdirSync(join(out, 'outliers', 'generated')).filter((f) => f.endsWith('.png'));
     expect(pngs).toHaveLength(64);
     expect((await sharp(join(out, 'outliers', 'generated', pngs[0]!)).metadata()).width).toBe(64);
+    // real pictures, not the black of NaN outputs: every channel varies within an image and between images
+    const stats = await Promise.all(pngs.slice(0, 4).map((f) => sharp(join(out, 'outliers', 'generated', f)).stats()));
+    for (const st of stats) for (const ch of st.channels.slice(0, 3)) expect(ch.stdev).toBeGreaterThan(1);
+    expect(new Set(stats.map((st) => st.channels[0]!.mean.toFixed(3))).size).toBeGreaterThan(1);
     const logText = readFileSync(join(out, 'train.log'), 'utf8');
     expect(logText).toMatch(/\[oe-generated\] step 2\/2 loss \d/);
     expect(logText).toMatch(/micro-batches of 16/);

@@ -121,6 +121,24 @@ describe('BigGAN-deep against the port (reduced width)', () => {
   }, 60_000);
 });
 
+describe('BigGAN-deep with random weights', () => {
+  it('settleSpectralNorms does the converter\'s power iteration: finite images in [-1, 1], mode kept', async () => {
+    const R = new BigGANDeep('biggan-deep-tiny');
+    R.eval();
+    const z = tensor(truncatedNoise(2, 16, 1, 3), [2, 16]);
+    const before = await read(R.sample(z, [1, 2], 1));
+    // sigma = u . W v from random unit vectors is near 0: the normalised layers overflow (as in PyTorch)
+    expect(before.some((v) => !Number.isFinite(v))).toBe(true);
+    R.settleSpectralNorms();
+    expect(R.training).toBe(false);
+    const after = await read(R.sample(z, [1, 2], 1));
+    expect(after.every((v) => Number.isFinite(v) && Math.abs(v) <= 1)).toBe(true);
+    expect(Math.max(...after) - Math.min(...after)).toBeGreaterThan(0.1);
+    z.dispose();
+    R.dispose();
+  }, 60_000);
+});
+
 describe('BigGAN-deep presets', () => {
   it('128 and 256 have the released checkpoints\' layout', () => {
     for (const c of [BIGGAN_DEEP_128, BIGGAN_DEEP_256]) {

@@ -201,6 +201,8 @@ async function sampleGenerated(G: BigGANDeep, n: number, std: number, truncation
       const z = randn([m, G.dimZ], { seed, offset: Math.ceil((done * G.dimZ) / 4), std });
       return G.forward(z, tensor(classes.subarray(done, done + m), [m], 'i32'), truncation);
     })).data() as Float32Array;
+    const bad = px.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new Error(`the generator's image ${done + Math.floor(bad / (px.length / m))} holds ${px[bad]}: are the weights those of this config (--generator-config), converted from the port's checkpoint?`);
     const u8 = new Uint8Array(px.length);
     for (let i = 0; i < px.length; i++) {
       const v = Math.fround(Math.fround(Math.fround(px[i]! + 1) * 255) / 2);
@@ -340,7 +342,10 @@ export async function runImageNet(opts: ImageNetOptions): Promise<ImageNetResult
         } catch (e) {
           fail(`--generator ${opts.generator} does not fit ${genConfigName}: ${(e as Error).message.split('\n').slice(0, 3).join('; ')}`);
         }
-      } else log(`[generated] ${genConfigName}: random weights (reduced generator, no released checkpoint)`);
+      } else {
+        G.settleSpectralNorms();
+        log(`[generated] ${genConfigName}: random weights (reduced generator, no released checkpoint), one power iteration on every spectral norm as the port's converter does`);
+      }
       const sigma2 = opts.sigma2 ?? R.sigma2;
       const scale = opts.latentScale ?? R.latent;
       const std = latentStd(sigma2, scale);
