@@ -20,3 +20,4 @@ export {
 export {
   ResNet, ResNetBasicBlock, ResNetBottleneck, resnet, resnet18, resnet50, resnet101, RESNET_PRESETS, type ResNetOptions, type ResNetBlockKind,
 } from './resnet.ts';
+export { CHECKPOINT_MAPS, KeyMapError, torchvisionToTimmName, type MapTensor, type StateDictMap } from './checkpoint-maps.ts';
