@@ -26,7 +26,6 @@ export { openImageSet, openLabelledImageSet, openTrainTest, checkTrainTest, type
 export { arrayGeometry, type ArrayImageOptions } from './user-arrays.ts';
 export { convertPixels, convertSource, rgbToLuma, type ImageTarget } from './user-pixels.ts';
 export { channelStats } from './channel-stats.ts';
-export { npyUint8Bytes, npzUint8Bytes, writeNpzUint8, type NpzArray } from './npz-write.ts';
 export { OOD_SIDE, lumaOnBlack, toSide28, pixelStd, type OfflineSet, type OfflineSetInfo, type CacheOptions } from './offline-sets.ts';
 export { buildFontGlyphs, GLYPH_CHARS, GLYPH_FONT_DIRS, type FontGlyphOptions } from './font-glyphs.ts';
 export { buildIconImages, iconFiles, ICON_THEMES, type IconImageOptions } from './icon-images.ts';

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NpzFile } from './npy.ts';
-import { writeNpzUint8 } from './npz-write.ts';
+import { saveNpz } from '../engine/io/node-files.ts';
 import { dataDir } from './paths.ts';
 import { centerCrop, resample, resizeOutputSize } from './resize.ts';
 import { sharedUint8 } from './shared.ts';
@@ -115,7 +115,7 @@ export async function cachedSet(name: string, key: string, opts: CacheOptions, b
   }
   const { images, info } = await build();
   if (!useCache) return { source: greySource(name, images), info };
-  await writeNpzUint8(`${base}.npz`, { x: { data: images, shape: [info.count, 1, OOD_SIDE, OOD_SIDE] } });
+  await saveNpz(`${base}.npz`, { x: { data: images, shape: [info.count, 1, OOD_SIDE, OOD_SIDE] } });
   await writeFile(`${base}.json`, `${JSON.stringify(info, null, 1)}\n`);
   return { source: greySource(name, images), info: { ...info, cache: `${base}.npz` } };
 }

@@ -13,7 +13,7 @@ export {
 } from './biggan.ts';
 export { SNConv2d, SNLinear, SNEmbedding, CCBN, BigGANBN, GBlock, DBlock, snWeight, BIGGAN_SN_EPS } from './biggan-layers.ts';
 export { BigGANTrainer, trainBigGAN, CIFAR_TRAIN_CONFIG, BIGGAN_CHECKPOINT_FORMAT, type BigGANTrainConfig, type BigGANStepLosses, type StepLatents, type TrainLoopOptions } from './biggan-train.ts';
-export { npyBytes, npzBytes, saveOutliersNpz, type NpyData } from './biggan-npz.ts';
+export { saveOutliersNpz } from './biggan-npz.ts';
 export {
   VisionTransformer, ViTEncoder, ViTEncoderBlock, ViTEncoderLayers, ViTMLPBlock, ViTHeads, vitB16, VIT_PRESETS, type ViTOptions,
 } from './vit.ts';

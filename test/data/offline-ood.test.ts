@@ -5,7 +5,7 @@ import { DataError } from '../../src/data/errors.ts';
 import { buildFontGlyphs, GLYPH_CHARS, GLYPH_FONT_DIRS } from '../../src/data/font-glyphs.ts';
 import { buildIconImages, ICON_THEMES } from '../../src/data/icon-images.ts';
 import { NpzFile } from '../../src/data/npy.ts';
-import { writeNpzUint8 } from '../../src/data/npz-write.ts';
+import { saveNpz } from '../../src/engine/io/node-files.ts';
 import { fashionMnistOodSets, loadCifar10Grey, noiseSet } from '../../src/data/offline-ood.ts';
 import type { OfflineSet } from '../../src/data/offline-sets.ts';
 import { DATASETS, locate } from '../../src/data/registry.ts';
@@ -217,7 +217,7 @@ describe('npz writer', () => {
     const d = tempDir('goe-npz-');
     try {
       const x = Uint8Array.from({ length: 2 * 3 * 5 }, (_, i) => (i * 37) & 255);
-      await writeNpzUint8(join(d.dir, 'a.npz'), { x: { data: x, shape: [2, 1, 3, 5] }, y: { data: Uint8Array.of(7, 9), shape: [2] } });
+      await saveNpz(join(d.dir, 'a.npz'), { x: { data: x, shape: [2, 1, 3, 5] }, y: { data: Uint8Array.of(7, 9), shape: [2] } });
       const npz = await NpzFile.open(join(d.dir, 'a.npz'));
       expect(npz.keys).toEqual(['x', 'y']);
       const ax = await npz.array('x');

@@ -14,7 +14,8 @@ import { tmpdir } from 'node:os';
 import sharp from 'sharp';
 import { engine } from '../helpers/gpu.ts';
 import { loadModel, releaseParameterArena } from '../../src/engine/index.ts';
-import { WideResNet, npyBytes, npzBytes } from '../../src/models/index.ts';
+import { WideResNet } from '../../src/models/index.ts';
+import { npyBytes, npzBytes } from '../../src/engine/index.ts';
 import { DEBIAN_FASHION_MNIST_DIR, dataDir } from '../../src/data/index.ts';
 import { FMNIST, IMAGES, ExperimentInputError, runExperiment, type ExperimentResult } from '../../src/goe/index.ts';
 import { evaluateScores } from '../../src/goe/train/index.ts';
@@ -54,7 +55,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'goe-fmnist-'));
   files = mkdtempSync(join(tmpdir(), 'goe-fmnist-ood-'));
   writeFileSync(join(files, 'digits-idx3-ubyte.gz'), gzipSync(idx3(images(40, 1), 40, 28)));
-  writeFileSync(join(files, 'grey.npy'), npyBytes(images(30, 2), [30, 28, 28]));
+  writeFileSync(join(files, 'grey.npy'), npyBytes({ data: images(30, 2), shape: [30, 28, 28] }));
   // NHWC RGB float in [0, 1] at another size: converted to grey and squashed to 28x28
   const rgb = Float32Array.from(images(20 * 3, 3, 32), (v) => v / 255);
   writeFileSync(join(files, 'colour.npz'), npzBytes({ x: { data: rgb, shape: [20, 32, 32, 3] } }));

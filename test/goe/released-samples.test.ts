@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { engine } from '../helpers/gpu.ts';
 import { saveModel } from '../../src/engine/index.ts';
-import { writeNpzUint8, type ArraySource } from '../../src/data/index.ts';
+import { type ArraySource } from '../../src/data/index.ts';
+import { saveNpz } from '../../src/engine/io/node-files.ts';
 import { BigGANGenerator, generateImages } from '../../src/models/index.ts';
 import { LatentSampler } from '../../src/goe/index.ts';
 import { compareReleasedSamples, formatComparison, histogramDistance, setStats } from '../../bench/compare_released_samples.ts';
@@ -49,7 +50,7 @@ async function released(scale: 'std' | 'variance', n: number, layout: 'NCHW' | '
     shape = [n, 32, 32, 3];
   }
   const path = join(dir, `released-${scale}-${layout}.npz`);
-  await writeNpzUint8(path, { x: { data, shape } });
+  await saveNpz(path, { x: { data, shape } });
   return path;
 }
 

@@ -19,7 +19,7 @@ import { backward, tensor, noGrad, concat, split, add, OpError, type Tensor } fr
 import { parseSafetensors, type SafeTensor } from '../../src/engine/io/index.ts';
 import type { HostTensor, Module } from '../../src/engine/nn/module.ts';
 import { Generator, Discriminator, hingeLossD, hingeLossG, sampleLatent, generate, toUint8, sampleOutliers } from '../../src/models/biggan.ts';
-import { npzBytes, npyBytes, saveOutliersNpz } from '../../src/models/biggan-npz.ts';
+import { saveOutliersNpz } from '../../src/models/biggan-npz.ts';
 
 beforeAll(async () => {
   await engine();
@@ -307,37 +307,6 @@ describe('BigGAN: latents, uint8 images and .npz files', () => {
     const got = Array.from(toUint8(x));
     // numpy float32: 0, 255, 127 (127.5 truncated), 63 (63.75), 254 (254.99873), 0, 165 (165.75)
     expect(got).toEqual([0, 255, 127, 63, 254, 0, 165, 255, 0]);
-  });
-
-  it('npy/npz writer: numpy header, stored zip members, CRC', async () => {
-    const x = Uint8Array.from({ length: 2 * 3 * 4 * 5 }, (_, i) => (i * 37) % 256);
-    const npy = npyBytes(x, [2, 3, 4, 5]);
-    const hlen = npy[8] | (npy[9] << 8);
-    expect((10 + hlen) % 64).toBe(0);
-    const header = new TextDecoder().decode(npy.slice(10, 10 + hlen));
-    expect(header).toMatch(/^\{'descr': '\|u1', 'fortran_order': False, 'shape': \(2, 3, 4, 5\), \}\s*\n$/);
-    expect(Array.from(npy.slice(10 + hlen))).toEqual(Array.from(x));
-    const { parseNpyHeader, decodeNpyData } = await import('../../src/data/npy.ts');
-    const h = parseNpyHeader(npy);
-    expect(h.shape).toEqual([2, 3, 4, 5]);
-    const arr = decodeNpyData(h, npy.slice(h.headerLength));
-    expect(Array.from(arr.data as Uint8Array)).toEqual(Array.from(x));
-
-    const zip = npzBytes({ x: { data: x, shape: [2, 3, 4, 5] }, y: { data: Int32Array.from([3, 1]), shape: [2] } });
-    const { mkdtempSync, writeFileSync } = await import('node:fs');
-    const { join } = await import('node:path');
-    const { tmpdir } = await import('node:os');
-    const dir = mkdtempSync(join(tmpdir(), 'biggan-npz-'));
-    const path = join(dir, 'samples.npz');
-    writeFileSync(path, zip);
-    const { listZip, readZipMember } = await import('../../src/data/zip.ts');
-    const members = await listZip(path);
-    expect(members.map((m) => m.name)).toEqual(['x.npy', 'y.npy']);
-    expect(Array.from(await readZipMember(path, 'x.npy'))).toEqual(Array.from(npy));
-    const yb = await readZipMember(path, 'y.npy');
-    const yh = parseNpyHeader(yb);
-    expect(yh.shape).toEqual([2]);
-    expect(Array.from(decodeNpyData(yh, yb.slice(yh.headerLength)).data as Int32Array)).toEqual([3, 1]);
   });
 
   it('sampleOutliers: seeded batches of G(z, y) as uint8 NCHW, saved as an .npz with "x" and "y"', async () => {

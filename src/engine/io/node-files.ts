@@ -3,10 +3,11 @@
  * file in the same folder, flushed to disk, then renamed over the target), so a crash or a full
  * disk never leaves a half-written checkpoint under the real name.
  */
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import type { Module, LoadResult } from '../nn/module.ts';
 import { parseSafetensors, serializeSafetensors, type SafetensorsFile, type WritableTensor } from './safetensors.ts';
+import { npzBytes, type NpyArrayIn } from './npy-write.ts';
 import { checkpointToBytes, checkpointFromBytes, modelToSafetensors, loadModelFromSafetensors, type CheckpointParts, type RestoreOptions } from './checkpoint.ts';
 
 /** Writes `bytes` to `path` via a temporary file and an atomic rename. */
@@ -72,4 +73,11 @@ export async function saveModel(path: string, model: Module, metadata?: Record<s
 
 export async function loadModel(path: string, model: Module, strict = true): Promise<LoadResult> {
   return loadModelFromSafetensors(model, await readFileBytes(path), strict, path);
+}
+
+/** Writes arrays as an .npz (npy-write.ts) atomically, making its folder first: a reader never sees half a file. */
+export async function saveNpz(path: string, arrays: Readonly<Record<string, NpyArrayIn>> | ReadonlyMap<string, NpyArrayIn>): Promise<void> {
+  const bytes = npzBytes(arrays);
+  await mkdir(dirname(path), { recursive: true });
+  await writeFileAtomic(path, bytes);
 }

@@ -16,7 +16,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { NpzFile } from '../../data/index.ts';
-import { saveNpz, type NpyArrayIn } from '../samplers/npz.ts';
+import { saveNpz, type NpyArrayIn } from '../../engine/index.ts';
 import type { NamedScores, RunScores } from '../train/evaluate.ts';
 
 /** The member name standing for the in-distribution set. */

@@ -7,7 +7,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { DataError, NpzFile, Rng, openNpyImages, permutation, readNpy, readNpyHeader, subset, type ArraySource, type NpyArray, type Source } from '../../data/index.ts';
-import { saveNpz, type NpyArrayIn } from './npz.ts';
+import { saveNpz, type NpyArrayIn } from '../../engine/index.ts';
 import type { OutlierSampler, OutlierSet } from './types.ts';
 
 export interface FileSamplerOptions {

@@ -4,4 +4,3 @@ export { ImageNoiseSampler, TokenNoiseSampler, type ImageNoiseKind, type ImageNo
 export { LatentSampler, sampleLatent, sampleClasses, type ConditionalImageGenerator, type LatentSamplerOptions } from './latent.ts';
 export { LmSampler, empiricalEntropy, type LmSamplerOptions } from './lm.ts';
 export { FileSampler, saveOutlierSet, type FileSamplerOptions } from './file.ts';
-export { npyBytes, npzBytes, saveNpz, type NpyArrayIn, type NpyWritable } from './npz.ts';
