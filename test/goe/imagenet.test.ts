@@ -170,4 +170,20 @@ describe('goe experiment imagenet', () => {
     expect(readFileSync(join(out, 'results.md'), 'utf8')).toMatch(/PROVISIONAL/);
     if (process.env.GOE_SHOW_LOG) console.log(logText);
   }, 600_000);
+
+  it('--outliers-dir: generated outliers made beforehand (an image folder), no generator', async () => {
+    const io = capture();
+    const out = join(dir, 'run-dir');
+    const code = await experimentMain([
+      'imagenet', '--limit', '16', '--max-steps', '1', '--model', 'vit-tiny', '--variants', 'generated', '--outliers-dir', join(dir, 'ood', 'imagenet-r'),
+      '--imagenet-train', join(dir, 'data', 'imagenet', 'train'), '--imagenet-val', join(dir, 'data', 'imagenet', 'val'),
+      '--imagenet-a', join(dir, 'ood', 'imagenet-a'), '--imagenet-r', join(dir, 'ood', 'imagenet-r'), '--imagenet-o', join(dir, 'ood', 'imagenet-o'),
+      '--workers', '0', '--out', out,
+    ], io);
+    expect(code, io.err.join('')).toBe(0);
+    const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as { variants: { outliers: string }[] };
+    expect(results.variants.map((v) => v.outliers)).toEqual(['generated']);
+    expect(existsSync(join(out, 'outliers'))).toBe(false);
+    expect(readFileSync(join(out, 'train.log'), 'utf8')).toMatch(/\[generated\] 4 outliers/);
+  }, 300_000);
 });
