@@ -23,11 +23,13 @@ ${Object.values(EXPERIMENTS).map((c) => `  ${c.name.padEnd(11)} ${c.title}`).joi
 
 Options:
   --out DIR             run folder (default: runs/<name>-<date>)
-  --resume              continue from the checkpoints in --out (bit-identical to an uninterrupted run)
+  --resume              continue from the checkpoints in --out (bit-identical to an uninterrupted run;
+                        a corrupt newest checkpoint is said and the previous one used)
   --epochs N            OE fine-tuning epochs (overrides the config)
   --pretrain-epochs N   baseline training epochs (overrides the config)
-  --oe-repo             fine-tune with the OE repo's recipe (10 epochs, cosine lr 0.001, Nesterov,
-                        wd 5e-4, 128 inliers + 256 outliers, separate means) instead of the paper's
+  --oe-repo             fine-tune with the OE repo's recipe (10 epochs, cosine lr 0.001 stepped per
+                        batch before the update, Nesterov, wd 5e-4, 128 inliers + 256 outliers, both
+                        cropped and flipped, separate means) instead of the paper's
   --pretrained FILE     baseline weights (safetensors state dict): skip baseline training
   --generator FILE      generator weights for the "generated" outliers (BigGAN G / word LM, safetensors)
   --outliers-file FILE  precomputed "generated" outliers (.npz with "x", or .npy)
