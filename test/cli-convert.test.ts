@@ -149,6 +149,10 @@ describe('goe convert: PyTorch state dicts to safetensors', () => {
     expect(evil.err).toMatch(/^goe convert: error: .*global 'posix\.getcwd' is not allowed.*\n$/);
     expect(existsSync(evil.file)).toBe(false);
 
+    const huge = await convert('expanded_view.pth', 'none');
+    expect(huge.code).toBe(2);
+    expect(huge.err).toMatch(/more than 4x the bytes of their storages/);
+
     const junk = join(dir, 'junk.pth');
     writeFileSync(junk, 'hello, not a checkpoint');
     let io = capture();

@@ -148,10 +148,17 @@ function materialise(pending: Pending[], storages: Map<string, Storage>, file: s
     if (!s.data) throw new DataError(`storage ${s.key} has no data in the file`, file);
     return s.data;
   };
+  // Views with stride 0 (expand) may be larger than their storage; a hostile file could ask for
+  // terabytes that way. Real state dicts copy out at most what their storages hold (plus views of
+  // the same storage): allow 4x the storages' bytes and 64 MiB.
+  const stored = [...storages.values()].reduce((a, s) => a + (s.view ? 0 : s.numel * s.size), 0);
+  let budget = 4 * stored + (64 << 20);
   for (const { tensor: t, storage: s, offset, stride } of pending) {
     const src = bytesOf(s);
     const n = t.shape.reduce((a, b) => a * b, 1);
     const k = s.size;
+    budget -= n * k;
+    if (budget < 0) throw new DataError(`its tensors would take more than 4x the bytes of their storages (tensor of size (${t.shape.join(', ')})): not a plain state dict`, file);
     const contiguous = t.shape.every((_, i) => t.shape[i] === 1 || stride[i] === t.shape.slice(i + 1).reduce((a, b) => a * b, 1));
     if (contiguous) {
       t.data = src.slice(offset * k, (offset + n) * k);
