@@ -109,6 +109,17 @@ describe('goe convert: PyTorch state dicts to safetensors', () => {
     }
   });
 
+  it("torchvision's released vit_b_16 file names the MLP layers linear_1 / linear_2: mapped to mlp.0 / mlp.3", () => {
+    const old = new Map([
+      ['encoder.layers.encoder_layer_3.mlp.linear_1.weight', { shape: [1], data: new Float32Array([1]) }],
+      ['encoder.layers.encoder_layer_3.mlp.linear_2.bias', { shape: [1], data: new Float32Array([2]) }],
+      ['encoder.layers.encoder_layer_3.ln_1.weight', { shape: [1], data: new Float32Array([3]) }],
+    ]);
+    const got = CHECKPOINT_MAPS['torchvision-vit']!.map(old);
+    expect([...got.keys()]).toEqual(['encoder.layers.encoder_layer_3.mlp.0.weight', 'encoder.layers.encoder_layer_3.mlp.3.bias', 'encoder.layers.encoder_layer_3.ln_1.weight']);
+    expect(got.get('encoder.layers.encoder_layer_3.mlp.3.bias')!.data[0]).toBe(2);
+  });
+
   it("the timm map is the inverse of torchvision -> timm over ViT-B/16's 152 names", () => {
     // the names depend on the depth only: ViT-B/16's 12 layers at a small width
     const m = new VisionTransformer({ numLayers: 12, hiddenDim: 8, numHeads: 2, mlpDim: 8, imageSize: 32, patchSize: 16 });

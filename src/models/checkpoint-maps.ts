@@ -3,7 +3,10 @@
  * Each takes and returns a state dict of host tensors; values are moved, reshaped or transposed
  * where the layouts differ, never recomputed.
  *
- * torchvision-vit      torchvision vit_b_16 (vit_b_16-c867db91.pth): identity (VisionTransformer's names).
+ * torchvision-vit      torchvision vit_b_16 (vit_b_16-c867db91.pth): VisionTransformer's names; that file
+ *                      predates torchvision 0.14's MLP and names the MLP's layers mlp.linear_1 /
+ *                      mlp.linear_2, which become mlp.0 / mlp.3 (as MLPBlock._load_from_state_dict
+ *                      renames them for state dicts of version < 2).
  * timm-vit             timm vit_base_patch16_224 (blocks.N.*) -> torchvision names:
  *                        patch_embed.proj -> conv_proj        cls_token -> class_token
  *                        pos_embed -> encoder.pos_embedding   norm -> encoder.ln      head -> heads.head
@@ -42,6 +45,13 @@ export class KeyMapError extends Error {
 }
 
 const identity: StateDictMap = (sd) => new Map(sd);
+
+const torchvisionVitName = renamer([
+  [/\.mlp\.linear_1\./, '.mlp.0.'],
+  [/\.mlp\.linear_2\./, '.mlp.3.'],
+]);
+
+const torchvisionVit: StateDictMap = (sd) => new Map([...sd].map(([k, v]) => [torchvisionVitName(k), v]));
 
 /** Renames by an ordered list of [pattern, replacement]; a key no rule matches is kept as it is. */
 function renamer(rules: readonly [RegExp, string][]): (k: string) => string {
@@ -161,7 +171,7 @@ const pytorchOodVit: StateDictMap = (sd) => {
 };
 
 export const CHECKPOINT_MAPS: Readonly<Record<string, { summary: string; map: StateDictMap }>> = {
-  'torchvision-vit': { summary: "torchvision vit_b_16 (names kept)", map: identity },
+  'torchvision-vit': { summary: 'torchvision vit_b_16 (mlp.linear_1/2 of its released file -> mlp.0/3)', map: torchvisionVit },
   'timm-vit': { summary: "timm vit_base_patch16_224 -> torchvision's ViT names", map: timmVit },
   'pytorch-ood-vit': { summary: "pytorch-ood VisionTransformer ('b16-im21k-224') -> torchvision's ViT names (load with LayerNorm eps 1e-5)", map: pytorchOodVit },
   'torchvision-resnet': { summary: 'torchvision resnet18/50/101 (names kept)', map: identity },
