@@ -109,6 +109,17 @@ describe('goe convert: PyTorch state dicts to safetensors', () => {
     }
   });
 
+  it("a safetensors file in timm's layout (timm's model.safetensors) converts with the same map", async () => {
+    const timmNames = await convert('vit_small_timm.pth', 'none');
+    expect(timmNames.code).toBe(0);
+    expect(stateOf(timmNames.file).has('blocks.1.attn.qkv.weight')).toBe(true);
+    const out = join(dir, 'from_safetensors.safetensors');
+    const io = capture();
+    expect(await convertMain([timmNames.file, out, '--map', 'timm-vit'], io)).toBe(0);
+    expect(io.out).toMatch(/safetensors checkpoint/);
+    expectSameState(stateOf(out), vit.state);
+  });
+
   it("torchvision's released vit_b_16 file names the MLP layers linear_1 / linear_2: mapped to mlp.0 / mlp.3", () => {
     const old = new Map([
       ['encoder.layers.encoder_layer_3.mlp.linear_1.weight', { shape: [1], data: new Float32Array([1]) }],

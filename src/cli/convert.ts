@@ -1,7 +1,7 @@
 /**
  * `goe convert IN OUT.safetensors [--map NAME]`: a PyTorch state dict (torch.save's .pth / .pt /
- * .bin, zip or legacy layout) read as tensors only through the safe unpickler (no code runs),
- * its keys mapped to this project's models, written as safetensors that `--pretrained` /
+ * .bin, zip or legacy layout) read as tensors only through the safe unpickler (no code runs), or
+ * a safetensors file in another layout (timm's model.safetensors), its keys mapped to this project's models, written as safetensors that `--pretrained` /
  * `loadModel` read. Floating tensors are written as F32 (the engine computes in f32), integer
  * ones as I32, bool / uint8 as U8. Anything that is not a state dict of tensors exits 2 with one
  * line saying what the file holds.
@@ -9,7 +9,7 @@
 import { parseArgs } from 'node:util';
 import { existsSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
-import { writeFileAtomic, serializeSafetensors, type WritableTensor } from '../engine/index.ts';
+import { writeFileAtomic, serializeSafetensors, loadSafetensorsFile, SafetensorsError, type WritableTensor, type SafeTensor } from '../engine/index.ts';
 import { DataError } from '../data/errors.ts';
 import { readTorchStateDict } from '../data/torch-checkpoint.ts';
 import { CHECKPOINT_MAPS, KeyMapError, type MapTensor } from '../models/checkpoint-maps.ts';
@@ -18,7 +18,8 @@ import { EXIT_OK, EXIT_USAGE, UsageError, type CliIo, type Subcommand } from './
 const USAGE = `Usage: goe convert IN OUT.safetensors [--map NAME]
 
 Reads a PyTorch state dict saved by torch.save (.pth, .pt, .bin; zip or legacy layout) without
-running any code from it, maps its keys and writes a safetensors file for --pretrained / loadModel.
+running any code from it, or a .safetensors file in another model's layout (timm's
+model.safetensors), maps its keys and writes a safetensors file for --pretrained / loadModel.
 A dict wrapping the state dict under 'state_dict' or 'model' is unwrapped; a 'module.' prefix on
 every key (nn.DataParallel) is removed.
 
@@ -33,6 +34,22 @@ Checkpoints the paper's ImageNet experiment uses:
   torchvision ResNet-101 resnet101-63fe2227.pth                      --map torchvision-resnet
   BigGAN-deep-128 port   biggan-deep-128-pytorch_model.bin           --map biggan-port
 `;
+
+/** A safetensors file in another layout (timm's model.safetensors): its tensors, for the key maps. */
+async function readSafetensorsState(path: string): Promise<{ tensors: Map<string, MapTensor>; layout: 'safetensors'; notes: string[] }> {
+  const file = await loadSafetensorsFile(path, { decodeHalf: true });
+  const host = (name: string, t: SafeTensor): MapTensor => {
+    const d = t.data;
+    if (d instanceof Float32Array || d instanceof Int32Array || d instanceof Uint8Array) return { shape: t.shape, data: d };
+    if (d instanceof Float64Array) return { shape: t.shape, data: Float32Array.from(d) };
+    if (d instanceof BigInt64Array) {
+      if (d.some((v) => v > 2147483647n || v < -2147483648n)) throw new KeyMapError(`${name}: int64 values do not fit the engine's int32`);
+      return { shape: t.shape, data: Int32Array.from(d, Number) };
+    }
+    return { shape: t.shape, data: Int32Array.from(d as Uint32Array) };
+  };
+  return { tensors: new Map([...file.tensors].map(([k, t]) => [k, host(k, t)])), layout: 'safetensors', notes: [] };
+}
 
 interface ConvertArgs {
   input: string;
@@ -67,17 +84,16 @@ export async function convertMain(args: string[], io: CliIo): Promise<number> {
     return EXIT_USAGE;
   };
   if (!existsSync(a.input) || !statSync(a.input).isFile()) return fail(`${a.input} does not exist or is not a file`);
-  if (a.input.endsWith('.safetensors')) return fail(`${a.input} is already safetensors: load it directly`);
   let state: Map<string, MapTensor>;
   let notes: string[];
   let layout: string;
   try {
-    const sd = await readTorchStateDict(a.input);
+    const sd = a.input.endsWith('.safetensors') ? await readSafetensorsState(a.input) : await readTorchStateDict(a.input);
     layout = sd.layout;
     notes = sd.notes;
     state = CHECKPOINT_MAPS[a.map]!.map(sd.tensors);
   } catch (e) {
-    if (e instanceof DataError || e instanceof KeyMapError) return fail(e.message);
+    if (e instanceof DataError || e instanceof KeyMapError || e instanceof SafetensorsError) return fail(e.message);
     throw e;
   }
   const tensors = new Map<string, WritableTensor>();
