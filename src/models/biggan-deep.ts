@@ -39,7 +39,7 @@
 import {
   Module, ModuleList, Linear, Conv2d, Parameter, Tensor, spectralNorm, OpError, noGrad, keep, scope,
   zeros, ones, tensor, add, mul, relu, tanh, reshape, permute, contiguous, contiguousCopy, select, narrow, concat, matmul,
-  softmax, maxPool2d, upsampleNearest2d, batchNorm2d, embedding, linear, transpose,
+  softmax, maxPool2d, upsampleNearest2d, batchNorm2d, embedding, linear, transpose, spectralNormWeight,
 } from '../engine/api.ts';
 
 /** One GenBlock: [up-sample, in channel multiplier, out channel multiplier] (config.py's layers). */
@@ -139,12 +139,41 @@ export function truncationRows(truncation: number, nStats: number): { start: num
   return { start, coef: q - start };
 }
 
+/**
+ * Frozen evaluation weights: W / sigma of a spectrally normalised module, computed once by
+ * BigGANDeep.freezeSpectralNorms. In evaluation torch recomputes sigma = u . (W v) at every forward
+ * from the same W, u and v, so the frozen weight is the same number; the recomputation is a
+ * matrix-vector product per module over all 50M weights, 7.1 s of a 13.8 s forward of one
+ * biggan-deep-128 image on lavapipe (measured, README "imagenet").
+ */
+const frozenWeights = new WeakMap<Module, Tensor>();
+
+/** torch.nn.utils.spectral_norm(module) whose forward uses the frozen weight when there is one. */
+function withFrozenWeight<M extends Conv2d | Linear>(m: M, eps: number): M {
+  const plain = m.forward.bind(m);
+  spectralNorm(m, 'weight', { eps });
+  const normalised = m.forward.bind(m);
+  const target = m as unknown as { weight: unknown; forward: (x: Tensor) => Tensor };
+  target.forward = (x: Tensor): Tensor => {
+    const w = frozenWeights.get(m);
+    if (w === undefined || m.training) return normalised(x);
+    const prev = target.weight;
+    target.weight = w;
+    try {
+      return plain(x);
+    } finally {
+      target.weight = prev;
+    }
+  };
+  return m;
+}
+
 function snConv(inCh: number, outCh: number, k: number, eps: number, bias: boolean): Conv2d {
-  return spectralNorm(new Conv2d(inCh, outCh, k, { padding: k === 3 ? 1 : 0, bias }), 'weight', { eps });
+  return withFrozenWeight(new Conv2d(inCh, outCh, k, { padding: k === 3 ? 1 : 0, bias }), eps);
 }
 
 function snLinear(inF: number, outF: number, eps: number, bias: boolean): Linear {
-  return spectralNorm(new Linear(inF, outF, bias), 'weight', { eps });
+  return withFrozenWeight(new Linear(inF, outF, bias), eps);
 }
 
 function filled(shape: number[], value: number): Parameter {
@@ -433,6 +462,46 @@ export class BigGANDeep extends Module {
     } finally {
       this.train(wasTraining);
     }
+  }
+
+  /**
+   * Computes every spectral norm's evaluation weight W / sigma once and uses it in evaluation-mode
+   * forwards until `thawSpectralNorms()`, `train()` or `loadStateDict()` (the same numbers as
+   * recomputing them each time, without the per-forward matrix-vector products: for sampling
+   * many batches from fixed weights). Modules in training mode ignore it.
+   */
+  freezeSpectralNorms(): void {
+    this.thawSpectralNorms();
+    noGrad(() => {
+      for (const m of this.modules()) {
+        if (!(m instanceof Conv2d || m instanceof Linear) || !m.stateDict().has('weight_orig')) continue;
+        const w = spectralNormWeight(m.getParameter('weight_orig')!, m.getBuffer('weight_u')!, m.getBuffer('weight_v')!, { training: false });
+        frozenWeights.set(m, keep(w));
+      }
+    });
+  }
+
+  /** Drops the frozen evaluation weights (forwards recompute W / sigma again). */
+  thawSpectralNorms(): void {
+    for (const m of this.modules()) {
+      frozenWeights.get(m)?.dispose();
+      frozenWeights.delete(m);
+    }
+  }
+
+  override train(mode = true): this {
+    if (mode) this.thawSpectralNorms();
+    return super.train(mode);
+  }
+
+  override loadStateDict(...args: Parameters<Module['loadStateDict']>): ReturnType<Module['loadStateDict']> {
+    this.thawSpectralNorms();
+    return super.loadStateDict(...args);
+  }
+
+  override dispose(): void {
+    this.thawSpectralNorms();
+    super.dispose();
   }
 
   /** Images [N, 3, H, W] in [-1, 1] for z [N, z_dim], class ids (or class vectors), and the truncation (no gradients). */

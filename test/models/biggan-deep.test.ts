@@ -12,7 +12,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { engine, read } from '../helpers/gpu.ts';
 import { expectClose } from '../helpers/reference.ts';
-import { tensor, type Tensor } from '../../src/engine/index.ts';
+import { tensor, copyInto, type Tensor } from '../../src/engine/index.ts';
 import { parseSafetensors, type SafeTensor } from '../../src/engine/io/index.ts';
 import type { HostTensor } from '../../src/engine/nn/module.ts';
 import { BigGANDeep, BIGGAN_DEEP_128, BIGGAN_DEEP_256, truncationRows, truncatedNoise, bigGANDeepConfig } from '../../src/models/biggan-deep.ts';
@@ -101,6 +101,19 @@ describe('BigGAN-deep against the port (reduced width)', () => {
     expect(truncatedNoise(2, 3, 1, 7)).toEqual(truncatedNoise(2, 3, 1, 7));
   });
 
+  it('frozen spectral norms (W / sigma computed once) give the same images; train() thaws them', async () => {
+    const z = gpu('z.0.613');
+    const y = gpu('y');
+    G.freezeSpectralNorms();
+    const out = G.sample(z, y, 0.613);
+    expectClose(await read(out), get('out.eval.0.613').data as Float32Array, { ...TOL, what: 'frozen out.eval.0.613' });
+    G.train();
+    G.eval();
+    const again = G.sample(z, y, 0.613);
+    expectClose(await read(again), await read(out), { atol: 1e-5, rtol: 1e-5, what: 'thawed' });
+    for (const v of [z, y, out, again]) v.dispose();
+  }, 60_000);
+
   // last: it moves the spectral-norm state
   it('training mode: one power iteration per spectral norm, u and v stored', async () => {
     const z = gpu('z.0.7');
@@ -134,7 +147,16 @@ describe('BigGAN-deep with random weights', () => {
     const after = await read(R.sample(z, [1, 2], 1));
     expect(after.every((v) => Number.isFinite(v) && Math.abs(v) <= 1)).toBe(true);
     expect(Math.max(...after) - Math.min(...after)).toBeGreaterThan(0.1);
-    z.dispose();
+    // frozen: a changed u no longer reaches the output until thawed
+    R.freezeSpectralNorms();
+    const u = R.generator.gen_z.getBuffer('weight_u')!;
+    const other = tensor(new Float32Array(u.size).fill(1 / Math.sqrt(u.size)), [u.size]);
+    copyInto(u, other);
+    expect(await read(R.sample(z, [1, 2], 1))).toEqual(after);
+    R.thawSpectralNorms();
+    const thawed = await read(R.sample(z, [1, 2], 1));
+    expect(thawed.some((v, i) => Math.abs(v - after[i]!) > 1e-3)).toBe(true);
+    for (const t of [z, other]) t.dispose();
     R.dispose();
   }, 60_000);
 });

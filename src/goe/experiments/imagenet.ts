@@ -192,6 +192,7 @@ async function writePngs(dir: string, data: Uint8Array, n: number, c: number, h:
 async function sampleGenerated(G: BigGANDeep, n: number, std: number, truncation: number, seed: number, dir: string, log: LogFn): Promise<Record<string, unknown>> {
   mkdirSync(dir, { recursive: true });
   G.eval();
+  G.freezeSpectralNorms(); // W / sigma once for all chunks (the same numbers as per forward)
   const classes = sampleClasses(n, G.numClasses, seed);
   const chunk = 16;
   const t0 = performance.now();
