@@ -61,6 +61,7 @@ Options:
   --count N             outliers per variant (overrides the config)
   --lambda X            weight of the OE term (paper: 0.5)
   --temperature T       the LM outliers' sampling temperature (text; paper: 2); auto as --sigma2
+  --select-samples N    samples per grid value when --sigma2 / --temperature is auto (default 512)
   --eval-every-epoch    OOD metrics on the test sets after step 0 and every fine-tuning epoch:
                         results.json variants[].curve, convergence-AUROC/-FPR95TPR.svg/.png
   --eval-every N        also every N fine-tuning steps (implies --eval-every-epoch)
@@ -110,7 +111,7 @@ function positiveNumber(name: string, v: string | undefined): number | undefined
 }
 
 /** Experiment options as parsed; `auto`: --sigma2 auto / --temperature auto (select first). */
-export type ExperimentCliOptions = Omit<RunOptions, 'out'> & { out?: string; auto?: 'sigma2' | 'temperature' };
+export type ExperimentCliOptions = Omit<RunOptions, 'out'> & { out?: string; auto?: 'sigma2' | 'temperature'; selectSamples?: number };
 
 export function parseExperimentArgs(args: string[]): { help: boolean; name?: string; opts: ExperimentCliOptions } {
   let parsed;
@@ -149,6 +150,7 @@ export function parseExperimentArgs(args: string[]): { help: boolean; name?: str
         'eval-every-epoch': { type: 'boolean' },
         'eval-every': { type: 'string' },
         'base-only': { type: 'boolean' },
+        'select-samples': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -185,6 +187,7 @@ export function parseExperimentArgs(args: string[]): { help: boolean; name?: str
       model: parseModel(v.model),
       latent: parseLatent(v.sigma2 === 'auto' ? undefined : v.sigma2, v['latent-scale'], v['sample-mode']),
       auto: v.sigma2 === 'auto' ? 'sigma2' : v.temperature === 'auto' ? 'temperature' : undefined,
+      selectSamples: positiveInt('select-samples', v['select-samples']),
       seed: int('seed', v.seed),
       count: positiveInt('count', v.count),
       lambda: nonNegative('lambda', v.lambda),
@@ -298,8 +301,8 @@ export async function experimentMain(args: string[], io: CliIo): Promise<number>
   if (opts.auto !== undefined) {
     if (opts.resume) throw new UsageError(`--${opts.auto} auto starts a new run folder; --resume a finished selection's run with --${opts.auto} set to the chosen value`);
     const { experimentWithAutoParameter } = await import('./select.ts');
-    const { auto, ...rest } = opts;
-    return experimentWithAutoParameter(name, rest, auto, opts.out ?? defaultRunDir(name), io);
+    const { auto, selectSamples, ...rest } = opts;
+    return experimentWithAutoParameter(name, rest, auto, opts.out ?? defaultRunDir(name), io, selectSamples);
   }
   return (await runExperimentCli(name, opts, io)).code;
 }

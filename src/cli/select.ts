@@ -4,7 +4,7 @@
  * `--sigma2 auto` / `--temperature auto` path of `goe experiment`, which selects first and then
  * runs the experiment at the chosen value from the same baseline and generator.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { EXPERIMENTS, experimentConfig, isInputError, type RunOptions } from '../goe/experiments/index.ts';
 import { CRITERIA, SelectInputError, selectMarkdown, selectParameter, writeSelect, type CriterionName, type SelectResult } from '../goe/select/index.ts';
@@ -31,9 +31,13 @@ Criteria:
   feature-band   (images) the smallest value whose samples' median distance to the nearest inlier
                  class mean (pooled WRN features) lies in [tau, 2 tau], tau the 0.95-quantile of
                  the inliers' distances
+  proxy-ood      (needs --sweep DIR) the value whose OE model best separates the inliers from the
+                 next value's generated samples, a proxy OOD set (MSP AUROC)
 
 Options:
-  --criterion C       msp-quantile (default), feature-band, or all
+  --criterion C       msp-quantile (default), feature-band, proxy-ood, or all (proxy-ood with --sweep)
+  --sweep DIR         a goe sweep folder over this parameter: its values are the grid, its base the
+                      baseline and generator, its point models what proxy-ood reads
   --grid V1,V2,...    values to consider (default sigma^2 ${DEFAULT_GRID.sigma2.join(',')};
                       T ${DEFAULT_GRID.temperature.join(',')})
   --out DIR           where select.json / select.md (and base/, when trained here) go
@@ -50,7 +54,7 @@ Options:
   -h, --help          show this help
 `;
 
-const OWN = new Set(['criterion', 'grid', 'out', 'pretrained', 'generator', 'base', 'samples', 'holdout', 'quantile', 'fraction', 'help']);
+const OWN = new Set(['criterion', 'grid', 'out', 'pretrained', 'generator', 'base', 'sweep', 'samples', 'holdout', 'quantile', 'fraction', 'help']);
 
 function num(name: string, v: string | true | undefined, ok: (x: number) => boolean, what: string): number | undefined {
   if (v === undefined) return undefined;
@@ -59,9 +63,9 @@ function num(name: string, v: string | true | undefined, ok: (x: number) => bool
   return x;
 }
 
-function parseCriteria(v: string | true | undefined): CriterionName[] {
+function parseCriteria(v: string | true | undefined, sweep: boolean): CriterionName[] {
   if (v === undefined) return ['msp-quantile'];
-  if (v === 'all') return [...CRITERIA];
+  if (v === 'all') return CRITERIA.filter((c) => sweep || c !== 'proxy-ood');
   const names = String(v).split(',').map((s) => s.trim()).filter((s) => s !== '');
   const bad = names.filter((n) => !(CRITERIA as readonly string[]).includes(n));
   if (bad.length > 0 || names.length === 0) throw new UsageError(`--criterion takes ${CRITERIA.join(', ')} or all (comma-separated), got "${String(v)}"`);
@@ -133,8 +137,18 @@ export async function selectMain(args: string[], io: CliIo): Promise<number> {
   for (const a of pass) if (/^--(out|resume|base-only|variants|sigma2|temperature)(=|$)/.test(a)) throw new UsageError(`${a} is not taken by goe select`);
   const parsed = parseExperimentArgs([name, ...pass]);
   const param = paramOf(name);
-  const criteria = parseCriteria(own.criterion);
-  const grid = parseGrid(own.grid, param);
+  const sweep = typeof own.sweep === 'string' ? own.sweep : undefined;
+  const criteria = parseCriteria(own.criterion, sweep !== undefined);
+  if (criteria.includes('proxy-ood') && sweep === undefined) throw new UsageError('--criterion proxy-ood reads a sweep\'s point models: --sweep DIR');
+  let sweepValues: number[] | undefined;
+  if (sweep !== undefined) {
+    if (!existsSync(join(sweep, 'sweep-plan.json'))) throw new UsageError(`--sweep ${sweep} is not a sweep folder (no sweep-plan.json)`);
+    const plan = JSON.parse(readFileSync(join(sweep, 'sweep-plan.json'), 'utf8')) as { experiment: string; param: string; values: number[] };
+    if (plan.experiment !== name || plan.param !== param) throw new UsageError(`--sweep ${sweep} is a ${plan.param} sweep of ${plan.experiment}, not a ${param} sweep of ${name}`);
+    sweepValues = plan.values;
+    if (own.base === undefined && own.pretrained === undefined) own.base = join(sweep, 'base');
+  }
+  const grid = own.grid === undefined && sweepValues !== undefined ? [...sweepValues].sort((a, b) => a - b) : parseGrid(own.grid, param);
   const out = typeof own.out === 'string' ? own.out : join('runs', `select-${name}-${timestamp()}`);
   const files = await baseFiles(name, param, { pretrained: own.pretrained as string | undefined, generator: own.generator as string | undefined, base: own.base as string | undefined }, out, pass, io);
   if (typeof files === 'number') return files;
@@ -145,6 +159,7 @@ export async function selectMain(args: string[], io: CliIo): Promise<number> {
       holdout: num('holdout', own.holdout, (x) => Number.isInteger(x) && x >= 2, 'an integer >= 2'),
       mspQuantile: num('quantile', own.quantile, (x) => x > 0 && x < 1, 'a number in (0, 1)'),
       fraction: num('fraction', own.fraction, (x) => x > 0 && x <= 1, 'a number in (0, 1]'),
+      sweep,
       log: (l) => io.stdout(`${l}\n`),
     });
     const written = writeSelect(out, r);
@@ -164,7 +179,7 @@ export async function selectMain(args: string[], io: CliIo): Promise<number> {
  * OUT/select (training the baseline and generator there unless given), then run the experiment
  * into OUT at the chosen value from that baseline and generator.
  */
-export async function experimentWithAutoParameter(name: string, opts: Omit<RunOptions, 'out'> & { out?: string }, param: 'sigma2' | 'temperature', out: string, io: CliIo): Promise<number> {
+export async function experimentWithAutoParameter(name: string, opts: Omit<RunOptions, 'out'> & { out?: string }, param: 'sigma2' | 'temperature', out: string, io: CliIo, samples?: number): Promise<number> {
   const c = EXPERIMENTS[name]!;
   if (paramOf(name) !== param) throw new UsageError(`--${param} auto: ${name}'s generated outliers take --${paramOf(name)}`);
   const selectDir = join(out, 'select');
@@ -182,7 +197,7 @@ export async function experimentWithAutoParameter(name: string, opts: Omit<RunOp
   }
   let r: SelectResult;
   try {
-    r = await selectParameter({ config: experimentConfig(name), param, grid: [...DEFAULT_GRID[param]], criteria: ['msp-quantile'], baseline, generator, run: { ...opts, out: undefined } as Partial<RunOptions>, log: (l) => io.stdout(`${l}\n`) });
+    r = await selectParameter({ config: experimentConfig(name), param, grid: [...DEFAULT_GRID[param]], criteria: ['msp-quantile'], baseline, generator, samples, run: { ...opts, out: undefined } as Partial<RunOptions>, log: (l) => io.stdout(`${l}\n`) });
   } catch (e) {
     if (e instanceof SelectInputError || isInputError(e)) {
       io.stderr(`goe experiment ${name}: ${(e as Error).message}\n`);

@@ -14,7 +14,12 @@
  *   of the inliers' region but near it; if no value's median falls in the band, the smallest one
  *   above tau (said in the evidence).
  *
- * Both keep every number they decided on (the evidence table) for select.json.
+ * - 'proxy-ood' (needs a sweep over the grid): the OE model fine-tuned at each value v_i scores
+ *   held-out inliers against the outliers generated at the next value v_(i+1), a proxy OOD set it
+ *   never trained on; the chosen value is the one whose model separates them best (MSP AUROC).
+ *   The largest value has no next one and is not a candidate.
+ *
+ * Each keeps every number it decided on (the evidence table) for select.json.
  */
 
 export interface CriterionRow {
@@ -26,6 +31,9 @@ export interface CriterionRow {
   fraction: number;
   /** Whether this value meets the criterion. */
   meets: boolean;
+  /** 'proxy-ood': the AUROC (MSP) of this value's OE model on held-out inliers against the next value's samples, and that value. */
+  auroc?: number;
+  proxy?: number;
 }
 
 export interface CriterionResult {
@@ -123,4 +131,18 @@ export function classMeans(features: Float32Array, labels: Int32Array, d: number
     sums.set(k, e);
   }
   return [...sums.values()].map((e) => e.s.map((v) => v / e.n));
+}
+
+/** 'proxy-ood' from each value's AUROC against the next value's samples (grid ascending, the last without a row). */
+export function proxyOodCriterion(rows: readonly { value: number; proxy: number; auroc: number; n: number; medianMsp: number }[]): CriterionResult {
+  if (rows.length === 0) throw new RangeError('proxy-ood: needs at least two finished values of the sweep');
+  const best = rows.reduce((a, b) => (b.auroc > a.auroc ? b : a));
+  return {
+    criterion: 'proxy-ood',
+    description: "value whose OE model best separates held-out inliers from the next value's generated samples (MSP AUROC; the largest value has no proxy and is not a candidate)",
+    threshold: {},
+    chosen: best.value,
+    reached: true,
+    rows: rows.map((r) => ({ value: r.value, n: r.n, median: r.medianMsp, fraction: 0, meets: r.value === best.value, auroc: r.auroc, proxy: r.proxy })),
+  };
 }
