@@ -18,7 +18,7 @@
  */
 import { existsSync } from 'node:fs';
 import {
-  DivergenceGuard, SGD, backward, clipGradNorm, keep, loadCheckpoint, manualSeed, nllLoss, noGrad, saveCheckpoint, scope, tensor, trainingState, type Tensor,
+  DivergenceGuard, SGD, backward, clipGradNorm, getRngState, keep, loadCheckpoint, manualSeed, nllLoss, noGrad, saveCheckpoint, scope, setRngState, tensor, trainingState, type Tensor,
 } from '../../engine/index.ts';
 import { TransformerModel } from '../../models/index.ts';
 import { formatDuration, type LogFn } from './log.ts';
@@ -135,7 +135,10 @@ export async function trainWordLm(o: WordLmOptions): Promise<{ model: Transforme
     epoch = meta.epoch as number;
     resumed = true;
     best = (meta.best as number | null) ?? Infinity;
-    // the best model as of the resumed epoch: the newer of the two kept that is not past it
+    // the best model as of the resumed epoch: the newer of the two kept that is not past it. Building
+    // its holder draws initial weights from the generator the checkpoint just restored: put it back
+    // after (else the resumed epochs' dropout masks shift and the run is no longer bit-identical)
+    const restored = getRngState();
     for (const file of [`${o.checkpoint}.best`, previousCheckpoint(`${o.checkpoint}.best`)]) {
       if (bestState !== null || !existsSync(file)) continue;
       const b = new TransformerModel(words.length, { ninp: o.emsize ?? 200, nhid: o.nhid ?? 200, nlayers: o.nlayers ?? 2, nhead: o.nhead ?? 2, dropout: o.dropout ?? 0.2 });
@@ -153,6 +156,7 @@ export async function trainWordLm(o: WordLmOptions): Promise<{ model: Transforme
         b.dispose();
       }
     }
+    setRngState(restored);
     o.log(`[word-lm] resumed from ${found.file} after epoch ${epoch}, lr ${opt.paramGroups[0]!.options.lr}, best validation loss ${best.toFixed(3)}`);
   }
   o.log(`[word-lm] ${words.length} words in the dictionary, ${train.ids.length} training / ${val.ids.length} validation tokens, ${model.numParameters()} parameters`);
