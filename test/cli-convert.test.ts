@@ -109,6 +109,23 @@ describe('goe convert: PyTorch state dicts to safetensors', () => {
     }
   });
 
+  it("pytorch-ood's own VisionTransformer (tensordot attention, eps 1e-5) converts and gives its logits", async () => {
+    const r = await convert('pytorch_ood_vit.pth', 'pytorch-ood-vit');
+    expect(r.code).toBe(0);
+    const fx = loadGolden('pytorch_ood_vit');
+    const m = new VisionTransformer({ imageSize: 32, patchSize: 8, numLayers: 2, numHeads: 2, hiddenDim: 32, mlpDim: 64, numClasses: 10, layerNormEps: 1e-5 }).eval();
+    try {
+      expect(m.loadStateDict(stateOf(r.file), false)).toEqual({ missingKeys: [], unexpectedKeys: [] });
+      const x = fx.tensor('in.x');
+      const y = noGrad(() => m.forward(x));
+      expectClose(await read(y), fx.f32('eval.logits'), { atol: 2e-4, rtol: 1e-3, what: "pytorch-ood's logits" });
+      x.dispose();
+      y.dispose();
+    } finally {
+      m.dispose();
+    }
+  });
+
   it("a safetensors file in timm's layout (timm's model.safetensors) converts with the same map", async () => {
     const timmNames = await convert('vit_small_timm.pth', 'none');
     expect(timmNames.code).toBe(0);
