@@ -11,6 +11,8 @@
  * The scale with the smaller distances is the one the released samples were drawn at.
  *
  *   node bench/compare_released_samples.ts --generator G.safetensors [--released samples-50.0.npz]
+ *        (--generator: G's state dict, or a BigGAN training checkpoint such as a run's
+ *        generator/biggan.safetensors, whose G_ema or G is used)
  *        [--n 2000] [--sigma2 50] [--mode train|eval] [--classes 100] [--ch 64] [--json out.json]
  *
  * --released defaults to the data folder's goe-cifar100-samples/samples-50.0.npz (never
@@ -19,9 +21,9 @@
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { init, loadModel } from '../src/engine/index.ts';
+import { init, loadModel, loadSafetensorsFile, type HostTensor } from '../src/engine/index.ts';
 import { NpzFile, loadGoeSamples, readNpy, type ArraySource, type Source } from '../src/data/index.ts';
-import { BigGANGenerator, generateImages } from '../src/models/index.ts';
+import { BIGGAN_CHECKPOINT_FORMAT, BigGANGenerator, generateImages } from '../src/models/index.ts';
 import { FileSampler, LatentSampler } from '../src/goe/samplers/index.ts';
 
 /** Pixel statistics of a uint8 image set. */
@@ -154,7 +156,7 @@ export async function compareReleasedSamples(o: CompareOptions): Promise<Compare
   const rel = setStats(await inMemory(released, n, seed, path), `released (${path.split('/').pop()})`);
   const G = new BigGANGenerator({ nClasses: o.classes ?? 100, ch: o.ch ?? 64, outChannels: o.channels ?? 3, bottomWidth: o.bottomWidth ?? 4, upsamples: o.upsamples ?? 3 });
   try {
-    await loadModel(o.generator, G);
+    await loadGenerator(o.generator, G);
     const sets: CompareResult['sets'] = [{ stats: strip(rel), tv: null, w1: null }];
     const d: Record<string, { tv: number; w1: number }> = {};
     for (const scale of ['std', 'variance'] as const) {
@@ -172,6 +174,22 @@ export async function compareReleasedSamples(o: CompareOptions): Promise<Compare
   } finally {
     G.dispose();
   }
+}
+
+/**
+ * G's weights from a plain state dict (generator/G.safetensors, a converted BigGAN-PyTorch G) or
+ * from a BigGAN training checkpoint (generator/biggan.safetensors: its G_ema when kept, else G).
+ */
+async function loadGenerator(path: string, G: BigGANGenerator): Promise<void> {
+  const file = await loadSafetensorsFile(path);
+  if (file.metadata.format !== BIGGAN_CHECKPOINT_FORMAT) {
+    await loadModel(path, G);
+    return;
+  }
+  const prefix = [...file.tensors.keys()].some((k) => k.startsWith('G_ema.')) ? 'G_ema.' : 'G.';
+  const state = new Map<string, HostTensor>();
+  for (const [k, t] of file.tensors) if (k.startsWith(prefix)) state.set(k.slice(prefix.length), { shape: t.shape, data: t.data as Float32Array });
+  G.loadStateDict(state);
 }
 
 function strip(s: SetStats): Omit<SetStats, 'histogram'> {

@@ -13,7 +13,7 @@ import { engine } from '../helpers/gpu.ts';
 import { saveModel } from '../../src/engine/index.ts';
 import { type ArraySource } from '../../src/data/index.ts';
 import { saveNpz } from '../../src/engine/io/node-files.ts';
-import { BigGANGenerator, generateImages } from '../../src/models/index.ts';
+import { BigGANGenerator, BigGANTrainer, generateImages } from '../../src/models/index.ts';
 import { LatentSampler } from '../../src/goe/index.ts';
 import { compareReleasedSamples, formatComparison, histogramDistance, setStats } from '../../bench/compare_released_samples.ts';
 
@@ -96,6 +96,19 @@ describe('compare_released_samples on a tiny random BigGAN', () => {
       expect(formatComparison(r)).toContain(`('${scale}')`);
     });
   }
+
+  it('a BigGAN training checkpoint is read as its G (G_ema when kept): the same report as its G saved alone', async () => {
+    const trainer = BigGANTrainer.create(G_OPTS, {}, { ema: true, emaStart: 0 });
+    const ckpt = join(dir, 'biggan.safetensors');
+    const alone = join(dir, 'G-ema.safetensors');
+    await trainer.save(ckpt);
+    await saveModel(alone, trainer.Gema!);
+    trainer.dispose();
+    const file = await released('std', 20);
+    const a = await compareReleasedSamples({ generator: ckpt, released: file, n: 20, classes: 10, ch: 4 });
+    const b = await compareReleasedSamples({ generator: alone, released: file, n: 20, classes: 10, ch: 4 });
+    expect(a).toEqual(b);
+  });
 
   it('as a script: a missing --generator is one line and exit 2', () => {
     const p = spawnSync(process.execPath, ['bench/compare_released_samples.ts'], { encoding: 'utf8' });
