@@ -5,7 +5,7 @@
  * anything else (other dtypes, big-endian, more dimensions) is rejected with a message saying what
  * the file holds, rather than guessed at.
  */
-import { decodeNpyData, parseNpyHeader, type NpyHeader } from '../../data/npy.ts';
+import { decodeNpyData, parseNpyHeader, type NpyHeader } from '../../data/npy-decode.ts';
 import { DataError } from '../../data/errors.ts';
 import { ScoreFileError } from './score-file-error.ts';
 
