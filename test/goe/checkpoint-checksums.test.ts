@@ -18,7 +18,7 @@ import {
 } from '../../src/engine/index.ts';
 import { CIFAR_MEAN, CIFAR_STD, DataLoader } from '../../src/data/index.ts';
 import { WideResNet } from '../../src/models/index.ts';
-import { syntheticImages, trainLoop, type TrainLoopResult } from '../../src/goe/index.ts';
+import { isInputError, syntheticImages, trainLoop, type TrainLoopResult } from '../../src/goe/index.ts';
 import { loadNewestGoodCheckpoint, previousCheckpoint } from '../../src/goe/train/checkpoint-files.ts';
 import { crc32 as zlibCrc32 } from 'node:zlib';
 
@@ -218,6 +218,13 @@ describe('--resume keeps the last two checkpoints and skips a corrupt one', () =
     try {
       await expect(loadCheckpoint(ckpt, { model: m })).rejects.toThrow(ChecksumError);
       await expect(loadCheckpoint(ckpt, { model: m })).rejects.toThrow(ckpt);
+      // a file that does not read back is the user's input (exit 2); a writing error is a bug (exit 1)
+      const e = await loadCheckpoint(ckpt, { model: m }).catch((x) => x);
+      expect((e as SafetensorsError).file).toBe(ckpt);
+      expect(isInputError(e)).toBe(true);
+      const w = (() => { try { serializeSafetensors({ x: { shape: [2], data: new Float32Array(3) } }); } catch (x) { return x; } })();
+      expect(w).toBeInstanceOf(SafetensorsError);
+      expect(isInputError(w)).toBe(false);
     } finally {
       m.dispose();
     }

@@ -98,6 +98,15 @@ export interface RestoreOptions {
 /** Restores a checkpoint into the given model (and optimizer, scheduler); returns the caller's
  * metadata. Everything is validated before anything is changed. */
 export function checkpointFromBytes(bytes: ArrayBuffer | Uint8Array, opts: RestoreOptions): { meta: Record<string, unknown> } {
+  try {
+    return restore(bytes, opts);
+  } catch (e) {
+    if (e instanceof SafetensorsError) e.file ??= opts.source;
+    throw e;
+  }
+}
+
+function restore(bytes: ArrayBuffer | Uint8Array, opts: RestoreOptions): { meta: Record<string, unknown> } {
   const where = opts.source ? `${opts.source}: ` : '';
   const file = parseSafetensors(bytes, { source: opts.source });
   const md = file.metadata;

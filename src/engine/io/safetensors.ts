@@ -40,6 +40,9 @@ export interface SafetensorsFile {
 }
 
 export class SafetensorsError extends Error {
+  /** The file that did not read back (set when a reader was given its name): a bad input, not a bug. */
+  file: string | undefined;
+
   constructor(message: string) {
     super(`safetensors: ${message}`);
     this.name = 'SafetensorsError';
@@ -119,6 +122,15 @@ function asBytes(buf: ArrayBuffer | Uint8Array): Uint8Array {
 
 /** Parses a whole safetensors file. The returned arrays are copies (aligned, independent). */
 export function parseSafetensors(buf: ArrayBuffer | Uint8Array, opts: { decodeHalf?: boolean; source?: string } = {}): SafetensorsFile {
+  try {
+    return parse(buf, opts);
+  } catch (e) {
+    if (e instanceof SafetensorsError) e.file ??= opts.source;
+    throw e;
+  }
+}
+
+function parse(buf: ArrayBuffer | Uint8Array, opts: { decodeHalf?: boolean; source?: string }): SafetensorsFile {
   const bytes = asBytes(buf);
   const where = opts.source ? `${opts.source}: ` : '';
   if (bytes.length < 8) throw new SafetensorsError(`${where}file is ${bytes.length} bytes, shorter than the 8-byte header length (truncated or not a safetensors file)`);

@@ -891,8 +891,9 @@ export async function runExperiment(config: ExperimentConfig, opts: RunOptions):
 
 /** True when the error is a missing input the user can fix (exit 2 in the CLI). */
 export function isInputError(e: unknown): boolean {
-  // a safetensors file that does not read back whole (structure or checksums) is a corrupt input too
-  return e instanceof DataError || e instanceof ExperimentInputError || e instanceof SafetensorsError;
+  // a safetensors file that does not read back whole (structure or checksums) is a corrupt input too;
+  // a SafetensorsError without a file (writing) is a bug
+  return e instanceof DataError || e instanceof ExperimentInputError || (e instanceof SafetensorsError && e.file !== undefined);
 }
 
 /** An experiment's inputs without a run (src/goe/select): its data, classifiers of its shape, a sampler per outlier variant. */
