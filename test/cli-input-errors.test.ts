@@ -26,7 +26,7 @@ vi.mock('../src/goe/train/loop.ts', async (importOriginal) => {
 
 const { engine } = await import('./helpers/gpu.ts');
 const { saveModel } = await import('../src/engine/index.ts');
-const { writeNpzUint8 } = await import('../src/data/index.ts');
+const { saveNpz } = await import('../src/engine/io/node-files.ts');
 const { WideResNet } = await import('../src/models/index.ts');
 const { runExperimentCli, parseExperimentArgs } = await import('../src/cli/experiment.ts');
 const { UsageError } = await import('../src/cli/subcommand.ts');
@@ -121,9 +121,9 @@ describe('goe experiment: input errors are exit 2 and one line, before any train
     await refused({ ...gen, out: join(root, 'o2'), outliersFile: join(root, 'o.txt') }, /--outliers-file .*o\.txt is not an \.npz \(outliers under "x"\) or \.npy file/m);
     writeFileSync(join(root, 'junk.npz'), 'not a zip at all');
     await refused({ ...gen, out: join(root, 'o3'), outliersFile: join(root, 'junk.npz') }, /junk\.npz/);
-    await writeNpzUint8(join(root, 'empty.npz'), { x: { data: new Uint8Array(0), shape: [0, 3, 32, 32] } });
+    await saveNpz(join(root, 'empty.npz'), { x: { data: new Uint8Array(0), shape: [0, 3, 32, 32] } });
     await refused({ ...gen, out: join(root, 'o4'), outliersFile: join(root, 'empty.npz') }, /empty\.npz/);
-    await writeNpzUint8(join(root, 'grey.npz'), { x: { data: new Uint8Array(2 * 784), shape: [2, 1, 28, 28] } });
+    await saveNpz(join(root, 'grey.npz'), { x: { data: new Uint8Array(2 * 784), shape: [2, 1, 28, 28] } });
     await refused({ ...gen, out: join(root, 'o5'), outliersFile: join(root, 'grey.npz') }, /--outliers-file .*grey\.npz holds 1x28x28 samples, the inliers are 3x32x32/m);
     expect(existsSync(join(root, 'o5', 'baseline'))).toBe(false);
   });
