@@ -2,8 +2,8 @@
  * VisionTransformer against torchvision 0.14's (scripts/fixtures/torch_vit_resnet.py): state_dict
  * names, eval and training forward, cross-entropy gradients of every parameter and one SGD step at
  * a reduced size (image 32, patch 8, 2 layers, 2 heads, hidden 32, mlp 64); ViT-B/16's names and
- * parameter count; and the full-size ViT-B/16 forward at batch 1 from seeded weights
- * (GOE_FULL_SIZE=1: it runs for minutes on the software adapter).
+ * parameter count; and the full-size ViT-B/16 (86,567,656 parameters as torchvision's) forward at
+ * batch 1 from seeded weights (GOE_FULL_SIZE=1: 80-90 s on the shared 2-core software adapter).
  */
 import { describe, it, expect, beforeAll } from 'vitest';
 import { engine, read } from '../helpers/gpu.ts';
@@ -29,25 +29,26 @@ describe('VisionTransformer = torchvision vision_transformer.py', () => {
     }
   });
 
-  it("ViT-B/16: torchvision's names, shapes and 86,567,656 parameters; torchvision's initialisation", async () => {
-    const m = vitB16();
+  it("ViT-B/16's names and shapes (at hidden 48: the names depend on the depth only); torchvision's initialisation", async () => {
+    const m = new VisionTransformer({ ...VIT_PRESETS.vit_b_16, hiddenDim: 48, numHeads: 12, mlpDim: 96 });
     try {
-      expect(m.numParameters()).toBe(86_567_656);
       const sd = m.stateDict();
       expect(sd.size).toBe(152);
-      expect(sd.get('encoder.pos_embedding')!.shape).toEqual([1, 197, 768]);
-      expect(sd.get('encoder.layers.encoder_layer_11.self_attention.in_proj_weight')!.shape).toEqual([2304, 768]);
-      expect(sd.get('encoder.layers.encoder_layer_0.mlp.3.weight')!.shape).toEqual([768, 3072]);
-      expect(sd.get('conv_proj.weight')!.shape).toEqual([768, 3, 16, 16]);
-      expect(sd.get('heads.head.weight')!.shape).toEqual([1000, 768]);
+      expect(sd.get('encoder.pos_embedding')!.shape).toEqual([1, 197, 48]);
+      expect(sd.get('encoder.layers.encoder_layer_11.self_attention.in_proj_weight')!.shape).toEqual([144, 48]);
+      expect(sd.get('encoder.layers.encoder_layer_0.mlp.3.weight')!.shape).toEqual([48, 96]);
+      expect(sd.get('conv_proj.weight')!.shape).toEqual([48, 3, 16, 16]);
+      expect(sd.get('heads.head.weight')!.shape).toEqual([1000, 48]);
       expect([...sd.keys()].slice(0, 4)).toEqual(['class_token', 'conv_proj.weight', 'conv_proj.bias', 'encoder.pos_embedding']);
       expect((await read(m.heads.head.weight)).every((v) => v === 0)).toBe(true);
       expect((await read(m.class_token)).every((v) => v === 0)).toBe(true);
       const w = await read(m.conv_proj.weight);
       const sd0 = Math.sqrt(w.reduce((a, b) => a + b * b, 0) / w.length);
-      expect(Math.abs(sd0 / Math.sqrt(1 / 768) - 1)).toBeLessThan(0.02);
+      expect(Math.abs(sd0 / Math.sqrt(1 / 768) - 1)).toBeLessThan(0.03);
       const pos = await read(m.encoder.pos_embedding);
-      expect(Math.abs(Math.sqrt(pos.reduce((a, b) => a + b * b, 0) / pos.length) / 0.02 - 1)).toBeLessThan(0.02);
+      expect(Math.abs(Math.sqrt(pos.reduce((a, b) => a + b * b, 0) / pos.length) / 0.02 - 1)).toBeLessThan(0.03);
+      const b = await read(sd.get('encoder.layers.encoder_layer_5.mlp.0.bias')!);
+      expect(b.every((v) => Math.abs(v) < 1e-5) && b.some((v) => v !== 0)).toBe(true); // N(0, 1e-6^2)
     } finally {
       m.dispose();
     }
@@ -68,8 +69,9 @@ describe('VisionTransformer = torchvision vision_transformer.py', () => {
 
   it.skipIf(!process.env.GOE_FULL_SIZE)('full-size ViT-B/16 at batch 1 from seeded weights', async () => {
     const full = loadGolden('full_size');
-    const m = new VisionTransformer({ ...VIT_PRESETS.vit_b_16 });
+    const m = vitB16();
     try {
+      expect(m.numParameters()).toBe(86_567_656); // torchvision's vit_b_16
       m.loadStateDict(seededState(m.stateDict()));
       m.eval();
       const xs = seeded('input', [1, 3, 224, 224]);
