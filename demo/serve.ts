@@ -6,13 +6,14 @@
  *
  * URL layout: /            demo/index.html and demo/*.css
  *             /dist/*      the bundles (demo.js, checks.js), built into a temporary folder
- *             /kernels/*   kernels/*.wgsl, fetched by src/engine/platform-web.ts
+ *             /kernels/*   kernels/*.wgsl, fetched by src/engine/platform-web.ts, and
+ *                          /kernels/index.json, the folder's *.wgsl names (made on each request)
  *             /run/*       the run folder (config.json, results.json, <variant>/model.safetensors,
  *                          <variant>/scores.npz, generator/G.safetensors)
  * Only GET of files under those folders; no directory listings, no path outside them.
  */
 import { createServer, type Server } from 'node:http';
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -93,19 +94,25 @@ export async function startDemoServer(opts: ServeOptions = {}): Promise<DemoServ
   const dist = opts.distDir ?? mkdtempSync(join(tmpdir(), 'goe-web-'));
   if (!opts.distDir) await buildBundles(dist);
   const runDir = opts.runDir ? resolve(opts.runDir) : join(ROOT, 'runs', 'fmnist-default');
+  const kernelsDir = resolve(opts.kernelsDir ?? process.env.GOE_WEB_KERNELS ?? join(ROOT, 'kernels'));
   const mounts: [string, string][] = [
     ['/dist/', dist],
-    ['/kernels/', resolve(opts.kernelsDir ?? process.env.GOE_WEB_KERNELS ?? join(ROOT, 'kernels'))],
+    ['/kernels/', kernelsDir],
     ['/run/', runDir],
     ['/', join(ROOT, 'demo')],
   ];
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    const file = resolveFile(mounts, path === '/' ? '/index.html' : path);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405).end();
       return;
     }
+    if (path === '/kernels/index.json') {
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify(kernelNames(kernelsDir)));
+      return;
+    }
+    const file = resolveFile(mounts, path === '/' ? '/index.html' : path);
     if (!file) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: ${path}`);
       return;
@@ -122,8 +129,16 @@ export async function startDemoServer(opts: ServeOptions = {}): Promise<DemoServ
   return {
     server,
     url: `http://127.0.0.1:${port}/`,
-    close: () => new Promise((ok) => server.close(() => ok())),
+    close: () => new Promise((ok) => server.close(() => {
+      if (!opts.distDir) rmSync(dist, { recursive: true, force: true }); // the bundles we built
+      ok();
+    })),
   };
+}
+
+/** The kernel files' names (what platform-web.ts fetches): every kernels/*.wgsl. */
+export function kernelNames(dir = join(ROOT, 'kernels')): string[] {
+  return readdirSync(dir).filter((f) => f.endsWith('.wgsl')).map((f) => f.slice(0, -5)).sort();
 }
 
 function resolveFile(mounts: [string, string][], path: string): string | null {

@@ -2,21 +2,13 @@
  * The engine's browser platform: `navigator.gpu`, and kernel sources fetched over HTTP.
  *
  * `Platform.kernelSource` is synchronous (pipelines are built on an op's first use), so the WGSL
- * files are fetched once, all together, before the engine starts: `await loadBrowserPlatform(url)`
- * then `setPlatform(...)` (or `installBrowserPlatform(url)`, which does both). No Node API here.
+ * files are fetched once, all together, before the engine starts: `await loadBrowserPlatform(opts)`
+ * then `setPlatform(...)` (or `installBrowserPlatform(opts)`, which does both). Which files: the
+ * `files` option, or the JSON array of names at <kernelBaseUrl>/index.json (demo/serve.ts serves
+ * it from the folder's listing, so a new kernel file needs no list kept by hand). No Node API here.
  */
 import type { Platform } from './platform.ts';
 import { setPlatform } from './platform.ts';
-
-/**
- * Every file in kernels/ (entry files and the ones they `// include:`). A Node test
- * (test/browser/platform-web.test.ts) checks this list against the folder, so a new kernel file
- * cannot be forgotten here.
- */
-export const KERNEL_FILES: readonly string[] = [
-  'attention', 'conv2d', 'copy', 'elementwise', 'fill', 'finite', 'gather', 'gru', 'index', 'layernorm',
-  'loss', 'matmul', 'norm', 'optimizers', 'pool', 'random', 'reduce', 'softmax', 'spectral', 'unary',
-];
 
 export interface BrowserPlatformOptions {
   /** Where kernels/<name>.wgsl are served, e.g. '/kernels/' or new URL('kernels/', location.href). */
@@ -25,6 +17,8 @@ export interface BrowserPlatformOptions {
   gpu?: GPU;
   /** Fetch function (tests may pass their own); default the global fetch. */
   fetch?: typeof fetch;
+  /** The kernel files' names (without .wgsl); default: fetched from <kernelBaseUrl>/index.json. */
+  files?: readonly string[];
 }
 
 /** A platform over sources already in memory (e.g. bundled as text), with no fetching. */
@@ -59,8 +53,19 @@ export async function loadBrowserPlatform(opts: BrowserPlatformOptions): Promise
   const base = typeof opts.kernelBaseUrl === 'string'
     ? new URL(opts.kernelBaseUrl, (globalThis as { location?: { href: string } }).location?.href)
     : opts.kernelBaseUrl;
+  let files = opts.files;
+  if (!files) {
+    const url = new URL('index.json', base);
+    const res = await doFetch(url);
+    if (!res.ok) throw new Error(`could not fetch the kernel list ${url.href}: HTTP ${res.status} ${res.statusText} (serve a JSON array of the kernels/ file names there, or pass \`files\`)`);
+    const list: unknown = await res.json();
+    if (!Array.isArray(list) || !list.every((n) => typeof n === 'string' && /^[A-Za-z0-9_-]+$/.test(n))) {
+      throw new Error(`${url.href} must be a JSON array of kernel file names without .wgsl, e.g. ["matmul", "conv2d"]`);
+    }
+    files = list as string[];
+  }
   const entries = await Promise.all(
-    KERNEL_FILES.map(async (name): Promise<[string, string]> => {
+    files.map(async (name): Promise<[string, string]> => {
       const url = new URL(`${name}.wgsl`, base);
       const res = await doFetch(url);
       if (!res.ok) throw new Error(`could not fetch kernel ${url.href}: HTTP ${res.status} ${res.statusText}`);

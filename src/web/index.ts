@@ -10,7 +10,7 @@ import { init, type Runtime, type DeviceOptions } from '../engine/api.ts';
 import { installBrowserPlatform, type BrowserPlatformOptions } from '../engine/platform-web.ts';
 
 export * from '../engine/api.ts';
-export { installBrowserPlatform, loadBrowserPlatform, browserPlatformFromSources, KERNEL_FILES, type BrowserPlatformOptions } from '../engine/platform-web.ts';
+export { installBrowserPlatform, loadBrowserPlatform, browserPlatformFromSources, type BrowserPlatformOptions } from '../engine/platform-web.ts';
 
 /** Fetches the kernels, installs the browser platform and creates the device. */
 export async function initBrowser(opts: BrowserPlatformOptions & { device?: DeviceOptions }): Promise<Runtime> {

@@ -20,7 +20,7 @@ export const skipBrowserTests = process.env.GOE_SKIP_BROWSER_TESTS === '1';
 export function chromiumPath(): string {
   const fromEnv = process.env.GOE_CHROMIUM;
   if (fromEnv) {
-    if (!existsSync(fromEnv)) throw new Error(`GOE_CHROMIUM=${fromEnv}: no such file`);
+    if (!existsSync(fromEnv)) throw new Error(`GOE_CHROMIUM=${fromEnv}: no such file (unset it to use Debian's chromium, or GOE_SKIP_BROWSER_TESTS=1 to skip the browser tests)`);
     return fromEnv;
   }
   const found = CANDIDATES.find((p) => existsSync(p));
