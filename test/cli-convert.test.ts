@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { engine, read } from './helpers/gpu.ts';
 import { expectClose } from './helpers/reference.ts';
-import { parseSafetensors, noGrad, type HostTensor } from '../src/engine/index.ts';
+import { parseSafetensors, serializeSafetensors, noGrad, type HostTensor } from '../src/engine/index.ts';
 import { convertMain } from '../src/cli/convert.ts';
 import { UsageError, type CliIo } from '../src/cli/subcommand.ts';
 import { CHECKPOINT_MAPS, torchvisionToTimmName } from '../src/models/checkpoint-maps.ts';
@@ -134,6 +134,13 @@ describe('goe convert: PyTorch state dicts to safetensors', () => {
     const io = capture();
     expect(await convertMain([timmNames.file, out, '--map', 'timm-vit'], io)).toBe(0);
     expect(io.out).toMatch(/safetensors checkpoint/);
+    expectSameState(stateOf(out), vit.state);
+    // nn.DataParallel's 'module.' prefix is removed from safetensors input too
+    const prefixed = join(dir, 'prefixed.safetensors');
+    writeFileSync(prefixed, serializeSafetensors(new Map([...stateOf(timmNames.file)].map(([k, t]) => [`module.${k}`, { shape: t.shape, data: t.data as Float32Array }]))));
+    const io2 = capture();
+    expect(await convertMain([prefixed, out, '--map', 'timm-vit'], io2)).toBe(0);
+    expect(io2.out).toMatch(/'module\.' prefix of nn\.DataParallel removed/);
     expectSameState(stateOf(out), vit.state);
   });
 

@@ -48,7 +48,13 @@ async function readSafetensorsState(path: string): Promise<{ tensors: Map<string
     }
     return { shape: t.shape, data: Int32Array.from(d as Uint32Array) };
   };
-  return { tensors: new Map([...file.tensors].map(([k, t]) => [k, host(k, t)])), layout: 'safetensors', notes: [] };
+  let tensors = new Map([...file.tensors].map(([k, t]) => [k, host(k, t)]));
+  const notes: string[] = [];
+  if (tensors.size > 0 && [...tensors.keys()].every((k) => k.startsWith('module.'))) {
+    tensors = new Map([...tensors].map(([k, v]) => [k.slice('module.'.length), v]));
+    notes.push("the 'module.' prefix of nn.DataParallel removed");
+  }
+  return { tensors, layout: 'safetensors', notes };
 }
 
 interface ConvertArgs {

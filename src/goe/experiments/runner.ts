@@ -178,7 +178,7 @@ export async function loadUserWeights(path: string, model: Module, flag: string)
     const msg = (e as Error).message;
     if (!torchState && isCorruptCheckpoint(e)) throw new ExperimentInputError(`${flag} ${path} is not a readable safetensors file (${msg.split('\n')[0]!.replace(/^safetensors: /, '')}): is it whole? fetch or convert it again`);
     const hint = msg.includes('module.')
-      ? ' (its keys start with "module.", as nn.DataParallel saves them: strip that prefix when converting)'
+      ? ' (its keys start with "module.", as nn.DataParallel saves them: `goe convert IN OUT.safetensors` removes that prefix)'
       : torchState
         ? " (is it the weights of this experiment's model? a checkpoint in another layout converts with goe convert --map NAME)"
         : ' (is it the weights of this experiment\'s model? check its depth, width, classes and input channels)';
