@@ -199,6 +199,10 @@ describe('goe convert: PyTorch state dicts to safetensors', () => {
     expect(huge.code).toBe(2);
     expect(huge.err).toMatch(/more than 4x the bytes of their storages/);
 
+    const big = await convert('big_endian.pth', 'none');
+    expect(big.code).toBe(2);
+    expect(big.err).toMatch(/'big'-endian byte order/);
+
     const junk = join(dir, 'junk.pth');
     writeFileSync(junk, 'hello, not a checkpoint');
     let io = capture();

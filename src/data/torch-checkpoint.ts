@@ -194,6 +194,11 @@ async function readZipLayout(path: string, bytes: Uint8Array): Promise<PyValue> 
     if (crc32(b) !== m.crc32) throw new DataError(`member '${name}' fails its CRC-32 check (corrupt archive)`, path);
     return b;
   };
+  // torch >= 2.1 records the byte order of the storages (older files are little-endian)
+  if (byName.has(`${prefix}byteorder`)) {
+    const order = new TextDecoder().decode(await member(`${prefix}byteorder`)).trim();
+    if (order !== 'little') throw new DataError(`storages in '${order}'-endian byte order (only little-endian is read)`, path);
+  }
   const storages = new Map<string, Storage>();
   const pending: Pending[] = [];
   const pkl = await member(`${prefix}data.pkl`);
