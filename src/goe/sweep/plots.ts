@@ -63,11 +63,13 @@ export async function sweepPlotSvg(input: SweepPlotInput): Promise<string> {
   const detectors = [...new Set(input.points.map((p) => p.detector))];
   const base = Object.entries(input.baseline ?? {}).filter(([d]) => detectors.includes(d)).map(([d, v]) => ({ series: `no outliers / ${d}`, y: v * 100 }));
   const colours = { domain: [...names, ...base.map((b) => b.series)], range: PALETTE.slice(0, names.length + base.length).concat() };
-  const x = { field: 'x', type: 'quantitative' as const, title: PARAM_TITLES[input.param] ?? input.param, scale: { ...paramScale(input.param), nice: false } };
+  // ticks at the swept values on the symlog / log axes (their automatic ticks skip most of them)
+  const ticks = paramScale(input.param).type === 'linear' ? {} : { axis: { values: [...new Set(input.points.map((p) => p.x))].sort((p, q) => p - q), format: '~r' } };
+  const x = { field: 'x', type: 'quantitative' as const, title: PARAM_TITLES[input.param] ?? input.param, scale: { ...paramScale(input.param), nice: false }, ...ticks };
   const yTitle = `${input.metric} (%)${LOWER_IS_BETTER.has(input.metric) ? ', lower is better' : ''}`;
   const layers: TopLevelSpec[] | object[] = [
-    { data: { values: rows }, mark: { type: 'area', opacity: 0.18 }, encoding: { x, y: { field: 'low', type: 'quantitative', title: yTitle, scale: { zero: false } }, y2: { field: 'high' }, color: { field: 'series', type: 'nominal', title: 'outliers / detector', scale: colours } } },
-    { data: { values: rows }, mark: { type: 'line', point: true, strokeWidth: 1.5 }, encoding: { x, y: { field: 'mean', type: 'quantitative' }, color: { field: 'series', type: 'nominal', scale: colours } } },
+    { data: { values: rows }, mark: { type: 'line', point: true, strokeWidth: 1.5 }, encoding: { x, y: { field: 'mean', type: 'quantitative', title: yTitle, scale: { zero: false } }, color: { field: 'series', type: 'nominal', title: 'outliers / detector', scale: colours, legend: { symbolType: 'stroke', symbolStrokeWidth: 2 } } } },
+    { data: { values: rows }, mark: { type: 'area', opacity: 0.18 }, encoding: { x, y: { field: 'low', type: 'quantitative' }, y2: { field: 'high' }, color: { field: 'series', type: 'nominal', scale: colours } } },
   ];
   if (base.length > 0) (layers as object[]).push({ data: { values: base }, mark: { type: 'rule', strokeDash: [5, 4], strokeWidth: 1.2 }, encoding: { y: { field: 'y', type: 'quantitative' }, color: { field: 'series', type: 'nominal', scale: colours } } });
   const spec = {
