@@ -1,6 +1,8 @@
 /**
  * The kernel-checks page (demo/checks.html): starts the engine on navigator.gpu and exposes
  * `window.goeChecks` for test/browser/kernels.test.ts, which runs them in headless Chromium.
+ * `?run` (or `?run=NAME`, `?run=all`) runs them on load; `?caps=nosubgroups` plans the kernels as
+ * for an adapter without subgroups.
  * `document.body.dataset.state` says where the page is: loading, ready, running, done or error.
  */
 import { initBrowser, describeAdapter } from '../src/web/index.ts';
@@ -10,7 +12,11 @@ import { renderCheckRow } from './check-rows.ts';
 const body = document.body;
 try {
   const rt = await initBrowser({ kernelBaseUrl: new URL('kernels/', location.href) });
-  const adapter = describeAdapter(rt);
+  // ?caps=nosubgroups: plan every kernel as on an adapter without subgroups (src/engine/caps.ts)
+  const capsParam = new URLSearchParams(location.search).get('caps');
+  if (capsParam === 'nosubgroups') rt.device.restrictCaps({ subgroups: false });
+  else if (capsParam) throw new Error(`?caps=${capsParam}: expected nosubgroups`);
+  const adapter = describeAdapter(rt) + (capsParam ? ` [caps restricted: ${capsParam}]` : '');
   document.getElementById('adapter')!.textContent = adapter;
   const rows = document.querySelector('#results tbody')!;
   window.goeChecks = {

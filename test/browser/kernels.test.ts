@@ -42,3 +42,37 @@ describe.skipIf(skipBrowserTests)('kernels in Chromium (WebGPU)', () => {
     });
   }
 });
+
+/** The same page with the kernels planned for an adapter without subgroups (Firefox, Safari, or
+ * Chromium without the feature): the portable paths, on a few checks to keep CI time down. */
+const NO_SUBGROUP_CHECKS = ['matmul: odd sizes', 'matmul: 4-aligned', 'conv2d 3x3 stride 2'];
+
+describe.skipIf(skipBrowserTests)('kernels in Chromium, planned without subgroups', () => {
+  let server: DemoServer;
+  let browser: Browser;
+  let page: Page;
+
+  beforeAll(async () => {
+    server = await startDemoServer();
+    browser = await launchChromium();
+    ({ page } = await newPage(browser));
+    await page.goto(`${server.url}checks.html?caps=nosubgroups`);
+    await waitForState(page, ['ready', 'error']);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('restricts the caps', async () => {
+    expect(await page.evaluate(() => window.goeChecks!.adapter)).toMatch(/caps restricted: nosubgroups/);
+  });
+
+  for (const name of NO_SUBGROUP_CHECKS) {
+    it(name, async () => {
+      const results = (await page.evaluate((n) => window.goeChecks!.run(n), name)) as CheckResult[];
+      expect(results.length).toBeGreaterThan(0);
+      for (const r of results) expect(r.ok, `${r.name}: ${r.detail}`).toBe(true);
+    });
+  }
+});
