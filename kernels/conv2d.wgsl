@@ -30,6 +30,9 @@
 // threads: subgroups of at most TX consecutive invocations, llvmpipe's 8 with TX = 16) a thread's
 // row group ty is declared uniform across its subgroup, so a software adapter loads the A
 // fragment of each reduction step once per subgroup instead of gathering it lane by lane.
+//
+// The fused activation's math is kernels/activation.wgsl's:
+// include: activation
 
 struct Params {
   cols: u32,          // GEMM columns
@@ -71,7 +74,7 @@ override DH: u32 = 1u;
 override DW: u32 = 1u;
 override GROUPS: u32 = 1u;
 override SPLITS: u32 = 1u;
-override ACT: u32 = 0u;      // fused epilogue: 0 none, 1 relu, 2 leaky relu (alpha), 3 tanh
+override ACT: u32 = 0u;      // fused epilogue: an activation code of kernels/activation.wgsl (relu, leaky relu, tanh)
 override HAS_BIAS: bool = false;
 override TX: u32 = 16u;
 override TY: u32 = 16u;
@@ -92,18 +95,7 @@ alias Acc = array<vec4<f32>, 16>;
 fn cig() -> u32 { return IC / GROUPS; }
 fn cog() -> u32 { return OC / GROUPS; }
 
-fn activate(v: f32) -> f32 {
-  switch ACT {
-    case 1u: { return max(v, 0.0); }
-    case 2u: { return select(v * p.alpha, v, v > 0.0); }
-    case 3u: {
-      // stable tanh: WGSL's tanh overflows for large |v| on some drivers
-      let e = exp(-2.0 * abs(v));
-      return sign(v) * (1.0 - e) / (1.0 + e);
-    }
-    default: { return v; }
-  }
-}
+fn activate(v: f32) -> f32 { return act_apply(ACT, v, p.alpha); }
 
 // ty, made subgroup-uniform when SG_ROWS (the identity without subgroups). Called only in
 // workgroup-uniform control flow (between the barriers of the tile loop).
@@ -1053,14 +1045,7 @@ fn act_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
   if (i >= p.n) { return; }
   let gv = a[p.off_a + i];
   let y = b[p.off_b + i];
-  var d = 1.0;
-  switch ACT {
-    case 1u: { d = select(0.0, 1.0, y > 0.0); }
-    case 2u: { d = select(p.alpha, 1.0, y > 0.0); }
-    case 3u: { d = 1.0 - y * y; }
-    default: { d = 1.0; }
-  }
-  out[p.off_out + i] = gv * d;
+  out[p.off_out + i] = gv * act_deriv_from_output(ACT, y, p.alpha);
 }
 
 // ------------------------------------------------------------ input grad, strided (phases)

@@ -33,8 +33,9 @@
 // adapter then loads the A fragment once per subgroup instead of once per lane.
 //
 // Epilogue (overrides, folded by the compiler): BIAS 0 none, 1 per column (length N), 2 per row
-// (length M); ACT 0 none, 1 relu, 2 gelu (tanh form), 3 gelu (erf form), 4 leaky relu (slope
-// alpha), 5 tanh, 6 sigmoid.
+// (length M); ACT an activation code of kernels/activation.wgsl (appended below), leaky relu's
+// slope in alpha.
+// include: activation
 
 struct Params {
   M: u32,
@@ -104,35 +105,7 @@ fn load_b(base: u32, k: u32, n: u32, k_end: u32) -> f32 {
   return b[base + k * p.ldb + n];
 }
 
-// tanh without overflow: exp of a non-positive argument only.
-fn tanh_stable(x: f32) -> f32 {
-  let e = exp(-2.0 * abs(x));
-  return sign(x) * (1.0 - e) / (1.0 + e);
-}
-
-// erf by Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7, under f32's resolution of
-// the result near 1).
-fn erf_approx(x: f32) -> f32 {
-  let t = 1.0 / (1.0 + 0.3275911 * abs(x));
-  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-x * x);
-  return sign(x) * y;
-}
-
-fn activate(x: f32) -> f32 { return activate_code(x, ACT, p.alpha); }
-
-// The activation `act` (the ACT codes) with leaky ReLU's slope passed in (v7 reads the slope from
-// its own parameter block).
-fn activate_code(x: f32, act: u32, alpha: f32) -> f32 {
-  switch act {
-    case 1u: { return max(x, 0.0); }
-    case 2u: { return 0.5 * x * (1.0 + tanh_stable(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
-    case 3u: { return 0.5 * x * (1.0 + erf_approx(x * 0.7071067811865476)); }
-    case 4u: { return select(alpha * x, x, x >= 0.0); }
-    case 5u: { return tanh_stable(x); }
-    case 6u: { return 1.0 / (1.0 + exp(-x)); }
-    default: { return x; }
-  }
-}
+fn activate(x: f32) -> f32 { return act_apply(ACT, x, p.alpha); }
 
 fn bias_at(row: u32, col: u32) -> f32 {
   if (BIAS == 1u) { return bias[p.off_bias + col]; }
@@ -809,7 +782,7 @@ fn v7_simd8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
     }
     var v = v7_tile[r * 8u + c / 4u][c % 4u];
     if (!first) { v += vout[idx / 4u][idx % 4u]; }
-    if (last) { v = activate_code(v + v7_bias(row, col), ACT, q.alpha); }
+    if (last) { v = act_apply(ACT, v + v7_bias(row, col), q.alpha); }
     vout[idx / 4u][idx % 4u] = v;
   }
 }
@@ -820,7 +793,7 @@ fn v7_epilogue4(v: vec4<f32>, u: u32, t: u32) -> vec4<f32> {
   if (BIAS == 1u) { b = vec4<f32>(bias[q.off_bias + t], bias[q.off_bias + t + 1u], bias[q.off_bias + t + 2u], bias[q.off_bias + t + 3u]); }
   if (BIAS == 2u) { b = vec4<f32>(bias[q.off_bias + u]); }
   let x = v + b;
-  return vec4<f32>(activate_code(x.x, ACT, q.alpha), activate_code(x.y, ACT, q.alpha), activate_code(x.z, ACT, q.alpha), activate_code(x.w, ACT, q.alpha));
+  return vec4<f32>(act_apply(ACT, x.x, q.alpha), act_apply(ACT, x.y, q.alpha), act_apply(ACT, x.z, q.alpha), act_apply(ACT, x.w, q.alpha));
 }
 
 fn v7_bias(row: u32, col: u32) -> f32 {
@@ -859,25 +832,9 @@ fn act_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   out[i] = activate(a[i]);
 }
 
-fn activate_grad(z: f32) -> f32 {
-  switch ACT {
-    case 1u: { return select(0.0, 1.0, z > 0.0); }
-    case 2u: {
-      let c = 0.7978845608028654;
-      let t = tanh_stable(c * (z + 0.044715 * z * z * z));
-      return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * c * (1.0 + 3.0 * 0.044715 * z * z);
-    }
-    case 3u: { return 0.5 * (1.0 + erf_approx(z * 0.7071067811865476)) + z * 0.3989422804014327 * exp(-0.5 * z * z); }
-    case 4u: { return select(p.alpha, 1.0, z > 0.0); }
-    case 5u: { let t = tanh_stable(z); return 1.0 - t * t; }
-    case 6u: { let s = 1.0 / (1.0 + exp(-z)); return s * (1.0 - s); }
-    default: { return 1.0; }
-  }
-}
-
 @compute @workgroup_size(256)
 fn act_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = gid.x + gid.y * nwg.x * 256u;
   if (i >= p.M) { return; }
-  out[i] = a[i] * activate_grad(b[i]);
+  out[i] = a[i] * act_deriv(ACT, b[i], p.alpha);
 }

@@ -18,8 +18,11 @@
 // 7 leaky_relu(alpha = slope), 8 tanh, 9 sigmoid, 10 gelu (erf), 11 gelu (tanh approximation),
 // 12 softplus(alpha = beta, beta = threshold), 13 clamp(alpha = min, beta = max), 14 pow(alpha =
 // exponent), 15 square, 16 reciprocal, 17 sin, 18 cos.
+// The activations (relu .. gelu) come from kernels/activation.wgsl.
 // The element type placeholder is where's value type; the other entry points run with f32 only
 // (their conversions make the module valid for any element type).
+
+// include: activation
 
 struct Params {
   n: u32,
@@ -48,10 +51,6 @@ override WG: u32 = 256;
 override OP: u32 = 0;
 
 const LN_FLT_MAX: f32 = 88.72283;
-const SQRT1_2: f32 = 0.70710678118654752;
-const INV_SQRT_2PI: f32 = 0.39894228040143268;
-const SQRT_2_OVER_PI: f32 = 0.79788456080286536;
-const GELU_C: f32 = 0.044715;
 
 fn dim(v: array<vec4<u32>, 2>, i: u32) -> u32 {
   return v[i / 4u][i % 4u];
@@ -91,11 +90,6 @@ fn is_nan(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
 
-// exp(-z) for z >= 0 (or +inf): never overflows; arguments past f32's underflow give 0.
-fn exp_neg(z: f32) -> f32 {
-  return exp(-min(z, 104.0));
-}
-
 fn exp_safe(x: f32) -> f32 {
   return select(exp(min(x, LN_FLT_MAX)), inf(), x > LN_FLT_MAX);
 }
@@ -113,44 +107,6 @@ fn log1p_unit(e: f32) -> f32 {
   let s2 = s * s;
   return 2.0 * s * (1.0 + s2 * (1.0 / 3.0 + s2 * (1.0 / 5.0 + s2 * (1.0 / 7.0 + s2 * (1.0 / 9.0 +
     s2 * (1.0 / 11.0 + s2 * (1.0 / 13.0 + s2 * (1.0 / 15.0 + s2 * (1.0 / 17.0)))))))));
-}
-
-fn tanh_stable(x: f32) -> f32 {
-  let ax = abs(x);
-  if (ax < 0.0625) {
-    // Taylor series: (1 - e)/(1 + e) would lose the leading digits to cancellation here.
-    let x2 = x * x;
-    return x * (1.0 + x2 * (-1.0 / 3.0 + x2 * (2.0 / 15.0 + x2 * (-17.0 / 315.0))));
-  }
-  let e = exp_neg(2.0 * ax);
-  let t = (1.0 - e) / (1.0 + e);
-  return select(t, -t, x < 0.0);
-}
-
-fn sigmoid_stable(x: f32) -> f32 {
-  let e = exp_neg(abs(x));
-  return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
-}
-
-// sigmoid'(x) = e / (1 + e)^2 with e = exp(-|x|) (symmetric, no cancellation).
-fn sigmoid_deriv(x: f32) -> f32 {
-  let e = exp_neg(abs(x));
-  let d = 1.0 + e;
-  return e / (d * d);
-}
-
-// erfc(z) for z >= 0 with relative error below 1.2e-7 (Numerical Recipes' Chebyshev fit erfcc).
-fn erfc_pos(z: f32) -> f32 {
-  let t = 1.0 / (1.0 + 0.5 * z);
-  let poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 +
-    t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
-  return t * exp_neg(z * z - poly);
-}
-
-// Standard normal CDF: 0.5 * erfc(-x / sqrt 2), relative accuracy in the lower tail.
-fn normal_cdf(x: f32) -> f32 {
-  let h = 0.5 * erfc_pos(abs(x) * SQRT1_2);
-  return select(1.0 - h, h, x < 0.0);
 }
 
 // x^y following C pow / PyTorch: integer exponents of negative bases keep their sign, other
@@ -198,20 +154,17 @@ fn forward(x: f32) -> f32 {
       if (x == 0.0) { return inf(); }
       return select(inverseSqrt(x), nan(), x < 0.0);
     }
-    case 6u: { return select(x, 0.0, x < 0.0); }
-    case 7u: { return select(x, x * alpha(), x < 0.0); }
-    case 8u: { return tanh_stable(x); }
-    case 9u: { return sigmoid_stable(x); }
-    case 10u: { return x * normal_cdf(x); }
-    case 11u: {
-      // 0.5 x (1 + tanh(u)) = x * sigmoid(2u): no cancellation for negative x
-      let u = SQRT_2_OVER_PI * (x + GELU_C * x * x * x);
-      return x * sigmoid_stable(2.0 * u);
-    }
+    // the activations: kernels/activation.wgsl, as matmul's and conv's fused epilogues apply them
+    case 6u: { return act_apply(1u, x, 0.0); }
+    case 7u: { return act_apply(2u, x, alpha()); }
+    case 8u: { return act_apply(3u, x, 0.0); }
+    case 9u: { return act_apply(4u, x, 0.0); }
+    case 10u: { return act_apply(5u, x, 0.0); }
+    case 11u: { return act_apply(6u, x, 0.0); }
     case 12u: {
       let z = x * alpha();
       if (z > beta()) { return x; }
-      return (max(z, 0.0) + log1p_unit(exp_neg(abs(z)))) / alpha();
+      return (max(z, 0.0) + log1p_unit(act_exp_neg(abs(z)))) / alpha();
     }
     case 13u: { return select(select(x, alpha(), x < alpha()), beta(), x > beta()); }
     case 14u: { return pow_safe(x, alpha()); }
@@ -237,25 +190,17 @@ fn backward(x: f32, g: f32) -> f32 {
     }
     case 6u: { return select(0.0, g, x > 0.0); }
     case 7u: { return select(g * alpha(), g, x > 0.0); }
-    case 8u: {
-      // 1 - tanh^2 = 4e / (1 + e)^2, e = exp(-2|x|)
-      let e = exp_neg(2.0 * abs(x));
-      let d = 1.0 + e;
-      return g * (4.0 * e / (d * d));
-    }
-    case 9u: { return g * sigmoid_deriv(x); }
-    case 10u: { return g * (normal_cdf(x) + x * INV_SQRT_2PI * exp_neg(0.5 * x * x)); }
+    case 8u: { return g * act_deriv(3u, x, 0.0); }
+    case 9u: { return g * act_sigmoid_deriv(x); }
+    case 10u: { return g * act_deriv(5u, x, 0.0); }
     case 11u: {
-      // past |x| = 20 the second term underflows, and x^3 could overflow to inf * 0
       if (abs(x) > 20.0) { return select(0.0, g, x > 0.0); }
-      let u = SQRT_2_OVER_PI * (x + GELU_C * x * x * x);
-      let du = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_C * x * x);
-      return g * (sigmoid_stable(2.0 * u) + x * sigmoid_deriv(2.0 * u) * 2.0 * du);
+      return g * act_deriv(6u, x, 0.0);
     }
     case 12u: {
       let z = x * alpha();
       if (z > beta()) { return g; }
-      return g * sigmoid_stable(z);
+      return g * act_sigmoid(z);
     }
     case 13u: { return select(0.0, g, x >= alpha() && x <= beta()); }
     case 14u: {

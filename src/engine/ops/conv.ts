@@ -15,6 +15,7 @@ import { convSubgroups, convTiles, convDirectUniform } from '../tuning.ts';
 import { caps, dispatch, grid1d, kernel, subgroupDefines } from './launch.ts';
 import { contiguous } from './movement.ts';
 import { subgroupRowsFit, type Caps } from '../caps.ts';
+import { ACTIVATION_CODES } from './activation.ts';
 import { convForwardSimd8, convInputGradSimd8, convSimd8Auto, convWeightGradSimd8 } from '../simd8/conv.ts';
 import { direct8Route } from '../simd8/conv-direct.ts';
 import { WINDOW_FLOATS } from '../simd8/matmul.ts';
@@ -25,7 +26,8 @@ import { convWeightGradNarrow, narrowWgradAuto } from '../simd8/conv-narrow.ts';
  * ungrouped convolutions on adapters with 8-lane subgroups), or chosen from the shape and adapter. */
 export type ConvVariant = 'auto' | 'gemm' | 'direct' | 'simd8';
 
-const ACT = { none: 0, relu: 1, leakyRelu: 2, tanh: 3 } as const;
+/** The fused activations' codes (ops/activation.ts). */
+const ACT = { none: ACTIVATION_CODES.none, relu: ACTIVATION_CODES.relu, leakyRelu: ACTIVATION_CODES.leaky_relu, tanh: ACTIVATION_CODES.tanh } as const;
 
 
 /** The template values and SG_ROWS for a GEMM tile TX threads wide (kernels/conv2d.wgsl):

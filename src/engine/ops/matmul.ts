@@ -17,6 +17,7 @@ import { contiguous, reshape } from './movement.ts';
 import { sumToShape, sum } from './reduce.ts';
 import { matmulSimd8 } from '../simd8/matmul.ts';
 import { subgroupRowsFit, type Caps } from '../caps.ts';
+import { ACTIVATION_CODES } from './activation.ts';
 
 export type Activation = 'none' | 'relu' | 'gelu' | 'gelu_tanh' | 'leaky_relu' | 'tanh' | 'sigmoid';
 /** The product's kernels by what they are: 'naive' (one thread per output), 'tiled' (16x16
@@ -38,7 +39,7 @@ function codeOf(v: MatmulVariant): Code {
   return (v in KIND ? v : CODE[v as MatmulKind]) as Code;
 }
 
-const ACT_CODE: Record<Activation, number> = { none: 0, relu: 1, gelu_tanh: 2, gelu: 3, leaky_relu: 4, tanh: 5, sigmoid: 6 };
+const ACT_CODE: Record<Activation, number> = ACTIVATION_CODES;
 const ENTRY: Record<Code, string> = { v1: 'v1_naive', v2: 'v2_tiled', v3: 'v3_reg4x4', v4: 'v4_reg8x8', v5: 'v5_reg16x8', v6: 'v6_skinny', v7: 'v7_simd8' };
 const TILE: Record<Code, [number, number]> = { v1: [16, 16], v2: [16, 16], v3: [64, 64], v4: [128, 128], v5: [128, 128], v6: [8, 64], v7: [16, 32] };
 const MAX_BATCH_DIMS = 4;

@@ -33,8 +33,6 @@ import { convForwardNarrow, convInputGradDirect8, convInputGradNarrow, direct8Ro
 const MAX_PHASES = 16;
 /** Longest source window of simd_pack_t's window path (pk_window). */
 const MAX_WINDOW = 16;
-/** conv.ts's activation codes (none, relu, leaky relu, tanh) as matmul.wgsl's ACT codes. */
-const ACT_CODES = [0, 1, 4, 5];
 
 /** Shortest reduction `auto` runs here: below it v7's costs that do not grow with K (the
  * epilogue's 512 outputs per workgroup, the T pack per element) outweigh the product. It was 64
@@ -250,7 +248,7 @@ export function convForwardSimd8(out: Tensor, x: Tensor, w: Tensor, bias: Tensor
   const P = g.oh * g.ow;
   runPass('conv2d', pp, g.n, w, x, (_i, plan, packed, tex, n0) => {
     const view = at(out, n0 * g.oc * P);
-    runSimd8(plan, packed, tex, view, { bias, biasCode: bias ? 2 : 0, act: ACT_CODES[act], alpha, colSplit: P, spare: w, defines: subgroupDefines() });
+    runSimd8(plan, packed, tex, view, { bias, biasCode: bias ? 2 : 0, act, alpha, colSplit: P, spare: w, defines: subgroupDefines() });
     view.dispose();
   });
   return true;
