@@ -16,10 +16,9 @@
  * The tar layout of torch < 0.4 is refused.
  */
 import { readFileSync } from 'node:fs';
-import { crc32 } from 'node:zlib';
 import { toFloat32 } from '../engine/io/index.ts';
 import { DataError } from './errors.ts';
-import { listZip, readZipMember } from './zip.ts';
+import { readTorchZip } from './torch-zip.ts';
 import { NDArray, PyGlobal, PyTuple, unpickleAt, type PickleExtensions, type PyValue } from './pickle.ts';
 
 /** torch dtypes by storage class; `code` is the dtype written on the NDArray of a tensor. */
@@ -179,32 +178,26 @@ function materialise(pending: Pending[], storages: Map<string, Storage>, file: s
   }
 }
 
-async function readZipLayout(path: string, bytes: Uint8Array): Promise<PyValue> {
-  const members = await listZip(path);
-  const pkls = members.filter((m) => /^[^/]+\/data\.pkl$/.test(m.name));
+function readZipLayout(path: string, bytes: Uint8Array): PyValue {
+  const members = readTorchZip(bytes, path);
+  const pkls = [...members.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
   if (pkls.length !== 1) throw new DataError(`a zip archive without exactly one <name>/data.pkl: not a torch.save checkpoint`, path);
-  const prefix = pkls[0]!.name.slice(0, -'data.pkl'.length);
-  const byName = new Map(members.map((m) => [m.name, m]));
-  const member = async (name: string): Promise<Uint8Array> => {
-    const m = byName.get(name);
+  const prefix = pkls[0]!.slice(0, -'data.pkl'.length);
+  const member = (name: string): Uint8Array => {
+    const m = members.get(name);
     if (!m) throw new DataError(`no member '${name}' in the checkpoint`, path);
-    if (m.method !== 0) return readZipMember(path, name);
-    if (m.dataStart + m.size > bytes.length) throw new DataError(`member '${name}' is truncated`, path);
-    const b = bytes.subarray(m.dataStart, m.dataStart + m.size);
-    if (crc32(b) !== m.crc32) throw new DataError(`member '${name}' fails its CRC-32 check (corrupt archive)`, path);
-    return b;
+    return m.data;
   };
   // torch >= 2.1 records the byte order of the storages (older files are little-endian)
-  if (byName.has(`${prefix}byteorder`)) {
-    const order = new TextDecoder().decode(await member(`${prefix}byteorder`)).trim();
+  if (members.has(`${prefix}byteorder`)) {
+    const order = new TextDecoder().decode(member(`${prefix}byteorder`)).trim();
     if (order !== 'little') throw new DataError(`storages in '${order}'-endian byte order (only little-endian is read)`, path);
   }
   const storages = new Map<string, Storage>();
   const pending: Pending[] = [];
-  const pkl = await member(`${prefix}data.pkl`);
-  const { value } = unpickleAt(pkl, 0, `${path}:${prefix}data.pkl`, torchExtensions(storages, pending, false));
+  const { value } = unpickleAt(member(`${prefix}data.pkl`), 0, `${path}:${prefix}data.pkl`, torchExtensions(storages, pending, false));
   for (const s of storages.values()) {
-    const b = await member(`${prefix}data/${s.key}`);
+    const b = member(`${prefix}data/${s.key}`);
     if (b.length < s.numel * s.size) throw new DataError(`storage ${s.key} holds ${b.length} bytes, ${s.numel} ${s.dtype} elements need ${s.numel * s.size}`, path);
     s.data = b;
   }
@@ -255,7 +248,7 @@ export async function readTorchCheckpoint(path: string): Promise<TorchCheckpoint
   } catch (e) {
     throw new DataError(`cannot read: ${(e as Error).message}`, path);
   }
-  if (bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) return { layout: 'zip', root: await readZipLayout(path, bytes) };
+  if (bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) return { layout: 'zip', root: readZipLayout(path, bytes) };
   if (bytes[0] === 0x80) return { layout: 'legacy', root: readLegacyLayout(path, bytes) };
   if (bytes.length > 262 && new TextDecoder().decode(bytes.subarray(257, 262)) === 'ustar') {
     throw new DataError('a tar checkpoint of torch < 0.4: load it in PyTorch and save it again with torch.save', path);
