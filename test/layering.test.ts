@@ -39,6 +39,9 @@ const ALLOWED: Record<string, string[]> = {
   data: ['data', 'engine'],
   goe: ['engine', 'models', 'data', 'goe'],
   cli: ['engine', 'models', 'data', 'goe', 'cli'],
+  // the browser entry and the demo's logic (src/web): never data (Node file readers); the browser
+  // bundle (demo/serve.ts) fails on any Node import, which the browser tests build
+  web: ['engine', 'models', 'goe', 'web'],
 };
 
 // Engine files that may use Node built-ins: the platform module and the file layer of io.
