@@ -1,0 +1,257 @@
+/**
+ * Training steps end to end (issue 19): forward, backward and the optimizer update of the models
+ * this project trains, each beside PyTorch (Debian's /usr/bin/python3, torch 1.13, the committed
+ * peer bench/train_step_torch.py, the same thread count) in the same run, so a noisy machine
+ * slows both alike.
+ *
+ *   node bench/train_step.ts [--json] [--models wrn40,wrn10,biggan,gru,lm] [--batch N] [--steps N]
+ *                            [--threads N] [--no-torch]
+ *
+ * Models (the paper's configurations; data is random, its shapes are the real ones):
+ *   wrn40   WRN-40-2, CIFAR 3x32x32, batch 128 (`--batch` for quick runs), SGD nesterov wd 5e-4, dropout 0.3
+ *   wrn10   the fmnist classifier: WRN-10-1, 1x28x28, global pooling, batch 128, SGD momentum
+ *   biggan  the fmnist BigGAN iteration: ch 8, 7x7 -> 28x28 grey, 10 classes, batch 32, 2 D steps + 1 G step, Adam
+ *   gru     the newsgroups GRU classifier: vocabulary 30,000, embedding 50, GRU 128 x 2, 20 classes, batch 32, 100 tokens, Adam
+ *   lm      word_language_model's Transformer: vocabulary 33,278 (WikiText-2's), emsize/nhid 200, 2 layers, 2 heads,
+ *           bptt 35, batch 20, SGD lr 20, gradients clipped to 0.25
+ *
+ * Reported per model (medians over the timed steps):
+ *   wall       one step from its first op until the loss is read back (the step's whole cost);
+ *   host       CPU time of the JavaScript thread while it records the step (encode and submit,
+ *              process.threadCpuUsage over the synchronous part: waits on the device are excluded
+ *              by construction, and the adapter's worker threads, which share the CPU on a
+ *              software adapter, are not counted);
+ *   hostWall   the same part's wall time (includes being descheduled while the adapter runs);
+ *   dispatches kernel dispatches per step, and host microseconds per dispatch;
+ *   torch      PyTorch's step on the CPU, and ours / torch as a speed ratio (torch ms / our ms).
+ * Every row carries the plan kinds of its convolutions and products are in the engine's logs;
+ * the adapter line says which kernels could run (caps).
+ */
+import { spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  init, runtime, tensor, scope, backward, crossEntropy, nllLoss, clipGradNorm, SGD, Adam, describeCaps, manualSeed, type Tensor,
+} from '../src/engine/index.ts';
+import { WideResNet, GRUClassifier, TransformerModel, BigGANTrainer } from '../src/models/index.ts';
+import { parseArgs } from 'node:util';
+import { median } from './harness.ts';
+
+interface StepModel {
+  name: string;
+  config: string;
+  /** Records one training step; returns the loss (not awaited). */
+  step: () => Tensor;
+  /** What the PyTorch peer builds. */
+  peer: Record<string, unknown>;
+  steps: number;
+}
+
+interface Result {
+  model: string;
+  config: string;
+  batch: number;
+  steps: number;
+  wallMs: number;
+  wallMsAll: number[];
+  hostMs: number;
+  hostWallMs: number;
+  dispatches: number;
+  hostUsPerDispatch: number;
+  torchMs: number | null;
+  torchMsAll: number[] | null;
+  /** torch ms / our ms: above 1 we are faster. */
+  ratio: number | null;
+  threads: number;
+}
+
+const { values } = parseArgs({
+  args: process.argv.slice(2),
+  options: { json: { type: 'boolean' }, 'no-torch': { type: 'boolean' }, models: { type: 'string' }, batch: { type: 'string' }, steps: { type: 'string' }, threads: { type: 'string' } },
+});
+const json = values.json ?? false;
+const noTorch = values['no-torch'] ?? false;
+const out = (s: string) => (json ? process.stderr : process.stdout).write(s + '\n');
+const threads = Number(values.threads ?? availableParallelism());
+const wanted = (values.models ?? 'wrn40,wrn10,biggan,gru,lm').split(',').filter(Boolean);
+const batchArg = values.batch;
+const stepsArg = values.steps;
+
+await init();
+manualSeed(19);
+const dev = runtime().device;
+out(`${dev.describe()}\ncaps: ${describeCaps(dev.caps)}\nthreads (PyTorch): ${threads}; the machine is shared: medians, ours and PyTorch run back to back per model`);
+
+function rand(n: number, lo = -1, hi = 1): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * Math.random();
+  return a;
+}
+function randInt(n: number, k: number): Int32Array {
+  const a = new Int32Array(n);
+  for (let i = 0; i < n; i++) a[i] = Math.floor(Math.random() * k);
+  return a;
+}
+
+function wrn(name: 'wrn40' | 'wrn10'): StepModel {
+  const deep = name === 'wrn40';
+  const B = Number(batchArg ?? 128);
+  const [C, H] = deep ? [3, 32] : [1, 28];
+  const m = new WideResNet(10, deep ? { depth: 40, widenFactor: 2, dropRate: 0.3 } : { depth: 10, widenFactor: 1, dropRate: 0, inChannels: 1, pooling: 'global' });
+  m.train();
+  const opt = deep
+    ? new SGD(m.parameters(), { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 5e-4 })
+    : new SGD(m.parameters(), { lr: 0.2, momentum: 0.9, nesterov: true, weightDecay: 5e-4 });
+  const x = rand(B * C * H * H);
+  const y = randInt(B, 10);
+  return {
+    name,
+    config: deep ? `WRN-40-2 3x32x32 batch ${B}` : `WRN-10-1 1x28x28 batch ${B}`,
+    steps: Number(stepsArg ?? (deep && B >= 64 ? 3 : 5)),
+    peer: { model: 'wrn', depth: deep ? 40 : 10, widen: deep ? 2 : 1, drop: deep ? 0.3 : 0, channels: C, size: H, batch: B, lr: deep ? 0.1 : 0.2 },
+    step: () => scope(() => {
+      opt.zeroGrad();
+      const loss = crossEntropy(m.forward(tensor(x, [B, C, H, H])), tensor(y, [B], 'i32'));
+      backward(loss);
+      opt.step();
+      return loss;
+    }),
+  };
+}
+
+function biggan(): StepModel {
+  const B = Number(batchArg ?? 32);
+  const dSteps = 2;
+  const tr = BigGANTrainer.create({ nClasses: 10, ch: 8, bottomWidth: 7, upsamples: 2, outChannels: 1 }, {}, { batchSize: B, numDSteps: dSteps, ema: false, gLr: 5e-4, dLr: 5e-4, seed: 19 });
+  const x = rand(B * dSteps * 784);
+  const y = randInt(B * dSteps, 10);
+  return {
+    name: 'biggan',
+    config: `BigGAN G ch 8 7x7->28x28x1, D, batch ${B}, ${dSteps} D steps + 1 G step`,
+    steps: Number(stepsArg ?? 5),
+    peer: { model: 'biggan', batch: B, dSteps, ch: 8 },
+    step: () => scope(() => {
+      const l = tr.step(tensor(x, [B * dSteps, 1, 28, 28]), tensor(y, [B * dSteps], 'i32'));
+      for (const [k, v] of Object.entries(l)) if (k !== 'g') (v as Tensor).dispose();
+      return l.g as Tensor;
+    }),
+  };
+}
+
+function gru(): StepModel {
+  const B = Number(batchArg ?? 32);
+  const T = 100;
+  const V = 30000;
+  const m = new GRUClassifier(20, V, { embeddingDim: 50, hiddenSize: 128, numLayers: 2 });
+  m.train();
+  const opt = new Adam(m.parameters(), { lr: 1e-3 });
+  const ids = randInt(B * T, V);
+  const y = randInt(B, 20);
+  return {
+    name: 'gru',
+    config: `GRU classifier vocab ${V} emb 50 GRU 128x2, batch ${B} x ${T} tokens`,
+    steps: Number(stepsArg ?? 5),
+    peer: { model: 'gru', batch: B, T, vocab: V },
+    step: () => scope(() => {
+      opt.zeroGrad();
+      const loss = crossEntropy(m.forward(tensor(ids, [B, T], 'i32')), tensor(y, [B], 'i32'));
+      backward(loss);
+      opt.step();
+      return loss;
+    }),
+  };
+}
+
+function lm(): StepModel {
+  const B = Number(batchArg ?? 20);
+  const S = 35;
+  const V = 33278;
+  const m = new TransformerModel(V, { ninp: 200, nhid: 200, nlayers: 2, nhead: 2, dropout: 0.2 });
+  m.train();
+  const opt = new SGD(m.parameters(), { lr: 20 });
+  const src = randInt(S * B, V);
+  const tgt = randInt(S * B, V);
+  return {
+    name: 'lm',
+    config: `word LM Transformer vocab ${V} 200/200 2 layers 2 heads, bptt ${S} batch ${B}`,
+    steps: Number(stepsArg ?? 5),
+    peer: { model: 'lm', batch: B, S, vocab: V },
+    step: () => scope(() => {
+      opt.zeroGrad();
+      const out = m.forward(tensor(src, [S, B], 'i32'), { mask: true });
+      const loss = nllLoss(out.reshape([S * B, V]), tensor(tgt, [S * B], 'i32'));
+      backward(loss);
+      clipGradNorm(m.parameters(), 0.25).dispose();
+      opt.step();
+      return loss;
+    }),
+  };
+}
+
+function cpuMs(): number {
+  const u = process.threadCpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+async function timeOurs(sm: StepModel): Promise<Omit<Result, 'torchMs' | 'torchMsAll' | 'ratio' | 'model' | 'config' | 'threads'>> {
+  // two warm-up steps compile every pipeline and fill the pools and bind-group caches
+  for (let i = 0; i < 2; i++) {
+    const l = sm.step();
+    await l.item();
+    l.dispose();
+  }
+  const wall: number[] = [];
+  const host: number[] = [];
+  const hostWall: number[] = [];
+  const disp: number[] = [];
+  for (let i = 0; i < sm.steps; i++) {
+    await dev.sync();
+    const d0 = dev.stats.dispatches;
+    const t0 = performance.now();
+    const c0 = cpuMs();
+    const loss = sm.step();
+    dev.flush();
+    const c1 = cpuMs();
+    const t1 = performance.now();
+    disp.push(dev.stats.dispatches - d0);
+    await loss.item();
+    wall.push(performance.now() - t0);
+    host.push(c1 - c0);
+    hostWall.push(t1 - t0);
+    loss.dispose();
+  }
+  const dispatches = median(disp);
+  const hostMs = median(host);
+  return { batch: Number(/batch (\d+)/.exec(sm.config)?.[1] ?? 0), steps: sm.steps, wallMs: median(wall), wallMsAll: wall, hostMs, hostWallMs: median(hostWall), dispatches, hostUsPerDispatch: (hostMs * 1000) / dispatches };
+}
+
+function timeTorch(sm: StepModel): number[] | null {
+  if (noTorch) return null;
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'train_step_torch.py');
+  const r = spawnSync('/usr/bin/python3', [script], { input: JSON.stringify({ ...sm.peer, steps: sm.steps, threads }), encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) {
+    out(`PyTorch peer failed for ${sm.name}: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' | ')}`);
+    return null;
+  }
+  return (JSON.parse(r.stdout.trim().split('\n').pop()!) as { ms: number[] }).ms;
+}
+
+const builders: Record<string, () => StepModel> = { wrn40: () => wrn('wrn40'), wrn10: () => wrn('wrn10'), biggan, gru, lm };
+const results: Result[] = [];
+out(`${'model'.padEnd(8)} ${'wall ms'.padStart(9)} ${'host ms'.padStart(8)} ${'hostwall'.padStart(9)} ${'disp'.padStart(6)} ${'us/disp'.padStart(8)} ${'torch ms'.padStart(9)} ${'torch/ours'.padStart(10)}  config`);
+for (const name of wanted) {
+  const build = builders[name];
+  if (!build) {
+    process.stderr.write(`unknown model '${name}': expected ${Object.keys(builders).join(', ')}\n`);
+    process.exit(2);
+  }
+  const sm = build();
+  const ours = await timeOurs(sm);
+  const torchAll = timeTorch(sm);
+  const torchMs = torchAll ? median(torchAll) : null;
+  const r: Result = { model: name, config: sm.config, ...ours, torchMs, torchMsAll: torchAll, ratio: torchMs ? torchMs / ours.wallMs : null, threads };
+  results.push(r);
+  if (json) process.stdout.write(JSON.stringify(r) + '\n');
+  out(`${name.padEnd(8)} ${r.wallMs.toFixed(1).padStart(9)} ${r.hostMs.toFixed(1).padStart(8)} ${r.hostWallMs.toFixed(1).padStart(9)} ${String(r.dispatches).padStart(6)} ${r.hostUsPerDispatch.toFixed(1).padStart(8)} ${(torchMs?.toFixed(1) ?? '-').padStart(9)} ${(r.ratio?.toFixed(2) ?? '-').padStart(10)}  ${r.config}`);
+}

@@ -1,0 +1,151 @@
+#!/usr/bin/python3
+"""PyTorch peer of bench/train_step.ts: the same training steps (forward, backward, optimizer
+update) on the CPU with Debian's python3-torch (1.13), the same thread count, random data of the
+real shapes. Reads one JSON object on stdin (model, batch, steps, threads and the model's sizes),
+runs two warm-up steps, then `steps` timed steps (wall time, loss.item() included), and prints
+{"ms": [...], "torch": version, "threads": n} as one JSON line.
+
+The models come from the fixture scripts that produce the engine's goldens (scripts/fixtures/:
+WideResNet, GRUClassifier, TransformerModel; BigGAN-PyTorch's Generator/Discriminator), adapted
+where the fmnist configuration needs it (1 input channel and global pooling for WRN-10-1; the
+7x7 -> 28x28 grey BigGAN arch).
+"""
+import json
+import math
+import os
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', 'scripts', 'fixtures'))
+import torch_models as tm  # noqa: E402
+
+
+def wrn(cfg):
+    m = tm.WideResNet(cfg['depth'], 10, widen_factor=cfg['widen'], dropRate=cfg['drop'])
+    if cfg['channels'] != 3:
+        m.conv1 = nn.Conv2d(cfg['channels'], 16, kernel_size=3, stride=1, padding=1, bias=False)
+    pool_global = cfg['size'] != 32
+
+    def features(x):
+        out = m.block3(m.block2(m.block1(m.conv1(x))))
+        out = m.relu(m.bn1(out))
+        out = F.adaptive_avg_pool2d(out, 1) if pool_global else F.avg_pool2d(out, 8)
+        return out.view(-1, m.nChannels)
+    m.features = features
+    m.train()
+    opt = torch.optim.SGD(m.parameters(), lr=cfg['lr'], momentum=0.9, nesterov=True, weight_decay=5e-4)
+    B, C, H = cfg['batch'], cfg['channels'], cfg['size']
+    x = torch.rand(B, C, H, H) * 2 - 1
+    y = torch.randint(0, 10, (B,))
+
+    def step():
+        opt.zero_grad()
+        loss = F.cross_entropy(m(x), y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+    return step
+
+
+def gru(cfg):
+    m = tm.GRUClassifier(20, cfg['vocab'])
+    m.train()
+    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+    ids = torch.randint(0, cfg['vocab'], (cfg['batch'], cfg['T']))
+    y = torch.randint(0, 20, (cfg['batch'],))
+
+    def step():
+        opt.zero_grad()
+        loss = F.cross_entropy(m(ids), y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+    return step
+
+
+def lm(cfg):
+    V, S, B = cfg['vocab'], cfg['S'], cfg['batch']
+    m = tm.TransformerModel(V, 200, 2, 200, 2, 0.2)
+    m.train()
+    src = torch.randint(0, V, (S, B))
+    tgt = torch.randint(0, V, (S * B,))
+    lr = 20.0
+
+    def step():
+        m.zero_grad()
+        out = m(src)
+        loss = F.nll_loss(out.view(-1, V), tgt)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(m.parameters(), 0.25)
+        for p in m.parameters():
+            p.data.add_(p.grad, alpha=-lr)
+        return loss.item()
+    return step
+
+
+def biggan(cfg):
+    import torch_biggan as tb
+    ch, B, n_d = cfg['ch'], cfg['batch'], cfg['dSteps']
+    # the fmnist arch (src/models/biggan.ts, bottomWidth 7, 2 upsamples, 1 output channel): G
+    # 4ch 7x7 -> 14 -> 28; D (4 DBlocks as the 32x32 arch: down, down, -, -) on 28x28 grey
+    g_arch = {'in_channels': [ch * 4, ch * 4], 'out_channels': [ch * 4, ch * 4], 'upsample': [True, True],
+              'resolution': [14, 28], 'attention': {14: False, 28: False}}
+    d_arch = {'in_channels': [1] + [ch * 4] * 3, 'out_channels': [ch * 4] * 4, 'downsample': [True, True, False, False],
+              'resolution': [14, 7, 7, 7], 'attention': {7: False, 14: False, 28: False}}
+    tb.G_arch = lambda ch_=64, attention='64': {28: g_arch}
+    tb.D_arch = lambda ch_=64, attention='64': {28: d_arch}
+    G = tb.Generator(G_ch=ch, dim_z=128, bottom_width=7, resolution=28, n_classes=10)
+    # one output channel
+    G.output_layer[2] = G.which_conv(ch * 4, 1)
+    D = tb.Discriminator(D_ch=ch, resolution=28, n_classes=10)
+    optG = torch.optim.Adam(G.parameters(), lr=5e-4, betas=(0.0, 0.999), eps=1e-8)
+    optD = torch.optim.Adam(D.parameters(), lr=5e-4, betas=(0.0, 0.999), eps=1e-8)
+    x = torch.rand(B * n_d, 1, 28, 28) * 2 - 1
+    y = torch.randint(0, 10, (B * n_d,))
+
+    def step():
+        G.train()
+        D.train()
+        for s in range(n_d):
+            optD.zero_grad()
+            z = torch.randn(B, 128)
+            yf = torch.randint(0, 10, (B,))
+            with torch.no_grad():
+                g = G(z, yf)
+            d = D(torch.cat([g, x[s * B:(s + 1) * B]]), torch.cat([yf, y[s * B:(s + 1) * B]]))
+            d_fake, d_real = d[:B], d[B:]
+            loss_d = torch.mean(F.relu(1. - d_real)) + torch.mean(F.relu(1. + d_fake))
+            loss_d.backward()
+            optD.step()
+        optG.zero_grad()
+        z = torch.randn(B, 128)
+        yf = torch.randint(0, 10, (B,))
+        loss_g = -torch.mean(D(G(z, yf), yf))
+        loss_g.backward()
+        optG.step()
+        return loss_g.item()
+    return step
+
+
+def main():
+    cfg = json.loads(sys.stdin.read())
+    torch.set_num_threads(int(cfg['threads']))
+    torch.manual_seed(19)
+    step = {'wrn': wrn, 'gru': gru, 'lm': lm, 'biggan': biggan}[cfg['model']](cfg)
+    for _ in range(2):
+        step()
+    ms = []
+    for _ in range(int(cfg['steps'])):
+        t0 = time.perf_counter()
+        step()
+        ms.append((time.perf_counter() - t0) * 1e3)
+    print(json.dumps({'ms': ms, 'torch': torch.__version__, 'threads': torch.get_num_threads()}))
+
+
+if __name__ == '__main__':
+    main()
