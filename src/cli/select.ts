@@ -143,10 +143,12 @@ export async function selectMain(args: string[], io: CliIo): Promise<number> {
   let sweepValues: number[] | undefined;
   if (sweep !== undefined) {
     if (!existsSync(join(sweep, 'sweep-plan.json'))) throw new UsageError(`--sweep ${sweep} is not a sweep folder (no sweep-plan.json)`);
-    const plan = JSON.parse(readFileSync(join(sweep, 'sweep-plan.json'), 'utf8')) as { experiment: string; param: string; values: number[] };
+    const plan = JSON.parse(readFileSync(join(sweep, 'sweep-plan.json'), 'utf8')) as { experiment: string; param: string; values: number[]; generator?: string };
     if (plan.experiment !== name || plan.param !== param) throw new UsageError(`--sweep ${sweep} is a ${plan.param} sweep of ${plan.experiment}, not a ${param} sweep of ${name}`);
     sweepValues = plan.values;
     if (own.base === undefined && own.pretrained === undefined) own.base = join(sweep, 'base');
+    // a sweep given --generator kept it there, not in base/generator
+    if (own.generator === undefined && plan.generator !== undefined) own.generator = plan.generator;
   }
   const grid = own.grid === undefined && sweepValues !== undefined ? [...sweepValues].sort((a, b) => a - b) : parseGrid(own.grid, param);
   const out = typeof own.out === 'string' ? own.out : join('runs', `select-${name}-${timestamp()}`);
