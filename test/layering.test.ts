@@ -84,4 +84,17 @@ describe('layering', () => {
     }
     expect(bad).toEqual([]);
   });
+
+  it('models use the engine through its public API only (api.ts, or index.ts for the Node file layer)', () => {
+    const PUBLIC = [join(SRC, 'engine', 'api.ts'), join(SRC, 'engine', 'index.ts')];
+    const bad: string[] = [];
+    for (const f of files.filter((x) => layer(x) === 'models')) {
+      for (const spec of imports(f)) {
+        if (!spec.startsWith('.')) continue;
+        const target = resolve(dirname(f), spec);
+        if (layer(target) === 'engine' && !PUBLIC.includes(target)) bad.push(`${relative(ROOT, f)} imports ${spec}`);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
 });

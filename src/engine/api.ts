@@ -8,7 +8,7 @@ export { capsOf, CAPS_PRESETS, describeCaps, fitsWorkgroup, subgroupRowsFit, res
 export { Device, type DeviceOptions, type AdapterChoice, type Kernel } from './device.ts';
 export { KernelLoader, type KernelSpec } from './kernels.ts';
 export { GpuError, NoAdapterError, OpError } from './errors.ts';
-export { Tensor, Storage, scope, keep, empty, fromData as tensor, memoryStats, numel, type DType, type Shape } from './tensor.ts';
+export { Tensor, Storage, scope, keep, empty, fromData as tensor, fromData, memoryStats, numel, type DType, type Shape } from './tensor.ts';
 export { backward, noGrad, enableGrad, isGradEnabled, record, detach, GradNode } from './autograd.ts';
 export * from './ops/index.ts';
 import './tensor-methods.ts';

@@ -21,25 +21,25 @@
  * so the engine's spectralNormWeight kernel does it; the gradient treats u and v as constants in
  * both. num_svs = num_itrs = 1 (the CIFAR config); other values are not supported.
  */
-import { keep, empty, type Tensor } from '../engine/tensor.ts';
-import { noGrad } from '../engine/autograd.ts';
-import { OpError } from '../engine/errors.ts';
-import { add, mul } from '../engine/ops/binary.ts';
-import { relu } from '../engine/ops/unary.ts';
-import { sum } from '../engine/ops/reduce.ts';
-import { reshape, copyInto, contiguousCopy } from '../engine/ops/movement.ts';
-import { matmul, linear } from '../engine/ops/matmul.ts';
-import { conv2d } from '../engine/ops/conv.ts';
-import { embedding } from '../engine/ops/gather.ts';
-import { avgPool2d, upsampleNearest2d } from '../engine/ops/pool.ts';
-import { batchNorm2d, conditionalBatchNorm2d } from '../engine/ops/batchnorm.ts';
-import { spectralNormWeight } from '../engine/ops/spectral.ts';
-import { randn } from '../engine/ops/random.ts';
-import { zeros, ones } from '../engine/ops/creation.ts';
-import { Module, type UnaryModule } from '../engine/nn/module.ts';
-import { Parameter } from '../engine/nn/parameter.ts';
-import { Linear, Embedding } from '../engine/nn/layers.ts';
-import { Conv2d } from '../engine/nn/conv.ts';
+import { keep, empty, type Tensor } from '../engine/api.ts';
+import { noGrad } from '../engine/api.ts';
+import { OpError } from '../engine/api.ts';
+import { add, mul } from '../engine/api.ts';
+import { relu } from '../engine/api.ts';
+import { sum } from '../engine/api.ts';
+import { reshape, copyInto, contiguousCopy } from '../engine/api.ts';
+import { matmul, linear } from '../engine/api.ts';
+import { conv2d } from '../engine/api.ts';
+import { embedding } from '../engine/api.ts';
+import { avgPool2d, upsampleNearest2d } from '../engine/api.ts';
+import { batchNorm2d, conditionalBatchNorm2d } from '../engine/api.ts';
+import { spectralNormWeight } from '../engine/api.ts';
+import { randn } from '../engine/api.ts';
+import { zeros, ones } from '../engine/api.ts';
+import { Module, type UnaryModule } from '../engine/api.ts';
+import { Parameter } from '../engine/api.ts';
+import { Linear, Embedding } from '../engine/api.ts';
+import { Conv2d } from '../engine/api.ts';
 
 /** utils.py's --SN_eps default. */
 export const BIGGAN_SN_EPS = 1e-8;

@@ -29,19 +29,19 @@
  * at log iterations, before every checkpoint and at the end, and stops with a DivergenceError
  * instead of writing a non-finite checkpoint.
  */
-import { keep, fromData, type Tensor } from '../engine/tensor.ts';
-import { backward, noGrad } from '../engine/autograd.ts';
-import { add, mul } from '../engine/ops/binary.ts';
-import { concat, narrow } from '../engine/ops/shape.ts';
-import { randn, getRngState, setRngState } from '../engine/ops/random.ts';
-import { OpError } from '../engine/errors.ts';
-import { Adam } from '../engine/optim/adam.ts';
-import { DivergenceGuard, trainingState } from '../engine/optim/divergence.ts';
-import type { OptimizerState } from '../engine/optim/optimizer.ts';
-import type { HostTensor, Module } from '../engine/nn/module.ts';
-import { copyValues } from '../engine/nn/parameter.ts';
-import { serializeSafetensors, parseSafetensors, toFloat32, type WritableTensor } from '../engine/io/safetensors.ts';
-import { writeFileAtomic, readFileBytes } from '../engine/io/node-files.ts';
+import { keep, fromData, type Tensor } from '../engine/api.ts';
+import { backward, noGrad } from '../engine/api.ts';
+import { add, mul } from '../engine/api.ts';
+import { concat, narrow } from '../engine/api.ts';
+import { randn, getRngState, setRngState } from '../engine/api.ts';
+import { OpError } from '../engine/api.ts';
+import { Adam } from '../engine/api.ts';
+import { DivergenceGuard, trainingState } from '../engine/api.ts';
+import type { OptimizerState } from '../engine/api.ts';
+import type { HostTensor, Module } from '../engine/api.ts';
+import { copyValues } from '../engine/api.ts';
+import { serializeSafetensors, parseSafetensors, toFloat32, type WritableTensor } from '../engine/api.ts';
+import { writeFileAtomic, readFileBytes } from '../engine/index.ts';
 import { Generator, Discriminator, hingeLossD, hingeLossG, ClassSampler, type GeneratorOptions, type DiscriminatorOptions } from './biggan.ts';
 
 export const BIGGAN_CHECKPOINT_FORMAT = 'goe-biggan-checkpoint/1';

@@ -35,18 +35,18 @@
  * its `--z_var 50` would be a std of 50). `sampleLatent` takes the variance `sigma2` and draws with
  * std sqrt(sigma2); classes are drawn uniformly and independently (y_.sample_()).
  */
-import { fromData as tensor, type Tensor } from '../engine/tensor.ts';
-import { OpError } from '../engine/errors.ts';
-import { noGrad } from '../engine/autograd.ts';
-import { add, mul } from '../engine/ops/binary.ts';
-import { relu, tanh } from '../engine/ops/unary.ts';
-import { sum, mean } from '../engine/ops/reduce.ts';
-import { reshape } from '../engine/ops/movement.ts';
-import { split, concat } from '../engine/ops/shape.ts';
-import { randn } from '../engine/ops/random.ts';
-import { Module } from '../engine/nn/module.ts';
-import { ModuleList, Sequential, ReLU, Embedding } from '../engine/nn/layers.ts';
-import { normal_, xavierUniform_ } from '../engine/nn/init.ts';
+import { fromData as tensor, type Tensor } from '../engine/api.ts';
+import { OpError } from '../engine/api.ts';
+import { noGrad } from '../engine/api.ts';
+import { add, mul } from '../engine/api.ts';
+import { relu, tanh } from '../engine/api.ts';
+import { sum, mean } from '../engine/api.ts';
+import { reshape } from '../engine/api.ts';
+import { split, concat } from '../engine/api.ts';
+import { randn } from '../engine/api.ts';
+import { Module } from '../engine/api.ts';
+import { ModuleList, Sequential, ReLU, Embedding } from '../engine/api.ts';
+import { normal_, xavierUniform_ } from '../engine/api.ts';
 import { SNConv2d, SNLinear, SNEmbedding, CCBN, BigGANBN, GBlock, DBlock, BIGGAN_SN_EPS } from './biggan-layers.ts';
 
 export interface GeneratorOptions {

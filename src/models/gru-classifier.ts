@@ -19,13 +19,13 @@
  * loads such checkpoints. Initialisation is PyTorch's default for each layer (Embedding N(0, 1)
  * with a zero padding row, GRU and Linear U(+-1/sqrt(fan))).
  */
-import type { Tensor } from '../engine/tensor.ts';
-import { OpError } from '../engine/errors.ts';
-import { narrow } from '../engine/ops/shape.ts';
-import { reshape } from '../engine/ops/movement.ts';
-import { Module } from '../engine/nn/module.ts';
-import { Linear, Embedding } from '../engine/nn/layers.ts';
-import { GRU } from '../engine/nn/gru.ts';
+import type { Tensor } from '../engine/api.ts';
+import { OpError } from '../engine/api.ts';
+import { narrow } from '../engine/api.ts';
+import { reshape } from '../engine/api.ts';
+import { Module } from '../engine/api.ts';
+import { Linear, Embedding } from '../engine/api.ts';
+import { GRU } from '../engine/api.ts';
 
 export interface GRUClassifierOptions {
   /** Embedding width (pytorch-ood: 50). */

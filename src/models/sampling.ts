@@ -15,14 +15,14 @@
  * the rare very large G values approximate; the resulting bias on a probability is far below
  * the sampling noise of any practical run.
  */
-import type { Tensor } from '../engine/tensor.ts';
-import { OpError } from '../engine/errors.ts';
-import { noGrad } from '../engine/autograd.ts';
-import { add, div } from '../engine/ops/binary.ts';
-import { log, neg, clamp } from '../engine/ops/unary.ts';
-import { argmax } from '../engine/ops/reduce.ts';
-import { unsqueeze } from '../engine/ops/shape.ts';
-import { rand, type RandomOptions } from '../engine/ops/random.ts';
+import type { Tensor } from '../engine/api.ts';
+import { OpError } from '../engine/api.ts';
+import { noGrad } from '../engine/api.ts';
+import { add, div } from '../engine/api.ts';
+import { log, neg, clamp } from '../engine/api.ts';
+import { argmax } from '../engine/api.ts';
+import { unsqueeze } from '../engine/api.ts';
+import { rand, type RandomOptions } from '../engine/api.ts';
 
 export interface MultinomialOptions extends RandomOptions {
   /** The input holds log-weights (logits) instead of non-negative weights. Default false. */

@@ -20,19 +20,19 @@
  * every layer starts with the same weights as layer 0.
  * The paper's generator: ntoken = vocabulary, emsize 200, nhid 200, nlayers 2, nhead 2, dropout 0.2.
  */
-import { fromData, keep, type Tensor } from '../engine/tensor.ts';
-import { zeros } from '../engine/ops/creation.ts';
-import { OpError } from '../engine/errors.ts';
-import { noGrad } from '../engine/autograd.ts';
-import { mul } from '../engine/ops/binary.ts';
-import { logSoftmax } from '../engine/ops/softmax.ts';
-import { reshape } from '../engine/ops/movement.ts';
-import { narrow, select, concat } from '../engine/ops/shape.ts';
-import { sinusoidalTable, addPositional } from '../engine/ops/positional.ts';
-import { Module, type UnaryModule } from '../engine/nn/module.ts';
-import { Linear, Embedding, Dropout, ModuleList } from '../engine/nn/layers.ts';
-import { uniform_, zeros_ } from '../engine/nn/init.ts';
-import { TransformerEncoderLayer } from '../engine/nn/transformer.ts';
+import { fromData, keep, type Tensor } from '../engine/api.ts';
+import { zeros } from '../engine/api.ts';
+import { OpError } from '../engine/api.ts';
+import { noGrad } from '../engine/api.ts';
+import { mul } from '../engine/api.ts';
+import { logSoftmax } from '../engine/api.ts';
+import { reshape } from '../engine/api.ts';
+import { narrow, select, concat } from '../engine/api.ts';
+import { sinusoidalTable, addPositional } from '../engine/api.ts';
+import { Module, type UnaryModule } from '../engine/api.ts';
+import { Linear, Embedding, Dropout, ModuleList } from '../engine/api.ts';
+import { uniform_, zeros_ } from '../engine/api.ts';
+import { TransformerEncoderLayer } from '../engine/api.ts';
 import { multinomial } from './sampling.ts';
 
 /**

@@ -23,18 +23,18 @@
  * bias 0, Linear bias 0 (the Linear weight keeps PyTorch's default init). WRN-40-2 with 10 classes
  * has 2,243,546 parameters.
  */
-import type { Tensor } from '../engine/tensor.ts';
-import { OpError } from '../engine/errors.ts';
-import { add } from '../engine/ops/binary.ts';
-import { relu } from '../engine/ops/unary.ts';
-import { dropout } from '../engine/ops/dropout.ts';
-import { avgPool2d } from '../engine/ops/pool.ts';
-import { reshape } from '../engine/ops/movement.ts';
-import { Module, type UnaryModule } from '../engine/nn/module.ts';
-import { Linear, Sequential, ReLU } from '../engine/nn/layers.ts';
-import { normal_, ones_, zeros_ } from '../engine/nn/init.ts';
-import { Conv2d } from '../engine/nn/conv.ts';
-import { BatchNorm2d } from '../engine/nn/norm.ts';
+import type { Tensor } from '../engine/api.ts';
+import { OpError } from '../engine/api.ts';
+import { add } from '../engine/api.ts';
+import { relu } from '../engine/api.ts';
+import { dropout } from '../engine/api.ts';
+import { avgPool2d } from '../engine/api.ts';
+import { reshape } from '../engine/api.ts';
+import { Module, type UnaryModule } from '../engine/api.ts';
+import { Linear, Sequential, ReLU } from '../engine/api.ts';
+import { normal_, ones_, zeros_ } from '../engine/api.ts';
+import { Conv2d } from '../engine/api.ts';
+import { BatchNorm2d } from '../engine/api.ts';
 
 /** Pre-activation basic block of wrn.py (names bn1, relu1, conv1, bn2, relu2, conv2, convShortcut). */
 export class BasicBlock extends Module implements UnaryModule {

@@ -1,5 +1,5 @@
 /** Modules, parameters and initialisers (PyTorch's names and defaults). */
-export { Parameter, ArenaChunk, releaseParameterArena } from './parameter.ts';
+export { Parameter, ArenaChunk, releaseParameterArena, copyValues } from './parameter.ts';
 export { Module, type UnaryModule, type HostTensor, type StateSource, type LoadResult } from './module.ts';
 export { Linear, Sequential, ModuleList, Identity, ReLU, LeakyReLU, Tanh, Sigmoid, GELU, Flatten, Dropout, Embedding } from './layers.ts';
 export {
