@@ -3,8 +3,9 @@
  * each member's data offset (so stored .npz members can be read lazily by offset), reading one
  * member into memory (CRC-checked), and extracting a whole archive safely.
  */
-import { createWriteStream } from 'node:fs';
+import { close as closeFd, createWriteStream, fstatSync, openSync, read as readFd } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { dirname, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
@@ -25,10 +26,86 @@ export interface ZipMember {
   isDirectory: boolean;
 }
 
+/**
+ * The file as yauzl's random-access reader, with every read bounds-checked: yauzl passes offsets
+ * read from the archive (zip64 records hold 64-bit ones) straight to fs.read, which throws
+ * ERR_OUT_OF_RANGE from inside a callback for one beyond 2^53 - an uncaught exception that ends
+ * the process. Here such a read fails through the callback, so the caller gets a DataError.
+ */
+class BoundedFileReader extends yauzl.RandomAccessReader {
+  private readonly fd: number;
+  readonly size: number;
+
+  constructor(fd: number, size: number) {
+    super();
+    this.fd = fd;
+    this.size = size;
+  }
+
+  private outside(position: number, length: number): Error | null {
+    if (Number.isSafeInteger(position) && Number.isSafeInteger(length) && position >= 0 && length >= 0 && position + length <= this.size) return null;
+    return new Error(`it points at ${length} bytes at offset ${position} of a ${this.size}-byte file`);
+  }
+
+  override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null) => void): void {
+    const bad = this.outside(position, length);
+    if (bad !== null) return void setImmediate(callback, bad);
+    let done = 0;
+    const step = (): void => {
+      if (done === length) return callback(null);
+      readFd(this.fd, buffer, offset + done, length - done, position + done, (err, n) => {
+        if (err) return callback(err);
+        if (n === 0) return callback(new Error('unexpected end of file'));
+        done += n;
+        step();
+      });
+    };
+    step();
+  }
+
+  override _readStreamForRange(start: number, end: number): Readable {
+    const bad = this.outside(start, end - start);
+    if (bad !== null) throw bad; // called synchronously from openReadStream, whose caller catches it
+    // A stream of our own reads: an fs.ReadStream over the shared descriptor closes it when destroyed.
+    const fd = this.fd;
+    let at = start;
+    const stream: Readable = new Readable({
+      read(want) {
+        if (at >= end) return void stream.push(null);
+        const buf = Buffer.allocUnsafe(Math.min(want, end - at, 1 << 20));
+        readFd(fd, buf, 0, buf.length, at, (err, n) => {
+          if (err) return void stream.destroy(err);
+          if (n === 0) return void stream.destroy(new Error('unexpected end of file'));
+          at += n;
+          stream.push(buf.subarray(0, n));
+        });
+      },
+    });
+    return stream;
+  }
+
+  private closed = false;
+
+  /** Closes the file once; yauzl may close its reader both on an error and on ZipFile.close(). */
+  override close(callback: (err: Error | null) => void): void {
+    if (this.closed) return void setImmediate(callback, null);
+    this.closed = true;
+    closeFd(this.fd, (err) => callback(err ?? null));
+  }
+}
+
 async function openZip(path: string): Promise<yauzl.ZipFile> {
+  let fd: number;
   try {
-    return await yauzl.openPromise(path, { lazyEntries: true, autoClose: false, strictFileNames: false, validateEntrySizes: true });
+    fd = openSync(path, 'r');
   } catch (e) {
+    throw new DataError(`cannot open: ${(e as Error).message}`, path, { cause: e });
+  }
+  const reader = new BoundedFileReader(fd, fstatSync(fd).size);
+  try {
+    return await yauzl.fromRandomAccessReaderPromise(reader, reader.size, { lazyEntries: true, autoClose: false, strictFileNames: false, validateEntrySizes: true });
+  } catch (e) {
+    reader.close(() => {});
     throw new DataError(`not a readable zip archive (${(e as Error).message})`, path, { cause: e });
   }
 }
