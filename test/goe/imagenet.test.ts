@@ -133,6 +133,12 @@ describe('goe experiment imagenet', () => {
     expect(await experimentMain(['imagenet', '--model', 'vit-tiny', '--generator-config', join(dir, 'nope.json'), '--out', out], badConfig)).toBe(2);
     expect(badConfig.err.join('')).toMatch(/--generator-config .*nope\.json/);
     expect(existsSync(out)).toBe(false);
+    // train and val with other class folders: the labels would not agree
+    await tree(join(dir, 'other-train'), ['n01440764', 'n09999999'], 1, 0);
+    const mismatch = capture();
+    expect(await experimentMain(['imagenet', '--model', 'vit-tiny', '--generator-config', 'biggan-deep-tiny', '--imagenet-train', join(dir, 'other-train'),
+      '--imagenet-val', join(dir, 'data', 'imagenet', 'val'), '--out', join(dir, 'mismatch')], mismatch)).toBe(2);
+    expect(mismatch.err.join('')).toMatch(/class folders .* differ from the validation split's/);
   });
 
   it('--limit 64 --max-steps 2 runs end to end and writes the usual reports', async () => {

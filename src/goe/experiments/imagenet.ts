@@ -259,9 +259,14 @@ export async function runImageNet(opts: ImageNetOptions): Promise<ImageNetResult
   log(`experiment imagenet (${modelName}) -> ${dir}`);
   const seed = opts.seed ?? R.seed;
   const geometry = { resize: [R.size, R.size] as [number, number] };
-  const train = capped(await imageFolder(trainDir, geometry), opts.limit, seed);
-  const val = capped(await imageFolder(valDir, geometry), opts.limit, seed + 1);
-  const classes = (await imageFolder(valDir, geometry)).classes ?? [];
+  const trainAll = await imageFolder(trainDir, geometry);
+  const valAll = await imageFolder(valDir, geometry);
+  const classes = valAll.classes ?? [];
+  if ((trainAll.classes ?? []).join('/') !== classes.join('/')) {
+    fail(`the training split's class folders (${trainAll.classes?.length ?? 0} in ${trainDir}) differ from the validation split's (${classes.length} in ${valDir}): both need the same class folders, whose sorted order gives the labels`);
+  }
+  const train = capped(trainAll, opts.limit, seed);
+  const val = capped(valAll, opts.limit, seed + 1);
   if (classes.length !== 1000) log(`note: ${valDir} has ${classes.length} class folders, not ImageNet's 1000: labels are their sorted positions, so the pretrained model's accuracy is not ImageNet's`);
   const get = { dir: opts.dataDir, download: opts.download ?? true };
   const oodPaths: [string, 'imagenet-a' | 'imagenet-r' | 'imagenet-o', string | undefined][] = [['ImageNet-A', 'imagenet-a', opts.imagenetA], ['ImageNet-R', 'imagenet-r', opts.imagenetR], ['ImageNet-O', 'imagenet-o', opts.imagenetO]];
