@@ -21,3 +21,8 @@ export {
   ResNet, ResNetBasicBlock, ResNetBottleneck, resnet, resnet18, resnet50, resnet101, RESNET_PRESETS, type ResNetOptions, type ResNetBlockKind,
 } from './resnet.ts';
 export { CHECKPOINT_MAPS, KeyMapError, torchvisionToTimmName, type MapTensor, type StateDictMap } from './checkpoint-maps.ts';
+export {
+  BigGANDeep, BigGANDeepGenerator, BigGANBatchNorm, GenBlock as BigGANDeepGenBlock, SelfAttn as BigGANDeepSelfAttn, bigGANDeepConfig, checkBigGANDeepConfig,
+  truncationRows, truncatedNoise, BIGGAN_DEEP_128, BIGGAN_DEEP_256, BIGGAN_DEEP_512, BIGGAN_DEEP_TINY, BIGGAN_DEEP_CONFIGS,
+  type BigGANDeepConfig, type BigGANDeepLayer,
+} from './biggan-deep.ts';
