@@ -209,7 +209,7 @@ export function selectMarkdown(r: SelectResult): string {
   const out = [`# ${r.experiment}: choosing ${r.param} without OOD data`, '', `Baseline ${r.baseline}, generator ${r.generator}; ${r.holdout.n} held-out inliers (${r.holdout.from}); ${r.samples} samples per value.`, ''];
   for (const c of r.criteria) {
     const t = Object.entries(c.threshold).map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toPrecision(4)}`).join(', ');
-    out.push(`## ${c.criterion}: ${r.param} = ${c.chosen}${c.reached ? '' : ' (fallback)'}`, '', `${c.description}. Threshold: ${t}.${c.note ? ` ${c.note}.` : ''}`, '');
+    out.push(`## ${c.criterion}: ${r.param} = ${c.chosen}${c.reached ? '' : ' (fallback)'}`, '', `${c.description}.${t !== '' ? ` Threshold: ${t}.` : ''}${c.note ? ` ${c.note}.` : ''}`, '');
     if (c.criterion === 'proxy-ood') {
       out.push(`| ${r.param} (OE model) | proxy OOD: samples at | median MSP of the proxy | AUROC (MSP) | chosen |`, '|---|---|---|---|---|');
       for (const row of c.rows) out.push(`| ${row.value} | ${row.proxy} | ${row.median.toPrecision(4)} | ${(row.auroc! * 100).toFixed(2)} | ${row.value === c.chosen ? '**<-**' : ''} |`);
