@@ -63,9 +63,10 @@ function num(name: string, v: string | true | undefined, ok: (x: number) => bool
   return x;
 }
 
-function parseCriteria(v: string | true | undefined, sweep: boolean): CriterionName[] {
+function parseCriteria(v: string | true | undefined, sweep: boolean, image: boolean): CriterionName[] {
   if (v === undefined) return ['msp-quantile'];
-  if (v === 'all') return CRITERIA.filter((c) => sweep || c !== 'proxy-ood');
+  // all: those that apply (feature-band on images, proxy-ood with a sweep)
+  if (v === 'all') return CRITERIA.filter((c) => (sweep || c !== 'proxy-ood') && (image || c !== 'feature-band'));
   const names = String(v).split(',').map((s) => s.trim()).filter((s) => s !== '');
   const bad = names.filter((n) => !(CRITERIA as readonly string[]).includes(n));
   if (bad.length > 0 || names.length === 0) throw new UsageError(`--criterion takes ${CRITERIA.join(', ')} or all (comma-separated), got "${String(v)}"`);
@@ -138,7 +139,7 @@ export async function selectMain(args: string[], io: CliIo): Promise<number> {
   const parsed = parseExperimentArgs([name, ...pass]);
   const param = paramOf(name);
   const sweep = typeof own.sweep === 'string' ? own.sweep : undefined;
-  const criteria = parseCriteria(own.criterion, sweep !== undefined);
+  const criteria = parseCriteria(own.criterion, sweep !== undefined, param === 'sigma2');
   if (criteria.includes('proxy-ood') && sweep === undefined) throw new UsageError('--criterion proxy-ood reads a sweep\'s point models: --sweep DIR');
   let sweepValues: number[] | undefined;
   if (sweep !== undefined) {
