@@ -228,8 +228,13 @@ interface FreeTextures {
   bytes: number;
 }
 const freeTextures = new WeakMap<Device, FreeTextures>();
-/** Bytes of free textures kept; above it the oldest free ones are destroyed. */
-const TEXTURE_CACHE_BYTES = 256 * 2 ** 20;
+/** Bytes of free textures kept; above it the oldest free ones are destroyed. 1 GiB holds a
+ * WRN-40-2 step's panel textures at batch 128 (256 MiB did not: 25 textures were made and
+ * destroyed per step at batch 64, and destroying one in use blocked the recording thread until
+ * the adapter drained: host 359 ms of CPU and a 24.6 s synchronous record at batch 128, against
+ * 126 ms and 0.36 s with 1 GiB; bench/NOTES.md, "Training steps beside PyTorch"). Software
+ * adapters only (the SIMD-8 path), where this is host memory. */
+const TEXTURE_CACHE_BYTES = 1024 * 2 ** 20;
 
 function textureKey(kh: number, layers: number): string {
   return `${kh}x${layers}`;
