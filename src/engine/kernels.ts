@@ -230,11 +230,27 @@ export function workgroupSize(code: string, entry: string, constants: Readonly<R
   return [out[0] ?? 1, out[1] ?? 1, out[2] ?? 1];
 }
 
+/** Keys of the `defines` objects seen (callers pass the same frozen objects: subgroupDefines,
+ * defines(dtype)), so the per-dispatch lookup serialises only the constants. */
+const definesKeys = new WeakMap<object, string>();
+
 function cacheKey(file: string, entry: string, spec: KernelSpec): string {
-  return `${file}|${entry}|${spec.defines ? stableJson(spec.defines) : ''}|${spec.constants ? stableJson(spec.constants) : ''}`;
+  let d = '';
+  if (spec.defines) {
+    d = definesKeys.get(spec.defines) ?? '';
+    if (!d) {
+      d = stableJson(spec.defines);
+      if (Object.isFrozen(spec.defines)) definesKeys.set(spec.defines, d);
+    }
+  }
+  return `${file}|${entry}|${d}|${spec.constants ? stableJson(spec.constants) : ''}`;
 }
 
+/** name=value pairs in name order (a plain loop: this runs once per dispatch). */
 function stableJson(o: Readonly<Record<string, unknown>>): string {
-  const keys = Object.keys(o).sort();
-  return keys.map((k) => `${k}=${String(o[k])}`).join(',');
+  const keys = Object.keys(o);
+  if (keys.length > 1) keys.sort();
+  let s = '';
+  for (const k of keys) s += `${k}=${String(o[k])},`;
+  return s;
 }

@@ -28,10 +28,12 @@ export function grid1d(threads: number, wg = WG): [number, number] {
  * that broadcast run only where `caps().simd8` holds.
  */
 export function subgroupDefines(): Record<string, string> {
-  return caps().subgroups
-    ? { SUBGROUPS: 'enable subgroups;', SG_FIRST: 'subgroupBroadcastFirst', SG_BCAST: 'subgroupBroadcast', SG_SHUFFLE: 'subgroupShuffle' }
-    : { SUBGROUPS: '', SG_FIRST: '', SG_BCAST: 'sg_unavailable', SG_SHUFFLE: 'sg_unavailable' };
+  return caps().subgroups ? SG_ON : SG_OFF;
 }
+
+// frozen: the kernel cache memoises their keys (kernels.ts)
+const SG_ON = Object.freeze({ SUBGROUPS: 'enable subgroups;', SG_FIRST: 'subgroupBroadcastFirst', SG_BCAST: 'subgroupBroadcast', SG_SHUFFLE: 'subgroupShuffle' });
+const SG_OFF = Object.freeze({ SUBGROUPS: '', SG_FIRST: '', SG_BCAST: 'sg_unavailable', SG_SHUFFLE: 'sg_unavailable' });
 
 /** What the kernels may assume on this device (caps.ts); every plan reads this. */
 export function caps(): Caps {
@@ -75,8 +77,13 @@ export function stridedParams(
   return buf;
 }
 
+const DTYPE_DEFINES = new Map<DType, Readonly<{ T: string }>>();
+
+/** The element-type define (one frozen object per dtype: the kernel cache memoises its key). */
 export function defines(dtype: DType): { T: string } {
-  return { T: dtype };
+  let d = DTYPE_DEFINES.get(dtype);
+  if (!d) DTYPE_DEFINES.set(dtype, (d = Object.freeze({ T: dtype })));
+  return d;
 }
 
 /** Strides of `t` viewed with shape `shape` under broadcasting (0 along expanded dimensions). */
