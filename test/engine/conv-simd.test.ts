@@ -1,4 +1,4 @@
-// conv2d on matmul's v7 product (src/engine/ops/conv-simd.ts): the packing gathers of the
+// conv2d on matmul's v7 product (src/engine/simd8/conv.ts): the packing gathers of the
 // forward, input gradient (whole kernel, and by stride phases with the phases no tap reaches
 // left out) and weight gradient against the float64 reference, on odd shapes: 3 channels, 7x9
 // images, strides with odd sizes, padding > 1, dilation, K over several chunks, images in several

@@ -1,5 +1,5 @@
 /**
- * conv2d on matmul's v7 product (SIMD-8, src/engine/ops/matmul-simd.ts) for a software adapter
+ * conv2d on matmul's v7 product (SIMD-8, src/engine/simd8/matmul.ts) for a software adapter
  * with 8-lane subgroups (lavapipe): kernels/conv2d.wgsl's `simd_pack_u` / `simd_pack_t` gather
  * the GEMM operands of a pass straight from the NCHW tensors into v7's layout (U rows in 64 KiB
  * uniform windows, T in a texture of 32-column panels), then `runSimd8` computes the product and
@@ -17,7 +17,7 @@
  * and `convSimd8.textureBudget`; U (the weights) is packed once for all groups and one texture is
  * reused (recorded work stays ordered). Ungrouped convolutions only: conv.ts runs the others,
  * and whatever `planSimd8` refuses, on its own kernels. Where the im2col pack or v7's 16-row
- * blocks would dominate (narrow channels), the passes go to conv-direct8.ts's kernels instead.
+ * blocks would dominate (narrow channels), the passes go to simd8/conv-direct.ts's kernels instead.
  */
 import type { Tensor } from '../tensor.ts';
 import { empty } from '../tensor.ts';
@@ -46,7 +46,7 @@ const AUTO_MIN_K = 16;
  * Whether `auto` runs a pass here: a software adapter with 8-lane subgroups and one group; an
  * input gradient with fewer than 8 input channels only as the narrow forward on dy (up to 4
  * channels, stride 1; otherwise conv.ts's direct kernel with uniform weights, 1.2-1.6x faster
- * than v7 on 3-channel first layers); then conv-direct8.ts's kernels where direct8Route names
+ * than v7 on 3-channel first layers); then simd8/conv-direct.ts's kernels where direct8Route names
  * one; otherwise a v7 plan that fits the adapter and, for the forward and
  * the input gradient, a reduction of at least AUTO_MIN_K per product. The weight gradient
  * (K = batch x space) ran as fast or faster here on every benchmark shape (bench/NOTES.md,
