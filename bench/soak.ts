@@ -8,9 +8,9 @@
  * to the median of the last quarter. Prints a table and PASS / FAIL (exit 1).
  *
  *   node bench/soak.ts [--steps 10000] [--every 100] [--warmup 500] [--minutes M] [--batch 16]
- *                      [--size 16] [--checkpoint-every 500] [--workers 1] [--rss-slack 64]
+ *                      [--size 16] [--checkpoint-every 500] [--workers 1] [--rss-slack 64] [--progress]
  *
- * --minutes stops early (the table covers the steps done). Numbers in bench/NOTES.md, "Soak".
+ * --minutes stops early (the table covers the steps done). --progress prints each sample as it is taken. Numbers in bench/NOTES.md, "Soak".
  */
 import { parseArgs } from 'node:util';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -33,6 +33,7 @@ const { values: a } = parseArgs({
     'checkpoint-every': { type: 'string', default: '500' },
     workers: { type: 'string', default: '1' },
     'rss-slack': { type: 'string', default: '64' },
+    progress: { type: 'boolean', default: false },
   },
 });
 const num = (k: keyof typeof a): number => {
@@ -43,6 +44,7 @@ const num = (k: keyof typeof a): number => {
 const steps = num('steps');
 const every = Math.max(1, num('every'));
 const warmup = num('warmup');
+const progress = a.progress === true;
 const deadline = a.minutes !== undefined ? performance.now() + num('minutes') * 60_000 : Infinity;
 
 const rt = await init();
@@ -75,6 +77,10 @@ function sample(step: number): Sample {
   };
 }
 
+const fmt = (s: Sample) =>
+  `${String(s.step).padStart(6)} ${s.seconds.toFixed(0).padStart(6)} ${s.rssMB.toFixed(1).padStart(8)} ${s.heapMB.toFixed(1).padStart(7)} ${String(s.tensors).padStart(7)} ${String(s.storages).padStart(8)} ` +
+  `${String(s.buffersLive).padStart(6)} ${String(s.buffersCreated).padStart(8)} ${String(s.bindGroupsCreated).padStart(6)} ${String(s.bindGroupsCached).padStart(6)} ${String(s.staging).padStart(7)}`;
+
 const dir = mkdtempSync(join(tmpdir(), 'goe-soak-'));
 const source = syntheticImages({ classes: 10, n: 512, seed: 1, size: num('size') });
 const loader = new DataLoader({ source, batchSize: num('batch'), seed: 2, workers: num('workers'), transform: { mean: CIFAR_MEAN, std: CIFAR_STD, randomCrop: { size: num('size'), padding: 2 }, hflip: true } });
@@ -90,7 +96,10 @@ try {
     logEvery: every, checkpoint: join(dir, 'checkpoint.safetensors'), checkpointEvery: num('checkpoint-every'), log: () => {},
     onStep: (step) => {
       done = step;
-      if (step % every === 0) samples.push(sample(step));
+      if (step % every === 0) {
+        samples.push(sample(step));
+        if (progress) console.log(`progress ${fmt(samples.at(-1)!)}`);
+      }
       if (performance.now() > deadline) throw new Stop();
     },
   });
@@ -103,9 +112,6 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 
-const fmt = (s: Sample) =>
-  `${String(s.step).padStart(6)} ${s.seconds.toFixed(0).padStart(6)} ${s.rssMB.toFixed(1).padStart(8)} ${s.heapMB.toFixed(1).padStart(7)} ${String(s.tensors).padStart(7)} ${String(s.storages).padStart(8)} ` +
-  `${String(s.buffersLive).padStart(6)} ${String(s.buffersCreated).padStart(8)} ${String(s.bindGroupsCreated).padStart(6)} ${String(s.bindGroupsCached).padStart(6)} ${String(s.staging).padStart(7)}`;
 console.log('  step      s   RSS MB heap MB tensors storages bufLive bufMade bgMade bgCache staging');
 const shown = samples.length <= 24 ? samples : samples.filter((_, i) => i % Math.ceil(samples.length / 20) === 0 || i === samples.length - 1);
 for (const s of shown) console.log(fmt(s));
