@@ -45,7 +45,7 @@ export interface Instance {
 }
 
 export interface Variant<P extends Problem> {
-  /** "v3", "tfjs-webgpu", ... */
+  /** "reg4x4", "tfjs-webgpu", ... */
   name: string;
   /** A peer (not ours): timed beside ours for the ratio. */
   peer?: boolean;

@@ -2,7 +2,7 @@
  * Matmul benchmark: every variant of kernels/matmul.wgsl, the engine's own pick ("auto"), and
  * TF.js's WebGPU backend on the same device, over the shapes the models use.
  *
- *   node bench/matmul.ts [--json] [--quick] [--all] [--shapes a,b] [--exact] [--variants v3,tfjs]
+ *   node bench/matmul.ts [--json] [--quick] [--all] [--shapes a,b] [--exact] [--variants reg4x4,tfjs]
  *                        [--wall] [--budget seconds] [--no-tfjs] [--list-shapes]
  *
  * --shapes keeps problems whose name contains one of the comma-separated words (--exact: equals
@@ -13,7 +13,7 @@
  * a shape is from being bandwidth-bound (an H100's ~3 TB/s against ~50 TFLOP/s fp32: products
  * with fewer than ~70 flops per byte, GRU steps and classifier heads, are bandwidth-bound).
  */
-import { init, runtime, tensor, matmulRaw, planMatmul, describeMatmulPlan, getPlatform, shutdown, type Tensor, type MatmulVariant, type Activation } from '../src/engine/index.ts';
+import { init, runtime, tensor, matmulRaw, planMatmul, describeMatmulPlan, getPlatform, shutdown, type Tensor, type MatmulKind, type Activation } from '../src/engine/index.ts';
 import { Harness, parseArgs, compare, type Problem, type Variant, type Instance } from './harness.ts';
 
 interface MatmulProblem extends Problem {
@@ -214,14 +214,14 @@ function aligned(p: MatmulProblem): boolean {
   return (p.transA ? p.M : p.K) % 4 === 0 && (p.transB ? p.K : p.N) % 4 === 0;
 }
 
-function ours(name: string, variant: MatmulVariant | 'auto', extra: { subgroupRows?: boolean; skinnyLanes?: number } = {}): Variant<MatmulProblem> {
+function ours(name: string, variant: MatmulKind | 'auto', extra: { subgroupRows?: boolean; skinnyLanes?: number } = {}): Variant<MatmulProblem> {
   return {
     name,
     unsupported(p) {
       const lim = runtime().device.limits.maxStorageBufferBindingSize;
       const biggest = 4 * p.batch * Math.max(p.M * p.K, p.K * p.N, p.M * p.N);
       if (biggest > lim) return `an operand of ${(biggest / 2 ** 20).toFixed(0)} MiB exceeds the adapter's ${(lim / 2 ** 20).toFixed(0)} MiB binding limit`;
-      if ((variant === 'v4' || variant === 'v5') && !aligned(p)) return `operands not 4-aligned (${variant} needs vec4 rows)`;
+      if ((variant === 'reg8x8' || variant === 'reg16x8') && !aligned(p)) return `operands not 4-aligned (${variant} needs vec4 rows)`;
       return null;
     },
     async setup(p, copies) {
@@ -393,20 +393,21 @@ async function main(): Promise<void> {
   else if (flags.has('quick')) ps = ps.filter((p) => quickSet.has(p.name));
   if (!flags.has('all') && dev.isSoftware) ps = ps.filter((p) => !p.big || shapeWords !== undefined);
   const all: Variant<MatmulProblem>[] = [
-    ours('v1', 'v1'), ours('v2', 'v2'), ours('v3', 'v3'), ours('v4', 'v4'), ours('v4-nosg', 'v4', { subgroupRows: false }), ours('v5', 'v5'), ours('v6', 'v6'), ours('v6-l8', 'v6', { skinnyLanes: 8 }), ours('v7', 'v7'), ours('auto', 'auto'),
+    ours('naive', 'naive'), ours('tiled', 'tiled'), ours('reg4x4', 'reg4x4'), ours('reg8x8', 'reg8x8'), ours('reg8x8-nosg', 'reg8x8', { subgroupRows: false }),
+    ours('reg16x8', 'reg16x8'), ours('skinny', 'skinny'), ours('skinny-l8', 'skinny', { skinnyLanes: 8 }), ours('simd8', 'simd8'), ours('auto', 'auto'),
   ];
   if (!flags.has('no-tfjs')) all.push(tfjsPeer());
   for (const p of ps) {
     let vs = all;
     if (variantWords) vs = vs.filter((v) => variantWords.some((w) => v.name.includes(w)));
-    // v1/v2 only on the smaller squares unless --all or a hardware adapter (on a software one
-    // they run at 0.1-0.5 GFLOP/s: v2's 256-thread barriers cost it 10x) and v4-nosg only on
-    // request (it is v4 as an adapter without subgroups runs it)
+    // naive/tiled only on the smaller squares unless --all or a hardware adapter (on a software
+    // one they run at 0.1-0.5 GFLOP/s: tiled's 256-thread barriers cost it 10x) and reg8x8-nosg
+    // only on request (it is reg8x8 as an adapter without subgroups runs it)
     else {
       const small = p.group === 'squares' && p.M <= (dev.isSoftware ? 512 : 8192);
-      vs = vs.filter((v) => v.name !== 'v4-nosg' && ((v.name !== 'v1' && v.name !== 'v2') || small || flags.has('all')));
-      // v6 re-reads B once per 8 rows: only skinny products (v6-l8, its split-K lanes, on request)
-      vs = vs.filter((v) => (v.name !== 'v6' || p.M <= 128) && v.name !== 'v6-l8');
+      vs = vs.filter((v) => v.name !== 'reg8x8-nosg' && ((v.name !== 'naive' && v.name !== 'tiled') || small || flags.has('all')));
+      // skinny re-reads B once per 8 rows: only skinny products (skinny-l8, its split-K lanes, on request)
+      vs = vs.filter((v) => (v.name !== 'skinny' || p.M <= 128) && v.name !== 'skinny-l8');
     }
     await h.run(p, vs, validate);
   }

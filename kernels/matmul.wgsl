@@ -8,19 +8,21 @@
 // transposed operand costs no copy. Batch: workgroup_id.z = split * batch + b; b is split into up
 // to four batch dimensions (bshape, innermost last) so broadcast batches (stride 0) cost no copy.
 //
-// Variants (numbered as in llm.c's dev/cuda; bench/matmul.ts times all of them):
-//   v1_naive     one thread per output, K loop straight from global memory.
-//   v2_tiled     16x16 tiles staged in workgroup memory, one output per thread.
-//   v3_reg4x4    64x64x16 tiles, 256 threads, each a 4x4 micro-tile held in registers. The
-//                micro-tile is strided by 16 (rows ty+16i, cols tx+16j): neighbouring threads read
-//                neighbouring workgroup-memory words and write neighbouring columns of C.
-//   v4_reg8x8    128x128x16 tiles, 256 threads, 8x8 micro-tiles, vec4 global loads along the
-//                contiguous dimension (the host calls it only when that dimension, the leading
-//                dimensions, offsets and batch strides are multiples of 4).
-//   v5_reg16x8   v4's layout with 128 threads of up to 16x8 each (fewer per-lane reads per FMA),
-//                tiles 32..128 x 64..128 (overrides V5_Q, V5_H) so narrow products waste less.
-//   v6_skinny    few rows (M <= 8 per row block): threads own output columns and split K, no tile
-//                padding; matrix-vector products (see its section).
+// Variants (llm.c's dev/cuda progression; bench/matmul.ts times all of them; the names before
+// 2026-12 were v1..v7 in this order, as bench/NOTES.md's older sections call them):
+//   naive    one thread per output, K loop straight from global memory.
+//   tiled    16x16 tiles staged in workgroup memory, one output per thread.
+//   reg4x4   64x64x16 tiles, 256 threads, each a 4x4 micro-tile held in registers. The
+//            micro-tile is strided by 16 (rows ty+16i, cols tx+16j): neighbouring threads read
+//            neighbouring workgroup-memory words and write neighbouring columns of C.
+//   reg8x8   128x128x16 tiles, 256 threads, 8x8 micro-tiles, vec4 global loads along the
+//            contiguous dimension (the host calls it only when that dimension, the leading
+//            dimensions, offsets and batch strides are multiples of 4).
+//   reg16x8  reg8x8's layout with 128 threads of up to 16x8 each (fewer per-lane reads per FMA),
+//            tiles 32..128 x 64..128 (overrides REG16X8_Q, REG16X8_H) so narrow products waste less.
+//   skinny   few rows (M <= 8 per row block): threads own output columns and split K, no tile
+//            padding; matrix-vector products (see its section).
+//   simd8    the software adapter's packed-operand product (its own section).
 // Split K: any variant takes a K range per z-slice (k_chunk); with splits > 1 the host runs it
 // with BIAS = 0 and ACT = 0 into a workspace and `splitk_reduce` sums the slices and applies the
 // epilogue. That keeps tall-skinny products with a huge K (weight gradients) from leaving most of
@@ -28,9 +30,9 @@
 //
 // Subgroups: where the adapter has them the loader's template step fills the first line with
 // `enable subgroups;` and SG_FIRST with subgroupBroadcastFirst (else both are empty: the file
-// stays portable). v4 uses it to tell the compiler that a thread's row group is the same across
-// its subgroup (SG_ROWS, set when subgroups hold at most 16 consecutive threads): a software
-// adapter then loads the A fragment once per subgroup instead of once per lane.
+// stays portable). reg8x8 and reg16x8 use it to tell the compiler that a thread's row group is
+// the same across its subgroup (SG_ROWS, set when subgroups hold at most 16 consecutive threads):
+// a software adapter then loads the A fragment once per subgroup instead of once per lane.
 //
 // Epilogue (overrides, folded by the compiler): BIAS 0 none, 1 per column (length N), 2 per row
 // (length M); ACT an activation code of kernels/activation.wgsl (appended below), leaky relu's
@@ -64,7 +66,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read> a: array<f32>;
 @group(0) @binding(3) var<storage, read> b: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
-// The same bindings seen as vec4 (v4 only; no entry point uses both views of one binding).
+// The same bindings seen as vec4 (reg8x8, reg16x8, skinny; no entry point uses both views of a
+// binding).
 @group(0) @binding(2) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> b4: array<vec4<f32>>;
 // splitk_reduce: binding 2 (`a`) holds the partial sums, its bias sits at binding 3.
@@ -124,10 +127,10 @@ fn k_range(s: u32) -> vec2<u32> {
   return vec2<u32>(k0, min(p.K, k0 + p.k_chunk));
 }
 
-// ------------------------------------------------------------------------------ v1: naive
+// ------------------------------------------------------------------------------ naive
 
 @compute @workgroup_size(16, 16)
-fn v1_naive(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+fn naive(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
   let col = gid.x;
   let row = gid.y;
   let z = wg.z;
@@ -141,13 +144,13 @@ fn v1_naive(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id
   store(z, row, col, acc);
 }
 
-// ------------------------------------------------------------------------------ v2: tiled
+// ------------------------------------------------------------------------------ tiled
 
-var<workgroup> v2_a: array<f32, 256>; // [m][k]
-var<workgroup> v2_b: array<f32, 256>; // [k][n]
+var<workgroup> tiled_a: array<f32, 256>; // [m][k]
+var<workgroup> tiled_b: array<f32, 256>; // [k][n]
 
 @compute @workgroup_size(16, 16)
-fn v2_tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+fn tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
   let row = wg.y * 16u + lid.y;
   let col = wg.x * 16u + lid.x;
   let z = wg.z;
@@ -155,33 +158,33 @@ fn v2_tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id)
   let kr = k_range(z / p.batch);
   var acc = 0.0;
   for (var k0 = kr.x; k0 < kr.y; k0 += 16u) {
-    v2_a[lid.y * 16u + lid.x] = load_a(o.x, row, k0 + lid.x, kr.y);
-    v2_b[lid.y * 16u + lid.x] = load_b(o.y, k0 + lid.y, col, kr.y);
+    tiled_a[lid.y * 16u + lid.x] = load_a(o.x, row, k0 + lid.x, kr.y);
+    tiled_b[lid.y * 16u + lid.x] = load_b(o.y, k0 + lid.y, col, kr.y);
     workgroupBarrier();
     for (var kk = 0u; kk < 16u; kk++) {
-      acc = fma(v2_a[lid.y * 16u + kk], v2_b[kk * 16u + lid.x], acc);
+      acc = fma(tiled_a[lid.y * 16u + kk], tiled_b[kk * 16u + lid.x], acc);
     }
     workgroupBarrier();
   }
   if (row < p.M && col < p.N) { store(z, row, col, acc); }
 }
 
-// ------------------------------------------------------------------------------ v3: 64x64, 4x4
+// ------------------------------------------------------------------------------ reg4x4: 64x64 tiles, 4x4 per thread
 
-const V3_BM = 64u;
-const V3_LDA = 65u; // padded: the A tile is written along k, a stride of 64 would hit one bank
-var<workgroup> v3_a: array<f32, 1040>; // [16 k][65]
-var<workgroup> v3_b: array<f32, 1024>; // [16 k][64 n]
+const REG4X4_BM = 64u;
+const REG4X4_LDA = 65u; // padded: the A tile is written along k, a stride of 64 would hit one bank
+var<workgroup> reg4x4_a: array<f32, 1040>; // [16 k][65]
+var<workgroup> reg4x4_b: array<f32, 1024>; // [16 k][64 n]
 
 @compute @workgroup_size(256)
-fn v3_reg4x4(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+fn reg4x4(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
   let tx = li % 16u;
   let ty = li / 16u;
   let z = wg.z;
   let o = batch_offsets(z % p.batch);
   let kr = k_range(z / p.batch);
-  let row0 = wg.y * V3_BM;
-  let col0 = wg.x * V3_BM;
+  let row0 = wg.y * REG4X4_BM;
+  let col0 = wg.x * REG4X4_BM;
   var acc: array<vec4<f32>, 4>; // acc[i][j]: row ty + 16i, column tx + 16j
   for (var k0 = kr.x; k0 < kr.y; k0 += 16u) {
     for (var e = 0u; e < 4u; e++) {
@@ -190,21 +193,21 @@ fn v3_reg4x4(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
       var m = idx / 16u;
       var k = idx % 16u;
       if (TRANS_A) { k = idx / 64u; m = idx % 64u; }
-      v3_a[k * V3_LDA + m] = load_a(o.x, row0 + m, k0 + k, kr.y);
+      reg4x4_a[k * REG4X4_LDA + m] = load_a(o.x, row0 + m, k0 + k, kr.y);
       var kb = idx / 64u;
       var n = idx % 64u;
       if (TRANS_B) { n = idx / 16u; kb = idx % 16u; }
-      v3_b[kb * 64u + n] = load_b(o.y, k0 + kb, col0 + n, kr.y);
+      reg4x4_b[kb * 64u + n] = load_b(o.y, k0 + kb, col0 + n, kr.y);
     }
     workgroupBarrier();
     for (var kk = 0u; kk < 16u; kk++) {
-      let ab = kk * V3_LDA + ty;
+      let ab = kk * REG4X4_LDA + ty;
       let bb = kk * 64u + tx;
-      let bv = vec4<f32>(v3_b[bb], v3_b[bb + 16u], v3_b[bb + 32u], v3_b[bb + 48u]);
-      acc[0] = fma(vec4<f32>(v3_a[ab]), bv, acc[0]);
-      acc[1] = fma(vec4<f32>(v3_a[ab + 16u]), bv, acc[1]);
-      acc[2] = fma(vec4<f32>(v3_a[ab + 32u]), bv, acc[2]);
-      acc[3] = fma(vec4<f32>(v3_a[ab + 48u]), bv, acc[3]);
+      let bv = vec4<f32>(reg4x4_b[bb], reg4x4_b[bb + 16u], reg4x4_b[bb + 32u], reg4x4_b[bb + 48u]);
+      acc[0] = fma(vec4<f32>(reg4x4_a[ab]), bv, acc[0]);
+      acc[1] = fma(vec4<f32>(reg4x4_a[ab + 16u]), bv, acc[1]);
+      acc[2] = fma(vec4<f32>(reg4x4_a[ab + 32u]), bv, acc[2]);
+      acc[3] = fma(vec4<f32>(reg4x4_a[ab + 48u]), bv, acc[3]);
     }
     workgroupBarrier();
   }
@@ -218,12 +221,12 @@ fn v3_reg4x4(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
   }
 }
 
-// ------------------------------------------------------------------------------ v4: 128x128, 8x8
+// ------------------------------------------------------------------------------ reg8x8: 128x128 tiles, 8x8 per thread
 
 // Tiles as vec4 along m (A) and n (B): [16 k][32 vec4]. Thread (tx, ty) owns rows 4ty..4ty+3 and
 // 64+4ty..64+4ty+3, columns likewise from tx: per k step it reads 4 vec4 and does 64 FMAs.
-var<workgroup> v4_a: array<vec4<f32>, 512>;
-var<workgroup> v4_b: array<vec4<f32>, 512>;
+var<workgroup> tile_a4: array<vec4<f32>, 512>;
+var<workgroup> tile_b4: array<vec4<f32>, 512>;
 
 // ty, made subgroup-uniform when SG_ROWS (the identity without subgroups).
 fn row_group(ty: u32) -> u32 {
@@ -243,7 +246,7 @@ fn b4_at(e: u32, ok: bool) -> vec4<f32> {
 }
 
 @compute @workgroup_size(256)
-fn v4_reg8x8(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+fn reg8x8(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
   let tx = li % 16u;
   let ty = li / 16u;
   let tyu = row_group(ty);
@@ -261,7 +264,7 @@ fn v4_reg8x8(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
         let k = idx / 32u;
         let mq = idx % 32u;
         let m = row0 + mq * 4u;
-        v4_a[idx] = a4_at(o.x + (k0 + k) * p.lda + m, m < p.M && k0 + k < kr.y);
+        tile_a4[idx] = a4_at(o.x + (k0 + k) * p.lda + m, m < p.M && k0 + k < kr.y);
       } else {
         // stored [M, K]: 128 m rows of 4 vec4 along k, scattered into the k-major tile
         let m = idx / 4u;
@@ -269,10 +272,10 @@ fn v4_reg8x8(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
         let v = a4_at(o.x + (row0 + m) * p.lda + k0 + kq * 4u, row0 + m < p.M && k0 + kq * 4u < kr.y);
         let base = kq * 4u * 32u + m / 4u;
         let c = m % 4u;
-        v4_a[base][c] = v.x;
-        v4_a[base + 32u][c] = v.y;
-        v4_a[base + 64u][c] = v.z;
-        v4_a[base + 96u][c] = v.w;
+        tile_a4[base][c] = v.x;
+        tile_a4[base + 32u][c] = v.y;
+        tile_a4[base + 64u][c] = v.z;
+        tile_a4[base + 96u][c] = v.w;
       }
       if (TRANS_B) {
         // stored [N, K]: 128 n rows of 4 vec4 along k
@@ -281,23 +284,23 @@ fn v4_reg8x8(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
         let v = b4_at(o.y + (col0 + n) * p.ldb + k0 + kq * 4u, col0 + n < p.N && k0 + kq * 4u < kr.y);
         let base = kq * 4u * 32u + n / 4u;
         let c = n % 4u;
-        v4_b[base][c] = v.x;
-        v4_b[base + 32u][c] = v.y;
-        v4_b[base + 64u][c] = v.z;
-        v4_b[base + 96u][c] = v.w;
+        tile_b4[base][c] = v.x;
+        tile_b4[base + 32u][c] = v.y;
+        tile_b4[base + 64u][c] = v.z;
+        tile_b4[base + 96u][c] = v.w;
       } else {
         let k = idx / 32u;
         let nq = idx % 32u;
         let n = col0 + nq * 4u;
-        v4_b[idx] = b4_at(o.y + (k0 + k) * p.ldb + n, n < p.N && k0 + k < kr.y);
+        tile_b4[idx] = b4_at(o.y + (k0 + k) * p.ldb + n, n < p.N && k0 + k < kr.y);
       }
     }
     workgroupBarrier();
     for (var kk = 0u; kk < 16u; kk++) {
-      let a0 = v4_a[kk * 32u + tyu];
-      let a1 = v4_a[kk * 32u + 16u + tyu];
-      let b0 = v4_b[kk * 32u + tx];
-      let b1 = v4_b[kk * 32u + 16u + tx];
+      let a0 = tile_a4[kk * 32u + tyu];
+      let a1 = tile_a4[kk * 32u + 16u + tyu];
+      let b0 = tile_b4[kk * 32u + tx];
+      let b1 = tile_b4[kk * 32u + 16u + tx];
       let av = array<f32, 8>(a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w);
       for (var i = 0u; i < 8u; i++) {
         acc[2u * i] = fma(vec4<f32>(av[i]), b0, acc[2u * i]);
@@ -319,53 +322,53 @@ fn v4_reg8x8(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
   }
 }
 
-// ------------------------------------------------------------------------------ v5: up to 128x128, 16x8
+// ------------------------------------------------------------------------------ reg16x8: up to 128x128, 16x8 per thread
 
-// v4's tile layout, 128 threads, each up to 16 rows x 8 columns: rows 32q + 4ty + i (q < V5_Q,
-// i < 4), columns 64h + 4tx + j (h < V5_H). The tile is 32*V5_Q x 64*V5_H, so a product with 32
+// reg8x8's tile layout, 128 threads, each up to 16 rows x 8 columns: rows 32q + 4ty + i (q < REG16X8_Q,
+// i < 4), columns 64h + 4tx + j (h < REG16X8_H). The tile is 32*REG16X8_Q x 64*REG16X8_H, so a product with 32
 // or 64 rows or columns (the narrow WRN convolutions) does not pay for a 128-wide tile. Per k
-// step a thread reads V5_Q vec4 of A (once per subgroup when SG_ROWS) and V5_H of B for
-// 32 * V5_Q * V5_H FMAs: for a software adapter, where a per-lane read is a gather and a spilled
-// accumulator a plain vector store, that is half v4's gathers per FMA at 4 x 2.
-override V5_Q: u32 = 4u;
-override V5_H: u32 = 2u;
+// step a thread reads REG16X8_Q vec4 of A (once per subgroup when SG_ROWS) and REG16X8_H of B for
+// 32 * REG16X8_Q * REG16X8_H FMAs: for a software adapter, where a per-lane read is a gather and a spilled
+// accumulator a plain vector store, that is half reg8x8's gathers per FMA at 4 x 2.
+override REG16X8_Q: u32 = 4u;
+override REG16X8_H: u32 = 2u;
 
 @compute @workgroup_size(128)
-fn v5_reg16x8(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+fn reg16x8(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
   let tx = li % 16u;
   let ty = li / 16u;
   let tyu = row_group(ty);
   let z = wg.z;
   let o = batch_offsets(z % p.batch);
   let kr = k_range(z / p.batch);
-  let bm = 32u * V5_Q;
-  let bn = 64u * V5_H;
+  let bm = 32u * REG16X8_Q;
+  let bn = 64u * REG16X8_H;
   let row0 = wg.y * bm;
   let col0 = wg.x * bn;
   var acc: array<vec4<f32>, 32>; // acc[2(4q + i) + h]
   for (var k0 = kr.x; k0 < kr.y; k0 += 16u) {
-    // A tile: bm rows x 16 k = 4 * bm vec4, V5_Q per thread
-    for (var e = 0u; e < V5_Q; e++) {
+    // A tile: bm rows x 16 k = 4 * bm vec4, REG16X8_Q per thread
+    for (var e = 0u; e < REG16X8_Q; e++) {
       let idx = li + e * 128u;
       if (TRANS_A) {
-        let k = idx / (8u * V5_Q);
-        let mq = idx % (8u * V5_Q);
+        let k = idx / (8u * REG16X8_Q);
+        let mq = idx % (8u * REG16X8_Q);
         let m = row0 + mq * 4u;
-        v4_a[k * 32u + mq] = a4_at(o.x + (k0 + k) * p.lda + m, m < p.M && k0 + k < kr.y);
+        tile_a4[k * 32u + mq] = a4_at(o.x + (k0 + k) * p.lda + m, m < p.M && k0 + k < kr.y);
       } else {
         let m = idx / 4u;
         let kq = idx % 4u;
         let v = a4_at(o.x + (row0 + m) * p.lda + k0 + kq * 4u, row0 + m < p.M && k0 + kq * 4u < kr.y);
         let base = kq * 4u * 32u + m / 4u;
         let c = m % 4u;
-        v4_a[base][c] = v.x;
-        v4_a[base + 32u][c] = v.y;
-        v4_a[base + 64u][c] = v.z;
-        v4_a[base + 96u][c] = v.w;
+        tile_a4[base][c] = v.x;
+        tile_a4[base + 32u][c] = v.y;
+        tile_a4[base + 64u][c] = v.z;
+        tile_a4[base + 96u][c] = v.w;
       }
     }
-    // B tile: 16 k x bn columns = 4 * bn vec4, 2 * V5_H per thread
-    for (var e = 0u; e < 2u * V5_H; e++) {
+    // B tile: 16 k x bn columns = 4 * bn vec4, 2 * REG16X8_H per thread
+    for (var e = 0u; e < 2u * REG16X8_H; e++) {
       let idx = li + e * 128u;
       if (TRANS_B) {
         let n = idx / 4u;
@@ -373,38 +376,38 @@ fn v5_reg16x8(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) w
         let v = b4_at(o.y + (col0 + n) * p.ldb + k0 + kq * 4u, col0 + n < p.N && k0 + kq * 4u < kr.y);
         let base = kq * 4u * 32u + n / 4u;
         let c = n % 4u;
-        v4_b[base][c] = v.x;
-        v4_b[base + 32u][c] = v.y;
-        v4_b[base + 64u][c] = v.z;
-        v4_b[base + 96u][c] = v.w;
+        tile_b4[base][c] = v.x;
+        tile_b4[base + 32u][c] = v.y;
+        tile_b4[base + 64u][c] = v.z;
+        tile_b4[base + 96u][c] = v.w;
       } else {
-        let k = idx / (16u * V5_H);
-        let nq = idx % (16u * V5_H);
+        let k = idx / (16u * REG16X8_H);
+        let nq = idx % (16u * REG16X8_H);
         let n = col0 + nq * 4u;
-        v4_b[k * 32u + nq] = b4_at(o.y + (k0 + k) * p.ldb + n, n < p.N && k0 + k < kr.y);
+        tile_b4[k * 32u + nq] = b4_at(o.y + (k0 + k) * p.ldb + n, n < p.N && k0 + k < kr.y);
       }
     }
     workgroupBarrier();
     for (var kk = 0u; kk < 16u; kk++) {
-      let b0 = v4_b[kk * 32u + tx];
+      let b0 = tile_b4[kk * 32u + tx];
       var b1 = vec4<f32>(0.0);
-      if (V5_H == 2u) { b1 = v4_b[kk * 32u + 16u + tx]; }
-      for (var q = 0u; q < V5_Q; q++) {
-        let av = v4_a[kk * 32u + q * 8u + tyu];
+      if (REG16X8_H == 2u) { b1 = tile_b4[kk * 32u + 16u + tx]; }
+      for (var q = 0u; q < REG16X8_Q; q++) {
+        let av = tile_a4[kk * 32u + q * 8u + tyu];
         for (var i = 0u; i < 4u; i++) {
           let r = 2u * (4u * q + i);
           acc[r] = fma(vec4<f32>(av[i]), b0, acc[r]);
-          if (V5_H == 2u) { acc[r + 1u] = fma(vec4<f32>(av[i]), b1, acc[r + 1u]); }
+          if (REG16X8_H == 2u) { acc[r + 1u] = fma(vec4<f32>(av[i]), b1, acc[r + 1u]); }
         }
       }
     }
     workgroupBarrier();
   }
-  for (var q = 0u; q < V5_Q; q++) {
+  for (var q = 0u; q < REG16X8_Q; q++) {
     for (var i = 0u; i < 4u; i++) {
       let row = row0 + 32u * q + 4u * ty + i;
       if (row >= p.M) { continue; }
-      for (var h = 0u; h < V5_H; h++) {
+      for (var h = 0u; h < REG16X8_H; h++) {
         let v = acc[2u * (4u * q + i) + h];
         let c0 = col0 + h * 64u + 4u * tx;
         for (var j = 0u; j < 4u; j++) {
@@ -415,27 +418,27 @@ fn v5_reg16x8(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) w
   }
 }
 
-// ------------------------------------------------------------------------------ v6: skinny (M <= 8)
+// ------------------------------------------------------------------------------ skinny (M <= 8)
 
 // Matrix-vector and few-row products (a sampling decoder, x [1, 200] @ W[33278, 200]ᵀ), where
-// every tiled variant computes 32+ rows of padding. 64 threads; a workgroup covers V6_ROWS rows
-// (row block wg.y) and a strip of columns. V6_LANES threads share one output column and split its
-// K range; they reduce through workgroup memory (one barrier, lane 0 sums). With V6_LANES = 1
+// every tiled variant computes 32+ rows of padding. 64 threads; a workgroup covers SKINNY_ROWS rows
+// (row block wg.y) and a strip of columns. SKINNY_LANES threads share one output column and split its
+// K range; they reduce through workgroup memory (one barrier, lane 0 sums). With SKINNY_LANES = 1
 // (the software-adapter choice) there is no barrier and every thread of a workgroup reads the
 // same A element (one broadcast load on a SIMD CPU). Layouts:
 //   TRANS_B (B stored [N, K], a Linear weight): one column per slot; its lanes are adjacent
-//            threads reading adjacent k (vec4 when V6_VEC4: coalesced on a GPU).
-//   else    (B stored [K, N]): 4 adjacent columns per slot (a vec4 along N when V6_VEC4), adjacent
+//            threads reading adjacent k (vec4 when SKINNY_VEC4: coalesced on a GPU).
+//   else    (B stored [K, N]): 4 adjacent columns per slot (a vec4 along N when SKINNY_VEC4), adjacent
 //            slots on adjacent threads (coalesced), lanes split K.
-// V6_VEC4: B's contiguous dimension, leading dimension, offset and batch strides are multiples
-// of 4 (set by the host). A (M x K, small, shared by all columns) is read as vec4 rows when V6_AVEC4.
-override V6_LANES: u32 = 1u;
-override V6_ROWS: u32 = 8u;
-override V6_VEC4: bool = false;
+// SKINNY_VEC4: B's contiguous dimension, leading dimension, offset and batch strides are multiples
+// of 4 (set by the host). A (M x K, small, shared by all columns) is read as vec4 rows when SKINNY_AVEC4.
+override SKINNY_LANES: u32 = 1u;
+override SKINNY_ROWS: u32 = 8u;
+override SKINNY_VEC4: bool = false;
 // A's rows are vec4-aligned along K (A stored [M, K], K, lda, offset and batch strides multiples of 4).
-override V6_AVEC4: bool = false;
+override SKINNY_AVEC4: bool = false;
 
-var<workgroup> v6_red: array<vec4<f32>, 512>; // [thread][row] partial sums
+var<workgroup> skinny_red: array<vec4<f32>, 512>; // [thread][row] partial sums
 
 // Operand elements through the vec4 views (an entry point cannot use both views of a binding;
 // pool buffers are whole multiples of 16 bytes, so every element has its vec4).
@@ -451,27 +454,27 @@ fn a_el(base: u32, m: u32, k: u32) -> f32 {
 
 // A[m, k..k+3] (k a multiple of 4, all four below K).
 fn a_quad(base: u32, m: u32, k: u32) -> vec4<f32> {
-  if (V6_AVEC4) { return a4[(base + m * p.lda + k) / 4u]; }
+  if (SKINNY_AVEC4) { return a4[(base + m * p.lda + k) / 4u]; }
   return vec4<f32>(a_el(base, m, k), a_el(base, m, k + 1u), a_el(base, m, k + 2u), a_el(base, m, k + 3u));
 }
 
-// The row loop is written out (acc0..acc7, dead rows removed by the V6_ROWS override): a loop
+// The row loop is written out (acc0..acc7, dead rows removed by the SKINNY_ROWS override): a loop
 // over an accumulator array was not unrolled on llvmpipe, and M = 2 ran 3x slower than M = 1.
 // Rows past M in the last block read row M - 1 (valid memory) and are not stored.
 @compute @workgroup_size(64)
-fn v6_skinny(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
-  let slots = 64u / V6_LANES;
+fn skinny(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  let slots = 64u / SKINNY_LANES;
   var lane = li / slots;
   var slot = li % slots;
   if (TRANS_B) {
-    lane = li % V6_LANES;
-    slot = li / V6_LANES;
+    lane = li % SKINNY_LANES;
+    slot = li / SKINNY_LANES;
   }
   let z = wg.z;
   let o = batch_offsets(z % p.batch);
   let kr = k_range(z / p.batch);
-  let row0 = wg.y * V6_ROWS;
-  let nrows = min(V6_ROWS, p.M - row0);
+  let row0 = wg.y * SKINNY_ROWS;
+  let nrows = min(SKINNY_ROWS, p.M - row0);
   let ml = p.M - 1u;
   let m1 = min(row0 + 1u, ml);
   let m2 = min(row0 + 2u, ml);
@@ -492,39 +495,39 @@ fn v6_skinny(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
     let n = wg.x * slots + slot;
     if (n < p.N) {
       let bb = o.y + n * p.ldb;
-      if (V6_VEC4) {
-        for (var k = kr.x + 4u * lane; k < kr.y; k += 4u * V6_LANES) {
+      if (SKINNY_VEC4) {
+        for (var k = kr.x + 4u * lane; k < kr.y; k += 4u * SKINNY_LANES) {
           let bv = b4[(bb + k) / 4u];
           acc0 = fma(a_quad(o.x, row0, k), bv, acc0);
-          if (V6_ROWS > 1u) { acc1 = fma(a_quad(o.x, m1, k), bv, acc1); }
-          if (V6_ROWS > 2u) { acc2 = fma(a_quad(o.x, m2, k), bv, acc2); }
-          if (V6_ROWS > 3u) { acc3 = fma(a_quad(o.x, m3, k), bv, acc3); }
-          if (V6_ROWS > 4u) { acc4 = fma(a_quad(o.x, m4, k), bv, acc4); }
-          if (V6_ROWS > 5u) { acc5 = fma(a_quad(o.x, m5, k), bv, acc5); }
-          if (V6_ROWS > 6u) { acc6 = fma(a_quad(o.x, m6, k), bv, acc6); }
-          if (V6_ROWS > 7u) { acc7 = fma(a_quad(o.x, m7, k), bv, acc7); }
+          if (SKINNY_ROWS > 1u) { acc1 = fma(a_quad(o.x, m1, k), bv, acc1); }
+          if (SKINNY_ROWS > 2u) { acc2 = fma(a_quad(o.x, m2, k), bv, acc2); }
+          if (SKINNY_ROWS > 3u) { acc3 = fma(a_quad(o.x, m3, k), bv, acc3); }
+          if (SKINNY_ROWS > 4u) { acc4 = fma(a_quad(o.x, m4, k), bv, acc4); }
+          if (SKINNY_ROWS > 5u) { acc5 = fma(a_quad(o.x, m5, k), bv, acc5); }
+          if (SKINNY_ROWS > 6u) { acc6 = fma(a_quad(o.x, m6, k), bv, acc6); }
+          if (SKINNY_ROWS > 7u) { acc7 = fma(a_quad(o.x, m7, k), bv, acc7); }
         }
       } else {
-        for (var k = kr.x + lane; k < kr.y; k += V6_LANES) {
+        for (var k = kr.x + lane; k < kr.y; k += SKINNY_LANES) {
           let bv = vec4<f32>(b_el(bb + k), 0.0, 0.0, 0.0);
           acc0 = fma(vec4<f32>(a_el(o.x, row0, k)), bv, acc0);
-          if (V6_ROWS > 1u) { acc1 = fma(vec4<f32>(a_el(o.x, m1, k)), bv, acc1); }
-          if (V6_ROWS > 2u) { acc2 = fma(vec4<f32>(a_el(o.x, m2, k)), bv, acc2); }
-          if (V6_ROWS > 3u) { acc3 = fma(vec4<f32>(a_el(o.x, m3, k)), bv, acc3); }
-          if (V6_ROWS > 4u) { acc4 = fma(vec4<f32>(a_el(o.x, m4, k)), bv, acc4); }
-          if (V6_ROWS > 5u) { acc5 = fma(vec4<f32>(a_el(o.x, m5, k)), bv, acc5); }
-          if (V6_ROWS > 6u) { acc6 = fma(vec4<f32>(a_el(o.x, m6, k)), bv, acc6); }
-          if (V6_ROWS > 7u) { acc7 = fma(vec4<f32>(a_el(o.x, m7, k)), bv, acc7); }
+          if (SKINNY_ROWS > 1u) { acc1 = fma(vec4<f32>(a_el(o.x, m1, k)), bv, acc1); }
+          if (SKINNY_ROWS > 2u) { acc2 = fma(vec4<f32>(a_el(o.x, m2, k)), bv, acc2); }
+          if (SKINNY_ROWS > 3u) { acc3 = fma(vec4<f32>(a_el(o.x, m3, k)), bv, acc3); }
+          if (SKINNY_ROWS > 4u) { acc4 = fma(vec4<f32>(a_el(o.x, m4, k)), bv, acc4); }
+          if (SKINNY_ROWS > 5u) { acc5 = fma(vec4<f32>(a_el(o.x, m5, k)), bv, acc5); }
+          if (SKINNY_ROWS > 6u) { acc6 = fma(vec4<f32>(a_el(o.x, m6, k)), bv, acc6); }
+          if (SKINNY_ROWS > 7u) { acc7 = fma(vec4<f32>(a_el(o.x, m7, k)), bv, acc7); }
         }
       }
     }
   } else {
     let n = (wg.x * slots + slot) * 4u;
     if (n < p.N) {
-      for (var k = kr.x + lane; k < kr.y; k += V6_LANES) {
+      for (var k = kr.x + lane; k < kr.y; k += SKINNY_LANES) {
         let e = o.y + k * p.ldb + n;
         var bv = vec4<f32>(0.0);
-        if (V6_VEC4) {
+        if (SKINNY_VEC4) {
           bv = b4[e / 4u];
         } else {
           bv.x = b_el(e);
@@ -533,36 +536,36 @@ fn v6_skinny(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
           if (n + 3u < p.N) { bv.w = b_el(e + 3u); }
         }
         acc0 = fma(vec4<f32>(a_el(o.x, row0, k)), bv, acc0);
-        if (V6_ROWS > 1u) { acc1 = fma(vec4<f32>(a_el(o.x, m1, k)), bv, acc1); }
-        if (V6_ROWS > 2u) { acc2 = fma(vec4<f32>(a_el(o.x, m2, k)), bv, acc2); }
-        if (V6_ROWS > 3u) { acc3 = fma(vec4<f32>(a_el(o.x, m3, k)), bv, acc3); }
-        if (V6_ROWS > 4u) { acc4 = fma(vec4<f32>(a_el(o.x, m4, k)), bv, acc4); }
-        if (V6_ROWS > 5u) { acc5 = fma(vec4<f32>(a_el(o.x, m5, k)), bv, acc5); }
-        if (V6_ROWS > 6u) { acc6 = fma(vec4<f32>(a_el(o.x, m6, k)), bv, acc6); }
-        if (V6_ROWS > 7u) { acc7 = fma(vec4<f32>(a_el(o.x, m7, k)), bv, acc7); }
+        if (SKINNY_ROWS > 1u) { acc1 = fma(vec4<f32>(a_el(o.x, m1, k)), bv, acc1); }
+        if (SKINNY_ROWS > 2u) { acc2 = fma(vec4<f32>(a_el(o.x, m2, k)), bv, acc2); }
+        if (SKINNY_ROWS > 3u) { acc3 = fma(vec4<f32>(a_el(o.x, m3, k)), bv, acc3); }
+        if (SKINNY_ROWS > 4u) { acc4 = fma(vec4<f32>(a_el(o.x, m4, k)), bv, acc4); }
+        if (SKINNY_ROWS > 5u) { acc5 = fma(vec4<f32>(a_el(o.x, m5, k)), bv, acc5); }
+        if (SKINNY_ROWS > 6u) { acc6 = fma(vec4<f32>(a_el(o.x, m6, k)), bv, acc6); }
+        if (SKINNY_ROWS > 7u) { acc7 = fma(vec4<f32>(a_el(o.x, m7, k)), bv, acc7); }
       }
     }
   }
   var acc = array<vec4<f32>, 8>(acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7);
-  if (V6_LANES > 1u) {
-    for (var r = 0u; r < V6_ROWS; r++) { v6_red[li * 8u + r] = acc[r]; }
+  if (SKINNY_LANES > 1u) {
+    for (var r = 0u; r < SKINNY_ROWS; r++) { skinny_red[li * 8u + r] = acc[r]; }
     workgroupBarrier();
     if (lane != 0u) { return; }
-    for (var l = 1u; l < V6_LANES; l++) {
+    for (var l = 1u; l < SKINNY_LANES; l++) {
       var t = l * slots + slot;
-      if (TRANS_B) { t = slot * V6_LANES + l; }
-      for (var r = 0u; r < V6_ROWS; r++) { acc[r] += v6_red[t * 8u + r]; }
+      if (TRANS_B) { t = slot * SKINNY_LANES + l; }
+      for (var r = 0u; r < SKINNY_ROWS; r++) { acc[r] += skinny_red[t * 8u + r]; }
     }
   }
   if (TRANS_B) {
     let n = wg.x * slots + slot;
     if (n >= p.N) { return; }
-    for (var r = 0u; r < V6_ROWS; r++) {
+    for (var r = 0u; r < SKINNY_ROWS; r++) {
       if (r < nrows) { store(z, row0 + r, n, (acc[r].x + acc[r].y) + (acc[r].z + acc[r].w)); }
     }
   } else {
     let n = (wg.x * slots + slot) * 4u;
-    for (var r = 0u; r < V6_ROWS; r++) {
+    for (var r = 0u; r < SKINNY_ROWS; r++) {
       if (r >= nrows) { continue; }
       for (var j = 0u; j < 4u; j++) {
         if (n + j < p.N) { store(z, row0 + r, n + j, acc[r][j]); }
@@ -571,18 +574,18 @@ fn v6_skinny(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg
   }
 }
 
-// ------------------------------------------------------------------------------ v7: SIMD-8 CPU path
+// ------------------------------------------------------------------------------ simd8: the SIMD-8 CPU path
 // For lavapipe (llvmpipe runs a workgroup of 8 invocations as one 8-lane AVX2 vector). Measured
-// there (bench/NOTES.md, "v7"): inside any loop llvmpipe loads storage and workgroup memory one
-// lane at a time, each with its own bounds check and branch, even where the address is the same
+// there (bench/NOTES.md, "v7", simd8's old name): inside any loop llvmpipe loads storage and
+// workgroup memory one lane at a time, each with its own bounds check and branch, even where the address is the same
 // for all lanes; a uniform buffer is read without branches, and a texel fetch is one call that
 // gathers all 8 lanes. So one operand (U, the one with fewer rows) is packed into 64 KiB windows
 // read as a uniform buffer, the other (T) into a texture of 32-column panels, and a workgroup of
 // 8 threads computes 16 rows of U times one panel: each thread owns 4 columns, every texel it
 // fetches feeds 16 rows. C = U @ T, or C = (U @ T)^T when swapped (U = B^T, T = A^T).
 //
-// The host (src/engine/ops/matmul-simd.ts) packs both operands (v7_pack_u, v7_pack_t), then runs
-// v7_simd8 once per (batch entry, window of U rows, chunk of K); later chunks add to C, and the
+// The host (src/engine/simd8/matmul.ts) packs both operands (simd8_pack_u, simd8_pack_t), then
+// runs simd8 once per (batch entry, window of U rows, chunk of K); later chunks add to C, and the
 // last applies the bias and activation.
 
 struct SimdParams {
@@ -595,10 +598,10 @@ struct SimdParams {
   kh: u32,          // texture rows per layer (a multiple of kc)
   n_kt: u32,        // layers per panel (K split over layers when it exceeds the texture height)
   panels: u32,
-  off_src: u32,     // packing: source offset; v7_simd8: offset of C
+  off_src: u32,     // packing: source offset; simd8: offset of C
   st_row: u32,      // packing: stride of a U row / T column in the source
   st_k: u32,        // packing: stride along K in the source
-  // v7_simd8: which window / chunk this dispatch computes
+  // simd8: which window / chunk this dispatch computes
   z: u32,
   row0: u32,
   chunk: u32,
@@ -615,8 +618,8 @@ struct SimdParams {
   _q2: u32,
 };
 
-var<workgroup> v7_tile: array<vec4<f32>, 128>; // the product's 16 rows x 8 lanes x 4 columns
-// v7_simd8's output: C seen as vec4s (its interior tiles store whole vec4s; elsewhere single
+var<workgroup> simd8_tile: array<vec4<f32>, 128>; // the product's 16 rows x 8 lanes x 4 columns
+// simd8's output: C seen as vec4s (its interior tiles store whole vec4s; elsewhere single
 // components). The host binds the whole buffer, a multiple of 16 bytes.
 @group(0) @binding(1) var<storage, read_write> vout: array<vec4<f32>>;
 
@@ -628,11 +631,11 @@ var<workgroup> v7_tile: array<vec4<f32>, 128>; // the product's 16 rows x 8 lane
 @group(0) @binding(2) var<storage, read> src: array<f32>;
 
 // The SG_BCAST placeholder is subgroupBroadcast where the adapter has subgroups. Without them the host never
-// runs v7 (it needs the 8-lane subgroup), and this stand-in only keeps the module compiling.
+// runs simd8 (it needs the 8-lane subgroup), and this stand-in only keeps the module compiling.
 fn sg_unavailable(v: vec4<f32>, lane: u32) -> vec4<f32> { return v; }
 
 // Offset of batch entry z in the source operand being packed.
-fn v7_batch_offset(z: u32) -> u32 {
+fn simd8_batch_offset(z: u32) -> u32 {
   var rem = z;
   var o = q.off_src;
   for (var d = 3; d >= 0; d--) {
@@ -643,7 +646,7 @@ fn v7_batch_offset(z: u32) -> u32 {
   return o;
 }
 
-fn v7_src(base: u32, row: u32, k: u32) -> f32 {
+fn simd8_src(base: u32, row: u32, k: u32) -> f32 {
   if (row >= q.rows || k >= q.K) { return 0.0; }
   return src[base + row * q.st_row + k * q.st_k];
 }
@@ -652,7 +655,7 @@ fn v7_src(base: u32, row: u32, k: u32) -> f32 {
 // thread per packed row walks its kc / 4 vec4s: the index arithmetic (integer divisions, which
 // a CPU adapter runs lane by lane) is paid once per row, not once per element.
 @compute @workgroup_size(64)
-fn v7_pack_u(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn simd8_pack_u(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = gid.x + gid.y * nwg.x * 64u;
   let kc4 = q.kc / 4u;
   let n_win = (q.rows + q.win_rows - 1u) / q.win_rows;
@@ -663,38 +666,38 @@ fn v7_pack_u(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
   let rw = (w / q.n_chunks) % n_win;
   let z = w / (q.n_chunks * n_win);
   let row = rw * q.win_rows + i % q.win_rows;
-  let base = v7_batch_offset(z);
+  let base = simd8_batch_offset(z);
   for (var k4 = 0u; k4 < kc4; k4++) {
     let k = chunk * q.kc + k4 * 4u;
-    upacked[i * kc4 + k4] = vec4<f32>(v7_src(base, row, k), v7_src(base, row, k + 1u), v7_src(base, row, k + 2u), v7_src(base, row, k + 3u));
+    upacked[i * kc4 + k4] = vec4<f32>(simd8_src(base, row, k), simd8_src(base, row, k + 1u), simd8_src(base, row, k + 2u), simd8_src(base, row, k + 3u));
   }
 }
 
 // Texel (x, y, layer) of the panel texture: layer = (z * panels + panel) * n_kt + kt holds
 // T[k = kt * kh + y][panel * 32 + 4x .. + 3]; zero beyond the columns and K. A thread writes
-// V7_PACK_ROWS texels down one texture column (index arithmetic once per thread).
-const V7_PACK_ROWS = 16u;
+// PACK_ROWS texels down one texture column (index arithmetic once per thread).
+const PACK_ROWS = 16u;
 
 @compute @workgroup_size(8, 8)
-fn v7_pack_t(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn simd8_pack_t(@builtin(global_invocation_id) gid: vec3<u32>) {
   let x = gid.x;
   let layer = gid.z;
   let kt = layer % q.n_kt;
   let panel = (layer / q.n_kt) % q.panels;
   let z = layer / (q.n_kt * q.panels);
   let c = panel * 32u + x * 4u;
-  let base = v7_batch_offset(z);
-  let y0 = gid.y * V7_PACK_ROWS;
-  let y1 = min(q.kh, y0 + V7_PACK_ROWS);
+  let base = simd8_batch_offset(z);
+  let y0 = gid.y * PACK_ROWS;
+  let y1 = min(q.kh, y0 + PACK_ROWS);
   for (var y = y0; y < y1; y++) {
     let k = kt * q.kh + y;
-    let v = vec4<f32>(v7_src(base, c, k), v7_src(base, c + 1u, k), v7_src(base, c + 2u, k), v7_src(base, c + 3u, k));
+    let v = vec4<f32>(simd8_src(base, c, k), simd8_src(base, c + 1u, k), simd8_src(base, c + 2u, k), simd8_src(base, c + 3u, k));
     textureStore(tpacked, vec2<u32>(x, y), layer, v);
   }
 }
 
 @compute @workgroup_size(8)
-fn v7_simd8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+fn simd8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
   let kc4 = q.kc / 4u;
   let k0 = q.chunk * q.kc;
   let layer = (q.z * q.panels + wg.x) * q.n_kt + k0 / q.kh;
@@ -757,7 +760,7 @@ fn v7_simd8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
       let i4 = (at + (u0 + r) * stride) / 4u;
       var v = acc[r];
       if (!first) { v += vout[i4]; }
-      if (last) { v = v7_epilogue4(v, u0 + r, t); }
+      if (last) { v = simd8_epilogue4(v, u0 + r, t); }
       vout[i4] = v;
     }
     return;
@@ -765,7 +768,7 @@ fn v7_simd8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
   // Elsewhere the tile goes through workgroup memory and a loop the compiler does not unroll:
   // written out for 16 x 4 scalar outputs per lane it was ~300 KiB of machine code, and with a
   // short K every workgroup streamed it through the instruction cache.
-  for (var r = 0u; r < 16u; r++) { v7_tile[r * 8u + lane] = acc[r]; }
+  for (var r = 0u; r < 16u; r++) { simd8_tile[r * 8u + lane] = acc[r]; }
   workgroupBarrier();
   for (var e = lane; e < q.tile_elems; e += 8u) {
     let r = e / 32u;
@@ -780,15 +783,15 @@ fn v7_simd8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
       let img = div_u32(t, P);
       idx = cbase + img * q.rows * P + u * P + (t - img * P);
     }
-    var v = v7_tile[r * 8u + c / 4u][c % 4u];
+    var v = simd8_tile[r * 8u + c / 4u][c % 4u];
     if (!first) { v += vout[idx / 4u][idx % 4u]; }
-    if (last) { v = act_apply(ACT, v + v7_bias(row, col), q.alpha); }
+    if (last) { v = act_apply(ACT, v + simd8_bias(row, col), q.alpha); }
     vout[idx / 4u][idx % 4u] = v;
   }
 }
 
 // Bias and activation of 4 consecutive columns t..t+3 of row u (not swapped).
-fn v7_epilogue4(v: vec4<f32>, u: u32, t: u32) -> vec4<f32> {
+fn simd8_epilogue4(v: vec4<f32>, u: u32, t: u32) -> vec4<f32> {
   var b = vec4<f32>(0.0);
   if (BIAS == 1u) { b = vec4<f32>(bias[q.off_bias + t], bias[q.off_bias + t + 1u], bias[q.off_bias + t + 2u], bias[q.off_bias + t + 3u]); }
   if (BIAS == 2u) { b = vec4<f32>(bias[q.off_bias + u]); }
@@ -796,7 +799,7 @@ fn v7_epilogue4(v: vec4<f32>, u: u32, t: u32) -> vec4<f32> {
   return vec4<f32>(act_apply(ACT, x.x, q.alpha), act_apply(ACT, x.y, q.alpha), act_apply(ACT, x.z, q.alpha), act_apply(ACT, x.w, q.alpha));
 }
 
-fn v7_bias(row: u32, col: u32) -> f32 {
+fn simd8_bias(row: u32, col: u32) -> f32 {
   if (BIAS == 1u) { return bias[q.off_bias + col]; }
   if (BIAS == 2u) { return bias[q.off_bias + row]; }
   return 0.0;

@@ -36,6 +36,6 @@ export const convNarrow = { enabled: true, windowFloats: WINDOW_FLOATS, broadcas
  * (the window path rounds it to whole tap rows; exposed for tuning sweeps). */
 export const convSimd8 = { enabled: true, textureBudget: 64 * 2 ** 20, packRows: 16 };
 
-/** `dgrad`: off keeps v7 for the input gradients dgradDirectPicked would take; `narrowForward`
+/** `dgrad`: off keeps the simd8 product for the input gradients dgradDirectPicked would take; `narrowForward`
  * off for the forwards (and input gradients) the narrow kernel would take (tests cover both). */
 export const convDirect8 = { dgrad: true, narrowForward: true };

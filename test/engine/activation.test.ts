@@ -6,7 +6,7 @@
 import { describe, it, expect } from 'vitest';
 import { engine, t32 } from '../helpers/gpu.ts';
 import {
-  matmulRaw, conv2dForwardRaw, relu, leakyRelu, tanh, sigmoid, gelu, noGrad, type Tensor, type Activation, type MatmulVariant, type ConvVariant,
+  matmulRaw, conv2dForwardRaw, relu, leakyRelu, tanh, sigmoid, gelu, noGrad, type Tensor, type Activation, type MatmulKind, type ConvVariant,
 } from '../../src/engine/index.ts';
 import { ACTIVATION_CODES } from '../../src/engine/ops/activation.ts';
 import { randArray } from '../helpers/reference.ts';
@@ -58,7 +58,7 @@ describe('the activation table', () => {
 
 describe('fused epilogues equal the unary op bit for bit', () => {
   // every non-SIMD-8 variant stores through one epilogue (store), skinny and simd8 through their own
-  const variants: MatmulVariant[] = ['reg4x4', 'skinny', ...(simd8 ? (['simd8'] as const) : [])];
+  const variants: MatmulKind[] = ['reg4x4', 'skinny', ...(simd8 ? (['simd8'] as const) : [])];
   it('matmul, each epilogue, every activation, with a column bias', { timeout: 300_000 }, async () => {
     const [M, K, N] = [20, 36, 44];
     const A = t32(spread(M * K, 1), [M, K]);

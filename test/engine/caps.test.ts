@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { engine, t32, read } from '../helpers/gpu.ts';
 import { capsOf, CAPS_PRESETS, fitsWorkgroup, restrictCaps, subgroupRowsFit, describeCaps, isSoftwareInfo } from '../../src/engine/caps.ts';
 import { resolveIncludes, workgroupSize } from '../../src/engine/kernels.ts';
-import { pickMatmul, matmul } from '../../src/engine/index.ts';
+import { planMatmul, matmul } from '../../src/engine/index.ts';
 import { randArray } from '../helpers/reference.ts';
 
 const rt = await engine();
@@ -61,8 +61,8 @@ describe('capsOf (pure)', () => {
 describe('plans respect caps', () => {
   it('matmul: SIMD-8 only on the 8-lane software adapter', () => {
     for (const [M, N, K] of [[512, 512, 512], [1000, 64, 576], [32, 2048, 128]]) {
-      expect(pickMatmul(M, N, K, 1, true, CAPS_PRESETS.lavapipe).variant).toBe('v7');
-      for (const c of [CAPS_PRESETS.swiftshader, CAPS_PRESETS.minimal, CAPS_PRESETS.h100]) expect(pickMatmul(M, N, K, 1, true, c).variant).not.toBe('v7');
+      expect(planMatmul(M, N, K, 1, true, CAPS_PRESETS.lavapipe).kind).toBe('simd8');
+      for (const c of [CAPS_PRESETS.swiftshader, CAPS_PRESETS.minimal, CAPS_PRESETS.h100]) expect(planMatmul(M, N, K, 1, true, c).kind).not.toBe('simd8');
     }
   });
 
@@ -110,7 +110,7 @@ describe('the device', () => {
     const full = await read(matmul(a, b));
     rt.device.restrictCaps({ subgroups: false });
     try {
-      expect(pickMatmul(37, 29, 45, 1, false).variant).not.toBe('v7');
+      expect(planMatmul(37, 29, 45, 1, false).kind).not.toBe('simd8');
       const portable = await read(matmul(a, b));
       for (let i = 0; i < full.length; i++) expect(portable[i]).toBeCloseTo(full[i], 4);
     } finally {

@@ -1,5 +1,5 @@
 /**
- * matmul's v7 (SIMD-8, src/engine/simd8/matmul.ts): the plan (pure) and the product against a
+ * matmul's simd8 (SIMD-8, src/engine/simd8/matmul.ts): the plan (pure) and the product against a
  * float64 reference where the plan's corners are: K over several chunks (later chunks add to C,
  * the epilogue runs once), K over several texture layers, the swapped layout (U = Bᵀ) with each
  * bias kind, batches with broadcast strides, and the fallback when the panels exceed the
@@ -60,7 +60,7 @@ function transpose(x: Float64Array, rows: number, cols: number): Float64Array {
   return t;
 }
 
-describe.skipIf(!(await engine().then(() => caps().simd8)))('v7 products (needs subgroups of 8: lavapipe)', () => {
+describe.skipIf(!(await engine().then(() => caps().simd8)))('simd8 products (needs subgroups of 8: lavapipe)', () => {
   beforeAll(async () => {
     await engine();
   });
@@ -79,7 +79,7 @@ describe.skipIf(!(await engine().then(() => caps().simd8)))('v7 products (needs 
       const A = t32(a, [M, K]);
       const B = t32(b, [K, N]);
       const Bi = t32(bias, [bias.length]);
-      const C = matmulRaw(A, B, { variant: 'v7', bias: Bi, biasPerRow: perRow, activation: act });
+      const C = matmulRaw(A, B, { variant: 'simd8', bias: Bi, biasPerRow: perRow, activation: act });
       expectClose(await read(C), ref(a, b, M, N, K, bias, perRow, act), { atol: 3e-5 * Math.sqrt(K / 100), rtol: 1e-4, what: `${M}x${N}x${K} ${act}` });
       for (const t of [A, B, Bi, C]) t.dispose();
     }
@@ -100,7 +100,7 @@ describe.skipIf(!(await engine().then(() => caps().simd8)))('v7 products (needs 
       const A = t32(a, [batch, M, K]);
       const B = t32(b, [batch, K, N]);
       const Bi = t32(bias, [bias.length]);
-      const C = matmulRaw(A, B, { variant: 'v7', bias: Bi, biasPerRow: perRow, activation: act });
+      const C = matmulRaw(A, B, { variant: 'simd8', bias: Bi, biasPerRow: perRow, activation: act });
       const want = new Float64Array(batch * M * N);
       for (let z = 0; z < batch; z++) want.set(ref(a.subarray(z * M * K, (z + 1) * M * K), b.subarray(z * K * N, (z + 1) * K * N), M, N, K, bias, perRow, act), z * M * N);
       expectClose(await read(C), want, { atol: 3e-5 * Math.sqrt(K / 100), rtol: 1e-4, what: `${batch}x${M}x${N}x${K}` });
@@ -117,7 +117,7 @@ describe.skipIf(!(await engine().then(() => caps().simd8)))('v7 products (needs 
       const A = t32(transpose(a, M, K), [K, M]);
       const B = t32(transpose(b, K, N), [N, K]);
       const Bi = t32(bias, [bias.length]);
-      const C = matmulRaw(A, B, { transA: true, transB: true, variant: 'v7', bias: Bi, biasPerRow: perRow, activation: 'leaky_relu', negativeSlope: 0.2 });
+      const C = matmulRaw(A, B, { transA: true, transB: true, variant: 'simd8', bias: Bi, biasPerRow: perRow, activation: 'leaky_relu', negativeSlope: 0.2 });
       expectClose(await read(C), ref(a, b, M, N, K, bias, perRow, 'leaky_relu', 0.2), { atol: 2e-5, rtol: 1e-5, what: `perRow ${perRow}` });
       for (const t of [A, B, Bi, C]) t.dispose();
     }
@@ -130,7 +130,7 @@ describe.skipIf(!(await engine().then(() => caps().simd8)))('v7 products (needs 
       const b = asF32(randArray(K * N, N));
       const A = t32(a, [3, M, K]);
       const B = t32(b, [1, K, N]); // one B for the three entries (batch stride 0)
-      const C = matmulRaw(A, B, { variant: 'v7' });
+      const C = matmulRaw(A, B, { variant: 'simd8' });
       expect(C.shape).toEqual([3, M, N]);
       const want = new Float64Array(3 * M * N);
       for (let z = 0; z < 3; z++) want.set(ref(a.subarray(z * M * K, (z + 1) * M * K), b, M, N, K, null, false, 'none'), z * M * N);
@@ -146,7 +146,7 @@ describe.skipIf(!(await engine().then(() => caps().simd8)))('v7 products (needs 
     const b = asF32(randArray(batch * K * N, 12));
     const A = t32(a, [batch, M, K]);
     const B = t32(b, [batch, K, N]);
-    const C = matmulRaw(A, B, { variant: 'v7' });
+    const C = matmulRaw(A, B, { variant: 'simd8' });
     const got = await read(C);
     for (const z of [0, 64]) {
       const want = ref(a.subarray(z * M * K, (z + 1) * M * K), b.subarray(z * K * N, (z + 1) * K * N), M, N, K, null, false, 'none');

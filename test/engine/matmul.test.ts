@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { engine, t32, read } from '../helpers/gpu.ts';
 import { randArray, asF32, expectClose, finiteDiff, dot } from '../helpers/reference.ts';
 import { refMatmul, actRef, type Mat } from '../helpers/ref-matmul.ts';
-import { matmul, matmulRaw, linear, transpose, backward, sum, mul, noGrad, empty, runtime, OpError, pickMatmul, type Tensor, type Activation, type MatmulVariant } from '../../src/engine/index.ts';
+import { matmul, matmulRaw, linear, transpose, backward, sum, mul, noGrad, empty, runtime, OpError, planMatmul, type Tensor, type Activation, type MatmulKind } from '../../src/engine/index.ts';
 
 // ------------------------------------------------------------------------------ float64 reference
 
@@ -30,11 +30,11 @@ beforeAll(async () => {
 
 // ------------------------------------------------------------------------------ every variant
 
-const VARIANTS: MatmulVariant[] = ['v1', 'v2', 'v3', 'v4', 'v5', 'v7'];
+const VARIANTS: MatmulKind[] = ['naive', 'tiled', 'reg4x4', 'reg8x8', 'reg16x8', 'simd8'];
 
 describe('matmul variants (kernels/matmul.wgsl)', () => {
   // (M, N, K): odd sizes, size 1, non-multiples of every tile (16, 64, 128), and 4-aligned ones so
-  // that v4 really runs its vec4 path (its unaligned fallback is v3).
+  // that reg8x8 really runs its vec4 path (its unaligned fallback is reg4x4).
   const shapes: [number, number, number][] = [[1, 1, 1], [7, 33, 65], [65, 7, 127], [130, 129, 33], [132, 68, 36], [1, 200, 17]];
   for (const v of VARIANTS) {
     it(`${v}: plain, transposed operands, every shape`, async () => {
@@ -54,7 +54,7 @@ describe('matmul variants (kernels/matmul.wgsl)', () => {
     });
   }
 
-  it('v5 tile shapes (32, 64, 128 rows x 64, 128 columns), vec4 path, each with one transpose case', async () => {
+  it('reg16x8 tile shapes (32, 64, 128 rows x 64, 128 columns), vec4 path, each with one transpose case', async () => {
     // each tile shape compiles its own pipeline (overrides): one transpose combination per shape
     // keeps the file fast; every combination runs on the 128x128 tile above
     const cases: [number, number, number, boolean, boolean][] = [[28, 60, 12, false, false], [60, 64, 20, true, false], [36, 132, 8, false, true], [100, 52, 24, true, true]];
@@ -65,8 +65,8 @@ describe('matmul variants (kernels/matmul.wgsl)', () => {
       for (const [tA, tB] of [[tA0, tB0]]) {
         const A = t32(tA ? transposeData(a) : a.data, tA ? [K, M] : [M, K]);
         const B = t32(tB ? transposeData(b) : b.data, tB ? [N, K] : [K, N]);
-        const C = matmulRaw(A, B, { transA: tA, transB: tB, variant: 'v5', splits: 1 });
-        expectClose(await read(C), want.data, { ...tol(K), what: `v5 ${M}x${N}x${K} tA=${tA} tB=${tB}` });
+        const C = matmulRaw(A, B, { transA: tA, transB: tB, variant: 'reg16x8', splits: 1 });
+        expectClose(await read(C), want.data, { ...tol(K), what: `reg16x8 ${M}x${N}x${K} tA=${tA} tB=${tB}` });
         for (const t of [A, B, C]) t.dispose();
       }
     }
@@ -103,13 +103,13 @@ describe('matmul variants (kernels/matmul.wgsl)', () => {
       expectClose(await read(C), want.data, { ...tol(20), what: v });
       C.dispose();
     }
-    // 4-aligned batched operands, so v4 takes the vec4 path with batch strides
+    // 4-aligned batched operands, so reg8x8 takes the vec4 path with batch strides
     const a4 = mat([5], 12, 16, 13);
     const b4 = mat([5], 16, 8, 14);
     const want4 = refMatmul(a4, b4, null, 'none');
     const A4 = t32(a4.data, [5, 12, 16]);
     const B4 = t32(b4.data, [5, 16, 8]);
-    for (const v of ['v4', 'v5'] as MatmulVariant[]) {
+    for (const v of ['reg8x8', 'reg16x8'] as MatmulKind[]) {
       const C4 = matmulRaw(A4, B4, { variant: v });
       expectClose(await read(C4), want4.data, { ...tol(16), what: `${v} batched` });
       C4.dispose();
@@ -117,14 +117,14 @@ describe('matmul variants (kernels/matmul.wgsl)', () => {
     for (const t of [A, B, A4, B4]) t.dispose();
   });
 
-  it('v4 and v5 without the subgroup-uniform fragment (the path of adapters without subgroups)', async () => {
+  it('reg8x8 and reg16x8 without the subgroup-uniform fragment (the path of adapters without subgroups)', async () => {
     const [M, N, K] = [132, 136, 44];
     const a = mat([], M, K, 15);
     const b = mat([], K, N, 16);
     const want = refMatmul(a, b, null, 'none');
     const A = t32(transposeData(a), [K, M]);
     const B = t32(b.data, [K, N]);
-    for (const v of ['v4', 'v5'] as MatmulVariant[]) {
+    for (const v of ['reg8x8', 'reg16x8'] as MatmulKind[]) {
       const C = matmulRaw(A, B, { transA: true, variant: v, subgroupRows: false });
       expectClose(await read(C), want.data, { ...tol(K), what: `${v} portable` });
       C.dispose();
@@ -147,18 +147,18 @@ describe('matmul variants (kernels/matmul.wgsl)', () => {
 
 // ------------------------------------------------------------------------------ epilogue
 
-// ------------------------------------------------------------------------------ v6 (skinny)
+// ------------------------------------------------------------------------------ skinny
 
-describe('v6: skinny products (M = 1..8 per row block)', () => {
+describe('skinny products (M = 1..8 per row block)', () => {
   async function run(M: number, N: number, K: number, tA: boolean, tB: boolean, extra: { lanes?: number; splits?: number } = {}) {
     const a = mat([], M, K, M * 13 + K * 3 + N);
     const b = mat([], K, N, N * 7 + K + 2);
     const want = refMatmul(a, b, null, 'none');
     const A = t32(tA ? transposeData(a) : a.data, tA ? [K, M] : [M, K]);
     const B = t32(tB ? transposeData(b) : b.data, tB ? [N, K] : [K, N]);
-    const C = matmulRaw(A, B, { transA: tA, transB: tB, variant: 'v6', splits: extra.splits ?? 1, skinnyLanes: extra.lanes });
+    const C = matmulRaw(A, B, { transA: tA, transB: tB, variant: 'skinny', splits: extra.splits ?? 1, skinnyLanes: extra.lanes });
     expect(C.shape).toEqual([M, N]);
-    expectClose(await read(C), want.data, { ...tol(K), what: `v6 ${M}x${N}x${K} tA=${tA} tB=${tB} ${JSON.stringify(extra)}` });
+    expectClose(await read(C), want.data, { ...tol(K), what: `skinny ${M}x${N}x${K} tA=${tA} tB=${tB} ${JSON.stringify(extra)}` });
     for (const t of [A, B, C]) t.dispose();
   }
 
@@ -192,28 +192,28 @@ describe('v6: skinny products (M = 1..8 per row block)', () => {
     const Bt = t32(transposeData(b), [1, 2, 257, 33]);
     const Bi = t32(bias, [257]);
     for (const act of ['none', 'relu', 'gelu', 'gelu_tanh', 'leaky_relu', 'tanh', 'sigmoid'] as Activation[]) {
-      const C = matmulRaw(A, Bt, { transB: true, variant: 'v6', bias: Bi, activation: act });
+      const C = matmulRaw(A, Bt, { transB: true, variant: 'skinny', bias: Bi, activation: act });
       expect(C.shape).toEqual([3, 2, 2, 257]);
-      expectClose(await read(C), refMatmul(a, b, bias, act).data, { ...tol(33), what: `v6 batched ${act}` });
+      expectClose(await read(C), refMatmul(a, b, bias, act).data, { ...tol(33), what: `skinny batched ${act}` });
       C.dispose();
     }
     const rb = asF32(randArray(2, 24));
     const R = t32(rb, [2]);
     const B2 = t32(b.data, [1, 2, 33, 257]);
-    const C = matmulRaw(A, B2, { variant: 'v6', bias: R, biasPerRow: true, activation: 'relu' });
-    expectClose(await read(C), refMatmul(a, b, rb, 'relu', true).data, { ...tol(33), what: 'v6 per-row bias' });
+    const C = matmulRaw(A, B2, { variant: 'skinny', bias: R, biasPerRow: true, activation: 'relu' });
+    expectClose(await read(C), refMatmul(a, b, rb, 'relu', true).data, { ...tol(33), what: 'skinny per-row bias' });
     for (const t of [A, Bt, Bi, R, B2, C]) t.dispose();
   });
 
   it('picked for M <= 8 (cached per shape), not for 32 rows; bad lane counts are refused', () => {
-    expect(pickMatmul(1, 33278, 200, 1, true).variant).toBe('v6');
-    expect(pickMatmul(1, 33278, 200, 1, true)).toBe(pickMatmul(1, 33278, 200, 1, true));
-    expect(pickMatmul(8, 4001, 200, 1, false).variant).toBe('v6');
-    expect(pickMatmul(4096, 512, 512, 1, true).variant).not.toBe('v6');
+    expect(planMatmul(1, 33278, 200, 1, true).kind).toBe('skinny');
+    expect(planMatmul(1, 33278, 200, 1, true)).toBe(planMatmul(1, 33278, 200, 1, true));
+    expect(planMatmul(8, 4001, 200, 1, false).kind).toBe('skinny');
+    expect(planMatmul(4096, 512, 512, 1, true).kind).not.toBe('skinny');
     const A = t32(asF32(randArray(6, 1)), [2, 3]);
     const B = t32(asF32(randArray(12, 2)), [3, 4]);
-    expect(() => matmulRaw(A, B, { variant: 'v6', skinnyLanes: 3 })).toThrow(OpError);
-    expect(() => matmulRaw(A, B, { variant: 'v6', skinnyLanes: 128 })).toThrow(/skinnyLanes/);
+    expect(() => matmulRaw(A, B, { variant: 'skinny', skinnyLanes: 3 })).toThrow(OpError);
+    expect(() => matmulRaw(A, B, { variant: 'skinny', skinnyLanes: 128 })).toThrow(/skinnyLanes/);
     for (const t of [A, B]) t.dispose();
   });
 });
@@ -232,8 +232,8 @@ describe('fused epilogue', () => {
     const Bi = t32(bias, [N]);
     for (const act of acts) {
       const want = refMatmul(a, b, bias, act);
-      // every activation through v3; v1 and v4 share the epilogue code (two activations each)
-      const vs: MatmulVariant[] = act === 'gelu' || act === 'leaky_relu' ? ['v3', 'v4', 'v1'] : ['v3'];
+      // every activation through reg4x4; naive and reg8x8 share the epilogue code (two activations each)
+      const vs: MatmulKind[] = act === 'gelu' || act === 'leaky_relu' ? ['reg4x4', 'reg8x8', 'naive'] : ['reg4x4'];
       for (const v of vs) {
         const C = matmulRaw(A, B, { bias: Bi, activation: act, variant: v });
         expectClose(await read(C), want.data, { atol: 2e-5, rtol: 2e-5, what: `${act} ${v}` });
@@ -440,11 +440,11 @@ describe('matmul backward', () => {
     for (const t of [X, Wt, Bi, y, X.grad!, Wt.grad!, Bi.grad!]) t.dispose();
   });
 
-  it('through v6 (the pick for M <= 8): M = 1 and 3, every transpose, bias and activations, batched', async () => {
+  it('through skinny (the pick for M <= 8): M = 1 and 3, every transpose, bias and activations, batched', async () => {
     // the forward (M rows), dA = dC @ op(B)ᵀ (M rows) and, with M x K small, dB's products all
-    // have M or K <= 8 rows here: the picked kernel is v6 for them
-    expect(pickMatmul(1, 6, 7, 1, false).variant).toBe('v6');
-    expect(pickMatmul(3, 7, 5, 1, false).variant).toBe('v6');
+    // have M or K <= 8 rows here: the picked kernel is skinny for them
+    expect(planMatmul(1, 6, 7, 1, false).kind).toBe('skinny');
+    expect(planMatmul(3, 7, 5, 1, false).kind).toBe('skinny');
     for (const tA of [false, true]) for (const tB of [false, true]) await checkGrads({ tA, tB, act: 'none', bias: false, aBatch: [], bBatch: [], dims: [1, 6, 7] });
     await checkGrads({ tA: false, tB: true, act: 'tanh', bias: true, aBatch: [], bBatch: [], dims: [3, 7, 5] });
     await checkGrads({ tA: false, tB: true, act: 'gelu', bias: true, aBatch: [2], bBatch: [], dims: [1, 5, 3] });

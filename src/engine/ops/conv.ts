@@ -3,7 +3,7 @@
  * activation epilogue, input gradient and weight gradient (split over batch and space, then
  * summed in a fixed order). Depthwise and other narrow-group convolutions use direct kernels.
  * On a software adapter with 8-lane subgroups (lavapipe) ungrouped convolutions run on matmul's
- * v7 product instead (simd8/conv.ts), where its plan fits; `planConv` is the one place the
+ * simd8 product instead (simd8/conv.ts), where its plan fits; `planConv` is the one place the
  * kernel is chosen.
  */
 import { Tensor, empty } from '../tensor.ts';
@@ -22,7 +22,7 @@ import { WINDOW_FLOATS } from '../simd8/matmul.ts';
 import { convWeightGradNarrow, narrowWgradAuto } from '../simd8/conv-narrow.ts';
 
 
-/** Which kernel family runs: implicit GEMM, direct loops, matmul's v7 product (conv-simd.ts;
+/** Which kernel family runs: implicit GEMM, direct loops, matmul's simd8 product (simd8/conv.ts;
  * ungrouped convolutions on adapters with 8-lane subgroups), or chosen from the shape and adapter. */
 export type ConvVariant = 'auto' | 'gemm' | 'direct' | 'simd8';
 
@@ -104,7 +104,7 @@ export interface ConvPlan {
  * The plan for a pass (pure: geometry, caps and the tuning knobs in; no device access), the one
  * place the kernel is chosen: the *Raw functions run what it says and the benchmarks print it.
  * `auto`: for a weight gradient with one side of at most 8 channels on the SIMD-8 adapter
- * 'narrow' (simd8/conv-narrow.ts); 'simd8' (matmul's v7 product, simd8/conv.ts) there where its
+ * 'narrow' (simd8/conv-narrow.ts); 'simd8' (matmul's simd8 product, simd8/conv.ts) there where its
  * plan fits ('simd8-direct' / 'simd8-narrow' for the input gradients of narrow 3-wide stride-1
  * convolutions: no im2col pack); else 'direct' for narrow groups (fewer than 8 rows; for the
  * weight gradient, when GEMM tiles would be over 95% padding: direct runs ~0.1-1 GFLOP per

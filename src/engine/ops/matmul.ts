@@ -26,27 +26,19 @@ export type Activation = 'none' | 'relu' | 'gelu' | 'gelu_tanh' | 'leaky_relu' |
  * thread, its tile following the product), 'skinny' (a few rows: threads own output columns and
  * split K, 8 rows per block), 'simd8' (the software adapter's layout: packed operands,
  * simd8/matmul.ts; where its packed operands exceed the adapter's texture limits it runs
- * reg16x8, or reg4x4 when unaligned). naive and tiled never win (bench/NOTES.md) and stay as
- * references for the tests. */
+ * reg16x8, or reg4x4 when unaligned). Each kind is the entry point of that name in
+ * kernels/matmul.wgsl (bench/NOTES.md's older sections call them v1..v7 in this order). naive and
+ * tiled never win (bench/NOTES.md) and stay as references for the tests. */
 export type MatmulKind = 'naive' | 'tiled' | 'reg4x4' | 'reg8x8' | 'reg16x8' | 'skinny' | 'simd8';
-/** A kind, or its old name (v1..v7 in that order; kernels/matmul.wgsl's entry points keep them). */
-export type MatmulVariant = MatmulKind | 'v1' | 'v2' | 'v3' | 'v4' | 'v5' | 'v6' | 'v7';
-type Code = 'v1' | 'v2' | 'v3' | 'v4' | 'v5' | 'v6' | 'v7';
-const KIND: Record<Code, MatmulKind> = { v1: 'naive', v2: 'tiled', v3: 'reg4x4', v4: 'reg8x8', v5: 'reg16x8', v6: 'skinny', v7: 'simd8' };
-const CODE = Object.fromEntries(Object.entries(KIND).map(([c, k]) => [k, c])) as Record<MatmulKind, Code>;
-/** The kernel code of a variant given either way. */
-function codeOf(v: MatmulVariant): Code {
-  return (v in KIND ? v : CODE[v as MatmulKind]) as Code;
-}
+const KINDS: readonly MatmulKind[] = ['naive', 'tiled', 'reg4x4', 'reg8x8', 'reg16x8', 'skinny', 'simd8'];
 
 const ACT_CODE: Record<Activation, number> = ACTIVATION_CODES;
-const ENTRY: Record<Code, string> = { v1: 'v1_naive', v2: 'v2_tiled', v3: 'v3_reg4x4', v4: 'v4_reg8x8', v5: 'v5_reg16x8', v6: 'v6_skinny', v7: 'v7_simd8' };
-const TILE: Record<Code, [number, number]> = { v1: [16, 16], v2: [16, 16], v3: [64, 64], v4: [128, 128], v5: [128, 128], v6: [8, 64], v7: [16, 32] };
+const TILE: Record<MatmulKind, [number, number]> = { naive: [16, 16], tiled: [16, 16], reg4x4: [64, 64], reg8x8: [128, 128], reg16x8: [128, 128], skinny: [8, 64], simd8: [16, 32] };
 const MAX_BATCH_DIMS = 4;
 
 /** The template values and the SG_ROWS override for this device (see kernels/matmul.wgsl). */
 function subgroupSpec(): { defines: Record<string, string>; sgRows: number } {
-  // v4/v5 rows are 16 threads wide
+  // reg8x8 / reg16x8 rows are 16 threads wide
   return { defines: subgroupDefines(), sgRows: subgroupRowsFit(caps(), 16) ? 1 : 0 };
 }
 
@@ -64,22 +56,20 @@ export interface MatmulOptions {
 }
 
 export interface MatmulRawOptions extends MatmulOptions {
-  /** Force a variant (tests and benchmarks); default: the cached heuristic `pickMatmul`. */
-  variant?: MatmulVariant;
+  /** Force a kernel (tests and benchmarks); default: the cached plan `planMatmul`. */
+  variant?: MatmulKind;
   /** Force a split-K factor (>= 1). */
   splits?: number;
-  /** v4: use the subgroup-uniform row fragment (default: where subgroups hold <= 16 threads);
+  /** reg8x8 / reg16x8: use the subgroup-uniform row fragment (default: where subgroups hold <= 16 threads);
    * false runs the portable path (what an adapter without subgroups gets). */
   subgroupRows?: boolean;
-  /** v6: threads per output column splitting K (1, 2, 4, ..., 64); default: `skinnyLanes`. */
+  /** skinny: threads per output column splitting K (1, 2, 4, ..., 64); default: `skinnyLanes`. */
   skinnyLanes?: number;
 }
 
 /** The choice for one problem: which kernel, and how many K slices; benchmarks report `kind`. */
 export interface MatmulPlan {
   readonly kind: MatmulKind;
-  /** The kernel's old name (v1..v7), as kernels/matmul.wgsl's entry points carry it. */
-  readonly variant: Code;
   readonly splits: number;
 }
 
@@ -91,24 +81,26 @@ export function describeMatmulPlan(p: MatmulPlan): string {
 // ------------------------------------------------------------------------------ heuristic
 
 const planCache = new WeakMap<Caps, Map<string, MatmulPlan>>();
-/** Rows up to which v6 (skinny) is picked (bench/NOTES.md, v6): on lavapipe it beat the old pick
- * 1.6-42x at M = 1..8 (LM decoder, GRU step at batch 1, [K, N] matrix-vector) and lost to v5 at
- * M = 32 (GRU steps at batch 32: 0.4-0.6x), where v5's 32-row tile has no padding left. */
+/** Rows up to which skinny is picked (bench/NOTES.md, "v6"): on lavapipe it beat the old pick
+ * 1.6-42x at M = 1..8 (LM decoder, GRU step at batch 1, [K, N] matrix-vector) and lost to reg16x8
+ * at M = 32 (GRU steps at batch 32: 0.4-0.6x), where reg16x8's 32-row tile has no padding left. */
 const SKINNY_MAX_M = 8;
 
 /**
- * Which variant for a problem, cached per (M, N, K, batch, vec4-able, adapter kind): the choice is
+ * Which kernel for a problem, cached per (M, N, K, batch, vec4-able, adapter kind): the choice is
  * a handful of comparisons, and the cache makes it a Map lookup per call.
  *
- * Justified by bench/NOTES.md (lavapipe, 2 busy cores; H100 numbers pending a GPU session):
- *  - software adapter with subgroups of 8 (lavapipe): v7 (packed operands, matmul-simd.ts),
- *    2-3x v5 and 2.2-13x TF.js on every training shape ("Session 2 final side by side"); it
- *    falls back to v5/v3 itself when its texture limits are exceeded. Other software adapters:
- *    v5 (16x8 per thread, its tile following the product), which tied v4 on squares and beat it
- *    2x where B is read transposed; v3 covers unaligned operands; v1/v2 never win.
- *  - hardware: v4 (128x128, 8x8, vec4 loads), the layout of the 26 TFLOP/s kernel measured on
- *    the H100, until bench/gpu-run.sh has measured v5 there.
- *  - M <= 8 (any adapter): v6, threads own output columns and split K, no tile padding (a
+ * Justified by bench/NOTES.md (lavapipe, 2 busy cores; H100 numbers pending a GPU session; its
+ * older sections name the kernels v1..v7, in the order of MatmulKind):
+ *  - software adapter with subgroups of 8 (lavapipe): simd8 (packed operands, simd8/matmul.ts),
+ *    2-3x reg16x8 and 2.2-13x TF.js on every training shape ("Session 2 final side by side"); it
+ *    falls back to reg16x8/reg4x4 itself when its texture limits are exceeded. Other software
+ *    adapters: reg16x8 (16x8 per thread, its tile following the product), which tied reg8x8 on
+ *    squares and beat it 2x where B is read transposed; reg4x4 covers unaligned operands; naive
+ *    and tiled never win.
+ *  - hardware: reg8x8 (128x128, 8x8, vec4 loads), the layout of the 26 TFLOP/s kernel measured
+ *    on the H100, until bench/gpu-run.sh has measured reg16x8 there.
+ *  - M <= 8 (any adapter): skinny, threads own output columns and split K, no tile padding (a
  *    32-row tile was 31/32 padding for the M = 1 decoder: 1073 ms against 49-66 ms).
  *  - split K when the output tiles cannot fill the machine and K is long: the weight gradients
  *    of convolutions (M, N of a few hundred, K = batch * H * W up to 131072). Each slice keeps at
@@ -125,27 +117,24 @@ export function planMatmul(M: number, N: number, K: number, batch: number, vec4:
   // wants a couple per SM (132 on an H100).
   const busy = c.software ? 8 : 264;
   const tiles128 = Math.ceil(M / 128) * Math.ceil(N / 128) * batch;
-  let variant: Code = 'v3';
-  if (vec4 && c.software) variant = 'v5';
-  else if (vec4 && tiles128 >= 64) variant = 'v4';
-  // v7 packs its operands, so alignment does not matter; it falls back to v5/v3 by itself when
-  // the packed operands exceed the adapter's texture limits
-  if (c.simd8) variant = 'v7';
-  if (M <= SKINNY_MAX_M) variant = 'v6';
-  const [tm, tn] = variant === 'v5' ? [M <= 32 ? 32 : M <= 64 ? 64 : 128, N <= 64 ? 64 : 128] : variant === 'v6' ? [8, 64] : TILE[variant];
+  let kind: MatmulKind = 'reg4x4';
+  if (vec4 && c.software) kind = 'reg16x8';
+  else if (vec4 && tiles128 >= 64) kind = 'reg8x8';
+  // simd8 packs its operands, so alignment does not matter; it falls back to reg16x8/reg4x4 by
+  // itself when the packed operands exceed the adapter's texture limits
+  if (c.simd8) kind = 'simd8';
+  if (M <= SKINNY_MAX_M) kind = 'skinny';
+  const [tm, tn] = kind === 'reg16x8' ? [M <= 32 ? 32 : M <= 64 ? 64 : 128, N <= 64 ? 64 : 128] : TILE[kind];
   const tiles = Math.ceil(M / tm) * Math.ceil(N / tn) * batch;
   let splits = 1;
   if (tiles < busy && K >= 2048) {
     splits = Math.min(Math.ceil(busy / tiles), Math.floor(K / 256), 64);
     if (splits < 2) splits = 1;
   }
-  const plan: MatmulPlan = { kind: KIND[variant], variant, splits };
+  const plan: MatmulPlan = { kind, splits };
   cache.set(key, plan);
   return plan;
 }
-
-/** planMatmul's old name. */
-export const pickMatmul = planMatmul;
 
 // ------------------------------------------------------------------------------ operand layout
 
@@ -294,9 +283,9 @@ export function matmulRaw(a: Tensor, b: Tensor, opts: MatmulRawOptions = {}): Te
   const nbatch = numel(bshapeFull);
   const aligned = vec4Ok(A, tA ? M : K, stA) && vec4Ok(B, tB ? K : N, stB);
   const plan = planMatmul(M, N, K, nbatch, aligned);
-  if (opts.variant !== undefined && !codeOf(opts.variant)) throw new OpError(op, `unknown variant '${opts.variant}': expected one of ${Object.values(KIND).join(', ')}`);
-  let variant: Code = opts.variant ? codeOf(opts.variant) : plan.variant;
-  if ((variant === 'v4' || variant === 'v5') && !aligned) variant = 'v3';
+  if (opts.variant !== undefined && !KINDS.includes(opts.variant)) throw new OpError(op, `unknown variant '${String(opts.variant)}': expected one of ${KINDS.join(', ')}`);
+  let variant: MatmulKind = opts.variant ?? plan.kind;
+  if ((variant === 'reg8x8' || variant === 'reg16x8') && !aligned) variant = 'reg4x4';
   let splits = Math.max(1, Math.floor(opts.splits ?? (opts.variant ? 1 : plan.splits)));
   // k_chunk a multiple of 16 (the tiles' K step, and vec4-aligned), every slice non-empty
   const kChunk = Math.max(16, Math.ceil(K / splits / 16) * 16);
@@ -315,7 +304,7 @@ export function matmulRaw(a: Tensor, b: Tensor, opts: MatmulRawOptions = {}): Te
     if (A.owned) A.t.dispose();
     if (B.owned) B.t.dispose();
   };
-  if (variant === 'v7') {
+  if (variant === 'simd8') {
     const p = packParams(M, N, K, nbatch, A, B, batch, K, 1, 0);
     const simd = { M, N, K, batch: nbatch, bshape: [...p.subarray(16, 20)], bstA: [...p.subarray(20, 24)], bstB: [...p.subarray(24, 28)], bias, biasCode, act, alpha: opts.negativeSlope ?? 0.01, defines: sg.defines };
     let done = false;
@@ -325,28 +314,28 @@ export function matmulRaw(a: Tensor, b: Tensor, opts: MatmulRawOptions = {}): Te
       if (done) release();
     }
     if (done) return out;
-    variant = aligned ? 'v5' : 'v3';
+    variant = aligned ? 'reg16x8' : 'reg4x4';
   }
   const params = packParams(M, N, K, nbatch, A, B, batch, kChunk, splits, opts.negativeSlope ?? 0.01);
-  // v5's tile follows the product: 32, 64 or 128 rows, 64 or 128 columns
-  const v5q = M <= 32 ? 1 : M <= 64 ? 2 : 4;
-  const v5h = N <= 64 ? 1 : 2;
-  const lanes = variant === 'v6' ? (opts.skinnyLanes ?? skinnyLanes(B.trans)) : 1;
+  // reg16x8's tile follows the product: 32, 64 or 128 rows, 64 or 128 columns
+  const r16q = M <= 32 ? 1 : M <= 64 ? 2 : 4;
+  const r16h = N <= 64 ? 1 : 2;
+  const lanes = variant === 'skinny' ? (opts.skinnyLanes ?? skinnyLanes(B.trans)) : 1;
   if (!Number.isInteger(lanes) || lanes < 1 || lanes > 64 || (lanes & (lanes - 1)) !== 0) throw new OpError(op, `skinnyLanes must be a power of two in 1..64, got ${lanes}`);
-  const [tm, tn] = variant === 'v5' ? [32 * v5q, 64 * v5h] : variant === 'v6' ? [8, (64 / lanes) * (B.trans ? 1 : 4)] : TILE[variant];
+  const [tm, tn] = variant === 'reg16x8' ? [32 * r16q, 64 * r16h] : variant === 'skinny' ? [8, (64 / lanes) * (B.trans ? 1 : 4)] : TILE[variant];
   const grid: [number, number, number] = [Math.ceil(N / tn), Math.ceil(M / tm), nbatch * splits];
   if (grid[1] > maxWg || grid[0] > maxWg) throw new OpError(op, `product [${M}, ${K}] @ [${K}, ${N}] needs more than ${maxWg} tiles per dimension`);
-  const spec = (constants: Record<string, number>) => ({ defines: sg.defines, constants: { ...constants, ...(variant === 'v4' || variant === 'v5' ? { SG_ROWS: opts.subgroupRows === false ? 0 : sg.sgRows } : {}), ...(variant === 'v5' ? { V5_Q: v5q, V5_H: v5h } : {}), ...(variant === 'v6' ? { V6_LANES: lanes, V6_ROWS: Math.min(8, M), V6_VEC4: vec4Ok(B, B.trans ? K : N, stB) ? 1 : 0, V6_AVEC4: !A.trans && vec4Ok(A, K, stA) ? 1 : 0 } : {}) } });
+  const spec = (constants: Record<string, number>) => ({ defines: sg.defines, constants: { ...constants, ...(variant === 'reg8x8' || variant === 'reg16x8' ? { SG_ROWS: opts.subgroupRows === false ? 0 : sg.sgRows } : {}), ...(variant === 'reg16x8' ? { REG16X8_Q: r16q, REG16X8_H: r16h } : {}), ...(variant === 'skinny' ? { SKINNY_LANES: lanes, SKINNY_ROWS: Math.min(8, M), SKINNY_VEC4: vec4Ok(B, B.trans ? K : N, stB) ? 1 : 0, SKINNY_AVEC4: !A.trans && vec4Ok(A, K, stA) ? 1 : 0 } : {}) } });
   try {
     if (splits === 1) {
       params[6] = out.offset;
       params[7] = bias ? bias.offset : 0;
-      const k = kernel('matmul', ENTRY[variant], spec({ TRANS_A: A.trans ? 1 : 0, TRANS_B: B.trans ? 1 : 0, BIAS: biasCode, ACT: act }));
+      const k = kernel('matmul', variant, spec({ TRANS_A: A.trans ? 1 : 0, TRANS_B: B.trans ? 1 : 0, BIAS: biasCode, ACT: act }));
       dispatch(k, [out.bufferFor(op), A.t.bufferFor(op), B.t.bufferFor(op), (bias ?? A.t).bufferFor(op)], params, grid);
     } else {
       const ws = empty([splits * nbatch * M * N]);
       params[6] = 0;
-      const k = kernel('matmul', ENTRY[variant], spec({ TRANS_A: A.trans ? 1 : 0, TRANS_B: B.trans ? 1 : 0, BIAS: 0, ACT: 0 }));
+      const k = kernel('matmul', variant, spec({ TRANS_A: A.trans ? 1 : 0, TRANS_B: B.trans ? 1 : 0, BIAS: 0, ACT: 0 }));
       dispatch(k, [ws.bufferFor(op), A.t.bufferFor(op), B.t.bufferFor(op), A.t.bufferFor(op)], params, grid);
       const rp = new Uint32Array(params);
       rp[6] = out.offset;
@@ -361,7 +350,7 @@ export function matmulRaw(a: Tensor, b: Tensor, opts: MatmulRawOptions = {}): Te
   return out;
 }
 
-/** v6's threads per column: 1 on a software adapter (no barrier, A reads uniform across the
+/** skinny's threads per column: 1 on a software adapter (no barrier, A reads uniform across the
  * workgroup); on hardware 16 along a transposed B's contiguous K (16 lanes read 64 consecutive
  * floats) and 4 for B [K, N], whose columns are already coalesced across threads (not measured
  * on hardware yet). */
@@ -370,7 +359,7 @@ function skinnyLanes(transB: boolean): number {
   return transB ? 16 : 4;
 }
 
-/** Whether v4's vec4 loads see whole, aligned vectors along the operand's contiguous dimension. */
+/** Whether reg8x8's vec4 loads see whole, aligned vectors along the operand's contiguous dimension. */
 function vec4Ok(o: Operand, contiguousExtent: number, st: readonly number[]): boolean {
   return contiguousExtent % 4 === 0 && o.ld % 4 === 0 && o.t.offset % 4 === 0 && st.every((s) => s % 4 === 0);
 }

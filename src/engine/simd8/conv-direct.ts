@@ -3,7 +3,7 @@
  * a software adapter with 8-lane subgroups (lavapipe): no im2col pack. A workgroup of 8 lanes
  * covers 32 positions, a lane 4 consecutive ones; the weights stream through a 64 KiB uniform
  * window, 8 lanes gathering different vec4s that subgroupBroadcast shares. conv-simd.ts sends
- * a pass here where v7's pack of dy or x (9 texels per value for 3x3) or its 16-row blocks would
+ * a pass here where simd8's pack of dy or x (9 texels per value for 3x3) or its 16-row blocks would
  * dominate:
  *   - input gradients of stride-1 convolutions, kernels 3 wide or 1 wide, 8-32 input channels
  *     (dgrad_simd8: 16 input channels per block in 16 vec4 accumulators per lane);
@@ -20,8 +20,8 @@ import { caps, dispatch, grid1d, kernel, subgroupDefines } from '../ops/launch.t
 import { WINDOW_FLOATS } from './matmul.ts';
 
 
-/** Which of this file's kernels runs a pass that is on the SIMD-8 path, or null for v7: the one
- * place the order is decided (conv-simd.ts runs it, conv.ts's conv2dKernelChoice reports it).
+/** Which of this file's kernels runs a pass that is on the SIMD-8 path, or null for the simd8
+ * product: the one place the order is decided (simd8/conv.ts runs it, planConv reports it).
  * The narrow forward first (<= 4 channels on the narrow side), then dgrad_simd8. */
 export function direct8Route(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry, c: Caps = caps()): 'narrow' | 'direct' | null {
   if (pass === 'fwd') return fwdNarrowApplies(g, c) ? 'narrow' : null;
@@ -40,12 +40,12 @@ export function dgradDirectApplies(g: ConvGeometry, c: Caps = caps()): boolean {
   return grid && g.groups === 1 && g.sh === 1 && g.sw === 1 && (g.kw === 1 || (g.kw === 3 && g.dw === 1)) && g.oc * g.kh * g.kw * 16 <= WINDOW_FLOATS && c.simd8;
 }
 
-/** Input channels up to which the direct SIMD-8 input gradient runs instead of v7
+/** Input channels up to which the direct SIMD-8 input gradient runs instead of the simd8 product
  * (lavapipe, batch 128, 3x3 stride 1: 16 channels 1.7-1.9x faster, 32 channels 1.3-1.6x, 64 at
  * 16x16 0.95-1.15x: the 9-texel im2col pack of dy weighs less as the rows grow). */
 const DIRECT_MAX_CHANNELS = 32;
 
-/** Whether the input gradient on the SIMD-8 path runs dgrad_simd8 rather than v7. */
+/** Whether the input gradient on the SIMD-8 path runs dgrad_simd8 rather than the simd8 product. */
 export function dgradDirectPicked(g: ConvGeometry, c: Caps = caps()): boolean {
   return convDirect8.dgrad && g.c <= DIRECT_MAX_CHANNELS && dgradDirectApplies(g, c);
 }

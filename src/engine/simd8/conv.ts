@@ -1,9 +1,9 @@
 /**
- * conv2d on matmul's v7 product (SIMD-8, src/engine/simd8/matmul.ts) for a software adapter
+ * conv2d on matmul's simd8 product (SIMD-8, src/engine/simd8/matmul.ts) for a software adapter
  * with 8-lane subgroups (lavapipe): kernels/conv2d.wgsl's `simd_pack_u` / `simd_pack_t` gather
- * the GEMM operands of a pass straight from the NCHW tensors into v7's layout (U rows in 64 KiB
+ * the GEMM operands of a pass straight from the NCHW tensors into simd8's layout (U rows in 64 KiB
  * uniform windows, T in a texture of 32-column panels), then `runSimd8` computes the product and
- * writes it NCHW (colSplit). Why the layout pays on lavapipe: kernels/matmul.wgsl, "v7".
+ * writes it NCHW (colSplit). Why the layout pays on lavapipe: kernels/matmul.wgsl, section simd8.
  *
  *   forward      rows C_out,  K (ci, ky, kx),  columns (n, oy, ox)  -> y, bias and activation fused
  *   input grad   rows C_in,   K (co, ty, tx),  columns (n, iy, ix)  -> dx
@@ -16,7 +16,7 @@
  * Columns go in groups of whole images so the panel texture stays within the adapter's layers
  * and `convSimd8.textureBudget`; U (the weights) is packed once for all groups and one texture is
  * reused (recorded work stays ordered). Ungrouped convolutions only: conv.ts runs the others,
- * and whatever `planSimd8` refuses, on its own kernels. Where the im2col pack or v7's 16-row
+ * and whatever `planSimd8` refuses, on its own kernels. Where the im2col pack or simd8's 16-row
  * blocks would dominate (narrow channels), the passes go to simd8/conv-direct.ts's kernels instead.
  */
 import type { Tensor } from '../tensor.ts';
@@ -34,10 +34,10 @@ const MAX_PHASES = 16;
 /** Longest source window of simd_pack_t's window path (pk_window). */
 const MAX_WINDOW = 16;
 
-/** Shortest reduction `auto` runs here: below it v7's costs that do not grow with K (the
+/** Shortest reduction `auto` runs here: below it simd8's costs that do not grow with K (the
  * epilogue's 512 outputs per workgroup, the T pack per element) outweigh the product. It was 64
- * while v7's epilogue stored element by element (1x1 convolutions with 16-32 channels and
- * 3-channel 3x3 ones ran up to 1.9x faster on conv.ts's GEMM); with vec4 stores v7 won those
+ * while simd8's epilogue stored element by element (1x1 convolutions with 16-32 channels and
+ * 3-channel 3x3 ones ran up to 1.9x faster on conv.ts's GEMM); with vec4 stores simd8 won those
  * rows 1.1-1.6x (K = 16-32: wrn-g1/g2-sc-fwd, wrn-stem-fwd, biggan-d-in-fwd, biggan-g-out-dgrad)
  * and tied at K = 3 (bench/NOTES.md, session 3). */
 const AUTO_MIN_K = 16;
@@ -46,9 +46,9 @@ const AUTO_MIN_K = 16;
  * Whether `auto` runs a pass here: a software adapter with 8-lane subgroups and one group; an
  * input gradient with fewer than 8 input channels only as the narrow forward on dy (up to 4
  * channels, stride 1; otherwise conv.ts's direct kernel with uniform weights, 1.2-1.6x faster
- * than v7 on 3-channel first layers); then simd8/conv-direct.ts's kernels where direct8Route names
- * one; otherwise a v7 plan that fits the adapter and, for the forward and
- * the input gradient, a reduction of at least AUTO_MIN_K per product. The weight gradient
+ * than simd8 on 3-channel first layers); then simd8/conv-direct.ts's kernels where direct8Route
+ * names one; otherwise a simd8 plan that fits the adapter and, for the forward and the input
+ * gradient, a reduction of at least AUTO_MIN_K per product. The weight gradient
  * (K = batch x space) ran as fast or faster here on every benchmark shape (bench/NOTES.md,
  * "Convolution on the SIMD-8 product").
  */

@@ -1,9 +1,9 @@
 /**
- * Matmul's v7 ("SIMD-8"): the product laid out for a software adapter that runs a workgroup of 8
- * invocations as one 8-lane CPU vector (lavapipe). kernels/matmul.wgsl's v7 section says what
+ * Matmul's simd8 kernel: the product laid out for a software adapter that runs a workgroup of 8
+ * invocations as one 8-lane CPU vector (lavapipe). kernels/matmul.wgsl's simd8 section says what
  * the layout is and why; this file plans it (`planSimd8`, a pure function) and records the
  * dispatches: pack U (the operand with fewer rows) into 64 KiB windows, pack T into a texture of
- * 32-column panels, then one v7_simd8 dispatch per (batch entry, window of U rows, chunk of K).
+ * 32-column panels, then one simd8 dispatch per (batch entry, window of U rows, chunk of K).
  *
  * C = A @ B. Without swap U = A, T = B; with swap U = B^T, T = A^T and the kernel stores C^T's
  * elements at C's positions. The smaller operand dimension becomes U's rows, so there are fewer
@@ -43,13 +43,13 @@ export interface Simd8Plan {
   layers: number;
   /** Floats of the packed U buffer (the last window still binds a whole 64 KiB). */
   packedFloats: number;
-  /** v7_simd8 dispatches. */
+  /** simd8 dispatches. */
   dispatches: number;
 }
 
 export type Simd8Limits = Pick<Caps, 'maxTextureDimension2D' | 'maxTextureArrayLayers' | 'maxStorageBinding'>;
 
-/** The v7 layout of a [M, K] @ [K, N] product over `batch` entries, or null when it does not fit
+/** The simd8 layout of a [M, K] @ [K, N] product over `batch` entries, or null when it does not fit
  * the adapter's texture or binding limits (the caller then runs v5/v3). With `allowSwap` false
  * U is always A (a caller whose output layout needs rows = M). */
 export function planSimd8(M: number, N: number, K: number, batch: number, limits: Simd8Limits, allowSwap = true): Simd8Plan | null {
@@ -96,7 +96,7 @@ export interface Simd8Call {
   defines: Record<string, string>;
 }
 
-/** Records v7 for `out` = act(A @ B + bias); false (nothing recorded) when the plan does not fit. */
+/** Records simd8 for `out` = act(A @ B + bias); false (nothing recorded) when the plan does not fit. */
 export function matmulSimd8(out: Tensor, A: Simd8Operand, B: Simd8Operand, c: Simd8Call): boolean {
   const op = 'matmul';
   const dev = runtime().device;
@@ -114,12 +114,12 @@ export function matmulSimd8(out: Tensor, A: Simd8Operand, B: Simd8Operand, c: Si
   const tex = acquireTexture(dev, plan.kh, plan.layers);
   try {
     const pu = simd8Params(plan, U.t.offset, uSt, c.bshape, uBst, c.alpha);
-    const packU = kernel('matmul', 'v7_pack_u', { defines: c.defines });
+    const packU = kernel('matmul', 'simd8_pack_u', { defines: c.defines });
     dispatch(packU, [packed.bufferFor(op), U.t.bufferFor(op)], pu, grid1d(packedThreads(plan), 64));
 
     const pt = simd8Params(plan, T.t.offset, tSt, c.bshape, tBst, c.alpha);
-    pt[0] = plan.cols; // v7_src bounds the packed operand's "rows": T's columns here
-    const packT = kernel('matmul', 'v7_pack_t', { defines: c.defines });
+    pt[0] = plan.cols; // simd8_src bounds the packed operand's "rows": T's columns here
+    const packT = kernel('matmul', 'simd8_pack_t', { defines: c.defines });
     dispatch(packT, [panelView(tex), T.t.bufferFor(op)], pt, [1, Math.ceil(plan.kh / (8 * PACK_T_ROWS)), plan.layers]);
 
     runSimd8(plan, packed, tex, out, { bias: c.bias, biasCode: c.biasCode, act: c.act, alpha: c.alpha, colSplit: 0, spare: T.t, defines: c.defines });
@@ -135,7 +135,7 @@ export function packedThreads(plan: Simd8Plan): number {
   return (plan.packedFloats - (WINDOW_FLOATS - plan.winRows * plan.kc)) / plan.kc;
 }
 
-/** Texels each v7_pack_t thread writes down its texture column (V7_PACK_ROWS in the kernel). */
+/** Texels each simd8_pack_t thread writes down its texture column (PACK_ROWS in the kernel). */
 export const PACK_T_ROWS = 16;
 
 /** The epilogue and output layout of `runSimd8`. */
@@ -157,8 +157,8 @@ export interface Simd8Epilogue {
 }
 
 /**
- * The product pass of v7 over operands already packed for `plan`: `packed` holds U's windows
- * (v7_pack_u's layout) and `tex` T's panels (v7_pack_t's). One dispatch per (batch entry,
+ * The product pass of simd8 over operands already packed for `plan`: `packed` holds U's windows
+ * (simd8_pack_u's layout) and `tex` T's panels (simd8_pack_t's). One dispatch per (batch entry,
  * window, K chunk); later chunks add to `out`, the last applies the epilogue. Other op families
  * (convolutions) pack with their own gathers and share this pass.
  */
@@ -166,7 +166,7 @@ export function runSimd8(plan: Simd8Plan, packed: Tensor, tex: GPUTexture, out: 
   const op = 'matmul';
   // BIAS and ACT are overrides: as run-time values every output paid for all seven activations
   // (the epilogue was 43% of a K = 128 product); the layout (swap, col_split) stays run time
-  const main = kernel('matmul', 'v7_simd8', { defines: e.defines, constants: { BIAS: e.biasCode, ACT: e.act } });
+  const main = kernel('matmul', 'simd8', { defines: e.defines, constants: { BIAS: e.biasCode, ACT: e.act } });
   const view = panelView(tex);
   const outBuf = out.bufferFor(op);
   const biasBuf = (e.bias ?? e.spare).bufferFor(op);
@@ -261,7 +261,7 @@ export function acquireTexture(dev: Device, kh: number, layers: number): GPUText
     return hit;
   }
   return dev.gpu.createTexture({
-    label: 'matmul-v7-panels',
+    label: 'matmul-simd8-panels',
     size: [8, kh, layers],
     format: 'rgba32float',
     usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING,
