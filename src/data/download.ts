@@ -3,7 +3,7 @@
  * place while its checksum is computed, checked, and only then renamed into place (an atomic
  * rename on one file system): an interrupted, truncated or corrupted transfer never leaves a file
  * under the final name. Archives are then extracted (tar, tar.gz through node-tar; zip through
- * yauzl) into a temporary folder and moved into place, with a marker written last.
+ * zip.ts) into a temporary folder and moved into place, with a marker written last.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';

@@ -4,8 +4,8 @@
  * lists, tuples, numbers, strings and tensors is refused with a DataError naming it.
  *
  * Two layouts, both written by torch 1.x and 2.x:
- *  - zip (torch >= 1.6 default): `<name>/data.pkl` is the pickle; each storage is the stored
- *    member `<name>/data/<key>`, named by the persistent id ('storage', torch.FloatStorage, key,
+ *  - zip (torch >= 1.6 default, read through zip.ts): `<name>/data.pkl` is the pickle; each storage
+ *    is the stored member `<name>/data/<key>`, named by the persistent id ('storage', torch.FloatStorage, key,
  *    location, numel).
  *  - legacy (`_use_new_zipfile_serialization=False`, and files from torch < 1.6 such as the BigGAN
  *    port's): five pickles in a row (magic number 0x1950a86a20f9469cfc6c, protocol version 1001,
@@ -18,7 +18,7 @@
 import { readFileSync } from 'node:fs';
 import { toFloat32 } from '../engine/io/index.ts';
 import { DataError } from './errors.ts';
-import { readTorchZip } from './torch-zip.ts';
+import { zipDirectory, zipMemberBytes } from './zip.ts';
 import { NDArray, PyGlobal, PyTuple, unpickleAt, type PickleExtensions, type PyValue } from './pickle.ts';
 
 /** torch dtypes by storage class; `code` is the dtype written on the NDArray of a tensor. */
@@ -179,14 +179,14 @@ function materialise(pending: Pending[], storages: Map<string, Storage>, file: s
 }
 
 function readZipLayout(path: string, bytes: Uint8Array): PyValue {
-  const members = readTorchZip(bytes, path);
+  const members = new Map(zipDirectory(bytes, path).filter((m) => !m.isDirectory).map((m) => [m.name, m]));
   const pkls = [...members.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
   if (pkls.length !== 1) throw new DataError(`a zip archive without exactly one <name>/data.pkl: not a torch.save checkpoint`, path);
   const prefix = pkls[0]!.slice(0, -'data.pkl'.length);
   const member = (name: string): Uint8Array => {
     const m = members.get(name);
     if (!m) throw new DataError(`no member '${name}' in the checkpoint`, path);
-    return m.data;
+    return zipMemberBytes(bytes, m, path);
   };
   // torch >= 2.1 records the byte order of the storages (older files are little-endian)
   if (members.has(`${prefix}byteorder`)) {

@@ -100,7 +100,7 @@ describe('verified downloads over loopback HTTP', () => {
     expect(await locateDataset(e, { dir })).toBe(first.folder);
   });
 
-  it('zip archives extract through yauzl; redirects are followed', async () => {
+  it('zip archives extract through zip.ts; redirects are followed', async () => {
     const dir = join(tmp.dir, 'cache2');
     const r = await ensureDataset(
       entry('wikitext2', [

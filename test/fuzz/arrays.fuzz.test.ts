@@ -1,6 +1,6 @@
 /**
  * Fuzzing the array readers (issue 20): .npy headers (a Python-literal parser now), .npz through
- * yauzl and through the score-file reader, IDX plain and gzipped, the user's arrays, safetensors
+ * src/data/zip.ts (on disk, and in memory for score files), IDX plain and gzipped, the user's arrays, safetensors
  * and text/JSON score files. Inputs: mutated real files, generated headers with negative, huge
  * and overflowing dimensions, duplicated keys and nesting, and decompression bombs (gzip and zip
  * members that declare or inflate to hundreds of megabytes from a few hundred kilobytes).
@@ -168,7 +168,7 @@ describe('fuzz: .npz', () => {
   );
   const arb = fc.oneof({ arbitrary: mutated(seeds), weight: 12 }, { arbitrary: bombs, weight: 1 }, { arbitrary: fc.constantFrom(...seeds), weight: 2 });
 
-  it('NpzFile (yauzl): array() and the lazy images() both check sizes, ratios and CRCs', async () => {
+  it('NpzFile (zip.ts on disk): array() and the lazy images() both check sizes, ratios and CRCs', async () => {
     const f = tmp.file('x.npz');
     stats.npz = await fuzz('npz files', 500, fc.tuple(arb, fc.nat({ max: 2 })), async ([b, which], s) => {
       writeFileSync(f, b);
