@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
-import { NoAdapterError } from '../engine/index.ts';
+import { DivergenceError, NoAdapterError } from '../engine/index.ts';
 import { IMAGENET_MODELS, IMAGENET_VARIANTS, isImageNetInputError, runImageNet, type ImageNetModelName, type ImageNetOptions } from '../goe/experiments/imagenet.ts';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type CliIo } from './subcommand.ts';
 
@@ -21,8 +21,11 @@ ILSVRC2012's class folders (n01440764/ ...) at DATA/imagenet/train and DATA/imag
 
 Options:
   --out DIR                 run folder (default: runs/imagenet-<date>)
+  --resume                  continue the run in --out from its checkpoints (the same options, else
+                            exit 2 with the folder untouched; bit-identical to an uninterrupted run)
   --model NAME              ${Object.keys(IMAGENET_MODELS).join(' | ')} (default vit-b16: pytorch-ood's
-                            'b16-im21k-224' layout, the paper's; vit-tiny is a reduced ViT for tests)
+                            'b16-im21k-224' layout, the paper's; vit-tiny and resnet-tiny are reduced
+                            models for tests, random weights allowed)
   --weights FILE            the classifier's weights (safetensors; goe convert makes them from .pth)
   --generator FILE          BigGAN-deep weights (the port's checkpoint converted by goe convert)
   --generator-config NAME   biggan-deep-128 (default) | biggan-deep-256 | biggan-deep-512 | biggan-deep-tiny,
@@ -41,7 +44,11 @@ Options:
   --count N                 outliers per variant (default 64,000 generated, 10,000 noise images)
   --micro-batch N           samples per forward (default: what fits the device's storage binding)
   --limit N                 cap every dataset (and the outlier count) at N
-  --max-steps N             stop fine-tuning after N batches (the recipe runs 1,000)
+  --steps N                 fine-tuning batches per variant (default the recipe's 1,000)
+  --max-steps N             stop each fine-tuning phase after N batches in this call (checkpointed),
+                            then evaluate (PROVISIONAL); --resume continues it
+  --lr X                    the fine-tuning learning rate (default the recipe's 0.001)
+  --checkpoint-every N      fine-tuning checkpoint interval in batches (default 50; the last two kept)
   --workers N               data-loader worker threads
   --seed N                  seed (default 0)
   -h, --help                show this help
@@ -49,6 +56,7 @@ Options:
 
 const OPTIONS = {
   out: { type: 'string' },
+  resume: { type: 'boolean' },
   model: { type: 'string' },
   weights: { type: 'string' },
   generator: { type: 'string' },
@@ -68,7 +76,10 @@ const OPTIONS = {
   count: { type: 'string' },
   'micro-batch': { type: 'string' },
   limit: { type: 'string' },
+  steps: { type: 'string' },
   'max-steps': { type: 'string' },
+  lr: { type: 'string' },
+  'checkpoint-every': { type: 'string' },
   workers: { type: 'string' },
   seed: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -114,10 +125,12 @@ export function parseImageNetArgs(args: string[]): { help: boolean; opts: Omit<I
   const variants = v.variants?.split(',').map((s) => s.trim()).filter((s) => s !== '');
   if (variants !== undefined && variants.length === 0) throw new UsageError(`--variants takes a comma-separated list of ${IMAGENET_VARIANTS.join(', ')}`);
   const limit = count('limit', v.limit, 0);
+  if (v.resume === true && v.out === undefined) throw new UsageError('--resume needs --out DIR (the run folder to continue)');
   return {
     help: v.help === true,
     opts: {
       out: v.out,
+      resume: v.resume === true,
       model: model as ImageNetModelName | undefined,
       weights: v.weights,
       generator: v.generator,
@@ -137,7 +150,10 @@ export function parseImageNetArgs(args: string[]): { help: boolean; opts: Omit<I
       count: count('count', v.count, 1),
       microBatch: count('micro-batch', v['micro-batch'], 1),
       limit: limit === 0 ? undefined : limit,
+      steps: count('steps', v.steps, 1),
       maxSteps: count('max-steps', v['max-steps'], 1),
+      lr: real('lr', v.lr, (x) => x > 0, 'a finite number > 0 (e.g. 0.001)'),
+      checkpointEvery: count('checkpoint-every', v['checkpoint-every'], 1),
       workers: count('workers', v.workers, 0),
       seed: count('seed', v.seed, 0),
     },
@@ -163,6 +179,11 @@ export async function imagenetExperimentMain(args: string[], io: CliIo): Promise
     if (isImageNetInputError(e) || e instanceof NoAdapterError) {
       io.stderr(`goe experiment imagenet: ${(e as Error).message}\n`);
       return e instanceof NoAdapterError ? 3 : EXIT_USAGE;
+    }
+    if (e instanceof DivergenceError) {
+      // the run failed, not the program: one line naming the phase, the step and the last good checkpoint
+      io.stderr(`goe experiment imagenet: ${e.message}\n`);
+      return EXIT_FAILURE;
     }
     io.stderr(`goe experiment imagenet: failed: ${(e as Error).stack ?? String(e)}\n`);
     return EXIT_FAILURE;

@@ -4,18 +4,20 @@
  *     operation), uneven splits included;
  *   - without ImageNet trees: one line naming where to put what, exit 2, before anything runs;
  *   - `goe experiment imagenet --limit 64 --max-steps 2` end to end on a class-folder tree of
- *     textured PNGs made here (a reduced ViT and the reduced BigGAN-deep, random weights), with
- *     the usual reports (results.json schema), the generated outliers as an image folder and the
- *     peak memory per phase in the log.
+ *     textured PNGs made here (imagenet-fixture.ts; a reduced ViT and the reduced BigGAN-deep,
+ *     random weights), with the usual reports (results.json schema), the generated outliers as an
+ *     image folder and the peak memory per phase in the log; the same with the reduced ResNet.
+ * Resume, refused resume and the divergence stop: imagenet-resume.test.ts.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { engine, read } from '../helpers/gpu.ts';
+import { imageTree, makeImageNetTree, treeArgs, type ImageNetTree } from './imagenet-fixture.ts';
 import { expectClose } from '../helpers/reference.ts';
-import { manualSeed } from '../../src/engine/index.ts';
+import { loadSafetensorsFile, manualSeed, toFloat32 } from '../../src/engine/index.ts';
 import { VisionTransformer } from '../../src/models/vit.ts';
 import { accumulateOeGradients, planMicroBatch } from '../../src/goe/experiments/imagenet-train.ts';
 import { experimentMain } from '../../src/cli/experiment.ts';
@@ -29,40 +31,12 @@ function capture(): CliIo & { out: string[]; err: string[] } {
   return { out, err, stdout: (t) => void out.push(t), stderr: (t) => void err.push(t) };
 }
 
-/** A class-coloured texture: stripes at a class-specific angle and frequency, with seeded grain. */
-async function texture(path: string, cls: number, i: number, w: number, h: number): Promise<void> {
-  const px = Buffer.alloc(w * h * 3);
-  let s = (cls * 7919 + i * 104729) >>> 0;
-  const angle = 0.7 * cls + 0.3;
-  const freq = 0.15 + 0.05 * cls;
-  const base = [(cls * 97) % 256, (cls * 57 + 80) % 256, (cls * 131 + 40) % 256];
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-      const wave = Math.sin((x * Math.cos(angle) + y * Math.sin(angle)) * freq + i);
-      for (let k = 0; k < 3; k++) px[(y * w + x) * 3 + k] = Math.max(0, Math.min(255, Math.round(base[k]! + 70 * wave + ((s >>> 24) - 128) * 0.3)));
-    }
-  }
-  await sharp(px, { raw: { width: w, height: h, channels: 3 } }).png().toFile(path);
-}
-
-async function tree(root: string, classes: string[], perClass: number, seed: number): Promise<void> {
-  for (const [c, name] of classes.entries()) {
-    mkdirSync(join(root, name), { recursive: true });
-    for (let i = 0; i < perClass; i++) await texture(join(root, name, `img${i}.png`), c + seed, i, 72 + 8 * c, 60 + 4 * i);
-  }
-}
-
 let dir: string;
+let tree: ImageNetTree;
 beforeAll(async () => {
   await engine();
   dir = mkdtempSync(join(tmpdir(), 'goe-imagenet-'));
-  const wnids = ['n01440764', 'n01443537', 'n01484850'];
-  await tree(join(dir, 'data', 'imagenet', 'train'), wnids, 8, 0);
-  await tree(join(dir, 'data', 'imagenet', 'val'), wnids, 3, 0);
-  await tree(join(dir, 'ood', 'imagenet-a'), ['n01498041'], 4, 5);
-  await tree(join(dir, 'ood', 'imagenet-r'), ['n01514859', 'n01518878'], 2, 7);
-  await tree(join(dir, 'ood', 'imagenet-o'), ['n01531178'], 4, 11);
+  tree = await makeImageNetTree(dir);
 }, 120_000);
 
 afterAll(() => {
@@ -134,10 +108,10 @@ describe('goe experiment imagenet', () => {
     expect(badConfig.err.join('')).toMatch(/--generator-config .*nope\.json/);
     expect(existsSync(out)).toBe(false);
     // train and val with other class folders: the labels would not agree
-    await tree(join(dir, 'other-train'), ['n01440764', 'n09999999'], 1, 0);
+    await imageTree(join(dir, 'other-train'), ['n01440764', 'n09999999'], 1, 0);
     const mismatch = capture();
     expect(await experimentMain(['imagenet', '--model', 'vit-tiny', '--generator-config', 'biggan-deep-tiny', '--imagenet-train', join(dir, 'other-train'),
-      '--imagenet-val', join(dir, 'data', 'imagenet', 'val'), '--out', join(dir, 'mismatch')], mismatch)).toBe(2);
+      '--imagenet-val', tree.val, '--out', join(dir, 'mismatch')], mismatch)).toBe(2);
     expect(mismatch.err.join('')).toMatch(/class folders .* differ from the validation split's/);
   });
 
@@ -146,8 +120,7 @@ describe('goe experiment imagenet', () => {
     const out = join(dir, 'run');
     const code = await experimentMain([
       'imagenet', '--limit', '64', '--max-steps', '2', '--model', 'vit-tiny', '--generator-config', 'biggan-deep-tiny',
-      '--imagenet-train', join(dir, 'data', 'imagenet', 'train'), '--imagenet-val', join(dir, 'data', 'imagenet', 'val'),
-      '--imagenet-a', join(dir, 'ood', 'imagenet-a'), '--imagenet-r', join(dir, 'ood', 'imagenet-r'), '--imagenet-o', join(dir, 'ood', 'imagenet-o'),
+      ...treeArgs(tree),
       '--micro-batch', '16', '--workers', '0', '--out', out,
     ], io);
     expect(code, io.err.join('')).toBe(0);
@@ -160,7 +133,7 @@ describe('goe experiment imagenet', () => {
       expect(new Set(v.rows.map((r) => r.detector))).toEqual(new Set(['MSP', 'Energy']));
       for (const r of v.rows) expect(r.AUROC).toBeGreaterThanOrEqual(0);
     }
-    for (const f of ['results.md', 'results.csv', 'baseline/model.safetensors', 'generated/model.safetensors', 'noise/scores.npz']) expect(existsSync(join(out, f)), f).toBe(true);
+    for (const f of ['results.md', 'results.csv', 'baseline/model.safetensors', 'generated/model.safetensors', 'noise/scores.npz', 'noise/checkpoint.safetensors', 'config.json']) expect(existsSync(join(out, f)), f).toBe(true);
     // the generated outliers as the notebook's image folder: 64 PNGs at the generator's 64x64
     const pngs = readdirSync(join(out, 'outliers', 'generated')).filter((f) => f.endsWith('.png'));
     expect(pngs).toHaveLength(64);
@@ -170,20 +143,52 @@ describe('goe experiment imagenet', () => {
     for (const st of stats) for (const ch of st.channels.slice(0, 3)) expect(ch.stdev).toBeGreaterThan(1);
     expect(new Set(stats.map((st) => st.channels[0]!.mean.toFixed(3))).size).toBeGreaterThan(1);
     const logText = readFileSync(join(out, 'train.log'), 'utf8');
-    expect(logText).toMatch(/\[oe-generated\] step 2\/2 loss \d/);
+    expect(logText).toMatch(/\[oe-generated\] epoch \d+\/\d+ step 2\/1000 loss \d/);
+    expect(logText).toMatch(/\[oe-generated\] 2 of 1000 steps, .*stopped by --max-steps, --resume continues it/);
     expect(logText).toMatch(/micro-batches of 16/);
     for (const phase of ['outliers noise', 'oe-noise', 'evaluate none', 'oe-generated']) expect(logText).toMatch(new RegExp(`\\[${phase}\\] peak GPU memory \\d+\\.\\d MiB`));
     expect(readFileSync(join(out, 'results.md'), 'utf8')).toMatch(/PROVISIONAL/);
     if (process.env.GOE_SHOW_LOG) console.log(logText);
   }, 600_000);
 
+  it('--model resnet-tiny --limit 64 --max-steps 2: the ResNet path end to end (BatchNorm fine-tuned in micro-batches)', async () => {
+    const io = capture();
+    const out = join(dir, 'run-resnet');
+    const code = await experimentMain([
+      'imagenet', '--limit', '64', '--max-steps', '2', '--model', 'resnet-tiny', '--generator-config', 'biggan-deep-tiny',
+      ...treeArgs(tree), '--micro-batch', '32', '--workers', '0', '--out', out,
+    ], io);
+    expect(code, io.err.join('')).toBe(0);
+    const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as { variants: { outliers: string; accuracy: number | null; rows: { detector: string; outlier_set: string; AUROC: number }[] }[] };
+    expect(results.variants.map((v) => v.outliers)).toEqual(['none', 'noise', 'generated']);
+    for (const v of results.variants) {
+      expect(v.accuracy).toBeGreaterThanOrEqual(0);
+      expect(new Set(v.rows.map((r) => r.outlier_set))).toEqual(new Set(['ImageNet-A', 'ImageNet-R', 'ImageNet-O']));
+      for (const r of v.rows) expect(Number.isFinite(r.AUROC)).toBe(true);
+    }
+    // fine-tuning changed the weights and the BatchNorm running statistics of torchvision's tree
+    const base = await loadSafetensorsFile(join(out, 'baseline', 'model.safetensors'));
+    const tuned = await loadSafetensorsFile(join(out, 'noise', 'model.safetensors'));
+    expect([...tuned.tensors.keys()].sort()).toEqual([...base.tensors.keys()].sort());
+    for (const key of ['fc.weight', 'conv1.weight', 'bn1.running_mean', 'layer4.0.bn3.running_var']) {
+      const a = toFloat32(base.tensors.get(key)!);
+      const b = toFloat32(tuned.tensors.get(key)!);
+      expect(b.every(Number.isFinite), key).toBe(true);
+      expect(Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength)), `${key} changed`).toBe(false);
+    }
+    const logText = readFileSync(join(out, 'train.log'), 'utf8');
+    expect(logText).toMatch(/classifier resnet-tiny: random initialisation/);
+    expect(logText).toMatch(/\[oe-generated\] epoch \d+\/\d+ step 2\/1000 loss \d/);
+    expect(logText).toMatch(/micro-batches of 32/);
+    expect(readFileSync(join(out, 'results.md'), 'utf8')).toMatch(/PROVISIONAL/);
+  }, 600_000);
+
   it('--outliers-dir: generated outliers made beforehand (an image folder), no generator', async () => {
     const io = capture();
     const out = join(dir, 'run-dir');
     const code = await experimentMain([
-      'imagenet', '--limit', '16', '--max-steps', '1', '--model', 'vit-tiny', '--variants', 'generated', '--outliers-dir', join(dir, 'ood', 'imagenet-r'),
-      '--imagenet-train', join(dir, 'data', 'imagenet', 'train'), '--imagenet-val', join(dir, 'data', 'imagenet', 'val'),
-      '--imagenet-a', join(dir, 'ood', 'imagenet-a'), '--imagenet-r', join(dir, 'ood', 'imagenet-r'), '--imagenet-o', join(dir, 'ood', 'imagenet-o'),
+      'imagenet', '--limit', '16', '--max-steps', '1', '--model', 'vit-tiny', '--variants', 'generated', '--outliers-dir', tree.r,
+      ...treeArgs(tree),
       '--workers', '0', '--out', out,
     ], io);
     expect(code, io.err.join('')).toBe(0);

@@ -13,7 +13,7 @@
  * accumulation does in PyTorch: there it is the usual approximation, not the same step
  * (test/goe/imagenet.test.ts checks the ViT case).
  */
-import { add, backward, keep, mul, noGrad, scope, tensor, type Module, type Tensor } from '../../engine/index.ts';
+import { add, backward, mul, noGrad, scope, tensor, type Tensor } from '../../engine/index.ts';
 import { outlierExposureLoss } from '../losses/index.ts';
 import type { Classifier } from '../train/loop.ts';
 
@@ -26,34 +26,33 @@ export interface AccumulateOptions {
 
 /**
  * Accumulates into .grad the gradient of the batch's OE loss (x: float32 [B, ...shape], labels
- * [B], -1 for outliers), micro-batch by micro-batch; returns the batch's loss (a kept GPU scalar,
- * nothing read back). The caller zeroes the gradients before and steps the optimizer after.
+ * [B], -1 for outliers), micro-batch by micro-batch; returns the batch's loss (a GPU scalar,
+ * nothing read back), owned like any op's result: by the enclosing scope, else by the caller.
+ * The caller zeroes the gradients before and steps the optimizer after.
  */
 export function accumulateOeGradients(model: Classifier, x: Float32Array, shape: readonly number[], labels: Int32Array, opts: AccumulateOptions): Tensor {
   const B = shape[0]!;
   if (!(B >= 1) || labels.length !== B) throw new RangeError(`accumulateOeGradients: ${labels.length} labels for a batch of ${B}`);
   if (!Number.isInteger(opts.microBatch) || opts.microBatch < 1) throw new RangeError(`accumulateOeGradients: microBatch must be a positive integer, got ${opts.microBatch}`);
   const per = x.length / B;
-  let total: Tensor | null = null;
-  for (let s = 0; s < B; s += opts.microBatch) {
-    const m = Math.min(opts.microBatch, B - s);
-    const part = scope(() => {
-      const xb = tensor(x.subarray(s * per, (s + m) * per), [m, ...shape.slice(1)]);
-      const yb = tensor(labels.subarray(s, s + m), [m], 'i32');
-      const loss = outlierExposureLoss(model.forward(xb), yb, { lambda: opts.lambda, averaging: 'mixed' });
-      const weighted = mul(loss, m / B);
-      backward(weighted);
-      return keep(noGrad(() => mul(weighted, 1)));
-    });
-    if (total === null) total = part;
-    else {
-      const prev: Tensor = total;
-      total = keep(noGrad(() => add(prev, part)));
-      prev.dispose();
-      part.dispose();
+  return scope(() => {
+    let total: Tensor | null = null;
+    for (let s = 0; s < B; s += opts.microBatch) {
+      const m = Math.min(opts.microBatch, B - s);
+      // each micro-batch's graph is freed at the end of its scope; its weighted loss, detached, moves out
+      const part = scope(() => {
+        const xb = tensor(x.subarray(s * per, (s + m) * per), [m, ...shape.slice(1)]);
+        const yb = tensor(labels.subarray(s, s + m), [m], 'i32');
+        const loss = outlierExposureLoss(model.forward(xb), yb, { lambda: opts.lambda, averaging: 'mixed' });
+        const weighted = mul(loss, m / B);
+        backward(weighted);
+        return noGrad(() => mul(weighted, 1));
+      });
+      const prev: Tensor | null = total;
+      total = prev === null ? part : noGrad(() => add(prev, part));
     }
-  }
-  return total!;
+    return total!;
+  });
 }
 
 /** The largest micro-batch (<= batch) whose biggest activation fits the device's storage binding. */
@@ -63,12 +62,12 @@ export function planMicroBatch(batch: number, bytesPerSample: number, maxBinding
 }
 
 /** Bytes of the largest single activation one 224x224 sample makes in the classifier's forward. */
-export function largestActivationBytes(model: Module & { options?: { imageSize?: number; patchSize?: number; mlpDim?: number; hiddenDim?: number } }, kind: 'vit' | 'resnet'): number {
-  if (kind === 'vit') {
-    const o = model.options!;
+export function largestActivationBytes(spec: { kind: 'vit'; vit: { imageSize?: number; patchSize?: number; mlpDim?: number; hiddenDim?: number } } | { kind: 'resnet'; baseWidth: number }): number {
+  if (spec.kind === 'vit') {
+    const o = spec.vit;
     const seq = (o.imageSize! / o.patchSize!) ** 2 + 1;
     return 4 * seq * Math.max(o.mlpDim!, 3 * o.hiddenDim!);
   }
-  // ResNet: conv1's 64 x 112 x 112 output (and layer1's 256 x 56 x 56 output) per sample, in the base width
-  return 4 * 64 * 112 * 112;
+  // ResNet: conv1's base x 112 x 112 output per sample (layer1's 4 base x 56 x 56 output is as large)
+  return 4 * spec.baseWidth * 112 * 112;
 }

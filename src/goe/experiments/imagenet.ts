@@ -31,30 +31,40 @@
  * the generator in evaluation mode (the port's batch norm always uses stored statistics, and its
  * spectral norms then keep their stored u, v).
  *
- * Not done here (said so in the log and the README): --resume (each phase restarts), checkpoints
- * inside the 1,000 steps.
+ * Resuming (`resume`, --resume DIR) works as in the other experiments (runner.ts): the run folder's
+ * config.json must be this experiment's with the same settings (else exit 2, the folder untouched:
+ * runner.ts's prepareRunFolder); each fine-tuning phase runs in the shared training loop
+ * (src/goe/train/loop.ts, its micro-batch step through `accumulate`), checkpointed every
+ * `checkpointEvery` batches and when --max-steps stops it, the last two kept with CRCs checked on
+ * load, and continued bit-identically; a finished evaluation is reused; an interrupted BigGAN
+ * sampling keeps its finished images (imagenet-outliers.ts). The loop's divergence guard stops a
+ * phase whose loss, gradients or weights become non-finite, naming the step and the last good
+ * checkpoint, and never writes a checkpoint from that state.
  */
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import sharp from 'sharp';
-import {
-  SGD, init, loadModel, manualSeed, memoryStats, noGrad, randn, runtime, saveModel, scope, tensor, type Module,
-} from '../../engine/index.ts';
-import { DataLoader, DataError, Rng, dataDir, imageFolder, loadImageNetVariant, permutation, subset, type ImageTransform, type Source } from '../../data/index.ts';
+import { SGD, init, loadModel, manualSeed, memoryStats, runtime, saveModel, type Module } from '../../engine/index.ts';
+import { DataLoader, Rng, dataDir, imageFolder, loadImageNetVariant, permutation, subset, type ImageTransform, type Source } from '../../data/index.ts';
 import { BigGANDeep, bigGANDeepConfig, checkBigGANDeepConfig, type BigGANDeepConfig } from '../../models/biggan-deep.ts';
 import { VisionTransformer, VIT_PRESETS, type ViTOptions } from '../../models/vit.ts';
-import { resnet } from '../../models/resnet.ts';
-import { ImageNoiseSampler, sampleClasses } from '../samplers/index.ts';
+import { ResNet, type ResNetBlockKind } from '../../models/resnet.ts';
+import { ImageNoiseSampler } from '../samplers/index.ts';
 import { latentStd } from '../samplers/latent.ts';
 import { scoreRun, evaluateScores, type EvalSet, type EvaluationResult } from '../train/evaluate.ts';
 import { writeReports, type ExperimentReport, type VariantReport } from '../train/report.ts';
 import { fileLogger, formatDuration, type LogFn } from '../train/log.ts';
-import type { Classifier } from '../train/loop.ts';
+import { trainLoop, type Classifier } from '../train/loop.ts';
+import { writeJsonAtomic } from '../train/run-files.ts';
 import { sampleImages, writeRunFigures } from '../report/index.ts';
-import { ExperimentInputError } from './runner.ts';
+import { ExperimentInputError, isInputError, prepareRunFolder } from './runner.ts';
 import { accumulateOeGradients, largestActivationBytes, planMicroBatch } from './imagenet-train.ts';
+import { finishedSamples, sampleGenerated } from './imagenet-outliers.ts';
 
-/** The classifiers: the paper's two and a reduced ViT for tests and quick runs. */
+export type ImageNetModelSpec =
+  | { kind: 'vit'; vit: ViTOptions; reduced?: true }
+  | { kind: 'resnet'; block: ResNetBlockKind; layers: readonly [number, number, number, number]; baseWidth: number; reduced?: true };
+
+/** The classifiers: the paper's two, and a reduced ViT and ResNet (random weights allowed) for tests and quick runs. */
 export const IMAGENET_MODELS = {
   /**
    * pytorch-ood's VisionTransformer 'b16-im21k-224' (the paper's notebook): LayerNorm eps 1e-5 and
@@ -64,11 +74,13 @@ export const IMAGENET_MODELS = {
   'vit-b16': { kind: 'vit', vit: { ...VIT_PRESETS.vit_b_16_pytorch_ood, dropout: 0.1 } },
   /** torchvision's vit_b_16 (LayerNorm eps 1e-6), for its or timm's weights. */
   'vit-b16-torchvision': { kind: 'vit', vit: VIT_PRESETS.vit_b_16 },
-  /** torchvision's resnet101 (Table 3 / Fig. 3). */
-  resnet101: { kind: 'resnet', resnet: 'resnet101' },
-  /** A reduced ViT (224 px, patch 32, 2 layers of width 32, vit-b16's eps and dropout): tests and quick runs, random weights allowed. */
-  'vit-tiny': { kind: 'vit', vit: { imageSize: 224, patchSize: 32, numLayers: 2, numHeads: 2, hiddenDim: 32, mlpDim: 64, numClasses: 1000, layerNormEps: 1e-5, dropout: 0.1 } },
-} as const satisfies Record<string, { kind: 'vit'; vit: ViTOptions } | { kind: 'resnet'; resnet: string }>;
+  /** torchvision's resnet101 (Table 3 / Fig. 3; RESNET_PRESETS.resnet101). */
+  resnet101: { kind: 'resnet', block: 'bottleneck', layers: [3, 4, 23, 3], baseWidth: 64 },
+  /** A reduced ViT (224 px, patch 32, 2 layers of width 32, vit-b16's eps and dropout). */
+  'vit-tiny': { kind: 'vit', reduced: true, vit: { imageSize: 224, patchSize: 32, numLayers: 2, numHeads: 2, hiddenDim: 32, mlpDim: 64, numClasses: 1000, layerNormEps: 1e-5, dropout: 0.1 } },
+  /** A reduced ResNet-101 layout: Bottleneck blocks, one per stage, base width 4 (torchvision's module tree and BatchNorm). */
+  'resnet-tiny': { kind: 'resnet', reduced: true, block: 'bottleneck', layers: [1, 1, 1, 1], baseWidth: 4 },
+} as const satisfies Record<string, ImageNetModelSpec>;
 
 export type ImageNetModelName = keyof typeof IMAGENET_MODELS;
 
@@ -91,13 +103,18 @@ export const IMAGENET_RECIPE = {
   size: 224,
   detectors: ['MSP', 'Energy'] as const,
   seed: 0,
-  logEvery: 20,
+  /** The loss is read back (and the divergence flag checked) every batch: a batch of 128 images at 224 px dwarfs one readback. */
+  logEvery: 1,
+  /** Fine-tuning checkpoints (ours, not the paper's): every 50 of the 1,000 batches, about 350 MB each for ViT-B/16. */
+  checkpointEvery: 50,
 };
 
 export const IMAGENET_VARIANTS = ['none', 'noise', 'generated'] as const;
 
 export interface ImageNetOptions {
   out: string;
+  /** Continue the run in `out` from its checkpoints (same settings, else an input error). */
+  resume?: boolean;
   model?: ImageNetModelName;
   /** Classifier weights (safetensors); required for the pretrained models. */
   weights?: string;
@@ -117,7 +134,14 @@ export interface ImageNetOptions {
   download?: boolean;
   variants?: string[];
   limit?: number;
+  /** Fine-tuning batches per variant (default the recipe's 1,000). */
+  steps?: number;
+  /** Stop each fine-tuning phase after this many batches in this call (checkpointed; resume continues it), then evaluate. */
   maxSteps?: number;
+  /** The fine-tuning learning rate (default the recipe's 0.001). */
+  lr?: number;
+  /** Fine-tuning checkpoint interval in batches (default 50); the phase's end and a --max-steps stop are always checkpointed. */
+  checkpointEvery?: number;
   microBatch?: number;
   workers?: number;
   sigma2?: number;
@@ -161,10 +185,9 @@ function capped(src: Source, limit: number | undefined, seed: number): Source {
   return subset(src, idx);
 }
 
-function makeClassifier(name: ImageNetModelName): { model: Classifier; kind: 'vit' | 'resnet' } {
-  const spec = IMAGENET_MODELS[name];
-  if (spec.kind === 'vit') return { model: new VisionTransformer({ ...spec.vit }) as unknown as Classifier, kind: 'vit' };
-  return { model: resnet(spec.resnet) as unknown as Classifier, kind: 'resnet' };
+function makeClassifier(spec: ImageNetModelSpec): Classifier {
+  if (spec.kind === 'vit') return new VisionTransformer({ ...spec.vit }) as unknown as Classifier;
+  return new ResNet(spec.block, spec.layers, { baseWidth: spec.baseWidth }) as unknown as Classifier;
 }
 
 /** Bytes the engine's buffer pool holds (live and free): with the pool trimmed at a phase's start, the phase's peak. */
@@ -177,47 +200,16 @@ function memoryLine(phase: string): string {
   return `[${phase}] peak GPU memory ${(poolBytes() / 2 ** 20).toFixed(1)} MiB (buffer pool), ${m.tensors} tensors / ${m.storages} storages alive`;
 }
 
-/** Writes uint8 CHW images as PNG files img-000000.png ... into `dir` (the notebook's sample folder). */
-async function writePngs(dir: string, data: Uint8Array, n: number, c: number, h: number, w: number, first: number): Promise<void> {
-  const plane = h * w;
-  const hwc = Buffer.alloc(plane * c);
-  for (let i = 0; i < n; i++) {
-    const at = i * c * plane;
-    for (let p = 0; p < plane; p++) for (let k = 0; k < c; k++) hwc[p * c + k] = data[at + k * plane + p]!;
-    await sharp(hwc, { raw: { width: w, height: h, channels: c as 3 } }).png().toFile(join(dir, `img-${String(first + i).padStart(6, '0')}.png`));
+/** A variant's saved evaluation, when a resumed run may reuse it (written whole by a finished phase). */
+function savedEvaluation(file: string, log: LogFn): { evaluation: EvaluationResult; figures: string } | null {
+  if (!existsSync(file)) return null;
+  try {
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as { complete?: boolean; evaluation: EvaluationResult; figures?: string };
+    return saved.complete === true && saved.figures !== undefined ? { evaluation: saved.evaluation, figures: saved.figures } : null;
+  } catch (e) {
+    log(`${file} is not whole JSON (${(e as Error).message}): evaluating again`);
+    return null;
   }
-}
-
-/**
- * Samples `n` BigGAN-deep images into `dir` as PNGs, chunk by chunk (never more than one chunk in
- * memory): z ~ N(0, std^2 I) from the engine's seeded Philox stream (offsets by row, so the set
- * does not depend on the chunk), classes uniform (seeded), uint8 as sample.py converts.
- */
-async function sampleGenerated(G: BigGANDeep, n: number, std: number, truncation: number, seed: number, dir: string, log: LogFn): Promise<Record<string, unknown>> {
-  mkdirSync(dir, { recursive: true });
-  G.eval();
-  G.freezeSpectralNorms(); // W / sigma once for all chunks (the same numbers as per forward)
-  const classes = sampleClasses(n, G.numClasses, seed);
-  const chunk = 16;
-  const t0 = performance.now();
-  for (let done = 0; done < n; done += chunk) {
-    const m = Math.min(chunk, n - done);
-    const px = await noGrad(() => scope(() => {
-      const z = randn([m, G.dimZ], { seed, offset: Math.ceil((done * G.dimZ) / 4), std });
-      return G.forward(z, tensor(classes.subarray(done, done + m), [m], 'i32'), truncation);
-    })).data() as Float32Array;
-    const bad = px.findIndex((v) => !Number.isFinite(v));
-    if (bad >= 0) throw new Error(`the generator's image ${done + Math.floor(bad / (px.length / m))} holds ${px[bad]}: are the weights those of this config (--generator-config), converted from the port's checkpoint?`);
-    const u8 = new Uint8Array(px.length);
-    for (let i = 0; i < px.length; i++) {
-      const v = Math.fround(Math.fround(Math.fround(px[i]! + 1) * 255) / 2);
-      u8[i] = v >= 255 ? 255 : v > 0 ? Math.trunc(v) : 0;
-    }
-    const r = G.resolution;
-    await writePngs(dir, u8, m, 3, r, r, done);
-    if (done === 0 || (done / chunk) % 50 === 0) log(`[generated] ${done + m}/${n} images (${((done + m) / ((performance.now() - t0) / 1000)).toFixed(2)} images/s)`);
-  }
-  return { sampler: 'biggan-deep', config: G.config.output_dim, sigma2: std, zStd: std, truncation, n, seed, resolution: G.resolution };
 }
 
 /** Runs the experiment into `opts.out`; every input is checked before any model runs. */
@@ -226,7 +218,7 @@ export async function runImageNet(opts: ImageNetOptions): Promise<ImageNetResult
   const R = IMAGENET_RECIPE;
   const modelName = opts.model ?? 'vit-b16';
   if (!(modelName in IMAGENET_MODELS)) fail(`--model ${modelName}: the imagenet experiment's classifiers are ${Object.keys(IMAGENET_MODELS).join(', ')}`);
-  const reduced = modelName === 'vit-tiny';
+  const spec: ImageNetModelSpec = IMAGENET_MODELS[modelName];
   const variants = opts.variants ?? [...IMAGENET_VARIANTS];
   const unknown = variants.filter((v) => !(IMAGENET_VARIANTS as readonly string[]).includes(v));
   if (unknown.length > 0) fail(`unknown outlier variant(s) ${unknown.join(', ')} for imagenet (has: ${IMAGENET_VARIANTS.join(', ')})`);
@@ -241,9 +233,11 @@ export async function runImageNet(opts: ImageNetOptions): Promise<ImageNetResult
   }
   const truncation = opts.truncation ?? R.truncation;
   if (!(truncation > 0 && truncation <= 1)) fail(`--truncation must be in (0, 1] (the port's batch-norm statistics), got ${truncation}`);
+  const lr = opts.lr ?? R.lr;
+  if (!(lr > 0 && Number.isFinite(lr))) fail(`--lr must be a finite number > 0, got ${lr}`);
   // inputs first: weights, data, OOD sets
-  if (opts.weights === undefined && !reduced) {
-    fail(`--weights FILE is needed: the paper fine-tunes a pretrained ${modelName} (convert its PyTorch checkpoint with goe convert IN OUT.safetensors); --model vit-tiny runs a reduced, randomly initialised ViT`);
+  if (opts.weights === undefined && spec.reduced !== true) {
+    fail(`--weights FILE is needed: the paper fine-tunes a pretrained ${modelName} (convert its PyTorch checkpoint with goe convert IN OUT.safetensors); --model vit-tiny or resnet-tiny runs a reduced, randomly initialised classifier`);
   }
   for (const [flag, p] of [['--weights', opts.weights], ['--generator', opts.generator]] as const) if (p !== undefined && !existsSync(p)) fail(`${flag} ${p} does not exist`);
   if (opts.outliersDir !== undefined && (!existsSync(opts.outliersDir) || !statSync(opts.outliersDir).isDirectory())) fail(`--outliers-dir ${opts.outliersDir} is not a folder of images`);
@@ -251,13 +245,26 @@ export async function runImageNet(opts: ImageNetOptions): Promise<ImageNetResult
     fail(`the "generated" outliers need the pretrained BigGAN's weights: --generator FILE (the port's ${genConfigName}-pytorch_model.bin converted by goe convert), --outliers-dir DIR (samples already made, e.g. the notebook's image folder), or leave the variant out with --variants none,noise`);
   }
   const { train: trainDir, val: valDir } = locateImageNet(opts);
-  const dir = resolve(opts.out);
-  mkdirSync(dir, { recursive: true });
-  const log = fileLogger(join(dir, 'train.log'), opts.log);
   const { device } = await init();
-  log(device.describe());
-  log(`experiment imagenet (${modelName}) -> ${dir}`);
+  const binding = device.limits.maxStorageBufferBindingSize;
+  const batch = R.inliersPerBatch + R.outliersPerBatch;
+  const perSample = largestActivationBytes(spec);
+  const microBatch = opts.microBatch ?? planMicroBatch(batch, perSample, binding);
+  const steps = opts.steps ?? R.steps;
   const seed = opts.seed ?? R.seed;
+  const abs = (p: string | undefined): string | undefined => (p === undefined ? undefined : resolve(p));
+  // what decides the numbers: a resumed run must have the same (the micro-batch too: each draws its own dropout masks)
+  const config = {
+    name: 'imagenet', model: modelName, weights: abs(opts.weights), generator: abs(opts.generator), generatorConfig: genConfigName, outliersDir: abs(opts.outliersDir),
+    variants, limit: opts.limit, steps, lr, sigma2: opts.sigma2 ?? R.sigma2, latentScale: opts.latentScale ?? R.latent, truncation, count: opts.count, seed, microBatch,
+  };
+  const dir = resolve(opts.out);
+  const resume = opts.resume === true;
+  prepareRunFolder(dir, config, resume);
+  const log = fileLogger(join(dir, 'train.log'), opts.log);
+  log(device.describe());
+  log(`experiment imagenet (${modelName})${resume ? ' (resume)' : ''} -> ${dir}`);
+  writeJsonAtomic(join(dir, 'config.json'), { ...config, run: { ...opts, log: undefined } });
   const geometry = { resize: [R.size, R.size] as [number, number] };
   const trainAll = await imageFolder(trainDir, geometry);
   const valAll = await imageFolder(valDir, geometry);
@@ -277,9 +284,9 @@ export async function runImageNet(opts: ImageNetOptions): Promise<ImageNetResult
   }
   log(`data: train ${train.length} (${trainDir}), validation ${val.length} (${valDir}); OOD ${ood.map((s) => `${s.name} ${s.source.length}`).join(', ')}; Resize((224, 224)), Normalize(0.5, 0.5)`);
 
-  // the classifier and its weights
+  // the classifier and its weights (remade the same way when resumed)
   manualSeed(seed);
-  const { model: baseline, kind } = makeClassifier(modelName);
+  const baseline = makeClassifier(spec);
   if (opts.weights !== undefined) {
     try {
       await loadModel(opts.weights, baseline as unknown as Module);
@@ -291,15 +298,19 @@ export async function runImageNet(opts: ImageNetOptions): Promise<ImageNetResult
   const baselineWeights = join(dir, 'baseline', 'model.safetensors');
   mkdirSync(join(dir, 'baseline'), { recursive: true });
   await saveModel(baselineWeights, baseline as unknown as Module);
-  const binding = device.limits.maxStorageBufferBindingSize;
-  const batch = R.inliersPerBatch + R.outliersPerBatch;
-  const microBatch = opts.microBatch ?? planMicroBatch(batch, largestActivationBytes(baseline as never, kind), binding);
-  log(`batches of ${R.inliersPerBatch} inliers + ${R.outliersPerBatch} outliers in micro-batches of ${microBatch} (largest activation ${(largestActivationBytes(baseline as never, kind) / 2 ** 20).toFixed(1)} MiB per sample, storage binding ${(binding / 2 ** 20).toFixed(0)} MiB)`);
+  log(`batches of ${R.inliersPerBatch} inliers + ${R.outliersPerBatch} outliers in micro-batches of ${microBatch} (largest activation ${(perSample / 2 ** 20).toFixed(1)} MiB per sample, storage binding ${(binding / 2 ** 20).toFixed(0)} MiB)`);
 
   const norm: ImageTransform = R.normalize;
   const evalOpts = { detectors: R.detectors, batchSize: microBatch, transform: norm, workers: opts.workers };
   const metricOptions = { prRule: 'trapezoid' as const };
-  const evaluate = async (model: Classifier, sub: string, outlierSource: Source | null, label: string): Promise<{ evaluation: EvaluationResult; figures: string }> => {
+  /** Evaluates (or, resumed, reuses a finished phase's evaluation); `complete`: the model's training phase finished. */
+  const evaluate = async (model: Classifier, sub: string, complete: boolean, outlierSource: Source | null, label: string): Promise<{ evaluation: EvaluationResult; figures: string }> => {
+    const file = join(dir, sub, 'evaluation.json');
+    const saved = resume && complete ? savedEvaluation(file, log) : null;
+    if (saved !== null) {
+      log(`[${sub}] evaluation reused from ${file}`);
+      return saved;
+    }
     runtime().device.pool.trim();
     const te = performance.now();
     const scores = await scoreRun(model, { name: 'ImageNet validation', source: val }, ood, evalOpts);
@@ -309,7 +320,7 @@ export async function runImageNet(opts: ImageNetOptions): Promise<ImageNetResult
       ...(outlierSource !== null ? { outliers: { ...(await sampleImages(outlierSource, 32, { seed })), label } } : {}),
       ...(outlierSource !== null && sub !== 'noise' ? { training: await sampleImages(train, 32, { seed }) } : {}),
     });
-    writeFileSync(join(dir, sub, 'evaluation.json'), JSON.stringify({ complete: true, evaluation }, null, 2) + '\n');
+    writeJsonAtomic(file, { complete, evaluation, figures: figures.markdown });
     const acc = evaluation.accuracy === null ? '' : `accuracy ${(evaluation.accuracy * 100).toFixed(2)}%, `;
     log(`[${sub}] ${acc}${R.detectors.map((d) => `${d} AUROC ${(evaluation.reports[d]!.mean.auroc * 100).toFixed(2)} FPR95 ${(evaluation.reports[d]!.mean.fpr95tpr * 100).toFixed(2)}`).join('; ')} (mean over ${ood.length} OOD sets, ${formatDuration((performance.now() - te) / 1000)})`);
     log(memoryLine(`evaluate ${sub}`));
@@ -317,17 +328,16 @@ export async function runImageNet(opts: ImageNetOptions): Promise<ImageNetResult
   };
 
   const reports: VariantReport[] = [];
-  const steps = Math.min(R.steps, opts.maxSteps ?? R.steps);
   const count = Math.min(opts.count ?? R.count, opts.limit ?? Infinity);
   for (const [vi, v] of IMAGENET_VARIANTS.entries()) {
     if (!variants.includes(v)) continue;
     mkdirSync(join(dir, v), { recursive: true });
     if (v === 'none') {
-      const ev = await evaluate(baseline, v, null, '');
+      const ev = await evaluate(baseline, v, true, null, '');
       reports.push({ outliers: v, description: `No outliers: the ${opts.weights !== undefined ? 'pretrained' : 'randomly initialised'} ${modelName}.`, evaluation: ev.evaluation, figures: ev.figures });
       continue;
     }
-    // the outliers
+    // the outliers (noise: remade from its seed; generated: a finished folder is reused when resumed)
     runtime().device.pool.trim();
     const ts = performance.now();
     let outliers: Source;
@@ -345,75 +355,71 @@ export async function runImageNet(opts: ImageNetOptions): Promise<ImageNetResult
       info = { sampler: 'folder', path: opts.outliersDir, n: outliers.length };
       label = `Generated outliers (${opts.outliersDir})`;
     } else {
-      const G = new BigGANDeep(genConfig!);
-      if (opts.generator !== undefined) {
-        try {
-          await loadModel(opts.generator, G);
-        } catch (e) {
-          fail(`--generator ${opts.generator} does not fit ${genConfigName}: ${(e as Error).message.split('\n').slice(0, 3).join('; ')}`);
-        }
-      } else {
-        G.settleSpectralNorms();
-        log(`[generated] ${genConfigName}: random weights (reduced generator, no released checkpoint), one power iteration on every spectral norm as the port's converter does`);
-      }
-      const sigma2 = opts.sigma2 ?? R.sigma2;
-      const scale = opts.latentScale ?? R.latent;
-      const std = latentStd(sigma2, scale);
       const folder = join(dir, 'outliers', 'generated');
-      info = await sampleGenerated(G, count, std, truncation, seed + 100 + vi, folder, log);
-      info = { ...info, sigma2, latentScale: scale, generator: opts.generator ?? 'random', generatorConfig: genConfigName };
-      G.dispose();
+      const sigma2 = config.sigma2;
+      const scale = config.latentScale;
+      const finished = resume ? finishedSamples(folder) : null;
+      if (finished !== null) {
+        info = finished;
+        log(`[generated] outliers reused from ${folder} (${String(finished.n)} images)`);
+      } else {
+        manualSeed(seed + 100 + vi); // a random generator's weights (biggan-deep-tiny) do not depend on the phases before
+        const G = new BigGANDeep(genConfig!);
+        if (opts.generator !== undefined) {
+          try {
+            await loadModel(opts.generator, G);
+          } catch (e) {
+            fail(`--generator ${opts.generator} does not fit ${genConfigName}: ${(e as Error).message.split('\n').slice(0, 3).join('; ')}`);
+          }
+        } else {
+          G.settleSpectralNorms();
+          log(`[generated] ${genConfigName}: random weights (reduced generator, no released checkpoint), one power iteration on every spectral norm as the port's converter does`);
+        }
+        const describe = { sigma2, latentScale: scale, generator: opts.generator ?? 'random', generatorConfig: genConfigName };
+        info = await sampleGenerated(G, { n: count, std: latentStd(sigma2, scale), truncation, seed: seed + 100 + vi, dir: folder, resume, log, describe });
+        G.dispose();
+      }
       outliers = await imageFolder(folder, { ...geometry, structure: 'flat' });
       label = `Generated outliers (${genConfigName}, sigma^2 = ${sigma2} read as ${scale})`;
     }
     log(`[${v}] ${outliers.length} outliers in ${formatDuration((performance.now() - ts) / 1000)}`);
     log(memoryLine(`outliers ${v}`));
 
-    // fine-tuning from the baseline weights
+    // fine-tuning from the baseline weights, in the shared loop (checkpoints, resume, divergence guard)
     runtime().device.pool.trim();
     manualSeed(seed + 1 + vi);
-    const { model } = makeClassifier(modelName);
+    const model = makeClassifier(spec);
     await loadModel(baselineWeights, model as unknown as Module);
-    model.train();
-    const opt = new SGD(model.parameters(), { lr: R.lr });
+    const opt = new SGD(model.parameters(), { lr });
     const loader = new DataLoader({
       source: train, batchSize: R.inliersPerBatch, seed: seed + 1 + vi, transform: norm, workers: opts.workers, dropLast: train.length >= R.inliersPerBatch,
       outliers: { source: outliers, mode: 'paired', batchSize: R.outliersPerBatch, transform: norm },
     });
-    const tf = performance.now();
-    const losses: { step: number; loss: number }[] = [];
-    let step = 0;
+    let training: { steps: number; seconds: number; stepsPerSecond: number; losses: { step: number; loss: number }[]; microBatch: number };
+    let done: boolean;
     try {
-      for (let epoch = 0; step < steps; epoch++) {
-        for await (const b of loader.epoch(epoch)) {
-          opt.zeroGrad();
-          const loss = accumulateOeGradients(model, b.x as Float32Array, b.shape, b.y, { lambda: R.lambda, microBatch });
-          opt.step();
-          step++;
-          if (step === 1 || step % R.logEvery === 0 || step === steps) {
-            const l = await loss.item();
-            losses.push({ step, loss: l });
-            log(`[oe-${v}] step ${step}/${steps} loss ${l.toFixed(4)} (${(step / ((performance.now() - tf) / 1000)).toFixed(3)} steps/s)`);
-          }
-          loss.dispose();
-          if (step >= steps) break;
-        }
-      }
+      const r = await trainLoop({
+        name: `oe-${v}`, model, loader, epochs: steps / loader.numBatches, optimizer: opt, loss: 'oe', lambda: R.lambda, averaging: 'mixed',
+        accumulate: (b) => accumulateOeGradients(model, b.x as Float32Array, b.shape, b.y, { lambda: R.lambda, microBatch }),
+        logEvery: R.logEvery, checkpoint: join(dir, v, 'checkpoint.safetensors'), checkpointEvery: opts.checkpointEvery ?? R.checkpointEvery,
+        resume, stopAfter: opts.maxSteps, log, meta: { experiment: 'imagenet', outliers: v },
+      });
+      done = !r.interrupted;
+      training = { steps: r.steps, seconds: r.seconds, stepsPerSecond: r.stepsPerSecond, losses: r.losses.map((l) => ({ step: l.step, loss: l.loss })), microBatch };
+      log(`[oe-${v}] ${r.steps} of ${steps} steps, ${formatDuration(r.seconds)} this run (${r.stepsPerSecond.toFixed(3)} steps/s)${r.interrupted ? '; stopped by --max-steps, --resume continues it' : ''}`);
     } finally {
       await loader.close();
       opt.dispose();
     }
-    const seconds = (performance.now() - tf) / 1000;
-    log(`[oe-${v}] ${step} steps in ${formatDuration(seconds)}${steps < R.steps ? ` (stopped by --max-steps; the recipe runs ${R.steps})` : ''}`);
     log(memoryLine(`oe-${v}`));
     await saveModel(join(dir, v, 'model.safetensors'), model as unknown as Module);
-    const ev = await evaluate(model, v, outliers, label);
+    const ev = await evaluate(model, v, done, outliers, label);
     reports.push({
       outliers: v,
-      description: `${steps < R.steps ? 'PROVISIONAL (training stopped by --max-steps). ' : ''}Outlier Exposure fine-tuning of the ${modelName}: ${step} batches of ${R.inliersPerBatch} inliers + ${R.outliersPerBatch} outliers (micro-batches of ${microBatch}), plain SGD lr ${R.lr}, pytorch-ood's OE loss (alpha ${R.lambda}), on ${outliers.length} outliers (${JSON.stringify(info)}).`,
+      description: `${done ? '' : 'PROVISIONAL (training stopped by --max-steps). '}Outlier Exposure fine-tuning of the ${modelName}: ${training.steps} of ${steps} batches of ${R.inliersPerBatch} inliers + ${R.outliersPerBatch} outliers (micro-batches of ${microBatch}), plain SGD lr ${lr}, pytorch-ood's OE loss (alpha ${R.lambda}), on ${outliers.length} outliers (${JSON.stringify(info)}).`,
       evaluation: ev.evaluation,
       figures: ev.figures,
-      training: { steps: step, seconds, stepsPerSecond: step / seconds, losses, microBatch },
+      training,
     });
     model.dispose();
   }
@@ -422,7 +428,7 @@ export async function runImageNet(opts: ImageNetOptions): Promise<ImageNetResult
     experiment: 'imagenet',
     description:
       `GOE on ImageNet-1K (paper Table 1 / Table 3): the ${modelName} fine-tuned with Outlier Exposure for ${steps} batches of 64 ImageNet training images + 64 outliers ` +
-      '(plain SGD lr 0.001, pytorch-ood OE loss, alpha 0.5) on no outliers, uniform noise, or pretrained BigGAN-deep samples at sigma^2 = 2; MSP and Energy, the validation set against ImageNet-A, -R, -O (mean over the three); ' +
+      `(plain SGD lr ${lr}, pytorch-ood OE loss, alpha 0.5) on no outliers, uniform noise, or pretrained BigGAN-deep samples at sigma^2 = ${config.sigma2}; MSP and Energy, the validation set against ImageNet-A, -R, -O (mean over the three); ` +
       'every image Resize((224, 224)) and Normalize(0.5, 0.5) as the notebook.',
     adapter: runtime().device.describe(),
     variants: reports,
@@ -431,13 +437,12 @@ export async function runImageNet(opts: ImageNetOptions): Promise<ImageNetResult
   };
   const files = writeReports(dir, report);
   const seconds = (performance.now() - t0) / 1000;
-  writeFileSync(join(dir, 'summary.json'), JSON.stringify({ experiment: 'imagenet', seconds, model: modelName, microBatch }, null, 2) + '\n');
+  writeJsonAtomic(join(dir, 'summary.json'), { experiment: 'imagenet', seconds, model: modelName, microBatch });
   log(`results: ${files.markdown} (${formatDuration(seconds)} in all)`);
   return { dir, report, files, seconds };
 }
 
-/** True for the errors the CLI reports as input errors (exit 2). */
+/** True for the errors the CLI reports as input errors (exit 2): the other experiments' rule (runner.ts). */
 export function isImageNetInputError(e: unknown): boolean {
-  return e instanceof ExperimentInputError || e instanceof DataError;
+  return isInputError(e);
 }
-

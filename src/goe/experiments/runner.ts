@@ -555,9 +555,10 @@ function makeFolder(dir: string): void {
 /**
  * The run folder, checked before anything is written or trained: it must be a writable folder
  * (created when missing), and a resumed one must hold a run of this experiment with this
- * configuration; a refused folder is left untouched.
+ * configuration (every key of `c` but `run`; the imagenet experiment passes its own); a refused
+ * folder is left untouched.
  */
-function prepareRunFolder(dir: string, c: ExperimentConfig, resume: boolean): void {
+export function prepareRunFolder(dir: string, c: { name: string }, resume: boolean): void {
   if (existsSync(dir) && !statSync(dir).isDirectory()) throw new ExperimentInputError(`--out ${dir} is a file, not a folder: name a folder for the run`);
   try {
     makeFolder(dir);

@@ -23,7 +23,7 @@ import {
   DivergenceGuard, backward, clipGradNorm, crossEntropy, keep, loadCheckpoint, saveCheckpoint, scope, tensor, trainingState,
   type LRScheduler, type Module, type Optimizer, type Tensor,
 } from '../../engine/index.ts';
-import type { DataLoader } from '../../data/index.ts';
+import type { Batch, DataLoader } from '../../data/index.ts';
 import { outlierExposureLoss, type OeAveraging } from '../losses/index.ts';
 import { formatDuration, type LogFn } from './log.ts';
 import { loadNewestGoodCheckpoint, saveKeepingPrevious } from './checkpoint-files.ts';
@@ -52,6 +52,12 @@ export interface TrainLoopOptions {
   loss: 'ce' | 'oe';
   lambda?: number;
   averaging?: OeAveraging;
+  /**
+   * Computes the batch's loss and accumulates its gradients (zeroed before the call) in place of
+   * one forward and backward (`loss` and `lambda` are then unused): the ImageNet fine-tuning's
+   * micro-batches. Returns the loss, a scalar the loop owns (left in the current scope).
+   */
+  accumulate?: (batch: Batch) => Tensor;
   /** Clip the gradients' global 2-norm (the word LM's 0.25); off by default. */
   clipNorm?: number;
   /** Read the loss back and log every this many steps (default 20). */
@@ -161,15 +167,8 @@ async function run(o: TrainLoopOptions, st: LoopState, resumedFrom: TrainLoopRes
       if (b++ < skip) continue; // consumed before the checkpoint this run resumed from
       const wantLoss = (st.step + 1) % logEvery === 0 || st.step + 1 === total;
       const loss = scope(() => {
-        const x = tensor(batch.x, batch.shape);
-        const y = tensor(batch.y, [batch.y.length], 'i32');
         o.optimizer.zeroGrad();
-        const logits = o.model.forward(x);
-        const l =
-          o.loss === 'ce'
-            ? crossEntropy(logits, y, batch.nOut > 0 ? { ignoreIndex: -1 } : {})
-            : outlierExposureLoss(logits, y, { lambda: o.lambda, averaging: o.averaging });
-        backward(l);
+        const l = o.accumulate !== undefined ? o.accumulate(batch) : lossAndGradients(o, batch);
         guard?.step(st.step + 1, l, o.model.parameters());
         if (o.clipNorm !== undefined) clipGradNorm(o.model.parameters(), o.clipNorm).dispose();
         if (o.scheduler && unit === 'step' && o.schedulerBeforeUpdate === true) o.scheduler.step();
@@ -227,4 +226,17 @@ async function run(o: TrainLoopOptions, st: LoopState, resumedFrom: TrainLoopRes
   await check(); // a diverged model is never returned
   const seconds = (performance.now() - t0) / 1000;
   return { steps: st.step, epochs: st.epoch, losses: st.losses, stepsPerSecond: ran / Math.max(seconds, 1e-9), seconds, resumedFrom, interrupted };
+}
+
+/** One forward and backward of the whole batch; returns the loss. */
+function lossAndGradients(o: TrainLoopOptions, batch: Batch): Tensor {
+  const x = tensor(batch.x, batch.shape);
+  const y = tensor(batch.y, [batch.y.length], 'i32');
+  const logits = o.model.forward(x);
+  const l =
+    o.loss === 'ce'
+      ? crossEntropy(logits, y, batch.nOut > 0 ? { ignoreIndex: -1 } : {})
+      : outlierExposureLoss(logits, y, { lambda: o.lambda, averaging: o.averaging });
+  backward(l);
+  return l;
 }
