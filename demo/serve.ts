@@ -136,9 +136,14 @@ export async function startDemoServer(opts: ServeOptions = {}): Promise<DemoServ
   };
 }
 
-/** The kernel files' names (what platform-web.ts fetches): every kernels/*.wgsl. */
+/** The kernel files' names (what platform-web.ts fetches): every kernels/*.wgsl and
+ * kernels/<folder>/*.wgsl (the software adapter's kernels/simd8/), as `name` or `folder/name`. */
 export function kernelNames(dir = join(ROOT, 'kernels')): string[] {
-  return readdirSync(dir).filter((f) => f.endsWith('.wgsl')).map((f) => f.slice(0, -5)).sort();
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .map((f) => f.split(sep).join('/'))
+    .filter((f) => f.endsWith('.wgsl') && f.split('/').length <= 2)
+    .map((f) => f.slice(0, -5))
+    .sort();
 }
 
 function resolveFile(mounts: [string, string][], path: string): string | null {

@@ -812,8 +812,8 @@ fn attn_bwd_dkv_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
 
 // ------------------------------------------------------------------ SIMD-8 layout (lavapipe)
 // On a CPU adapter (llvmpipe: a workgroup of 8 = one 8-lane vector) loads from storage or
-// workgroup memory inside a loop are emitted lane by lane with a branch each (kernels/matmul.wgsl
-// v7 notes), which made the kernels above slower than matmul + softmax + matmul once the matmul
+// workgroup memory inside a loop are emitted lane by lane with a branch each (kernels/simd8/matmul.wgsl
+// notes), which made the kernels above slower than matmul + softmax + matmul once the matmul
 // stopped paying that. These three kernels stream the other sequence of one (batch, head) from
 // 64 KiB uniform windows (the host packs it densely, one dispatch per (batch, head)): lane l
 // gathers vec4s l, l + 8, ... of a streamed row and subgroupShuffle hands each to all lanes. Each

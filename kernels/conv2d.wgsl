@@ -461,7 +461,7 @@ fn direct_dgrad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 // direct_dgrad for one group of at most 8 input channels with the weights in a uniform buffer,
 // rearranged by `dgrad_wpack` to [co][kh][kw][WV vec4s of input channels]: a tap's weights are
 // one or two branch-free uniform loads instead of CIB lane-by-lane storage gathers (llvmpipe
-// loads storage inside a loop one lane at a time; kernels/matmul.wgsl, "v7"). Needs
+// loads storage inside a loop one lane at a time; kernels/simd8/matmul.wgsl). Needs
 // OC * KH * KW * 4 WV <= 16384 floats (the host checks).
 override WV: u32 = 1u;
 
@@ -558,7 +558,7 @@ fn direct_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 // Per output channel co and kernel row ky, each lane loads the 6 dy values its 4 positions x 3
 // taps need (one row of dy, zero outside it; 4 for 1 tap), the 8 lanes load the 12 (4) vec4s of
 // weights [co][ky][kx][16 channels] from a 64 KiB uniform window in two gathers (one) and share
-// them by subgroupBroadcast, then 48 (16) vec4 multiply-adds. v7 (conv-simd.ts) packs im2col of dy first, 9
+// them by subgroupBroadcast, then 48 (16) vec4 multiply-adds. the simd8 product (simd8/conv.ts) packs im2col of dy first, 9
 // texels per dy value: with 16 input channels that pack outweighed the product (bench/NOTES.md).
 // Weights packed by `dgrad_w16` per block of 16 input channels (zero past C_in). Workgroups:
 // x = block of 32 positions, y = image; p.batch = the block's first input channel.
@@ -712,7 +712,7 @@ fn dgrad_simd8(@builtin(workgroup_id) wgb: vec3<u32>, @builtin(local_invocation_
 // each a vec4 of the output channels. Per input channel ci and kernel row ky a lane loads the 6
 // (4) x values its positions x 3 (1) taps need, lanes 0 .. KW - 1 load the KW vec4s of weights
 // [ci][ky][kx][4 outputs] in one gather shared by subgroupBroadcast, then 12 (4) vec4
-// multiply-adds; bias and activation as conv_fwd's. v7 pads the 3 rows to 16 and packs im2col of
+// multiply-adds; bias and activation as conv_fwd's. simd8 pads the 3 rows to 16 and packs im2col of
 // x (2304 texels per 4 positions at 256 channels). Weights packed by `fwd_narrow_w`.
 
 // x[.., ix] of the row at xr (row_ok: the row exists), zero outside.
@@ -803,7 +803,7 @@ fn fwd_narrow_simd8(@builtin(workgroup_id) wgb: vec3<u32>, @builtin(local_invoca
 // ------------------------------------------------------- weight gradient, one narrow side
 
 // The weight gradient when one side has at most 8 channels (BigGAN's RGB output convolution:
-// C_out = 3; its discriminator's 1x1 shortcut from RGB: C_in = 3). A GEMM tile or v7's 16-row
+// C_out = 3; its discriminator's 1x1 shortcut from RGB: C_in = 3). A GEMM tile or simd8's 16-row
 // blocks would be over 80% padding there, and im2col's pack dominates. Instead the narrow
 // operand of a group of images is laid out by `wgrad_narrow_pack` as vec4s of its channels per
 // output position, uwin[(n, oy, ox) * NV + j] (zero past the channels, NV = 1 or 2), and bound as
@@ -1152,11 +1152,11 @@ fn conv_dgrad_phased(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
 
 // ------------------------------------------------------------ SIMD-8 packing (lavapipe)
 //
-// Gathers that lay a convolution's GEMM operands out as matmul's v7 (kernels/matmul.wgsl, "v7")
-// reads them, straight from the NCHW tensors (no im2col buffer): U (the rows, in 64 KiB uniform
+// Gathers that lay a convolution's GEMM operands out as matmul's simd8 product
+// (kernels/simd8/matmul.wgsl) reads them, straight from the NCHW tensors (no im2col buffer): U (the rows, in 64 KiB uniform
 // windows, upacked[window][row][k4]) and T (an rgba32float array texture of 32-column panels,
-// texel (lane, y, layer) = T[k][panel * 32 + 4 lane .. + 3]). matmul's v7_simd8 then runs the
-// product (src/engine/ops/conv-simd.ts). Why that layout: on llvmpipe a loop's storage loads go
+// texel (lane, y, layer) = T[k][panel * 32 + 4 lane .. + 3]). matmul's simd8 product then runs
+// (src/engine/simd8/conv.ts). Why that layout: on llvmpipe a loop's storage loads go
 // one lane at a time with a bounds check each, while uniform reads and texel fetches gather all
 // 8 lanes at once. These packing passes have no loops, so their loads are plain gathers.
 //
@@ -1176,7 +1176,7 @@ struct PackParams {
   rows: u32,        // U rows
   cols: u32,        // T columns (of this group of images)
   K: u32,
-  kc: u32,          // the v7 plan (src/engine/ops/matmul-simd.ts, Simd8Plan)
+  kc: u32,          // the simd8 plan (src/engine/simd8/matmul.ts, Simd8Plan)
   win_rows: u32,
   n_chunks: u32,
   kh: u32,
@@ -1261,7 +1261,7 @@ fn pk_t(k: u32, c: u32) -> f32 {
   return pk_x(sp.n0 + k / ohw, c / taps, c % taps, k % ohw);
 }
 
-// upacked[window][r][k4] as matmul's v7_pack_u lays it out: windows ordered (row window, chunk).
+// upacked[window][r][k4] as kernels/simd8/matmul.wgsl's pack_u lays it out: windows ordered (row window, chunk).
 // (Weights: small next to T, so one vec4 per thread and run-time divisions are fine.)
 @compute @workgroup_size(64)
 fn simd_pack_u(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

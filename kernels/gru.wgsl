@@ -122,7 +122,7 @@ fn gru_fwd_finish(b: u32, k: u32, hp: f32, gh: vec3<f32>) -> f32 {
 }
 
 // ------------------------------------------------------------------ forward step, SIMD-8 layout
-// For lavapipe (a workgroup of 8 = one 8-lane CPU vector; see kernels/matmul.wgsl's v7 for what
+// For lavapipe (a workgroup of 8 = one 8-lane CPU vector; see kernels/simd8/matmul.wgsl for what
 // its compiler does with loads): there a storage or workgroup-memory load inside a loop is
 // emitted lane by lane with a branch each, which made the step above ~3 ms at B32 H128. Here the
 // three gate blocks of W_hh ([H, H] each, 64 KiB at H = 128) and h_{t-1} are bound as uniform

@@ -1,8 +1,9 @@
 /**
  * Kernel loader and pipeline cache.
  *
- * WGSL lives in kernels/<family>.wgsl, loaded by name through the platform. A kernel is one entry
- * point of such a file, specialised two ways:
+ * WGSL lives in kernels/<family>.wgsl, loaded by name through the platform; the software
+ * adapter's kernels (caps.simd8) in kernels/simd8/<family>.wgsl, named `simd8/<family>`. A kernel
+ * is one entry point of such a file, specialised two ways:
  *
  *  - `constants`: WGSL `override` declarations (workgroup size, tile sizes, an op selector, element
  *    counts known when the pipeline is built). This is the preferred way: the source stays valid
@@ -41,7 +42,8 @@ interface ModuleEntry {
 const PLACEHOLDER = /\{\{([A-Za-z_][A-Za-z0-9_]*)\}\}/g;
 const PARAMS_AT_ZERO = /@group\(0\)\s*@binding\(0\)\s*var\s*<\s*uniform\s*>/;
 
-const INCLUDE = /^\/\/ include: ([A-Za-z0-9_-]+)[ \t]*$/gm;
+/** `// include: name`, name a kernel file's (`index`, or one folder deep: `simd8/x`). */
+const INCLUDE = /^\/\/ include: ((?:[A-Za-z0-9_-]+\/)?[A-Za-z0-9_-]+)[ \t]*$/gm;
 
 /** The code of one kernel file with its includes, and where each appended file starts. */
 export interface IncludedSource {

@@ -59,8 +59,8 @@ export async function loadBrowserPlatform(opts: BrowserPlatformOptions): Promise
     const res = await doFetch(url);
     if (!res.ok) throw new Error(`could not fetch the kernel list ${url.href}: HTTP ${res.status} ${res.statusText} (serve a JSON array of the kernels/ file names there, or pass \`files\`)`);
     const list: unknown = await res.json();
-    if (!Array.isArray(list) || !list.every((n) => typeof n === 'string' && /^[A-Za-z0-9_-]+$/.test(n))) {
-      throw new Error(`${url.href} must be a JSON array of kernel file names without .wgsl, e.g. ["matmul", "conv2d"]`);
+    if (!Array.isArray(list) || !list.every((n) => typeof n === 'string' && /^(?:[A-Za-z0-9_-]+\/)?[A-Za-z0-9_-]+$/.test(n))) {
+      throw new Error(`${url.href} must be a JSON array of kernel file names without .wgsl, e.g. ["matmul", "simd8/matmul"]`);
     }
     files = list as string[];
   }

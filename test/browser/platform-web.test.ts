@@ -16,7 +16,8 @@ function fileFetch(opts: { missing?: string; list?: unknown } = {}): { fetch: ty
   const f = (async (input: string | URL | Request) => {
     const url = new URL(String(input instanceof Request ? input.url : input));
     urls.push(url.href);
-    const name = url.pathname.split('/').pop()!;
+    // the path below the base folder (/kernels/ or /k/): `matmul.wgsl`, `simd8/matmul.wgsl`
+    const name = url.pathname.split('/').slice(2).join('/');
     if (name === 'index.json') return new Response(JSON.stringify(opts.list ?? kernelNames()));
     if (name === opts.missing) return new Response('gone', { status: 404, statusText: 'Not Found' });
     return new Response(readFileSync(join(KERNELS, name), 'utf8'));
@@ -50,6 +51,8 @@ describe('browser platform', () => {
       const list = (await (await fetch(`${s.url}kernels/index.json`)).json()) as string[];
       expect(list).toEqual(kernelNames());
       expect(list).toContain('matmul');
+      expect(list).toContain('simd8/matmul');
+      expect(await (await fetch(`${s.url}kernels/simd8/matmul.wgsl`)).text()).toBe(readFileSync(join(KERNELS, 'simd8', 'matmul.wgsl'), 'utf8'));
       expect(await (await fetch(`${s.url}kernels/matmul.wgsl`)).text()).toBe(readFileSync(join(KERNELS, 'matmul.wgsl'), 'utf8'));
       expect((await fetch(`${s.url}kernels/..%2Fpackage.json`)).status).toBe(404);
     } finally {

@@ -4,6 +4,7 @@
  */
 import { describe, it, expect } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
+import { sep } from 'node:path';
 import { engine, t32, read } from '../helpers/gpu.ts';
 import { capsOf, CAPS_PRESETS, fitsWorkgroup, restrictCaps, subgroupRowsFit, describeCaps, isSoftwareInfo } from '../../src/engine/caps.ts';
 import { resolveIncludes, workgroupSize } from '../../src/engine/kernels.ts';
@@ -71,7 +72,7 @@ describe('plans respect caps', () => {
     const unknown: string[] = [];
     const big: string[] = [];
     let entries = 0;
-    for (const f of readdirSync(dir).filter((n) => n.endsWith('.wgsl'))) {
+    for (const f of readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((n) => n.split(sep).join('/')).filter((n) => n.endsWith('.wgsl'))) {
       const code = resolveIncludes(readFileSync(new URL(f, dir), 'utf8'), (n) => readFileSync(new URL(`${n}.wgsl`, dir), 'utf8')).code;
       for (const m of code.matchAll(/@compute[^\n]*\n?\s*(?:@[^\n]*\n\s*)*fn\s+(\w+)/g)) {
         entries++;

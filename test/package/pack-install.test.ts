@@ -16,7 +16,7 @@ import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, posix } from 'node:path';
+import { join, posix, sep } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readmeBlocks } from '../helpers/readme-blocks.ts';
 import { DAWN_LIMIT_WARNING } from '../../src/cli/dawn-stderr.ts';
@@ -120,8 +120,10 @@ describe('npm pack', () => {
       }
     }
     expect(missing).toEqual([]);
-    const kernels = readdirSync(join(ROOT, 'kernels')).filter((f) => f.endsWith('.wgsl'));
+    // kernels/*.wgsl and the software adapter's kernels/simd8/*.wgsl
+    const kernels = readdirSync(join(ROOT, 'kernels'), { recursive: true, encoding: 'utf8' }).map((f) => f.split(sep).join('/')).filter((f) => f.endsWith('.wgsl'));
     expect(kernels.length).toBeGreaterThan(0);
+    expect(kernels.some((f) => f.startsWith('simd8/'))).toBe(true);
     for (const k of kernels) expect(have, `dist/kernels/${k}`).toContain(`dist/kernels/${k}`);
     expect(have).toContain('dist/src/data/text-data/nltk-english-stop-words.json');
   });

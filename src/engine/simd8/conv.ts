@@ -3,7 +3,7 @@
  * with 8-lane subgroups (lavapipe): kernels/conv2d.wgsl's `simd_pack_u` / `simd_pack_t` gather
  * the GEMM operands of a pass straight from the NCHW tensors into simd8's layout (U rows in 64 KiB
  * uniform windows, T in a texture of 32-column panels), then `runSimd8` computes the product and
- * writes it NCHW (colSplit). Why the layout pays on lavapipe: kernels/matmul.wgsl, section simd8.
+ * writes it NCHW (colSplit). Why the layout pays on lavapipe: kernels/simd8/matmul.wgsl.
  *
  *   forward      rows C_out,  K (ci, ky, kx),  columns (n, oy, ox)  -> y, bias and activation fused
  *   input grad   rows C_in,   K (co, ty, tx),  columns (n, iy, ix)  -> dx

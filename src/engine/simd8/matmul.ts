@@ -1,6 +1,6 @@
 /**
  * Matmul's simd8 kernel: the product laid out for a software adapter that runs a workgroup of 8
- * invocations as one 8-lane CPU vector (lavapipe). kernels/matmul.wgsl's simd8 section says what
+ * invocations as one 8-lane CPU vector (lavapipe). kernels/simd8/matmul.wgsl says what
  * the layout is and why; this file plans it (`planSimd8`, a pure function) and records the
  * dispatches: pack U (the operand with fewer rows) into 64 KiB windows, pack T into a texture of
  * 32-column panels, then one simd8 dispatch per (batch entry, window of U rows, chunk of K).
@@ -114,12 +114,12 @@ export function matmulSimd8(out: Tensor, A: Simd8Operand, B: Simd8Operand, c: Si
   const tex = acquireTexture(dev, plan.kh, plan.layers);
   try {
     const pu = simd8Params(plan, U.t.offset, uSt, c.bshape, uBst, c.alpha);
-    const packU = kernel('matmul', 'simd8_pack_u', { defines: c.defines });
+    const packU = kernel('simd8/matmul', 'pack_u', { defines: c.defines });
     dispatch(packU, [packed.bufferFor(op), U.t.bufferFor(op)], pu, grid1d(packedThreads(plan), 64));
 
     const pt = simd8Params(plan, T.t.offset, tSt, c.bshape, tBst, c.alpha);
-    pt[0] = plan.cols; // simd8_src bounds the packed operand's "rows": T's columns here
-    const packT = kernel('matmul', 'simd8_pack_t', { defines: c.defines });
+    pt[0] = plan.cols; // src_at bounds the packed operand's "rows": T's columns here
+    const packT = kernel('simd8/matmul', 'pack_t', { defines: c.defines });
     dispatch(packT, [panelView(tex), T.t.bufferFor(op)], pt, [1, Math.ceil(plan.kh / (8 * PACK_T_ROWS)), plan.layers]);
 
     runSimd8(plan, packed, tex, out, { bias: c.bias, biasCode: c.biasCode, act: c.act, alpha: c.alpha, colSplit: 0, spare: T.t, defines: c.defines });
@@ -135,15 +135,15 @@ export function packedThreads(plan: Simd8Plan): number {
   return (plan.packedFloats - (WINDOW_FLOATS - plan.winRows * plan.kc)) / plan.kc;
 }
 
-/** Texels each simd8_pack_t thread writes down its texture column (PACK_ROWS in the kernel). */
+/** Texels each pack_t thread writes down its texture column (PACK_ROWS in the kernel). */
 export const PACK_T_ROWS = 16;
 
 /** The epilogue and output layout of `runSimd8`. */
 export interface Simd8Epilogue {
   bias: Tensor | null;
-  /** 0 none, 1 per column of C, 2 per row of C (matmul.wgsl's BIAS codes). */
+  /** 0 none, 1 per column of C, 2 per row of C (kernels/simd8/matmul.wgsl's BIAS codes). */
   biasCode: number;
-  /** matmul.wgsl's ACT codes, and leaky ReLU's slope. */
+  /** ACT: an activation code (ops/activation.ts), and leaky ReLU's slope. */
   act: number;
   alpha: number;
   /** 0: C is [rows, cols] per batch entry (or [cols, rows] when swapped). P > 0: the columns
@@ -158,7 +158,7 @@ export interface Simd8Epilogue {
 
 /**
  * The product pass of simd8 over operands already packed for `plan`: `packed` holds U's windows
- * (simd8_pack_u's layout) and `tex` T's panels (simd8_pack_t's). One dispatch per (batch entry,
+ * (pack_u's layout) and `tex` T's panels (pack_t's). One dispatch per (batch entry,
  * window, K chunk); later chunks add to `out`, the last applies the epilogue. Other op families
  * (convolutions) pack with their own gathers and share this pass.
  */
@@ -166,7 +166,7 @@ export function runSimd8(plan: Simd8Plan, packed: Tensor, tex: GPUTexture, out: 
   const op = 'matmul';
   // BIAS and ACT are overrides: as run-time values every output paid for all seven activations
   // (the epilogue was 43% of a K = 128 product); the layout (swap, col_split) stays run time
-  const main = kernel('matmul', 'simd8', { defines: e.defines, constants: { BIAS: e.biasCode, ACT: e.act } });
+  const main = kernel('simd8/matmul', 'product', { defines: e.defines, constants: { BIAS: e.biasCode, ACT: e.act } });
   const view = panelView(tex);
   const outBuf = out.bufferFor(op);
   const biasBuf = (e.bias ?? e.spare).bufferFor(op);
@@ -193,7 +193,7 @@ export function runSimd8(plan: Simd8Plan, packed: Tensor, tex: GPUTexture, out: 
   }
 }
 
-/** SimdParams (kernels/matmul.wgsl) for a packing pass (`offset`, `st` = the source's offset
+/** SimdParams (kernels/simd8/matmul.wgsl) for a packing pass (`offset`, `st` = the source's offset
  * and (row, k) strides, batch shape and strides) or the product (`offset` = C's). */
 export function simd8Params(plan: Simd8Plan, offset: number, st: readonly number[], bshape: readonly number[], bst: readonly number[], alpha: number): Uint32Array {
   const p = new Uint32Array(32);
