@@ -99,6 +99,11 @@ export class Device {
   private recorded = 0;
   private readonly dispatchesPerSubmit: number;
   private readonly uniformCpu = new Uint8Array(UNIFORM_ARENA_BYTES);
+  private readonly uniformU32 = new Uint32Array(this.uniformCpu.buffer);
+  private readonly uniformF32 = new Float32Array(this.uniformCpu.buffer);
+  /** The pipeline set in the open pass (null when none or no pass). */
+  private passPipeline: GPUComputePipeline | null = null;
+  private readonly maxWorkgroups: number;
   private uniformUsed = 0;
   private readonly uniformGpu: GPUBuffer;
   private readonly bindGroups: BindGroupCache;
@@ -128,6 +133,7 @@ export class Device {
     this.isSoftware = isSoftwareAdapter(adapter);
     this.features = new Set([...device.features].map(String));
     this.limits = device.limits;
+    this.maxWorkgroups = device.limits.maxComputeWorkgroupsPerDimension;
     this.capsFull = this.capsNow = capsOf({ info: adapter.info, features: this.features, limits: device.limits });
     this.uniformAlign = device.limits.minUniformBufferOffsetAlignment;
     this.subgroupSize = this.features.has('subgroups') ? (adapter.info.subgroupMinSize ?? 0) : 0;
@@ -211,8 +217,10 @@ export class Device {
     workgroups: readonly [number, number?, number?],
   ): void {
     this.assertUsable(kernel.label);
-    const [x, y = 1, z = 1] = workgroups;
-    const maxWg = this.limits.maxComputeWorkgroupsPerDimension;
+    const x = workgroups[0];
+    const y = workgroups[1] ?? 1;
+    const z = workgroups[2] ?? 1;
+    const maxWg = this.maxWorkgroups;
     if (x > maxWg || y > maxWg || z > maxWg) {
       throw new Error(
         `${kernel.label}: dispatch of ${x}x${y}x${z} workgroups exceeds the adapter's limit of ` +
@@ -220,16 +228,20 @@ export class Device {
       );
     }
     if (x === 0 || y === 0 || z === 0) return;
-    const entries: GPUBindGroupEntry[] = [];
-    let binding = 0;
+    let uOffset = 0;
+    let uSize = 0;
     if (kernel.hasParams) {
       if (!params) throw new Error(`${kernel.label}: kernel expects a parameter block`);
-      entries.push({ binding: binding++, resource: this.pushUniform(params) });
+      uSize = (params.byteLength + 15) & ~15;
+      uOffset = this.pushUniform(params, uSize);
     }
-    for (const b of buffers) entries.push({ binding: binding++, resource: isBuffer(b) ? { buffer: b } : b });
-    const bindGroup = this.bindGroups.get(kernel.label, kernel.layout, entries);
+    const bindGroup = this.bindGroups.forDispatch(kernel.label, kernel.layout, kernel.hasParams ? this.uniformGpu : null, uOffset, uSize, buffers);
     const pass = this.openPass();
-    pass.setPipeline(kernel.pipeline);
+    // a pass keeps its pipeline between dispatches: runs of one kernel (SIMD-8 products) set it once
+    if (kernel.pipeline !== this.passPipeline) {
+      pass.setPipeline(kernel.pipeline);
+      this.passPipeline = kernel.pipeline;
+    }
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
     this.pendingLabels.add(kernel.label);
@@ -426,18 +438,22 @@ export class Device {
     if (this.pass) {
       this.pass.end();
       this.pass = null;
+      this.passPipeline = null;
     }
   }
 
-  private pushUniform(params: ArrayBufferView): GPUBufferBinding {
-    const size = (params.byteLength + 15) & ~15;
+  /** Copies a parameter block of `size` bytes (16-byte multiple) into the arena; its offset. */
+  private pushUniform(params: ArrayBufferView, size: number): number {
     if (size > 65536) throw new Error(`parameter block of ${params.byteLength} bytes is too large`);
     if (this.uniformUsed + size > UNIFORM_ARENA_BYTES) this.flush();
     const offset = this.uniformUsed;
-    this.uniformCpu.set(new Uint8Array(params.buffer, params.byteOffset, params.byteLength), offset);
+    // the blocks are Uint32Array or Float32Array: copied through a view of the same type, no
+    // view object made per dispatch
+    if (params instanceof Uint32Array) this.uniformU32.set(params, offset >> 2);
+    else if (params instanceof Float32Array) this.uniformF32.set(params, offset >> 2);
+    else this.uniformCpu.set(new Uint8Array(params.buffer, params.byteOffset, params.byteLength), offset);
     this.uniformUsed = offset + Math.ceil(size / this.uniformAlign) * this.uniformAlign;
-    // After a flush the encoder is new, but a pass may be needed before the uniform is bound.
-    return { buffer: this.uniformGpu, offset, size };
+    return offset;
   }
 
   private async waitMapped(buf: GPUBuffer, bytes: number): Promise<void> {
@@ -461,10 +477,6 @@ export class Device {
       );
     });
   }
-}
-
-function isBuffer(r: GPUBuffer | GPUBindingResource): r is GPUBuffer {
-  return typeof (r as GPUBuffer).getMappedRange === 'function';
 }
 
 function errorKind(err: GPUError): string {
