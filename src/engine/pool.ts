@@ -28,11 +28,17 @@ export interface PoolStats {
   created: number;
 }
 
+/** A pooled buffer, its size class and its creation order (free lists are sorted by it, see
+ * `acquire`): one lookup per release instead of one per step of the sorted insertion. */
+interface Pooled {
+  buf: GPUBuffer;
+  size: number;
+  serial: number;
+}
+
 export class BufferPool {
-  private readonly free = new Map<number, GPUBuffer[]>();
-  private readonly sizes = new WeakMap<GPUBuffer, number>();
-  /** Creation order of each buffer: free lists are kept sorted by it (see `acquire`). */
-  private readonly serials = new WeakMap<GPUBuffer, number>();
+  private readonly free = new Map<number, Pooled[]>();
+  private readonly records = new WeakMap<GPUBuffer, Pooled>();
   private live = 0;
   private freeCount = 0;
   private bytes = 0;
@@ -59,7 +65,7 @@ export class BufferPool {
   acquire(bytes: number): GPUBuffer {
     const size = sizeClass(Math.max(4, bytes));
     const list = this.free.get(size);
-    let buf = list?.pop();
+    let buf = list?.pop()?.buf;
     if (buf) {
       this.freeCount--;
     } else {
@@ -77,8 +83,7 @@ export class BufferPool {
       void this.device.popErrorScope().then((err) => {
         if (err) this.onError(new GpuError(`out of GPU memory allocating ${size} bytes: ${err.message}`));
       });
-      this.sizes.set(buf, size);
-      this.serials.set(buf, this.created);
+      this.records.set(buf, { buf, size, serial: this.created });
       this.bytes += size;
       this.created++;
     }
@@ -89,20 +94,21 @@ export class BufferPool {
   /** Returns a buffer for reuse. Work already recorded that reads it stays valid: the stream
    * submits before any host write (see Device.upload), and kernels run in record order. */
   release(buf: GPUBuffer): void {
-    const size = this.sizes.get(buf);
-    if (size === undefined) throw new Error('BufferPool.release: buffer not from this pool');
-    let list = this.free.get(size);
-    if (!list) this.free.set(size, (list = []));
+    const rec = this.records.get(buf);
+    if (rec === undefined) throw new Error('BufferPool.release: buffer not from this pool');
+    let list = this.free.get(rec.size);
+    if (!list) this.free.set(rec.size, (list = []));
     // newest first, so pop() returns the oldest
-    const serial = this.serials.get(buf)!;
+    const serial = rec.serial;
     let lo = 0;
     let hi = list.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (this.serials.get(list[mid]!)! > serial) lo = mid + 1;
+      if (list[mid].serial > serial) lo = mid + 1;
       else hi = mid;
     }
-    list.splice(lo, 0, buf);
+    if (lo === list.length) list.push(rec);
+    else list.splice(lo, 0, rec);
     this.live--;
     this.freeCount++;
   }
@@ -112,9 +118,9 @@ export class BufferPool {
     if (this.freeCount === 0) return;
     this.flush(); // recorded work may still name a free buffer: submit before destroying it
     for (const [size, list] of this.free) {
-      for (const b of list) {
-        this.beforeDestroy(b);
-        b.destroy();
+      for (const { buf } of list) {
+        this.beforeDestroy(buf);
+        buf.destroy();
       }
       this.bytes -= size * list.length;
     }
