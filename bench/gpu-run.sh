@@ -13,6 +13,28 @@ OUT=${OUT:-/tmp/goe-out}
 mkdir -p "$OUT"
 log() { echo "== $(date +%T) $*" | tee -a "$OUT/summary.txt"; }
 
+# Issue 16's GPU rows instead: `bash bench/gpu-run.sh vit` (device tool: command
+# "bash .gpu/enter.sh bash bench/gpu-run.sh vit", timeout_s 590). ViT-B/16 forward (batch 1, 8) and
+# training step, ResNet-101 forward and training step, at --train-batch 64, beside PyTorch on the
+# same GPU (fp32, TF32 off; python3 there has CUDA torch), then BigGAN-deep-128 sampling (ours only:
+# the BigGAN peer runs on the CPU). Writes vit_resnet.json/.err, biggan.json/.err, summary.txt.
+if [ "${1:-}" = vit ]; then
+  { nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader; node --version; } > "$OUT/device.txt" 2>&1
+  log "device: $(head -1 "$OUT/device.txt")"
+  log "vit_resnet (ours and PyTorch cuda)"
+  timeout 360 node bench/vit_resnet.ts --json --cases=vit_fwd1,vit_fwd8,vit_train,resnet101_fwd1,resnet101_train --train-batch=64 --steps=3 \
+    --python=python3 --torch-device=cuda --torch-steps=3 --torch-warmup=1 --torch-cases=vit_fwd1,vit_fwd8,vit_train,resnet101_fwd1,resnet101_train \
+    > "$OUT/vit_resnet.json" 2> "$OUT/vit_resnet.err"
+  log "vit_resnet rc=$?"
+  grep -v '^Warning' "$OUT/vit_resnet.err" | tail -8 >> "$OUT/summary.txt"
+  log "biggan-deep-128 sampling (ours)"
+  timeout 150 node bench/biggan_deep_sample.ts --json --batches=1,8,32 --steps=2 --no-torch > "$OUT/biggan.json" 2> "$OUT/biggan.err"
+  log "biggan rc=$?"
+  grep -v '^Warning' "$OUT/biggan.err" | tail -5 >> "$OUT/summary.txt"
+  log "done"
+  exit 0
+fi
+
 { nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader; node --version; } > "$OUT/device.txt" 2>&1
 log "device: $(head -1 "$OUT/device.txt")"
 node bench/matmul.ts --list-shapes > "$OUT/shapes.json"

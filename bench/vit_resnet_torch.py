@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """PyTorch peer of bench/vit_resnet.ts: ViT-B/16 and ResNet-101 (torchvision 0.14's modules as
 scripts/fixtures/torch_vit_resnet.py writes them out; Debian has no torchvision) on the CPU with
-Debian's python3-torch 1.13 in float32, the same thread count. Reads one JSON object on stdin
-({case, batch, steps, warmup, threads}), runs `warmup` untimed runs, then `steps` timed runs, and
+Debian's python3-torch 1.13 in float32, the same thread count; or on the lent GPU ("device":
+"cuda", fp32 with TF32 off, every run ends in .item(), a synchronisation). Reads one JSON object on
+stdin ({case, batch, steps, warmup, threads, device}), runs `warmup` untimed runs, then `steps` timed runs, and
 prints {"ms": [...], "torch": version, "threads": n, "blas_gflops": g} as one JSON line, where g is
 the rate of one [197, 768] x [768, 3072] product (ViT-B/16's MLP at batch 1) through torch's BLAS.
 
 Cases: vit_fwd (eval, no grad), vit_train (cross-entropy, backward, plain SGD lr 0.001 as the
-paper's fine-tuning), resnet101_fwd (eval, no grad).
+paper's fine-tuning), resnet101_fwd (eval, no grad), resnet101_train (as vit_train).
 """
 import json
 import os
@@ -26,14 +27,19 @@ def main():
     cfg = json.loads(sys.stdin.read())
     torch.set_num_threads(int(cfg['threads']))
     torch.manual_seed(16)
+    dev = torch.device(cfg.get('device', 'cpu'))
+    if dev.type == 'cuda':
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
     B = int(cfg['batch'])
-    x = torch.rand(B, 3, 224, 224) * 2 - 1
-    y = torch.randint(0, 1000, (B,))
+    x = (torch.rand(B, 3, 224, 224) * 2 - 1).to(dev)
+    y = torch.randint(0, 1000, (B,)).to(dev)
     case = cfg['case']
     if case.startswith('vit'):
         m = vr.VisionTransformer(224, 16, 12, 12, 768, 3072)
     else:
         m = vr.ResNet(vr.Bottleneck, [3, 4, 23, 3])
+    m = m.to(dev)
     if case.endswith('_fwd'):
         m.eval()
 
@@ -52,9 +58,9 @@ def main():
             loss.item()
     for _ in range(int(cfg.get('warmup', 1))):
         run()
-    a, w = torch.randn(197, 768), torch.randn(3072, 768)
+    a, w = torch.randn(197, 768, device=dev), torch.randn(3072, 768, device=dev)
     t0 = time.perf_counter()
-    a @ w.t()
+    (a @ w.t()).sum().item()
     blas = 2 * 197 * 768 * 3072 / (time.perf_counter() - t0) / 1e9
     ms = []
     for _ in range(int(cfg['steps'])):
