@@ -37,10 +37,10 @@ afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-/** 3 fine-tuning batches (24 training images: one batch per epoch), 32 outliers per variant (two sampling chunks). */
+/** 2 fine-tuning batches (24 training images: one batch per epoch) in one micro-batch, 32 outliers per variant (two sampling chunks). */
 function run(variants = 'noise,generated'): string[] {
   return [
-    'imagenet', '--model', 'vit-tiny', '--generator-config', 'biggan-deep-tiny', '--variants', variants, '--limit', '32', '--steps', '3', '--micro-batch', '16', '--workers', '0',
+    'imagenet', '--model', 'vit-tiny', '--generator-config', 'biggan-deep-tiny', '--variants', variants, '--limit', '32', '--steps', '2', '--micro-batch', '128', '--workers', '0',
     ...treeArgs(tree),
   ];
 }
@@ -90,7 +90,7 @@ describe('goe experiment imagenet --resume', () => {
     const b2 = await goe([...run(), '--resume', '--out', cut]);
     expect(b2.code, b2.err).toBe(0);
     const log = readFileSync(join(cut, 'train.log'), 'utf8');
-    expect(log).toMatch(/\[oe-noise\] resumed from .*noise\/checkpoint\.safetensors: epoch 2\/3, batch 0\/1, step 1/);
+    expect(log).toMatch(/\[oe-noise\] resumed from .*noise\/checkpoint\.safetensors: epoch 2\/2, batch 0\/1, step 1/);
     expect(log).toMatch(/\[generated\] 16 of 32 images kept from the interrupted sampling/);
     expect(readFileSync(join(cut, 'results.md'), 'utf8')).not.toMatch(/PROVISIONAL/);
 
@@ -105,7 +105,7 @@ describe('goe experiment imagenet --resume', () => {
     expect(rb.variants.map((v) => [v.outliers, v.accuracy, v.rows])).toEqual(ra.variants.map((v) => [v.outliers, v.accuracy, v.rows]));
     const summary = (d: string) => (JSON.parse(readFileSync(join(d, 'results.json'), 'utf8')) as { variants: { training?: { losses: unknown[] } }[] }).variants.map((v) => v.training?.losses);
     const losses = summary(full);
-    expect(losses.every((l) => l !== undefined && l.length === 3)).toBe(true);
+    expect(losses.every((l) => l !== undefined && l.length === 2)).toBe(true);
     expect(summary(cut)).toEqual(losses);
     const pngs = readdirSync(join(full, 'outliers', 'generated')).sort();
     expect(pngs).toHaveLength(32);
