@@ -21,6 +21,8 @@ describe('goe experiment options', () => {
     expect(opts.ood).toEqual([{ name: 'mine', path: 'a/b-idx3-ubyte.gz' }, { name: 'faces', path: 'x=y.npz' }]);
     expect([opts.train, opts.test, opts.model, opts.full]).toEqual(['tr', 'te', 'wrn-16-2', true]);
     expect(opts.latent).toEqual({ sigma2: 2, scale: 'variance', mode: 'eval' });
+    const auto = parseExperimentArgs(['fmnist', '--sigma2', 'auto', '--select-criterion', 'msp-quantile']).opts;
+    expect([auto.auto, auto.latent, auto.selectCriterion]).toEqual(['sigma2', undefined, 'msp-quantile']);
     const plain = parseExperimentArgs(['fmnist']).opts;
     expect([plain.ood, plain.latent, plain.full]).toEqual([undefined, undefined, false]);
   });
@@ -36,6 +38,10 @@ describe('goe experiment options', () => {
       [['--sigma2', 'big'], /--sigma2 takes a finite number >= 0/],
       [['--latent-scale', 'var'], /--latent-scale takes std or variance/],
       [['--sample-mode', 'test'], /--sample-mode takes train or eval/],
+      [['--select-criterion', 'feature-band'], /--select-criterion applies to --sigma2 auto/],
+      [['--sigma2', 'auto', '--select-criterion', 'proxy-ood'], /proxy-ood needs a sweep/],
+      [['--sigma2', 'auto', '--select-criterion', 'all'], /--select-criterion takes feature-band or msp-quantile/],
+      [['--temperature', 'auto', '--select-criterion', 'feature-band'], /feature-band is for image experiments/],
     ];
     for (const [args, msg] of bad) expect(() => parseExperimentArgs(['fmnist', ...args]), args.join(' ')).toThrow(UsageError);
     for (const [args, msg] of bad) expect(() => parseExperimentArgs(['fmnist', ...args]), args.join(' ')).toThrow(msg);

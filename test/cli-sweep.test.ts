@@ -213,7 +213,9 @@ describe.skipIf(!haveFmnist)('goe sweep fmnist over sigma^2 (seven values includ
       '--pretrained', join(D('s1'), 'base', 'baseline', 'model.safetensors'), '--generator', join(D('s1'), 'base', 'generator', 'G.safetensors'), ...TINY,
     ]);
     expect(r.code, r.err).toBe(0);
-    const chosen = json(join(D('auto'), 'select', 'select.json')).criteria[0].chosen;
+    const sel = json(join(D('auto'), 'select', 'select.json')).criteria;
+    expect(sel.map((c: any) => c.criterion)).toEqual(['feature-band']); // images' default (defaultCriterion)
+    const chosen = sel[0].chosen;
     expect(r.out).toContain(`--sigma2 auto chose ${chosen}`);
     expect(json(join(D('auto'), 'outliers', 'generated.npz.json')).sigma2).toBe(chosen);
     expect(existsSync(join(D('auto'), 'results.json'))).toBe(true);

@@ -52,7 +52,7 @@ Options:
   --model wrn-D-K       the classifier: WideResNet depth D (6n + 4), widen factor K
   --sigma2 X            the BigGAN outliers' latent scale (the paper's sigma^2; default 50 on CIFAR
                         and fmnist, read as --latent-scale says); auto: chosen first without OOD
-                        data (goe select, criterion msp-quantile; evidence in OUT/select/)
+                        data (goe select with --select-criterion; evidence in OUT/select/)
   --latent-scale S      std (z ~ N(0, X^2 I): BigGAN-PyTorch's z_var, the reference; default) or
                         variance (z ~ N(0, X I): the paper's notation read literally)
   --sample-mode M       train (BatchNorm on each sampling batch, sample.py's default) or eval
@@ -62,6 +62,8 @@ Options:
   --lambda X            weight of the OE term (paper: 0.5)
   --temperature T       the LM outliers' sampling temperature (text; paper: 2); auto as --sigma2
   --select-samples N    samples per grid value when --sigma2 / --temperature is auto (default 512)
+  --select-criterion C  the criterion of auto: feature-band (images' default), msp-quantile (text's
+                        default) or proxy-ood needs a sweep (goe select --help)
   --eval-every-epoch    OOD metrics on the test sets after step 0 and every fine-tuning epoch:
                         results.json variants[].curve, convergence-AUROC/-FPR95TPR.svg/.png
   --eval-every N        also every N fine-tuning steps (implies --eval-every-epoch)
@@ -111,7 +113,7 @@ function positiveNumber(name: string, v: string | undefined): number | undefined
 }
 
 /** Experiment options as parsed; `auto`: --sigma2 auto / --temperature auto (select first). */
-export type ExperimentCliOptions = Omit<RunOptions, 'out'> & { out?: string; auto?: 'sigma2' | 'temperature'; selectSamples?: number };
+export type ExperimentCliOptions = Omit<RunOptions, 'out'> & { out?: string; auto?: 'sigma2' | 'temperature'; selectSamples?: number; selectCriterion?: 'feature-band' | 'msp-quantile' };
 
 export function parseExperimentArgs(args: string[]): { help: boolean; name?: string; opts: ExperimentCliOptions } {
   let parsed;
@@ -151,6 +153,7 @@ export function parseExperimentArgs(args: string[]): { help: boolean; name?: str
         'eval-every': { type: 'string' },
         'base-only': { type: 'boolean' },
         'select-samples': { type: 'string' },
+        'select-criterion': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -188,6 +191,7 @@ export function parseExperimentArgs(args: string[]): { help: boolean; name?: str
       latent: parseLatent(v.sigma2 === 'auto' ? undefined : v.sigma2, v['latent-scale'], v['sample-mode']),
       auto: v.sigma2 === 'auto' ? 'sigma2' : v.temperature === 'auto' ? 'temperature' : undefined,
       selectSamples: positiveInt('select-samples', v['select-samples']),
+      selectCriterion: parseSelectCriterion(v['select-criterion'], v.sigma2 === 'auto' ? 'sigma2' : v.temperature === 'auto' ? 'temperature' : undefined),
       seed: int('seed', v.seed),
       count: positiveInt('count', v.count),
       lambda: nonNegative('lambda', v.lambda),
@@ -197,6 +201,15 @@ export function parseExperimentArgs(args: string[]): { help: boolean; name?: str
       baseOnly: v['base-only'] === true,
     },
   };
+}
+
+/** --select-criterion: the criterion of --sigma2 auto / --temperature auto (goe select's without a sweep). */
+function parseSelectCriterion(v: string | undefined, auto: 'sigma2' | 'temperature' | undefined): 'feature-band' | 'msp-quantile' | undefined {
+  if (v === undefined) return undefined;
+  if (auto === undefined) throw new UsageError('--select-criterion applies to --sigma2 auto or --temperature auto');
+  if (v !== 'feature-band' && v !== 'msp-quantile') throw new UsageError(`--select-criterion takes feature-band or msp-quantile (proxy-ood needs a sweep: goe select --sweep), got "${v}"`);
+  if (v === 'feature-band' && auto !== 'sigma2') throw new UsageError('--select-criterion feature-band is for image experiments (WRN features); text: msp-quantile');
+  return v;
 }
 
 /** --sigma2, --latent-scale, --sample-mode: how the BigGAN outliers are sampled. */
@@ -301,8 +314,8 @@ export async function experimentMain(args: string[], io: CliIo): Promise<number>
   if (opts.auto !== undefined) {
     if (opts.resume) throw new UsageError(`--${opts.auto} auto starts a new run folder; --resume a finished selection's run with --${opts.auto} set to the chosen value`);
     const { experimentWithAutoParameter } = await import('./select.ts');
-    const { auto, selectSamples, ...rest } = opts;
-    return experimentWithAutoParameter(name, rest, auto, opts.out ?? defaultRunDir(name), io, selectSamples);
+    const { auto, selectSamples, selectCriterion, ...rest } = opts;
+    return experimentWithAutoParameter(name, rest, auto, opts.out ?? defaultRunDir(name), io, selectSamples, selectCriterion);
   }
   return (await runExperimentCli(name, opts, io)).code;
 }
