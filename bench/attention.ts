@@ -10,8 +10,8 @@
  *   node bench/attention.ts [--json] [--quick] [--wall] [--budget s] [--vit-batch=n] [--torch]
  *                           [--no-memory]
  *
- * Variants: 'fused' (tiled v2 forward: 16 query rows x 32-key tiles with register blocking),
- * 'fused-v1rows' (v1 forward: one thread per query row); both share the backward kernels.
+ * Variants: 'fused' (the tiled forward: 16 query rows x 32-key tiles with register blocking),
+ * 'fused-rows' (the rows forward: one thread per query row); both share the backward kernels.
  * Every row is validated first: the forward output on 48 sampled query rows against a float64
  * reference (fwdbwd rows validate their forward output; the gradients are covered by
  * test/engine/attention.test.ts). FLOPs: 4*B*H*Tq*Tk*D forward (both products, full square
@@ -118,7 +118,7 @@ function validator(p: AttnProblem, out: Float32Array): { maxRel: number; failure
 type AttnFn = (q: Tensor, k: Tensor, v: Tensor, p: AttnProblem, mask: Tensor | null) => Tensor;
 
 const fused: AttnFn = (q, k, v, p) => attention(q, k, v, { causal: p.causal });
-/** v1 forward (one thread per query row), same backward. */
+/** The rows forward (one thread per query row), same backward. */
 const fusedRows: AttnFn = (q, k, v, p) => attention(q, k, v, { causal: p.causal, forwardKernel: 'rows' });
 
 /** softmax(q k^T * scale + causal mask) v from our unfused ops (the peer). */
@@ -255,7 +255,7 @@ async function main(): Promise<void> {
   const log = flags.has('json') ? (s: string) => process.stderr.write(s + '\n') : (s: string) => process.stdout.write(s + '\n');
   h.header({ bench: 'attention', vitBatch });
   const ps = problems(vitBatch);
-  const vs = [variant('fused', fused, false), variant('fused-v1rows', fusedRows, false), variant('composed', composed, true)];
+  const vs = [variant('fused', fused, false), variant('fused-rows', fusedRows, false), variant('composed', composed, true)];
   for (const p of ps) await h.run(p, vs, validator);
   if (flags.has('torch')) {
     for (const r of torchRows(ps, budget)) {

@@ -15,18 +15,9 @@
 // workgroup memory; the weights are read as W_hh^T [H, 3H] so consecutive threads read
 // consecutive addresses, and each weight load is reused for the BB rows.
 
-struct Params {
-  B: u32,
-  H: u32,
-  T: u32,
-  t: u32,
-  first: u32,    // backward: this is step T-1, the incoming gradient is out's last row (dh_T)
-  parity: u32,   // backward: which half of the carry buffer holds dh_{t+1}
-  rows: u32,     // colsum
-  cols: u32,     // colsum
-};
-
-@group(0) @binding(0) var<uniform> p: Params;
+// The parameter block, the gate functions and the forward step's outputs (gru_fwd_finish):
+// kernels/gru-step.wgsl, shared with the software adapter's step (kernels/simd8/gru.wgsl).
+// include: gru-step
 
 override WG: u32 = 64;
 override HS: u32 = 128;   // hidden size
@@ -34,23 +25,9 @@ override BB: u32 = 4;     // batch rows per workgroup (<= 4)
 
 var<workgroup> sh: array<f32, BB * HS * 4u>;
 
-fn sigm(x: f32) -> f32 {
-  return 1.0 / (1.0 + exp(-clamp(x, -40.0, 40.0)));
-}
-
-fn tanh_c(x: f32) -> f32 {
-  return tanh(clamp(x, -15.0, 15.0));
-}
-
 // ------------------------------------------------------------------------------ forward step
 
-@group(0) @binding(1) var<storage, read_write> f_hs: array<f32>;
-@group(0) @binding(2) var<storage, read_write> f_gates: array<f32>;
-@group(0) @binding(3) var<storage, read_write> f_out: array<f32>;
-@group(0) @binding(4) var<storage, read> f_gi: array<f32>;
 @group(0) @binding(5) var<storage, read> f_whhT: array<f32>;
-@group(0) @binding(6) var<storage, read> f_bhh: array<f32>;
-@group(0) @binding(7) var<storage, read> f_len: array<u32>;
 
 @compute @workgroup_size(WG)
 fn gru_fwd_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lidv: vec3<u32>) {
@@ -89,109 +66,6 @@ fn gru_fwd_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     let b = b0 + bb;
     if (b >= B) { break; }
     gru_fwd_finish(b, k, sh[bb * H + k], vec3<f32>(ar[bb], az[bb], an[bb]) + vec3<f32>(bhr, bhz, bhn));
-  }
-}
-
-// The gate arithmetic of one output (batch row b, hidden unit k) at step p.t, given h_{t-1}
-// and gh = W_hh h + b_hh for the three gates: stores the gates (saved for the backward), the
-// output and h_t; returns h_t. Padded steps (t >= len[b]) carry the state and store zeros.
-fn gru_fwd_finish(b: u32, k: u32, hp: f32, gh: vec3<f32>) -> f32 {
-  let H = p.H;
-  let B = p.B;
-  let t = p.t;
-  let row = t * B + b;
-  var hn = hp;
-  if (t < f_len[b]) {
-    let g = row * 3u * H;
-    let r = sigm(f_gi[g + k] + gh.x);
-    let z = sigm(f_gi[g + H + k] + gh.y);
-    let n = tanh_c(f_gi[g + 2u * H + k] + r * gh.z);
-    hn = (1.0 - z) * n + z * hp;
-    f_gates[row * 4u * H + k] = r;
-    f_gates[row * 4u * H + H + k] = z;
-    f_gates[row * 4u * H + 2u * H + k] = n;
-    f_gates[row * 4u * H + 3u * H + k] = gh.z;
-    f_out[row * H + k] = hn;
-  } else {
-    for (var q = 0u; q < 4u; q++) { f_gates[row * 4u * H + q * H + k] = 0.0; }
-    f_out[row * H + k] = 0.0;
-  }
-  f_hs[(row + B) * H + k] = hn;
-  if (t + 1u == p.T) { f_out[(p.T * B + b) * H + k] = hn; }
-  return hn;
-}
-
-// ------------------------------------------------------------------ forward step, SIMD-8 layout
-// For lavapipe (a workgroup of 8 = one 8-lane CPU vector; see kernels/simd8/matmul.wgsl for what
-// its compiler does with loads): there a storage or workgroup-memory load inside a loop is
-// emitted lane by lane with a branch each, which made the step above ~3 ms at B32 H128. Here the
-// three gate blocks of W_hh ([H, H] each, 64 KiB at H = 128) and h_{t-1} are bound as uniform
-// buffers, read branch-free; a lane owns one hidden unit k and 16 batch rows, and the 16 rows of
-// h are gathered two per lane and shared with subgroupBroadcast. h_t goes to hs (history) and
-// to the other of two 64 KiB ping-pong buffers that the next step binds as its h_{t-1}.
-// The host runs it where simd8 applies (H % 8 == 0, H <= 128, 16-padded B x H <= 16384).
-
-@group(0) @binding(5) var<uniform> s_wr: array<vec4<f32>, 4096>;   // W_hr [k][c], c as vec4
-@group(0) @binding(8) var<uniform> s_wz: array<vec4<f32>, 4096>;
-@group(0) @binding(9) var<uniform> s_wn: array<vec4<f32>, 4096>;
-@group(0) @binding(10) var<uniform> s_hprev: array<vec4<f32>, 4096>; // h_{t-1} [b][c]
-@group(0) @binding(11) var<storage, read_write> s_hnext: array<f32>;
-
-var<workgroup> s_tile: array<f32, 384>; // [gate][16 rows][8 lanes]
-
-// Placeholder where the adapter has no subgroups: the host never runs this kernel there.
-fn sg_unavailable(v: vec4<f32>, lane: u32) -> vec4<f32> { return v; }
-
-@compute @workgroup_size(8)
-fn gru_fwd_step_simd8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
-  let H = p.H;
-  let B = p.B;
-  let t = p.t;
-  let H4 = H / 4u;
-  let k = wid.x * 8u + lane;
-  let b0 = wid.y * 16u;
-  var ar: array<f32, 16>;
-  var az: array<f32, 16>;
-  var an: array<f32, 16>;
-  for (var c4 = 0u; c4 < H4; c4++) {
-    let wr = s_wr[k * H4 + c4];
-    let wz = s_wz[k * H4 + c4];
-    let wn = s_wn[k * H4 + c4];
-    let h0 = s_hprev[(b0 + lane) * H4 + c4];
-    let h1 = s_hprev[(b0 + lane + 8u) * H4 + c4];
-    { let hv = {{SG_BCAST}}(h0, 0u); ar[0] += dot(wr, hv); az[0] += dot(wz, hv); an[0] += dot(wn, hv); }
-    { let hv = {{SG_BCAST}}(h0, 1u); ar[1] += dot(wr, hv); az[1] += dot(wz, hv); an[1] += dot(wn, hv); }
-    { let hv = {{SG_BCAST}}(h0, 2u); ar[2] += dot(wr, hv); az[2] += dot(wz, hv); an[2] += dot(wn, hv); }
-    { let hv = {{SG_BCAST}}(h0, 3u); ar[3] += dot(wr, hv); az[3] += dot(wz, hv); an[3] += dot(wn, hv); }
-    { let hv = {{SG_BCAST}}(h0, 4u); ar[4] += dot(wr, hv); az[4] += dot(wz, hv); an[4] += dot(wn, hv); }
-    { let hv = {{SG_BCAST}}(h0, 5u); ar[5] += dot(wr, hv); az[5] += dot(wz, hv); an[5] += dot(wn, hv); }
-    { let hv = {{SG_BCAST}}(h0, 6u); ar[6] += dot(wr, hv); az[6] += dot(wz, hv); an[6] += dot(wn, hv); }
-    { let hv = {{SG_BCAST}}(h0, 7u); ar[7] += dot(wr, hv); az[7] += dot(wz, hv); an[7] += dot(wn, hv); }
-    { let hv = {{SG_BCAST}}(h1, 0u); ar[8] += dot(wr, hv); az[8] += dot(wz, hv); an[8] += dot(wn, hv); }
-    { let hv = {{SG_BCAST}}(h1, 1u); ar[9] += dot(wr, hv); az[9] += dot(wz, hv); an[9] += dot(wn, hv); }
-    { let hv = {{SG_BCAST}}(h1, 2u); ar[10] += dot(wr, hv); az[10] += dot(wz, hv); an[10] += dot(wn, hv); }
-    { let hv = {{SG_BCAST}}(h1, 3u); ar[11] += dot(wr, hv); az[11] += dot(wz, hv); an[11] += dot(wn, hv); }
-    { let hv = {{SG_BCAST}}(h1, 4u); ar[12] += dot(wr, hv); az[12] += dot(wz, hv); an[12] += dot(wn, hv); }
-    { let hv = {{SG_BCAST}}(h1, 5u); ar[13] += dot(wr, hv); az[13] += dot(wz, hv); an[13] += dot(wn, hv); }
-    { let hv = {{SG_BCAST}}(h1, 6u); ar[14] += dot(wr, hv); az[14] += dot(wz, hv); an[14] += dot(wn, hv); }
-    { let hv = {{SG_BCAST}}(h1, 7u); ar[15] += dot(wr, hv); az[15] += dot(wz, hv); an[15] += dot(wn, hv); }
-  }
-  // Gate arithmetic in a loop the compiler keeps a loop (trip count p.rows = 16 at run time):
-  // unrolled for 16 rows it would be most of the kernel's machine code.
-  for (var r = 0u; r < 16u; r++) {
-    s_tile[r * 8u + lane] = ar[r];
-    s_tile[(16u + r) * 8u + lane] = az[r];
-    s_tile[(32u + r) * 8u + lane] = an[r];
-  }
-  workgroupBarrier();
-  let bhr = f_bhh[k];
-  let bhz = f_bhh[H + k];
-  let bhn = f_bhh[2u * H + k];
-  for (var r = 0u; r < p.rows; r++) {
-    let b = b0 + r;
-    if (b >= B) { break; }
-    let gh = vec3<f32>(s_tile[r * 8u + lane], s_tile[(16u + r) * 8u + lane], s_tile[(32u + r) * 8u + lane]);
-    s_hnext[b * H + k] = gru_fwd_finish(b, k, f_hs[(t * B + b) * H + k], gh + vec3<f32>(bhr, bhz, bhn));
   }
 }
 

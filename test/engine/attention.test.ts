@@ -166,7 +166,7 @@ describe('attention backward', () => {
     await checkBackward({ B: 1, H: 3, Tq: 33, Tk: 18, D: 64 }, 47, 'D=64 plain');
   });
 
-  it('v1 row kernels (forward and backward) agree with the reference, D = 19 and D = 100', async () => {
+  it('row kernels (forward and backward) agree with the reference, D = 19 and D = 100', async () => {
     const all: Cfg = { B: 2, H: 1, Tq: 70, Tk: 70, D: 19, causal: true, mask: mixedMask(2, 70, 41, 1), dropout: 0.2, seed: 7 };
     await checkBackward(all, 42, 'rows', { forwardKernel: 'rows', backwardKernel: 'rows' });
     await checkBackward({ B: 1, H: 2, Tq: 21, Tk: 18, D: 100, mask: mixedMask(1, 18, 43), dropout: 0.1, seed: 9 }, 44, 'D=100 rows', { backwardKernel: 'rows' });

@@ -28,12 +28,12 @@ export interface AttentionOptions {
   seed?: number;
   /** Score scale; default 1/sqrt(D). */
   scale?: number;
-  /** Forward kernel: 'tiled' (v2, default: 16 query rows x 32-key tiles, register blocking) or
-   * 'rows' (v1: one thread per query row). Both give the same results; benches compare them. */
+  /** Forward kernel: 'tiled' (default: 16 query rows x 32-key tiles, register blocking) or
+   * 'rows' (one thread per query row). Both give the same results; benches compare them. */
   forwardKernel?: 'tiled' | 'rows';
   /** Backward kernels: 'auto' (default: tiled for D <= 64 or sequences of 64+, rows for short
    * sequences with D > 64, where one 64-thread row workgroup per head measured as fast), 'tiled'
-   * (any D <= 128) or 'rows' (v1: one thread per row). */
+   * (any D <= 128) or 'rows' (one thread per row). */
   backwardKernel?: 'auto' | 'tiled' | 'rows';
 }
 
@@ -137,7 +137,7 @@ function windowAt(w: Windows, bh: number): GPUBufferBinding {
 
 /** One SIMD-8 kernel per (batch, head): `p.bh` picks it, the windows bind its rows. */
 function dispatchPerHead(entry: string, D: number, params: Uint32Array, rows: number, B: number, H: number, bindings: (bh: number) => (GPUBuffer | GPUBindingResource)[]): void {
-  const k = kernel('attention', entry, { defines: subgroupDefines(), constants: { DH: D } });
+  const k = kernel('simd8/attention', entry, { defines: subgroupDefines(), constants: { DH: D } });
   for (let bh = 0; bh < B * H; bh++) {
     const pm = new Uint32Array(params);
     pm[11] = bh;

@@ -115,7 +115,7 @@ export function gruRecurrence(gi: Tensor, h0: Tensor, wHh: Tensor, bHh: Tensor, 
     const pingpong = [empty([WINDOW_FLOATS]), empty([WINDOW_FLOATS])];
     copyThrough(pingpong[0].view([B, H], [H, 1], 0), h0, true, false);
     const win = (t: Tensor, floats: number) => ({ buffer: t.bufferFor(op), offset: (t.offset + floats) * 4, size: WINDOW_FLOATS * 4 });
-    const step = kernel('gru', 'gru_fwd_step_simd8', { defines: subgroupDefines() });
+    const step = kernel('simd8/gru', 'gru_fwd_step_simd8', { defines: subgroupDefines() });
     const fixed = [hs.bufferFor(op), gates.bufferFor(op), out.bufferFor(op), gic.bufferFor(op), win(w, 0), bc.bufferFor(op), lengths.bufferFor(op), win(w, H * H), win(w, 2 * H * H)];
     for (let t = 0; t < T; t++) {
       const [prev, next] = [pingpong[t % 2], pingpong[(t + 1) % 2]];
