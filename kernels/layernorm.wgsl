@@ -23,36 +23,8 @@ struct Params {
 
 override WG: u32 = 128;
 
-var<workgroup> red: array<f32, WG>;
-var<workgroup> red2: array<f32, WG>;
-
-fn wg_sum(v: f32, lid: u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s / 2u) {
-    if (lid < s) { red[lid] = red[lid] + red[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
-
-fn wg_sum2(u: f32, v: f32, lid: u32) -> vec2<f32> {
-  red[lid] = u;
-  red2[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s / 2u) {
-    if (lid < s) {
-      red[lid] = red[lid] + red[lid + s];
-      red2[lid] = red2[lid] + red2[lid + s];
-    }
-    workgroupBarrier();
-  }
-  let r = vec2<f32>(red[0], red2[0]);
-  workgroupBarrier();
-  return r;
-}
+// wg_sum, wg_sum2: sums over the workgroup.
+// include: workgroup-sum
 
 // ------------------------------------------------------------------------------- forward
 
@@ -119,7 +91,7 @@ fn ln_bwd_dx(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     s1 += g;
     s2 += g * xh;
   }
-  let sums = wg_sum2(s1, s2, lid) / f32(C);
+  let sums = wg_sum2(vec2<f32>(s1, s2), lid) / f32(C);
   for (var c = lid; c < C; c += WG) {
     var g = d_dy[base + c];
     if (p.affine != 0u) { g = g * d_w[c]; }

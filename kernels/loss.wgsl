@@ -1,8 +1,8 @@
 // Fused losses over logits x [rows, cols] (row-major from off_x).
 //
-// Cross-entropy (one workgroup per row): an online (max m, sum s of exp(x - m)) fold as in
-// softmax.wgsl gives lse = m + log s with every exponent <= 0, so no logit scale overflows; the
-// same sweep sums x (label smoothing, the uniform target) and, for soft targets, q and q * x.
+// Cross-entropy (one workgroup per row): an online (max m, sum s of exp(x - m)) fold
+// (kernels/online-softmax.wgsl) gives lse = m + log s with every exponent <= 0, so no logit
+// scale overflows; the same sweep sums x (label smoothing, the uniform target) and, for soft targets, q and q * x.
 //   hard target t, smoothing e: loss = (1 - e) (lse - x_t) + e (lse - mean_c x_c)
 //   soft q, q' = (1 - e) q + e / C: loss = lse * sum q' - sum q' x
 //   uniform target (MODE 2):        loss = lse - mean_c x_c
@@ -32,49 +32,21 @@ override WG: u32 = 256;
 // 0 hard targets, 2 uniform target (targets not read)
 override MODE: u32 = 0;
 
-fn exp_neg(d: f32) -> f32 {
-  return select(exp(d), 0.0, d < -88.0);
-}
+// The online-softmax state, its merge and workgroup tree; workgroup sums.
+// include: online-softmax
+// include: workgroup-sum
 
-const NEG_BIG: f32 = -3.402823466e38;
-
-var<workgroup> wm: array<f32, WG>;
-var<workgroup> ws: array<f32, WG>;
-var<workgroup> wx: array<f32, WG>;
-var<workgroup> wq: array<f32, WG>;
-var<workgroup> wqx: array<f32, WG>;
-
-// Folds the row's (m, s, sum x) into wm[0], ws[0], wx[0]; with soft targets also sum q and
-// sum q x into wq[0], wqx[0] (q read from `qv` when SOFT).
-fn fold_row(lid: u32, base: u32) {
-  var m = NEG_BIG;
-  var s = 0.0;
+// The row's log-sum-exp and sum of x, in every invocation of the workgroup.
+fn fold_row(lid: u32, base: u32) -> vec2<f32> {
+  var st = vec2<f32>(NEG_BIG, 0.0);
   var sx = 0.0;
   for (var k = lid; k < p.cols; k += WG) {
     let v = ce_x[p.off_x + base + k];
-    if (v > m) {
-      s = s * exp_neg(m - v) + 1.0;
-      m = v;
-    } else {
-      s += exp_neg(v - m);
-    }
+    st = softmax_push(st, v);
     sx += v;
   }
-  wm[lid] = m;
-  ws[lid] = s;
-  wx[lid] = sx;
-  workgroupBarrier();
-  for (var st = WG / 2u; st > 0u; st = st / 2u) {
-    if (lid < st) {
-      let m1 = wm[lid];
-      let m2 = wm[lid + st];
-      let mm = max(m1, m2);
-      ws[lid] = ws[lid] * exp_neg(m1 - mm) + ws[lid + st] * exp_neg(m2 - mm);
-      wm[lid] = mm;
-      wx[lid] += wx[lid + st];
-    }
-    workgroupBarrier();
-  }
+  let row_st = wg_softmax(st, lid);
+  return vec2<f32>(row_st.x + log(row_st.y), wg_sum(sx, lid));
 }
 
 // ------------------------------------------------------------------ hard targets / uniform
@@ -101,10 +73,10 @@ fn ce_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
   if (row >= p.rows) { return; }   // uniform per workgroup
   let lid = lid3.x;
   let base = row * p.cols;
-  fold_row(lid, base);
+  let folded = fold_row(lid, base);
   if (lid != 0u) { return; }
-  let lse = wm[0] + log(ws[0]);
-  let mean_x = wx[0] / f32(p.cols);
+  let lse = folded.x;
+  let mean_x = folded.y / f32(p.cols);
   let e = bitcast<f32>(p.smooth_bits);
   var loss = 0.0;
   var w = 0.0;
@@ -166,50 +138,23 @@ fn ce_soft_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   if (row >= p.rows) { return; }
   let lid = lid3.x;
   let base = row * p.cols;
-  var m = NEG_BIG;
-  var s = 0.0;
-  var sx = 0.0;
-  var sq = 0.0;
-  var sqx = 0.0;
+  var st = vec2<f32>(NEG_BIG, 0.0);
+  var sums = vec4<f32>(0.0);   // x, q, q x
   for (var k = lid; k < p.cols; k += WG) {
     let v = cs_x[p.off_x + base + k];
     let q = cs_q[p.off_q + base + k];
-    if (v > m) {
-      s = s * exp_neg(m - v) + 1.0;
-      m = v;
-    } else {
-      s += exp_neg(v - m);
-    }
-    sx += v;
-    sq += q;
-    sqx += q * v;
+    st = softmax_push(st, v);
+    sums += vec4<f32>(v, q, q * v, 0.0);
   }
-  wm[lid] = m;
-  ws[lid] = s;
-  wx[lid] = sx;
-  wq[lid] = sq;
-  wqx[lid] = sqx;
-  workgroupBarrier();
-  for (var st = WG / 2u; st > 0u; st = st / 2u) {
-    if (lid < st) {
-      let m1 = wm[lid];
-      let m2 = wm[lid + st];
-      let mm = max(m1, m2);
-      ws[lid] = ws[lid] * exp_neg(m1 - mm) + ws[lid + st] * exp_neg(m2 - mm);
-      wm[lid] = mm;
-      wx[lid] += wx[lid + st];
-      wq[lid] += wq[lid + st];
-      wqx[lid] += wqx[lid + st];
-    }
-    workgroupBarrier();
-  }
+  let row_st = wg_softmax(st, lid);
+  let row_sums = wg_sum4(sums, lid);
   if (lid != 0u) { return; }
   let e = bitcast<f32>(p.smooth_bits);
-  let lse = wm[0] + log(ws[0]);
+  let lse = row_st.x + log(row_st.y);
   let n = f32(p.cols);
   // q' = (1 - e) q + e / C: sum q' = (1 - e) sum q + e, sum q' x = (1 - e) sum q x + e mean x
-  let sum_q = (1.0 - e) * wq[0] + e;
-  let sum_qx = (1.0 - e) * wqx[0] + e * wx[0] / n;
+  let sum_q = (1.0 - e) * row_sums.y + e;
+  let sum_qx = (1.0 - e) * row_sums.z + e * row_sums.x / n;
   cs_loss[row] = lse * sum_q - sum_qx;
   cs_lse[row] = lse;
   cs_sumq[row] = sum_q;

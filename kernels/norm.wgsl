@@ -34,33 +34,9 @@ override AFFINE: u32 = 1u;        // 0 none, 1 per channel [C], 2 per sample [N,
 override TRAIN: bool = true;       // batch statistics (true) or the running estimates (false)
 override UPDATE_RUNNING: bool = true;
 
-var<workgroup> red: array<f32, WG>;
-var<workgroup> red4: array<vec4<f32>, WG>;
+// wg_sum, wg_sum4: sums over the workgroup.
+// include: workgroup-sum
 var<workgroup> shared_stats: vec2<f32>;
-
-fn sum_wg(v: f32, li: u32) -> f32 {
-  red[li] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s / 2u) {
-    if (li < s) { red[li] += red[li + s]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
-
-fn sum_wg4(v: vec4<f32>, li: u32) -> vec4<f32> {
-  red4[li] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s / 2u) {
-    if (li < s) { red4[li] += red4[li + s]; }
-    workgroupBarrier();
-  }
-  let r = red4[0];
-  workgroupBarrier();
-  return r;
-}
 
 // Element `i` of channel `ch` (i runs over batch and space).
 fn at(ch: u32, i: u32) -> u32 {
@@ -90,13 +66,13 @@ fn bn_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
   if (TRAIN) {
     var s = 0.0;
     for (var i = li; i < cnt; i += WG) { s += f_x[xo + at(ch, i)]; }
-    let mean = sum_wg(s, li) / f32(cnt);
+    let mean = wg_sum(s, li) / f32(cnt);
     var q = 0.0;
     for (var i = li; i < cnt; i += WG) {
       let d = f_x[xo + at(ch, i)] - mean;
       q += d * d;
     }
-    let v = sum_wg(q, li) / f32(cnt);
+    let v = wg_sum(q, li) / f32(cnt);
     if (li == 0u) {
       shared_stats = vec2<f32>(mean, inverseSqrt(v + p.eps));
       f_stats[ch] = mean;
@@ -154,7 +130,7 @@ fn bn_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     if (AFFINE != 0u) { gh = gv * b_gamma[affine_index(ch, i)]; }
     acc += vec4<f32>(gh, gh * xh, gv * xh, gv);
   }
-  let s = sum_wg4(acc, li);
+  let s = wg_sum4(acc, li);
   if (li == 0u) {
     b_dgb[ch] = s.z;
     b_dgb[p.c + ch] = s.w;
@@ -196,7 +172,7 @@ fn bn_affine_grad_ns(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
       acc += vec4<f32>(gv * xh, gv, 0.0, 0.0);
     }
   }
-  let r = sum_wg4(acc, li);
+  let r = wg_sum4(acc, li);
   if (valid && li == 0u) {
     a_out[nc] = r.x;
     a_out[p.n * p.c + nc] = r.y;

@@ -50,8 +50,6 @@ override WG: u32 = 256;
 override NESTEROV: bool = false;
 override DECOUPLED: bool = false;   // AdamW: weight decay applied to the parameter, not the grad
 
-var<workgroup> acc: array<f32, WG>;
-
 fn row_of(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return wid.x + wid.y * nwg.x;
 }
@@ -135,15 +133,8 @@ fn adam_amsgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 
 // ------------------------------------------------------------------ clipping by global norm
 
-fn tree_sum(lid: u32, v: f32) -> f32 {
-  acc[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s / 2u) {
-    if (lid < s) { acc[lid] = acc[lid] + acc[lid + s]; }
-    workgroupBarrier();
-  }
-  return acc[0];
-}
+// wg_sum: sums over the workgroup.
+// include: workgroup-sum
 
 // partials[part_base + row] = sum of g^2 over the row's block (grad offset in .y, length in .w).
 @compute @workgroup_size(WG)
@@ -157,7 +148,7 @@ fn sumsq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
     let g = grad[r.y + k];
     s = s + g * g;
   }
-  let total = tree_sum(lid.x, s);
+  let total = wg_sum(s, lid.x);
   if (lid.x == 0u) { partials[p.part_base + row] = total; }
 }
 
@@ -167,7 +158,7 @@ fn sumsq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
 fn clip_finish(@builtin(local_invocation_id) lid: vec3<u32>) {
   var s = 0.0;
   for (var k = lid.x; k < p.n_partials; k += WG) { s = s + partials_in[k]; }
-  let total = tree_sum(lid.x, s);
+  let total = wg_sum(s, lid.x);
   if (lid.x == 0u) {
     let norm = sqrt(total);
     info[0] = norm;

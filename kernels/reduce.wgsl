@@ -64,11 +64,8 @@ fn combine(u: f32, v: f32) -> f32 {
   }
 }
 
-// exp of a non-positive argument; flushes what underflows anyway (some drivers misbehave on
-// huge negative arguments, e.g. -inf - finite).
-fn exp_neg(d: f32) -> f32 {
-  return select(exp(d), 0.0, d < -88.0);
-}
+// exp_neg (OP 4's exp of a non-positive argument): kernels/online-softmax.wgsl.
+// include: online-softmax
 
 fn load(i: u32, row: u32) -> f32 {
   let v = x[i];

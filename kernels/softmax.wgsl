@@ -28,14 +28,9 @@ struct Params {
 override WG: u32 = 256;
 override LOG: u32 = 0;
 
-const NEG_BIG: f32 = -3.402823466e38;
-
-var<workgroup> wm: array<f32, WG>;
-var<workgroup> ws: array<f32, WG>;
-
-fn exp_neg(d: f32) -> f32 {
-  return select(exp(d), 0.0, d < -88.0);
-}
+// The online-softmax state, its merge and workgroup tree; the workgroup sum of the backward.
+// include: online-softmax
+// include: workgroup-sum
 
 fn row_of(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return wid.x + wid.y * nwg.x;
@@ -48,32 +43,11 @@ fn softmax_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   if (row >= p.rows) { return; }   // uniform per workgroup
   let lid = lid3.x;
   let base = row * p.cols;
-  var m = NEG_BIG;
-  var s = 0.0;
-  for (var k = lid; k < p.cols; k += WG) {
-    let v = x[p.off_x + base + k];
-    if (v > m) {
-      s = s * exp_neg(m - v) + 1.0;
-      m = v;
-    } else {
-      s += exp_neg(v - m);
-    }
-  }
-  wm[lid] = m;
-  ws[lid] = s;
-  workgroupBarrier();
-  for (var st = WG / 2u; st > 0u; st = st / 2u) {
-    if (lid < st) {
-      let m1 = wm[lid];
-      let m2 = wm[lid + st];
-      let mm = max(m1, m2);
-      ws[lid] = ws[lid] * exp_neg(m1 - mm) + ws[lid + st] * exp_neg(m2 - mm);
-      wm[lid] = mm;
-    }
-    workgroupBarrier();
-  }
-  let mx = wm[0];
-  let sum = ws[0];
+  var st = vec2<f32>(NEG_BIG, 0.0);
+  for (var k = lid; k < p.cols; k += WG) { st = softmax_push(st, x[p.off_x + base + k]); }
+  let row_st = wg_softmax(st, lid);
+  let mx = row_st.x;
+  let sum = row_st.y;
   let logsum = log(sum);
   let inv = 1.0 / sum;
   for (var k = lid; k < p.cols; k += WG) {
@@ -98,13 +72,7 @@ fn softmax_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     let gv = g[p.off_g + base + k];
     if (LOG == 1u) { acc += gv; } else { acc += gv * x[p.off_x + base + k]; }
   }
-  ws[lid] = acc;
-  workgroupBarrier();
-  for (var st = WG / 2u; st > 0u; st = st / 2u) {
-    if (lid < st) { ws[lid] += ws[lid + st]; }
-    workgroupBarrier();
-  }
-  let dot = ws[0];
+  let dot = wg_sum(acc, lid);
   for (var k = lid; k < p.cols; k += WG) {
     let y = x[p.off_x + base + k];
     let gv = g[p.off_g + base + k];

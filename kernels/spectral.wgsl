@@ -18,19 +18,8 @@ struct Params {
 override WG: u32 = 256u;
 override DO_POWER: bool = true;
 
-var<workgroup> red: array<f32, WG>;
-
-fn sum_wg(v: f32, li: u32) -> f32 {
-  red[li] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s / 2u) {
-    if (li < s) { red[li] += red[li + s]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
+// wg_sum: sums over the workgroup.
+// include: workgroup-sum
 
 @group(0) @binding(1) var<storage, read_write> pi_u: array<f32>;
 @group(0) @binding(2) var<storage, read_write> pi_v: array<f32>;
@@ -48,7 +37,7 @@ fn power_iter(@builtin(local_invocation_index) li: u32) {
       pi_v[j] = s;
       q += s * s;
     }
-    let nv = max(sqrt(sum_wg(q, li)), p.eps);
+    let nv = max(sqrt(wg_sum(q, li)), p.eps);
     for (var j = li; j < p.k; j += WG) { pi_v[j] = pi_v[j] / nv; }
     storageBarrier();
     workgroupBarrier();
@@ -60,7 +49,7 @@ fn power_iter(@builtin(local_invocation_index) li: u32) {
       pi_u[i] = s;
       q += s * s;
     }
-    let nu = max(sqrt(sum_wg(q, li)), p.eps);
+    let nu = max(sqrt(wg_sum(q, li)), p.eps);
     for (var i = li; i < p.h; i += WG) { pi_u[i] = pi_u[i] / nu; }
     storageBarrier();
     workgroupBarrier();
@@ -72,7 +61,7 @@ fn power_iter(@builtin(local_invocation_index) li: u32) {
     for (var j = 0u; j < p.k; j++) { s += pi_w[i * p.k + j] * pi_v[j]; }
     t += pi_u[i] * s;
   }
-  let sigma = sum_wg(t, li);
+  let sigma = wg_sum(t, li);
   if (li == 0u) { pi_sigma[0] = sigma; }
 }
 
@@ -97,7 +86,7 @@ fn sn_scale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
 fn sn_dot(@builtin(local_invocation_index) li: u32) {
   var s = 0.0;
   for (var i = li; i < p.n; i += WG) { s += d_g[i] * d_wsn[i]; }
-  let c = sum_wg(s, li);
+  let c = wg_sum(s, li);
   if (li == 0u) { d_c[0] = c; }
 }
 
