@@ -2,7 +2,8 @@
 //
 // Cross-entropy (one workgroup per row): an online (max m, sum s of exp(x - m)) fold
 // (kernels/online-softmax.wgsl) gives lse = m + log s with every exponent <= 0, so no logit
-// scale overflows; the same sweep sums x (label smoothing, the uniform target) and, for soft targets, q and q * x.
+// scale overflows; the same sweep sums x (label smoothing, the uniform target) and, for soft
+// targets, q and q * x.
 //   hard target t, smoothing e: loss = (1 - e) (lse - x_t) + e (lse - mean_c x_c)
 //   soft q, q' = (1 - e) q + e / C: loss = lse * sum q' - sum q' x
 //   uniform target (MODE 2):        loss = lse - mean_c x_c

@@ -6,7 +6,7 @@
 import { describe, it, expect } from 'vitest';
 import { engine, t32 } from '../helpers/gpu.ts';
 import {
-  matmulRaw, conv2dForwardRaw, relu, leakyRelu, tanh, sigmoid, gelu, noGrad, type Tensor, type Activation, type MatmulKind, type ConvVariant,
+  matmul, matmulRaw, conv2dForwardRaw, relu, leakyRelu, tanh, sigmoid, gelu, noGrad, type Tensor, type Activation, type MatmulKind, type ConvVariant,
 } from '../../src/engine/index.ts';
 import { ACTIVATION_CODES } from '../../src/engine/ops/activation.ts';
 import { randArray } from '../helpers/reference.ts';
@@ -89,6 +89,28 @@ describe('fused epilogues equal the unary op bit for bit', () => {
         return [matmulRaw(A, B, { variant: 'reg4x4', splits: 3, activation: name }), ref];
       }, `split-K ${name}`);
     }
+  });
+
+  it('matmul under autograd (the product without activation, then the activation pass) gives the same bits', { timeout: 300_000 }, async () => {
+    const A = t32(spread(20 * 36, 12), [20, 36], true);
+    const B = t32(spread(36 * 44, 13), [36, 44]);
+    const bias = t32(spread(44, 14).map((v) => v * 50), [44]);
+    for (const [name, unary] of Object.entries(UNARY) as [Exclude<Activation, 'none'>, (x: Tensor, s: number) => Tensor][]) {
+      const y = matmul(A, B, { bias, activation: name, negativeSlope: 0.2 });
+      expect(y.requiresGrad, 'recorded for autograd').toBe(true);
+      const ref = noGrad(() => {
+        const z = matmul(A, B, { bias });
+        const r = unary(z, 0.2);
+        z.dispose();
+        return r;
+      });
+      const [a, b] = [await bits(y), await bits(ref)];
+      y.dispose();
+      ref.dispose();
+      const bad = a.findIndex((v, i) => v !== b[i]);
+      expect(bad, `activation pass ${name}: element ${bad}`).toBe(-1);
+    }
+    for (const t of [A, B, bias]) t.dispose();
   });
 
   it('conv2d: GEMM, direct and SIMD-8 kernels with relu, leaky relu and tanh', { timeout: 300_000 }, async () => {
