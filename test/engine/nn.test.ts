@@ -11,6 +11,7 @@ import {
   calculateFanInAndFanOut, calculateGain, kaimingNormal_, kaimingUniform_, xavierUniform_, normal_, zeros_, ones_, constant_, manualSeed,
   runtime, memoryStats, tensor, noGrad,
 } from '../../src/engine/index.ts';
+import { BatchNorm2d } from '../../src/engine/nn/norm.ts';
 
 beforeAll(async () => {
   await engine();
@@ -211,6 +212,29 @@ describe('Module', () => {
 });
 
 describe('layers', () => {
+  it('BatchNorm2d counts training batches in place; a loaded count goes on from its value, a counter set from outside is replaced, not written', async () => {
+    const bn = new BatchNorm2d(3);
+    const x = t32(randArray(2 * 3 * 2 * 2, 21), [2, 3, 2, 2]);
+    const own = bn.getBuffer('num_batches_tracked')!;
+    for (let i = 0; i < 3; i++) bn.forward(x).dispose();
+    expect(bn.getBuffer('num_batches_tracked')).toBe(own);
+    expect(Array.from(await own.data())).toEqual([3]);
+    bn.loadStateDict({ num_batches_tracked: { shape: [], data: Int32Array.from([10]) } }, false);
+    bn.forward(x).dispose();
+    expect(Array.from(await bn.getBuffer('num_batches_tracked')!.data())).toEqual([11]);
+    bn.eval();
+    bn.forward(x).dispose();
+    expect(Array.from(await bn.getBuffer('num_batches_tracked')!.data())).toEqual([11]);
+    bn.train();
+    const outside = tensor(Int32Array.from([40]), [], 'i32');
+    bn.setBuffer('num_batches_tracked', outside);
+    bn.forward(x).dispose();
+    bn.forward(x).dispose();
+    expect(outside.disposed).toBe(true);
+    expect(Array.from(await bn.getBuffer('num_batches_tracked')!.data())).toEqual([42]);
+    x.dispose();
+  });
+
   it('Linear forward matches a float64 reference, and its gradients flow into the arena', async () => {
     const [B, I, O] = [5, 7, 3];
     const lin = new Linear(I, O);

@@ -11,7 +11,8 @@ import { batchNorm2d, conditionalBatchNorm2d } from '../ops/batchnorm.ts';
 import { spectralNormWeight } from '../ops/spectral.ts';
 import { dropout2d } from '../ops/dropout.ts';
 import { zeros, ones, full } from '../ops/creation.ts';
-import { add, mul, div } from '../ops/binary.ts';
+import { add, addInto, mul, div } from '../ops/binary.ts';
+import { runtime } from '../runtime.ts';
 import { sum } from '../ops/reduce.ts';
 import { sqrt } from '../ops/unary.ts';
 import { randn } from '../ops/random.ts';
@@ -32,6 +33,8 @@ export class BatchNorm2d extends Module implements UnaryModule {
   readonly momentum: number;
   readonly weight: Parameter | null;
   readonly bias: Parameter | null;
+  /** The num_batches_tracked tensor this module made: counted up in place (see forward). */
+  private readonly counter: Tensor | null = null;
 
   constructor(numFeatures: number, opts: BatchNormModuleOptions = {}) {
     super();
@@ -45,7 +48,8 @@ export class BatchNorm2d extends Module implements UnaryModule {
     if (opts.trackRunningStats ?? true) {
       this.registerBuffer('running_mean', keep(zeros([numFeatures])));
       this.registerBuffer('running_var', keep(ones([numFeatures])));
-      this.registerBuffer('num_batches_tracked', keep(zeros([], 'i32')));
+      this.counter = keep(zeros([], 'i32'));
+      this.registerBuffer('num_batches_tracked', this.counter);
     }
   }
 
@@ -57,9 +61,14 @@ export class BatchNorm2d extends Module implements UnaryModule {
     const tracking = this.hasRunning();
     const training = this.training || !tracking;
     if (this.training && tracking) {
+      // In place on our own counter, adding a shared constant: `add(n, 1)` filled a 1 and made a
+      // new tensor per layer per step (two dispatches, and new bind groups every step as the
+      // pool rotated the small buffers: bench/NOTES.md, "Host cost per dispatch"). A counter
+      // set from outside is replaced once, as before.
       noGrad(() => {
         const n = this.getBuffer('num_batches_tracked')!;
-        this.setBuffer('num_batches_tracked', keep(add(n, 1)));
+        if (n === this.counter) addInto(n, counterStep());
+        else this.setBuffer('num_batches_tracked', keep(add(n, counterStep())));
       });
     }
     return batchNorm2d(x, this.weight, this.bias, {
@@ -70,6 +79,16 @@ export class BatchNorm2d extends Module implements UnaryModule {
       eps: this.eps,
     });
   }
+}
+
+/** The i32 scalar 1 the batch counters add, one per device (kept for the device's life). */
+const counterSteps = new WeakMap<object, Tensor>();
+
+function counterStep(): Tensor {
+  const dev = runtime().device;
+  let one = counterSteps.get(dev);
+  if (!one || one.disposed) counterSteps.set(dev, (one = keep(full([], 1, 'i32'))));
+  return one;
 }
 
 /** A class-indexed table with the parameter name `weight` (BigGAN's ccbn uses nn.Embedding). */
