@@ -31,8 +31,10 @@
 // row group ty is declared uniform across its subgroup, so a software adapter loads the A
 // fragment of each reduction step once per subgroup instead of gathering it lane by lane.
 //
-// The fused activation's math is kernels/activation.wgsl's:
+// The fused activation's math is kernels/activation.wgsl's; wg_sum (bias and direct weight
+// gradients) is kernels/workgroup-sum.wgsl's:
 // include: activation
+// include: workgroup-sum
 
 struct Params {
   cols: u32,          // GEMM columns
@@ -87,7 +89,6 @@ override SG_ROWS: bool = false;
 // reduction step with two vector loads.
 var<workgroup> As: array<vec4<f32>, BK * TY * 2u>;   // [BK][BM/4]
 var<workgroup> Bs: array<vec4<f32>, BK * TX * 2u>;   // [BK][BN/4]
-var<workgroup> red: array<f32, WG>;
 
 // acc[2i + h]: row r(i) = (i < 4 ? 4ty + i : 4(TY + ty) + i - 4), columns c(h) = 4(h*TX + tx) + 0..3
 alias Acc = array<vec4<f32>, 16>;
@@ -540,13 +541,8 @@ fn direct_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
       v += a[p.off_a + (n * OC + co) * ohw + s] * b[p.off_b + (n * IC + g * cig() + ci) * ihw + u32(ih) * IW + u32(iw)];
     }
   }
-  red[lid.x] = v;
-  workgroupBarrier();
-  for (var st = WG / 2u; st > 0u; st = st / 2u) {
-    if (lid.x < st) { red[lid.x] += red[lid.x + st]; }
-    workgroupBarrier();
-  }
-  if (valid && lid.x == 0u) { out[p.off_out + widx] = red[0]; }
+  let total = wg_sum(v, lid.x);
+  if (valid && lid.x == 0u) { out[p.off_out + widx] = total; }
 }
 
 // ------------------------------------------- input gradient, 1- or 3-wide kernels, stride 1 (SIMD-8)
@@ -1029,13 +1025,8 @@ fn bias_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id
     let n = k / ohw;
     v += a[p.off_a + (n * OC + co) * ohw + k % ohw];
   }
-  red[lid.x] = v;
-  workgroupBarrier();
-  for (var st = WG / 2u; st > 0u; st = st / 2u) {
-    if (lid.x < st) { red[lid.x] += red[lid.x + st]; }
-    workgroupBarrier();
-  }
-  if (lid.x == 0u) { out[p.off_out + co] = red[0]; }
+  let total = wg_sum(v, lid.x);
+  if (lid.x == 0u) { out[p.off_out + co] = total; }
 }
 
 // Gradient through the fused activation, from the activated output y: g * act'(y).
