@@ -1,6 +1,6 @@
 /**
  * Convolution benchmark: the engine's conv2d (forward, input gradient, weight gradient; implicit
- * GEMM, or matmul's v7 product on lavapipe) against TF.js's WebGPU backend on the same device, over the convolutions of
+ * GEMM, or matmul's simd8 product on lavapipe) against TF.js's WebGPU backend on the same device, over the convolutions of
  * WRN-40-2 (32x32 inputs, batch 128) and of the 32x32 BigGAN generator and discriminator
  * (G_ch = D_ch = 64, i.e. 256 channels; batch 50 as BigGAN-PyTorch's CIFAR script).
  *
@@ -15,8 +15,8 @@
  * gradient falls back to a naive kernel), on the same data transposed.
  * Work per row: 2*N*OC*OH*OW*C*kH*kW flops for each of the three passes; minimum traffic is
  * both operands read once and the result written once.
- * --baseline: adds an `ours-own` row, the kernels before the v7 path (conv-simd.ts) and the
- * uniform-weight direct input gradient: before/after in one run. --simd8: adds `ours-simd8`, the v7
+ * --baseline: adds an `ours-own` row, the kernels before the simd8 path (src/engine/simd8/conv.ts) and the
+ * uniform-weight direct input gradient: before/after in one run. --simd8: adds `ours-simd8`, the simd8
  * path pinned (variant 'simd8') also where auto keeps conv.ts's kernels.
  * --torch: also times PyTorch (cuDNN, fp32, TF32 off) on the same shapes through
  * /usr/bin/python3 (CUDA when present, else CPU), as peer rows.
@@ -201,7 +201,7 @@ function validator(layout: 'nchw' | 'tf'): (p: ConvProblem, out: Float32Array) =
 /** Alternatives to compare side by side in one run: `bk` runs with this reduction step
  * (`convTiles.bk`; --bk-alt=N adds an `ours-bkN` row), `noSg` without the subgroup-uniform A
  * fragment (--nosg adds an `ours-nosg` row: the kernels as before that change), `own` without
- * the v7 path (--baseline adds an `ours-own` row), `simd8` with it pinned (--simd8). */
+ * the simd8 path (--baseline adds an `ours-own` row), `simd8` with it pinned (--simd8). */
 function ours(alt: { bk?: number; noSg?: boolean; own?: boolean; simd8?: boolean } = {}): Variant<ConvProblem> {
   const { bk, noSg, own, simd8 } = alt;
   const variant: ConvVariant = simd8 ? 'simd8' : 'auto';

@@ -2,7 +2,7 @@
 // 3-16 x 3-22 images, kernels 1x1 to 5x3, strides up to 3, padding up to 2, dilation up to 2):
 // the forward with bias and tanh, the input gradient and the weight gradient against the float64
 // reference, whichever kernel auto picks: on lavapipe seed 7's cases reach every (pass, kernel)
-// pair auto has for ungrouped convolutions (v7, the direct SIMD-8 and narrow kernels, conv.ts's
+// pair auto has for ungrouped convolutions (simd8, the direct SIMD-8 and narrow kernels, conv.ts's
 // GEMM, phased GEMM and direct kernels; 1-10 cases each). A net for the routing rules; each
 // family's own tests pin its edge cases. Outputs poisoned by engine().
 import { describe, it, beforeAll } from 'vitest';

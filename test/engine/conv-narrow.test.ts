@@ -78,7 +78,7 @@ describe('conv2d weight gradient with a narrow side against float64', () => {
     expect(pick([4, 256, 32, 32], [3, 256, 3, 3], { padding: 1 })).toBe(software ? 'narrow' : pick([4, 256, 32, 32], [3, 256, 3, 3], { padding: 1 }));
     if (software) {
       expect(pick([4, 3, 16, 16], [256, 3, 1, 1])).toBe('narrow');
-      // 3 inputs but 3x3: the taps' positions differ per column (v7 runs it)
+      // 3 inputs but 3x3: the taps' positions differ per column (simd8 runs it)
       expect(pick([4, 3, 16, 16], [256, 3, 3, 3], { padding: 1 })).not.toBe('narrow');
       expect(pick([4, 16, 16, 16], [16, 16, 3, 3], { padding: 1 })).not.toBe('narrow');
       // one image's 3 x 70 x 70 positions exceed a window

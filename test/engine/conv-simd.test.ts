@@ -1,4 +1,4 @@
-// conv2d on matmul's v7 product (src/engine/simd8/conv.ts): the packing gathers of the
+// conv2d on matmul's simd8 product (src/engine/simd8/conv.ts): the packing gathers of the
 // forward, input gradient (whole kernel, and by stride phases with the phases no tap reaches
 // left out) and weight gradient against the float64 reference, on odd shapes: 3 channels, 7x9
 // images, strides with odd sizes, padding > 1, dilation, K over several chunks, images in several
@@ -47,7 +47,7 @@ const CASES: [string, Geo, number][] = [
   ['5 images in groups of 2, 2, 1 (a 1-panel texture budget), 3x3 s2 p1', geo({ n: 5, c: 5, h: 7, w: 5, oc: 17, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1 }), 1],
 ];
 
-describe.skipIf(!SIMD8)('conv2d on the v7 product against float64 (subgroups of 8)', () => {
+describe.skipIf(!SIMD8)('conv2d on the simd8 product against float64 (subgroups of 8)', () => {
   for (const [name, g, budget] of CASES) {
     it(name, async () => {
       const d = convData(g, 7 + g.oc);
@@ -62,16 +62,16 @@ describe.skipIf(!SIMD8)('conv2d on the v7 product against float64 (subgroups of 
         if (budget) convSimd8.textureBudget = budget;
         const y = conv2dForwardRaw(x, w, t32(d.b, [g.oc]), optsOf(g), 'simd8');
         const dx = conv2dInputGradRaw(gy, w, x.shape, optsOf(g), 'simd8');
-        // and on v7 where the direct SIMD-8 input gradient would run
+        // and on simd8 where the direct SIMD-8 input gradient would run
         convDirect8.dgrad = false;
-        const dxV7 = conv2dInputGradRaw(gy, w, x.shape, optsOf(g), 'simd8');
+        const dxSimd8 = conv2dInputGradRaw(gy, w, x.shape, optsOf(g), 'simd8');
         convDirect8.dgrad = true;
         convSimd8.textureBudget = BUDGET;
-        return { y, dx, dxV7, dw: conv2dWeightGradRaw(gy, x, w.shape, optsOf(g), 'simd8') };
+        return { y, dx, dxSimd8, dw: conv2dWeightGradRaw(gy, x, w.shape, optsOf(g), 'simd8') };
       });
       expectClose(await read(got.y), yRef, { atol: 1e-4, rtol: 1e-4, what: 'forward' });
       expectClose(await read(got.dx), ref.dx, { atol: 1e-4, rtol: 1e-4, what: 'input grad' });
-      expectClose(await read(got.dxV7), ref.dx, { atol: 1e-4, rtol: 1e-4, what: 'input grad (v7)' });
+      expectClose(await read(got.dxSimd8), ref.dx, { atol: 1e-4, rtol: 1e-4, what: 'input grad (simd8)' });
       expectClose(await read(got.dw), ref.dw, { atol: 2e-4, rtol: 1e-4, what: 'weight grad' });
       for (const t of Object.values(got)) t.dispose();
     });
@@ -93,7 +93,7 @@ describe.skipIf(!SIMD8)('conv2d on the v7 product against float64 (subgroups of 
   const acts: Act[] = [null, 'relu', 'leakyRelu', 'tanh'];
   for (const act of acts) {
     it(`autograd through the auto path with fused ${act ?? 'no'} activation and bias`, async () => {
-      // K = 72 both ways and 8 rows: auto picks v7 for the forward and the input gradient
+      // K = 72 both ways and 8 rows: auto picks simd8 for the forward and the input gradient
       const g = geo({ n: 2, c: 8, h: 7, w: 9, oc: 8, kh: 3, kw: 3, ph: 2, pw: 2, dh: 2, dw: 2 });
       expect(conv2dKernelChoice('fwd', [g.n, g.c, g.h, g.w], [g.oc, g.c, g.kh, g.kw], optsOf(g))).toBe('simd8');
       expect(conv2dKernelChoice('dgrad', [g.n, g.c, g.h, g.w], [g.oc, g.c, g.kh, g.kw], optsOf(g))).toBe('simd8');
@@ -128,9 +128,9 @@ describe.skipIf(!SIMD8)('conv2d on the v7 product against float64 (subgroups of 
     expect(conv2dKernelChoice('dgrad', [2, 3, 7, 9], [64, 3, 3, 3], { padding: 1 })).toBe('simd8-narrow');
     expect(conv2dKernelChoice('dgrad', [2, 6, 7, 9], [64, 6, 3, 3], { padding: 1 })).toBe('direct-uniform');
     expect(conv2dKernelChoice('fwd', [2, 64, 7, 9], [64, 64, 1, 1])).toBe('simd8');
-    // 3 output channels with K = 576: fwd_narrow_simd8 (v7 pads 3 rows to 16)
+    // 3 output channels with K = 576: fwd_narrow_simd8 (simd8 pads 3 rows to 16)
     expect(conv2dKernelChoice('fwd', [2, 64, 7, 9], [3, 64, 3, 3], { padding: 1 })).toBe('simd8-narrow');
-    // the weight gradient's K is batch x space: v7 whatever the channels
+    // the weight gradient's K is batch x space: simd8 whatever the channels
     expect(conv2dKernelChoice('wgrad', [2, 3, 7, 9], [64, 3, 3, 3], { padding: 1 })).toBe('simd8');
     // a strided 1x1 input gradient: one phase, K = 128
     expect(conv2dKernelChoice('dgrad', [2, 64, 8, 8], [128, 64, 1, 1], { stride: 2 })).toBe('simd8');
@@ -228,7 +228,7 @@ describe.skipIf(!SIMD8)('narrow SIMD-8 forward and input gradient against float6
   ];
   for (const [name, g] of NARROW_DGRAD) it(name, () => autoInputGrad(g, 'simd8-narrow', 51 + g.oc));
 
-  it('is not picked for 5 outputs, strides or 5-wide kernels; off, v7 runs the forward', async () => {
+  it('is not picked for 5 outputs, strides or 5-wide kernels; off, simd8 runs the forward', async () => {
     const pick = (x: number[], w: number[], o = {}) => conv2dKernelChoice('fwd', x, w, o);
     expect(pick([2, 64, 8, 8], [5, 64, 3, 3], { padding: 1 })).not.toBe('simd8-narrow');
     expect(pick([2, 64, 8, 8], [3, 64, 3, 3], { padding: 1, stride: 2 })).not.toBe('simd8-narrow');
@@ -241,7 +241,7 @@ describe.skipIf(!SIMD8)('narrow SIMD-8 forward and input gradient against float6
     convDirect8.narrowForward = false;
     expect(pick([g.n, g.c, g.h, g.w], [g.oc, g.c, g.kh, g.kw], optsOf(g))).not.toBe('simd8-narrow');
     const y = scope(() => conv2dForwardRaw(t32(d.x, [g.n, g.c, g.h, g.w]), t32(d.w, [g.oc, g.c, g.kh, g.kw]), t32(d.b, [g.oc]), optsOf(g), 'simd8'));
-    expectClose(await read(y), convRef(g, d.x, d.w, d.b), { atol: 1e-4, rtol: 1e-4, what: 'forward on v7' });
+    expectClose(await read(y), convRef(g, d.x, d.w, d.b), { atol: 1e-4, rtol: 1e-4, what: 'forward on simd8' });
     y.dispose();
   });
 });

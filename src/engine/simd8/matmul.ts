@@ -50,7 +50,7 @@ export interface Simd8Plan {
 export type Simd8Limits = Pick<Caps, 'maxTextureDimension2D' | 'maxTextureArrayLayers' | 'maxStorageBinding'>;
 
 /** The simd8 layout of a [M, K] @ [K, N] product over `batch` entries, or null when it does not fit
- * the adapter's texture or binding limits (the caller then runs v5/v3). With `allowSwap` false
+ * the adapter's texture or binding limits (the caller then runs reg16x8/reg4x4). With `allowSwap` false
  * U is always A (a caller whose output layout needs rows = M). */
 export function planSimd8(M: number, N: number, K: number, batch: number, limits: Simd8Limits, allowSwap = true): Simd8Plan | null {
   const swap = allowSwap && M > N;
