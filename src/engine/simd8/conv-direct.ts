@@ -1,5 +1,5 @@
 /**
- * Direct SIMD-8 convolution kernels (kernels/conv2d.wgsl `dgrad_simd8`, `fwd_narrow_simd8`) for
+ * SIMD-8 direct convolutions (kernels/simd8/conv2d.wgsl `dgrad_simd8`, `fwd_narrow_simd8`) for
  * a software adapter with 8-lane subgroups (lavapipe): no im2col pack. A workgroup of 8 lanes
  * covers 32 positions, a lane 4 consecutive ones; the weights stream through a 64 KiB uniform
  * window, 8 lanes gathering different vec4s that subgroupBroadcast shares. conv-simd.ts sends
@@ -32,7 +32,7 @@ export function direct8Route(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry, c
 // ------------------------------------------------------------------------------ input gradient, 8-32 channels
 
 
-/** Whether conv2d.wgsl's dgrad_simd8 applies: 8-lane subgroups, one group, stride 1, a kernel
+/** Whether simd8/conv2d.wgsl's dgrad_simd8 applies: 8-lane subgroups, one group, stride 1, a kernel
  * 3 wide with horizontal dilation 1 or 1 wide (any height and vertical dilation), and a block's
  * weights (C_out x KH x KW x 16 floats) within one uniform window. */
 export function dgradDirectApplies(g: ConvGeometry, c: Caps = caps()): boolean {
@@ -70,7 +70,7 @@ export function convInputGradDirect8(dx: Tensor, dy: Tensor, w: Tensor, g: ConvG
       pp[4] = packed.offset + b * stride;
       pp[5] = w.offset;
       pp[9] = b * 16;
-      dispatch(kernel('conv2d', 'dgrad_w16', spec), [packed.bufferFor(op), w.bufferFor(op)], pp, grid1d(perBlock));
+      dispatch(kernel('simd8/conv2d', 'dgrad_w16', spec), [packed.bufferFor(op), w.bufferFor(op)], pp, grid1d(perBlock));
     }
     const xblocks = Math.ceil(g.w / 32);
     const flat = g.w % 4 === 0;
@@ -81,7 +81,7 @@ export function convInputGradDirect8(dx: Tensor, dy: Tensor, w: Tensor, g: ConvG
       mp[4] = dx.offset;
       mp[5] = dy.offset;
       mp[9] = b * 16;
-      dispatch(kernel('conv2d', 'dgrad_simd8', mainSpec), [dx.bufferFor(op), dy.bufferFor(op), window], mp, [flat ? Math.ceil((g.h * g.w) / 32) : g.h * xblocks, g.n, 1]);
+      dispatch(kernel('simd8/conv2d', 'dgrad_simd8', mainSpec), [dx.bufferFor(op), dy.bufferFor(op), window], mp, [flat ? Math.ceil((g.h * g.w) / 32) : g.h * xblocks, g.n, 1]);
     }
   } finally {
     packed.dispose();
@@ -90,7 +90,7 @@ export function convInputGradDirect8(dx: Tensor, dy: Tensor, w: Tensor, g: ConvG
 
 // ------------------------------------------------------------------------------ narrow forward
 
-/** Whether conv2d.wgsl's fwd_narrow_simd8 applies (and `auto` takes it on the SIMD-8 path): at
+/** Whether simd8/conv2d.wgsl's fwd_narrow_simd8 applies (and `auto` takes it on the SIMD-8 path): at
  * most 4 output channels, stride 1, a kernel 3 wide with horizontal dilation 1 or 1 wide, one
  * group, the weights (C_in x KH x KW vec4s) within one uniform window. Measured on BigGAN's
  * 256 -> 3 output convolution (bench/NOTES.md). */
@@ -143,7 +143,7 @@ function runNarrow(out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null, g: Co
     pp[3] = len;
     pp[4] = packed.offset;
     pp[5] = w.offset;
-    dispatch(kernel('conv2d', 'fwd_narrow_w', spec), [packed.bufferFor(op), w.bufferFor(op)], pp, grid1d(len));
+    dispatch(kernel('simd8/conv2d', 'fwd_narrow_w', spec), [packed.bufferFor(op), w.bufferFor(op)], pp, grid1d(len));
     const mp = new Uint32Array(12);
     mp[4] = out.offset;
     mp[5] = x.offset;
@@ -151,7 +151,7 @@ function runNarrow(out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null, g: Co
     new Float32Array(mp.buffer)[8] = alpha;
     const window = { buffer: packed.bufferFor(op), offset: packed.offset * 4, size: WINDOW_FLOATS * 4 };
     const blocks = flat ? Math.ceil((g.oh * g.ow) / 32) : g.oh * Math.ceil(g.ow / 32);
-    dispatch(kernel('conv2d', 'fwd_narrow_simd8', spec), [out.bufferFor(op), x.bufferFor(op), window, (bias ?? x).bufferFor(op)], mp, [blocks, g.n, 1]);
+    dispatch(kernel('simd8/conv2d', 'fwd_narrow_simd8', spec), [out.bufferFor(op), x.bufferFor(op), window, (bias ?? x).bufferFor(op)], mp, [blocks, g.n, 1]);
   } finally {
     packed.dispose();
   }

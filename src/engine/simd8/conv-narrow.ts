@@ -1,5 +1,5 @@
 /**
- * The weight gradient of a convolution with one narrow side (kernels/conv2d.wgsl,
+ * The weight gradient of a convolution with one narrow side (kernels/simd8/conv2d.wgsl,
  * `wgrad_narrow`): at most 8 output channels (BigGAN's RGB output convolution), or at most 8
  * input channels with a 1x1 kernel (its discriminator's shortcut from RGB). The narrow operand
  * of a group of images is packed into a 64 KiB uniform window; one thread per column of the wide
@@ -78,7 +78,7 @@ export function convWeightGradNarrow(dw: Tensor, dy: Tensor, x: Tensor, g: ConvG
       pp[3] = packed;
       pp[4] = win.offset;
       pp[5] = narrow.offset + n0 * narrowImage;
-      dispatch(kernel('conv2d', 'wgrad_narrow_pack', spec), [win.bufferFor(op), narrow.bufferFor(op)], pp, grid1d(packed));
+      dispatch(kernel('simd8/conv2d', 'wgrad_narrow_pack', spec), [win.bufferFor(op), narrow.bufferFor(op)], pp, grid1d(packed));
       const mp = new Uint32Array(12);
       mp[3] = cols;
       mp[4] = dw.offset;
@@ -86,7 +86,7 @@ export function convWeightGradNarrow(dw: Tensor, dy: Tensor, x: Tensor, g: ConvG
       mp[9] = nbg;
       mp[10] = n0 > 0 ? 1 : 0;
       const window = { buffer: win.bufferFor(op), offset: win.offset * 4, size: WINDOW_FLOATS * 4 };
-      dispatch(kernel('conv2d', 'wgrad_narrow', mainSpec), [dw.bufferFor(op), wide.bufferFor(op), window], mp, grid1d(cols, wg));
+      dispatch(kernel('simd8/conv2d', 'wgrad_narrow', mainSpec), [dw.bufferFor(op), wide.bufferFor(op), window], mp, grid1d(cols, wg));
     }
   } finally {
     win.dispose();

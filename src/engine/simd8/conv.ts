@@ -1,6 +1,6 @@
 /**
  * conv2d on matmul's simd8 product (SIMD-8, src/engine/simd8/matmul.ts) for a software adapter
- * with 8-lane subgroups (lavapipe): kernels/conv2d.wgsl's `simd_pack_u` / `simd_pack_t` gather
+ * with 8-lane subgroups (lavapipe): kernels/simd8/conv2d.wgsl's `simd_pack_u` / `simd_pack_t` gather
  * the GEMM operands of a pass straight from the NCHW tensors into simd8's layout (U rows in 64 KiB
  * uniform windows, T in a texture of 32-column panels), then `runSimd8` computes the product and
  * writes it NCHW (colSplit). Why the layout pays on lavapipe: kernels/simd8/matmul.wgsl.
@@ -158,7 +158,7 @@ function planWgrad(part: Part, n: number, c: Caps): PassPlan | null {
   return eq ? { parts: [part], nb, plans: [eq], phased: false } : null;
 }
 
-/** PackParams (kernels/conv2d.wgsl). */
+/** PackParams (kernels/simd8/conv2d.wgsl). */
 function packParams(plan: Simd8Plan, offSrc: number, n0: number, phase: number, slots: readonly number[] = [], offDst = 0): Uint32Array {
   const p = new Uint32Array(32);
   p.set([plan.rows, plan.cols, plan.K, plan.kc, plan.winRows, plan.chunks, plan.kh, plan.nKt, plan.panels, offSrc, n0, phase, offDst]);
@@ -188,14 +188,14 @@ function packTSpec(part: Part, plan: Simd8Plan): { constants: Record<string, num
  * per packed vec4. */
 function packU(op: string, part: Part, plan: Simd8Plan, src: Tensor, packed: Tensor, n0 = 0): void {
   const threads = (plan.windows * plan.chunks * plan.winRows * plan.kc) / 4;
-  const k = kernel('conv2d', 'simd_pack_u', { defines: subgroupDefines(), constants: part.constants });
+  const k = kernel('simd8/conv2d', 'simd_pack_u', { defines: subgroupDefines(), constants: part.constants });
   dispatch(k, [packed.bufferFor(op), src.bufferFor(op)], packParams(plan, src.offset, n0, part.phase), grid1d(threads, 64));
 }
 
 /** Records the T packing pass of a part for the group of images from n0 into `tex`. */
 function packT(op: string, part: Part, plan: Simd8Plan, src: Tensor, n0: number, tex: GPUTexture): void {
   const ts = packTSpec(part, plan);
-  const k = kernel('conv2d', 'simd_pack_t', { defines: subgroupDefines(), constants: ts.constants });
+  const k = kernel('simd8/conv2d', 'simd_pack_t', { defines: subgroupDefines(), constants: ts.constants });
   dispatch(k, [panelView(tex), src.bufferFor(op)], packParams(plan, src.offset, n0, part.phase), [1, Math.ceil(plan.kh / ts.rowsPerGroup), plan.layers]);
 }
 
@@ -284,7 +284,7 @@ export function convInputGradSimd8(dx: Tensor, dy: Tensor, w: Tensor, g: ConvGeo
     }, (n0, nbg, plans) => {
       // 4 positions per thread (one vec4 store) where rows and dx are 4-aligned
       const vec4 = g.w % 4 === 0 && dx.offset % 4 === 0;
-      const k = kernel('conv2d', vec4 ? 'simd_scatter4' : 'simd_scatter', { defines: subgroupDefines(), constants: pp.parts[0].constants });
+      const k = kernel('simd8/conv2d', vec4 ? 'simd_scatter4' : 'simd_scatter', { defines: subgroupDefines(), constants: pp.parts[0].constants });
       dispatch(k, [dx.bufferFor(op), scratch.bufferFor(op)], packParams(plans[0], scratch.offset, n0, 0, slots, dx.offset), grid1d((nbg * g.c * g.h * g.w) / (vec4 ? 4 : 1)));
     });
   } finally {
