@@ -83,7 +83,11 @@ describe('imagenet: the accumulated micro-batch step', () => {
 describe('goe experiment imagenet', () => {
   it('options: bad values are usage errors', () => {
     expect(parseImageNetArgs(['imagenet', '--model', 'vit-tiny', '--truncation', '0.5']).opts).toMatchObject({ model: 'vit-tiny', truncation: 0.5 });
-    for (const [args, msg] of [[['--model', 'vgg'], /--model takes/], [['--truncation', '0'], /\(0, 1\]/], [['--latent-scale', 'x'], /std or variance/], [['--micro-batch', '0'], />= 1/]] as const) {
+    expect(parseImageNetArgs(['imagenet', '--resume', '--out', 'r', '--steps', '3', '--lr', '1e-4', '--checkpoint-every', '5']).opts).toMatchObject({ resume: true, out: 'r', steps: 3, lr: 1e-4, checkpointEvery: 5 });
+    for (const [args, msg] of [
+      [['--model', 'vgg'], /--model takes/], [['--truncation', '0'], /\(0, 1\]/], [['--latent-scale', 'x'], /std or variance/], [['--micro-batch', '0'], />= 1/],
+      [['--resume'], /--resume needs --out DIR/], [['--lr', '0'], /--lr takes a finite number > 0/], [['--lr', 'Infinity'], /--lr takes/], [['--steps', '0'], /--steps must be an integer >= 1/],
+    ] as const) {
       expect(() => parseImageNetArgs(['imagenet', ...args]), args.join(' ')).toThrow(UsageError);
       expect(() => parseImageNetArgs(['imagenet', ...args])).toThrow(msg);
     }
@@ -163,7 +167,8 @@ describe('goe experiment imagenet', () => {
     expect(results.variants.map((v) => v.outliers)).toEqual(['none', 'noise', 'generated']);
     for (const v of results.variants) {
       expect(v.accuracy).toBeGreaterThanOrEqual(0);
-      expect(new Set(v.rows.map((r) => r.outlier_set))).toEqual(new Set(['ImageNet-A', 'ImageNet-R', 'ImageNet-O']));
+      const sets = new Set(v.rows.map((r) => r.outlier_set));
+      for (const name of ['ImageNet-A', 'ImageNet-R', 'ImageNet-O']) expect(sets.has(name), `${v.outliers} ${name}`).toBe(true);
       for (const r of v.rows) expect(Number.isFinite(r.AUROC)).toBe(true);
     }
     // fine-tuning changed the weights and the BatchNorm running statistics of torchvision's tree
@@ -181,7 +186,7 @@ describe('goe experiment imagenet', () => {
     expect(logText).toMatch(/\[oe-generated\] epoch \d+\/\d+ step 2\/1000 loss \d/);
     expect(logText).toMatch(/micro-batches of 32/);
     expect(readFileSync(join(out, 'results.md'), 'utf8')).toMatch(/PROVISIONAL/);
-  }, 600_000);
+  }, 900_000);
 
   it('--outliers-dir: generated outliers made beforehand (an image folder), no generator', async () => {
     const io = capture();
