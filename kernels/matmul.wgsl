@@ -1,5 +1,4 @@
 {{SUBGROUPS}}
-// include: index
 // Matrix multiply family: C[z] = act(A[z] @ B[z] + bias), fp32 in and out.
 //
 // A is logically [M, K], B is [K, N], C is a fresh contiguous [splits, batch, M, N]. A and B are
