@@ -1,5 +1,6 @@
-// GRU: the parameter block (binding 0), the gate functions, the forward step's bindings and
-// gru_fwd_finish, shared by kernels/gru.wgsl and kernels/simd8/gru.wgsl (`// include: gru-step`).
+// GRU: the parameter block (binding 0), the forward step's bindings and gru_fwd_finish, shared by
+// kernels/gru.wgsl and kernels/simd8/gru.wgsl (`// include: gru-step`; the including file also
+// includes activation: the gates are act_sigmoid and act_tanh, the unary ops' math).
 
 struct Params {
   B: u32,
@@ -14,13 +15,6 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 
-fn sigm(x: f32) -> f32 {
-  return 1.0 / (1.0 + exp(-clamp(x, -40.0, 40.0)));
-}
-
-fn tanh_c(x: f32) -> f32 {
-  return tanh(clamp(x, -15.0, 15.0));
-}
 
 // Forward step bindings (both step kernels; kernels/gru.wgsl's also binds W_hh^T at 5).
 @group(0) @binding(1) var<storage, read_write> f_hs: array<f32>;
@@ -41,9 +35,9 @@ fn gru_fwd_finish(b: u32, k: u32, hp: f32, gh: vec3<f32>) -> f32 {
   var hn = hp;
   if (t < f_len[b]) {
     let g = row * 3u * H;
-    let r = sigm(f_gi[g + k] + gh.x);
-    let z = sigm(f_gi[g + H + k] + gh.y);
-    let n = tanh_c(f_gi[g + 2u * H + k] + r * gh.z);
+    let r = act_sigmoid(f_gi[g + k] + gh.x);
+    let z = act_sigmoid(f_gi[g + H + k] + gh.y);
+    let n = act_tanh(f_gi[g + 2u * H + k] + r * gh.z);
     hn = (1.0 - z) * n + z * hp;
     f_gates[row * 4u * H + k] = r;
     f_gates[row * 4u * H + H + k] = z;

@@ -15,9 +15,10 @@
 // workgroup memory; the weights are read as W_hh^T [H, 3H] so consecutive threads read
 // consecutive addresses, and each weight load is reused for the BB rows.
 
-// The parameter block, the gate functions and the forward step's outputs (gru_fwd_finish):
-// kernels/gru-step.wgsl, shared with the software adapter's step (kernels/simd8/gru.wgsl).
+// The parameter block and the forward step's outputs (gru_fwd_finish), and the gates' math:
+// kernels/gru-step.wgsl (shared with kernels/simd8/gru.wgsl) and kernels/activation.wgsl.
 // include: gru-step
+// include: activation
 
 override WG: u32 = 64;
 override HS: u32 = 128;   // hidden size

@@ -1,5 +1,6 @@
 {{SUBGROUPS}}
 // include: gru-step
+// include: activation
 // The GRU forward step for a software adapter with subgroups of 8 (caps.simd8: lavapipe;
 // planGruStep's kind `simd8`). There (a workgroup of 8 = one 8-lane CPU vector; see
 // kernels/simd8/matmul.wgsl for what its compiler does with loads) a storage or workgroup-memory

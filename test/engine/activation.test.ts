@@ -6,7 +6,7 @@
 import { describe, it, expect } from 'vitest';
 import { engine, t32 } from '../helpers/gpu.ts';
 import {
-  matmul, matmulRaw, conv2dForwardRaw, relu, leakyRelu, tanh, sigmoid, gelu, noGrad, type Tensor, type Activation, type MatmulKind, type ConvVariant,
+  matmul, matmulRaw, conv2dForwardRaw, gruRecurrence, sub, mul, zeros, fromData, relu, leakyRelu, tanh, sigmoid, gelu, noGrad, type Tensor, type Activation, type MatmulKind, type ConvVariant,
 } from '../../src/engine/index.ts';
 import { ACTIVATION_CODES } from '../../src/engine/ops/activation.ts';
 import { randArray } from '../helpers/reference.ts';
@@ -111,6 +111,25 @@ describe('fused epilogues equal the unary op bit for bit', () => {
       expect(bad, `activation pass ${name}: element ${bad}`).toBe(-1);
     }
     for (const t of [A, B, bias]) t.dispose();
+  });
+
+  it('the GRU step\'s gates are the unary sigmoid and tanh (h0 = 0, W_hh = 0: y = (1 - sigmoid(gi_z)) tanh(gi_n)), both step kernels', async () => {
+    // B 5 with H 8 takes the SIMD-8 step on lavapipe, H 12 the shared-h step everywhere
+    for (const H of [8, 12]) {
+      const B = 5;
+      const gi = spread(B * 3 * H, 20 + H).map((v) => v * 30);
+      const part = (g: number) => t32(Array.from({ length: B * H }, (_, i) => gi[Math.floor(i / H) * 3 * H + g * H + (i % H)]), [B, H]);
+      const [y, ref] = noGrad(() => {
+        const out = gruRecurrence(t32(gi, [1, B, 3 * H]), zeros([B, H]), zeros([3 * H, H]), zeros([3 * H]), fromData(new Uint32Array(B).fill(1), [B], 'u32'));
+        const [gz, gn] = [part(1), part(2)];
+        return [out.view([B, H], [H, 1], out.offset), mul(sub(1, sigmoid(gz)), tanh(gn))];
+      });
+      const [a, b] = [await bits(y), await bits(ref)];
+      // the step adds z * h_{t-1} = +0, so where (1 - z) n is -0 it stores +0: equal, not the same bits
+      const bad = a.findIndex((v, i) => v !== b[i] && !(((v | b[i]) >>> 0) === 0x80000000 && (v & b[i]) === 0));
+      expect(bad, `GRU gates H ${H}: element ${bad}: ${new Float32Array(a.buffer)[bad]} vs ${new Float32Array(b.buffer)[bad]} (gi_z ${gi[Math.floor(bad / H) * 3 * H + H + (bad % H)]}, gi_n ${gi[Math.floor(bad / H) * 3 * H + 2 * H + (bad % H)]})`).toBe(-1);
+      expect(Math.max(...new Float32Array(b.buffer).map(Math.abs))).toBeGreaterThan(0.5);
+    }
   });
 
   it('conv2d: GEMM, direct and SIMD-8 kernels with relu, leaky relu and tanh', { timeout: 300_000 }, async () => {
