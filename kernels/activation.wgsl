@@ -1,6 +1,6 @@
 // Activations: the one copy of their math, appended by `// include: activation` to every family
-// that applies one (unary, matmul's and conv's fused epilogues), so a fused epilogue and the
-// unary op give the same bits on the same input (test/engine/activation.test.ts).
+// that applies one (unary, matmul's and conv's fused epilogues, the GRU step's gates), so a fused
+// epilogue and the unary op give the same bits on the same input (test/engine/activation.test.ts).
 //
 // Codes (the ACT overrides; src/engine/ops/activation.ts holds the same table for the host):
 //   0 none, 1 relu, 2 leaky_relu (slope alpha), 3 tanh, 4 sigmoid, 5 gelu (erf form),
