@@ -73,6 +73,7 @@ describe('goe sweep / select on text (temperature)', () => {
       [['sweep', 'smoke-text', '--param', 'temperature=1', '--temperature', '2', '--out', join(dir, 'x')], /--temperature is set by the sweep/],
       [['sweep', 'smoke', '--param', 'lambda=0.5', '--variants', 'none', '--out', join(dir, 'x')], /"none" is the baseline/],
       [['sweep', '--recipe', 'fig9'], /unknown recipe "fig9"/],
+      [['sweep', '--recipe', 'fig3-imagenet'], /imagenet experiment is not swept by goe sweep; run its points one by one: for v in 0 0.5 1 2 5 10 20; do goe experiment imagenet --sigma2 \$v/],
       [['select', 'smoke-text', '--criterion', 'proxy-ood'], /--criterion proxy-ood reads a sweep/],
     ];
     for (const [args, msg] of cases) {

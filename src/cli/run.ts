@@ -1,6 +1,6 @@
 /**
  * `goe run`: the main job on its embedded default, the `fmnist` experiment (GOE on Fashion-MNIST
- * with real OOD sets, 22 minutes measured on a 2-core software adapter). Fashion-MNIST comes from the
+ * with real OOD sets, 19.6 minutes measured on a 2-core software adapter). Fashion-MNIST comes from the
  * data folder, else Debian's dataset-fashion-mnist package, else the official download (md5
  * checked); only when all of these fail does it run the `smoke` experiment (synthetic data made in
  * memory, same code path) instead, say so, and say how to get the data.

@@ -275,7 +275,7 @@ export const FASHION_MNIST_STD = [0.353] as const;
  */
 export const FMNIST: ExperimentConfig = {
   name: 'fmnist',
-  title: 'the main job, ~22 min on a 2-core CPU: Fashion-MNIST, WRN-10-1, OE with none / noise / BigGAN outliers, real OOD sets',
+  title: 'the main job, ~20 min on a 2-core CPU: Fashion-MNIST, WRN-10-1, OE with none / noise / BigGAN outliers, real OOD sets',
   description:
     'GOE on Fashion-MNIST (1x28x28 grey), cut to a 20-minute budget on a 2-core software adapter: WRN-10-1 trained 2 epochs at lr 0.2, ' +
     'a BigGAN (ch 8, 80 iterations) trained on the training images, OE fine-tuning (64 steps of 128 mixed inliers and outliers, SGD lr 0.003, lambda 0.5) ' +
