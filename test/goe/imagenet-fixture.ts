@@ -6,6 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import type { CliIo } from '../../src/cli/subcommand.ts';
 
 /** A class-coloured texture: stripes at a class-specific angle and frequency, with seeded grain. */
 export async function texture(path: string, cls: number, i: number, w: number, h: number): Promise<void> {
@@ -58,4 +59,11 @@ export async function makeImageNetTree(root: string): Promise<ImageNetTree> {
 /** The data options of a run on the fixture (no download). */
 export function treeArgs(t: ImageNetTree): string[] {
   return ['--imagenet-train', t.train, '--imagenet-val', t.val, '--imagenet-a', t.a, '--imagenet-r', t.r, '--imagenet-o', t.o];
+}
+
+/** A CliIo that keeps what a command printed, for the imagenet CLI tests. */
+export function capture(): CliIo & { out: string[]; err: string[] } {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { out, err, stdout: (t) => void out.push(t), stderr: (t) => void err.push(t) };
 }

@@ -16,14 +16,7 @@ import { join, relative } from 'node:path';
 import { engine } from '../helpers/gpu.ts';
 import { loadSafetensorsFile, toFloat32 } from '../../src/engine/index.ts';
 import { experimentMain } from '../../src/cli/experiment.ts';
-import type { CliIo } from '../../src/cli/subcommand.ts';
-import { makeImageNetTree, treeArgs, type ImageNetTree } from './imagenet-fixture.ts';
-
-function capture(): CliIo & { out: string[]; err: string[] } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return { out, err, stdout: (t) => void out.push(t), stderr: (t) => void err.push(t) };
-}
+import { capture, makeImageNetTree, treeArgs, type ImageNetTree } from './imagenet-fixture.ts';
 
 let dir: string;
 let tree: ImageNetTree;

@@ -15,21 +15,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { engine, read } from '../helpers/gpu.ts';
-import { imageTree, makeImageNetTree, treeArgs, type ImageNetTree } from './imagenet-fixture.ts';
+import { capture, imageTree, makeImageNetTree, treeArgs, type ImageNetTree } from './imagenet-fixture.ts';
 import { expectClose } from '../helpers/reference.ts';
 import { loadSafetensorsFile, manualSeed, toFloat32 } from '../../src/engine/index.ts';
 import { VisionTransformer } from '../../src/models/vit.ts';
 import { accumulateOeGradients, planMicroBatch } from '../../src/goe/experiments/imagenet-train.ts';
 import { experimentMain } from '../../src/cli/experiment.ts';
 import { parseImageNetArgs } from '../../src/cli/experiment-imagenet.ts';
-import { UsageError, type CliIo } from '../../src/cli/subcommand.ts';
+import { UsageError } from '../../src/cli/subcommand.ts';
 import type { Classifier } from '../../src/goe/train/loop.ts';
-
-function capture(): CliIo & { out: string[]; err: string[] } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return { out, err, stdout: (t) => void out.push(t), stderr: (t) => void err.push(t) };
-}
 
 let dir: string;
 let tree: ImageNetTree;
