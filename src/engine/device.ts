@@ -57,7 +57,7 @@ const RAISED_LIMITS = [
   'maxComputeWorkgroupSizeZ',
   'maxStorageBuffersPerShaderStage',
   'maxComputeWorkgroupsPerDimension',
-  // matmul's v7 packs an operand into a 2-D array texture (kernels/matmul.wgsl)
+  // matmul's simd8 kind packs an operand into a 2-D array texture (kernels/simd8/matmul.wgsl)
   'maxTextureDimension2D',
   'maxTextureArrayLayers',
 ] as const;

@@ -77,7 +77,7 @@ export class BufferPool {
       this.device.pushErrorScope('out-of-memory');
       buf = this.device.createBuffer({
         size,
-        // UNIFORM too: matmul's v7 binds 64 KiB windows of a packed operand as a uniform buffer
+        // UNIFORM too: matmul's simd8 kind binds 64 KiB windows of a packed operand as a uniform buffer
         usage: GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
       });
       void this.device.popErrorScope().then((err) => {
