@@ -4,6 +4,7 @@
  * A missing dataset or generator is reported with what to fetch and where to put it, exit 2.
  */
 import { parseArgs } from 'node:util';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXPERIMENTS, experimentConfig, isInputError, runExperiment, type ExperimentResult, type RunOptions } from '../goe/experiments/index.ts';
 import { DivergenceError, NoAdapterError } from '../engine/index.ts';
@@ -276,6 +277,7 @@ export function defaultRunDir(name: string): string {
 export async function runExperimentCli(name: string, opts: Omit<RunOptions, 'out'> & { out?: string }, io: CliIo): Promise<{ code: number; result?: ExperimentResult }> {
   const config = experimentConfig(name);
   const out = opts.out ?? defaultRunDir(name);
+  const outIsNew = !existsSync(out);
   const progress = io.terminal !== undefined ? terminalProgress(io.terminal) : undefined;
   try {
     const result = await runExperiment(config, { ...opts, out, log: progress?.log ?? ((l) => io.stdout(`${l}\n`)), progress });
@@ -289,6 +291,8 @@ export async function runExperimentCli(name: string, opts: Omit<RunOptions, 'out
       return { code: EXIT_USAGE };
     }
     if (e instanceof NoAdapterError) {
+      // no device, so nothing ran: a run folder this call made holds no work, and is removed
+      if (outIsNew) rmSync(out, { recursive: true, force: true });
       io.stderr(`goe experiment ${name}: ${e.message}\n`);
       return { code: 3 };
     }

@@ -1,7 +1,7 @@
 // The first minute with the `goe` binary: no Dawn warnings, --version, options answered in our
 // words with the command's usage (exit 2), and the adapters listed when GOE_ADAPTER names none.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DawnWarningFilter, DAWN_LIMIT_WARNING } from '../../src/cli/dawn-stderr.ts';
@@ -97,6 +97,10 @@ describe('the adapter', () => {
     expect(r.status).toBe(3);
     expect(r.stderr).toMatch(/^goe run: no WebGPU adapter whose name contains "no-such-gpu-xyz" \(GOE_ADAPTER=no-such-gpu-xyz\)\. Adapters on this machine:\n {2}\S/);
     expect(r.stderr).not.toMatch(/artificially reduced/);
+    expect(existsSync(join(ROOT, '.scratch', 'never-written')), 'no run folder left behind').toBe(false);
+    const exp = goe(['experiment', 'fmnist', '--no-download', '--limit', '10', '--out', join(ROOT, '.scratch', 'never-written')], { GOE_ADAPTER: 'no-such-gpu-xyz' });
+    expect(exp.status).toBe(3);
+    expect(existsSync(join(ROOT, '.scratch', 'never-written')), 'goe experiment leaves no run folder behind').toBe(false);
     // Dawn does print them (with GOE_DAWN_WARNINGS=1 the command runs unfiltered) on drivers with huge limits
     const raw = goe(['run', '--no-download', '--out', join(ROOT, '.scratch', 'never-written')], { GOE_ADAPTER: 'no-such-gpu-xyz', GOE_DAWN_WARNINGS: '1' });
     expect(raw.status).toBe(3);
