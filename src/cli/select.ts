@@ -75,14 +75,14 @@ export function defaultCriterion(image: boolean): CriterionName {
   return image ? 'feature-band' : 'msp-quantile';
 }
 
-/** --criterion / --select-criterion: one name, several comma-separated, or all (those that apply). */
-export function parseCriteria(v: string | true | undefined, sweep: boolean, image: boolean, option = 'criterion'): CriterionName[] {
+/** --criterion: one name, several comma-separated, or all (those that apply). */
+function parseCriteria(v: string | true | undefined, sweep: boolean, image: boolean): CriterionName[] {
   if (v === undefined) return [defaultCriterion(image)];
   // all: those that apply (feature-band on images, proxy-ood with a sweep)
   if (v === 'all') return CRITERIA.filter((c) => (sweep || c !== 'proxy-ood') && (image || c !== 'feature-band'));
   const names = String(v).split(',').map((s) => s.trim()).filter((s) => s !== '');
   const bad = names.filter((n) => !(CRITERIA as readonly string[]).includes(n));
-  if (bad.length > 0 || names.length === 0) throw new UsageError(`--${option} takes ${CRITERIA.join(', ')} or all (comma-separated), got "${String(v)}"`);
+  if (bad.length > 0 || names.length === 0) throw new UsageError(`--criterion takes ${CRITERIA.join(', ')} or all (comma-separated), got "${String(v)}"`);
   return names as CriterionName[];
 }
 

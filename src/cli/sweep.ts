@@ -154,13 +154,13 @@ export function planFromArgs(own: Record<string, string | true>, rest: string[])
     experiment = rest.shift();
   }
   if (experiment === undefined) throw new UsageError('missing the experiment name (goe sweep EXPERIMENT --param NAME=V1,V2,...)');
+  const grid = typeof own.param === 'string' ? parseParam(own.param) : recipe !== undefined ? { param: recipe.param, values: recipe.values } : undefined;
   if (experiment === 'imagenet') {
     // imagenet has its own runner (goe experiment imagenet: micro-batches, its own phases), which the sweep's base/point plan does not drive
-    const values = typeof own.param === 'string' ? parseParam(own.param) : recipe !== undefined ? { param: recipe.param, values: recipe.values } : { param: 'sigma2', values: [0, 2, 20] };
-    throw new UsageError(`the imagenet experiment is not swept by goe sweep; run its points one by one: for v in ${values.values.join(' ')}; do goe experiment imagenet --${values.param} $v --out runs/imagenet-${values.param}=$v; done`);
+    const g = grid ?? { param: 'sigma2', values: [0, 2, 20] };
+    throw new UsageError(`the imagenet experiment is not swept by goe sweep; run its points one by one: for v in ${g.values.join(' ')}; do goe experiment imagenet --${g.param} $v --out runs/imagenet-${g.param}=$v; done`);
   }
   if (EXPERIMENTS[experiment] === undefined) throw new UsageError(`unknown experiment "${experiment}" (known: ${Object.keys(EXPERIMENTS).join(', ')})`);
-  const grid = typeof own.param === 'string' ? parseParam(own.param) : recipe !== undefined ? { param: recipe.param, values: recipe.values } : undefined;
   if (grid === undefined) throw new UsageError('missing --param NAME=V1,V2,... (or --recipe NAME)');
   const args = [...(recipe?.args ?? []), ...rest];
   for (const a of args) {
