@@ -6,8 +6,8 @@
  * stacks on).
  */
 import { statSync } from 'node:fs';
+import { GPU_WAIT_SETTINGS } from '../engine/device.ts';
 
-const GPU_WAIT_MODES = ['auto', 'nap', 'spin'];
 /** Dawn's Node flags are `key=value` (e.g. enable-dawn-features=allow_unsafe_apis, backend=vulkan). */
 const DAWN_FLAG = /^[a-z][a-z0-9_-]*=\S+$/;
 
@@ -24,7 +24,7 @@ export function envProblem(env: NodeJS.ProcessEnv = process.env): string | null 
   const set = (name: string): string | undefined => (env[name] === undefined || env[name] === '' ? undefined : env[name]);
 
   const wait = set('GOE_GPU_WAIT');
-  if (wait !== undefined && !GPU_WAIT_MODES.includes(wait)) {
+  if (wait !== undefined && !(GPU_WAIT_SETTINGS as readonly string[]).includes(wait)) {
     return `GOE_GPU_WAIT=${wait} is not a way to wait for the GPU: set it to auto (the default), nap or spin, or unset it`;
   }
   const warnings = set('GOE_DAWN_WARNINGS');

@@ -28,6 +28,9 @@ export interface DeviceOptions {
 /** 'nap': waits go through Platform.waitFor (no spinning core); 'spin': bare awaits. */
 export type GpuWaitMode = 'nap' | 'spin';
 
+/** The values GOE_GPU_WAIT / DeviceOptions.gpuWait take. */
+export const GPU_WAIT_SETTINGS = ['auto', 'nap', 'spin'] as const;
+
 /**
  * Whether waits on the GPU nap (Platform.waitFor) or let Dawn's binding spin the main thread.
  * 'auto' naps on software adapters only. There the GPU is the CPU: the spinning thread takes a
