@@ -95,6 +95,13 @@ export class SweepError extends Error {
   }
 }
 
+/** ": <the log's last non-empty line>" (why a child point failed, without opening its log), or ''. */
+function lastLine(log: string): string {
+  if (!existsSync(log)) return '';
+  const lines = readFileSync(log, 'utf8').split('\n').filter((l) => l.trim() !== '');
+  return lines.length > 0 ? `: ${lines[lines.length - 1]!.trim()}` : '';
+}
+
 /** The base, then every unfinished point. */
 export async function runSweep(o: SweepRunOptions): Promise<SweepRunResult> {
   mkdirSync(o.dir, { recursive: true });
@@ -111,7 +118,7 @@ export async function runSweep(o: SweepRunOptions): Promise<SweepRunResult> {
     const code = await exec(pointArgs(o.dir, o.plan, o.config, p), log);
     if (code === 0) ran.push(p);
     else failed.push({ point: p, code });
-    o.say(`${pointName(o.plan.param, p.value)} seed ${p.seed}: ${code === 0 ? 'done' : `FAILED (exit ${code})`}`);
+    o.say(`${pointName(o.plan.param, p.value)} seed ${p.seed}: ${code === 0 ? 'done' : `FAILED (exit ${code})${log !== undefined ? lastLine(log) : ''}`}`);
   };
   if (o.jobs <= 1) {
     for (const p of todo) await one(p, o.inProcess);
