@@ -545,11 +545,21 @@ export function userImagesModel(height: number, width: number): { depth: number;
   return Math.max(height, width) <= 32 ? { depth: 10, widenFactor: 1 } : { depth: 16, widenFactor: 1 };
 }
 
-/** mkdir -p one level at a time: Node's recursive mkdir loops forever where the kernel answers ENOENT for an existing parent (/proc). */
-function makeFolder(dir: string): void {
+/**
+ * mkdir -p one level at a time: Node's recursive mkdir loops forever where the kernel answers
+ * ENOENT for an existing parent (/proc). A level another process made meanwhile is fine (sweep
+ * points started together share their parent folders), so EEXIST on a folder is not an error.
+ */
+export function makeFolder(dir: string, mkdir: (d: string) => void = mkdirSync): void {
   const missing: string[] = [];
   for (let d = resolve(dir); !existsSync(d); d = dirname(d)) missing.unshift(d);
-  for (const d of missing) mkdirSync(d);
+  for (const d of missing) {
+    try {
+      mkdir(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || !statSync(d).isDirectory()) throw e;
+    }
+  }
 }
 
 /**
