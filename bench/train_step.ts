@@ -5,7 +5,7 @@
  * slows both alike.
  *
  *   node bench/train_step.ts [--json] [--models wrn40,wrn10,biggan,gru,lm] [--batch N] [--steps N]
- *                            [--threads N] [--no-torch]
+ *                            [--threads N] [--no-torch] [--caps portable|minimal]
  *
  * Models (the paper's configurations; data is random, its shapes are the real ones):
  *   wrn40   WRN-40-2, CIFAR 3x32x32, batch 128 (`--batch` for quick runs), SGD nesterov wd 5e-4, dropout 0.3
@@ -24,6 +24,9 @@
  *   hostWall   the same part's wall time (includes being descheduled while the adapter runs);
  *   dispatches kernel dispatches per step, and host microseconds per dispatch;
  *   torch      PyTorch's step on the CPU, and ours / torch as a speed ratio (torch ms / our ms).
+ * `--caps portable` runs the kernels a GPU runs (no SIMD-8 product, src/engine/caps.ts), so the host
+ * cost of the GPU's plan (its dispatch count) can be measured on the software adapter;
+ * `minimal` also takes subgroups away and caps workgroups at 256 invocations.
  * Every row carries the plan kinds of its convolutions and products are in the engine's logs;
  * the adapter line says which kernels could run (caps).
  */
@@ -64,11 +67,13 @@ interface Result {
   /** torch ms / our ms: above 1 we are faster. */
   ratio: number | null;
   threads: number;
+  /** The kernel plan: 'full' (what this adapter allows) or the --caps restriction. */
+  caps: string;
 }
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
-  options: { json: { type: 'boolean' }, 'no-torch': { type: 'boolean' }, models: { type: 'string' }, batch: { type: 'string' }, steps: { type: 'string' }, threads: { type: 'string' } },
+  options: { json: { type: 'boolean' }, 'no-torch': { type: 'boolean' }, caps: { type: 'string' }, models: { type: 'string' }, batch: { type: 'string' }, steps: { type: 'string' }, threads: { type: 'string' } },
 });
 const json = values.json ?? false;
 const noTorch = values['no-torch'] ?? false;
@@ -81,6 +86,14 @@ const stepsArg = values.steps;
 await init();
 manualSeed(19);
 const dev = runtime().device;
+const CAPS_ARG: Record<string, Parameters<typeof dev.restrictCaps>[0]> = { portable: { simd8: false }, minimal: { subgroups: false, simd8: false, maxInvocations: 256 } };
+if (values.caps !== undefined) {
+  if (!(values.caps in CAPS_ARG)) {
+    process.stderr.write(`--caps ${values.caps}: expected portable or minimal\n`);
+    process.exit(2);
+  }
+  dev.restrictCaps(CAPS_ARG[values.caps]);
+}
 out(`${dev.describe()}\ncaps: ${describeCaps(dev.caps)}\nthreads (PyTorch): ${threads}; the machine is shared: medians, ours and PyTorch run back to back per model`);
 
 function rand(n: number, lo = -1, hi = 1): Float32Array {
@@ -250,7 +263,7 @@ for (const name of wanted) {
   const ours = await timeOurs(sm);
   const torchAll = timeTorch(sm);
   const torchMs = torchAll ? median(torchAll) : null;
-  const r: Result = { model: name, config: sm.config, ...ours, torchMs, torchMsAll: torchAll, ratio: torchMs ? torchMs / ours.wallMs : null, threads };
+  const r: Result = { model: name, config: sm.config, ...ours, torchMs, torchMsAll: torchAll, ratio: torchMs ? torchMs / ours.wallMs : null, threads, caps: values.caps ?? 'full' };
   results.push(r);
   if (json) process.stdout.write(JSON.stringify(r) + '\n');
   out(`${name.padEnd(8)} ${r.wallMs.toFixed(1).padStart(9)} ${r.hostMs.toFixed(1).padStart(8)} ${r.hostWallMs.toFixed(1).padStart(9)} ${String(r.dispatches).padStart(6)} ${r.hostUsPerDispatch.toFixed(1).padStart(8)} ${(torchMs?.toFixed(1) ?? '-').padStart(9)} ${(r.ratio?.toFixed(2) ?? '-').padStart(10)}  ${r.config}`);
