@@ -208,7 +208,7 @@ function cpuMs(): number {
   return (u.user + u.system) / 1000;
 }
 
-async function timeOurs(sm: StepModel): Promise<Omit<Result, 'torchMs' | 'torchMsAll' | 'ratio' | 'model' | 'config' | 'threads'>> {
+async function timeOurs(sm: StepModel): Promise<Omit<Result, 'torchMs' | 'torchMsAll' | 'ratio' | 'model' | 'config' | 'threads' | 'caps'>> {
   // two warm-up steps compile every pipeline and fill the pools and bind-group caches
   for (let i = 0; i < 2; i++) {
     const l = sm.step();
