@@ -4,15 +4,15 @@
  * stored_mean, stored_var), Dropout2d, and spectral normalisation applied to a module's weight as
  * torch.nn.utils.spectral_norm does it (weight_orig, weight_u, weight_v).
  */
-import { keep, type Tensor } from '../tensor.ts';
+import { keep, Tensor, type Storage } from '../tensor.ts';
 import { noGrad } from '../autograd.ts';
 import { OpError } from '../errors.ts';
 import { batchNorm2d, conditionalBatchNorm2d } from '../ops/batchnorm.ts';
 import { spectralNormWeight } from '../ops/spectral.ts';
 import { dropout2d } from '../ops/dropout.ts';
 import { zeros, ones, full } from '../ops/creation.ts';
-import { add, addInto, mul, div } from '../ops/binary.ts';
-import { runtime } from '../runtime.ts';
+import { addInto, mul, div } from '../ops/binary.ts';
+import { contiguousCopy } from '../ops/movement.ts';
 import { sum } from '../ops/reduce.ts';
 import { sqrt } from '../ops/unary.ts';
 import { randn } from '../ops/random.ts';
@@ -33,8 +33,6 @@ export class BatchNorm2d extends Module implements UnaryModule {
   readonly momentum: number;
   readonly weight: Parameter | null;
   readonly bias: Parameter | null;
-  /** The num_batches_tracked tensor this module made: counted up in place (see forward). */
-  private readonly counter: Tensor | null = null;
 
   constructor(numFeatures: number, opts: BatchNormModuleOptions = {}) {
     super();
@@ -48,8 +46,7 @@ export class BatchNorm2d extends Module implements UnaryModule {
     if (opts.trackRunningStats ?? true) {
       this.registerBuffer('running_mean', keep(zeros([numFeatures])));
       this.registerBuffer('running_var', keep(ones([numFeatures])));
-      this.counter = keep(zeros([], 'i32'));
-      this.registerBuffer('num_batches_tracked', this.counter);
+      this.registerBuffer('num_batches_tracked', counterOver(zeros([], 'i32')));
     }
   }
 
@@ -61,15 +58,13 @@ export class BatchNorm2d extends Module implements UnaryModule {
     const tracking = this.hasRunning();
     const training = this.training || !tracking;
     if (this.training && tracking) {
-      // In place on our own counter, adding a shared constant: `add(n, 1)` filled a 1 and made a
-      // new tensor per layer per step (two dispatches, and new bind groups every step as the
-      // pool rotated the small buffers: bench/NOTES.md, "Host cost per dispatch"). A counter
-      // set from outside is replaced once, as before.
-      noGrad(() => {
-        const n = this.getBuffer('num_batches_tracked')!;
-        if (n === this.counter) addInto(n, counterStep());
-        else this.setBuffer('num_batches_tracked', keep(add(n, counterStep())));
-      });
+      let n = this.getBuffer('num_batches_tracked')!;
+      if (!(n instanceof BatchCounter)) {
+        // A counter set from outside is replaced by a copy of its value, once (it is not written).
+        n = noGrad(() => counterOver(contiguousCopy(n)));
+        this.setBuffer('num_batches_tracked', n);
+      }
+      (n as BatchCounter).count();
     }
     return batchNorm2d(x, this.weight, this.bias, {
       training,
@@ -81,14 +76,48 @@ export class BatchNorm2d extends Module implements UnaryModule {
   }
 }
 
-/** The i32 scalar 1 the batch counters add, one per device (kept for the device's life). */
-const counterSteps = new WeakMap<object, Tensor>();
+/**
+ * num_batches_tracked, counted on the host: a training forward adds 1 to `pending` and dispatches
+ * nothing (an add on the device cost a copy and an add per layer per step: bench/NOTES.md, "Host
+ * cost per dispatch"). Every use of the storage (a read, a checkpoint, a copy, a kernel, a load
+ * that overwrites it) goes through storageFor, which first adds the pending count on the device,
+ * so whoever touches the buffer sees PyTorch's value. A view taken earlier shares the storage but
+ * not the pending count: it shows the value at the time it was last touched.
+ */
+class BatchCounter extends Tensor {
+  private pending = 0;
+  private flushing = false;
 
-function counterStep(): Tensor {
-  const dev = runtime().device;
-  let one = counterSteps.get(dev);
-  if (!one || one.disposed) counterSteps.set(dev, (one = keep(full([], 1, 'i32'))));
-  return one;
+  count(): void {
+    this.pending++;
+  }
+
+  override storageFor(op: string): Storage {
+    const storage = super.storageFor(op);
+    if (this.pending !== 0 && !this.flushing) this.flush();
+    return storage;
+  }
+
+  private flush(): void {
+    this.flushing = true;
+    try {
+      noGrad(() => {
+        const k = full([], this.pending, this.dtype);
+        addInto(this, k);
+        k.dispose();
+      });
+      this.pending = 0;
+    } finally {
+      this.flushing = false;
+    }
+  }
+}
+
+/** A kept counter over `t`'s storage (t is disposed). */
+function counterOver(t: Tensor): BatchCounter {
+  const c = new BatchCounter(t.storageFor('BatchNorm2d').retain(), t.shape, t.dtype, t.strides, t.offset);
+  t.dispose();
+  return keep(c);
 }
 
 /** A class-indexed table with the parameter name `weight` (BigGAN's ccbn uses nn.Embedding). */
