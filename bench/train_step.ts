@@ -5,7 +5,7 @@
  * slows both alike.
  *
  *   node bench/train_step.ts [--json] [--models wrn40,wrn10,biggan,gru,lm] [--batch N] [--steps N]
- *                            [--threads N] [--no-torch] [--caps portable|minimal]
+ *                            [--threads N] [--no-torch] [--caps portable|minimal] [--profile]
  *
  * Models (the paper's configurations; data is random, its shapes are the real ones):
  *   wrn40   WRN-40-2, CIFAR 3x32x32, batch 128 (`--batch` for quick runs), SGD nesterov wd 5e-4, dropout 0.3
@@ -28,6 +28,9 @@
  * `--caps portable` runs the kernels a GPU runs (no SIMD-8 product, src/engine/caps.ts), so the host
  * cost of the GPU's plan (its dispatch count) can be measured on the software adapter;
  * `minimal` also takes subgroups away and caps workgroups at 256 invocations.
+ * `--profile` adds one profiled step per model: GPU time per kernel from timestamp queries
+ * (Device.startKernelProfile; the adapter needs 'timestamp-query') in `kernels`, and PyTorch's
+ * self CPU time per op (torch.profiler) in `torchOps`, the largest first.
  * Every row carries the plan kinds of its convolutions and products are in the engine's logs;
  * the adapter line says which kernels could run (caps).
  */
@@ -36,7 +39,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  init, runtime, tensor, scope, backward, crossEntropy, nllLoss, clipGradNorm, SGD, Adam, describeCaps, manualSeed, type Tensor,
+  init, runtime, tensor, scope, backward, crossEntropy, nllLoss, clipGradNorm, SGD, Adam, describeCaps, manualSeed, type Tensor, type KernelTime,
 } from '../src/engine/index.ts';
 import { WideResNet, GRUClassifier, TransformerModel, BigGANTrainer } from '../src/models/index.ts';
 import { parseArgs } from 'node:util';
@@ -70,11 +73,14 @@ interface Result {
   threads: number;
   /** The kernel plan: 'full' (what this adapter allows) or the --caps restriction. */
   caps: string;
+  /** With --profile: GPU ms per kernel in one step, and PyTorch's self CPU ms per op. */
+  kernels?: KernelTime[];
+  torchOps?: KernelTime[];
 }
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
-  options: { json: { type: 'boolean' }, 'no-torch': { type: 'boolean' }, caps: { type: 'string' }, models: { type: 'string' }, batch: { type: 'string' }, steps: { type: 'string' }, threads: { type: 'string' } },
+  options: { json: { type: 'boolean' }, 'no-torch': { type: 'boolean' }, caps: { type: 'string' }, profile: { type: 'boolean' }, models: { type: 'string' }, batch: { type: 'string' }, steps: { type: 'string' }, threads: { type: 'string' } },
 });
 const json = values.json ?? false;
 const noTorch = values['no-torch'] ?? false;
@@ -82,6 +88,7 @@ const out = (s: string) => (json ? process.stderr : process.stdout).write(s + '\
 const threads = Number(values.threads ?? availableParallelism());
 const wanted = (values.models ?? 'wrn40,wrn10,biggan,gru,lm').split(',').filter(Boolean);
 const batchArg = values.batch;
+const profile = values.profile ?? false;
 const stepsArg = values.steps;
 
 await init();
@@ -242,15 +249,33 @@ async function timeOurs(sm: StepModel): Promise<Omit<Result, 'torchMs' | 'torchM
   return { batch: Number(/batch (\d+)/.exec(sm.config)?.[1] ?? 0), steps: sm.steps, wallMs: median(wall), wallMsAll: wall, hostMs, hostWallMs: median(hostWall), dispatches, hostUsPerDispatch: (hostMs * 1000) / dispatches };
 }
 
-function timeTorch(sm: StepModel): number[] | null {
+/** One more step with GPU time per kernel (--profile). */
+async function profileOurs(sm: StepModel): Promise<KernelTime[]> {
+  await dev.sync();
+  dev.startKernelProfile();
+  const loss = sm.step();
+  await loss.item();
+  loss.dispose();
+  return dev.stopKernelProfile();
+}
+
+function timeTorch(sm: StepModel): { ms: number[]; ops?: KernelTime[] } | null {
   if (noTorch) return null;
   const script = join(dirname(fileURLToPath(import.meta.url)), 'train_step_torch.py');
-  const r = spawnSync('/usr/bin/python3', [script], { input: JSON.stringify({ ...sm.peer, steps: sm.steps, threads }), encoding: 'utf8', maxBuffer: 1 << 24 });
+  const r = spawnSync('/usr/bin/python3', [script], { input: JSON.stringify({ ...sm.peer, steps: sm.steps, threads, profile }), encoding: 'utf8', maxBuffer: 1 << 24 });
   if (r.status !== 0) {
     out(`PyTorch peer failed for ${sm.name}: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' | ')}`);
     return null;
   }
-  return (JSON.parse(r.stdout.trim().split('\n').pop()!) as { ms: number[] }).ms;
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as { ms: number[]; ops?: KernelTime[] };
+}
+
+/** The largest entries of a profile, one line each, and the rest summed. */
+function profileLines(title: string, times: KernelTime[], top = 12): string {
+  const total = times.reduce((s, t) => s + t.ms, 0);
+  const rest = times.slice(top).reduce((s, t) => s + t.ms, 0);
+  const line = (ms: number, count: number | string, label: string) => `  ${ms.toFixed(1).padStart(9)} ms ${((100 * ms) / total).toFixed(1).padStart(5)}% ${(count === '' ? '' : `${count}x`).padStart(7)}  ${label}`;
+  return [`${title}: ${total.toFixed(1)} ms in all`, ...times.slice(0, top).map((t) => line(t.ms, t.count, t.label)), ...(times.length > top ? [line(rest, '', `(${times.length - top} more)`)] : [])].join('\n');
 }
 
 const builders: Record<string, () => StepModel> = { wrn40: () => wrn('wrn40'), wrn10: () => wrn('wrn10'), biggan, gru, lm };
@@ -264,10 +289,13 @@ for (const name of wanted) {
   }
   const sm = build();
   const ours = await timeOurs(sm);
-  const torchAll = timeTorch(sm);
-  const torchMs = torchAll ? median(torchAll) : null;
-  const r: Result = { model: name, config: sm.config, ...ours, torchMs, torchMsAll: torchAll, ratio: torchMs ? torchMs / ours.wallMs : null, threads, caps: values.caps ?? 'full' };
+  const kernels = profile ? await profileOurs(sm) : undefined;
+  const peer = timeTorch(sm);
+  const torchMs = peer ? median(peer.ms) : null;
+  const r: Result = { model: name, config: sm.config, ...ours, torchMs, torchMsAll: peer?.ms ?? null, ratio: torchMs ? torchMs / ours.wallMs : null, threads, caps: values.caps ?? 'full', kernels, torchOps: peer?.ops };
   results.push(r);
   if (json) process.stdout.write(JSON.stringify(r) + '\n');
   out(`${name.padEnd(8)} ${r.wallMs.toFixed(1).padStart(9)} ${r.hostMs.toFixed(1).padStart(8)} ${r.hostWallMs.toFixed(1).padStart(9)} ${String(r.dispatches).padStart(6)} ${r.hostUsPerDispatch.toFixed(1).padStart(8)} ${(torchMs?.toFixed(1) ?? '-').padStart(9)} ${(r.ratio?.toFixed(2) ?? '-').padStart(10)}  ${r.config}`);
+  if (kernels) out(profileLines(`  our kernels, one step (GPU time)`, kernels));
+  if (peer?.ops) out(profileLines(`  PyTorch ops, one step (self CPU time)`, peer.ops));
 }

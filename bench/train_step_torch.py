@@ -144,7 +144,14 @@ def main():
         t0 = time.perf_counter()
         step()
         ms.append((time.perf_counter() - t0) * 1e3)
-    print(json.dumps({'ms': ms, 'torch': torch.__version__, 'threads': torch.get_num_threads()}))
+    out = {'ms': ms, 'torch': torch.__version__, 'threads': torch.get_num_threads()}
+    if cfg.get('profile'):
+        # one more step under the profiler: self CPU time per op, the largest first
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            step()
+        ops = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+        out['ops'] = [{'label': e.key, 'count': e.count, 'ms': e.self_cpu_time_total / 1e3} for e in ops if e.self_cpu_time_total > 0]
+    print(json.dumps(out))
 
 
 if __name__ == '__main__':

@@ -6,6 +6,7 @@ export { setPlatform, getPlatform, type Platform } from './platform.ts';
 export { init, runtime, shutdown, isInitialised, type Runtime } from './runtime.ts';
 export { capsOf, CAPS_PRESETS, describeCaps, fitsWorkgroup, subgroupRowsFit, restrictCaps, type Caps } from './caps.ts';
 export { Device, type DeviceOptions, type AdapterChoice, type Kernel } from './device.ts';
+export type { KernelTime } from './kernel-profile.ts';
 export { KernelLoader, type KernelSpec } from './kernels.ts';
 export { GpuError, NoAdapterError, OpError } from './errors.ts';
 export { Tensor, Storage, scope, keep, empty, fromData as tensor, fromData, memoryStats, numel, type DType, type Shape } from './tensor.ts';

@@ -10,6 +10,7 @@ import { BindGroupCache, type BindGroupStats } from './bind-groups.ts';
 import { GpuError, NoAdapterError } from './errors.ts';
 import { adaptersInDawnMessage, noMatchingAdapterMessage } from './adapter-list.ts';
 import { capsOf, isSoftwareInfo, restrictCaps, type Caps } from './caps.ts';
+import { KernelProfiler, type KernelTime } from './kernel-profile.ts';
 
 export type AdapterChoice = 'auto' | 'hardware' | 'software' | string;
 
@@ -123,6 +124,8 @@ export class Device {
    * for the device's life (~460 bytes a wait, 93 MB per 200k waits measured). */
   private readonly lostWaiters = new Set<(e: Error) => void>();
   private destroyed = false;
+  /** Timestamps per dispatch while a kernel profile runs (startKernelProfile). */
+  private profiler: KernelProfiler | null = null;
   /** Tests set this: every new tensor's buffer is filled with NaN first, so elements a kernel
    * forgets to write show up instead of passing as stale zeros. */
   poison = false;
@@ -239,7 +242,7 @@ export class Device {
       uOffset = this.pushUniform(params, uSize);
     }
     const bindGroup = this.bindGroups.forDispatch(kernel.label, kernel.layout, kernel.hasParams ? this.uniformGpu : null, uOffset, uSize, buffers);
-    const pass = this.openPass();
+    const pass = this.profiler ? this.openTimedPass(this.profiler, kernel.label) : this.openPass();
     // a pass keeps its pipeline between dispatches: runs of one kernel (SIMD-8 products) set it once
     if (kernel.pipeline !== this.passPipeline) {
       pass.setPipeline(kernel.pipeline);
@@ -247,6 +250,7 @@ export class Device {
     }
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
+    if (this.profiler) this.closePass();
     this.pendingLabels.add(kernel.label);
     this.stats.dispatches++;
     if (++this.recorded >= this.dispatchesPerSubmit) this.flush();
@@ -297,7 +301,9 @@ export class Device {
       dev.queue.writeBuffer(this.uniformGpu, 0, this.uniformCpu.buffer, 0, this.uniformUsed);
       this.uniformUsed = 0;
     }
+    this.profiler?.resolveInto(encoder);
     dev.queue.submit([encoder.finish()]);
+    this.profiler?.submitted();
     this.stats.submits++;
     const context = labels.length > 0 ? ` (kernels in this submission: ${labels.join(', ')})` : '';
     this.watch(dev.popErrorScope(), `validation error${context}`);
@@ -315,6 +321,27 @@ export class Device {
   /** Drops the cached bind groups that name a texture view (before its texture is let go). */
   forgetView(view: GPUTextureView): void {
     this.bindGroups.forget(view);
+  }
+
+  /**
+   * Starts timing every dispatch on the GPU (timestamp queries; kernel-profile.ts says what a
+   * profile measures and what it costs). Throws where the adapter has no 'timestamp-query'.
+   */
+  startKernelProfile(): void {
+    this.assertUsable('startKernelProfile');
+    this.flush();
+    this.profiler = new KernelProfiler(this.gpu, (e) => this.errors.push(new GpuError(e.message)));
+  }
+
+  /** Ends the profile: GPU time per kernel label since startKernelProfile, the largest first. */
+  async stopKernelProfile(): Promise<KernelTime[]> {
+    const profiler = this.profiler;
+    if (!profiler) throw new Error('stopKernelProfile: no kernel profile is running (call startKernelProfile first)');
+    this.flush();
+    this.profiler = null;
+    const times = await profiler.report((p) => this.wait(this.raceLost(p)));
+    await this.throwPendingErrors();
+    return times;
   }
 
   /** Bind groups created, reused and cached (a test counts them per training step). */
@@ -434,6 +461,15 @@ export class Device {
     if (this.pass) return this.pass;
     this.encoder ??= this.gpu.createCommandEncoder({ label: 'goe-stream' });
     this.pass = this.encoder.beginComputePass({ label: 'goe-compute' });
+    return this.pass;
+  }
+
+  /** A pass of its own for one profiled dispatch, with its timestamps. */
+  private openTimedPass(profiler: KernelProfiler, label: string): GPUComputePassEncoder {
+    this.closePass();
+    if (profiler.full) this.flush();
+    this.encoder ??= this.gpu.createCommandEncoder({ label: 'goe-stream' });
+    this.pass = this.encoder.beginComputePass({ label, timestampWrites: profiler.passTimestamps(label) });
     return this.pass;
   }
 
