@@ -11,9 +11,16 @@
 //   dx = invstd * gh                                           (evaluation: fixed statistics)
 //   dgamma = sum g * xhat,  dbeta = sum g
 // The affine transform is per channel ([C], BatchNorm2d) or per sample ([N, C], the conditional
-// batch norm of BigGAN, whose gain and bias come from a class embedding).
+// batch norm of BigGAN, whose gain and bias come from a class embedding). gamma and beta are read
+// at element offsets from the parameter block (parameters live inside an arena; storage binding
+// offsets would have to be 256-byte aligned), so no copy of them is made.
+// ACT applies an activation to the output (activation.wgsl's codes; the unary op's bits); the
+// backward multiplies g by act'(y) from the saved output y first, so only codes whose derivative
+// the output determines are allowed (relu, leaky_relu with a positive slope, tanh, sigmoid).
 //
 // HW (the spatial size) is an override so that index divisions fold into multiplies.
+
+// include: activation
 
 struct Params {
   n: u32,
@@ -24,6 +31,10 @@ struct Params {
   momentum: f32,
   shift: f32,       // class_gather: added to every value (1 for BigGAN's gain = 1 + embedding)
   k: u32,           // class tables: number of classes
+  off_gamma: u32,   // element offsets of gamma, beta and the saved output y
+  off_beta: u32,
+  off_y: u32,
+  alpha: f32,       // leaky_relu's slope (ACT 2)
 };
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -33,6 +44,7 @@ override HW: u32 = 1u;
 override AFFINE: u32 = 1u;        // 0 none, 1 per channel [C], 2 per sample [N, C]
 override TRAIN: bool = true;       // batch statistics (true) or the running estimates (false)
 override UPDATE_RUNNING: bool = true;
+override ACT: u32 = 0u;            // activation applied to the output, activation.wgsl's codes
 
 // wg_sum, wg_sum4: sums over the workgroup.
 // include: workgroup-sum
@@ -99,20 +111,31 @@ fn bn_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     var v = (f_x[xo + e] - st.x) * st.y;
     if (AFFINE != 0u) {
       let ai = affine_index(ch, i);
-      v = v * f_gamma[ai] + f_beta[ai];
+      v = v * f_gamma[p.off_gamma + ai] + f_beta[p.off_beta + ai];
     }
-    f_y[e] = v;
+    f_y[e] = act_apply(ACT, v, p.alpha);
   }
 }
 
 // --------------------------------------------------------------------------------- backward
 
+// dgamma and dbeta [C] each, in buffers of their own (autograd copies a leaf's gradient that
+// sits at an offset).
 @group(0) @binding(1) var<storage, read_write> b_dx: array<f32>;
-@group(0) @binding(2) var<storage, read_write> b_dgb: array<f32>;      // [2, C]: dgamma, dbeta
-@group(0) @binding(3) var<storage, read> b_g: array<f32>;
-@group(0) @binding(4) var<storage, read> b_x: array<f32>;
-@group(0) @binding(5) var<storage, read> b_stats: array<f32>;
-@group(0) @binding(6) var<storage, read> b_gamma: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b_dgamma: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b_dbeta: array<f32>;
+@group(0) @binding(4) var<storage, read> b_g: array<f32>;
+@group(0) @binding(5) var<storage, read> b_x: array<f32>;
+@group(0) @binding(6) var<storage, read> b_stats: array<f32>;
+@group(0) @binding(7) var<storage, read> b_gamma: array<f32>;
+@group(0) @binding(8) var<storage, read> b_y: array<f32>;              // the forward's output (ACT != 0)
+
+// The output gradient through the fused activation: g * act'(y).
+fn bwd_grad(e: u32) -> f32 {
+  let gv = b_g[p.off_a + e];
+  if (ACT == 0u) { return gv; }
+  return gv * act_deriv_from_output(ACT, b_y[p.off_y + e], p.alpha);
+}
 
 @compute @workgroup_size(WG)
 fn bn_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
@@ -124,23 +147,23 @@ fn bn_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
   var acc = vec4<f32>(0.0);
   for (var i = li; i < cnt; i += WG) {
     let e = at(ch, i);
-    let gv = b_g[p.off_a + e];
+    let gv = bwd_grad(e);
     let xh = (b_x[p.off_b + e] - mean) * invstd;
     var gh = gv;
-    if (AFFINE != 0u) { gh = gv * b_gamma[affine_index(ch, i)]; }
+    if (AFFINE != 0u) { gh = gv * b_gamma[p.off_gamma + affine_index(ch, i)]; }
     acc += vec4<f32>(gh, gh * xh, gv * xh, gv);
   }
   let s = wg_sum4(acc, li);
   if (li == 0u) {
-    b_dgb[ch] = s.z;
-    b_dgb[p.c + ch] = s.w;
+    b_dgamma[ch] = s.z;
+    b_dbeta[ch] = s.w;
   }
   let inv_cnt = 1.0 / f32(cnt);
   for (var i = li; i < cnt; i += WG) {
     let e = at(ch, i);
-    let gv = b_g[p.off_a + e];
+    let gv = bwd_grad(e);
     var gh = gv;
-    if (AFFINE != 0u) { gh = gv * b_gamma[affine_index(ch, i)]; }
+    if (AFFINE != 0u) { gh = gv * b_gamma[p.off_gamma + affine_index(ch, i)]; }
     if (TRAIN) {
       let xh = (b_x[p.off_b + e] - mean) * invstd;
       b_dx[e] = invstd * (gh - s.x * inv_cnt - xh * s.y * inv_cnt);
@@ -155,6 +178,7 @@ fn bn_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
 @group(0) @binding(2) var<storage, read> a_g: array<f32>;
 @group(0) @binding(3) var<storage, read> a_x: array<f32>;
 @group(0) @binding(4) var<storage, read> a_stats: array<f32>;
+@group(0) @binding(5) var<storage, read> a_y: array<f32>;              // the forward's output (ACT != 0)
 
 @compute @workgroup_size(WG)
 fn bn_affine_grad_ns(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
@@ -167,7 +191,8 @@ fn bn_affine_grad_ns(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
   if (valid) {
     for (var s = li; s < HW; s += WG) {
       let e = nc * HW + s;
-      let gv = a_g[p.off_a + e];
+      var gv = a_g[p.off_a + e];
+      if (ACT != 0u) { gv *= act_deriv_from_output(ACT, a_y[p.off_y + e], p.alpha); }
       let xh = (a_x[p.off_b + e] - mean) * invstd;
       acc += vec4<f32>(gv * xh, gv, 0.0, 0.0);
     }

@@ -2,13 +2,18 @@
  * Batch normalisation of NCHW feature maps (kernels/norm.wgsl): a fused forward (statistics,
  * running estimates, normalise and scale in one dispatch) and a fused backward. The affine
  * transform is per channel ([C], BatchNorm2d) or per sample ([N, C]): the conditional batch norm
- * of BigGAN, whose gain and bias are rows of class embedding tables (`classEmbedding`).
+ * of BigGAN, whose gain and bias are rows of class embedding tables (`classEmbedding`). An
+ * activation can be fused into the output (WRN's relu(bn(x)): bench/NOTES.md, issue 19).
  */
 import { Tensor, empty } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { OpError } from '../errors.ts';
 import { dispatch, kernel } from './launch.ts';
-import { contiguous, contiguousCopy } from './movement.ts';
+import { contiguous } from './movement.ts';
+import { ACTIVATION_CODES } from './activation.ts';
+
+/** Activations bn_bwd can differentiate from the output alone (kernels/norm.wgsl). */
+export type BatchNormActivation = 'none' | 'relu' | 'leaky_relu' | 'tanh' | 'sigmoid';
 
 export interface BatchNormOptions {
   /** Batch statistics and running-estimate updates (true), or the running estimates (false). */
@@ -19,12 +24,31 @@ export interface BatchNormOptions {
   /** PyTorch's convention: running = (1 - momentum) * running + momentum * batch. Default 0.1. */
   momentum?: number;
   eps?: number;
+  /** Applied to the output in the same dispatch (the unary op's bits). Default 'none'. */
+  activation?: BatchNormActivation;
+  /** leaky_relu's slope; must be positive (the backward reads the sign of the output). Default 0.01. */
+  negativeSlope?: number;
 }
 
 const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`;
 
-function params(v: { n: number; c: number; offA?: number; offB?: number; eps?: number; momentum?: number; shift?: number; k?: number }): Uint32Array {
-  const buf = new Uint32Array(8);
+interface NormParams {
+  n: number;
+  c: number;
+  offA?: number;
+  offB?: number;
+  eps?: number;
+  momentum?: number;
+  shift?: number;
+  k?: number;
+  offGamma?: number;
+  offBeta?: number;
+  offY?: number;
+  alpha?: number;
+}
+
+function params(v: NormParams): Uint32Array {
+  const buf = new Uint32Array(12);
   const f = new Float32Array(buf.buffer);
   buf[0] = v.n;
   buf[1] = v.c;
@@ -34,12 +58,11 @@ function params(v: { n: number; c: number; offA?: number; offB?: number; eps?: n
   f[5] = v.momentum ?? 0;
   f[6] = v.shift ?? 0;
   buf[7] = v.k ?? 0;
+  buf[8] = v.offGamma ?? 0;
+  buf[9] = v.offBeta ?? 0;
+  buf[10] = v.offY ?? 0;
+  f[11] = v.alpha ?? 0;
   return buf;
-}
-
-/** A row-major tensor with offset 0 (the kernels index these operands without offsets). */
-function flat(t: Tensor): Tensor {
-  return t.isContiguous && t.offset === 0 ? t : contiguousCopy(t);
 }
 
 function checkAffine(op: string, t: Tensor | null, what: string, x: readonly number[]): number {
@@ -85,76 +108,111 @@ export function batchNorm2d(x: Tensor, weight: Tensor | null = null, bias: Tenso
   if (training && n * hw <= 1) throw new OpError(op, `expected more than 1 value per channel when training, got input ${fmt(x.shape)}`);
   const eps = opts.eps ?? 1e-5;
   const momentum = opts.momentum ?? 0.1;
+  const act = activationCode(op, opts);
 
   const out = empty(x.shape);
   const stats = empty([2, c]);
   if (out.size === 0) return out;
   const xc = contiguous(x);
-  const wf = weight ? flat(weight) : null;
-  const bf = bias ? flat(bias) : null;
+  // gamma and beta are read at their offsets (parameters sit inside an arena): no copies
+  const wc = weight ? contiguous(weight) : null;
+  const bc = bias ? contiguous(bias) : null;
   // Unused running-estimate slots still need buffers of their own (they are bound writable).
   const rmb = rm ?? empty([c]);
   const rvb = rv ?? empty([c]);
   dispatch(
-    kernel('norm', 'bn_fwd', { constants: { HW: hw, AFFINE: ma, TRAIN: training ? 1 : 0, UPDATE_RUNNING: training && rm ? 1 : 0 } }),
-    [out.bufferFor(op), stats.bufferFor(op), rmb.bufferFor(op), rvb.bufferFor(op), xc.bufferFor(op), (wf ?? xc).bufferFor(op), (bf ?? xc).bufferFor(op)],
-    params({ n, c, offA: xc.offset, eps, momentum }),
+    kernel('norm', 'bn_fwd', { constants: { HW: hw, AFFINE: ma, TRAIN: training ? 1 : 0, UPDATE_RUNNING: training && rm ? 1 : 0, ACT: act.code } }),
+    [out.bufferFor(op), stats.bufferFor(op), rmb.bufferFor(op), rvb.bufferFor(op), xc.bufferFor(op), (wc ?? xc).bufferFor(op), (bc ?? xc).bufferFor(op)],
+    params({ n, c, offA: xc.offset, eps, momentum, offGamma: wc?.offset, offBeta: bc?.offset, alpha: act.alpha }),
     [c, 1, 1],
   );
   if (!rm) rmb.dispose();
   if (!rv) rvb.dispose();
   if (xc !== x) xc.dispose();
-  if (bf && bf !== bias) bf.dispose();
+  if (bc && bc !== bias) bc.dispose();
 
   const inputs = weight && bias ? [x, weight, bias] : [x];
   const needW = weight?.requiresGrad || bias?.requiresGrad;
-  const saved = wf ? [x, stats, wf] : [x, stats];
+  // [x, stats, gamma (stats without affine), and the output when an activation is fused]
+  const saved = [x, stats, wc ?? stats];
+  if (act.code !== 0) saved.push(out);
   const result = record(op, out, inputs, saved, (g, s) => {
-    const [dx, dg, db] = batchNorm2dBackwardRaw(g, s[0], s[1], s[2] ?? null, ma, training, !!needW);
+    const [dx, dg, db] = batchNorm2dBackwardRaw(g, s[0], s[1], ma !== 0 ? s[2] : null, ma, training, !!needW, act, s[3] ?? null);
     return weight ? [dx, dg, db] : [dx];
   });
   stats.dispose();
-  if (wf && wf !== weight) wf.dispose();
+  if (wc && wc !== weight) wc.dispose();
   return result;
 }
 
-/** The fused backward: [dx, dweight, dbias] (the last two null without affine or when unneeded). */
-export function batchNorm2dBackwardRaw(g: Tensor, x: Tensor, stats: Tensor, weight: Tensor | null, affine: number, training: boolean, needAffine: boolean): [Tensor, Tensor | null, Tensor | null] {
+interface FusedActivation {
+  code: number;
+  alpha: number;
+}
+
+function activationCode(op: string, opts: BatchNormOptions): FusedActivation {
+  const name = opts.activation ?? 'none';
+  const alpha = opts.negativeSlope ?? 0.01;
+  if (!['none', 'relu', 'leaky_relu', 'tanh', 'sigmoid'].includes(name)) {
+    throw new OpError(op, `activation must be 'none', 'relu', 'leaky_relu', 'tanh' or 'sigmoid' (the backward reads the derivative from the output), got '${name}'`);
+  }
+  if (name === 'leaky_relu' && !(alpha > 0)) throw new OpError(op, `leaky_relu's negativeSlope must be positive when fused (the backward reads the sign of the output), got ${alpha}`);
+  return { code: ACTIVATION_CODES[name], alpha };
+}
+
+const NO_ACTIVATION: FusedActivation = { code: 0, alpha: 0 };
+
+/**
+ * The fused backward: [dx, dweight, dbias] (the last two null without affine or when unneeded).
+ * With a fused activation, `y` is the forward's output (g is multiplied by act'(y) first).
+ */
+export function batchNorm2dBackwardRaw(
+  g: Tensor, x: Tensor, stats: Tensor, weight: Tensor | null, affine: number, training: boolean, needAffine: boolean,
+  act: FusedActivation = NO_ACTIVATION, y: Tensor | null = null,
+): [Tensor, Tensor | null, Tensor | null] {
   const op = 'batchNorm2d backward';
   const [n, c, h, w] = x.shape;
   const hw = h * w;
+  if (act.code !== 0 && !y) throw new OpError(op, 'a fused activation needs the forward output');
   const gc = contiguous(g);
   const xc = contiguous(x);
+  const wc = weight ? contiguous(weight) : null;
+  const yb = y ?? gc;
   const dx = empty(x.shape);
-  const sums = empty([2, c]);
+  // dgamma and dbeta in buffers of their own at offset 0: autograd copies a leaf's gradient
+  // that sits at an offset (bench/NOTES.md, issue 19)
+  const dgamma = empty([c]);
+  const dbeta = empty([c]);
   dispatch(
-    kernel('norm', 'bn_bwd', { constants: { HW: hw, AFFINE: affine, TRAIN: training ? 1 : 0 } }),
-    [dx.bufferFor(op), sums.bufferFor(op), gc.bufferFor(op), xc.bufferFor(op), stats.bufferFor(op), (weight ?? stats).bufferFor(op)],
-    params({ n, c, offA: gc.offset, offB: xc.offset }),
+    kernel('norm', 'bn_bwd', { constants: { HW: hw, AFFINE: affine, TRAIN: training ? 1 : 0, ACT: act.code } }),
+    [dx.bufferFor(op), dgamma.bufferFor(op), dbeta.bufferFor(op), gc.bufferFor(op), xc.bufferFor(op), stats.bufferFor(op), (wc ?? stats).bufferFor(op), yb.bufferFor(op)],
+    params({ n, c, offA: gc.offset, offB: xc.offset, offGamma: wc?.offset, offY: yb.offset, alpha: act.alpha }),
     [c, 1, 1],
   );
   let dw: Tensor | null = null;
   let db: Tensor | null = null;
   if (needAffine && affine === 1) {
-    dw = sums.view([c], [1], 0);
-    db = sums.view([c], [1], c);
+    dw = dgamma;
+    db = dbeta;
   } else if (needAffine && affine === 2) {
     const nc = n * c;
     const per = empty([2, n, c]);
     const gx = Math.min(nc, 32768);
     dispatch(
-      kernel('norm', 'bn_affine_grad_ns', { constants: { HW: hw } }),
-      [per.bufferFor(op), gc.bufferFor(op), xc.bufferFor(op), stats.bufferFor(op)],
-      params({ n, c, offA: gc.offset, offB: xc.offset }),
+      kernel('norm', 'bn_affine_grad_ns', { constants: { HW: hw, ACT: act.code } }),
+      [per.bufferFor(op), gc.bufferFor(op), xc.bufferFor(op), stats.bufferFor(op), yb.bufferFor(op)],
+      params({ n, c, offA: gc.offset, offB: xc.offset, offY: yb.offset, alpha: act.alpha }),
       [gx, Math.ceil(nc / gx), 1],
     );
     dw = per.view([n, c], [c, 1], 0);
     db = per.view([n, c], [c, 1], nc);
     per.dispose();
   }
-  sums.dispose();
+  if (dw !== dgamma) dgamma.dispose();
+  if (db !== dbeta) dbeta.dispose();
   if (gc !== g) gc.dispose();
   if (xc !== x) xc.dispose();
+  if (wc && wc !== weight) wc.dispose();
   return [dx, dw, db];
 }
 
