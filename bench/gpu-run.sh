@@ -6,8 +6,10 @@
 # Writes into $OUT: device.txt, shapes.json, torch.jsonl (cuBLAS fp32 and TF32 on the same
 # shapes), sweep.jsonl (our variants in ONE process over every shape: the crash check), tfjs.jsonl
 # (TF.js beside our picked kernel), isolated.jsonl (only if the sweep died: the remaining shapes
-# one process each), crash.txt (the lavapipe reproducer run on the GPU), and summary.txt.
-# Budget: at most ~9.5 minutes of the 15 (timeouts 100 + 270 + 120 + 60 s); each step has its own timeout so one hang cannot eat it all.
+# one process each), crash.txt (the lavapipe reproducer run on the GPU), train_step.json/.err
+# (training steps of WRN-40-2 at batch 128 and the fmnist WRN-10-1 beside PyTorch on the same GPU,
+# fp32, TF32 off, with host time per step and one profiled step: issue 19), and summary.txt.
+# Budget: at most ~9.5 minutes of the 15 (timeouts 100 + 200 + 90 + 60 + 120 s); each step has its own timeout so one hang cannot eat it all.
 set -uo pipefail
 OUT=${OUT:-/tmp/goe-out}
 mkdir -p "$OUT"
@@ -46,14 +48,14 @@ log "torch rc=$? rows=$(grep -c '"status"' "$OUT/torch.jsonl")"
 
 # 2. Our variants over every shape in one process: does the process survive a full sweep?
 log "sweep (one process, all shapes, our variants)"
-timeout 270 node bench/matmul.ts --json --all --no-tfjs --budget 0.2 --variants v1,v2,v3,v4,v5,auto > "$OUT/sweep.jsonl" 2> "$OUT/sweep.err"
+timeout 200 node bench/matmul.ts --json --all --no-tfjs --budget 0.15 --variants naive,tiled,reg4x4,reg8x8,reg16x8,skinny,auto > "$OUT/sweep.jsonl" 2> "$OUT/sweep.err"
 rc=$?
-log "sweep rc=$rc rows=$(grep -c '"status"' "$OUT/sweep.jsonl") (a full sweep has 180)"
+log "sweep rc=$rc rows=$(grep -c '"status"' "$OUT/sweep.jsonl") (one per shape and variant that applies)"
 tail -3 "$OUT/sweep.err" >> "$OUT/summary.txt"
 
 # 4. TF.js beside our picked kernel (its own process: TF.js shares our device)
 log "tfjs"
-timeout 120 node bench/matmul.ts --json --all --budget 0.2 --variants auto,tfjs --shapes sq1024,sq2048,sq4096,sq8192,wrn-g2,wrn-g3,tf-qkv,tf-attn,gru-step-b32,head-c100 > "$OUT/tfjs.jsonl" 2> "$OUT/tfjs.err"
+timeout 90 node bench/matmul.ts --json --all --budget 0.15 --variants auto,tfjs --shapes sq1024,sq2048,sq4096,sq8192,wrn-g2,wrn-g3,tf-qkv,tf-attn,gru-step-b32,head-c100 > "$OUT/tfjs.jsonl" 2> "$OUT/tfjs.err"
 log "tfjs rc=$?"
 
 # 4b. The lavapipe reproducer of the ProcessEvents abort, on the GPU (2048: long dispatches)
@@ -62,12 +64,18 @@ for i in 1 2; do
   NOREAD=1 REPS=6 timeout 30 node bench/crash/lavapipe-two-pipelines.mjs 2048 e1:8:64 e1:8:64 > "$OUT/crash-$i.txt" 2>&1
   echo "two-pipelines 2048 run $i rc=$?" | tee -a "$OUT/crash.txt"
 done
+# 4c. Training steps beside PyTorch on the same GPU (issue 19: does the host keep the GPU busy?)
+log "train_step (ours and PyTorch cuda)"
+timeout 120 node bench/train_step.ts --json --models wrn40,wrn10 --steps 5 --profile --python=python3 --torch-device=cuda > "$OUT/train_step.json" 2> "$OUT/train_step.err"
+log "train_step rc=$?"
+grep -v '^Warning' "$OUT/train_step.err" | tail -40 >> "$OUT/summary.txt"
+
 # 5. If the sweep died: the shapes without a row, one process each, while time is left
 if [ "$rc" -ne 0 ]; then
   for name in $(python3 -c "import json;print(' '.join(p['name'] for p in json.load(open('$OUT/shapes.json'))))"); do
     grep -q "\"problem\":\"$name\"" "$OUT/sweep.jsonl" && continue
     [ "$SECONDS" -gt 540 ] && { echo "out of time before $name" >> "$OUT/summary.txt"; break; }
-    timeout 40 node bench/matmul.ts --json --all --no-tfjs --budget 0.25 --variants v4,v5,auto --exact --shapes "$name" >> "$OUT/isolated.jsonl" 2>> "$OUT/isolated.err"
+    timeout 40 node bench/matmul.ts --json --all --no-tfjs --budget 0.25 --variants reg4x4,reg8x8,auto --exact --shapes "$name" >> "$OUT/isolated.jsonl" 2>> "$OUT/isolated.err"
     echo "$name rc=$?" >> "$OUT/summary.txt"
   done
 fi

@@ -6,6 +6,7 @@
  *
  *   node bench/train_step.ts [--json] [--models wrn40,wrn10,biggan,gru,lm] [--batch N] [--steps N]
  *                            [--threads N] [--no-torch] [--caps portable|minimal] [--profile]
+ *                            [--python /usr/bin/python3] [--torch-device cpu|cuda]
  *
  * Models (the paper's configurations; data is random, its shapes are the real ones):
  *   wrn40   WRN-40-2, CIFAR 3x32x32, batch 128 (`--batch` for quick runs), SGD nesterov wd 5e-4, dropout 0.3
@@ -28,6 +29,8 @@
  * `--caps portable` runs the kernels a GPU runs (no SIMD-8 product, src/engine/caps.ts), so the host
  * cost of the GPU's plan (its dispatch count) can be measured on the software adapter;
  * `minimal` also takes subgroups away and caps workgroups at 256 invocations.
+ * On a GPU (bench/gpu-run.sh): `--python python3 --torch-device cuda` runs the peer on that GPU,
+ * fp32 with TF32 off.
  * `--profile` adds one profiled step per model: GPU time per kernel from timestamp queries
  * (Device.startKernelProfile; the adapter needs 'timestamp-query') in `kernels`, and PyTorch's
  * self CPU time per op (torch.profiler) in `torchOps`, the largest first.
@@ -68,6 +71,8 @@ interface Result {
   hostUsPerDispatch: number;
   torchMs: number | null;
   torchMsAll: number[] | null;
+  /** Where the PyTorch peer ran ('cpu', or the GPU's name). */
+  torchDevice?: string;
   /** torch ms / our ms: above 1 we are faster. */
   ratio: number | null;
   threads: number;
@@ -80,7 +85,7 @@ interface Result {
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
-  options: { json: { type: 'boolean' }, 'no-torch': { type: 'boolean' }, caps: { type: 'string' }, profile: { type: 'boolean' }, models: { type: 'string' }, batch: { type: 'string' }, steps: { type: 'string' }, threads: { type: 'string' } },
+  options: { json: { type: 'boolean' }, 'no-torch': { type: 'boolean' }, caps: { type: 'string' }, profile: { type: 'boolean' }, python: { type: 'string' }, 'torch-device': { type: 'string' }, models: { type: 'string' }, batch: { type: 'string' }, steps: { type: 'string' }, threads: { type: 'string' } },
 });
 const json = values.json ?? false;
 const noTorch = values['no-torch'] ?? false;
@@ -89,6 +94,8 @@ const threads = Number(values.threads ?? availableParallelism());
 const wanted = (values.models ?? 'wrn40,wrn10,biggan,gru,lm').split(',').filter(Boolean);
 const batchArg = values.batch;
 const profile = values.profile ?? false;
+const python = values.python ?? '/usr/bin/python3';
+const torchDevice = values['torch-device'] ?? 'cpu';
 const stepsArg = values.steps;
 
 await init();
@@ -259,15 +266,15 @@ async function profileOurs(sm: StepModel): Promise<KernelTime[]> {
   return dev.stopKernelProfile();
 }
 
-function timeTorch(sm: StepModel): { ms: number[]; ops?: KernelTime[] } | null {
+function timeTorch(sm: StepModel): { ms: number[]; ops?: KernelTime[]; device?: string } | null {
   if (noTorch) return null;
   const script = join(dirname(fileURLToPath(import.meta.url)), 'train_step_torch.py');
-  const r = spawnSync('/usr/bin/python3', [script], { input: JSON.stringify({ ...sm.peer, steps: sm.steps, threads, profile }), encoding: 'utf8', maxBuffer: 1 << 24 });
+  const r = spawnSync(python, [script], { input: JSON.stringify({ ...sm.peer, steps: sm.steps, threads, profile, device: torchDevice }), encoding: 'utf8', maxBuffer: 1 << 24 });
   if (r.status !== 0) {
     out(`PyTorch peer failed for ${sm.name}: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' | ')}`);
     return null;
   }
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as { ms: number[]; ops?: KernelTime[] };
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as { ms: number[]; ops?: KernelTime[]; device?: string };
 }
 
 /** The largest entries of a profile, one line each, and the rest summed. */
@@ -292,10 +299,10 @@ for (const name of wanted) {
   const kernels = profile ? await profileOurs(sm) : undefined;
   const peer = timeTorch(sm);
   const torchMs = peer ? median(peer.ms) : null;
-  const r: Result = { model: name, config: sm.config, ...ours, torchMs, torchMsAll: peer?.ms ?? null, ratio: torchMs ? torchMs / ours.wallMs : null, threads, caps: values.caps ?? 'full', kernels, torchOps: peer?.ops };
+  const r: Result = { model: name, config: sm.config, ...ours, torchMs, torchMsAll: peer?.ms ?? null, ratio: torchMs ? torchMs / ours.wallMs : null, threads, caps: values.caps ?? 'full', kernels, torchOps: peer?.ops, torchDevice: peer?.device };
   results.push(r);
   if (json) process.stdout.write(JSON.stringify(r) + '\n');
   out(`${name.padEnd(8)} ${r.wallMs.toFixed(1).padStart(9)} ${r.hostMs.toFixed(1).padStart(8)} ${r.hostWallMs.toFixed(1).padStart(9)} ${String(r.dispatches).padStart(6)} ${r.hostUsPerDispatch.toFixed(1).padStart(8)} ${(torchMs?.toFixed(1) ?? '-').padStart(9)} ${(r.ratio?.toFixed(2) ?? '-').padStart(10)}  ${r.config}`);
   if (kernels) out(profileLines(`  our kernels, one step (GPU time)`, kernels));
-  if (peer?.ops) out(profileLines(`  PyTorch ops, one step (self CPU time)`, peer.ops));
+  if (peer?.ops) out(profileLines(`  PyTorch ops, one step (self ${torchDevice === 'cpu' ? 'CPU' : 'GPU'} time)`, peer.ops));
 }

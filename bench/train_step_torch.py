@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """PyTorch peer of bench/train_step.ts: the same training steps (forward, backward, optimizer
 update) on the CPU with Debian's python3-torch (1.13), the same thread count, random data of the
-real shapes. Reads one JSON object on stdin (model, batch, steps, threads and the model's sizes),
+real shapes; with "device": "cuda" on the GPU instead (fp32, TF32 off: bench/gpu-run.sh). Reads one
+JSON object on stdin (model, batch, steps, threads, device and the model's sizes),
 runs two warm-up steps, then `steps` timed steps (wall time, loss.item() included), and prints
 {"ms": [...], "torch": version, "threads": n} as one JSON line.
 
@@ -24,6 +25,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'scripts', 'fixtures'))
 import torch_models as tm  # noqa: E402
 
+DEV = torch.device('cpu')
+
 
 def wrn(cfg):
     m = tm.WideResNet(cfg['depth'], 10, widen_factor=cfg['widen'], dropRate=cfg['drop'])
@@ -37,11 +40,12 @@ def wrn(cfg):
         out = F.adaptive_avg_pool2d(out, 1) if pool_global else F.avg_pool2d(out, 8)
         return out.view(-1, m.nChannels)
     m.features = features
+    m.to(DEV)
     m.train()
     opt = torch.optim.SGD(m.parameters(), lr=cfg['lr'], momentum=0.9, nesterov=True, weight_decay=5e-4)
     B, C, H = cfg['batch'], cfg['channels'], cfg['size']
-    x = torch.rand(B, C, H, H) * 2 - 1
-    y = torch.randint(0, 10, (B,))
+    x = (torch.rand(B, C, H, H) * 2 - 1).to(DEV)
+    y = torch.randint(0, 10, (B,)).to(DEV)
 
     def step():
         opt.zero_grad()
@@ -53,11 +57,11 @@ def wrn(cfg):
 
 
 def gru(cfg):
-    m = tm.GRUClassifier(20, cfg['vocab'])
+    m = tm.GRUClassifier(20, cfg['vocab']).to(DEV)
     m.train()
     opt = torch.optim.Adam(m.parameters(), lr=1e-3)
-    ids = torch.randint(0, cfg['vocab'], (cfg['batch'], cfg['T']))
-    y = torch.randint(0, 20, (cfg['batch'],))
+    ids = torch.randint(0, cfg['vocab'], (cfg['batch'], cfg['T'])).to(DEV)
+    y = torch.randint(0, 20, (cfg['batch'],)).to(DEV)
 
     def step():
         opt.zero_grad()
@@ -70,10 +74,10 @@ def gru(cfg):
 
 def lm(cfg):
     V, S, B = cfg['vocab'], cfg['S'], cfg['batch']
-    m = tm.TransformerModel(V, 200, 2, 200, 2, 0.2)
+    m = tm.TransformerModel(V, 200, 2, 200, 2, 0.2).to(DEV)
     m.train()
-    src = torch.randint(0, V, (S, B))
-    tgt = torch.randint(0, V, (S * B,))
+    src = torch.randint(0, V, (S, B)).to(DEV)
+    tgt = torch.randint(0, V, (S * B,)).to(DEV)
     lr = 20.0
 
     def step():
@@ -103,18 +107,20 @@ def biggan(cfg):
     # one output channel
     G.output_layer[2] = G.which_conv(ch * 4, 1)
     D = tb.Discriminator(D_ch=ch, resolution=28, n_classes=10)
+    G.to(DEV)
+    D.to(DEV)
     optG = torch.optim.Adam(G.parameters(), lr=5e-4, betas=(0.0, 0.999), eps=1e-8)
     optD = torch.optim.Adam(D.parameters(), lr=5e-4, betas=(0.0, 0.999), eps=1e-8)
-    x = torch.rand(B * n_d, 1, 28, 28) * 2 - 1
-    y = torch.randint(0, 10, (B * n_d,))
+    x = (torch.rand(B * n_d, 1, 28, 28) * 2 - 1).to(DEV)
+    y = torch.randint(0, 10, (B * n_d,)).to(DEV)
 
     def step():
         G.train()
         D.train()
         for s in range(n_d):
             optD.zero_grad()
-            z = torch.randn(B, 128)
-            yf = torch.randint(0, 10, (B,))
+            z = torch.randn(B, 128, device=DEV)
+            yf = torch.randint(0, 10, (B,), device=DEV)
             with torch.no_grad():
                 g = G(z, yf)
             d = D(torch.cat([g, x[s * B:(s + 1) * B]]), torch.cat([yf, y[s * B:(s + 1) * B]]))
@@ -123,8 +129,8 @@ def biggan(cfg):
             loss_d.backward()
             optD.step()
         optG.zero_grad()
-        z = torch.randn(B, 128)
-        yf = torch.randint(0, 10, (B,))
+        z = torch.randn(B, 128, device=DEV)
+        yf = torch.randint(0, 10, (B,), device=DEV)
         loss_g = -torch.mean(D(G(z, yf), yf))
         loss_g.backward()
         optG.step()
@@ -133,8 +139,14 @@ def biggan(cfg):
 
 
 def main():
+    global DEV
     cfg = json.loads(sys.stdin.read())
     torch.set_num_threads(int(cfg['threads']))
+    DEV = torch.device(cfg.get('device', 'cpu'))
+    cuda = DEV.type == 'cuda'
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
     torch.manual_seed(19)
     step = {'wrn': wrn, 'gru': gru, 'lm': lm, 'biggan': biggan}[cfg['model']](cfg)
     for _ in range(2):
@@ -144,13 +156,16 @@ def main():
         t0 = time.perf_counter()
         step()
         ms.append((time.perf_counter() - t0) * 1e3)
-    out = {'ms': ms, 'torch': torch.__version__, 'threads': torch.get_num_threads()}
+    out = {'ms': ms, 'torch': torch.__version__, 'threads': torch.get_num_threads(), 'device': torch.cuda.get_device_name() if cuda else 'cpu'}
     if cfg.get('profile'):
-        # one more step under the profiler: self CPU time per op, the largest first
-        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        # one more step under the profiler: self time per op (the GPU's on cuda), the largest first
+        acts = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if cuda else [])
+        with torch.profiler.profile(activities=acts) as prof:
             step()
-        ops = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
-        out['ops'] = [{'label': e.key, 'count': e.count, 'ms': e.self_cpu_time_total / 1e3} for e in ops if e.self_cpu_time_total > 0]
+        def self_us(e):
+            return e.self_cuda_time_total if cuda else e.self_cpu_time_total
+        ops = sorted(prof.key_averages(), key=self_us, reverse=True)
+        out['ops'] = [{'label': e.key, 'count': e.count, 'ms': self_us(e) / 1e3} for e in ops if self_us(e) > 0]
     print(json.dumps(out))
 
 
