@@ -15,6 +15,10 @@
  * input; otherwise it is the 1x1 strided `convShortcut` applied to relu(bn1(x)), the same
  * activation that feeds conv1 (wrn.py overwrites x with it). Convolutions have no bias.
  *
+ * Every ReLU follows a BatchNorm2d and runs inside its kernels (bn.forward(x, 'relu'): one dispatch
+ * fewer each way per BN, bench/NOTES.md issue 19); the ReLU modules stay in the tree as wrn.py has
+ * them (no state, so state dicts are unchanged).
+ *
  * The head is F.avg_pool2d(out, 8) followed by view(-1, C): for 32x32 inputs the final 8x8 maps
  * pool to 1x1 (inputs whose final maps do not pool to 1x1 are refused instead of being reshaped
  * into nonsense as view(-1, C) would).
@@ -26,7 +30,6 @@
 import type { Tensor } from '../engine/api.ts';
 import { OpError } from '../engine/api.ts';
 import { add } from '../engine/api.ts';
-import { relu } from '../engine/api.ts';
 import { dropout } from '../engine/api.ts';
 import { avgPool2d } from '../engine/api.ts';
 import { reshape } from '../engine/api.ts';
@@ -72,14 +75,10 @@ export class BasicBlock extends Module implements UnaryModule {
   }
 
   forward(x: Tensor): Tensor {
-    const b1 = this.bn1.forward(x);
-    const o = relu(b1);
-    b1.dispose();
+    const o = this.bn1.forward(x, 'relu');
     const c1 = this.conv1.forward(o);
-    const b2 = this.bn2.forward(c1);
+    let h = this.bn2.forward(c1, 'relu');
     c1.dispose();
-    let h = relu(b2);
-    b2.dispose();
     if (this.dropRate > 0) {
       const d = dropout(h, this.dropRate, this.training);
       if (d !== h) h.dispose();
@@ -214,10 +213,8 @@ export class WideResNet extends Module implements UnaryModule {
     b1.dispose();
     const b3 = this.block3.forward(b2);
     b2.dispose();
-    const bn = this.bn1.forward(b3);
+    const r = this.bn1.forward(b3, 'relu');
     b3.dispose();
-    const r = relu(bn);
-    bn.dispose();
     return r;
   }
 

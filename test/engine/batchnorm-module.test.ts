@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { engine, t32 } from '../helpers/gpu.ts';
 import { randArray } from '../helpers/reference.ts';
 import {
-  BatchNorm2d, batchNorm2d, runtime, modelToSafetensors, loadModelFromSafetensors, parseSafetensors, type Tensor,
+  BatchNorm2d, batchNorm2d, relu, runtime, modelToSafetensors, loadModelFromSafetensors, parseSafetensors, type Tensor,
 } from '../../src/engine/index.ts';
 
 beforeAll(async () => {
@@ -99,6 +99,21 @@ describe('BatchNorm2d num_batches_tracked (counted on the host)', () => {
     x.dispose();
     src.dispose();
     dst.dispose();
+  });
+
+  it("forward(x, 'relu') is relu(forward(x)) bit for bit, and counts the batch once", async () => {
+    const bn = new BatchNorm2d(3);
+    const twin = new BatchNorm2d(3);
+    const x = input(6);
+    const fused = bn.forward(x, 'relu');
+    const plainOut = twin.forward(x);
+    const plain = relu(plainOut);
+    expect(Array.from(new Uint32Array((await fused.data()).buffer))).toEqual(Array.from(new Uint32Array((await plain.data()).buffer)));
+    expect(Array.from(await bn.getBuffer('running_var')!.data())).toEqual(Array.from(await twin.getBuffer('running_var')!.data()));
+    expect(await tracked(bn)).toBe(1);
+    for (const t of [x, fused, plainOut, plain]) t.dispose();
+    bn.dispose();
+    twin.dispose();
   });
 
   it('without running statistics there is no counter and forwards use batch statistics', async () => {

@@ -8,7 +8,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { engine, read } from '../helpers/gpu.ts';
 import { expectClose } from '../helpers/reference.ts';
-import { backward, noGrad, tensor, OpError } from '../../src/engine/index.ts';
+import { backward, noGrad, tensor, OpError, runtime, BatchNorm2d } from '../../src/engine/index.ts';
 import { WideResNet, BasicBlock, wrn40x2 } from '../../src/models/wideresnet.ts';
 import { loadFixture, loadNames, expectSameNames, expectGrads } from './fixtures.ts';
 
@@ -137,6 +137,34 @@ describe('WideResNet: PyTorch names, shapes and counts', () => {
       m.dispose();
       ref8.dispose();
     }
+  });
+
+  it('a training step runs each ReLU inside its BatchNorm kernels and counts batches on the host', async () => {
+    const m = new WideResNet(10, { depth: 10, widenFactor: 1, dropRate: 0 });
+    const x = tensor(Float32Array.from({ length: 2 * 3 * 32 * 32 }, (_, i) => Math.sin(i)), [2, 3, 32, 32]);
+    const dev = runtime().device;
+    const labels = new Map<string, number>();
+    const dispatch = dev.dispatch;
+    dev.dispatch = (k, ...rest) => {
+      labels.set(k.label, (labels.get(k.label) ?? 0) + 1);
+      return dispatch.call(dev, k, ...rest);
+    };
+    try {
+      const y = m.forward(x);
+      backward(y, tensor(new Float32Array(20).fill(0.1), [2, 10]));
+      y.dispose();
+    } finally {
+      dev.dispatch = dispatch;
+    }
+    const bns = m.modules().filter((b) => b instanceof BatchNorm2d).length;
+    expect(bns).toBe(7);
+    expect(labels.get('norm.wgsl:bn_fwd')).toBe(bns);
+    expect(labels.get('norm.wgsl:bn_bwd')).toBe(bns);
+    // no separate ReLU either way (the copies BN made are checked per op: batchnorm-activation.test.ts)
+    expect([...labels].filter(([k]) => k.startsWith('unary.wgsl:'))).toEqual([]);
+    expect(Array.from(await m.stateDict().get('block1.layer.0.bn1.num_batches_tracked')!.data())).toEqual([1]);
+    x.dispose();
+    m.dispose();
   });
 
   it('bad configurations and inputs are refused before any kernel runs', () => {

@@ -7,7 +7,7 @@
 import { keep, Tensor, type Storage } from '../tensor.ts';
 import { noGrad } from '../autograd.ts';
 import { OpError } from '../errors.ts';
-import { batchNorm2d, conditionalBatchNorm2d } from '../ops/batchnorm.ts';
+import { batchNorm2d, conditionalBatchNorm2d, type BatchNormActivation } from '../ops/batchnorm.ts';
 import { spectralNormWeight } from '../ops/spectral.ts';
 import { dropout2d } from '../ops/dropout.ts';
 import { zeros, ones, full } from '../ops/creation.ts';
@@ -54,7 +54,8 @@ export class BatchNorm2d extends Module implements UnaryModule {
     return this.namedBuffers('', false).length > 0;
   }
 
-  forward(x: Tensor): Tensor {
+  /** act(bn(x)); the activation (default none) runs in the batch norm's own kernels. */
+  forward(x: Tensor, activation: BatchNormActivation = 'none'): Tensor {
     const tracking = this.hasRunning();
     const training = this.training || !tracking;
     if (this.training && tracking) {
@@ -72,6 +73,7 @@ export class BatchNorm2d extends Module implements UnaryModule {
       runningVar: tracking ? this.getBuffer('running_var') : null,
       momentum: this.momentum,
       eps: this.eps,
+      activation,
     });
   }
 }
