@@ -9,7 +9,8 @@
 // 24 bits, which an f32 holds exactly: uniforms are k * 2^-24, in [0, 1), never 1.
 //
 // Entry points: philox_bits (the raw words, u32), uniform_f32 (alpha + (beta - alpha) u), normal
-// (Box-Muller on word pairs: alpha + beta z), bernoulli (1 where u < alpha, else 0).
+// (Box-Muller on word pairs: alpha + beta z), bernoulli (beta where u < alpha, else 0: beta = 1 is
+// the 1/0 mask, beta = 1/(1-p) dropout's scaled keep mask in the same dispatch).
 // Float results are stored as their bits: the output buffer is declared u32 for all of them.
 
 struct Params {
@@ -149,5 +150,6 @@ fn bernoulli(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
   if (!alive(t)) { return; }
   let w = block_words(gid, nwg);
   let prob = bitcast<f32>(p.alpha_bits);
-  for (var k = 0u; k < 4u; k++) { store(t, k, bitcast<u32>(select(0.0, 1.0, unit(w[k]) < prob))); }
+  let kept = bitcast<f32>(p.beta_bits);
+  for (var k = 0u; k < 4u; k++) { store(t, k, bitcast<u32>(select(0.0, kept, unit(w[k]) < prob))); }
 }

@@ -1,7 +1,9 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { engine, t32, read } from '../helpers/gpu.ts';
-import { randArray, asF32, expectClose } from '../helpers/reference.ts';
-import { dropout, dropout2d, bernoulli, backward, tensor } from '../../src/engine/index.ts';
+import { randArray, asF32, expectClose, finiteDiff, dot } from '../helpers/reference.ts';
+import {
+  dropout, dropout2d, bernoulli, scaledBernoulli, backward, tensor, sum, mul, scope, manualSeed, getRngState, runtime,
+} from '../../src/engine/index.ts';
 
 beforeAll(async () => {
   await engine();
@@ -50,6 +52,56 @@ describe('dropout', () => {
     expectClose(await read(z), new Float64Array(35), { atol: 0, rtol: 0 });
     z.dispose();
     x.dispose();
+  });
+
+  it('gradient = central finite differences of the float64 reference (elementwise and channel-wise)', async () => {
+    const [N, C, H, W] = [2, 3, 5, 3];
+    const n = N * C * H * W;
+    const xv = asF32(randArray(n, 11, -1, 1));
+    const wv = asF32(randArray(n, 12, -1, 1));
+    for (const [name, p, maskShape, fn] of [
+      ['dropout', 0.35, [N, C, H, W], dropout],
+      ['dropout2d', 0.6, [N, C, 1, 1], dropout2d],
+    ] as const) {
+      const keep = await read(bernoulli([...maskShape], 1 - p, { seed: 21 }));
+      const per = n / keep.length;
+      const scale = Math.fround(1 / (1 - p));
+      const ref = (xs: Float64Array) => dot(xs.map((v, i) => v * keep[Math.floor(i / per)] * scale), wv);
+      const x = t32(xv, [N, C, H, W], true);
+      const w = t32(wv, [N, C, H, W]);
+      scope(() => backward(sum(mul(fn(x, p, true, { seed: 21 }), w))));
+      expectClose(await read(x.grad!), finiteDiff(ref, xv), { atol: 1e-4, rtol: 1e-4, what: name });
+      for (const t of [x, w, x.grad!]) t.dispose();
+    }
+  });
+
+  it('two dispatches forward (the scaled mask, the product), one backward (no gradient for the mask)', () => {
+    const dev = runtime().device;
+    const x = t32(asF32(randArray(60, 13)), [3, 4, 5], true);
+    const g = t32(asF32(randArray(60, 14)), [3, 4, 5]);
+    const d0 = dev.stats.dispatches;
+    const y = dropout(x, 0.3, true, { seed: 3 });
+    const d1 = dev.stats.dispatches;
+    backward(y, g);
+    const d2 = dev.stats.dispatches;
+    expect([d1 - d0, d2 - d1]).toEqual([2, 1]);
+    const e = dropout(x, 0.3, false);
+    expect(dev.stats.dispatches).toBe(d2);
+    for (const t of [x, g, y, e, x.grad!]) t.dispose();
+  });
+
+  it('scaledBernoulli draws what bernoulli draws from the global generator, times the value', async () => {
+    manualSeed(9);
+    const a = await read(bernoulli([37], 0.4));
+    const a2 = await read(bernoulli([5], 0.4));
+    const after = getRngState();
+    manualSeed(9);
+    const b = await read(scaledBernoulli([37], 0.4, 2.5));
+    const b2 = await read(scaledBernoulli([5], 0.4, 2.5));
+    expect(getRngState()).toEqual(after);
+    expect(Array.from(b)).toEqual(Array.from(a, (v) => v * 2.5));
+    expect(Array.from(b2)).toEqual(Array.from(a2, (v) => v * 2.5));
+    expect(() => scaledBernoulli([2], 0.5, Infinity)).toThrow(/bernoulli: the kept value must be finite/);
   });
 
   it('rejects bad probabilities and shapes, naming the op', () => {

@@ -6,21 +6,25 @@
  */
 import type { Tensor } from '../tensor.ts';
 import { OpError } from '../errors.ts';
-import { bernoulli, type RandomOptions } from './random.ts';
+import { record } from '../autograd.ts';
+import { scaledBernoulli, type RandomOptions } from './random.ts';
 import { mul } from './binary.ts';
+import { binaryRaw } from './binary-raw.ts';
 import { reshape } from './movement.ts';
 
 function checkP(op: string, p: number): void {
   if (!(p >= 0 && p <= 1)) throw new OpError(op, `dropout probability must be in [0, 1], got ${p}`);
 }
 
+/** y = x * mask, mask = 1/(1-p) with probability 1-p else 0, drawn as `bernoulli(maskShape, 1-p)`
+ * draws it (same numbers, same generator offsets). Two dispatches forward (the scaled mask, the
+ * product) and one backward (g * mask): no filled scalar and no gradient for the mask. */
 function masked(x: Tensor, maskShape: readonly number[], p: number, opts: RandomOptions): Tensor {
   if (p === 1) return mul(x, 0);
-  const keep = bernoulli(maskShape, 1 - p, opts);
-  const scaled = mul(keep, 1 / (1 - p));
-  keep.dispose();
-  const y = mul(x, scaled);
-  scaled.dispose();
+  const mask = scaledBernoulli(maskShape, 1 - p, 1 / (1 - p), opts);
+  const y = binaryRaw('mul', x, mask);
+  record('dropout', y, [x], [mask], (g, [m]) => [binaryRaw('mul', g, m)]);
+  mask.dispose();
   return y;
 }
 

@@ -116,10 +116,17 @@ export function randn(shape: Shape, opts: RandomOptions & { mean?: number; std?:
   return generate('randn', 'normal', shape, opts, mean, std);
 }
 
-/** A 1/0 mask (f32): 1 with probability p (u < p, as torch.bernoulli), e.g. dropout's keep mask. */
+/** A 1/0 mask (f32): 1 with probability p (u < p, as torch.bernoulli). */
 export function bernoulli(shape: Shape, p: number, opts: RandomOptions = {}): Tensor {
+  return scaledBernoulli(shape, p, 1, opts);
+}
+
+/** `value` with probability p, else 0: `bernoulli` times `value` in one dispatch, from the same
+ * numbers (dropout's keep mask scaled by 1/(1-p)). */
+export function scaledBernoulli(shape: Shape, p: number, value: number, opts: RandomOptions = {}): Tensor {
   if (!(p >= 0 && p <= 1)) throw new OpError('bernoulli', `p must be in [0, 1], got ${p}`);
-  return generate('bernoulli', 'bernoulli', shape, opts, p, 0);
+  if (!Number.isFinite(value)) throw new OpError('bernoulli', `the kept value must be finite, got ${value}`);
+  return generate('bernoulli', 'bernoulli', shape, opts, p, value);
 }
 
 /**
