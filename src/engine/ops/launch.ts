@@ -48,7 +48,31 @@ export function dispatch(k: Kernel, buffers: readonly (GPUBuffer | GPUBindingRes
   runtime().device.dispatch(k, buffers, params, groups);
 }
 
-/** Packs (n, rank, offsets, 2 scalars) + shape + per-operand strides, as the strided kernels read them. */
+/**
+ * The strided kernels' parameter blocks are views into one reused buffer, not arrays of their
+ * own: a typed array over 64 bytes gets a backing store outside V8's heap, ~1.1 us to make (and
+ * 0.5 us more for a Float32 view of it) against 0.04 us for a view, once per elementwise dispatch
+ * (bench/NOTES.md, "Parameter blocks without an allocation"). Device.dispatch copies a block into
+ * its uniform arena at once, so a block is dead after its dispatch; the ring holds 2^18 words,
+ * thousands of blocks, before it comes round. Rule: pass a block to `dispatch` before making
+ * another op's; never keep one.
+ */
+const RING_WORDS = 1 << 18;
+const ring = new ArrayBuffer(RING_WORDS * 4);
+let ringAt = 0;
+
+/** `words` zeroed u32 of the parameter ring (see above), 16-byte aligned. */
+function ringBlock(words: number): Uint32Array {
+  const n = (words + 3) & ~3;
+  if (ringAt + n > RING_WORDS) ringAt = 0;
+  const block = new Uint32Array(ring, ringAt * 4, words);
+  ringAt += n;
+  block.fill(0);
+  return block;
+}
+
+/** Packs (n, rank, offsets, 2 scalars) + shape + per-operand strides, as the strided kernels read
+ * them. The block is a view of the parameter ring: dispatch it before building the next. */
 export function stridedParams(
   shape: readonly number[],
   operands: readonly { strides: readonly number[]; offset: number }[],
@@ -59,21 +83,24 @@ export function stridedParams(
   if (rank > MAX_RANK) throw new OpError('kernel', `rank ${rank} exceeds the supported maximum of ${MAX_RANK}`);
   // header: 8 u32, then shape and each operand's strides as 8 u32 each (array<vec4<u32>,2>)
   const nOps = Math.max(operands.length, 3);
-  const buf = new Uint32Array(8 + 8 * (1 + nOps));
-  const f = new Float32Array(buf.buffer);
+  const buf = ringBlock(8 + 8 * (1 + nOps));
   let n = 1;
   for (const d of shape) n *= d;
   buf[0] = n;
   buf[1] = rank;
   for (let i = 0; i < operands.length && i < 3; i++) buf[2 + i] = operands[i].offset;
-  for (let i = 0; i < scalars.length && i < 2; i++) {
-    if (scalarsAreInt) buf[5 + i] = scalars[i] | 0;
-    else f[5 + i] = scalars[i];
+  if (scalars.length > 0) {
+    const f = scalarsAreInt ? null : new Float32Array(buf.buffer, buf.byteOffset, 8);
+    for (let i = 0; i < scalars.length && i < 2; i++) {
+      if (f) f[5 + i] = scalars[i];
+      else buf[5 + i] = scalars[i] | 0;
+    }
   }
   for (let d = 0; d < rank; d++) buf[8 + d] = shape[d];
-  operands.forEach((op, k) => {
-    for (let d = 0; d < rank; d++) buf[16 + 8 * k + d] = op.strides[d];
-  });
+  for (let k = 0; k < operands.length; k++) {
+    const strides = operands[k].strides;
+    for (let d = 0; d < rank; d++) buf[16 + 8 * k + d] = strides[d];
+  }
   return buf;
 }
 
