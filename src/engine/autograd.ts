@@ -10,9 +10,9 @@
  * depends on it). A graph that is never backpropagated therefore leaks nothing.
  */
 import { OpError } from './errors.ts';
-import { Tensor, scope, keep } from './tensor.ts';
+import { Tensor, scope, keep, type Storage } from './tensor.ts';
 // The few kernels autograd itself needs (ones, copy, add) come from the op families.
-import { onesLike, copyOf, add, addInto } from './ops/grad-helpers.ts';
+import { onesLike, copyOf, copyValues, add, addInto } from './ops/grad-helpers.ts';
 
 /** An op's backward: the gradient of its output, the tensors it saved, and which inputs need a
  * gradient (skip the work for the others and return null there). */
@@ -140,9 +140,11 @@ export function backward(root: Tensor, grad?: Tensor): void {
   const rootNode = root.gradFn;
   noGrad(() =>
     scope(() => {
+      const flight = new InFlight(grad);
       const seed = grad ? grad : onesLike(root);
+      flight.hold(seed);
       if (!rootNode) {
-        accumulateLeaf(root, seed === grad ? copyOf(seed) : seed);
+        accumulateLeaf(root, seed, flight);
         return;
       }
       const order = topoOrder(rootNode);
@@ -153,40 +155,107 @@ export function backward(root: Tensor, grad?: Tensor): void {
         if (!g) continue;
         grads.delete(node);
         const out = node.outputRef?.deref();
-        if (out?.retainsGrad && !out.disposed) accumulateLeaf(out, copyOf(g));
+        if (out?.retainsGrad && !out.disposed) accumulateLeaf(out, flight.hold(copyOf(g)), flight);
         const inGrads = node.runBackward(g);
         node.releaseSaved();
-        // A backward may hand the same tensor to several inputs (add), or return its incoming
-        // gradient itself: each consumer gets a tensor of its own, and nothing is freed twice.
-        const used = new Set<Tensor>();
+        // A backward may hand one tensor to several inputs (add's [g, g]) or return its incoming
+        // gradient itself: the consumers share it (counted), and it is freed when the last is done.
+        const handed: (Tensor | null)[] = [];
         for (let i = 0; i < node.needsGrad.length; i++) {
-          let gi = inGrads[i];
-          if (!node.needsGrad[i] || !gi) continue;
+          const gi = inGrads[i];
+          if (!node.needsGrad[i] || !gi) {
+            handed.push(null);
+            continue;
+          }
           if (!sameShape(gi.shape, node.inputShapes[i])) {
             throw new OpError(`backward (${node.op})`, `gradient of input ${i} has shape [${gi.shape.join(', ')}], expected [${node.inputShapes[i].join(', ')}]`);
           }
-          if (used.has(gi) || gi === grad) gi = copyOf(gi);
-          used.add(gi);
+          handed.push(flight.hold(gi));
+        }
+        for (const gi of inGrads) if (gi && gi !== g && !flight.isHeld(gi) && gi !== grad) gi.dispose();
+        flight.drop(g);
+        for (let i = 0; i < handed.length; i++) {
+          const gi = handed[i];
+          if (!gi) continue;
           const leaf = node.inputLeaves[i];
           const prev = node.inputNodes[i];
           if (leaf) {
-            accumulateLeaf(leaf, gi);
+            accumulateLeaf(leaf, gi, flight);
           } else if (prev) {
             const acc = grads.get(prev);
             if (acc) {
-              grads.set(prev, add(acc, gi));
-              acc.dispose();
-              gi.dispose();
+              // out of place: either operand may be shared with another consumer
+              grads.set(prev, flight.hold(add(acc, gi)));
+              flight.drop(acc);
+              flight.drop(gi);
             } else {
               grads.set(prev, gi);
             }
+          } else {
+            flight.drop(gi);
           }
         }
-        for (const gi of inGrads) if (gi && !used.has(gi) && gi !== grad) gi.dispose();
-        if (!used.has(g) && g !== grad) g.dispose();
       }
     }),
   );
+}
+
+/**
+ * The gradient tensors of one backward pass and how many consumers hold each (a pending node
+ * gradient, an input about to receive it). Sharing is free as long as nothing writes into a shared
+ * tensor; the only in-place write in a backward pass is accumulation into a leaf's own `.grad`, so
+ * a plain leaf adopts a tensor as its `.grad` only when no other live gradient handle sees its
+ * storage (views included) and it is not the caller's `grad`.
+ */
+class InFlight {
+  private readonly holders = new Map<Tensor, number>();
+  private readonly storages = new Map<Storage, number>();
+  private readonly external: Tensor | undefined;
+
+  constructor(external: Tensor | undefined) {
+    this.external = external;
+  }
+
+  hold(t: Tensor): Tensor {
+    this.holders.set(t, (this.holders.get(t) ?? 0) + 1);
+    const s = t.storageFor('backward');
+    this.storages.set(s, (this.storages.get(s) ?? 0) + 1);
+    return t;
+  }
+
+  isHeld(t: Tensor): boolean {
+    return this.holders.has(t);
+  }
+
+  /** One holder is done with `t`; the last one frees it (never the caller's gradient). */
+  drop(t: Tensor): void {
+    this.forget(t);
+    if (!this.holders.has(t) && t !== this.external) t.dispose();
+  }
+
+  /** `t` may become a leaf's `.grad`, to be added into in place later. */
+  canAdopt(t: Tensor): boolean {
+    if (t === this.external || this.holders.get(t) !== 1) return false;
+    const s = t.storageFor('backward');
+    if (this.external && s === this.external.storageFor('backward')) return false;
+    return this.storages.get(s) === 1 && t.isContiguous && t.offset === 0;
+  }
+
+  /** Hands `t` (held once) to a leaf: not counted or freed here any more. */
+  adopt(t: Tensor): Tensor {
+    this.forget(t);
+    return t;
+  }
+
+  private forget(t: Tensor): void {
+    const n = (this.holders.get(t) ?? 1) - 1;
+    if (n > 0) this.holders.set(t, n);
+    else this.holders.delete(t);
+    const s = t.storageFor('backward');
+    const m = (this.storages.get(s) ?? 1) - 1;
+    if (m > 0) this.storages.set(s, m);
+    else this.storages.delete(s);
+  }
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
@@ -219,14 +288,35 @@ function topoOrder(root: GradNode): GradNode[] {
 }
 
 
-function accumulateLeaf(leaf: Tensor, g: Tensor): void {
+/**
+ * Adds `g` (one holder's share) into `leaf`'s gradient. A Parameter's first gradient is copied
+ * straight into its arena slot (one copy dispatch inside the open pass: no temporary copy, no
+ * buffer copy that ends the pass); a plain leaf keeps `g` itself when it may (see InFlight).
+ */
+function accumulateLeaf(leaf: Tensor, g: Tensor, flight: InFlight): void {
   if (leaf.grad && !leaf.grad.disposed) {
     addInto(leaf.grad, g);
-    g.dispose();
-  } else {
-    leaf.grad = keep(g.isContiguous && g.offset === 0 ? g : copyOf(g));
-    if (leaf.grad !== g) g.dispose();
+    flight.drop(g);
+    return;
   }
+  const slot = gradSlotOf(leaf);
+  if (slot) {
+    copyValues(slot, g);
+    leaf.grad = slot;
+    flight.drop(g);
+  } else if (flight.canAdopt(g)) {
+    leaf.grad = keep(flight.adopt(g));
+  } else {
+    leaf.grad = keep(copyOf(g));
+    flight.drop(g);
+  }
+}
+
+/** A Parameter's gradient slot in its arena (nn/parameter.ts; assigning it to `.grad` marks the
+ * gradient present without a copy), or null for a plain tensor. */
+function gradSlotOf(leaf: Tensor): Tensor | null {
+  const slotOf = (leaf as { gradSlot?: () => Tensor }).gradSlot;
+  return typeof slotOf === 'function' ? slotOf.call(leaf) : null;
 }
 
 /** A new handle on the same storage, cut from the graph (PyTorch's detach). */

@@ -14,17 +14,20 @@
  * (`releaseParameterArena()` makes it move on now). A WRN-40-2 (2.2M parameters) fits in two
  * chunks, so its optimizer step is two dispatches.
  *
- * Gradients: `p.grad` of a Parameter is an accessor. Assigning a tensor to it (autograd does so
- * on the first accumulation after `zeroGrad`) copies the values into the parameter's slot of the
- * gradient mirror (a buffer-to-buffer copy, no kernel) and disposes the assigned handle: the
- * parameter takes ownership of what is assigned. Reading it returns a view of the slot, owned by
- * the parameter (never dispose it). Assigning null marks "no gradient" (PyTorch's
- * set_to_none); the slot's memory stays allocated for the next step.
+ * Gradients: `p.grad` of a Parameter is an accessor. Assigning a tensor to it copies the values
+ * into the parameter's slot of the gradient mirror (one copy dispatch) and disposes the assigned
+ * handle: the parameter takes ownership of what is assigned. Assigning the slot itself
+ * (`gradSlot()`, which autograd fills directly on the first accumulation after `zeroGrad`) only
+ * marks the gradient present. Reading it returns a view of the slot, owned by the parameter
+ * (never dispose it). Assigning null marks "no gradient" (PyTorch's set_to_none); the slot's
+ * memory stays allocated for the next step.
  */
 import { Tensor, keep, empty, numel, type Shape } from '../tensor.ts';
 import { OpError } from '../errors.ts';
 import { runtime } from '../runtime.ts';
-import { copyInto } from '../ops/movement.ts';
+import { copyValues } from '../ops/copy.ts';
+
+export { copyValues };
 
 /** Parameter offsets are multiples of 64 floats (256 bytes, WebGPU's storage-offset alignment),
  * so a kernel may bind a parameter on its own with a buffer offset. */
@@ -199,14 +202,9 @@ export class Parameter extends Tensor {
       throw new OpError('Parameter.grad', `gradient of shape [${v.shape.join(', ')}] for a parameter of shape [${this.shape.join(', ')}]`);
     }
     if (v.dtype !== 'f32') throw new OpError('Parameter.grad', `gradient must be f32, got ${v.dtype}`);
-    const slot = this.gradSlot();
-    if (v.isContiguous) {
-      if (this.size > 0) {
-        runtime().device.copy(v.bufferFor('Parameter.grad'), v.offset * 4, slot.bufferFor('Parameter.grad'), slot.offset * 4, this.size * 4);
-      }
-    } else {
-      copyInto(slot, v);
-    }
+    // a copy_strided dispatch, not copyBufferToBuffer: a buffer copy ends the open compute pass
+    // (bench/NOTES.md, issue 19: 116 of them per WRN-40-2 step before autograd wrote slots itself)
+    copyValues(this.gradSlot(), v);
     v.dispose();
     this.hasGradient = true;
   }
@@ -227,20 +225,4 @@ export class Parameter extends Tensor {
 
 function sameShape(a: Shape, b: Shape): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
-}
-
-/**
- * dst = src elementwise (same shape, any strides). Two parameters of one arena share a buffer,
- * and WebGPU forbids a dispatch that writes a buffer it also reads: such copies go through a
- * temporary.
- */
-export function copyValues(dst: Tensor, src: Tensor): void {
-  if (dst.bufferFor('copy') !== src.bufferFor('copy')) {
-    copyInto(dst, src);
-    return;
-  }
-  const tmp = empty(src.shape, src.dtype);
-  copyInto(tmp, src);
-  copyInto(dst, tmp);
-  tmp.dispose();
 }

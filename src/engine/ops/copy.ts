@@ -21,3 +21,19 @@ export function copyRaw(t: Tensor): Tensor {
   copyInto(out, t);
   return out;
 }
+
+/**
+ * dst = src elementwise (same shape, any strides). WebGPU forbids a dispatch that writes a buffer
+ * it also reads (two parameters of one arena, a gradient that is a view of another's slot): such
+ * copies go through a temporary.
+ */
+export function copyValues(dst: Tensor, src: Tensor): void {
+  if (dst.bufferFor('copy') !== src.bufferFor('copy')) {
+    copyInto(dst, src);
+    return;
+  }
+  const tmp = empty(src.shape, src.dtype);
+  copyInto(tmp, src);
+  copyInto(dst, tmp);
+  tmp.dispose();
+}
