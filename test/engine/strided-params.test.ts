@@ -4,7 +4,7 @@
  * made just before it, also across the ring's wrap.
  */
 import { describe, it, expect } from 'vitest';
-import { stridedParams } from '../../src/engine/ops/launch.ts';
+import { stridedParams, f32Bits } from '../../src/engine/ops/launch.ts';
 
 describe('stridedParams', () => {
   it('lays out header, shape and strides as the kernels read them', () => {
@@ -36,5 +36,27 @@ describe('stridedParams', () => {
       expect(prev[2]).toBe(i === 0 ? 1 : i - 1);
       prev = p;
     }
+  });
+});
+
+describe('f32Bits (float slots of u32 parameter blocks)', () => {
+  it('gives the f32 bits, as a Float32Array over the block would store them', () => {
+    for (const x of [0, -0, 1.5, -0.25, 1e-40, 3.4e38, Infinity, -Infinity, 0.1]) {
+      const u = new Uint32Array(1);
+      new Float32Array(u.buffer)[0] = x;
+      expect(f32Bits(x)).toBe(u[0]);
+    }
+    expect(Number.isNaN(new Float32Array(new Uint32Array([f32Bits(NaN)]).buffer)[0])).toBe(true);
+  });
+});
+
+describe('fill through the u32 parameter block', () => {
+  it('negative i32, large u32 and f32 values land exactly', async () => {
+    const { engine } = await import('../helpers/gpu.ts');
+    const { full } = await import('../../src/engine/index.ts');
+    await engine();
+    expect(Array.from(await full([3], -7, 'i32').data())).toEqual([-7, -7, -7]);
+    expect(Array.from(await full([2], 4000000000, 'u32').data())).toEqual([4000000000, 4000000000]);
+    expect(Array.from(await full([2], -0.1).data())).toEqual([Math.fround(-0.1), Math.fround(-0.1)]);
   });
 });

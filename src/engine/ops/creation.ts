@@ -1,6 +1,6 @@
 /** Tensors made on the GPU: full/zeros/ones (a fill kernel), and their *Like forms. */
 import { empty, type DType, type Shape, type Tensor } from '../tensor.ts';
-import { dispatch, grid1d, kernel, defines } from './launch.ts';
+import { dispatch, grid1d, kernel, defines, f32Bits } from './launch.ts';
 
 /** Fills the contiguous range [offset, offset+n) of `t`'s storage with `value`. */
 export function fillRange(t: Tensor, offset: number, n: number, value: number): void {
@@ -8,9 +8,8 @@ export function fillRange(t: Tensor, offset: number, n: number, value: number): 
   const params = new Uint32Array(4);
   params[0] = n;
   params[1] = offset;
-  if (t.dtype === 'f32') new Float32Array(params.buffer)[2] = value;
-  else if (t.dtype === 'i32') new Int32Array(params.buffer)[2] = value;
-  else params[2] = value >>> 0;
+  // an i32 lands as its two's-complement bits (a Uint32Array stores a number modulo 2^32)
+  params[2] = t.dtype === 'f32' ? f32Bits(value) : value;
   dispatch(kernel('fill', 'fill', { defines: defines(t.dtype) }), [t.bufferFor('fill')], params, grid1d(n));
 }
 

@@ -71,6 +71,17 @@ function ringBlock(words: number): Uint32Array {
   return block;
 }
 
+const F32_SCRATCH = new Float32Array(1);
+const F32_BITS = new Uint32Array(F32_SCRATCH.buffer);
+
+/** The bits of `x` as an f32, for a float slot of a u32 parameter block: a Float32Array over the
+ * block's `.buffer` moves the block's bytes off V8's heap (~0.7 us a block, bench/NOTES.md,
+ * "Parameter blocks without an allocation"). */
+export function f32Bits(x: number): number {
+  F32_SCRATCH[0] = x;
+  return F32_BITS[0];
+}
+
 /** Packs (n, rank, offsets, 2 scalars) + shape + per-operand strides, as the strided kernels read
  * them. The block is a view of the parameter ring: dispatch it before building the next. */
 export function stridedParams(

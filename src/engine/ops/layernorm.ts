@@ -6,7 +6,7 @@
 import { Tensor, empty } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { OpError } from '../errors.ts';
-import { dispatch, kernel } from './launch.ts';
+import { dispatch, kernel, f32Bits } from './launch.ts';
 import { contiguousCopy } from './movement.ts';
 
 /** Row-major with offset 0 (kernels here index from element 0): `t` itself or a copy. */
@@ -27,7 +27,7 @@ function params(rows: number, cols: number, eps: number, affine: boolean, chunk 
   const u = new Uint32Array(8);
   u[0] = rows;
   u[1] = cols;
-  new Float32Array(u.buffer)[2] = eps;
+  u[2] = f32Bits(eps);
   u[3] = affine ? 1 : 0;
   u[4] = chunk;
   return u;

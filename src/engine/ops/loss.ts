@@ -16,7 +16,7 @@
 import { Tensor, empty } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { OpError } from '../errors.ts';
-import { dispatch, grid1d, kernel } from './launch.ts';
+import { dispatch, grid1d, kernel, f32Bits } from './launch.ts';
 import { contiguous } from './movement.ts';
 import { binaryRaw, sub, mul } from './binary.ts';
 import { reduceRaw, dense, mean, sum } from './reduce.ts';
@@ -63,8 +63,8 @@ function lossParams(rows: number, cols: number, offX: number, offT: number, igno
   p[1] = cols;
   p[2] = offX;
   p[3] = offT;
-  new Int32Array(p.buffer)[4] = ignore;
-  new Float32Array(p.buffer)[5] = smoothing;
+  p[4] = ignore; // two's complement: a Uint32Array stores a number modulo 2^32
+  p[5] = f32Bits(smoothing);
   p[6] = opBit;
   p[7] = offQ;
   return p;
@@ -335,7 +335,7 @@ export function binaryCrossEntropyWithLogits(logits: Tensor, targets: Tensor, re
       const d = empty(shape);
       if (n > 0) {
         const p = lossParams(n, reduction === 'none' ? 1 : 0, xs.offset, 0, 0, 0, 0, ys.offset);
-        new Float32Array(p.buffer)[3] = reduction === 'mean' ? 1 / n : 1; // the scale, in off_t
+        p[3] = f32Bits(reduction === 'mean' ? 1 / n : 1); // the scale, in off_t
         dispatch(kernel('loss', 'bce_bwd', { constants: { DQ: dq } }), [d.bufferFor(op), xs.bufferFor(op), ys.bufferFor(op), gc.bufferFor(op)], p, grid1d(n));
       }
       grads.push(d);

@@ -12,7 +12,7 @@
 import { Tensor, empty, numel } from '../tensor.ts';
 import { record, isGradEnabled } from '../autograd.ts';
 import { OpError } from '../errors.ts';
-import { caps, dispatch, grid1d, kernel, subgroupDefines } from './launch.ts';
+import { caps, dispatch, grid1d, kernel, subgroupDefines, f32Bits } from './launch.ts';
 import { contiguous, reshape } from './movement.ts';
 import { sumToShape, sum } from './reduce.ts';
 import { matmulSimd8 } from '../simd8/matmul.ts';
@@ -392,7 +392,7 @@ function packParams(M: number, N: number, K: number, batch: number, A: Operand, 
   p[9] = B.ld;
   p[10] = kChunk;
   p[11] = splits;
-  new Float32Array(p.buffer)[12] = alpha;
+  p[12] = f32Bits(alpha);
   // batch dims right-aligned in the vec4s (innermost last), padded with size 1
   const nb = bl.shape.length;
   for (let i = 0; i < 4; i++) {
@@ -429,7 +429,7 @@ function actParams(n: number, alpha: number): Uint32Array {
   p[0] = n;
   p[1] = 1;
   p[3] = 1;
-  new Float32Array(p.buffer)[12] = alpha;
+  p[12] = f32Bits(alpha);
   return p;
 }
 

@@ -17,7 +17,7 @@
 import { Tensor, empty, numel } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { OpError } from '../errors.ts';
-import { dispatch, grid1d, kernel, WG } from './launch.ts';
+import { dispatch, grid1d, kernel, WG, f32Bits } from './launch.ts';
 import { contiguous, reshape, copyInto, expandView } from './movement.ts';
 import { binaryRaw, compareRaw, scaleRaw } from './binary-raw.ts';
 
@@ -106,7 +106,7 @@ function params(rows: number, cols: number, offIn: number, scale: number, center
   p[0] = rows;
   p[1] = cols;
   p[2] = offIn;
-  new Float32Array(p.buffer)[3] = scale;
+  p[3] = f32Bits(scale);
   p[4] = chunk;
   p[5] = chunks;
   p[6] = center ? center.offset : 0;
@@ -349,7 +349,7 @@ function centredBackward(mode: number, xs: Tensor, c: Tensor, g: Tensor, s: Tens
     p[0] = n;
     p[1] = R;
     p[2] = xs.offset;
-    new Float32Array(p.buffer)[3] = scale;
+    p[3] = f32Bits(scale);
     p[4] = inner;
     const cc = dense(c);
     const sc = s ? dense(s) : cc;

@@ -7,7 +7,7 @@
 import { Tensor, empty } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { OpError } from '../errors.ts';
-import { dispatch, grid1d, kernel } from './launch.ts';
+import { dispatch, grid1d, kernel, f32Bits } from './launch.ts';
 import { contiguousCopy } from './movement.ts';
 
 export interface SpectralNormOptions {
@@ -26,7 +26,7 @@ function params(h: number, k: number, n: number, eps = 0): Uint32Array {
   b[0] = h;
   b[1] = k;
   b[2] = n;
-  new Float32Array(b.buffer)[3] = eps;
+  b[3] = f32Bits(eps);
   return b;
 }
 
