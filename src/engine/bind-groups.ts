@@ -9,15 +9,18 @@
  * pooled buffers at the same uniform-arena offsets step after step, so a group keyed by (layout,
  * each entry's buffer, offset and size) is found again from the second step on.
  *
- * The key is a path through nested maps (layout, then per entry the resource object, and for a
- * buffer range its offset and size), walked with one Map lookup per part and nothing allocated
- * on a hit: the string key built per dispatch before was 13% of a WRN-10-1 step's host time
- * (bench/NOTES.md, "The host's cost per step").
+ * The key is the list of numbers (layout, then per entry the resource, and for a buffer range
+ * its offset and size; objects by an id stored on them), hashed into one Map lookup and compared
+ * with the cached group's list: nothing is allocated on a hit. A string key built per dispatch
+ * was 13% of a WRN-10-1 step's host time, and a path through nested maps (one lookup per part)
+ * ~2 us per dispatch of 2 buffers and 8 us for the SIMD-8 product's 14 bindings, scattered map
+ * nodes missing the CPU's caches (bench/NOTES.md, "Bind-group lookups by hash").
  *
  * Other resources (texture views) key by identity: make one view per texture and reuse it, or
- * every call adds a group. The cache holds at most `limit` groups, dropping the least recently
- * used; `forget(resource)` drops the groups naming a buffer or view before it is destroyed or
- * dropped (a cached group keeps its resources alive).
+ * every call adds a group. The cache holds at most `limit` groups: past it, the least recently
+ * used eighth goes (at least one), so a stream of new groups costs a sort per limit/8 inserts,
+ * not a scan per insert; `forget(resource)` drops the groups naming a buffer or view before it
+ * is destroyed or dropped (a cached group keeps its resources alive).
  */
 
 export interface BindGroupStats {
@@ -29,30 +32,49 @@ export interface BindGroupStats {
   hits: number;
 }
 
-/** One level of the key path: the next part's children, and the group whose key ends here. */
-interface KeyNode {
-  kids: Map<unknown, KeyNode>;
-  leaf: CachedGroup | null;
-}
-
 interface CachedGroup {
   group: GPUBindGroup;
+  /** The key: numbers as `keyOf` writes them. */
+  parts: number[];
+  hash: number;
+  /** The next group in the same hash bucket. */
+  next: CachedGroup | null;
+  /** The buffers and views it names (for `forget`). */
   resources: object[];
-  /** The nodes from the layout's root to this group's node, and the key part under each. */
-  nodes: KeyNode[];
-  parts: unknown[];
+  lastUse: number;
+}
+
+/** Where the id of a buffer, view or layout is kept on the object itself (a property load, not a
+ * map lookup per part). */
+const ID = Symbol('goe-bind-group-id');
+let nextId = 1;
+
+/** Ids of objects that cannot take a property (frozen ones). */
+const sealedIds = new WeakMap<object, number>();
+
+function idOf(o: object): number {
+  const r = o as { [ID]?: number };
+  let id = r[ID] ?? sealedIds.get(o);
+  if (id === undefined) {
+    id = nextId++;
+    if (Object.isExtensible(o)) Object.defineProperty(o, ID, { value: id });
+    else sealedIds.set(o, id);
+  }
+  return id;
 }
 
 export class BindGroupCache {
   private readonly device: GPUDevice;
   private readonly limit: number;
-  private readonly roots = new Map<GPUBindGroupLayout, KeyNode>();
-  /** Cached groups in least-recently-used order (a hit moves its group to the end). */
-  private readonly order = new Set<CachedGroup>();
+  private readonly buckets = new Map<number, CachedGroup>();
   /** The cached groups naming each buffer or view (for `forget`). */
   private readonly byResource = new Map<object, Set<CachedGroup>>();
+  private size = 0;
+  private clock = 0;
   private created = 0;
   private hits = 0;
+  /** The key being looked up (reused: nothing allocated on a hit). */
+  private readonly key: number[] = [];
 
   constructor(device: GPUDevice, limit: number) {
     this.device = device;
@@ -61,10 +83,11 @@ export class BindGroupCache {
 
   /** The group for `layout` and `entries` (bindings in order 0..n-1), from the cache when it can be. */
   get(label: string, layout: GPUBindGroupLayout, entries: GPUBindGroupEntry[]): GPUBindGroup {
-    const root = this.rootOf(layout);
-    let node = root;
-    for (const e of entries) node = walk(node, e.resource);
-    return this.found(node) ?? this.insert(label, layout, root, entries.map((e) => e.resource));
+    const key = this.key;
+    key.length = 0;
+    key.push(idOf(layout));
+    for (const e of entries) pushParts(key, e.resource);
+    return this.found(key) ?? this.insert(label, layout, entries.map((e) => e.resource));
   }
 
   /**
@@ -79,14 +102,15 @@ export class BindGroupCache {
     uSize: number,
     resources: readonly (GPUBuffer | GPUBindingResource)[],
   ): GPUBindGroup {
-    const root = this.rootOf(layout);
-    let node = root;
-    if (uniform) node = child(child(child(node, uniform), uOffset), uSize);
-    for (let i = 0; i < resources.length; i++) node = walk(node, resources[i]);
-    const hit = this.found(node);
+    const key = this.key;
+    key.length = 0;
+    key.push(idOf(layout));
+    if (uniform) key.push(-idOf(uniform), uOffset, uSize); // a range, as pushParts writes one
+    for (let i = 0; i < resources.length; i++) pushParts(key, resources[i]);
+    const hit = this.found(key);
     if (hit) return hit;
     const all = uniform ? [{ buffer: uniform, offset: uOffset, size: uSize }, ...resources] : resources;
-    return this.insert(label, layout, root, all);
+    return this.insert(label, layout, all);
   }
 
   /** Drops every cached group that names `resource`, a buffer or a texture view (call before
@@ -98,69 +122,71 @@ export class BindGroupCache {
   }
 
   clear(): void {
-    this.roots.clear();
-    this.order.clear();
+    this.buckets.clear();
     this.byResource.clear();
+    this.size = 0;
   }
 
   stats(): BindGroupStats {
-    return { cached: this.order.size, created: this.created, hits: this.hits };
+    return { cached: this.size, created: this.created, hits: this.hits };
   }
 
-  private rootOf(layout: GPUBindGroupLayout): KeyNode {
-    let root = this.roots.get(layout);
-    if (!root) this.roots.set(layout, (root = newNode()));
-    return root;
-  }
-
-  private found(node: KeyNode): GPUBindGroup | null {
-    const leaf = node.leaf;
-    if (!leaf) return null;
-    this.order.delete(leaf);
-    this.order.add(leaf);
-    this.hits++;
-    return leaf.group;
+  /** The cached group whose key is `this.key`, or null. */
+  private found(key: number[]): GPUBindGroup | null {
+    for (let g = this.buckets.get(hashOf(key)) ?? null; g; g = g.next) {
+      if (sameKey(g.parts, key)) {
+        g.lastUse = ++this.clock;
+        this.hits++;
+        return g.group;
+      }
+    }
+    return null;
   }
 
   /** Creates and caches the group for `all` (the resources of bindings 0..n-1, a GPUBuffer
-   * binding whole), keyed as `walk` keys them. */
-  private insert(label: string, layout: GPUBindGroupLayout, root: KeyNode, all: readonly (GPUBuffer | GPUBindingResource)[]): GPUBindGroup {
+   * binding whole) under the key in `this.key`. */
+  private insert(label: string, layout: GPUBindGroupLayout, all: readonly (GPUBuffer | GPUBindingResource)[]): GPUBindGroup {
     this.created++;
     const entries = all.map((r, binding) => ({ binding, resource: isBuffer(r) ? { buffer: r } : r }));
     const group = this.device.createBindGroup({ label, layout, entries });
-    const nodes: KeyNode[] = [root];
-    const parts: unknown[] = [];
-    const resources: object[] = [];
-    let node = root;
-    for (const r of all) {
-      const rparts = isBuffer(r) ? [r] : isBufferBinding(r) ? [r.buffer, r.offset ?? 0, r.size ?? -1] : [r];
-      resources.push(rparts[0] as object);
-      for (const part of rparts) {
-        parts.push(part);
-        nodes.push((node = child(node, part)));
-      }
-    }
-    const leaf: CachedGroup = { group, resources, nodes, parts };
-    node.leaf = leaf;
-    this.order.add(leaf);
+    const parts = this.key.slice();
+    const hash = hashOf(parts);
+    const resources = all.map((r) => (isBufferBinding(r) ? r.buffer : (r as object)));
+    const g: CachedGroup = { group, parts, hash, next: this.buckets.get(hash) ?? null, resources, lastUse: ++this.clock };
+    this.buckets.set(hash, g);
+    this.size++;
     for (const r of resources) {
       let set = this.byResource.get(r);
       if (!set) this.byResource.set(r, (set = new Set()));
-      set.add(leaf);
+      set.add(g);
     }
-    if (this.order.size > this.limit) this.drop(this.order.values().next().value!);
+    if (this.size > this.limit) this.evict();
     return group;
   }
 
+  /** Drops the least recently used eighth of the groups (at least one). */
+  private evict(): void {
+    const all: CachedGroup[] = [];
+    for (const head of this.buckets.values()) for (let g: CachedGroup | null = head; g; g = g.next) all.push(g);
+    all.sort((a, b) => a.lastUse - b.lastUse);
+    const n = Math.max(1, Math.ceil(this.limit / 8));
+    for (let i = 0; i < n && i < all.length; i++) this.drop(all[i]);
+  }
+
   private drop(g: CachedGroup): void {
-    if (!this.order.delete(g)) return;
-    g.nodes[g.nodes.length - 1].leaf = null;
-    // prune the nodes left empty, so no map keeps a dropped buffer or view alive
-    for (let i = g.nodes.length - 1; i > 0; i--) {
-      const n = g.nodes[i];
-      if (n.leaf || n.kids.size > 0) break;
-      g.nodes[i - 1].kids.delete(g.parts[i - 1]);
+    const head = this.buckets.get(g.hash);
+    if (!head) return;
+    if (head === g) {
+      if (g.next) this.buckets.set(g.hash, g.next);
+      else this.buckets.delete(g.hash);
+    } else {
+      let p = head;
+      while (p.next && p.next !== g) p = p.next;
+      if (p.next !== g) return;
+      p.next = g.next;
     }
+    g.next = null;
+    this.size--;
     for (const r of g.resources) {
       const set = this.byResource.get(r);
       if (!set) continue;
@@ -170,23 +196,30 @@ export class BindGroupCache {
   }
 }
 
-function newNode(): KeyNode {
-  return { kids: new Map(), leaf: null };
+/** One entry's parts: a whole buffer or a view as its id, a buffer range as (id, offset, size).
+ * A range's size of "the rest" is -1; a whole buffer and a view are followed by the next entry's
+ * id, a range by numbers, and ids are positive: entry lists of different kinds never share a key
+ * (the layout fixes the number and kind of entries). */
+function pushParts(key: number[], r: GPUBuffer | GPUBindingResource): void {
+  if (isBufferBinding(r)) key.push(-idOf(r.buffer), r.offset ?? 0, r.size ?? -1);
+  else key.push(idOf(r as object));
 }
 
-function child(node: KeyNode, part: unknown): KeyNode {
-  let next = node.kids.get(part);
-  if (!next) node.kids.set(part, (next = newNode()));
-  return next;
+function hashOf(key: readonly number[]): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    const v = key[i];
+    h = Math.imul(h ^ (v | 0), 0x01000193);
+    // offsets past 2^32 (buffers over 4 GiB) also mix their high part
+    if (v > 0xffffffff) h = Math.imul(h ^ ((v / 4294967296) | 0), 0x01000193);
+  }
+  return h;
 }
 
-/** One entry's parts: a whole buffer or a view as the object, a buffer range as (buffer, offset,
- * size). A whole buffer's next part is an object or the end, a range's a number: paths of
- * different entry lists never meet. */
-function walk(node: KeyNode, r: GPUBuffer | GPUBindingResource): KeyNode {
-  if (isBuffer(r)) return child(node, r);
-  if (isBufferBinding(r)) return child(child(child(node, r.buffer), r.offset ?? 0), r.size ?? -1);
-  return child(node, r);
+function sameKey(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function isBuffer(r: GPUBuffer | GPUBindingResource): r is GPUBuffer {

@@ -53,6 +53,52 @@ describe('BindGroupCache', () => {
     for (const x of [u, a, b, c]) x.destroy();
   });
 
+  it('a whole buffer, a range of it, and ranges at other offsets or sizes are different keys', () => {
+    const layout = rt.device.gpu.createBindGroupLayout({
+      entries: [
+        { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
+        { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
+      ],
+    });
+    const [a, b] = [buffer(1024), buffer(1024)];
+    const cache = new BindGroupCache(rt.device.gpu, 100);
+    const keys: GPUBindingResource[][] = [
+      [a, b],
+      [b, a],
+      [{ buffer: a }, b],
+      [{ buffer: a, offset: 256 }, b],
+      [{ buffer: a, offset: 256, size: 256 }, b],
+      [{ buffer: a, offset: 512, size: 256 }, b],
+      [a, { buffer: b, offset: 0, size: 256 }],
+    ];
+    const groups = keys.map((k) => cache.get('t', layout, k.map((resource, binding) => ({ binding, resource }))));
+    // { buffer: a } binds all of a, but as a range its key differs from the bare buffer's
+    expect(new Set(groups).size).toBe(keys.length);
+    keys.forEach((k, i) => expect(cache.get('t', layout, k.map((resource, binding) => ({ binding, resource })))).toBe(groups[i]));
+    expect(cache.stats()).toEqual({ cached: keys.length, created: keys.length, hits: keys.length });
+    a.destroy();
+    b.destroy();
+  });
+
+  it('past the limit the least recently used eighth goes, and frozen resources still key', () => {
+    const layout = rt.device.gpu.createBindGroupLayout({
+      entries: [{ binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } }],
+    });
+    const bufs = Array.from({ length: 17 }, () => buffer());
+    Object.freeze(bufs[16]);
+    const cache = new BindGroupCache(rt.device.gpu, 16);
+    const get = (i: number) => cache.get('t', layout, [{ binding: 0, resource: bufs[i] }]);
+    const first = bufs.slice(0, 16).map((_, i) => get(i));
+    // touch all but 3 and 7: they become the two least recently used
+    for (let i = 0; i < 16; i++) if (i !== 3 && i !== 7) expect(get(i)).toBe(first[i]);
+    const frozen = get(16);
+    expect(cache.stats().cached).toBe(15);
+    expect(get(16)).toBe(frozen);
+    for (let i = 0; i < 16; i++) if (i !== 3 && i !== 7) expect(get(i)).toBe(first[i]);
+    expect(get(3)).not.toBe(first[3]);
+    for (const b of bufs) b.destroy();
+  });
+
   it('a repeated op reuses its bind groups and computes the same values', async () => {
     const x = tensor(Float32Array.from([1, 2, 3, 4, 5]));
     const y = tensor(Float32Array.from([10, 20, 30, 40, 50]));
