@@ -26,6 +26,7 @@ import type { Device, Kernel } from './device.ts';
 import { GpuError } from './errors.ts';
 import { getPlatform } from './platform.ts';
 import { fitsWorkgroup } from './caps.ts';
+import { KernelLookup } from './kernel-lookup.ts';
 
 export interface KernelSpec {
   defines?: Readonly<Record<string, string | number>>;
@@ -94,6 +95,8 @@ export class KernelLoader {
   private readonly sources = new Map<string, IncludedSource>();
   private readonly modules = new Map<string, ModuleEntry>();
   private readonly kernels = new Map<string, Kernel>();
+  /** Specialisations seen, to their key in `kernels` without building it (kernel-lookup.ts). */
+  private readonly lookup = new KernelLookup();
   /** Pipelines built so far (a test checks that the cache compiles each kernel once). */
   compiledCount = 0;
 
@@ -107,11 +110,14 @@ export class KernelLoader {
    * line and entry point; `compile` reports them at once.
    */
   get(file: string, entry: string, spec: KernelSpec = {}): Kernel {
+    const known = this.lookup.find(file, entry, spec);
+    if (known !== null) {
+      const hit = this.kernels.get(known);
+      if (hit) return hit;
+    }
     const key = cacheKey(file, entry, spec);
-    const hit = this.kernels.get(key);
-    if (hit) return hit;
-    const kernel = this.build(file, entry, spec, key);
-    return kernel;
+    if (known === null) this.lookup.remember(file, entry, spec, key);
+    return this.kernels.get(key) ?? this.build(file, entry, spec, key);
   }
 
   /** Like `get`, but waits for the compiler and throws its errors (file:line:col) directly. */
