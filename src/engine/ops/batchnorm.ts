@@ -8,7 +8,7 @@
 import { Tensor, empty } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { OpError } from '../errors.ts';
-import { dispatch, kernel } from './launch.ts';
+import { dispatch, kernel, f32Bits } from './launch.ts';
 import { contiguous } from './movement.ts';
 import { ACTIVATION_CODES } from './activation.ts';
 
@@ -49,19 +49,18 @@ interface NormParams {
 
 function params(v: NormParams): Uint32Array {
   const buf = new Uint32Array(12);
-  const f = new Float32Array(buf.buffer);
   buf[0] = v.n;
   buf[1] = v.c;
   buf[2] = v.offA ?? 0;
   buf[3] = v.offB ?? 0;
-  f[4] = v.eps ?? 0;
-  f[5] = v.momentum ?? 0;
-  f[6] = v.shift ?? 0;
+  buf[4] = f32Bits(v.eps ?? 0);
+  buf[5] = f32Bits(v.momentum ?? 0);
+  buf[6] = f32Bits(v.shift ?? 0);
   buf[7] = v.k ?? 0;
   buf[8] = v.offGamma ?? 0;
   buf[9] = v.offBeta ?? 0;
   buf[10] = v.offY ?? 0;
-  f[11] = v.alpha ?? 0;
+  buf[11] = f32Bits(v.alpha ?? 0);
   return buf;
 }
 
