@@ -12,8 +12,11 @@
 // fetches feeds 16 rows. C = U @ T, or C = (U @ T)^T when swapped (U = B^T, T = A^T).
 //
 // The host (src/engine/simd8/matmul.ts) packs both operands (pack_u, pack_t), then runs
-// product once per (batch entry, window of U rows, chunk of K); later chunks add to C, and the
-// last applies the bias and activation.
+// product_windows: one dispatch binds up to 11 windows (WebGPU guarantees 12 uniform buffers per
+// stage; the parameter block takes one) and covers n_c chunks of K for each of up to 11 / n_c
+// units (a unit: one batch entry's window of U rows). A dispatch that does not start at chunk 0
+// adds to C, the one that ends at the last chunk applies the bias and activation. `product`
+// binds one window (unit0, chunk0, n_c = 1): where fewer uniform buffers are allowed.
 
 struct SimdParams {
   rows: u32,        // U rows (M, or N when swapped)
@@ -28,16 +31,16 @@ struct SimdParams {
   off_src: u32,     // packing: source offset; product: offset of C
   st_row: u32,      // packing: stride of a U row / T column in the source
   st_k: u32,        // packing: stride along K in the source
-  // product: which window / chunk this dispatch computes
-  z: u32,
-  row0: u32,
-  chunk: u32,
+  // product: the first unit (batch entry x windows + window of U rows) and chunk of this dispatch
+  unit0: u32,
+  _q1: u32,
+  chunk0: u32,
   off_bias: u32,
   bshape: vec4<u32>,
   bst: vec4<u32>,
   alpha: f32,
   swap: u32,        // C = (U @ T)^T: U = B^T, T = A^T
-  _q3: u32,
+  n_c: u32,         // product: chunks per unit in this dispatch (window binding = wg.z * n_c + c)
   _q4: u32,
   col_split: u32,   // > 0: columns are (image, position) pairs, C is [cols / P, rows, P]
   _q5: u32,
@@ -58,10 +61,22 @@ var<workgroup> tile: array<vec4<f32>, 128>; // the product's 16 rows x 8 lanes x
 @group(0) @binding(0) var<uniform> q: SimdParams;
 @group(0) @binding(1) var<storage, read_write> upacked: array<vec4<f32>>;
 @group(0) @binding(1) var tpacked: texture_storage_2d_array<rgba32float, write>;
-@group(0) @binding(2) var<uniform> uwin: array<vec4<f32>, 4096>;
 @group(0) @binding(3) var tpanels: texture_2d_array<f32>;
 @group(0) @binding(2) var<storage, read> src: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
+// U's windows (64 KiB of packed rows each): binding 2, then 5.. for product_windows' others
+alias Window = array<vec4<f32>, 4096>;
+@group(0) @binding(2) var<uniform> uwin0: Window;
+@group(0) @binding(5) var<uniform> uwin1: Window;
+@group(0) @binding(6) var<uniform> uwin2: Window;
+@group(0) @binding(7) var<uniform> uwin3: Window;
+@group(0) @binding(8) var<uniform> uwin4: Window;
+@group(0) @binding(9) var<uniform> uwin5: Window;
+@group(0) @binding(10) var<uniform> uwin6: Window;
+@group(0) @binding(11) var<uniform> uwin7: Window;
+@group(0) @binding(12) var<uniform> uwin8: Window;
+@group(0) @binding(13) var<uniform> uwin9: Window;
+@group(0) @binding(14) var<uniform> uwin10: Window;
 
 // The SG_BCAST placeholder is subgroupBroadcast where the adapter has subgroups. Without them the host never
 // runs this file (it needs the 8-lane subgroup), and this stand-in only keeps the module compiling.
@@ -129,41 +144,98 @@ fn pack_t(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
 }
 
-@compute @workgroup_size(8)
-fn product(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+// The units of this dispatch: workgroup (panel, 16-row block, unit - unit0). The first block of
+// each window always exists; a window short of rows leaves the grid's later blocks idle.
+struct TileAt {
+  z: u32,     // batch entry
+  u0: u32,    // first U row of the tile
+  r0: u32,    // its first vec4 in the window
+};
+
+fn tile_at(wg: vec3<u32>) -> TileAt {
+  let n_win = (q.rows + q.win_rows - 1u) / q.win_rows;
+  let unit = q.unit0 + wg.z;
+  return TileAt(unit / n_win, (unit % n_win) * q.win_rows + wg.y * 16u, wg.y * 16u * (q.kc / 4u));
+}
+
+// Texture layer and first texel row of chunk `chunk` of panel `panel` of batch entry z.
+fn chunk_layer(z: u32, panel: u32, chunk: u32) -> vec2<u32> {
+  let k0 = chunk * q.kc;
+  return vec2<u32>((z * q.panels + panel) * q.n_kt + k0 / q.kh, k0 % q.kh);
+}
+
+// The hot loop: 16 rows of window u (from vec4 r0) times one panel, over one chunk of K, added to
+// acc. Called with a uniform binding itself (&uwin0..): the compiler makes one copy of the loop
+// per window, each reading its uniform directly (WGSL cannot index an array of bindings).
+fn add_chunk(u: ptr<uniform, Window>, acc: ptr<function, array<vec4<f32>, 16>>, lane: u32, r0: u32, at: vec2<u32>) {
   let kc4 = q.kc / 4u;
-  let k0 = q.chunk * q.kc;
-  let layer = (q.z * q.panels + wg.x) * q.n_kt + k0 / q.kh;
-  let y0 = k0 % q.kh;
-  let r0 = wg.y * 16u * kc4;
-  var acc: array<vec4<f32>, 16>;
   for (var k4 = 0u; k4 < kc4; k4++) {
-    let y = y0 + k4 * 4u;
-    let t0 = textureLoad(tpanels, vec2<u32>(lane, y), layer, 0);
-    let t1 = textureLoad(tpanels, vec2<u32>(lane, y + 1u), layer, 0);
-    let t2 = textureLoad(tpanels, vec2<u32>(lane, y + 2u), layer, 0);
-    let t3 = textureLoad(tpanels, vec2<u32>(lane, y + 3u), layer, 0);
+    let y = at.y + k4 * 4u;
+    let t0 = textureLoad(tpanels, vec2<u32>(lane, y), at.x, 0);
+    let t1 = textureLoad(tpanels, vec2<u32>(lane, y + 1u), at.x, 0);
+    let t2 = textureLoad(tpanels, vec2<u32>(lane, y + 2u), at.x, 0);
+    let t3 = textureLoad(tpanels, vec2<u32>(lane, y + 3u), at.x, 0);
     // Lane l fetches rows l and l + 8 (one gather each), then each row is broadcast to all
     // lanes: 2 gathers per 16 rows instead of 16 (uniform-buffer reads in a loop are gathers).
-    let u0 = uwin[r0 + lane * kc4 + k4];
-    let u1 = uwin[r0 + (lane + 8u) * kc4 + k4];
-    { let u = {{SG_BCAST}}(u0, 0u); acc[0] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
-    { let u = {{SG_BCAST}}(u0, 1u); acc[1] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
-    { let u = {{SG_BCAST}}(u0, 2u); acc[2] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
-    { let u = {{SG_BCAST}}(u0, 3u); acc[3] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
-    { let u = {{SG_BCAST}}(u0, 4u); acc[4] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
-    { let u = {{SG_BCAST}}(u0, 5u); acc[5] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
-    { let u = {{SG_BCAST}}(u0, 6u); acc[6] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
-    { let u = {{SG_BCAST}}(u0, 7u); acc[7] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
-    { let u = {{SG_BCAST}}(u1, 0u); acc[8] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
-    { let u = {{SG_BCAST}}(u1, 1u); acc[9] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
-    { let u = {{SG_BCAST}}(u1, 2u); acc[10] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
-    { let u = {{SG_BCAST}}(u1, 3u); acc[11] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
-    { let u = {{SG_BCAST}}(u1, 4u); acc[12] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
-    { let u = {{SG_BCAST}}(u1, 5u); acc[13] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
-    { let u = {{SG_BCAST}}(u1, 6u); acc[14] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
-    { let u = {{SG_BCAST}}(u1, 7u); acc[15] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+    let u0 = (*u)[r0 + lane * kc4 + k4];
+    let u1 = (*u)[r0 + (lane + 8u) * kc4 + k4];
+    { let u = {{SG_BCAST}}(u0, 0u); (*acc)[0] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+    { let u = {{SG_BCAST}}(u0, 1u); (*acc)[1] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+    { let u = {{SG_BCAST}}(u0, 2u); (*acc)[2] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+    { let u = {{SG_BCAST}}(u0, 3u); (*acc)[3] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+    { let u = {{SG_BCAST}}(u0, 4u); (*acc)[4] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+    { let u = {{SG_BCAST}}(u0, 5u); (*acc)[5] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+    { let u = {{SG_BCAST}}(u0, 6u); (*acc)[6] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+    { let u = {{SG_BCAST}}(u0, 7u); (*acc)[7] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+    { let u = {{SG_BCAST}}(u1, 0u); (*acc)[8] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+    { let u = {{SG_BCAST}}(u1, 1u); (*acc)[9] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+    { let u = {{SG_BCAST}}(u1, 2u); (*acc)[10] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+    { let u = {{SG_BCAST}}(u1, 3u); (*acc)[11] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+    { let u = {{SG_BCAST}}(u1, 4u); (*acc)[12] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+    { let u = {{SG_BCAST}}(u1, 5u); (*acc)[13] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+    { let u = {{SG_BCAST}}(u1, 6u); (*acc)[14] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+    { let u = {{SG_BCAST}}(u1, 7u); (*acc)[15] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
   }
+}
+
+@compute @workgroup_size(8)
+fn product_windows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+  let t = tile_at(wg);
+  if (t.u0 >= q.rows) { return; }
+  var acc: array<vec4<f32>, 16>;
+  for (var c = 0u; c < q.n_c; c++) {
+    let at = chunk_layer(t.z, wg.x, q.chunk0 + c);
+    // once per chunk per workgroup; each case its own copy of the loop
+    switch (wg.z * q.n_c + c) {
+      case 0u: { add_chunk(&uwin0, &acc, lane, t.r0, at); }
+      case 1u: { add_chunk(&uwin1, &acc, lane, t.r0, at); }
+      case 2u: { add_chunk(&uwin2, &acc, lane, t.r0, at); }
+      case 3u: { add_chunk(&uwin3, &acc, lane, t.r0, at); }
+      case 4u: { add_chunk(&uwin4, &acc, lane, t.r0, at); }
+      case 5u: { add_chunk(&uwin5, &acc, lane, t.r0, at); }
+      case 6u: { add_chunk(&uwin6, &acc, lane, t.r0, at); }
+      case 7u: { add_chunk(&uwin7, &acc, lane, t.r0, at); }
+      case 8u: { add_chunk(&uwin8, &acc, lane, t.r0, at); }
+      case 9u: { add_chunk(&uwin9, &acc, lane, t.r0, at); }
+      case 10u: { add_chunk(&uwin10, &acc, lane, t.r0, at); }
+      default: {}
+    }
+  }
+  store_tile(acc, wg.x, lane, t.z, t.u0);
+}
+
+@compute @workgroup_size(8)
+fn product(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+  let t = tile_at(wg);
+  if (t.u0 >= q.rows) { return; }
+  var acc: array<vec4<f32>, 16>;
+  add_chunk(&uwin0, &acc, lane, t.r0, chunk_layer(t.z, wg.x, q.chunk0));
+  store_tile(acc, wg.x, lane, t.z, t.u0);
+}
+
+// C's tile (rows u0.., the 32 columns of panel `panel`) of batch entry z: stored, or added to C
+// when this dispatch does not start at chunk 0; bias and activation where it ends at the last.
+fn store_tile(acc: array<vec4<f32>, 16>, panel: u32, lane: u32, z: u32, u0: u32) {
   // The epilogue goes through workgroup memory and a loop the compiler does not unroll: written
   // out for 16 x 4 outputs per lane it was ~300 KiB of machine code (bias, activation and a
   // lane-by-lane store per element), and with a short K every workgroup streamed it through the
@@ -171,18 +243,17 @@ fn product(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
   // C is [M, N] per batch entry: rows x cols, or cols x rows when swapped.
   let swap = q.swap != 0u;
   let c_cols = select(q.cols, q.rows, swap);
-  let cbase = q.off_src + q.z * q.rows * q.cols;
-  let first = q.chunk == 0u;
-  let last = q.chunk + 1u == q.n_chunks;
+  let cbase = q.off_src + z * q.rows * q.cols;
+  let first = q.chunk0 == 0u;
+  let last = q.chunk0 + q.n_c == q.n_chunks;
   let P = q.col_split;
-  let u0 = q.row0 + wg.y * 16u;
   // Interior tiles whose rows of 4 columns are whole, aligned vec4s of C (not swapped; NCHW
   // outputs with P % 4 == 0): each lane stores its 16 vec4s directly, one vec4 store each (a
   // CPU adapter stores lane by lane, so 4 scalars cost 4x). Uniform across the workgroup.
-  let whole = !swap && cbase % 4u == 0u && u0 + 16u <= q.rows && wg.x * 32u + 32u <= q.cols &&
+  let whole = !swap && cbase % 4u == 0u && u0 + 16u <= q.rows && panel * 32u + 32u <= q.cols &&
     select(c_cols % 4u == 0u, P % 4u == 0u, P > 0u);
   if (whole) {
-    let t = wg.x * 32u + lane * 4u;
+    let t = panel * 32u + lane * 4u;
     var at = cbase + t;
     if (P > 0u) {
       let img = div_u32(t, P);
@@ -207,7 +278,7 @@ fn product(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
     let r = e / 32u;
     let c = e % 32u;
     let u = u0 + r;
-    let t = wg.x * 32u + c;
+    let t = panel * 32u + c;
     if (u >= q.rows || t >= q.cols) { continue; }
     let row = select(u, t, swap);
     let col = select(t, u, swap);

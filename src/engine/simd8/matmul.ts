@@ -3,7 +3,8 @@
  * invocations as one 8-lane CPU vector (lavapipe). kernels/simd8/matmul.wgsl says what
  * the layout is and why; this file plans it (`planSimd8`, a pure function) and records the
  * dispatches: pack U (the operand with fewer rows) into 64 KiB windows, pack T into a texture of
- * 32-column panels, then one simd8 dispatch per (batch entry, window of U rows, chunk of K).
+ * 32-column panels, then the product over (batch entry, window of U rows, chunk of K), up to 11
+ * windows per dispatch (`windowGroups`).
  *
  * C = A @ B. Without swap U = A, T = B; with swap U = B^T, T = A^T and the kernel stores C^T's
  * elements at C's positions. The smaller operand dimension becomes U's rows, so there are fewer
@@ -43,8 +44,6 @@ export interface Simd8Plan {
   layers: number;
   /** Floats of the packed U buffer (the last window still binds a whole 64 KiB). */
   packedFloats: number;
-  /** simd8 dispatches. */
-  dispatches: number;
 }
 
 export type Simd8Limits = Pick<Caps, 'maxTextureDimension2D' | 'maxTextureArrayLayers' | 'maxStorageBinding'>;
@@ -69,7 +68,7 @@ export function planSimd8(M: number, N: number, K: number, batch: number, limits
   const packedFloats = batch * windows * chunks * winRows * kc + (WINDOW_FLOATS - winRows * kc);
   if (kh === 0 || layers > limits.maxTextureArrayLayers) return null;
   if (packedFloats * 4 > limits.maxStorageBinding) return null;
-  return { swap, K, rows, cols, kc, chunks, blocks, winRows, windows, kh, nKt, panels, layers, packedFloats, dispatches: batch * windows * chunks };
+  return { swap, K, rows, cols, kc, chunks, blocks, winRows, windows, kh, nKt, panels, layers, packedFloats };
 }
 
 
@@ -156,19 +155,52 @@ export interface Simd8Epilogue {
   defines: Record<string, string>;
 }
 
+/** Window bindings of kernels/simd8/matmul.wgsl's product_windows: WebGPU's minimum of 12
+ * uniform buffers per shader stage, less the parameter block. */
+const WINDOW_SLOTS = 11;
+
+/** `windowsPerDispatch`: at most this many windows per product dispatch (1 runs the one-window
+ * `product`, a dispatch per window and chunk: the benchmark's baseline). */
+export const simd8Product = { windowsPerDispatch: WINDOW_SLOTS };
+
+/** How the product's dispatches split `units` (batch entry x window of U rows) by `chunks` of K
+ * when a dispatch binds at most `slots` windows: `chunks` per unit (added up in registers) for
+ * `units` units, the fewest dispatches, then the fewest passes over C (later chunk groups add to
+ * it). Pure. */
+export function windowGroups(units: number, chunks: number, slots: number): { units: number; chunks: number; dispatches: number } {
+  let best = { units: 1, chunks: 1, dispatches: units * chunks };
+  for (let nc = 1; nc <= Math.min(slots, chunks); nc++) {
+    const nu = Math.min(units, Math.floor(slots / nc));
+    const d = Math.ceil(units / nu) * Math.ceil(chunks / nc);
+    if (d <= best.dispatches) best = { units: nu, chunks: nc, dispatches: d };
+  }
+  return best;
+}
+
+/** Windows a product dispatch may bind on `dev`: the adapter's uniform buffers per stage less the
+ * parameter block, the kernel's slots and the tuning cap. */
+export function windowSlots(dev: Device): number {
+  return Math.max(1, Math.min(WINDOW_SLOTS, dev.limits.maxUniformBuffersPerShaderStage - 1, simd8Product.windowsPerDispatch));
+}
+
 /**
  * The product pass of simd8 over operands already packed for `plan`: `packed` holds U's windows
- * (pack_u's layout) and `tex` T's panels (pack_t's). One dispatch per (batch entry,
- * window, K chunk); later chunks add to `out`, the last applies the epilogue. Other op families
- * (convolutions) pack with their own gathers and share this pass.
+ * (pack_u's layout) and `tex` T's panels (pack_t's). Dispatches as `windowGroups` splits the
+ * (batch entry, window, K chunk) triples; a dispatch that does not start at chunk 0 adds to `out`,
+ * the one that ends at the last chunk applies the epilogue. Other op families (convolutions) pack
+ * with their own gathers and share this pass.
  */
 export function runSimd8(plan: Simd8Plan, packed: Tensor, tex: GPUTexture, out: Tensor, e: Simd8Epilogue): void {
   const op = 'matmul';
+  const dev = runtime().device;
+  const slots = windowSlots(dev);
   // BIAS and ACT are overrides: as run-time values every output paid for all seven activations
   // (the epilogue was 43% of a K = 128 product); the layout (swap, col_split) stays run time
-  const main = kernel('simd8/matmul', 'product', { defines: e.defines, constants: { BIAS: e.biasCode, ACT: e.act } });
+  const entry = slots > 1 ? 'product_windows' : 'product';
+  const main = kernel('simd8/matmul', entry, { defines: e.defines, constants: { BIAS: e.biasCode, ACT: e.act } });
   const view = panelView(tex);
   const outBuf = out.bufferFor(op);
+  const packedBuf = packed.bufferFor(op);
   const biasBuf = (e.bias ?? e.spare).bufferFor(op);
   const pm = simd8Params(plan, out.offset, [0, 0], [1, 1, 1, 1], [0, 0, 0, 0], e.alpha);
   pm[15] = e.bias ? e.bias.offset : 0;
@@ -176,19 +208,22 @@ export function runSimd8(plan: Simd8Plan, packed: Tensor, tex: GPUTexture, out: 
   pm[28] = e.colSplit;
   pm[30] = ROWS * PANEL;
   const winBytes = plan.winRows * plan.kc * 4;
-  const batch = plan.layers / (plan.panels * plan.nKt);
-  for (let z = 0; z < batch; z++) {
-    for (let w = 0; w < plan.windows; w++) {
-      const row0 = w * plan.winRows;
-      const blocks = Math.min(plan.blocks, Math.ceil((plan.rows - row0) / ROWS));
-      for (let ch = 0; ch < plan.chunks; ch++) {
-        pm[12] = z;
-        pm[13] = row0;
-        pm[14] = ch;
-        const win = ((z * plan.windows + w) * plan.chunks + ch) * winBytes;
-        const uniform = { buffer: packed.bufferFor(op), offset: packed.offset * 4 + win, size: WINDOW_FLOATS * 4 };
-        dispatch(main, [outBuf, uniform, view, biasBuf], pm, [plan.panels, blocks]);
-      }
+  const units = (plan.layers / (plan.panels * plan.nKt)) * plan.windows;
+  const g = windowGroups(units, plan.chunks, slots);
+  const window = (unit: number, chunk: number) => ({ buffer: packedBuf, offset: packed.offset * 4 + (unit * plan.chunks + chunk) * winBytes, size: WINDOW_FLOATS * 4 });
+  for (let c0 = 0; c0 < plan.chunks; c0 += g.chunks) {
+    const nc = Math.min(g.chunks, plan.chunks - c0);
+    for (let u0 = 0; u0 < units; u0 += g.units) {
+      const nu = Math.min(g.units, units - u0);
+      pm[12] = u0;
+      pm[14] = c0;
+      pm[26] = nc;
+      // bindings: C, window 0, panels, bias, then windows 1.. (slot = unit * nc + chunk; the
+      // slots past this dispatch's windows repeat window 0)
+      const first = window(u0, c0);
+      const buffers: (GPUBuffer | GPUBindingResource)[] = [outBuf, first, view, biasBuf];
+      for (let s = 1; s < (slots > 1 ? WINDOW_SLOTS : 1); s++) buffers.push(s < nu * nc ? window(u0 + Math.floor(s / nc), c0 + (s % nc)) : first);
+      dispatch(main, buffers, pm, [plan.panels, plan.blocks, nu]);
     }
   }
 }
