@@ -144,8 +144,9 @@ fn pack_t(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
 }
 
-// The units of this dispatch: workgroup (panel, 16-row block, unit - unit0). The first block of
-// each window always exists; a window short of rows leaves the grid's later blocks idle.
+// A product workgroup (panel, 16-row block, unit - unit0) computes the tile at rows u0.. of batch
+// entry z. The grid has the blocks of a whole window: in a last window short of rows the blocks
+// past them return at once.
 struct TileAt {
   z: u32,     // batch entry
   u0: u32,    // first U row of the tile
@@ -205,7 +206,9 @@ fn product_windows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
   var acc: array<vec4<f32>, 16>;
   for (var c = 0u; c < q.n_c; c++) {
     let at = chunk_layer(t.z, wg.x, q.chunk0 + c);
-    // once per chunk per workgroup; each case its own copy of the loop
+    // once per chunk per workgroup; each case its own copy of the loop. One dispatch of 11
+    // windows instead of 11: the same or 2-33% faster on lavapipe, 9x fewer dispatches
+    // (bench/NOTES.md, "SIMD-8 product: several uniform windows per dispatch").
     switch (wg.z * q.n_c + c) {
       case 0u: { add_chunk(&uwin0, &acc, lane, t.r0, at); }
       case 1u: { add_chunk(&uwin1, &acc, lane, t.r0, at); }
@@ -236,10 +239,6 @@ fn product(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
 // C's tile (rows u0.., the 32 columns of panel `panel`) of batch entry z: stored, or added to C
 // when this dispatch does not start at chunk 0; bias and activation where it ends at the last.
 fn store_tile(acc: array<vec4<f32>, 16>, panel: u32, lane: u32, z: u32, u0: u32) {
-  // The epilogue goes through workgroup memory and a loop the compiler does not unroll: written
-  // out for 16 x 4 outputs per lane it was ~300 KiB of machine code (bias, activation and a
-  // lane-by-lane store per element), and with a short K every workgroup streamed it through the
-  // instruction cache (a K = 32 product spent most of its time there).
   // C is [M, N] per batch entry: rows x cols, or cols x rows when swapped.
   let swap = q.swap != 0u;
   let c_cols = select(q.cols, q.rows, swap);
@@ -270,8 +269,9 @@ fn store_tile(acc: array<vec4<f32>, 16>, panel: u32, lane: u32, z: u32, u0: u32)
     return;
   }
   // Elsewhere the tile goes through workgroup memory and a loop the compiler does not unroll:
-  // written out for 16 x 4 scalar outputs per lane it was ~300 KiB of machine code, and with a
-  // short K every workgroup streamed it through the instruction cache.
+  // written out for 16 x 4 scalar outputs per lane it was ~300 KiB of machine code (bias,
+  // activation and a lane-by-lane store per element), and with a short K every workgroup streamed
+  // it through the instruction cache (a K = 32 product spent most of its time there).
   for (var r = 0u; r < 16u; r++) { tile[r * 8u + lane] = acc[r]; }
   workgroupBarrier();
   for (var e = lane; e < q.tile_elems; e += 8u) {

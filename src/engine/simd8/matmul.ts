@@ -160,7 +160,9 @@ export interface Simd8Epilogue {
 const WINDOW_SLOTS = 11;
 
 /** `windowsPerDispatch`: at most this many windows per product dispatch (1 runs the one-window
- * `product`, a dispatch per window and chunk: the benchmark's baseline). */
+ * `product`, a dispatch per window and chunk: the A/B baseline). 11 against 1 on lavapipe: a
+ * WRN-40-2 step at batch 128 7,259 -> 1,486 dispatches, host 78 -> 30 ms, products the same or
+ * 2-33% faster (bench/NOTES.md, "SIMD-8 product: several uniform windows per dispatch"). */
 export const simd8Product = { windowsPerDispatch: WINDOW_SLOTS };
 
 /** How the product's dispatches split `units` (batch entry x window of U rows) by `chunks` of K
