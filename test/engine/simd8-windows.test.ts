@@ -10,7 +10,8 @@ import { describe, it, expect, beforeAll, afterEach } from 'vitest';
 import { engine, t32, read } from '../helpers/gpu.ts';
 import { asF32, expectClose, randArray } from '../helpers/reference.ts';
 import { matmulRaw, runtime, type Activation } from '../../src/engine/index.ts';
-import { planSimd8, simd8Product, windowGroups } from '../../src/engine/simd8/matmul.ts';
+import { planSimd8, windowGroups } from '../../src/engine/simd8/matmul.ts';
+import { simd8Product } from '../../src/engine/tuning.ts';
 import { caps } from '../../src/engine/ops/launch.ts';
 
 describe('windowGroups (pure)', () => {

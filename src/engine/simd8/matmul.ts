@@ -16,6 +16,7 @@ import { runtime } from '../runtime.ts';
 import type { Device } from '../device.ts';
 import type { Caps } from '../caps.ts';
 import { caps, dispatch, grid1d, kernel } from '../ops/launch.ts';
+import { simd8Product } from '../tuning.ts';
 
 /** Floats in one uniform window: WebGPU's 64 KiB uniform binding limit. */
 export const WINDOW_FLOATS = 16384;
@@ -158,12 +159,6 @@ export interface Simd8Epilogue {
 /** Window bindings of kernels/simd8/matmul.wgsl's product_windows: WebGPU's minimum of 12
  * uniform buffers per shader stage, less the parameter block. */
 const WINDOW_SLOTS = 11;
-
-/** `windowsPerDispatch`: at most this many windows per product dispatch (1 runs the one-window
- * `product`, a dispatch per window and chunk: the A/B baseline). 11 against 1 on lavapipe: a
- * WRN-40-2 step at batch 128 7,259 -> 1,486 dispatches, host 78 -> 30 ms, products the same or
- * 2-33% faster (bench/NOTES.md, "SIMD-8 product: several uniform windows per dispatch"). */
-export const simd8Product = { windowsPerDispatch: WINDOW_SLOTS };
 
 /** How the product's dispatches split `units` (batch entry x window of U rows) by `chunks` of K
  * when a dispatch binds at most `slots` windows: `chunks` per unit (added up in registers) for
