@@ -24,6 +24,9 @@
  *              software adapter, are not counted); the mean over the timed steps, not the median
  *              (thread CPU time comes in 4 ms ticks on this VM);
  *   hostWall   the same part's wall time (includes being descheduled while the adapter runs);
+ *   record     host CPU per step with queue.submit made a no-op (nothing executes): on a software
+ *              adapter the measure of the recording itself, since there the adapter's threads
+ *              take the same cores during real steps and inflate `host`;
  *   dispatches kernel dispatches per step, and host microseconds per dispatch;
  *   torch      PyTorch's step on the CPU, and ours / torch as a speed ratio (torch ms / our ms).
  * `--caps portable` runs the kernels a GPU runs (no SIMD-8 product, src/engine/caps.ts), so the host
@@ -67,6 +70,8 @@ interface Result {
   wallMsAll: number[];
   hostMs: number;
   hostWallMs: number;
+  /** Host CPU per step with nothing executing (recordOnly): the recording's own cost. */
+  hostRecordMs: number;
   dispatches: number;
   hostUsPerDispatch: number;
   torchMs: number | null;
@@ -253,7 +258,35 @@ async function timeOurs(sm: StepModel): Promise<Omit<Result, 'torchMs' | 'torchM
   // the mean, not the median: this VM charges thread CPU time in 4 ms ticks (a 1.5 ms busy loop
   // reads 0 or 4 ms), so one step's reading is quantised and only the sum over steps is accurate
   const hostMs = host.reduce((a, b) => a + b, 0) / host.length;
-  return { batch: Number(/batch (\d+)/.exec(sm.config)?.[1] ?? 0), steps: sm.steps, wallMs: median(wall), wallMsAll: wall, hostMs, hostWallMs: median(hostWall), dispatches, hostUsPerDispatch: (hostMs * 1000) / dispatches };
+  const hostRecordMs = await recordOnly(sm, Math.max(sm.steps, 10));
+  return { batch: Number(/batch (\d+)/.exec(sm.config)?.[1] ?? 0), steps: sm.steps, wallMs: median(wall), wallMsAll: wall, hostMs, hostWallMs: median(hostWall), hostRecordMs, dispatches, hostUsPerDispatch: (hostMs * 1000) / dispatches };
+}
+
+/**
+ * Host CPU per step with nothing executing: queue.submit made a no-op for `steps` steps, so the
+ * adapter's threads (the CPU itself, on a software adapter) do not compete with the JavaScript
+ * thread being measured, as a GPU would not. What the step's recording costs whatever the adapter
+ * (its own submit calls excepted); the model's state is left as the last executed step made it.
+ */
+async function recordOnly(sm: StepModel, steps: number): Promise<number> {
+  await dev.sync();
+  const queue = dev.gpu.queue;
+  const submit = queue.submit;
+  queue.submit = () => undefined;
+  let total = 0;
+  try {
+    for (let i = 0; i < steps; i++) {
+      const c0 = cpuMs();
+      const loss = sm.step();
+      dev.flush();
+      total += cpuMs() - c0;
+      loss.dispose();
+    }
+  } finally {
+    queue.submit = submit;
+  }
+  await dev.sync();
+  return total / steps;
 }
 
 /** One more step with GPU time per kernel (--profile). */
@@ -287,7 +320,7 @@ function profileLines(title: string, times: KernelTime[], top = 12): string {
 
 const builders: Record<string, () => StepModel> = { wrn40: () => wrn('wrn40'), wrn10: () => wrn('wrn10'), biggan, gru, lm };
 const results: Result[] = [];
-out(`${'model'.padEnd(8)} ${'wall ms'.padStart(9)} ${'host ms'.padStart(8)} ${'hostwall'.padStart(9)} ${'disp'.padStart(6)} ${'us/disp'.padStart(8)} ${'torch ms'.padStart(9)} ${'torch/ours'.padStart(10)}  config`);
+out(`${'model'.padEnd(8)} ${'wall ms'.padStart(9)} ${'host ms'.padStart(8)} ${'hostwall'.padStart(9)} ${'record'.padStart(7)} ${'disp'.padStart(6)} ${'us/disp'.padStart(8)} ${'torch ms'.padStart(9)} ${'torch/ours'.padStart(10)}  config`);
 for (const name of wanted) {
   const build = builders[name];
   if (!build) {
@@ -302,7 +335,7 @@ for (const name of wanted) {
   const r: Result = { model: name, config: sm.config, ...ours, torchMs, torchMsAll: peer?.ms ?? null, ratio: torchMs ? torchMs / ours.wallMs : null, threads, caps: values.caps ?? 'full', kernels, torchOps: peer?.ops, torchDevice: peer?.device };
   results.push(r);
   if (json) process.stdout.write(JSON.stringify(r) + '\n');
-  out(`${name.padEnd(8)} ${r.wallMs.toFixed(1).padStart(9)} ${r.hostMs.toFixed(1).padStart(8)} ${r.hostWallMs.toFixed(1).padStart(9)} ${String(r.dispatches).padStart(6)} ${r.hostUsPerDispatch.toFixed(1).padStart(8)} ${(torchMs?.toFixed(1) ?? '-').padStart(9)} ${(r.ratio?.toFixed(2) ?? '-').padStart(10)}  ${r.config}`);
+  out(`${name.padEnd(8)} ${r.wallMs.toFixed(1).padStart(9)} ${r.hostMs.toFixed(1).padStart(8)} ${r.hostWallMs.toFixed(1).padStart(9)} ${r.hostRecordMs.toFixed(1).padStart(7)} ${String(r.dispatches).padStart(6)} ${r.hostUsPerDispatch.toFixed(1).padStart(8)} ${(torchMs?.toFixed(1) ?? '-').padStart(9)} ${(r.ratio?.toFixed(2) ?? '-').padStart(10)}  ${r.config}`);
   if (kernels) out(profileLines(`  our kernels, one step (GPU time)`, kernels));
   if (peer?.ops) out(profileLines(`  PyTorch ops, one step (self ${torchDevice === 'cpu' ? 'CPU' : 'GPU'} time)`, peer.ops));
 }
