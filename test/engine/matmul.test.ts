@@ -117,6 +117,36 @@ describe('matmul variants (kernels/matmul.wgsl)', () => {
     for (const t of [A, B, A4, B4]) t.dispose();
   });
 
+  it('a batch of A against one shared B: one product of entries x M rows, or per entry where A is not stacked', async () => {
+    // entries x rows stacked row after row (folded), M = 1 (folded through the batch stride), a
+    // transposed shared B, K not a multiple of 4 (the unaligned path), bias and activation
+    for (const [nb, M, N, K, tB] of [[7, 5, 13, 33, false], [6, 1, 37, 1003, false], [4, 9, 11, 130, true], [35, 3, 10, 1031, false]] as const) {
+      const a = mat([nb], M, K, nb * 7 + M);
+      const b = mat([], K, N, N + K);
+      const biasV = asF32(randArray(N, 91));
+      const want = refMatmul(a, b, biasV, 'relu');
+      const A = t32(a.data, [nb, M, K]);
+      const B = t32(tB ? transposeData(b) : b.data, tB ? [N, K] : [K, N]);
+      const bias = t32(biasV, [N]);
+      for (const v of [...VARIANTS, undefined]) {
+        const C = matmulRaw(A, B, { transB: tB, bias, activation: 'relu', variant: v });
+        expect(C.shape).toEqual([nb, M, N]);
+        expectClose(await read(C), want.data, { ...tol(K), what: `${v ?? 'auto'} ${nb}x[${M}, ${K}] @ [${K}, ${N}] tB=${tB}` });
+        C.dispose();
+      }
+      // A's entries not stacked (a batch-transposed view): the same product, entry by entry
+      const X = t32(transposeData({ ...a, batch: [], rows: nb, cols: M * K }), [M * K, nb]);
+      const Av = X.view([nb, M, K], [1, K * nb, nb], 0);
+      const C2 = matmulRaw(Av, B, { transB: tB, bias, activation: 'relu' });
+      expectClose(await read(C2), want.data, { ...tol(K), what: `strided A ${nb}x${M}` });
+      // a per-row bias is per entry's row: not folded
+      const rowBias = asF32(randArray(M, 92));
+      const C3 = matmulRaw(A, B, { transB: tB, bias: t32(rowBias, [M]), biasPerRow: true });
+      expectClose(await read(C3), refMatmul(a, b, rowBias, 'none', true).data, { ...tol(K), what: 'per-row bias' });
+      for (const t of [A, B, bias, X, Av, C2, C3]) t.dispose();
+    }
+  });
+
   it('reg8x8 and reg16x8 without the subgroup-uniform fragment (the path of adapters without subgroups)', async () => {
     const [M, N, K] = [132, 136, 44];
     const a = mat([], M, K, 15);

@@ -231,7 +231,7 @@ export function matmulRaw(a: Tensor, b: Tensor, opts: MatmulRawOptions = {}): Te
   if (a.rank < 2 || b.rank < 2) throw new OpError(op, `matmulRaw needs operands of rank >= 2, got ${describe(a)} and ${describe(b)}`);
   const tA = opts.transA ?? false;
   const tB = opts.transB ?? false;
-  const M = a.shape[a.rank - (tA ? 1 : 2)];
+  let M = a.shape[a.rank - (tA ? 1 : 2)];
   const K = a.shape[a.rank - (tA ? 2 : 1)];
   const Kb = b.shape[b.rank - (tB ? 1 : 2)];
   const N = b.shape[b.rank - (tB ? 2 : 1)];
@@ -280,7 +280,21 @@ export function matmulRaw(a: Tensor, b: Tensor, opts: MatmulRawOptions = {}): Te
     stB = batchStrides(op, B.t, bshapeFull);
     batch = mergeBatch(bshapeFull, stA, stB);
   }
-  const nbatch = numel(bshapeFull);
+  // One product of (entries x M) rows where every batch entry multiplies the same B and A's
+  // entries follow one another row after row (a linear layer on a [S, B, E] input, its input
+  // gradient): what PyTorch does for a shared weight, and what the plans handle best. The word
+  // LM's decoder input gradient, 35 x [20, 33278] @ [33278, 200], ran on reg4x4 one entry at a
+  // time: 8.9 s of a 10.2 s step (bench/NOTES.md, "Batched products with a shared operand").
+  const rowStride = M === 1 ? batch.stA[0] : A.ld;
+  const fold = batch.shape.length === 1 && batch.stB[0] === 0 && !A.trans && batch.stA[0] === M * rowStride && !(biasT && perRow);
+  if (fold) {
+    M *= batch.shape[0];
+    A = { ...A, ld: rowStride };
+    batch = { shape: [], stA: [], stB: [] };
+    stA = [];
+    stB = [];
+  }
+  const nbatch = fold ? 1 : numel(bshapeFull);
   const aligned = vec4Ok(A, tA ? M : K, stA) && vec4Ok(B, tB ? K : N, stB);
   const plan = planMatmul(M, N, K, nbatch, aligned);
   if (opts.variant !== undefined && !KINDS.includes(opts.variant)) throw new OpError(op, `unknown variant '${String(opts.variant)}': expected one of ${KINDS.join(', ')}`);
