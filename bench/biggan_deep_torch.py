@@ -24,16 +24,10 @@ LAYERS = {
 }
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument('--config', default='128')
-    ap.add_argument('--batches', default='1,8')
-    ap.add_argument('--steps', type=int, default=2)
-    ap.add_argument('--threads', type=int, default=os.cpu_count())
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(0)
-    c = dict(z_dim=128, channel_width=128, num_classes=1000, layers=LAYERS[a.config], attention_layer_position=8, eps=1e-4, n_stats=51)
+def build(config='128'):
+    """BigGAN-deep of `config` ('128', '256') with random weights after the converter's power
+    iteration, in eval mode (also bench/train_step_torch.py's biggan128 peer)."""
+    c = dict(z_dim=128, channel_width=128, num_classes=1000, layers=LAYERS[config], attention_layer_position=8, eps=1e-4, n_stats=51)
     model = BigGAN(c)
     with torch.no_grad():
         for m in model.modules():
@@ -43,6 +37,19 @@ def main():
                 m.weight_v.copy_(v)
                 m.weight_u.copy_(F.normalize(torch.mv(w, v), dim=0, eps=c['eps']))
     model.eval()
+    return model
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--config', default='128')
+    ap.add_argument('--batches', default='1,8')
+    ap.add_argument('--steps', type=int, default=2)
+    ap.add_argument('--threads', type=int, default=os.cpu_count())
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    model = build(a.config)
     for b in [int(x) for x in a.batches.split(',')]:
         z = 2 * torch.randn(b, 128)
         y = F.one_hot(torch.arange(b) * 97 % 1000, 1000).float()

@@ -4,9 +4,9 @@
  * peer bench/train_step_torch.py, the same thread count) in the same run, so a noisy machine
  * slows both alike.
  *
- *   node bench/train_step.ts [--json] [--models wrn40,wrn10,biggan,gru,lm] [--batch N] [--steps N]
- *                            [--threads N] [--no-torch] [--caps portable|minimal] [--profile]
- *                            [--python /usr/bin/python3] [--torch-device cpu|cuda]
+ *   node bench/train_step.ts [--json] [--models wrn40,wrn10,biggan,gru,lm|vit,resnet101,biggan128] [--batch N]
+ *                            [--steps N] [--threads N] [--no-torch] [--caps portable|minimal] [--profile]
+ *                            [--python /usr/bin/python3] [--torch-device cpu|cuda] [--torch-steps N] [--torch-warmup N]
  *
  * Models (the paper's configurations; data is random, its shapes are the real ones):
  *   wrn40   WRN-40-2, CIFAR 3x32x32, batch 128 (`--batch` for quick runs), SGD nesterov wd 5e-4, dropout 0.3
@@ -15,6 +15,19 @@
  *   gru     the newsgroups GRU classifier: vocabulary 30,000, embedding 50, GRU 128 x 2, 20 classes, batch 32, 100 tokens, Adam
  *   lm      word_language_model's Transformer: vocabulary 33,278 (WikiText-2's), emsize/nhid 200, 2 layers, 2 heads,
  *           bptt 35, batch 20, SGD lr 20, gradients clipped to 0.25
+ * Opt-in (issue 16, item 5; not in the default list: seconds to minutes a step on a software adapter):
+ *   vit        ViT-B/16 (torchvision's vit_b_16, VIT_PRESETS.vit_b_16) at 224x224, forward, cross-entropy,
+ *              backward, plain SGD lr 0.001 (the paper's fine-tuning, IMAGENET_RECIPE.lr), batch 2 here
+ *   resnet101  torchvision's ResNet-101, BatchNorm in training mode, the same SGD, batch 2 here
+ *   biggan128  BigGAN-deep-128 (the imagenet experiment's generator, src/models/biggan-deep.ts, random
+ *              weights after the converter's power iteration, W / sigma frozen as the experiment
+ *              samples): one batch of images at the recipe's z std (sigma^2 = 2 read as 'std') and
+ *              truncation 1, eval mode, no grad, all pixels read back; batch 2 here. Images/s too.
+ *   These three take one warm-up step (the others two), and the PyTorch peer runs torchvision's
+ *   vit_b_16 / resnet101 (random weights) and bench/biggan_deep_torch.py's model. Debian's CPU
+ *   torch does its matrix products through the reference BLAS (BLAS_INFO=generic, 0.1-4 GFLOP/s here),
+ *   so its ViT step takes a minute or more: on the CPU its vit peer runs one step without warm-up
+ *   unless --torch-steps / --torch-warmup say otherwise, and the row prints the peer's BLAS rate.
  *
  * Reported per model (medians over the timed steps):
  *   wall       one step from its first op until the loss is read back (the step's whole cost);
@@ -45,9 +58,11 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  init, runtime, tensor, scope, backward, crossEntropy, nllLoss, clipGradNorm, SGD, Adam, describeCaps, manualSeed, type Tensor, type KernelTime,
+  init, runtime, tensor, scope, noGrad, randn, backward, crossEntropy, nllLoss, clipGradNorm, SGD, Adam, describeCaps, manualSeed, type Tensor, type KernelTime,
 } from '../src/engine/index.ts';
-import { WideResNet, GRUClassifier, TransformerModel, BigGANTrainer } from '../src/models/index.ts';
+import { WideResNet, GRUClassifier, TransformerModel, BigGANTrainer, VisionTransformer, VIT_PRESETS, resnet101, BigGANDeep } from '../src/models/index.ts';
+import { IMAGENET_RECIPE } from '../src/goe/experiments/imagenet.ts';
+import { latentStd } from '../src/goe/samplers/latent.ts';
 import { parseArgs } from 'node:util';
 import { median } from './harness.ts';
 
@@ -59,6 +74,17 @@ interface StepModel {
   /** What the PyTorch peer builds. */
   peer: Record<string, unknown>;
   steps: number;
+  /** Untimed steps first (pipelines compiled, pools filled); 2 unless set. */
+  warmup?: number;
+  /** The PyTorch peer's warm-up and timed steps when not the same as ours (--torch-* override). */
+  peerWarmup?: number;
+  peerSteps?: number;
+  /** Images per step, for an images/s figure (the 224 px and sampling rows). */
+  images?: number;
+  /** Awaits the step's result back on the host: loss.item() unless set (sampling reads every pixel). */
+  read?: (t: Tensor) => Promise<unknown>;
+  /** Frees the model's weights once its row is done (the large models run one after another). */
+  dispose?: () => void;
 }
 
 interface Result {
@@ -80,6 +106,12 @@ interface Result {
   torchDevice?: string;
   /** torch ms / our ms: above 1 we are faster. */
   ratio: number | null;
+  /** Images per second, ours and PyTorch's (rows with `images`). */
+  imagesPerS?: number;
+  torchImagesPerS?: number | null;
+  /** PyTorch's matrix-product rate (GFLOP/s of one [197, 768] x [768, 3072] product) and BLAS (rows that probe it). */
+  torchBlasGflops?: number;
+  torchBlas?: string;
   threads: number;
   /** The kernel plan: 'full' (what this adapter allows) or the --caps restriction. */
   caps: string;
@@ -90,7 +122,7 @@ interface Result {
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
-  options: { json: { type: 'boolean' }, 'no-torch': { type: 'boolean' }, caps: { type: 'string' }, profile: { type: 'boolean' }, python: { type: 'string' }, 'torch-device': { type: 'string' }, models: { type: 'string' }, batch: { type: 'string' }, steps: { type: 'string' }, threads: { type: 'string' } },
+  options: { json: { type: 'boolean' }, 'no-torch': { type: 'boolean' }, caps: { type: 'string' }, profile: { type: 'boolean' }, python: { type: 'string' }, 'torch-device': { type: 'string' }, 'torch-steps': { type: 'string' }, 'torch-warmup': { type: 'string' }, models: { type: 'string' }, batch: { type: 'string' }, steps: { type: 'string' }, threads: { type: 'string' } },
 });
 const json = values.json ?? false;
 const noTorch = values['no-torch'] ?? false;
@@ -102,6 +134,17 @@ const profile = values.profile ?? false;
 const python = values.python ?? '/usr/bin/python3';
 const torchDevice = values['torch-device'] ?? 'cpu';
 const stepsArg = values.steps;
+const torchStepsArg = values['torch-steps'];
+const torchWarmupArg = values['torch-warmup'];
+
+// the names are checked before the adapter starts: a typo costs no model construction
+const MODEL_NAMES = ['wrn40', 'wrn10', 'biggan', 'gru', 'lm', 'vit', 'resnet101', 'biggan128'];
+for (const name of wanted) {
+  if (!MODEL_NAMES.includes(name)) {
+    process.stderr.write(`unknown model '${name}': expected ${MODEL_NAMES.join(', ')}\n`);
+    process.exit(2);
+  }
+}
 
 await init();
 manualSeed(19);
@@ -222,6 +265,76 @@ function lm(): StepModel {
   };
 }
 
+/** Torch's ViT on the CPU goes through the reference BLAS: one step, no warm-up, unless asked. */
+const slowTorchVit = torchDevice === 'cpu';
+
+/**
+ * ViT-B/16 or ResNet-101 at 224x224 (the constructors of bench/vit_resnet.ts), one fine-tuning step:
+ * forward, cross-entropy, backward, plain SGD at the imagenet recipe's lr (0.001).
+ */
+function imagenetClassifier(name: 'vit' | 'resnet101'): StepModel {
+  const B = Number(batchArg ?? 2);
+  const m = name === 'vit' ? new VisionTransformer({ ...VIT_PRESETS.vit_b_16 }) : resnet101();
+  m.train();
+  const opt = new SGD(m.parameters(), { lr: IMAGENET_RECIPE.lr });
+  // uploaded once, as the peer's x stays on its device (38 MB a step at the GPU run's batch 64)
+  const x = tensor(rand(B * 3 * 224 * 224), [B, 3, 224, 224]);
+  const y = tensor(randInt(B, 1000), [B], 'i32');
+  return {
+    name,
+    config: `${name === 'vit' ? 'ViT-B/16' : 'ResNet-101 (BatchNorm train mode)'} 3x224x224 batch ${B}, CE, SGD lr ${IMAGENET_RECIPE.lr}`,
+    steps: Number(stepsArg ?? 2),
+    warmup: 1,
+    images: B,
+    ...(name === 'vit' && slowTorchVit ? { peerWarmup: 0, peerSteps: 1 } : {}),
+    peer: { model: name, batch: B, lr: IMAGENET_RECIPE.lr },
+    step: () => scope(() => {
+      opt.zeroGrad();
+      const loss = crossEntropy(m.forward(x), y);
+      backward(loss);
+      opt.step();
+      return loss;
+    }),
+    dispose: () => {
+      for (const d of [opt, m, x, y]) d.dispose();
+    },
+  };
+}
+
+/**
+ * BigGAN-deep-128 sampling as the imagenet experiment's generated outliers are made
+ * (sampleGenerated in src/goe/experiments/imagenet-outliers.ts): eval mode, W / sigma frozen,
+ * z ~ N(0, std^2) at the recipe's sigma^2 and truncation, classes uniform, no grad; a step is one
+ * batch, read back whole (the experiment writes every pixel to PNG). Nothing is read back while
+ * the batch is recorded, so the record-only column holds for it as for the training steps.
+ */
+function biggan128(): StepModel {
+  const B = Number(batchArg ?? 2);
+  const std = latentStd(IMAGENET_RECIPE.sigma2, IMAGENET_RECIPE.latent);
+  const truncation = IMAGENET_RECIPE.truncation;
+  const G = new BigGANDeep('biggan-deep-128');
+  G.settleSpectralNorms();
+  G.eval();
+  G.freezeSpectralNorms();
+  const classes = randInt(B, G.numClasses);
+  let offset = 0;
+  return {
+    name: 'biggan128',
+    config: `BigGAN-deep-128 sampling, z std ${std} truncation ${truncation}, no grad, batch ${B}`,
+    steps: Number(stepsArg ?? 2),
+    warmup: 1,
+    images: B,
+    peer: { model: 'biggan128', batch: B, std, truncation },
+    read: (t) => t.data(),
+    step: () => noGrad(() => scope(() => {
+      const z = randn([B, G.dimZ], { seed: 19, offset, std });
+      offset += Math.ceil((B * G.dimZ) / 4);
+      return G.forward(z, tensor(classes, [B], 'i32'), truncation);
+    })),
+    dispose: () => G.dispose(),
+  };
+}
+
 function cpuMs(): number {
   const u = process.threadCpuUsage();
   return (u.user + u.system) / 1000;
@@ -229,9 +342,10 @@ function cpuMs(): number {
 
 async function timeOurs(sm: StepModel): Promise<Omit<Result, 'torchMs' | 'torchMsAll' | 'ratio' | 'model' | 'config' | 'threads' | 'caps'>> {
   // two warm-up steps compile every pipeline and fill the pools and bind-group caches
-  for (let i = 0; i < 2; i++) {
+  const read = sm.read ?? ((t: Tensor) => t.item());
+  for (let i = 0; i < (sm.warmup ?? 2); i++) {
     const l = sm.step();
-    await l.item();
+    await read(l);
     l.dispose();
   }
   const wall: number[] = [];
@@ -248,7 +362,7 @@ async function timeOurs(sm: StepModel): Promise<Omit<Result, 'torchMs' | 'torchM
     const c1 = cpuMs();
     const t1 = performance.now();
     disp.push(dev.stats.dispatches - d0);
-    await loss.item();
+    await read(loss);
     wall.push(performance.now() - t0);
     host.push(c1 - c0);
     hostWall.push(t1 - t0);
@@ -294,20 +408,30 @@ async function profileOurs(sm: StepModel): Promise<KernelTime[]> {
   await dev.sync();
   dev.startKernelProfile();
   const loss = sm.step();
-  await loss.item();
+  await (sm.read ?? ((t: Tensor) => t.item()))(loss);
   loss.dispose();
   return dev.stopKernelProfile();
 }
 
-function timeTorch(sm: StepModel): { ms: number[]; ops?: KernelTime[]; device?: string } | null {
+interface PeerResult {
+  ms: number[];
+  ops?: KernelTime[];
+  device?: string;
+  blas_gflops?: number;
+  blas?: string;
+}
+
+function timeTorch(sm: StepModel): PeerResult | null {
   if (noTorch) return null;
   const script = join(dirname(fileURLToPath(import.meta.url)), 'train_step_torch.py');
-  const r = spawnSync(python, [script], { input: JSON.stringify({ ...sm.peer, steps: sm.steps, threads, profile, device: torchDevice }), encoding: 'utf8', maxBuffer: 1 << 24 });
+  const steps = Number(torchStepsArg ?? sm.peerSteps ?? sm.steps);
+  const warmup = Number(torchWarmupArg ?? sm.peerWarmup ?? 2);
+  const r = spawnSync(python, [script], { input: JSON.stringify({ ...sm.peer, steps, warmup, threads, profile, device: torchDevice }), encoding: 'utf8', maxBuffer: 1 << 24 });
   if (r.status !== 0) {
     out(`PyTorch peer failed for ${sm.name}: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' | ')}`);
     return null;
   }
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as { ms: number[]; ops?: KernelTime[]; device?: string };
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as PeerResult;
 }
 
 /** The largest entries of a profile, one line each, and the rest summed. */
@@ -318,24 +442,35 @@ function profileLines(title: string, times: KernelTime[], top = 12): string {
   return [`${title}: ${total.toFixed(1)} ms in all`, ...times.slice(0, top).map((t) => line(t.ms, t.count, t.label)), ...(times.length > top ? [line(rest, '', `(${times.length - top} more)`)] : [])].join('\n');
 }
 
-const builders: Record<string, () => StepModel> = { wrn40: () => wrn('wrn40'), wrn10: () => wrn('wrn10'), biggan, gru, lm };
+const builders: Record<string, () => StepModel> = {
+  wrn40: () => wrn('wrn40'), wrn10: () => wrn('wrn10'), biggan, gru, lm,
+  vit: () => imagenetClassifier('vit'), resnet101: () => imagenetClassifier('resnet101'), biggan128,
+};
 const results: Result[] = [];
 out(`${'model'.padEnd(8)} ${'wall ms'.padStart(9)} ${'host ms'.padStart(8)} ${'hostwall'.padStart(9)} ${'record'.padStart(7)} ${'disp'.padStart(6)} ${'us/disp'.padStart(8)} ${'torch ms'.padStart(9)} ${'torch/ours'.padStart(10)}  config`);
 for (const name of wanted) {
-  const build = builders[name];
-  if (!build) {
-    process.stderr.write(`unknown model '${name}': expected ${Object.keys(builders).join(', ')}\n`);
-    process.exit(2);
-  }
-  const sm = build();
+  const sm = builders[name]!();
   const ours = await timeOurs(sm);
   const kernels = profile ? await profileOurs(sm) : undefined;
+  sm.dispose?.(); // before the peer: the large models' weights are not held while PyTorch runs
   const peer = timeTorch(sm);
   const torchMs = peer ? median(peer.ms) : null;
   const r: Result = { model: name, config: sm.config, ...ours, torchMs, torchMsAll: peer?.ms ?? null, ratio: torchMs ? torchMs / ours.wallMs : null, threads, caps: values.caps ?? 'full', kernels, torchOps: peer?.ops, torchDevice: peer?.device };
+  if (sm.images !== undefined) {
+    r.imagesPerS = (1000 * sm.images) / ours.wallMs;
+    r.torchImagesPerS = torchMs ? (1000 * sm.images) / torchMs : null;
+  }
+  if (peer?.blas_gflops !== undefined) {
+    r.torchBlasGflops = peer.blas_gflops;
+    r.torchBlas = peer.blas;
+  }
   results.push(r);
   if (json) process.stdout.write(JSON.stringify(r) + '\n');
   out(`${name.padEnd(8)} ${r.wallMs.toFixed(1).padStart(9)} ${r.hostMs.toFixed(1).padStart(8)} ${r.hostWallMs.toFixed(1).padStart(9)} ${r.hostRecordMs.toFixed(1).padStart(7)} ${String(r.dispatches).padStart(6)} ${r.hostUsPerDispatch.toFixed(1).padStart(8)} ${(torchMs?.toFixed(1) ?? '-').padStart(9)} ${(r.ratio?.toFixed(2) ?? '-').padStart(10)}  ${r.config}`);
+  if (r.imagesPerS !== undefined) out(`${''.padEnd(8)} images/s: ours ${r.imagesPerS.toFixed(3)}, PyTorch ${r.torchImagesPerS?.toFixed(3) ?? '-'}`);
+  if (r.torchBlasGflops !== undefined && torchDevice === 'cpu') {
+    out(`${''.padEnd(8)} PyTorch's matrix products: BLAS ${r.torchBlas ?? '?'}, ${r.torchBlasGflops.toFixed(2)} GFLOP/s on ViT's [197, 768] x [768, 3072] product${r.torchBlas === 'generic' ? ' (the reference BLAS: the ratio is against an unoptimised PyTorch)' : ''}; ${peer!.ms.length} timed step(s)`);
+  }
   if (kernels) out(profileLines(`  our kernels, one step (GPU time)`, kernels));
   if (peer?.ops) out(profileLines(`  PyTorch ops, one step (self ${torchDevice === 'cpu' ? 'CPU' : 'GPU'} time)`, peer.ops));
 }

@@ -2,14 +2,20 @@
 """PyTorch peer of bench/train_step.ts: the same training steps (forward, backward, optimizer
 update) on the CPU with Debian's python3-torch (1.13), the same thread count, random data of the
 real shapes; with "device": "cuda" on the GPU instead (fp32, TF32 off: bench/gpu-run.sh). Reads one
-JSON object on stdin (model, batch, steps, threads, device and the model's sizes),
-runs two warm-up steps, then `steps` timed steps (wall time, loss.item() included), and prints
-{"ms": [...], "torch": version, "threads": n} as one JSON line.
+JSON object on stdin (model, batch, steps, warmup, threads, device and the model's sizes),
+runs `warmup` untimed steps (2 unless given), then `steps` timed steps (wall time, loss.item()
+included), and prints {"ms": [...], "torch": version, "threads": n} as one JSON line; the vit row
+adds "blas_gflops" (one [197, 768] x [768, 3072] product, ViT-B/16's MLP at batch 1) and "blas"
+(torch's BLAS_INFO: 'generic' is the reference BLAS of Debian's CPU torch, ~0.3 GFLOP/s).
 
 The models come from the fixture scripts that produce the engine's goldens (scripts/fixtures/:
 WideResNet, GRUClassifier, TransformerModel; BigGAN-PyTorch's Generator/Discriminator), adapted
 where the fmnist configuration needs it (1 input channel and global pooling for WRN-10-1; the
-7x7 -> 28x28 grey BigGAN arch).
+7x7 -> 28x28 grey BigGAN arch). The imagenet rows (issue 16, item 5): torchvision's vit_b_16 and
+resnet101 with random weights (the fixture modules of scripts/fixtures/torch_vit_resnet.py, the same
+module tree, where torchvision is not installed), a fine-tuning step with plain SGD; biggan128 is
+bench/biggan_deep_torch.py's BigGAN-deep-128 (eval, power-iterated random weights) sampling one
+batch at the given z std and truncation, no grad, the images copied to the host.
 """
 import json
 import math
@@ -138,6 +144,53 @@ def biggan(cfg):
     return step
 
 
+def imagenet_classifier(cfg):
+    try:
+        import torchvision.models as tvm
+        m = tvm.vit_b_16(weights=None) if cfg['model'] == 'vit' else tvm.resnet101(weights=None)
+    except ImportError:
+        import torch_vit_resnet as vr
+        m = vr.VisionTransformer(224, 16, 12, 12, 768, 3072) if cfg['model'] == 'vit' else vr.ResNet(vr.Bottleneck, [3, 4, 23, 3])
+    m.to(DEV)
+    m.train()
+    opt = torch.optim.SGD(m.parameters(), lr=cfg['lr'])
+    B = cfg['batch']
+    x = (torch.rand(B, 3, 224, 224) * 2 - 1).to(DEV)
+    y = torch.randint(0, 1000, (B,)).to(DEV)
+
+    def step():
+        opt.zero_grad()
+        loss = F.cross_entropy(m(x), y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+    return step
+
+
+def biggan128(cfg):
+    sys.path.insert(0, HERE)
+    from biggan_deep_torch import build
+    G = build('128').to(DEV)
+    B = cfg['batch']
+    y = F.one_hot(torch.randint(0, 1000, (B,)), 1000).float().to(DEV)
+
+    def step():
+        with torch.no_grad():
+            z = torch.randn(B, 128, device=DEV) * cfg['std']
+            return G(z, y, float(cfg['truncation'])).cpu()
+    return step
+
+
+def blas_probe():
+    """GFLOP/s of one [197, 768] x [768, 3072] product, and torch's BLAS_INFO."""
+    a, w = torch.randn(197, 768, device=DEV), torch.randn(3072, 768, device=DEV)
+    t0 = time.perf_counter()
+    (a @ w.t()).sum().item()
+    gflops = 2 * 197 * 768 * 3072 / (time.perf_counter() - t0) / 1e9
+    info = [part.split('=', 1)[1] for part in torch.__config__.show().replace(',', '\n').split() if part.startswith('BLAS_INFO=')]
+    return gflops, info[0] if info else '?'
+
+
 def main():
     global DEV
     cfg = json.loads(sys.stdin.read())
@@ -148,8 +201,9 @@ def main():
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
     torch.manual_seed(19)
-    step = {'wrn': wrn, 'gru': gru, 'lm': lm, 'biggan': biggan}[cfg['model']](cfg)
-    for _ in range(2):
+    step = {'wrn': wrn, 'gru': gru, 'lm': lm, 'biggan': biggan, 'vit': imagenet_classifier, 'resnet101': imagenet_classifier,
+            'biggan128': biggan128}[cfg['model']](cfg)
+    for _ in range(int(cfg.get('warmup', 2))):
         step()
     ms = []
     for _ in range(int(cfg['steps'])):
@@ -157,6 +211,8 @@ def main():
         step()
         ms.append((time.perf_counter() - t0) * 1e3)
     out = {'ms': ms, 'torch': torch.__version__, 'threads': torch.get_num_threads(), 'device': torch.cuda.get_device_name() if cuda else 'cpu'}
+    if cfg['model'] == 'vit':
+        out['blas_gflops'], out['blas'] = blas_probe()
     if cfg.get('profile'):
         # one more step under the profiler: self time per op (the GPU's on cuda), the largest first
         acts = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if cuda else [])
