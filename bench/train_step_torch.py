@@ -34,6 +34,17 @@ import torch_models as tm  # noqa: E402
 DEV = torch.device('cpu')
 
 
+def classifier_step(m, opt, x, y):
+    """One training step of a classifier on fixed data: forward, cross-entropy, backward, update."""
+    def step():
+        opt.zero_grad()
+        loss = F.cross_entropy(m(x), y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+    return step
+
+
 def wrn(cfg):
     m = tm.WideResNet(cfg['depth'], 10, widen_factor=cfg['widen'], dropRate=cfg['drop'])
     if cfg['channels'] != 3:
@@ -53,13 +64,7 @@ def wrn(cfg):
     x = (torch.rand(B, C, H, H) * 2 - 1).to(DEV)
     y = torch.randint(0, 10, (B,)).to(DEV)
 
-    def step():
-        opt.zero_grad()
-        loss = F.cross_entropy(m(x), y)
-        loss.backward()
-        opt.step()
-        return loss.item()
-    return step
+    return classifier_step(m, opt, x, y)
 
 
 def gru(cfg):
@@ -158,13 +163,7 @@ def imagenet_classifier(cfg):
     x = (torch.rand(B, 3, 224, 224) * 2 - 1).to(DEV)
     y = torch.randint(0, 1000, (B,)).to(DEV)
 
-    def step():
-        opt.zero_grad()
-        loss = F.cross_entropy(m(x), y)
-        loss.backward()
-        opt.step()
-        return loss.item()
-    return step
+    return classifier_step(m, opt, x, y)
 
 
 def biggan128(cfg):
