@@ -137,11 +137,15 @@ const stepsArg = values.steps;
 const torchStepsArg = values['torch-steps'];
 const torchWarmupArg = values['torch-warmup'];
 
-// the names are checked before the adapter starts: a typo costs no model construction
-const MODEL_NAMES = ['wrn40', 'wrn10', 'biggan', 'gru', 'lm', 'vit', 'resnet101', 'biggan128'];
+// the models by name (the builders are hoisted functions, called only after init); names are
+// checked before the adapter starts, so a typo costs no model construction
+const builders: Record<string, () => StepModel> = {
+  wrn40: () => wrn('wrn40'), wrn10: () => wrn('wrn10'), biggan, gru, lm,
+  vit: () => imagenetClassifier('vit'), resnet101: () => imagenetClassifier('resnet101'), biggan128,
+};
 for (const name of wanted) {
-  if (!MODEL_NAMES.includes(name)) {
-    process.stderr.write(`unknown model '${name}': expected ${MODEL_NAMES.join(', ')}\n`);
+  if (!Object.hasOwn(builders, name)) {
+    process.stderr.write(`unknown model '${name}': expected ${Object.keys(builders).join(', ')}\n`);
     process.exit(2);
   }
 }
@@ -335,6 +339,11 @@ function biggan128(): StepModel {
   };
 }
 
+/** How a step's result is awaited on the host: the model's `read`, else loss.item(). */
+function readBack(sm: StepModel): (t: Tensor) => Promise<unknown> {
+  return sm.read ?? ((t: Tensor) => t.item());
+}
+
 function cpuMs(): number {
   const u = process.threadCpuUsage();
   return (u.user + u.system) / 1000;
@@ -342,7 +351,7 @@ function cpuMs(): number {
 
 async function timeOurs(sm: StepModel): Promise<Omit<Result, 'torchMs' | 'torchMsAll' | 'ratio' | 'model' | 'config' | 'threads' | 'caps'>> {
   // two warm-up steps compile every pipeline and fill the pools and bind-group caches
-  const read = sm.read ?? ((t: Tensor) => t.item());
+  const read = readBack(sm);
   for (let i = 0; i < (sm.warmup ?? 2); i++) {
     const l = sm.step();
     await read(l);
@@ -408,7 +417,7 @@ async function profileOurs(sm: StepModel): Promise<KernelTime[]> {
   await dev.sync();
   dev.startKernelProfile();
   const loss = sm.step();
-  await (sm.read ?? ((t: Tensor) => t.item()))(loss);
+  await readBack(sm)(loss);
   loss.dispose();
   return dev.stopKernelProfile();
 }
@@ -442,10 +451,6 @@ function profileLines(title: string, times: KernelTime[], top = 12): string {
   return [`${title}: ${total.toFixed(1)} ms in all`, ...times.slice(0, top).map((t) => line(t.ms, t.count, t.label)), ...(times.length > top ? [line(rest, '', `(${times.length - top} more)`)] : [])].join('\n');
 }
 
-const builders: Record<string, () => StepModel> = {
-  wrn40: () => wrn('wrn40'), wrn10: () => wrn('wrn10'), biggan, gru, lm,
-  vit: () => imagenetClassifier('vit'), resnet101: () => imagenetClassifier('resnet101'), biggan128,
-};
 const results: Result[] = [];
 out(`${'model'.padEnd(8)} ${'wall ms'.padStart(9)} ${'host ms'.padStart(8)} ${'hostwall'.padStart(9)} ${'record'.padStart(7)} ${'disp'.padStart(6)} ${'us/disp'.padStart(8)} ${'torch ms'.padStart(9)} ${'torch/ours'.padStart(10)}  config`);
 for (const name of wanted) {

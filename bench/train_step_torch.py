@@ -6,7 +6,7 @@ JSON object on stdin (model, batch, steps, warmup, threads, device and the model
 runs `warmup` untimed steps (2 unless given), then `steps` timed steps (wall time, loss.item()
 included), and prints {"ms": [...], "torch": version, "threads": n} as one JSON line; the vit row
 adds "blas_gflops" (one [197, 768] x [768, 3072] product, ViT-B/16's MLP at batch 1) and "blas"
-(torch's BLAS_INFO: 'generic' is the reference BLAS of Debian's CPU torch, ~0.3 GFLOP/s).
+(torch's BLAS_INFO: 'generic' is the reference BLAS of Debian's CPU torch, 0.1-4 GFLOP/s here).
 
 The models come from the fixture scripts that produce the engine's goldens (scripts/fixtures/:
 WideResNet, GRUClassifier, TransformerModel; BigGAN-PyTorch's Generator/Discriminator), adapted
@@ -162,7 +162,6 @@ def imagenet_classifier(cfg):
     B = cfg['batch']
     x = (torch.rand(B, 3, 224, 224) * 2 - 1).to(DEV)
     y = torch.randint(0, 1000, (B,)).to(DEV)
-
     return classifier_step(m, opt, x, y)
 
 
