@@ -73,14 +73,7 @@ def gru(cfg):
     opt = torch.optim.Adam(m.parameters(), lr=1e-3)
     ids = torch.randint(0, cfg['vocab'], (cfg['batch'], cfg['T'])).to(DEV)
     y = torch.randint(0, 20, (cfg['batch'],)).to(DEV)
-
-    def step():
-        opt.zero_grad()
-        loss = F.cross_entropy(m(ids), y)
-        loss.backward()
-        opt.step()
-        return loss.item()
-    return step
+    return classifier_step(m, opt, ids, y)
 
 
 def lm(cfg):
