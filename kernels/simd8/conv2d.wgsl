@@ -483,12 +483,11 @@ fn wgrad_narrow(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 // ------------------------------------------------------------ SIMD-8 packing (lavapipe)
 //
 // Gathers that lay a convolution's GEMM operands out as matmul's simd8 product
-// (kernels/simd8/matmul.wgsl) reads them, straight from the NCHW tensors (no im2col buffer): U (the rows, in 64 KiB uniform
-// windows, upacked[window][row][k4]) and T (an rgba32float array texture of 32-column panels,
-// texel (lane, y, layer) = T[k][panel * 32 + 4 lane .. + 3]). matmul's simd8 product then runs
+// (kernels/simd8/matmul.wgsl) reads them, straight from the NCHW tensors (no im2col buffer): U (the
+// rows, an rgba32float array texture of 16-row panes) and T (one of 32-column panels, texel
+// (lane, y, layer) = T[k][panel * 32 + 4 lane .. + 3]). matmul's simd8 product then runs
 // (src/engine/simd8/conv.ts). Why that layout: on llvmpipe a loop's storage loads go
-// one lane at a time with a bounds check each, while uniform reads and texel fetches gather all
-// 8 lanes at once. These packing passes have no loops, so their loads are plain gathers.
+// one lane at a time with a bounds check each, while texel fetches gather all 8 lanes at once.
 //
 //   PK_MODE 0, forward      U = w [C_out, (ci, ky, kx)]      T[(ci, ky, kx)][(n, oy, ox)] = x[...]
 //   PK_MODE 1, input grad   U = w as [C_in, (co, ty, tx)]    T[(co, ty, tx)][(n, iy, ix)] = dy[...]
@@ -517,14 +516,13 @@ struct PackParams {
                     // columns; weight gradient: of K; simd_scatter)
   phase: u32,       // input gradient: the stride phase py * QW + px this product computes
   off_dst: u32,     // simd_scatter: offset of dx
-  _s0: u32,
+  u_per: u32,       // simd_pack_u: U's panes per texture layer (matmul.wgsl's SimdParams.u_per)
   _s1: u32,
   _s2: u32,
   slot: array<vec4<u32>, 4>,   // simd_scatter: phase -> its slot in the scratch + 1 (0: no tap)
 };
 
 @group(0) @binding(0) var<uniform> sp: PackParams;
-@group(0) @binding(1) var<storage, read_write> upack: array<vec4<f32>>;
 @group(0) @binding(1) var tpack: texture_storage_2d_array<rgba32float, write>;
 
 override PK_MODE: u32 = 0u;
@@ -591,20 +589,25 @@ fn pk_t(k: u32, c: u32) -> f32 {
   return pk_x(sp.n0 + k / ohw, c / taps, c % taps, k % ohw);
 }
 
-// upacked[window][r][k4] as kernels/simd8/matmul.wgsl's pack_u lays it out: windows ordered (row window, chunk).
-// (Weights: small next to T, so one vec4 per thread and run-time divisions are fine.)
-@compute @workgroup_size(64)
-fn simd_pack_u(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * nwg.x * 64u;
-  let kc4 = sp.kc / 4u;
-  let per_win = sp.win_rows * kc4;
-  let n_win = (sp.rows + sp.win_rows - 1u) / sp.win_rows;
-  if (i >= sp.n_chunks * n_win * per_win) { return; }
-  let w = i / per_win;
-  let within = i % per_win;
-  let row = w / sp.n_chunks * sp.win_rows + within / kc4;
-  let k = w % sp.n_chunks * sp.kc + within % kc4 * 4u;
-  upack[i] = vec4<f32>(pk_u(row, k), pk_u(row, k + 1u), pk_u(row, k + 2u), pk_u(row, k + 3u));
+// U's panes as kernels/simd8/matmul.wgsl's pack_u lays them out (one batch entry): pane
+// p = block * n_kt + kt. A thread writes the 8 texels of one texture row y (8 rows of U at k =
+// 4 y' .. + 3): the 8 lanes of a subgroup take 8 consecutive rows y, so each of their loads reads
+// 32 consecutive floats of a U row (one lane per row read 8 rows' worth of cache lines: 1.6x
+// slower on a WRN-40-2 step's weight gradients, bench/NOTES.md).
+@compute @workgroup_size(8, 8)
+fn simd_pack_u(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let layer = gid.z;
+  let uh = sp.kh / 4u;
+  let y = gid.y * 8u + gid.x;
+  if (y >= uh * sp.u_per) { return; }
+  let pane = layer / 2u * sp.u_per + y / uh;
+  if (pane >= (sp.rows + 15u) / 16u * sp.n_kt) { return; }
+  let row0 = pane / sp.n_kt * 16u + layer % 2u * 8u;
+  let k = pane % sp.n_kt * sp.kh + y % uh * 4u;
+  for (var x = 0u; x < 8u; x++) {
+    let row = row0 + x;
+    textureStore(tpack, vec2<u32>(x, y), layer, vec4<f32>(pk_u(row, k), pk_u(row, k + 1u), pk_u(row, k + 2u), pk_u(row, k + 3u)));
+  }
 }
 
 // Texel (x, y, layer), layer = panel * NKT + kt: T[kt * kh + y][panel * 32 + 4x ..].

@@ -5,25 +5,24 @@
 // llvmpipe runs a workgroup of 8 invocations as one 8-lane AVX2 vector); the plan picks it as
 // kind `simd8`. Measured there (bench/NOTES.md, "v7", simd8's old name): inside any loop llvmpipe
 // loads storage and workgroup memory one lane at a time, each with its own bounds check and
-// branch, even where the address is the same for all lanes; a uniform buffer is read without branches, and a texel fetch is one call that
-// gathers all 8 lanes. So one operand (U, the one with fewer rows) is packed into 64 KiB windows
-// read as a uniform buffer, the other (T) into a texture of 32-column panels, and a workgroup of
-// 8 threads computes 16 rows of U times one panel: each thread owns 4 columns, every texel it
+// branch, even where the address is the same for all lanes, while a texel fetch is one call that
+// gathers all 8 lanes. So both operands are packed into rgba32float array textures: U (the one
+// with fewer rows) into panes of 16 rows, T into panels of 32 columns, and a workgroup of 8
+// threads computes 16 rows of U times one panel: each thread owns 4 columns, every texel it
 // fetches feeds 16 rows. C = U @ T, or C = (U @ T)^T when swapped (U = B^T, T = A^T).
 //
 // The host (src/engine/simd8/matmul.ts) packs both operands (pack_u, pack_t), then runs
-// product_windows: one dispatch binds up to 11 windows (WebGPU guarantees 12 uniform buffers per
-// stage; the parameter block takes one) and covers n_c chunks of K for each of up to 11 / n_c
-// units (a unit: one batch entry's window of U rows). A dispatch that does not start at chunk 0
-// adds to C, the one that ends at the last chunk applies the bias and activation. `product`
-// binds one window (unit0, chunk0, n_c = 1): where fewer uniform buffers are allowed.
+// `product` once over the whole of K: one dispatch a product. U was read from 64 KiB uniform
+// windows before, at most 11 a dispatch (WebGPU's 12 uniform buffers a stage): a WRN-40-2 weight
+// gradient took 24 dispatches, and a batch-128 training step 772 of them; the texture fetch runs
+// at the same speed (bench/NOTES.md, "SIMD-8 product: U in panes").
 
 struct SimdParams {
   rows: u32,        // U rows (M, or N when swapped)
   cols: u32,        // T columns (N, or M when swapped)
   K: u32,
-  kc: u32,          // K per chunk (multiple of 4); a U window holds win_rows x kc
-  win_rows: u32,    // rows per window (multiple of 16)
+  kc: u32,          // K per chunk (multiple of 4): the product's loop over K runs chunk by chunk
+  _q0: u32,
   n_chunks: u32,
   kh: u32,          // texture rows per layer (a multiple of kc)
   n_kt: u32,        // layers per panel (K split over layers when it exceeds the texture height)
@@ -31,16 +30,15 @@ struct SimdParams {
   off_src: u32,     // packing: source offset; product: offset of C
   st_row: u32,      // packing: stride of a U row / T column in the source
   st_k: u32,        // packing: stride along K in the source
-  // product: the first unit (batch entry x windows + window of U rows) and chunk of this dispatch
-  unit0: u32,
   _q1: u32,
-  chunk0: u32,
+  u_per: u32,       // U's panes per texture layer (stacked down it)
+  _q6: u32,
   off_bias: u32,
   bshape: vec4<u32>,
   bst: vec4<u32>,
   alpha: f32,
   swap: u32,        // C = (U @ T)^T: U = B^T, T = A^T
-  n_c: u32,         // product: chunks per unit in this dispatch (window binding = wg.z * n_c + c)
+  _q7: u32,
   _q4: u32,
   col_split: u32,   // > 0: columns are (image, position) pairs, C is [cols / P, rows, P]
   _q5: u32,
@@ -59,24 +57,16 @@ var<workgroup> tile: array<vec4<f32>, 128>; // the product's 16 rows x 8 lanes x
 @group(0) @binding(1) var<storage, read_write> vout: array<vec4<f32>>;
 
 @group(0) @binding(0) var<uniform> q: SimdParams;
-@group(0) @binding(1) var<storage, read_write> upacked: array<vec4<f32>>;
 @group(0) @binding(1) var tpacked: texture_storage_2d_array<rgba32float, write>;
 @group(0) @binding(3) var tpanels: texture_2d_array<f32>;
+// U's panes (written by pack_u through tpacked, read by product): pane p = (z * u_blocks +
+// block) * n_kt + kt is kh / 4 texel rows from row (p % u_per) * kh / 4 of layers 2 (p / u_per)
+// (half 0) and 2 (p / u_per) + 1 (half 1); its texel (x, y) holds U[16 block + 8 half + x][kt *
+// kh + 4 y .. + 3], zero beyond the rows and K. Short panes stack down a layer, so a batch of
+// short-K products does not run out of layers.
+@group(0) @binding(2) var upanes: texture_2d_array<f32>;
 @group(0) @binding(2) var<storage, read> src: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
-// U's windows (64 KiB of packed rows each): binding 2, then 5.. for product_windows' others
-alias Window = array<vec4<f32>, 4096>;
-@group(0) @binding(2) var<uniform> uwin0: Window;
-@group(0) @binding(5) var<uniform> uwin1: Window;
-@group(0) @binding(6) var<uniform> uwin2: Window;
-@group(0) @binding(7) var<uniform> uwin3: Window;
-@group(0) @binding(8) var<uniform> uwin4: Window;
-@group(0) @binding(9) var<uniform> uwin5: Window;
-@group(0) @binding(10) var<uniform> uwin6: Window;
-@group(0) @binding(11) var<uniform> uwin7: Window;
-@group(0) @binding(12) var<uniform> uwin8: Window;
-@group(0) @binding(13) var<uniform> uwin9: Window;
-@group(0) @binding(14) var<uniform> uwin10: Window;
 
 // The SG_BCAST placeholder is subgroupBroadcast where the adapter has subgroups. Without them the host never
 // runs this file (it needs the 8-lane subgroup), and this stand-in only keeps the module compiling.
@@ -97,28 +87,6 @@ fn batch_offset(z: u32) -> u32 {
 fn src_at(base: u32, row: u32, k: u32) -> f32 {
   if (row >= q.rows || k >= q.K) { return 0.0; }
   return src[base + row * q.st_row + k * q.st_k];
-}
-
-// upacked[window][r][k4]: windows ordered (z, row window, chunk); zero beyond rows and K. One
-// thread per packed row walks its kc / 4 vec4s: the index arithmetic (integer divisions, which
-// a CPU adapter runs lane by lane) is paid once per row, not once per element.
-@compute @workgroup_size(64)
-fn pack_u(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * nwg.x * 64u;
-  let kc4 = q.kc / 4u;
-  let n_win = (q.rows + q.win_rows - 1u) / q.win_rows;
-  let total = q.n_chunks * n_win * q.win_rows * q.bshape.x * q.bshape.y * q.bshape.z * q.bshape.w;
-  if (i >= total) { return; }
-  let w = i / q.win_rows;
-  let chunk = w % q.n_chunks;
-  let rw = (w / q.n_chunks) % n_win;
-  let z = w / (q.n_chunks * n_win);
-  let row = rw * q.win_rows + i % q.win_rows;
-  let base = batch_offset(z);
-  for (var k4 = 0u; k4 < kc4; k4++) {
-    let k = chunk * q.kc + k4 * 4u;
-    upacked[i * kc4 + k4] = vec4<f32>(src_at(base, row, k), src_at(base, row, k + 1u), src_at(base, row, k + 2u), src_at(base, row, k + 3u));
-  }
 }
 
 // Texel (x, y, layer) of the panel texture: layer = (z * panels + panel) * n_kt + kt holds
@@ -144,19 +112,26 @@ fn pack_t(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
 }
 
-// A product workgroup (panel, 16-row block, unit - unit0) computes the tile at rows u0.. of batch
-// entry z. The grid has the blocks of a whole window: in a last window short of rows the blocks
-// past them return at once.
-struct TileAt {
-  z: u32,     // batch entry
-  u0: u32,    // first U row of the tile
-  r0: u32,    // its first vec4 in the window
-};
-
-fn tile_at(wg: vec3<u32>) -> TileAt {
-  let n_win = (q.rows + q.win_rows - 1u) / q.win_rows;
-  let unit = q.unit0 + wg.z;
-  return TileAt(unit / n_win, (unit % n_win) * q.win_rows + wg.y * 16u, wg.y * 16u * (q.kc / 4u));
+// U's panes: a thread writes the 8 texels of one texture row y; the 8 lanes of a subgroup take 8
+// consecutive rows, so a load reads consecutive elements of a U row where U's K stride is 1
+// (kernels/simd8/conv2d.wgsl's simd_pack_u says what that is worth).
+@compute @workgroup_size(8, 8)
+fn pack_u(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let layer = gid.z;
+  let uh = q.kh / 4u;
+  let u_blocks = (q.rows + 15u) / 16u;
+  let y = gid.y * 8u + gid.x;
+  if (y >= uh * q.u_per) { return; }
+  let pane = layer / 2u * q.u_per + y / uh;
+  if (pane >= q.bshape.x * q.bshape.y * q.bshape.z * q.bshape.w * u_blocks * q.n_kt) { return; }
+  let zb = pane / q.n_kt;
+  let row0 = zb % u_blocks * 16u + layer % 2u * 8u;
+  let k = pane % q.n_kt * q.kh + y % uh * 4u;
+  let base = batch_offset(zb / u_blocks);
+  for (var x = 0u; x < 8u; x++) {
+    let row = row0 + x;
+    textureStore(tpacked, vec2<u32>(x, y), layer, vec4<f32>(src_at(base, row, k), src_at(base, row, k + 1u), src_at(base, row, k + 2u), src_at(base, row, k + 3u)));
+  }
 }
 
 // Texture layer and first texel row of chunk `chunk` of panel `panel` of batch entry z.
@@ -165,86 +140,61 @@ fn chunk_layer(z: u32, panel: u32, chunk: u32) -> vec2<u32> {
   return vec2<u32>((z * q.panels + panel) * q.n_kt + k0 / q.kh, k0 % q.kh);
 }
 
-// The hot loop: 16 rows of window u (from vec4 r0) times one panel, over one chunk of K, added to
-// acc. Called with a uniform binding itself (&uwin0..): the compiler makes one copy of the loop
-// per window, each reading its uniform directly (WGSL cannot index an array of bindings).
-fn add_chunk(u: ptr<uniform, Window>, acc: ptr<function, array<vec4<f32>, 16>>, lane: u32, r0: u32, at: vec2<u32>) {
-  let kc4 = q.kc / 4u;
-  for (var k4 = 0u; k4 < kc4; k4++) {
-    let y = at.y + k4 * 4u;
-    let t0 = textureLoad(tpanels, vec2<u32>(lane, y), at.x, 0);
-    let t1 = textureLoad(tpanels, vec2<u32>(lane, y + 1u), at.x, 0);
-    let t2 = textureLoad(tpanels, vec2<u32>(lane, y + 2u), at.x, 0);
-    let t3 = textureLoad(tpanels, vec2<u32>(lane, y + 3u), at.x, 0);
-    // Lane l fetches rows l and l + 8 (one gather each), then each row is broadcast to all
-    // lanes: 2 gathers per 16 rows instead of 16 (uniform-buffer reads in a loop are gathers).
-    let u0 = (*u)[r0 + lane * kc4 + k4];
-    let u1 = (*u)[r0 + (lane + 8u) * kc4 + k4];
-    { let u = {{SG_BCAST}}(u0, 0u); (*acc)[0] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
-    { let u = {{SG_BCAST}}(u0, 1u); (*acc)[1] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
-    { let u = {{SG_BCAST}}(u0, 2u); (*acc)[2] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
-    { let u = {{SG_BCAST}}(u0, 3u); (*acc)[3] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
-    { let u = {{SG_BCAST}}(u0, 4u); (*acc)[4] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
-    { let u = {{SG_BCAST}}(u0, 5u); (*acc)[5] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
-    { let u = {{SG_BCAST}}(u0, 6u); (*acc)[6] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
-    { let u = {{SG_BCAST}}(u0, 7u); (*acc)[7] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
-    { let u = {{SG_BCAST}}(u1, 0u); (*acc)[8] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
-    { let u = {{SG_BCAST}}(u1, 1u); (*acc)[9] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
-    { let u = {{SG_BCAST}}(u1, 2u); (*acc)[10] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
-    { let u = {{SG_BCAST}}(u1, 3u); (*acc)[11] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
-    { let u = {{SG_BCAST}}(u1, 4u); (*acc)[12] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
-    { let u = {{SG_BCAST}}(u1, 5u); (*acc)[13] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
-    { let u = {{SG_BCAST}}(u1, 6u); (*acc)[14] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
-    { let u = {{SG_BCAST}}(u1, 7u); (*acc)[15] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
-  }
+// acc[r] += U[r][k..k+3] . T[k..k+3][4 lane ..]: rows 0-7 from ua (lane r's fetch), 8-15 from ub.
+fn mac16(acc: ptr<function, array<vec4<f32>, 16>>, ua: vec4<f32>, ub: vec4<f32>, t0: vec4<f32>, t1: vec4<f32>, t2: vec4<f32>, t3: vec4<f32>) {
+  { let u = {{SG_BCAST}}(ua, 0u); (*acc)[0] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+  { let u = {{SG_BCAST}}(ua, 1u); (*acc)[1] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+  { let u = {{SG_BCAST}}(ua, 2u); (*acc)[2] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+  { let u = {{SG_BCAST}}(ua, 3u); (*acc)[3] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+  { let u = {{SG_BCAST}}(ua, 4u); (*acc)[4] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+  { let u = {{SG_BCAST}}(ua, 5u); (*acc)[5] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+  { let u = {{SG_BCAST}}(ua, 6u); (*acc)[6] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+  { let u = {{SG_BCAST}}(ua, 7u); (*acc)[7] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+  { let u = {{SG_BCAST}}(ub, 0u); (*acc)[8] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+  { let u = {{SG_BCAST}}(ub, 1u); (*acc)[9] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+  { let u = {{SG_BCAST}}(ub, 2u); (*acc)[10] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+  { let u = {{SG_BCAST}}(ub, 3u); (*acc)[11] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+  { let u = {{SG_BCAST}}(ub, 4u); (*acc)[12] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+  { let u = {{SG_BCAST}}(ub, 5u); (*acc)[13] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+  { let u = {{SG_BCAST}}(ub, 6u); (*acc)[14] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
+  { let u = {{SG_BCAST}}(ub, 7u); (*acc)[15] += u.x * t0 + u.y * t1 + u.z * t2 + u.w * t3; }
 }
 
-@compute @workgroup_size(8)
-fn product_windows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
-  let t = tile_at(wg);
-  if (t.u0 >= q.rows) { return; }
-  var acc: array<vec4<f32>, 16>;
-  for (var c = 0u; c < q.n_c; c++) {
-    let at = chunk_layer(t.z, wg.x, q.chunk0 + c);
-    // once per chunk per workgroup; each case its own copy of the loop. One dispatch of 11
-    // windows instead of 11: the same or 2-33% faster on lavapipe, 9x fewer dispatches
-    // (bench/NOTES.md, "SIMD-8 product: several uniform windows per dispatch").
-    switch (wg.z * q.n_c + c) {
-      case 0u: { add_chunk(&uwin0, &acc, lane, t.r0, at); }
-      case 1u: { add_chunk(&uwin1, &acc, lane, t.r0, at); }
-      case 2u: { add_chunk(&uwin2, &acc, lane, t.r0, at); }
-      case 3u: { add_chunk(&uwin3, &acc, lane, t.r0, at); }
-      case 4u: { add_chunk(&uwin4, &acc, lane, t.r0, at); }
-      case 5u: { add_chunk(&uwin5, &acc, lane, t.r0, at); }
-      case 6u: { add_chunk(&uwin6, &acc, lane, t.r0, at); }
-      case 7u: { add_chunk(&uwin7, &acc, lane, t.r0, at); }
-      case 8u: { add_chunk(&uwin8, &acc, lane, t.r0, at); }
-      case 9u: { add_chunk(&uwin9, &acc, lane, t.r0, at); }
-      case 10u: { add_chunk(&uwin10, &acc, lane, t.r0, at); }
-      default: {}
-    }
-  }
-  store_tile(acc, wg.x, lane, t.z, t.u0);
-}
-
+// The product, one dispatch: workgroup (panel, 16-row block, batch entry) over the whole of K,
+// then the bias and activation as it stores its tile.
 @compute @workgroup_size(8)
 fn product(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
-  let t = tile_at(wg);
-  if (t.u0 >= q.rows) { return; }
+  let u0 = wg.y * 16u;
+  let ubase = (wg.z * ((q.rows + 15u) / 16u) + wg.y) * q.n_kt;
   var acc: array<vec4<f32>, 16>;
-  add_chunk(&uwin0, &acc, lane, t.r0, chunk_layer(t.z, wg.x, q.chunk0));
-  store_tile(acc, wg.x, lane, t.z, t.u0);
+  let kc4 = q.kc / 4u;
+  for (var c = 0u; c < q.n_chunks; c++) {
+    let at = chunk_layer(wg.z, wg.x, c);
+    let k0 = c * q.kc;
+    let pane = ubase + k0 / q.kh;
+    let ul = pane / q.u_per * 2u;
+    let uy = pane % q.u_per * (q.kh / 4u) + (k0 % q.kh) / 4u;
+    for (var k4 = 0u; k4 < kc4; k4++) {
+      let y = at.y + k4 * 4u;
+      let t0 = textureLoad(tpanels, vec2<u32>(lane, y), at.x, 0);
+      let t1 = textureLoad(tpanels, vec2<u32>(lane, y + 1u), at.x, 0);
+      let t2 = textureLoad(tpanels, vec2<u32>(lane, y + 2u), at.x, 0);
+      let t3 = textureLoad(tpanels, vec2<u32>(lane, y + 3u), at.x, 0);
+      // lane l fetches rows l and l + 8 (a gather each), each row then broadcast to all lanes
+      let ua = textureLoad(upanes, vec2<u32>(lane, uy + k4), ul, 0);
+      let ub = textureLoad(upanes, vec2<u32>(lane, uy + k4), ul + 1u, 0);
+      mac16(&acc, ua, ub, t0, t1, t2, t3);
+    }
+  }
+  store_tile(acc, wg.x, lane, wg.z, u0);
 }
 
-// C's tile (rows u0.., the 32 columns of panel `panel`) of batch entry z: stored, or added to C
-// when this dispatch does not start at chunk 0; bias and activation where it ends at the last.
+// C's tile (rows u0.., the 32 columns of panel `panel`) of batch entry z, with bias and activation.
 fn store_tile(acc: array<vec4<f32>, 16>, panel: u32, lane: u32, z: u32, u0: u32) {
   // C is [M, N] per batch entry: rows x cols, or cols x rows when swapped.
   let swap = q.swap != 0u;
   let c_cols = select(q.cols, q.rows, swap);
   let cbase = q.off_src + z * q.rows * q.cols;
-  let first = q.chunk0 == 0u;
-  let last = q.chunk0 + q.n_c == q.n_chunks;
   let P = q.col_split;
   // Interior tiles whose rows of 4 columns are whole, aligned vec4s of C (not swapped; NCHW
   // outputs with P % 4 == 0): each lane stores its 16 vec4s directly, one vec4 store each (a
@@ -261,10 +211,7 @@ fn store_tile(acc: array<vec4<f32>, 16>, panel: u32, lane: u32, z: u32, u0: u32)
     let stride = select(c_cols, P, P > 0u);
     for (var r = 0u; r < 16u; r++) {
       let i4 = (at + (u0 + r) * stride) / 4u;
-      var v = acc[r];
-      if (!first) { v += vout[i4]; }
-      if (last) { v = epilogue4(v, u0 + r, t); }
-      vout[i4] = v;
+      vout[i4] = epilogue4(acc[r], u0 + r, t);
     }
     return;
   }
@@ -287,10 +234,7 @@ fn store_tile(acc: array<vec4<f32>, 16>, panel: u32, lane: u32, z: u32, u0: u32)
       let img = div_u32(t, P);
       idx = cbase + img * q.rows * P + u * P + (t - img * P);
     }
-    var v = tile[r * 8u + c / 4u][c % 4u];
-    if (!first) { v += vout[idx / 4u][idx % 4u]; }
-    if (last) { v = act_apply(ACT, v + bias_at(row, col), q.alpha); }
-    vout[idx / 4u][idx % 4u] = v;
+    vout[idx / 4u][idx % 4u] = act_apply(ACT, tile[r * 8u + c / 4u][c % 4u] + bias_at(row, col), q.alpha);
   }
 }
 

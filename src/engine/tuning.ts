@@ -39,9 +39,3 @@ export const convSimd8 = { enabled: true, textureBudget: 64 * 2 ** 20, packRows:
 /** `dgrad`: off keeps the simd8 product for the input gradients dgradDirectPicked would take; `narrowForward`
  * off for the forwards (and input gradients) the narrow kernel would take (tests cover both). */
 export const convDirect8 = { dgrad: true, narrowForward: true };
-
-/** `windowsPerDispatch`: at most this many windows per SIMD-8 product dispatch (the kernel binds
- * 11; 1 runs the one-window `product`, a dispatch per window and chunk: the A/B baseline). 11 against 1 on lavapipe: a
- * WRN-40-2 step at batch 128 7,259 -> 1,486 dispatches, host 78 -> 30 ms, products the same or
- * 2-33% faster (bench/NOTES.md, "SIMD-8 product: several uniform windows per dispatch"). */
-export const simd8Product = { windowsPerDispatch: 11 };

@@ -136,8 +136,10 @@ describe.skipIf(!SIMD8)('conv2d on the simd8 product against float64 (subgroups 
     expect(conv2dKernelChoice('dgrad', [2, 64, 8, 8], [128, 64, 1, 1], { stride: 2 })).toBe('simd8');
     expect(conv2dKernelChoice('fwd', [2, 16, 9, 9], [16, 8, 3, 3], { groups: 2 })).toBe('gemm');
     expect(conv2dKernelChoice('dgrad', [2, 6, 9, 9], [6, 1, 3, 3], { groups: 6 })).toBe('direct');
-    // 8208 x 4096 weights: the packed U exceeds a 128 MiB binding
-    expect(conv2dKernelChoice('fwd', [1, 4096, 3, 3], [8208, 4096, 1, 1])).toBe('gemm');
+    // 70000 x 16384 weights: 4375 blocks of U rows in panes of 4096 texel rows, 4 a layer pair,
+    // 2188 layers (the adapter has 2048); 8208 x 4096 weights fit (66 layers)
+    expect(conv2dKernelChoice('fwd', [1, 16384, 3, 3], [70000, 16384, 1, 1])).toBe('gemm');
+    expect(conv2dKernelChoice('fwd', [1, 4096, 3, 3], [8208, 4096, 1, 1])).toBe('simd8');
     convSimd8.enabled = false;
     expect(conv2dKernelChoice('fwd', [2, 64, 7, 9], [64, 64, 1, 1])).toBe('gemm');
   });

@@ -61,8 +61,9 @@ const RING_WORDS = 1 << 18;
 const ring = new ArrayBuffer(RING_WORDS * 4);
 let ringAt = 0;
 
-/** `words` zeroed u32 of the parameter ring (see above), 16-byte aligned. */
-function ringBlock(words: number): Uint32Array {
+/** `words` zeroed u32 of the parameter ring (see above), 16-byte aligned: a parameter block for
+ * one dispatch, to be passed to `dispatch` before the next block is made. */
+export function ringBlock(words: number): Uint32Array {
   const n = (words + 3) & ~3;
   if (ringAt + n > RING_WORDS) ringAt = 0;
   const block = new Uint32Array(ring, ringAt * 4, words);

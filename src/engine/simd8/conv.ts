@@ -1,8 +1,8 @@
 /**
  * conv2d on matmul's simd8 product (SIMD-8, src/engine/simd8/matmul.ts) for a software adapter
  * with 8-lane subgroups (lavapipe): kernels/simd8/conv2d.wgsl's `simd_pack_u` / `simd_pack_t` gather
- * the GEMM operands of a pass straight from the NCHW tensors into simd8's layout (U rows in 64 KiB
- * uniform windows, T in a texture of 32-column panels), then `runSimd8` computes the product and
+ * the GEMM operands of a pass straight from the NCHW tensors into simd8's layout (U rows in a
+ * texture of 16-row panes, T in one of 32-column panels), then `runSimd8` computes the product and
  * writes it NCHW (colSplit). Why the layout pays on lavapipe: kernels/simd8/matmul.wgsl.
  *
  *   forward      rows C_out,  K (ci, ky, kx),  columns (n, oy, ox)  -> y, bias and activation fused
@@ -25,7 +25,7 @@ import { runtime } from '../runtime.ts';
 import type { Caps } from '../caps.ts';
 import type { ConvGeometry } from '../ops/conv-geometry.ts';
 import { convSimd8 } from '../tuning.ts';
-import { caps, dispatch, grid1d, kernel, subgroupDefines } from '../ops/launch.ts';
+import { caps, dispatch, grid1d, kernel, ringBlock, subgroupDefines } from '../ops/launch.ts';
 import { acquireTexture, panelView, planSimd8, releaseTexture, runSimd8, type Simd8Plan } from './matmul.ts';
 import { convForwardNarrow, convInputGradDirect8, convInputGradNarrow, direct8Route } from './conv-direct.ts';
 
@@ -158,10 +158,10 @@ function planWgrad(part: Part, n: number, c: Caps): PassPlan | null {
   return eq ? { parts: [part], nb, plans: [eq], phased: false } : null;
 }
 
-/** PackParams (kernels/simd8/conv2d.wgsl). */
+/** PackParams (kernels/simd8/conv2d.wgsl), a block of the parameter ring (dispatch it at once). */
 function packParams(plan: Simd8Plan, offSrc: number, n0: number, phase: number, slots: readonly number[] = [], offDst = 0): Uint32Array {
-  const p = new Uint32Array(32);
-  p.set([plan.rows, plan.cols, plan.K, plan.kc, plan.winRows, plan.chunks, plan.kh, plan.nKt, plan.panels, offSrc, n0, phase, offDst]);
+  const p = ringBlock(32);
+  p.set([plan.rows, plan.cols, plan.K, plan.kc, 0, plan.chunks, plan.kh, plan.nKt, plan.panels, offSrc, n0, phase, offDst, plan.uPer]);
   slots.forEach((ph, z) => (p[16 + ph] = z + 1));
   return p;
 }
@@ -184,12 +184,11 @@ function packTSpec(part: Part, plan: Simd8Plan): { constants: Record<string, num
   return { constants: { ...base, PK_WIN: 1, PK_GROUPS: groups, WN: win.wn, WC: win.wc, WT: win.wt, WLEN: len }, rowsPerGroup: groups * win.wn };
 }
 
-/** Records the U packing pass of a part (weight gradient: for the images from n0): one thread
- * per packed vec4. */
-function packU(op: string, part: Part, plan: Simd8Plan, src: Tensor, packed: Tensor, n0 = 0): void {
-  const threads = (plan.windows * plan.chunks * plan.winRows * plan.kc) / 4;
+/** Records the U packing pass of a part (weight gradient: for the images from n0) into `uTex`
+ * (kernels/simd8/matmul.wgsl's panes): a thread per texture row, 64 rows a workgroup. */
+function packU(op: string, part: Part, plan: Simd8Plan, src: Tensor, uTex: GPUTexture, n0 = 0): void {
   const k = kernel('simd8/conv2d', 'simd_pack_u', { defines: subgroupDefines(), constants: part.constants });
-  dispatch(k, [packed.bufferFor(op), src.bufferFor(op)], packParams(plan, src.offset, n0, part.phase), grid1d(threads, 64));
+  dispatch(k, [panelView(uTex), src.bufferFor(op)], packParams(plan, src.offset, n0, part.phase), [1, Math.ceil(plan.uRows / 64), plan.uLayers]);
 }
 
 /** Records the T packing pass of a part for the group of images from n0 into `tex`. */
@@ -206,34 +205,34 @@ function at(t: Tensor, offset: number): Tensor {
 
 /**
  * Packs each part's U from `uSrc` once, then per group of images (first image n0, nbg images)
- * packs T from `tSrc` and calls `product(part index, plan, packed U, texture, n0, nbg)`, and
+ * packs T from `tSrc` and calls `product(part index, plan, U panes, T panels, n0, nbg)`, and
  * `after(n0, nbg)` once the group's products are recorded.
  */
 function runPass(
   op: string, pp: PassPlan, n: number, uSrc: Tensor, tSrc: Tensor,
-  product: (i: number, plan: Simd8Plan, packed: Tensor, tex: GPUTexture, n0: number, nbg: number) => void,
+  product: (i: number, plan: Simd8Plan, uTex: GPUTexture, tex: GPUTexture, n0: number, nbg: number) => void,
   after: (n0: number, nbg: number, plans: Simd8Plan[]) => void = () => {},
 ): void {
   const dev = runtime().device;
   const kh = Math.max(...pp.plans.map((p) => p.kh));
   const layers = Math.max(...pp.plans.map((p) => p.layers));
-  const packed = pp.plans.map((p) => empty([p.packedFloats]));
+  const uTex = pp.plans.map((p) => acquireTexture(dev, p.uRows, p.uLayers));
   // one texture for every part and group: a part reads layers (panel * n_kt + kt) < its plan's
   const tex = acquireTexture(dev, kh, layers);
   try {
-    pp.parts.forEach((part, i) => packU(op, part, pp.plans[i], uSrc, packed[i]));
+    pp.parts.forEach((part, i) => packU(op, part, pp.plans[i], uSrc, uTex[i]));
     for (let n0 = 0; n0 < n; n0 += pp.nb) {
       const nbg = Math.min(pp.nb, n - n0);
       const plans = pp.parts.map((part, i) => (nbg === pp.nb ? pp.plans[i] : planSimd8(part.rows, nbg * part.P, part.K, 1, caps(), false)!));
       pp.parts.forEach((part, i) => {
         packT(op, part, plans[i], tSrc, n0, tex);
-        product(i, plans[i], packed[i], tex, n0, nbg);
+        product(i, plans[i], uTex[i], tex, n0, nbg);
       });
       after(n0, nbg, plans);
     }
   } finally {
     releaseTexture(dev, tex);
-    for (const t of packed) t.dispose();
+    for (const u of uTex) releaseTexture(dev, u);
   }
 }
 
@@ -246,9 +245,9 @@ export function convForwardSimd8(out: Tensor, x: Tensor, w: Tensor, bias: Tensor
   const pp = planPass('fwd', g, caps());
   if (!pp) return false;
   const P = g.oh * g.ow;
-  runPass('conv2d', pp, g.n, w, x, (_i, plan, packed, tex, n0) => {
+  runPass('conv2d', pp, g.n, w, x, (_i, plan, uTex, tex, n0) => {
     const view = at(out, n0 * g.oc * P);
-    runSimd8(plan, packed, tex, view, { bias, biasCode: bias ? 2 : 0, act, alpha, colSplit: P, spare: w, defines: subgroupDefines() });
+    runSimd8(plan, uTex, tex, view, { bias, biasCode: bias ? 2 : 0, act, alpha, colSplit: P, spare: w, defines: subgroupDefines() });
     view.dispose();
   });
   return true;
@@ -266,9 +265,9 @@ export function convInputGradSimd8(dx: Tensor, dy: Tensor, w: Tensor, g: ConvGeo
   const epi = { bias: null, biasCode: 0, act: 0, alpha: 0, spare: w, defines: subgroupDefines() };
   const P = pp.parts[0].P;
   if (!pp.phased) {
-    runPass(op, pp, g.n, w, dy, (_i, plan, packed, tex, n0) => {
+    runPass(op, pp, g.n, w, dy, (_i, plan, uTex, tex, n0) => {
       const view = at(dx, n0 * g.c * g.h * g.w);
-      runSimd8(plan, packed, tex, view, { ...epi, colSplit: P });
+      runSimd8(plan, uTex, tex, view, { ...epi, colSplit: P });
       view.dispose();
     });
     return true;
@@ -277,9 +276,9 @@ export function convInputGradSimd8(dx: Tensor, dy: Tensor, w: Tensor, g: ConvGeo
   const slots = pp.parts.map((part) => part.phase);
   const scratch = empty([slots.length * pp.nb * g.c * P]);
   try {
-    runPass(op, pp, g.n, w, dy, (i, plan, packed, tex, _n0, nbg) => {
+    runPass(op, pp, g.n, w, dy, (i, plan, uTex, tex, _n0, nbg) => {
       const view = at(scratch, i * nbg * g.c * P);
-      runSimd8(plan, packed, tex, view, { ...epi, colSplit: P });
+      runSimd8(plan, uTex, tex, view, { ...epi, colSplit: P });
       view.dispose();
     }, (n0, nbg, plans) => {
       // 4 positions per thread (one vec4 store) where rows and dx are 4-aligned
@@ -304,16 +303,19 @@ export function convWeightGradSimd8(dw: Tensor, dy: Tensor, x: Tensor, g: ConvGe
   const part = pp.parts[0];
   const groups = Math.ceil(g.n / pp.nb);
   const partial = groups > 1 ? empty([groups, dw.size]) : null;
-  const packed = empty([pp.plans[0].packedFloats]);
   const tex = acquireTexture(dev, pp.plans[0].kh, pp.plans[0].layers);
   try {
     for (let i = 0, n0 = 0; n0 < g.n; i++, n0 += pp.nb) {
       const nbg = Math.min(pp.nb, g.n - n0);
       const plan = nbg === pp.nb ? pp.plans[0] : planSimd8(part.rows, part.P, nbg * part.K, 1, caps(), false)!;
-      packU(op, part, plan, dy, packed, n0);
+      // U's panes for this group's plan (a shorter last group may lay them out otherwise);
+      // released at once: a later group's pack is recorded after this product
+      const uTex = acquireTexture(dev, plan.uRows, plan.uLayers);
+      packU(op, part, plan, dy, uTex, n0);
       packT(op, part, plan, x, n0, tex);
       const view = partial ? at(partial, i * dw.size) : dw;
-      runSimd8(plan, packed, tex, view, { bias: null, biasCode: 0, act: 0, alpha: 0, colSplit: 0, spare: x, defines: subgroupDefines() });
+      runSimd8(plan, uTex, tex, view, { bias: null, biasCode: 0, act: 0, alpha: 0, colSplit: 0, spare: x, defines: subgroupDefines() });
+      releaseTexture(dev, uTex);
       if (view !== dw) view.dispose();
     }
     if (partial) {
@@ -326,7 +328,6 @@ export function convWeightGradSimd8(dw: Tensor, dy: Tensor, x: Tensor, g: ConvGe
     }
   } finally {
     releaseTexture(dev, tex);
-    packed.dispose();
     partial?.dispose();
   }
   return true;
