@@ -14,9 +14,30 @@ import { Tensor, scope, keep, type Storage } from './tensor.ts';
 // The few kernels autograd itself needs (ones, copy, add) come from the op families.
 import { onesLike, copyOf, copyValues, add, addInto } from './ops/grad-helpers.ts';
 
-/** An op's backward: the gradient of its output, the tensors it saved, and which inputs need a
- * gradient (skip the work for the others and return null there). */
-export type BackwardFn = (grad: Tensor, saved: readonly Tensor[], needsGrad: readonly boolean[]) => readonly (Tensor | null)[];
+/**
+ * An op's backward: the gradient of its output, the tensors it saved, and which inputs need a
+ * gradient (skip the work for the others and return null there).
+ *
+ * `into` (destination passing): per input, null or a tensor the backward MAY write that input's
+ * gradient into and return, as that same object, at that input's index: a Parameter's gradient
+ * slot in its arena (same shape, f32, contiguous, usually at a non-zero offset inside a buffer
+ * shared with other parameters' gradients; its offset is a multiple of 64 floats, 256 bytes).
+ * Returning it marks the parameter's gradient present without the copy dispatch autograd would
+ * otherwise make. Rules: write only the slot's own elements (other parameters' gradients sit
+ * around it), never return it at another index, and never dispose it. Autograd offers a slot only
+ * when the input is a Parameter leaf without a gradient yet, at its first index in this node,
+ * and when neither the incoming gradient nor a saved tensor shares the slot's buffer (so no
+ * dispatch binds that buffer both for reading and writing). A backward may ignore `into`.
+ */
+export type BackwardFn = (
+  grad: Tensor,
+  saved: readonly Tensor[],
+  needsGrad: readonly boolean[],
+  into: readonly (Tensor | null)[],
+) => readonly (Tensor | null)[];
+
+/** `into` when no input takes a slot (shared, never written). */
+const NO_INTO: readonly (Tensor | null)[] = Object.freeze([]);
 
 let gradEnabled = true;
 
@@ -96,14 +117,20 @@ export class GradNode {
     this.freed = true;
   }
 
-  runBackward(grad: Tensor): readonly (Tensor | null)[] {
+  runBackward(grad: Tensor, into: readonly (Tensor | null)[] = NO_INTO): readonly (Tensor | null)[] {
     if (this.freed) {
       throw new OpError(
         `backward (${this.op})`,
         'the graph was already used by a backward pass (or its output was disposed); run the forward pass again',
       );
     }
-    return this.fn(grad, this.saved, this.needsGrad);
+    return this.fn(grad, this.saved, this.needsGrad, into);
+  }
+
+  /** Whether a saved tensor lives in `s`. */
+  savesStorage(s: Storage): boolean {
+    for (const t of this.saved) if (t.storageFor('backward') === s) return true;
+    return false;
   }
 }
 
@@ -156,7 +183,8 @@ export function backward(root: Tensor, grad?: Tensor): void {
         grads.delete(node);
         const out = node.outputRef?.deref();
         if (out?.retainsGrad && !out.disposed) accumulateLeaf(out, flight.hold(copyOf(g)), flight);
-        const inGrads = node.runBackward(g);
+        const into = slotsFor(node, g);
+        const inGrads = node.runBackward(g, into);
         node.releaseSaved();
         // A backward may hand one tensor to several inputs (add's [g, g]) or return its incoming
         // gradient itself: the consumers share it (counted), and it is freed when the last is done.
@@ -170,9 +198,16 @@ export function backward(root: Tensor, grad?: Tensor): void {
           if (!sameShape(gi.shape, node.inputShapes[i])) {
             throw new OpError(`backward (${node.op})`, `gradient of input ${i} has shape [${gi.shape.join(', ')}], expected [${node.inputShapes[i].join(', ')}]`);
           }
+          if (gi === into[i]) {
+            // written into the parameter's slot: present now, no copy (a later index of the same
+            // leaf adds into it below); the slot is the parameter's, never held or freed here
+            node.inputLeaves[i]!.grad = gi;
+            handed.push(null);
+            continue;
+          }
           handed.push(flight.hold(gi));
         }
-        for (const gi of inGrads) if (gi && gi !== g && !flight.isHeld(gi) && gi !== grad) gi.dispose();
+        for (const gi of inGrads) if (gi && gi !== g && !flight.isHeld(gi) && gi !== grad && !into.includes(gi)) gi.dispose();
         flight.drop(g);
         for (let i = 0; i < handed.length; i++) {
           const gi = handed[i];
@@ -289,9 +324,10 @@ function topoOrder(root: GradNode): GradNode[] {
 
 
 /**
- * Adds `g` (one holder's share) into `leaf`'s gradient. A Parameter's first gradient is copied
- * straight into its arena slot (one copy dispatch inside the open pass: no temporary copy, no
- * buffer copy that ends the pass); a plain leaf keeps `g` itself when it may (see InFlight).
+ * Adds `g` (one holder's share) into `leaf`'s gradient. A Parameter's first gradient, when its
+ * op's backward did not write it into the slot itself (BackwardFn's `into`), is copied straight
+ * into its arena slot (one copy dispatch inside the open pass: no temporary copy, no buffer copy
+ * that ends the pass); a plain leaf keeps `g` itself when it may (see InFlight).
  */
 function accumulateLeaf(leaf: Tensor, g: Tensor, flight: InFlight): void {
   if (leaf.grad && !leaf.grad.disposed) {
@@ -310,6 +346,28 @@ function accumulateLeaf(leaf: Tensor, g: Tensor, flight: InFlight): void {
     leaf.grad = keep(copyOf(g));
     flight.drop(g);
   }
+}
+
+/**
+ * The `into` of a node's backward (see BackwardFn): per input, the gradient slot of a Parameter
+ * leaf that needs a gradient and has none yet, at the leaf's first index in the node, unless the
+ * incoming gradient or a saved tensor shares the slot's buffer; NO_INTO when no input qualifies.
+ */
+function slotsFor(node: GradNode, g: Tensor): readonly (Tensor | null)[] {
+  let into: (Tensor | null)[] | null = null;
+  const leaves = node.inputLeaves;
+  for (let i = 0; i < leaves.length; i++) {
+    const leaf = leaves[i];
+    if (!leaf || !node.needsGrad[i] || (leaf.grad && !leaf.grad.disposed)) continue;
+    if (leaves.indexOf(leaf) !== i) continue;
+    const slot = gradSlotOf(leaf);
+    if (!slot) continue;
+    const s = slot.storageFor('backward');
+    if (g.storageFor('backward') === s || node.savesStorage(s)) continue;
+    into ??= new Array<Tensor | null>(leaves.length).fill(null);
+    into[i] = slot;
+  }
+  return into ?? NO_INTO;
 }
 
 /** A Parameter's gradient slot in its arena (nn/parameter.ts; assigning it to `.grad` marks the

@@ -135,8 +135,11 @@ export function batchNorm2d(x: Tensor, weight: Tensor | null = null, bias: Tenso
   // [x, stats, gamma (stats without affine), and the output when an activation is fused]
   const saved = [x, stats, wc ?? stats];
   if (act.code !== 0) saved.push(out);
-  const result = record(op, out, inputs, saved, (g, s) => {
-    const [dx, dg, db] = batchNorm2dBackwardRaw(g, s[0], s[1], ma !== 0 ? s[2] : null, ma, training, !!needW, act, s[3] ?? null);
+  // per-channel dweight and dbias go straight into parameters' gradient slots when autograd
+  // offers them (BackwardFn's `into`: no copy dispatch per parameter)
+  const result = record(op, out, inputs, saved, (g, s, _needs, into) => {
+    const slots = ma === 1 ? { weight: into[1] ?? null, bias: into[2] ?? null } : undefined;
+    const [dx, dg, db] = batchNorm2dBackwardRaw(g, s[0], s[1], ma !== 0 ? s[2] : null, ma, training, !!needW, act, s[3] ?? null, slots);
     return weight ? [dx, dg, db] : [dx];
   });
   stats.dispose();
@@ -161,13 +164,29 @@ function activationCode(op: string, opts: BatchNormOptions): FusedActivation {
 
 const NO_ACTIVATION: FusedActivation = { code: 0, alpha: 0 };
 
+/** Destinations for the per-channel affine gradients (autograd's `into`: parameters' gradient
+ * slots); either may be null. */
+export interface BatchNormGradSlots {
+  weight: Tensor | null;
+  bias: Tensor | null;
+}
+
+/** Whether bn_bwd can write a per-channel gradient straight into `t` through a buffer range: an
+ * f32 contiguous [c] whose byte offset is a storage-offset multiple (256: WebGPU's largest
+ * minStorageBufferOffsetAlignment; parameters' slots are placed so). */
+function slotFits(t: Tensor | null, c: number): t is Tensor {
+  return !!t && !t.disposed && t.dtype === 'f32' && t.rank === 1 && t.shape[0] === c && t.isContiguous && (t.offset * 4) % 256 === 0;
+}
+
 /**
  * The fused backward: [dx, dweight, dbias] (the last two null without affine or when unneeded).
  * With a fused activation, `y` is the forward's output (g is multiplied by act'(y) first).
+ * `into` (per-channel affine only): tensors to write dweight / dbias into and return, used where
+ * `slotFits` (else new tensors, as without).
  */
 export function batchNorm2dBackwardRaw(
   g: Tensor, x: Tensor, stats: Tensor, weight: Tensor | null, affine: number, training: boolean, needAffine: boolean,
-  act: FusedActivation = NO_ACTIVATION, y: Tensor | null = null,
+  act: FusedActivation = NO_ACTIVATION, y: Tensor | null = null, into?: BatchNormGradSlots,
 ): [Tensor, Tensor | null, Tensor | null] {
   const op = 'batchNorm2d backward';
   const [n, c, h, w] = x.shape;
@@ -178,13 +197,19 @@ export function batchNorm2dBackwardRaw(
   const wc = weight ? contiguous(weight) : null;
   const yb = y ?? gc;
   const dx = empty(x.shape);
-  // dgamma and dbeta in buffers of their own at offset 0: autograd copies a leaf's gradient
-  // that sits at an offset (bench/NOTES.md, issue 19)
-  const dgamma = empty([c]);
-  const dbeta = empty([c]);
+  // dgamma and dbeta: the callers' destinations (parameters' gradient slots, both in one arena
+  // buffer) where they fit, else buffers of their own at offset 0. The kernel writes
+  // b_dgamma[ch] / b_dbeta[ch] from 0, so a destination binds as a buffer range at its offset;
+  // ranges also keep two writable bindings of one buffer from overlapping (Dawn rejects that).
+  const perChannel = needAffine && affine === 1;
+  const gSlot = perChannel && slotFits(into?.weight ?? null, c) ? into!.weight : null;
+  const bSlot = perChannel && slotFits(into?.bias ?? null, c) ? into!.bias : null;
+  const dgamma = gSlot ?? empty([c]);
+  const dbeta = bSlot ?? empty([c]);
+  const range = (t: Tensor) => ({ buffer: t.bufferFor(op), offset: t.offset * 4, size: c * 4 });
   dispatch(
     kernel('norm', 'bn_bwd', { constants: { HW: hw, AFFINE: affine, TRAIN: training ? 1 : 0, ACT: act.code } }),
-    [dx.bufferFor(op), dgamma.bufferFor(op), dbeta.bufferFor(op), gc.bufferFor(op), xc.bufferFor(op), stats.bufferFor(op), (wc ?? stats).bufferFor(op), yb.bufferFor(op)],
+    [dx.bufferFor(op), gSlot ? range(gSlot) : dgamma.bufferFor(op), bSlot ? range(bSlot) : dbeta.bufferFor(op), gc.bufferFor(op), xc.bufferFor(op), stats.bufferFor(op), (wc ?? stats).bufferFor(op), yb.bufferFor(op)],
     params({ n, c, offA: gc.offset, offB: xc.offset, offGamma: wc?.offset, offY: yb.offset, alpha: act.alpha }),
     [c, 1, 1],
   );

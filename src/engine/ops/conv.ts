@@ -271,14 +271,25 @@ export function conv2dInputGradRaw(dy: Tensor, w: Tensor, xShape: readonly numbe
   return dx;
 }
 
-/** Weight gradient without autograd: dw[co, ci, kh, kw] = sum over batch and space. */
-export function conv2dWeightGradRaw(dy: Tensor, x: Tensor, wShape: readonly number[], opts: Conv2dOptions = {}, variant: ConvVariant = 'auto'): Tensor {
+/** A caller's destination for a gradient (autograd's `into`: a parameter's gradient slot): f32,
+ * contiguous, of `shape`; the kernels write it at its offset and touch nothing else. */
+function checkOut(op: string, out: Tensor, shape: readonly number[]): void {
+  checkTensor(op, out, 'destination');
+  if (!out.isContiguous || out.rank !== shape.length || out.shape.some((d, i) => d !== shape[i])) {
+    throw new OpError(op, `destination must be a contiguous f32 tensor of shape ${fmt(shape)}, got ${fmt(out.shape)}${out.isContiguous ? '' : ' (strided)'}`);
+  }
+}
+
+/** Weight gradient without autograd: dw[co, ci, kh, kw] = sum over batch and space, into `out`
+ * when given (every path writes dw at its offset: narrow, simd8, direct, conv_wgrad, sum_splits). */
+export function conv2dWeightGradRaw(dy: Tensor, x: Tensor, wShape: readonly number[], opts: Conv2dOptions = {}, variant: ConvVariant = 'auto', out?: Tensor): Tensor {
   const op = 'conv2d weight gradient';
   checkTensor(op, dy, 'output gradient');
   checkTensor(op, x, 'input');
   const g = convGeometry(op, x.shape, wShape, opts);
   checkGradShape(op, dy, g);
-  const dw = empty(wShape);
+  if (out) checkOut(op, out, wShape);
+  const dw = out ?? empty(wShape);
   const dyc = contiguous(dy);
   const xc = contiguous(x);
   const cog = g.oc / g.groups;
@@ -322,13 +333,15 @@ export function conv2dWeightGradRaw(dy: Tensor, x: Tensor, wShape: readonly numb
   return dw;
 }
 
-/** Bias gradient without autograd: the sum of dy over batch and space, per channel. */
-export function conv2dBiasGradRaw(dy: Tensor): Tensor {
+/** Bias gradient without autograd: the sum of dy over batch and space, per channel (into `out`
+ * when given). */
+export function conv2dBiasGradRaw(dy: Tensor, out?: Tensor): Tensor {
   const op = 'conv2d bias gradient';
   checkTensor(op, dy, 'output gradient');
   if (dy.rank !== 4) throw new OpError(op, `output gradient must be 4-D, got ${fmt(dy.shape)}`);
   const [n, oc, oh, ow] = dy.shape;
-  const db = empty([oc]);
+  if (out) checkOut(op, out, [oc]);
+  const db = out ?? empty([oc]);
   if (oc === 0) return db;
   const dyc = contiguous(dy);
   dispatch(
@@ -378,11 +391,13 @@ export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null = null, opts: C
   const needB = bias?.requiresGrad ?? false;
   const inputs = bias ? [x, w, bias] : [x, w];
   const saved = act !== 0 ? [x, w, out] : [x, w];
-  return record('conv2d', out, inputs, saved, (g, s) => {
+  // the weight and bias gradients go straight into parameters' gradient slots when autograd
+  // offers them (BackwardFn's `into`: no copy dispatch per parameter)
+  return record('conv2d', out, inputs, saved, (g, s, _needs, into) => {
     const gp = act !== 0 ? actGradRaw(g, s[2], act, alpha) : g;
     const dx = needX ? conv2dInputGradRaw(gp, s[1], xShape, opts) : null;
-    const dw = needW ? conv2dWeightGradRaw(gp, s[0], wShape, opts) : null;
-    const db = needB ? conv2dBiasGradRaw(gp) : null;
+    const dw = needW ? conv2dWeightGradRaw(gp, s[0], wShape, opts, 'auto', into[1] ?? undefined) : null;
+    const db = needB ? conv2dBiasGradRaw(gp, into[2] ?? undefined) : null;
     if (gp !== g) gp.dispose();
     return bias ? [dx, dw, db] : [dx, dw];
   });
