@@ -23,6 +23,7 @@ import type { Tensor } from '../tensor.ts';
 import { empty } from '../tensor.ts';
 import { runtime } from '../runtime.ts';
 import type { Caps } from '../caps.ts';
+import type { Kernel } from '../device.ts';
 import type { ConvGeometry } from '../ops/conv-geometry.ts';
 import { convSimd8 } from '../tuning.ts';
 import { caps, dispatch, grid1d, kernel, ringBlock, subgroupDefines } from '../ops/launch.ts';
@@ -75,6 +76,10 @@ interface Part {
   /** Input gradient: the stride phase py * QW + px (0 when unphased). */
   phase: number;
   constants: Record<string, number>;
+  /** Its packing kernels, looked up on first use (a part lives in a remembered pass plan): U's,
+   * and T's per plan with the texel rows a workgroup covers. */
+  packUKernel?: Kernel;
+  packTKernels?: Map<Simd8Plan, { k: Kernel; rowsPerGroup: number }>;
 }
 
 /** A pass planned: its products, images per group and each product's plan for a full group. */
@@ -84,6 +89,22 @@ interface PassPlan {
   plans: Simd8Plan[];
   /** Input gradient by stride phases (a part per phase, through a scratch and simd_scatter). */
   phased: boolean;
+  /** Weight gradient: the images are K (T's columns otherwise). */
+  wgrad: boolean;
+  /** Each part's plan for a group of `nbg` images (a shorter last group), made on first use. */
+  groupPlans: Map<number, Simd8Plan[]>;
+}
+
+/** Each part's plan for a group of `nbg` images. */
+function plansFor(pp: PassPlan, nbg: number): Simd8Plan[] {
+  if (nbg === pp.nb) return pp.plans;
+  let plans = pp.groupPlans.get(nbg);
+  if (!plans) {
+    // the weight gradient's images are its K; the others' are T's columns
+    plans = pp.parts.map((part) => (pp.wgrad ? planSimd8(part.rows, part.P, nbg * part.K, 1, caps(), false)! : planSimd8(part.rows, nbg * part.P, part.K, 1, caps(), false)!));
+    pp.groupPlans.set(nbg, plans);
+  }
+  return plans;
 }
 
 function baseConstants(g: ConvGeometry, mode: number, q = { qh: 1, qw: 1, nth: 1, ntw: 1 }): Record<string, number> {
@@ -119,9 +140,25 @@ function passParts(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry): Part[] {
   return parts;
 }
 
+/** Pass plans by caps (one object per device and restriction) and by pass, geometry and the
+ * tuning they read: a training step plans the same passes step after step, and planning (parts,
+ * simd8 layouts, group sizes) with the kernel lookups of its packs was ~1 ms of a WRN-40-2
+ * step's recording (bench/NOTES.md, "Session 9"). */
+const passPlans = new WeakMap<Caps, Map<string, PassPlan | null>>();
+
+/** `computePass`, remembered (pure in its arguments and `convSimd8`'s budget and pack rows). */
+function planPass(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry, c: Caps): PassPlan | null {
+  let byKey = passPlans.get(c);
+  if (!byKey) passPlans.set(c, (byKey = new Map()));
+  const key = `${pass} ${g.n} ${g.c} ${g.h} ${g.w} ${g.oc} ${g.kh} ${g.kw} ${g.sh} ${g.sw} ${g.ph} ${g.pw} ${g.dh} ${g.dw} ${g.groups} ${convSimd8.textureBudget} ${convSimd8.packRows}`;
+  let pp = byKey.get(key);
+  if (pp === undefined) byKey.set(key, (pp = computePass(pass, g, c)));
+  return pp;
+}
+
 /** Images per group (the largest count whose panels fit every part's texture under the limits),
  * each part's plan for it, or null when a part does not fit even for one image. */
-function planPass(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry, c: Caps): PassPlan | null {
+function computePass(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry, c: Caps): PassPlan | null {
   const parts = passParts(pass, g);
   if (pass === 'wgrad') return planWgrad(parts[0], g.n, c);
   let nb = g.n;
@@ -139,7 +176,7 @@ function planPass(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry, c: Caps): Pa
     if (!plan) return null;
     plans.push(plan);
   }
-  return { parts, nb, plans, phased: pass === 'dgrad' && parts[0].constants.QH * parts[0].constants.QW > 1 };
+  return { parts, nb, plans, phased: pass === 'dgrad' && parts[0].constants.QH * parts[0].constants.QW > 1, wgrad: false, groupPlans: new Map() };
 }
 
 // ------------------------------------------------------------------------------ recording
@@ -155,7 +192,7 @@ function planWgrad(part: Part, n: number, c: Caps): PassPlan | null {
   if (!plan || texBytes(plan) > convSimd8.textureBudget) return null;
   nb = Math.ceil(n / Math.ceil(n / nb)); // equal groups
   const eq = planSimd8(part.rows, part.P, nb * part.K, 1, c, false);
-  return eq ? { parts: [part], nb, plans: [eq], phased: false } : null;
+  return eq ? { parts: [part], nb, plans: [eq], phased: false, wgrad: true, groupPlans: new Map() } : null;
 }
 
 /** PackParams (kernels/simd8/conv2d.wgsl), a block of the parameter ring (dispatch it at once). */
@@ -187,15 +224,20 @@ function packTSpec(part: Part, plan: Simd8Plan): { constants: Record<string, num
 /** Records the U packing pass of a part (weight gradient: for the images from n0) into `uTex`
  * (kernels/simd8/matmul.wgsl's panes): a thread per texture row, 64 rows a workgroup. */
 function packU(op: string, part: Part, plan: Simd8Plan, src: Tensor, uTex: GPUTexture, n0 = 0): void {
-  const k = kernel('simd8/conv2d', 'simd_pack_u', { defines: subgroupDefines(), constants: part.constants });
+  const k = (part.packUKernel ??= kernel('simd8/conv2d', 'simd_pack_u', { defines: subgroupDefines(), constants: part.constants }));
   dispatch(k, [panelView(uTex), src.bufferFor(op)], packParams(plan, src.offset, n0, part.phase), [1, Math.ceil(plan.uRows / 64), plan.uLayers]);
 }
 
 /** Records the T packing pass of a part for the group of images from n0 into `tex`. */
 function packT(op: string, part: Part, plan: Simd8Plan, src: Tensor, n0: number, tex: GPUTexture): void {
-  const ts = packTSpec(part, plan);
-  const k = kernel('simd8/conv2d', 'simd_pack_t', { defines: subgroupDefines(), constants: ts.constants });
-  dispatch(k, [panelView(tex), src.bufferFor(op)], packParams(plan, src.offset, n0, part.phase), [1, Math.ceil(plan.kh / ts.rowsPerGroup), plan.layers]);
+  const kernels = (part.packTKernels ??= new Map());
+  let t = kernels.get(plan);
+  if (!t) {
+    const ts = packTSpec(part, plan);
+    t = { k: kernel('simd8/conv2d', 'simd_pack_t', { defines: subgroupDefines(), constants: ts.constants }), rowsPerGroup: ts.rowsPerGroup };
+    kernels.set(plan, t);
+  }
+  dispatch(t.k, [panelView(tex), src.bufferFor(op)], packParams(plan, src.offset, n0, part.phase), [1, Math.ceil(plan.kh / t.rowsPerGroup), plan.layers]);
 }
 
 /** A view of `t` from element `offset` on (runSimd8 writes at its output's offset). */
@@ -223,7 +265,7 @@ function runPass(
     pp.parts.forEach((part, i) => packU(op, part, pp.plans[i], uSrc, uTex[i]));
     for (let n0 = 0; n0 < n; n0 += pp.nb) {
       const nbg = Math.min(pp.nb, n - n0);
-      const plans = pp.parts.map((part, i) => (nbg === pp.nb ? pp.plans[i] : planSimd8(part.rows, nbg * part.P, part.K, 1, caps(), false)!));
+      const plans = plansFor(pp, nbg);
       pp.parts.forEach((part, i) => {
         packT(op, part, plans[i], tSrc, n0, tex);
         product(i, plans[i], uTex[i], tex, n0, nbg);
@@ -307,7 +349,7 @@ export function convWeightGradSimd8(dw: Tensor, dy: Tensor, x: Tensor, g: ConvGe
   try {
     for (let i = 0, n0 = 0; n0 < g.n; i++, n0 += pp.nb) {
       const nbg = Math.min(pp.nb, g.n - n0);
-      const plan = nbg === pp.nb ? pp.plans[0] : planSimd8(part.rows, part.P, nbg * part.K, 1, caps(), false)!;
+      const plan = plansFor(pp, nbg)[0];
       // U's panes for this group's plan (a shorter last group may lay them out otherwise);
       // released at once: a later group's pack is recorded after this product
       const uTex = acquireTexture(dev, plan.uRows, plan.uLayers);

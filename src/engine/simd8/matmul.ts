@@ -198,7 +198,8 @@ export function simd8Params(plan: Simd8Plan, offset: number, st: readonly number
  * dispatches that read it. */
 interface FreeTextures {
   bySize: Map<string, GPUTexture[]>;
-  order: GPUTexture[];
+  /** Insertion order is release order; a Set drops a reused texture without a scan. */
+  order: Set<GPUTexture>;
   bytes: number;
 }
 const freeTextures = new WeakMap<Device, FreeTextures>();
@@ -220,7 +221,7 @@ const shapes = new WeakMap<GPUTexture, { key: string; bytes: number }>();
 
 function freeOf(dev: Device): FreeTextures {
   let f = freeTextures.get(dev);
-  if (!f) freeTextures.set(dev, (f = { bySize: new Map(), order: [], bytes: 0 }));
+  if (!f) freeTextures.set(dev, (f = { bySize: new Map(), order: new Set(), bytes: 0 }));
   return f;
 }
 
@@ -231,7 +232,7 @@ export function acquireTexture(dev: Device, kh: number, layers: number): GPUText
   const key = textureKey(kh, layers);
   const hit = f.bySize.get(key)?.pop();
   if (hit) {
-    f.order.splice(f.order.indexOf(hit), 1);
+    f.order.delete(hit);
     f.bytes -= shapes.get(hit)!.bytes;
     return hit;
   }
@@ -267,14 +268,15 @@ export function releaseTexture(dev: Device, tex: GPUTexture): void {
   const list = f.bySize.get(shape.key) ?? [];
   list.push(tex);
   f.bySize.set(shape.key, list);
-  f.order.push(tex);
+  f.order.add(tex);
   f.bytes += shape.bytes;
   if (f.bytes <= TEXTURE_CACHE_BYTES) return;
   // destroyed once the work recorded on them is submitted (Dawn frees them after that work), not
   // left to the garbage collector, which does not see GPU memory
   dev.flush();
-  while (f.bytes > TEXTURE_CACHE_BYTES && f.order.length > 1) {
-    const old = f.order.shift()!;
+  while (f.bytes > TEXTURE_CACHE_BYTES && f.order.size > 1) {
+    const old: GPUTexture = f.order.values().next().value!;
+    f.order.delete(old);
     const oldShape = shapes.get(old)!;
     const same = f.bySize.get(oldShape.key)!;
     same.splice(same.indexOf(old), 1);
