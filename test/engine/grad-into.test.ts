@@ -47,6 +47,21 @@ interface Spec {
 
 const spec = (shape: number[], seed: number, lo = -0.5, hi = 0.5): Spec => ({ values: asF32(randArray(shape.reduce((a, b) => a * b, 1), seed, lo, hi)), shape });
 
+/** `run` over a plain leaf holding `v`, then over a Parameter holding it: their gradients must be
+ * the same bit for bit (the Parameter's through its slot, with or without a copy). */
+async function expectSameAsPlainLeaf(v: Spec, run: (q: Tensor) => void): Promise<void> {
+  const plain = t32(v.values, v.shape, true);
+  run(plain);
+  const want = Array.from(await read(plain.grad!));
+  plain.grad!.dispose();
+  plain.dispose();
+  const p = Parameter.empty(v.shape);
+  p.upload(Float32Array.from(v.values));
+  run(p);
+  expect(Array.from(await read(p.grad!))).toEqual(want);
+  p.dispose();
+}
+
 // conv (bias) -> bn relu -> conv (no bias, stride 2) -> bn -> weighted sum
 const SPECS = {
   w1: spec([4, 3, 3, 3], 11),
@@ -170,16 +185,7 @@ describe('parameter gradients written into their slots', () => {
       scope(() => backward(sum(mul(conv2d(q, q, null, { padding: 1 }), wt))));
       wt.dispose();
     };
-    const plain = t32(cv.values, cv.shape, true);
-    run(plain);
-    const want = Array.from(await read(plain.grad!));
-    plain.grad!.dispose();
-    plain.dispose();
-    const cp = Parameter.empty(cv.shape);
-    cp.upload(Float32Array.from(cv.values));
-    run(cp);
-    expect(Array.from(await read(cp.grad!))).toEqual(want);
-    cp.dispose();
+    await expectSameAsPlainLeaf(cv, run);
 
     // batchNorm2d(x, p, p): the slot takes dweight, dbias is added to it
     const bx = spec([2, 3, 4, 4], 24, -1, 1);
@@ -192,16 +198,7 @@ describe('parameter gradients written into their slots', () => {
       xt.dispose();
       wt.dispose();
     };
-    const plainG = t32(gv.values, gv.shape, true);
-    runBn(plainG);
-    const wantG = Array.from(await read(plainG.grad!));
-    plainG.grad!.dispose();
-    plainG.dispose();
-    const pg = Parameter.empty(gv.shape);
-    pg.upload(Float32Array.from(gv.values));
-    runBn(pg);
-    expect(Array.from(await read(pg.grad!))).toEqual(wantG);
-    pg.dispose();
+    await expectSameAsPlainLeaf(gv, runBn);
   });
 
   it('a parameter used by two ops (one conv weight applied twice): the second adds into the slot', async () => {
@@ -212,16 +209,7 @@ describe('parameter gradients written into their slots', () => {
       scope(() => backward(sum(conv2d(conv2d(xt, q, null, { padding: 1 }), q, null, { padding: 1 }))));
       xt.dispose();
     };
-    const plain = t32(wv.values, wv.shape, true);
-    run(plain);
-    const want = Array.from(await read(plain.grad!));
-    plain.grad!.dispose();
-    plain.dispose();
-    const p = Parameter.empty(wv.shape);
-    p.upload(Float32Array.from(wv.values));
-    run(p);
-    expect(Array.from(await read(p.grad!))).toEqual(want);
-    p.dispose();
+    await expectSameAsPlainLeaf(wv, run);
   });
 
   it("a caller's gradient in the slots' buffer: no slot is offered (no read and write of one buffer)", async () => {
