@@ -37,9 +37,9 @@
  *              software adapter, are not counted); the mean over the timed steps, not the median
  *              (thread CPU time comes in 4 ms ticks on this VM);
  *   hostWall   the same part's wall time (includes being descheduled while the adapter runs);
- *   record     host CPU per step with queue.submit made a no-op (nothing executes): on a software
- *              adapter the measure of the recording itself, since there the adapter's threads
- *              take the same cores during real steps and inflate `host`;
+ *   record     host CPU per step with queue.submit made a no-op (nothing executes; the median of
+ *              5 rounds): on a software adapter the measure of the recording itself, since there
+ *              the adapter's threads take the same cores during real steps and inflate `host`;
  *   dispatches kernel dispatches per step, and host microseconds per dispatch;
  *   torch      PyTorch's step on the CPU, and ours / torch as a speed ratio (torch ms / our ms).
  * `--caps portable` runs the kernels a GPU runs (no SIMD-8 product, src/engine/caps.ts), so the host
@@ -386,30 +386,35 @@ async function timeOurs(sm: StepModel): Promise<Omit<Result, 'torchMs' | 'torchM
 }
 
 /**
- * Host CPU per step with nothing executing: queue.submit made a no-op for `steps` steps, so the
- * adapter's threads (the CPU itself, on a software adapter) do not compete with the JavaScript
- * thread being measured, as a GPU would not. What the step's recording costs whatever the adapter
- * (its own submit calls excepted); the model's state is left as the last executed step made it.
+ * Host CPU per step with nothing executing: queue.submit made a no-op, so the adapter's threads
+ * (the CPU itself, on a software adapter) do not compete with the JavaScript thread being
+ * measured, as a GPU would not. What the step's recording costs whatever the adapter (its own
+ * submit calls excepted); the model's state is left as the last executed step made it. The median
+ * of 5 rounds of ceil(steps / 2) steps: a round with a major collection in it reads up to 1.6x the
+ * others (bench/NOTES.md, session 9), which a single mean over the steps carried.
  */
 async function recordOnly(sm: StepModel, steps: number): Promise<number> {
   await dev.sync();
   const queue = dev.gpu.queue;
   const submit = queue.submit;
   queue.submit = () => undefined;
-  let total = 0;
+  const per = Math.max(2, Math.ceil(steps / 2));
+  const rounds: number[] = [];
   try {
-    for (let i = 0; i < steps; i++) {
+    for (let r = 0; r < 5; r++) {
       const c0 = cpuMs();
-      const loss = sm.step();
-      dev.flush();
-      total += cpuMs() - c0;
-      loss.dispose();
+      for (let i = 0; i < per; i++) {
+        const loss = sm.step();
+        dev.flush();
+        loss.dispose();
+      }
+      rounds.push((cpuMs() - c0) / per);
     }
   } finally {
     queue.submit = submit;
   }
   await dev.sync();
-  return total / steps;
+  return median(rounds);
 }
 
 /** One more step with GPU time per kernel (--profile). */
