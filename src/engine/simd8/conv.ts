@@ -143,7 +143,7 @@ function passParts(pass: 'fwd' | 'dgrad' | 'wgrad', g: ConvGeometry): Part[] {
 /** Pass plans by caps (one object per device and restriction) and by pass, geometry and the
  * tuning they read: a training step plans the same passes step after step, and planning (parts,
  * simd8 layouts, group sizes) with the kernel lookups of its packs was ~1 ms of a WRN-40-2
- * step's recording (bench/NOTES.md, "Session 9"). */
+ * step's recording in a profile of it (bench/NOTES.md, "Host cost per step, session 9"). */
 const passPlans = new WeakMap<Caps, Map<string, PassPlan | null>>();
 
 /** `computePass`, remembered (pure in its arguments and `convSimd8`'s budget and pack rows). */
