@@ -592,8 +592,8 @@ fn pk_t(k: u32, c: u32) -> f32 {
 // U's panes as kernels/simd8/matmul.wgsl's pack_u lays them out (one batch entry): pane
 // p = block * n_kt + kt. A thread writes the 8 texels of one texture row y (8 rows of U at k =
 // 4 y' .. + 3): the 8 lanes of a subgroup take 8 consecutive rows y, so each of their loads reads
-// 32 consecutive floats of a U row (with a lane per row of U a WRN-40-2 step's U packs took 532 ms
-// against 500; buffer stores, before the panes, 337: bench/NOTES.md, session 9).
+// 32 consecutive floats of a U row (a lane per row of U: a WRN-40-2 step's U packs 532 ms against
+// 500, bench/NOTES.md, "Host cost per step, session 9").
 @compute @workgroup_size(8, 8)
 fn simd_pack_u(@builtin(global_invocation_id) gid: vec3<u32>) {
   let layer = gid.z;

@@ -12,10 +12,10 @@
 // fetches feeds 16 rows. C = U @ T, or C = (U @ T)^T when swapped (U = B^T, T = A^T).
 //
 // The host (src/engine/simd8/matmul.ts) packs both operands (pack_u, pack_t), then runs
-// `product` once over the whole of K: one dispatch a product. U was read from 64 KiB uniform
-// windows before, at most 11 a dispatch (WebGPU's 12 uniform buffers a stage): a WRN-40-2 weight
-// gradient took 24 dispatches, and a batch-128 training step 772 of them; the texture fetch runs
-// at the same speed (bench/NOTES.md, "SIMD-8 product: U in panes").
+// `product` once over the whole of K: one dispatch a product. U in a texture, not in 64 KiB
+// uniform windows: a dispatch binds at most 11 of those (WebGPU's 12 uniform buffers a stage), 24
+// dispatches for a WRN-40-2 weight gradient, while a texel fetch reads U as fast (bench/NOTES.md,
+// "Host cost per step, session 9").
 
 struct SimdParams {
   rows: u32,        // U rows (M, or N when swapped)

@@ -27,7 +27,7 @@ import type { Kernel } from '../device.ts';
 import type { ConvGeometry } from '../ops/conv-geometry.ts';
 import { convSimd8 } from '../tuning.ts';
 import { caps, dispatch, grid1d, kernel, ringBlock, subgroupDefines } from '../ops/launch.ts';
-import { acquireTexture, panelView, planSimd8, releaseTexture, runSimd8, type Simd8Plan } from './matmul.ts';
+import { acquireTexture, PACK_U_GROUP_ROWS, panelView, planSimd8, releaseTexture, runSimd8, type Simd8Plan } from './matmul.ts';
 import { convForwardNarrow, convInputGradDirect8, convInputGradNarrow, direct8Route } from './conv-direct.ts';
 
 /** Stride phases an input gradient may split into (PackParams' phase table holds 16). */
@@ -222,10 +222,10 @@ function packTSpec(part: Part, plan: Simd8Plan): { constants: Record<string, num
 }
 
 /** Records the U packing pass of a part (weight gradient: for the images from n0) into `uTex`
- * (kernels/simd8/matmul.wgsl's panes): a thread per texture row, 64 rows a workgroup. */
+ * (kernels/simd8/matmul.wgsl's panes): a thread per texture row. */
 function packU(op: string, part: Part, plan: Simd8Plan, src: Tensor, uTex: GPUTexture, n0 = 0): void {
   const k = (part.packUKernel ??= kernel('simd8/conv2d', 'simd_pack_u', { defines: subgroupDefines(), constants: part.constants }));
-  dispatch(k, [panelView(uTex), src.bufferFor(op)], packParams(plan, src.offset, n0, part.phase), [1, Math.ceil(plan.uRows / 64), plan.uLayers]);
+  dispatch(k, [panelView(uTex), src.bufferFor(op)], packParams(plan, src.offset, n0, part.phase), [1, Math.ceil(plan.uRows / PACK_U_GROUP_ROWS), plan.uLayers]);
 }
 
 /** Records the T packing pass of a part for the group of images from n0 into `tex`. */

@@ -113,7 +113,7 @@ export function matmulSimd8(out: Tensor, A: Simd8Operand, B: Simd8Operand, c: Si
   const tex = acquireTexture(dev, plan.kh, plan.layers);
   try {
     const pu = simd8Params(plan, U.t.offset, uSt, c.bshape, uBst, c.alpha);
-    dispatch(kernel('simd8/matmul', 'pack_u', { defines: c.defines }), [panelView(uTex), U.t.bufferFor(op)], pu, [1, Math.ceil(plan.uRows / 64), plan.uLayers]);
+    dispatch(kernel('simd8/matmul', 'pack_u', { defines: c.defines }), [panelView(uTex), U.t.bufferFor(op)], pu, [1, Math.ceil(plan.uRows / PACK_U_GROUP_ROWS), plan.uLayers]);
 
     const pt = simd8Params(plan, T.t.offset, tSt, c.bshape, tBst, c.alpha);
     pt[0] = plan.cols; // src_at bounds the packed operand's "rows": T's columns here
@@ -129,6 +129,10 @@ export function matmulSimd8(out: Tensor, A: Simd8Operand, B: Simd8Operand, c: Si
 
 /** Texels each pack_t thread writes down its texture column (PACK_ROWS in the kernel). */
 export const PACK_ROWS = 16;
+
+/** Texture rows of U's panes one packing workgroup writes (pack_u and conv2d.wgsl's simd_pack_u:
+ * 8 x 8 threads, a row each). */
+export const PACK_U_GROUP_ROWS = 64;
 
 /** The epilogue and output layout of `runSimd8`. */
 export interface Simd8Epilogue {
@@ -156,6 +160,8 @@ export interface Simd8Epilogue {
  */
 export function runSimd8(plan: Simd8Plan, uTex: GPUTexture, tex: GPUTexture, out: Tensor, e: Simd8Epilogue): void {
   const op = 'matmul';
+  // BIAS and ACT are overrides: as run-time values every output paid for all seven activations
+  // (the epilogue was 43% of a K = 128 product); the layout (swap, col_split) stays run time
   const main = kernel('simd8/matmul', 'product', { defines: e.defines, constants: { BIAS: e.biasCode, ACT: e.act } });
   const pm = simd8Params(plan, out.offset, [0, 0], [1, 1, 1, 1], [0, 0, 0, 0], e.alpha);
   pm[15] = e.bias ? e.bias.offset : 0;
