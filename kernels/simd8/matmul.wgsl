@@ -47,9 +47,14 @@ struct SimdParams {
 };
 
 // The epilogue (overrides, folded by the compiler): BIAS 0 none, 1 per column, 2 per row; ACT an
-// activation code of kernels/activation.wgsl, leaky relu's slope in q.alpha.
+// activation code of kernels/activation.wgsl, leaky relu's slope in q.alpha. ACCUMULATE: each
+// element stored is C's element plus the epilogue's value (C += act(U @ T + bias)), so a later
+// product adds to what an earlier dispatch wrote (a weight gradient's K in groups of images)
+// without a scratch of partial sums; an override, so the common path has no extra load. It reads
+// only C's own elements (a vec4 only where the store is one), as C may sit between other tensors.
 override BIAS: u32 = 0u;
 override ACT: u32 = 0u;
+override ACCUMULATE: bool = false;
 
 var<workgroup> tile: array<vec4<f32>, 128>; // the product's 16 rows x 8 lanes x 4 columns
 // product's output: C seen as vec4s (its interior tiles store whole vec4s; elsewhere single
@@ -161,7 +166,7 @@ fn mac16(acc: ptr<function, array<vec4<f32>, 16>>, ua: vec4<f32>, ub: vec4<f32>,
 }
 
 // The product, one dispatch: workgroup (panel, 16-row block, batch entry) over the whole of K,
-// then the bias and activation as it stores its tile.
+// then the bias and activation (and with ACCUMULATE the sum with C) as it stores its tile.
 @compute @workgroup_size(8)
 fn product(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
   let u0 = wg.y * 16u;
@@ -189,7 +194,8 @@ fn product(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
   store_tile(acc, wg.x, lane, wg.z, u0);
 }
 
-// C's tile (rows u0.., the 32 columns of panel `panel`) of batch entry z, with bias and activation.
+// C's tile (rows u0.., the 32 columns of panel `panel`) of batch entry z, with bias and activation
+// (added to C's elements with ACCUMULATE).
 fn store_tile(acc: array<vec4<f32>, 16>, panel: u32, lane: u32, z: u32, u0: u32) {
   // C is [M, N] per batch entry: rows x cols, or cols x rows when swapped.
   let swap = q.swap != 0u;
@@ -211,7 +217,9 @@ fn store_tile(acc: array<vec4<f32>, 16>, panel: u32, lane: u32, z: u32, u0: u32)
     let stride = select(c_cols, P, P > 0u);
     for (var r = 0u; r < 16u; r++) {
       let i4 = (at + (u0 + r) * stride) / 4u;
-      vout[i4] = epilogue4(acc[r], u0 + r, t);
+      var v = epilogue4(acc[r], u0 + r, t);
+      if (ACCUMULATE) { v = vout[i4] + v; }
+      vout[i4] = v;
     }
     return;
   }
@@ -234,7 +242,9 @@ fn store_tile(acc: array<vec4<f32>, 16>, panel: u32, lane: u32, z: u32, u0: u32)
       let img = div_u32(t, P);
       idx = cbase + img * q.rows * P + u * P + (t - img * P);
     }
-    vout[idx / 4u][idx % 4u] = act_apply(ACT, tile[r * 8u + c / 4u][c % 4u] + bias_at(row, col), q.alpha);
+    var v = act_apply(ACT, tile[r * 8u + c / 4u][c % 4u] + bias_at(row, col), q.alpha);
+    if (ACCUMULATE) { v = vout[idx / 4u][idx % 4u] + v; }
+    vout[idx / 4u][idx % 4u] = v;
   }
 }
 

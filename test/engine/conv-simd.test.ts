@@ -2,12 +2,15 @@
 // forward, input gradient (whole kernel, and by stride phases with the phases no tap reaches
 // left out) and weight gradient against the float64 reference, on odd shapes: 3 channels, 7x9
 // images, strides with odd sizes, padding > 1, dilation, K over several chunks, images in several
-// groups (a small texture budget), bias and each fused activation. Outputs poisoned by engine().
+// groups (a small texture budget; the weight gradient's groups added into dw by their products,
+// bit for bit the partial sums added in order), bias and each fused activation. Outputs poisoned
+// by engine().
 // Needs subgroups of exactly 8 lanes (lavapipe); elsewhere only the fallback choice is checked.
 import { describe, it, expect, beforeAll, afterEach } from 'vitest';
 import { engine, t32, read } from '../helpers/gpu.ts';
 import { randArray, expectClose } from '../helpers/reference.ts';
-import { conv2d, conv2dForwardRaw, conv2dInputGradRaw, conv2dWeightGradRaw, conv2dKernelChoice, backward, scope, type Conv2dOptions } from '../../src/engine/index.ts';
+import { conv2d, conv2dForwardRaw, conv2dInputGradRaw, conv2dWeightGradRaw, conv2dKernelChoice, backward, scope, runtime, type Conv2dOptions } from '../../src/engine/index.ts';
+import { planSimd8 } from '../../src/engine/simd8/matmul.ts';
 import { convSimd8, convDirect8 } from '../../src/engine/tuning.ts';
 import { caps } from '../../src/engine/ops/launch.ts';
 import { convRef, convBackRef, outSize, actRef, actDerivFromPre, geo, optsOf, convData, type Geo, type Act } from './conv-ref.ts';
@@ -77,7 +80,7 @@ describe.skipIf(!SIMD8)('conv2d on the simd8 product against float64 (subgroups 
     });
   }
 
-  it('weight gradient with K = N*OH*OW over two chunks (later chunks add to dw), and in groups of one image (partial sums added)', async () => {
+  it('weight gradient with K = N*OH*OW over two chunks (later chunks add to dw), and in groups of one image (later groups add to dw)', async () => {
     const g = geo({ n: 3, c: 3, h: 19, w: 21, oc: 7, kh: 3, kw: 3, ph: 1, pw: 1 });
     const d = convData(g, 3);
     const { dw } = convBackRef(g, d.x, d.w, d.gy);
@@ -89,6 +92,64 @@ describe.skipIf(!SIMD8)('conv2d on the simd8 product against float64 (subgroups 
       got.dispose();
     }
   });
+
+  // The weight gradient's K in groups of images: the first group's product writes dw, each later
+  // one adds to it in its epilogue. [name, geometry, images per group before equalising]; dw is a
+  // slot at an offset in a buffer of sentinels (4-aligned: interior tiles take the vec4 store
+  // where dw's rows are 4-aligned too, c*kh*kw = 36; 3: element-wise stores only).
+  const WGRAD_GROUPS: [string, Geo, number][] = [
+    ['1 group of 3 images', geo({ n: 3, c: 4, h: 5, w: 7, oc: 19, kh: 3, kw: 3, ph: 1, pw: 1 }), 3],
+    ['2 groups of 2 (K = 70 per group)', geo({ n: 4, c: 4, h: 5, w: 7, oc: 19, kh: 3, kw: 3, ph: 1, pw: 1 }), 2],
+    ['3 groups of 1 (K = 35 per group)', geo({ n: 3, c: 4, h: 5, w: 7, oc: 19, kh: 3, kw: 3, ph: 1, pw: 1 }), 1],
+    ['uneven groups 2, 2, 1', geo({ n: 5, c: 4, h: 5, w: 7, oc: 19, kh: 3, kw: 3, ph: 1, pw: 1 }), 2],
+    ['uneven groups 3, 2, the first over two chunks (K = 1197)', geo({ n: 5, c: 3, h: 19, w: 21, oc: 7, kh: 3, kw: 3, ph: 1, pw: 1 }), 3],
+  ];
+  for (const [name, g, nb] of WGRAD_GROUPS) {
+    it(`weight gradient in ${name}: later groups added into dw by their products, as partial sums added in order would`, async () => {
+      const [oh, ow] = outSize(g);
+      const ws = [g.oc, g.c, g.kh, g.kw];
+      const size = g.oc * g.c * g.kh * g.kw;
+      const d = convData(g, 61 + g.n);
+      const { dw: want } = convBackRef(g, d.x, d.w, d.gy);
+      const groups = Math.ceil(g.n / nb);
+      const nbEq = Math.ceil(g.n / groups); // planWgrad's equal groups
+      // the previous result, partial sums added by conv2d.wgsl's sum_splits: s = 0, s += p_i in
+      // group order, each p_i the group's own weight gradient (the same plan: one group each)
+      const sums = new Float64Array(size);
+      for (let n0 = 0; n0 < g.n; n0 += nbEq) {
+        const nbg = Math.min(nbEq, g.n - n0);
+        const yn = g.oc * oh * ow;
+        const xn = g.c * g.h * g.w;
+        const p = scope(() => conv2dWeightGradRaw(t32(d.gy.subarray(n0 * yn, (n0 + nbg) * yn), [nbg, g.oc, oh, ow]), t32(d.x.subarray(n0 * xn, (n0 + nbg) * xn), [nbg, g.c, g.h, g.w]), ws, optsOf(g), 'simd8'));
+        const pv = await read(p);
+        p.dispose();
+        for (let i = 0; i < size; i++) sums[i] = Math.fround(sums[i] + pv[i]);
+      }
+      // a budget of nb images' texture: 128 bytes x (K padded to the chunks) x panels
+      const one = planSimd8(g.oc, g.c * g.kh * g.kw, nb * oh * ow, 1, caps(), false)!;
+      for (const off of [8, 3]) {
+        const SENTINEL = -777.25;
+        const buf = t32(new Float64Array(off + size + 5).fill(SENTINEL), [off + size + 5]);
+        const slot = buf.view(ws, [g.c * g.kh * g.kw, g.kh * g.kw, g.kw, 1], off);
+        const gy = t32(d.gy, [g.n, g.oc, oh, ow]);
+        const x = t32(d.x, [g.n, g.c, g.h, g.w]);
+        convSimd8.textureBudget = nb === g.n ? BUDGET : 128 * one.kh * one.layers;
+        const dev = runtime().device;
+        const before = dev.stats.dispatches;
+        conv2dWeightGradRaw(gy, x, ws, optsOf(g), 'simd8', slot);
+        const dispatches = dev.stats.dispatches - before;
+        convSimd8.textureBudget = BUDGET;
+        const got = await read(buf);
+        const dw = got.subarray(off, off + size);
+        expectClose(dw, want, { atol: 5e-4, rtol: 1e-4, what: `weight grad, dw at ${off}` });
+        expect(Array.from(dw)).toEqual(Array.from(sums));
+        expect([...got.subarray(0, off), ...got.subarray(off + size)]).toEqual(new Array(off + 5).fill(SENTINEL));
+        // per group: U's pack, T's pack and the product; nothing to add the groups
+        expect(dispatches).toBe(3 * groups);
+        for (const t of [buf, slot, gy, x]) t.dispose();
+      }
+    });
+  }
 
   const acts: Act[] = [null, 'relu', 'leakyRelu', 'tanh'];
   for (const act of acts) {

@@ -2,15 +2,15 @@
  * matmul's simd8 (SIMD-8, src/engine/simd8/matmul.ts): the plan (pure) and the product against a
  * float64 reference where the plan's corners are: K over several chunks (later chunks add to C,
  * the epilogue runs once), K over several texture layers, the swapped layout (U = Bᵀ) with each
- * bias kind, batches with broadcast strides, and the fallback when the panels exceed the
- * texture's layers. The every-shape / every-transpose sweep is in matmul.test.ts (VARIANTS).
+ * bias kind, batches with broadcast strides, the fallback when the panels exceed the texture's
+ * layers, and the accumulating epilogue (C += act(A @ B + bias)) on each store path. The every-shape / every-transpose sweep is in matmul.test.ts (VARIANTS).
  */
 import { describe, it, expect, beforeAll } from 'vitest';
 import { engine, t32, read } from '../helpers/gpu.ts';
 import { asF32, expectClose, randArray } from '../helpers/reference.ts';
 import { matmulRaw, type Activation } from '../../src/engine/index.ts';
-import { planSimd8 } from '../../src/engine/simd8/matmul.ts';
-import { caps } from '../../src/engine/ops/launch.ts';
+import { packSimd8, planSimd8, runSimd8 } from '../../src/engine/simd8/matmul.ts';
+import { caps, subgroupDefines } from '../../src/engine/ops/launch.ts';
 
 const LAVAPIPE = { maxTextureDimension2D: 16384, maxTextureArrayLayers: 2048 };
 
@@ -149,4 +149,80 @@ describe.skipIf(!(await engine().then(() => caps().simd8)))('simd8 products (nee
     }
     for (const t of [A, B, C]) t.dispose();
   });
+});
+
+// The accumulating epilogue (runSimd8's `accumulate`, the kernel's ACCUMULATE override): C at an
+// offset inside a larger buffer, starting from random values, becomes C + act(A @ B + bias) on
+// every store path, vec4 stores of interior tiles and the element-wise tail, the swapped layout
+// and colSplit layouts, batch entries, K not a multiple of 4 and over several chunks; the
+// buffer's other elements hold a sentinel that must survive.
+describe.skipIf(!(await engine().then(() => caps().simd8)))('simd8 accumulating epilogue (needs subgroups of 8: lavapipe)', () => {
+  const SENTINEL = 12345.5;
+  const CODES = { none: 0, relu: 1, leaky_relu: 2, tanh: 3 } as const;
+
+  interface Case {
+    what: string;
+    batch: number;
+    M: number;
+    N: number;
+    K: number;
+    /** C's offset in its buffer (a multiple of 4 lets interior tiles take the vec4 store). */
+    off: number;
+    /** 0: C is [batch, M, N]; P > 0: C is [N / P, M, P] (batch 1, not swapped). */
+    P: number;
+    bias: 'none' | 'row' | 'col';
+    act: keyof typeof CODES;
+    swap: boolean;
+  }
+  const cases: Case[] = [
+    { what: 'vec4 interior tiles and tails (35 rows, 68 columns, C 4-aligned)', batch: 1, M: 35, N: 68, K: 50, off: 8, P: 0, bias: 'none', act: 'none', swap: false },
+    { what: 'element-wise stores only (C at offset 3)', batch: 1, M: 35, N: 68, K: 50, off: 3, P: 0, bias: 'col', act: 'relu', swap: false },
+    { what: 'three batch entries, 19 x 37, K = 45, per-row bias', batch: 3, M: 19, N: 37, K: 45, off: 5, P: 0, bias: 'row', act: 'tanh', swap: false },
+    { what: 'K = 2100 over three chunks', batch: 1, M: 21, N: 40, K: 2100, off: 4, P: 0, bias: 'none', act: 'none', swap: false },
+    { what: 'swapped layout (U = Bᵀ), 70 x 13, leaky ReLU', batch: 2, M: 70, N: 13, K: 45, off: 6, P: 0, bias: 'row', act: 'leaky_relu', swap: true },
+    { what: 'colSplit 12 (vec4 stores per image), per-row bias', batch: 1, M: 19, N: 36, K: 37, off: 8, P: 12, bias: 'row', act: 'none', swap: false },
+    { what: 'colSplit 7 (element-wise), K = 2100', batch: 1, M: 21, N: 35, K: 2100, off: 1, P: 7, bias: 'none', act: 'relu', swap: false },
+  ];
+
+  for (const c of cases) {
+    it(c.what, async () => {
+      const { batch, M, N, K, off, P } = c;
+      const plan = planSimd8(M, N, K, batch, caps(), c.swap)!;
+      expect(plan.swap).toBe(c.swap);
+      const a = asF32(randArray(batch * M * K, M + K));
+      const b = asF32(randArray(batch * K * N, N + K));
+      const bi = c.bias === 'none' ? null : asF32(randArray(c.bias === 'row' ? M : N, 9));
+      const c0 = asF32(randArray(batch * M * N, 17));
+      const pad = 7;
+      const init = new Float64Array(off + c0.length + pad).fill(SENTINEL);
+      init.set(c0, off);
+      const A = t32(a, [batch, M, K]);
+      const B = t32(b, [batch, K, N]);
+      const Bi = bi ? t32(bi, [bi.length]) : null;
+      const buf = t32(init, [init.length]);
+      const C = buf.view([c0.length], [1], off);
+      const call = {
+        M, N, K, batch, bshape: [1, 1, 1, batch], bstA: [0, 0, 0, M * K], bstB: [0, 0, 0, K * N],
+        bias: Bi, biasCode: c.bias === 'none' ? 0 : c.bias === 'row' ? 2 : 1, act: CODES[c.act], alpha: 0.2, defines: subgroupDefines(),
+      };
+      packSimd8(plan, { t: A, trans: false, ld: K }, { t: B, trans: false, ld: N }, call, (uTex, tex) => {
+        runSimd8(plan, uTex, tex, C, { bias: Bi, biasCode: call.biasCode, act: call.act, alpha: 0.2, accumulate: true, colSplit: P, spare: A, defines: call.defines });
+      });
+      const want = Float64Array.from(c0);
+      for (let z = 0; z < batch; z++) {
+        const r = ref(a.subarray(z * M * K, (z + 1) * M * K), b.subarray(z * K * N, (z + 1) * K * N), M, N, K, bi, c.bias === 'row', c.act, 0.2);
+        for (let i = 0; i < M; i++) {
+          for (let j = 0; j < N; j++) {
+            const at = P ? Math.floor(j / P) * M * P + i * P + (j % P) : z * M * N + i * N + j;
+            want[at] += r[i * N + j];
+          }
+        }
+      }
+      const got = await read(buf);
+      expectClose(got.subarray(off, off + c0.length), want, { atol: 3e-5 * Math.sqrt(K / 100), rtol: 1e-4, what: c.what });
+      const outside = [...got.subarray(0, off), ...got.subarray(off + c0.length)];
+      expect(outside).toEqual(new Array(off + pad).fill(SENTINEL));
+      for (const t of [A, B, Bi, C, buf]) t?.dispose();
+    });
+  }
 });

@@ -8,7 +8,7 @@
  *   forward      rows C_out,  K (ci, ky, kx),  columns (n, oy, ox)  -> y, bias and activation fused
  *   input grad   rows C_in,   K (co, ty, tx),  columns (n, iy, ix)  -> dx
  *   weight grad  rows C_out,  K (n, oy, ox),   columns (ci, ky, kx) -> dw (K in groups of
- *                images, each product into a partial sum, added by conv2d.wgsl's sum_splits)
+ *                images: the first group's product writes dw, each later one adds to it)
  *
  * A strided input gradient (dilation 1) runs one product per stride phase (iy mod S_h, ix mod
  * S_w) over only the taps that reach it (a 3x3 stride-2 kernel: 1, 2, 2 and 4 taps instead of 9
@@ -289,7 +289,7 @@ export function convForwardSimd8(out: Tensor, x: Tensor, w: Tensor, bias: Tensor
   const P = g.oh * g.ow;
   runPass('conv2d', pp, g.n, w, x, (_i, plan, uTex, tex, n0) => {
     const view = at(out, n0 * g.oc * P);
-    runSimd8(plan, uTex, tex, view, { bias, biasCode: bias ? 2 : 0, act, alpha, colSplit: P, spare: w, defines: subgroupDefines() });
+    runSimd8(plan, uTex, tex, view, { bias, biasCode: bias ? 2 : 0, act, alpha, accumulate: false, colSplit: P, spare: w, defines: subgroupDefines() });
     view.dispose();
   });
   return true;
@@ -304,7 +304,7 @@ export function convInputGradSimd8(dx: Tensor, dy: Tensor, w: Tensor, g: ConvGeo
   if (route) return true;
   const pp = planPass('dgrad', g, caps());
   if (!pp) return false;
-  const epi = { bias: null, biasCode: 0, act: 0, alpha: 0, spare: w, defines: subgroupDefines() };
+  const epi = { bias: null, biasCode: 0, act: 0, alpha: 0, accumulate: false, spare: w, defines: subgroupDefines() };
   const P = pp.parts[0].P;
   if (!pp.phased) {
     runPass(op, pp, g.n, w, dy, (_i, plan, uTex, tex, n0) => {
@@ -335,19 +335,20 @@ export function convInputGradSimd8(dx: Tensor, dy: Tensor, w: Tensor, g: ConvGeo
 }
 
 /** dw = sum over batch and space of dy x im2col(x) into `dw` (contiguous dy, x); false when the
- * plan does not fit. K runs in groups of images, each group's product into a partial sum when
- * there are several (then added in a fixed order: deterministic). */
+ * plan does not fit. K runs in groups of images: the first group's product writes dw and each
+ * later group's product adds to it (the epilogue's `accumulate`): dw = ((p0 + p1) + p2)..., the
+ * order conv2d.wgsl's sum_splits adds partial products in, so the result is theirs bit for bit
+ * (test/engine/conv-simd.test.ts) with no scratch and no summing dispatch. dw may be a slot
+ * between other tensors (autograd's `into`): the products read and write only its elements. */
 export function convWeightGradSimd8(dw: Tensor, dy: Tensor, x: Tensor, g: ConvGeometry): boolean {
   const op = 'conv2d weight gradient';
   const dev = runtime().device;
   const pp = planPass('wgrad', g, caps());
   if (!pp) return false;
   const part = pp.parts[0];
-  const groups = Math.ceil(g.n / pp.nb);
-  const partial = groups > 1 ? empty([groups, dw.size]) : null;
   const tex = acquireTexture(dev, pp.plans[0].kh, pp.plans[0].layers);
   try {
-    for (let i = 0, n0 = 0; n0 < g.n; i++, n0 += pp.nb) {
+    for (let n0 = 0; n0 < g.n; n0 += pp.nb) {
       const nbg = Math.min(pp.nb, g.n - n0);
       const plan = plansFor(pp, nbg)[0];
       // U's panes for this group's plan (a shorter last group may lay them out otherwise);
@@ -355,22 +356,11 @@ export function convWeightGradSimd8(dw: Tensor, dy: Tensor, x: Tensor, g: ConvGe
       const uTex = acquireTexture(dev, plan.uRows, plan.uLayers);
       packU(op, part, plan, dy, uTex, n0);
       packT(op, part, plan, x, n0, tex);
-      const view = partial ? at(partial, i * dw.size) : dw;
-      runSimd8(plan, uTex, tex, view, { bias: null, biasCode: 0, act: 0, alpha: 0, colSplit: 0, spare: x, defines: subgroupDefines() });
+      runSimd8(plan, uTex, tex, dw, { bias: null, biasCode: 0, act: 0, alpha: 0, accumulate: n0 > 0, colSplit: 0, spare: x, defines: subgroupDefines() });
       releaseTexture(dev, uTex);
-      if (view !== dw) view.dispose();
-    }
-    if (partial) {
-      // conv2d.wgsl's Params: n = the partial sums, len = their length, off_out / off_a
-      const p = new Uint32Array(12);
-      p[3] = groups;
-      p[4] = dw.offset;
-      p[10] = dw.size;
-      dispatch(kernel('conv2d', 'sum_splits', { defines: subgroupDefines() }), [dw.bufferFor(op), partial.bufferFor(op)], p, grid1d(dw.size));
     }
   } finally {
     releaseTexture(dev, tex);
-    partial?.dispose();
   }
   return true;
 }

@@ -97,12 +97,23 @@ export interface Simd8Call {
 
 /** Records simd8 for `out` = act(A @ B + bias); false (nothing recorded) when the plan does not fit. */
 export function matmulSimd8(out: Tensor, A: Simd8Operand, B: Simd8Operand, c: Simd8Call): boolean {
-  const op = 'matmul';
-  const dev = runtime().device;
   const cp = caps();
   if (!cp.simd8) return false;
   const plan = planSimd8(c.M, c.N, c.K, c.batch, cp);
   if (!plan) return false;
+  packSimd8(plan, A, B, c, (uTex, tex) => {
+    const spare = plan.swap ? A.t : B.t;
+    runSimd8(plan, uTex, tex, out, { bias: c.bias, biasCode: c.biasCode, act: c.act, alpha: c.alpha, accumulate: false, colSplit: 0, spare, defines: c.defines });
+  });
+  return true;
+}
+
+/** Packs A and B for `plan` (U's panes with pack_u, T's panels with pack_t; U = A unless
+ * plan.swap) into textures from acquireTexture, calls `run` with them to record the product, then
+ * releases them. */
+export function packSimd8(plan: Simd8Plan, A: Simd8Operand, B: Simd8Operand, c: Simd8Call, run: (uTex: GPUTexture, tex: GPUTexture) => void): void {
+  const op = 'matmul';
+  const dev = runtime().device;
   // (row stride, k stride) of A's rows (M) and of B's columns (N) in storage
   const aSt = A.trans ? [1, A.ld] : [A.ld, 1];
   const bSt = B.trans ? [B.ld, 1] : [1, B.ld];
@@ -119,12 +130,11 @@ export function matmulSimd8(out: Tensor, A: Simd8Operand, B: Simd8Operand, c: Si
     pt[0] = plan.cols; // src_at bounds the packed operand's "rows": T's columns here
     dispatch(kernel('simd8/matmul', 'pack_t', { defines: c.defines }), [panelView(tex), T.t.bufferFor(op)], pt, [1, Math.ceil(plan.kh / (8 * PACK_ROWS)), plan.layers]);
 
-    runSimd8(plan, uTex, tex, out, { bias: c.bias, biasCode: c.biasCode, act: c.act, alpha: c.alpha, colSplit: 0, spare: T.t, defines: c.defines });
+    run(uTex, tex);
   } finally {
     releaseTexture(dev, tex);
     releaseTexture(dev, uTex);
   }
-  return true;
 }
 
 /** Texels each pack_t thread writes down its texture column (PACK_ROWS in the kernel). */
@@ -142,6 +152,9 @@ export interface Simd8Epilogue {
   /** ACT: an activation code (ops/activation.ts), and leaky ReLU's slope. */
   act: number;
   alpha: number;
+  /** Store C + act(U @ T + bias) instead of act(U @ T + bias) (kernels/simd8/matmul.wgsl's
+   * ACCUMULATE): a product adding to what an earlier dispatch wrote, reading only C's elements. */
+  accumulate: boolean;
   /** 0: C is [rows, cols] per batch entry (or [cols, rows] when swapped). P > 0: the columns
    * are (image, position) pairs of P positions each and C is NCHW-like, [cols / P, rows, P]
    * (a convolution's output with rows = channels). */
@@ -161,8 +174,9 @@ export interface Simd8Epilogue {
 export function runSimd8(plan: Simd8Plan, uTex: GPUTexture, tex: GPUTexture, out: Tensor, e: Simd8Epilogue): void {
   const op = 'matmul';
   // BIAS and ACT are overrides: as run-time values every output paid for all seven activations
-  // (the epilogue was 43% of a K = 128 product); the layout (swap, col_split) stays run time
-  const main = kernel('simd8/matmul', 'product', { defines: e.defines, constants: { BIAS: e.biasCode, ACT: e.act } });
+  // (the epilogue was 43% of a K = 128 product); the layout (swap, col_split) stays run time.
+  // ACCUMULATE is an override for the same reason: only accumulating products pay for its load.
+  const main = kernel('simd8/matmul', 'product', { defines: e.defines, constants: { BIAS: e.biasCode, ACT: e.act, ACCUMULATE: e.accumulate ? 1 : 0 } });
   const pm = simd8Params(plan, out.offset, [0, 0], [1, 1, 1, 1], [0, 0, 0, 0], e.alpha);
   pm[15] = e.bias ? e.bias.offset : 0;
   pm[25] = plan.swap ? 1 : 0;
