@@ -492,7 +492,7 @@ fn wgrad_narrow(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 //   PK_MODE 0, forward      U = w [C_out, (ci, ky, kx)]      T[(ci, ky, kx)][(n, oy, ox)] = x[...]
 //   PK_MODE 1, input grad   U = w as [C_in, (co, ty, tx)]    T[(co, ty, tx)][(n, iy, ix)] = dy[...]
 //   PK_MODE 2, weight grad  U = dy as [C_out, (n, oy, ox)]   T[(n, oy, ox)][(ci, ky, kx)] = x[...]
-//                           (K in groups of images: a product per group into partial sums)
+//                           (K in groups of images: later groups add into dw in the product)
 //
 // Input gradient by stride phases (QH = SH, QW = SW, dilation 1): one product per phase
 // sp.phase = py * QW + px, whose columns are the positions (iy, ix) = (QH iy' + py, QW ix' + px)
