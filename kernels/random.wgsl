@@ -12,6 +12,13 @@
 // (Box-Muller on word pairs: alpha + beta z), bernoulli (beta where u < alpha, else 0: beta = 1 is
 // the 1/0 mask, beta = 1/(1-p) dropout's scaled keep mask in the same dispatch).
 // Float results are stored as their bits: the output buffer is declared u32 for all of them.
+//
+// Dropout (dropout_fwd, dropout_bwd) keeps its mask as bits, one u32 word per 32 elements, instead
+// of an f32 per element (32x less memory held from forward to backward). Thread w owns word w:
+// elements 32w .. 32w+31, i.e. blocks 8w .. 8w+7, so no two threads write one word. Element i
+// still comes from word i % 4 of block i / 4, as in bernoulli, so the keep decisions are
+// bernoulli's at the same counter, and y = x * select(0, beta, u < alpha) is the product
+// x * bernoulli-mask rounded the same way (a dropped NaN or infinity gives NaN, as 0 * x does).
 
 struct Params {
   n: u32,
@@ -24,12 +31,16 @@ struct Params {
   ctr3: u32,
   alpha_bits: u32,
   beta_bits: u32,
-  _p0: u32,
-  _p1: u32,
+  off_src: u32,   // dropout: first element of x (forward) or g (backward)
+  off_keep: u32,  // dropout: first word of the keep bits
 };
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<u32>;
+// Only the dropout entries bind these (the generators' layouts stop at binding 1). keep is
+// read_write for both: the forward writes it, and one declaration serves both entries.
+@group(0) @binding(2) var<storage, read> src: array<f32>;
+@group(0) @binding(3) var<storage, read_write> keep: array<u32>;
 
 override WG: u32 = 256;
 
@@ -79,13 +90,14 @@ fn counter_for(t: u32) -> vec4<u32> {
   return vec4<u32>(c0, c1, c2, p.ctr3 + carry);
 }
 
-fn block_words(gid: vec3<u32>, nwg: vec3<u32>) -> vec4<u32> {
-  let t = gid.x + gid.y * nwg.x * WG;
-  return philox4x32_10(counter_for(t), vec2<u32>(p.key0, p.key1));
+// The flat thread index under grid1d's grid (x up to 32768 workgroups, the rest in y).
+fn thread_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+  return gid.x + gid.y * nwg.x * WG;
 }
 
-fn block_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return gid.x + gid.y * nwg.x * WG;
+fn block_words(gid: vec3<u32>, nwg: vec3<u32>) -> vec4<u32> {
+  let t = thread_index(gid, nwg);
+  return philox4x32_10(counter_for(t), vec2<u32>(p.key0, p.key1));
 }
 
 // [0, 1): the top 24 bits times 2^-24 (exact in f32).
@@ -110,7 +122,7 @@ fn alive(t: u32) -> bool {
 
 @compute @workgroup_size(WG)
 fn philox_bits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let t = block_index(gid, nwg);
+  let t = thread_index(gid, nwg);
   if (!alive(t)) { return; }
   let w = block_words(gid, nwg);
   for (var k = 0u; k < 4u; k++) { store(t, k, w[k]); }
@@ -118,7 +130,7 @@ fn philox_bits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 
 @compute @workgroup_size(WG)
 fn uniform_f32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let t = block_index(gid, nwg);
+  let t = thread_index(gid, nwg);
   if (!alive(t)) { return; }
   let w = block_words(gid, nwg);
   let lo = bitcast<f32>(p.alpha_bits);
@@ -131,7 +143,7 @@ fn uniform_f32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 // flips both signs, which leaves the distribution unchanged.
 @compute @workgroup_size(WG)
 fn normal(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let t = block_index(gid, nwg);
+  let t = thread_index(gid, nwg);
   if (!alive(t)) { return; }
   let w = block_words(gid, nwg);
   let mean = bitcast<f32>(p.alpha_bits);
@@ -146,10 +158,50 @@ fn normal(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
 
 @compute @workgroup_size(WG)
 fn bernoulli(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let t = block_index(gid, nwg);
+  let t = thread_index(gid, nwg);
   if (!alive(t)) { return; }
   let w = block_words(gid, nwg);
   let prob = bitcast<f32>(p.alpha_bits);
   let kept = bitcast<f32>(p.beta_bits);
   for (var k = 0u; k < 4u; k++) { store(t, k, bitcast<u32>(select(0.0, kept, unit(w[k]) < prob))); }
+}
+
+// Dropout's forward: y (in out) and the keep bits of word w. alpha = keep probability, beta = the
+// kept value 1/(1-p).
+@compute @workgroup_size(WG)
+fn dropout_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let w = thread_index(gid, nwg);
+  if (w >= (p.n + 31u) / 32u) { return; }
+  let key = vec2<u32>(p.key0, p.key1);
+  let prob = bitcast<f32>(p.alpha_bits);
+  let kept = bitcast<f32>(p.beta_bits);
+  var bits = 0u;
+  for (var b = 0u; b < 8u; b++) {
+    let first = 32u * w + 4u * b;
+    if (first >= p.n) { break; }
+    let r = philox4x32_10(counter_for(8u * w + b), key);
+    for (var k = 0u; k < 4u; k++) {
+      let i = first + k;
+      if (i < p.n) {
+        let on = unit(r[k]) < prob;
+        out[p.off_out + i] = bitcast<u32>(src[p.off_src + i] * select(0.0, kept, on));
+        bits = bits | select(0u, 1u << (4u * b + k), on);
+      }
+    }
+  }
+  keep[p.off_keep + w] = bits;
+}
+
+// Dropout's backward: dx (in out) = g * select(0, beta, bit), word w's 32 elements.
+@compute @workgroup_size(WG)
+fn dropout_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let w = thread_index(gid, nwg);
+  if (w >= (p.n + 31u) / 32u) { return; }
+  let kept = bitcast<f32>(p.beta_bits);
+  let bits = keep[p.off_keep + w];
+  let count = min(32u, p.n - 32u * w);
+  for (var j = 0u; j < count; j++) {
+    let i = 32u * w + j;
+    out[p.off_out + i] = bitcast<u32>(src[p.off_src + i] * select(0.0, kept, ((bits >> j) & 1u) == 1u));
+  }
 }

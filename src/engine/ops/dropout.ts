@@ -7,9 +7,10 @@
 import type { Tensor } from '../tensor.ts';
 import { OpError } from '../errors.ts';
 import { record } from '../autograd.ts';
-import { scaledBernoulli, type RandomOptions } from './random.ts';
+import { dropoutBits, maskByBits, scaledBernoulli, type RandomOptions } from './random.ts';
 import { mul } from './binary.ts';
 import { binaryRaw } from './binary-raw.ts';
+import { copyRaw } from './copy.ts';
 import { reshape } from './movement.ts';
 
 function checkP(op: string, p: number): void {
@@ -18,7 +19,8 @@ function checkP(op: string, p: number): void {
 
 /** y = x * mask, mask = 1/(1-p) with probability 1-p else 0, drawn as `bernoulli(maskShape, 1-p)`
  * draws it (same numbers, same generator offsets). Two dispatches forward (the scaled mask, the
- * product) and one backward (g * mask): no filled scalar and no gradient for the mask. */
+ * product) and one backward (g * mask): no filled scalar and no gradient for the mask. dropout2d's
+ * mask is one value per channel, small beside x, so it stays an f32 tensor. */
 function masked(x: Tensor, maskShape: readonly number[], p: number, opts: RandomOptions): Tensor {
   if (p === 1) return mul(x, 0);
   const mask = scaledBernoulli(maskShape, 1 - p, 1 / (1 - p), opts);
@@ -28,12 +30,40 @@ function masked(x: Tensor, maskShape: readonly number[], p: number, opts: Random
   return y;
 }
 
+/** A row-major tensor with `t`'s values: `t` itself when it already is one (any offset), else a
+ * copy the caller disposes. */
+function rowMajor(t: Tensor): Tensor {
+  return t.isContiguous ? t : copyRaw(t);
+}
+
+/** Elementwise dropout: the same numbers and generator offsets as `masked(x, x.shape, ...)`, and
+ * y bit for bit the same, in one dispatch forward and one backward (ops/random.ts `dropoutBits`).
+ * Only the keep bits, 1/32 of an f32 mask, stay alive until backward. A strided x is copied
+ * row-major first (one more dispatch), as is a strided gradient. */
+function maskedByBits(x: Tensor, p: number, opts: RandomOptions): Tensor {
+  if (p === 1) return mul(x, 0);
+  // before the copy, which would leak when dropoutBits refused x
+  if (x.dtype !== 'f32') throw new OpError('dropout', `x must be f32, got ${x.dtype}`);
+  const kept = 1 / (1 - p);
+  const src = rowMajor(x);
+  const { y, bits } = dropoutBits(src, 1 - p, kept, opts);
+  if (src !== x) src.dispose();
+  record('dropout', y, [x], [bits], (g, [b]) => {
+    const gf = rowMajor(g);
+    const dx = maskByBits(gf, b, kept);
+    if (gf !== g) gf.dispose();
+    return [dx];
+  });
+  bits.dispose();
+  return y;
+}
+
 /** Zeroes each element with probability p and scales the rest by 1/(1-p) (training only). */
 export function dropout(x: Tensor, p = 0.5, training = true, opts: RandomOptions = {}): Tensor {
   x.storageFor('dropout');
   checkP('dropout', p);
   if (!training || p === 0) return reshape(x, x.shape);
-  return masked(x, x.shape, p, opts);
+  return maskedByBits(x, p, opts);
 }
 
 /** Zeroes whole channels of an [N, C, H, W] (or [C, H, W]) map with probability p (training only). */

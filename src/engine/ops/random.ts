@@ -11,10 +11,13 @@
  * consumes, so successive calls differ and the whole sequence repeats after the same
  * `manualSeed`. A call with `{ seed }` uses its own key from offset 0 (or `offset`), and leaves the
  * global generator alone.
+ *
+ * `dropoutBits` and `maskByBits` are dropout's forward and backward over `scaledBernoulli`'s
+ * numbers, each one dispatch, with the keep mask held as bits (one u32 per 32 elements).
  */
 import { empty, checkShape, numel, type Shape, type Tensor } from '../tensor.ts';
 import { OpError } from '../errors.ts';
-import { dispatch, grid1d, kernel } from './launch.ts';
+import { dispatch, f32Bits, grid1d, kernel, ringBlock } from './launch.ts';
 
 export type Seed = number | bigint;
 
@@ -72,18 +75,31 @@ function draw(op: string, blocks: number, opts: RandomOptions): { key: bigint; o
   return { key: globalKey, offset };
 }
 
-function launch(op: string, entry: string, out: Tensor, key: bigint, counter: readonly [number, number, number, number], alpha = 0, beta = 0): void {
-  const n = out.size;
-  if (n === 0) return;
-  const params = new Uint32Array(12);
-  const f = new Float32Array(params.buffer);
+type Counter = readonly [number, number, number, number];
+
+/** The 128-bit counter of block `offset` (a safe integer: the two low words). */
+function counterAt(offset: number): Counter {
+  return [offset % 2 ** 32, Math.floor(offset / 2 ** 32), 0, 0];
+}
+
+/** kernels/random.wgsl's Params, as a view of the parameter ring (launch.ts): pass it to
+ * `dispatch` before making another block. */
+function philoxParams(n: number, offOut: number, key: bigint, counter: Counter, alpha: number, beta: number): Uint32Array {
+  const params = ringBlock(12);
   params[0] = n;
-  params[1] = out.offset;
+  params[1] = offOut;
   params[2] = Number(key & 0xffffffffn);
   params[3] = Number(key >> 32n);
   for (let i = 0; i < 4; i++) params[4 + i] = counter[i] >>> 0;
-  f[8] = alpha;
-  f[9] = beta;
+  params[8] = f32Bits(alpha);
+  params[9] = f32Bits(beta);
+  return params;
+}
+
+function launch(op: string, entry: string, out: Tensor, key: bigint, counter: Counter, alpha = 0, beta = 0): void {
+  const n = out.size;
+  if (n === 0) return;
+  const params = philoxParams(n, out.offset, key, counter, alpha, beta);
   dispatch(kernel('random', entry), [out.bufferFor(op)], params, grid1d(Math.ceil(n / 4)));
 }
 
@@ -93,7 +109,7 @@ function generate(op: string, entry: string, shape: Shape, opts: RandomOptions, 
   const blocks = Math.ceil(n / 4);
   const { key, offset } = draw(op, blocks, opts);
   const out = empty(shape, 'f32');
-  launch(op, entry, out, key, [offset % 2 ** 32, Math.floor(offset / 2 ** 32), 0, 0], alpha, beta);
+  launch(op, entry, out, key, counterAt(offset), alpha, beta);
   return out;
 }
 
@@ -124,9 +140,82 @@ export function bernoulli(shape: Shape, p: number, opts: RandomOptions = {}): Te
 /** `value` with probability p, else 0: `bernoulli` times `value` in one dispatch, from the same
  * numbers (dropout's keep mask scaled by 1/(1-p)). */
 export function scaledBernoulli(shape: Shape, p: number, value: number, opts: RandomOptions = {}): Tensor {
-  if (!(p >= 0 && p <= 1)) throw new OpError('bernoulli', `p must be in [0, 1], got ${p}`);
-  if (!Number.isFinite(value)) throw new OpError('bernoulli', `the kept value must be finite, got ${value}`);
+  checkBernoulli('bernoulli', p, value);
   return generate('bernoulli', 'bernoulli', shape, opts, p, value);
+}
+
+function checkBernoulli(op: string, p: number, value: number): void {
+  if (!(p >= 0 && p <= 1)) throw new OpError(op, `p must be in [0, 1], got ${p}`);
+  if (!Number.isFinite(value)) throw new OpError(op, `the kept value must be finite, got ${value}`);
+}
+
+/** Words of keep bits for n elements: one u32 per 32. */
+export function keepBitsWords(n: number): number {
+  return Math.ceil(n / 32);
+}
+
+function checkFlat(op: string, what: string, t: Tensor, dtype: 'f32' | 'u32', size: number): void {
+  t.storageFor(op);
+  if (t.dtype !== dtype) throw new OpError(op, `${what} must be ${dtype}, got ${t.dtype}`);
+  if (!t.isContiguous) throw new OpError(op, `${what} must be row-major (a view at any offset), got strides [${t.strides.join(', ')}] for shape [${t.shape.join(', ')}]`);
+  if (t.size !== size) throw new OpError(op, `${what} must hold ${size} elements, got shape [${t.shape.join(', ')}]`);
+}
+
+/** WebGPU rejects a dispatch that binds one buffer both written and read. */
+function checkDistinct(op: string, tensors: readonly Tensor[]): void {
+  const buffers = tensors.map((t) => t.bufferFor(op));
+  if (new Set(buffers).size !== buffers.length) throw new OpError(op, 'the input and the outputs must lie in distinct buffers');
+}
+
+/**
+ * Dropout's forward in one dispatch: y = x * m, m = `kept` where u < keepProb else 0, with the
+ * numbers, and the generator blocks consumed (ceil(n / 4)), of `scaledBernoulli(x.shape, keepProb,
+ * kept, opts)`: y is bit for bit x times that mask (dropped NaN or infinite x give NaN, as x * 0
+ * does). The decisions come back as keep bits instead of an f32 mask: a u32 tensor of
+ * ceil(n / 32) words, bit j of word w for element 32w + j in row-major order, the last word's
+ * unused bits 0. x is f32 and row-major (any offset); `into` supplies both outputs (row-major
+ * views at any offset, in buffers of their own).
+ */
+export function dropoutBits(x: Tensor, keepProb: number, kept: number, opts: RandomOptions = {}, into?: { y: Tensor; bits: Tensor }): { y: Tensor; bits: Tensor } {
+  const op = 'dropout';
+  checkBernoulli(op, keepProb, kept);
+  const n = x.size;
+  const words = keepBitsWords(n);
+  checkFlat(op, 'x', x, 'f32', n);
+  if (into) {
+    checkFlat(op, 'the output y', into.y, 'f32', n);
+    checkFlat(op, 'the output bits', into.bits, 'u32', words);
+    checkDistinct(op, [x, into.y, into.bits]);
+  }
+  const { key, offset } = draw(op, Math.ceil(n / 4), opts);
+  const y = into?.y ?? empty(x.shape, 'f32');
+  const bits = into?.bits ?? empty([words], 'u32');
+  if (n === 0) return { y, bits };
+  const params = philoxParams(n, y.offset, key, counterAt(offset), keepProb, kept);
+  params[10] = x.offset;
+  params[11] = bits.offset;
+  dispatch(kernel('random', 'dropout_fwd'), [y.bufferFor(op), x.bufferFor(op), bits.bufferFor(op)], params, grid1d(words));
+  return { y, bits };
+}
+
+/** g * m with m = `kept` where `dropoutBits`'s bit is set, else 0 (bit for bit g times the f32
+ * mask): dropout's backward in one dispatch. g is f32 and row-major, as is `out` if given. */
+export function maskByBits(g: Tensor, bits: Tensor, kept: number, out?: Tensor): Tensor {
+  const op = 'dropout';
+  const n = g.size;
+  checkFlat(op, 'the gradient', g, 'f32', n);
+  checkFlat(op, 'the keep bits', bits, 'u32', keepBitsWords(n));
+  if (out) {
+    checkFlat(op, 'the output', out, 'f32', n);
+    checkDistinct(op, [g, bits, out]);
+  }
+  const dx = out ?? empty(g.shape, 'f32');
+  if (n === 0) return dx;
+  const params = philoxParams(n, dx.offset, 0n, [0, 0, 0, 0], 0, kept);
+  params[10] = g.offset;
+  params[11] = bits.offset;
+  dispatch(kernel('random', 'dropout_bwd'), [dx.bufferFor(op), g.bufferFor(op), bits.bufferFor(op)], params, grid1d(keepBitsWords(n)));
+  return dx;
 }
 
 /**
