@@ -14,11 +14,11 @@
 // Float results are stored as their bits: the output buffer is declared u32 for all of them.
 //
 // Dropout (dropout_fwd, dropout_bwd) keeps its mask as bits, one u32 word per 32 elements, instead
-// of an f32 per element (32x less memory held from forward to backward). Thread w owns word w:
-// elements 32w .. 32w+31, i.e. blocks 8w .. 8w+7, so no two threads write one word. Element i
-// still comes from word i % 4 of block i / 4, as in bernoulli, so the keep decisions are
-// bernoulli's at the same counter, and y = x * select(0, beta, u < alpha) is the product
-// x * bernoulli-mask rounded the same way (a dropped NaN or infinity gives NaN, as 0 * x does).
+// of an f32 per element (32x less memory held from forward to backward). Thread t handles block t
+// (elements 4t .. 4t+3) as bernoulli does, so neighbouring threads touch neighbouring elements
+// (coalesced on a GPU) and the keep decisions are bernoulli's at the same counter; eight threads
+// share a word of bits. y = x * select(0, beta, u < alpha) is the product x * bernoulli-mask
+// rounded the same way (a dropped NaN or infinity gives NaN, as 0 * x does).
 
 struct Params {
   n: u32,
@@ -166,42 +166,50 @@ fn bernoulli(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
   for (var k = 0u; k < 4u; k++) { store(t, k, bitcast<u32>(select(0.0, kept, unit(w[k]) < prob))); }
 }
 
-// Dropout's forward: y (in out) and the keep bits of word w. alpha = keep probability, beta = the
-// kept value 1/(1-p).
+// Dropout's forward: y (in out) for block t's four elements, and the keep bits: thread t's four
+// bits go to bits 4 (t % 8) .. of word t / 8 through the workgroup, and the first thread of each
+// eight stores the word (a workgroup's threads are consecutive and WG a multiple of 8, so its
+// words are whole). alpha = keep probability, beta = the kept value 1/(1-p).
+var<workgroup> nibbles: array<u32, 256>; // WG <= 256
+
 @compute @workgroup_size(WG)
-fn dropout_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let w = thread_index(gid, nwg);
-  if (w >= (p.n + 31u) / 32u) { return; }
-  let key = vec2<u32>(p.key0, p.key1);
-  let prob = bitcast<f32>(p.alpha_bits);
-  let kept = bitcast<f32>(p.beta_bits);
-  var bits = 0u;
-  for (var b = 0u; b < 8u; b++) {
-    let first = 32u * w + 4u * b;
-    if (first >= p.n) { break; }
-    let r = philox4x32_10(counter_for(8u * w + b), key);
+fn dropout_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_index) lid: u32) {
+  let t = thread_index(gid, nwg);
+  var nib = 0u;
+  if (alive(t)) {
+    let r = block_words(gid, nwg);
+    let prob = bitcast<f32>(p.alpha_bits);
+    let kept = bitcast<f32>(p.beta_bits);
     for (var k = 0u; k < 4u; k++) {
-      let i = first + k;
+      let i = 4u * t + k;
       if (i < p.n) {
         let on = unit(r[k]) < prob;
         out[p.off_out + i] = bitcast<u32>(src[p.off_src + i] * select(0.0, kept, on));
-        bits = bits | select(0u, 1u << (4u * b + k), on);
+        nib = nib | select(0u, 1u << k, on);
       }
     }
   }
-  keep[p.off_keep + w] = bits;
+  nibbles[lid] = nib << (4u * (lid % 8u));
+  workgroupBarrier();
+  // word t / 8 exists when its first element 4t is below n
+  if (lid % 8u == 0u && alive(t)) {
+    var bits = 0u;
+    for (var j = 0u; j < 8u; j++) { bits = bits | nibbles[lid + j]; }
+    keep[p.off_keep + t / 8u] = bits;
+  }
 }
 
-// Dropout's backward: dx (in out) = g * select(0, beta, bit), word w's 32 elements.
+// Dropout's backward: dx (in out) = g * select(0, beta, bit) for block t's four elements, from
+// bits 4 (t % 8) .. of word t / 8.
 @compute @workgroup_size(WG)
 fn dropout_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let w = thread_index(gid, nwg);
-  if (w >= (p.n + 31u) / 32u) { return; }
+  let t = thread_index(gid, nwg);
+  if (!alive(t)) { return; }
   let kept = bitcast<f32>(p.beta_bits);
-  let bits = keep[p.off_keep + w];
-  let count = min(32u, p.n - 32u * w);
-  for (var j = 0u; j < count; j++) {
-    let i = 32u * w + j;
-    out[p.off_out + i] = bitcast<u32>(src[p.off_src + i] * select(0.0, kept, ((bits >> j) & 1u) == 1u));
+  let nib = keep[p.off_keep + t / 8u] >> (4u * (t % 8u));
+  for (var k = 0u; k < 4u; k++) {
+    let i = 4u * t + k;
+    if (i < p.n) { out[p.off_out + i] = bitcast<u32>(src[p.off_src + i] * select(0.0, kept, ((nib >> k) & 1u) == 1u)); }
   }
 }

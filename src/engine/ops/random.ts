@@ -194,7 +194,7 @@ export function dropoutBits(x: Tensor, keepProb: number, kept: number, opts: Ran
   const params = philoxParams(n, y.offset, key, counterAt(offset), keepProb, kept);
   params[10] = x.offset;
   params[11] = bits.offset;
-  dispatch(kernel('random', 'dropout_fwd'), [y.bufferFor(op), x.bufferFor(op), bits.bufferFor(op)], params, grid1d(words));
+  dispatch(kernel('random', 'dropout_fwd'), [y.bufferFor(op), x.bufferFor(op), bits.bufferFor(op)], params, grid1d(Math.ceil(n / 4)));
   return { y, bits };
 }
 
@@ -214,7 +214,7 @@ export function maskByBits(g: Tensor, bits: Tensor, kept: number, out?: Tensor):
   const params = philoxParams(n, dx.offset, 0n, [0, 0, 0, 0], 0, kept);
   params[10] = g.offset;
   params[11] = bits.offset;
-  dispatch(kernel('random', 'dropout_bwd'), [dx.bufferFor(op), g.bufferFor(op), bits.bufferFor(op)], params, grid1d(keepBitsWords(n)));
+  dispatch(kernel('random', 'dropout_bwd'), [dx.bufferFor(op), g.bufferFor(op), bits.bufferFor(op)], params, grid1d(Math.ceil(n / 4)));
   return dx;
 }
 
