@@ -391,7 +391,12 @@ async function timeOurs(sm: StepModel): Promise<Omit<Result, 'torchMs' | 'torchM
  * measured, as a GPU would not. What the step's recording costs whatever the adapter (its own
  * submit calls excepted); the model's state is left as the last executed step made it. The median
  * of 5 rounds of ceil(steps / 2) steps: a round with a major collection in it reads up to 1.6x the
- * others (bench/NOTES.md, session 9), which a single mean over the steps carried.
+ * others (bench/NOTES.md, session 9), which a single mean over the steps carried. Between steps
+ * the event loop runs once (a 1 ms timer; the callbacks it runs count in the round), as a
+ * training loop's await on its loss lets it run: without that Dawn never processes its events,
+ * each submission's error-scope promises stay pending, and the heap grew 16 KB a step (flat with
+ * the timer, as in real steps), each scavenge copying more (bench/NOTES.md, "Host cost per step,
+ * session 10").
  */
 async function recordOnly(sm: StepModel, steps: number): Promise<number> {
   await dev.sync();
@@ -407,6 +412,7 @@ async function recordOnly(sm: StepModel, steps: number): Promise<number> {
         const loss = sm.step();
         dev.flush();
         loss.dispose();
+        await new Promise((resolve) => setTimeout(resolve, 1));
       }
       rounds.push((cpuMs() - c0) / per);
     }
