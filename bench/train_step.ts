@@ -38,7 +38,7 @@
  *              (thread CPU time comes in 4 ms ticks on this VM);
  *   hostWall   the same part's wall time (includes being descheduled while the adapter runs);
  *   record     host CPU per step with queue.submit made a no-op (nothing executes; the median of
- *              5 rounds): on a software adapter the measure of the recording itself, since there
+ *              7 rounds): on a software adapter the measure of the recording itself, since there
  *              the adapter's threads take the same cores during real steps and inflate `host`;
  *   dispatches kernel dispatches per step, and host microseconds per dispatch;
  *   torch      PyTorch's step on the CPU, and ours / torch as a speed ratio (torch ms / our ms).
@@ -390,14 +390,17 @@ async function timeOurs(sm: StepModel): Promise<Omit<Result, 'torchMs' | 'torchM
  * (the CPU itself, on a software adapter) do not compete with the JavaScript thread being
  * measured, as a GPU would not. What the step's recording costs whatever the adapter (its own
  * submit calls excepted); the model's state is left as the last executed step made it. The median
- * of 5 rounds of ceil(steps / 2) steps: a round with a major collection in it reads up to 1.6x the
- * others (bench/NOTES.md, session 9), which a single mean over the steps carried. Between steps
+ * of 7 rounds of ceil(steps / 2) steps after one uncounted round: a round with a major collection
+ * in it reads up to 1.6x the others (bench/NOTES.md, session 9), which a single mean over the
+ * steps carried, and the first round after executed steps read 1.1-1.4x the rest. Between steps
  * the event loop runs once (a 1 ms timer; the callbacks it runs count in the round), as a
  * training loop's await on its loss lets it run: without that Dawn never processes its events,
  * each submission's error-scope promises stay pending, and the heap grew 16 KB a step (flat with
  * the timer, as in real steps), each scavenge copying more (bench/NOTES.md, "Host cost per step,
  * session 10").
  */
+const ROUNDS = 7;
+
 async function recordOnly(sm: StepModel, steps: number): Promise<number> {
   await dev.sync();
   const queue = dev.gpu.queue;
@@ -406,7 +409,8 @@ async function recordOnly(sm: StepModel, steps: number): Promise<number> {
   const per = Math.max(2, Math.ceil(steps / 2));
   const rounds: number[] = [];
   try {
-    for (let r = 0; r < 5; r++) {
+    // round 0 is not counted: the executed steps' finalizers and collections land in it
+    for (let r = 0; r <= ROUNDS; r++) {
       const c0 = cpuMs();
       for (let i = 0; i < per; i++) {
         const loss = sm.step();
@@ -414,7 +418,7 @@ async function recordOnly(sm: StepModel, steps: number): Promise<number> {
         loss.dispose();
         await new Promise((resolve) => setTimeout(resolve, 1));
       }
-      rounds.push((cpuMs() - c0) / per);
+      if (r > 0) rounds.push((cpuMs() - c0) / per);
     }
   } finally {
     queue.submit = submit;
