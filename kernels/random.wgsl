@@ -14,11 +14,15 @@
 // Float results are stored as their bits: the output buffer is declared u32 for all of them.
 //
 // Dropout (dropout_fwd, dropout_bwd) keeps its mask as bits, one u32 word per 32 elements, instead
-// of an f32 per element (32x less memory held from forward to backward). Thread t handles block t
-// (elements 4t .. 4t+3) as bernoulli does, so neighbouring threads touch neighbouring elements
-// (coalesced on a GPU) and the keep decisions are bernoulli's at the same counter; eight threads
-// share a word of bits. y = x * select(0, beta, u < alpha) is the product x * bernoulli-mask
-// rounded the same way (a dropped NaN or infinity gives NaN, as 0 * x does).
+// of an f32 per element (32x less memory held from forward to backward). A thread owns one word:
+// thread t of W = ceil(n / 32) handles the Philox blocks t, t + W, .., t + 7W, so at each step the
+// threads touch consecutive blocks (coalesced on a GPU, 16 bytes a thread), no two threads share a
+// word (no barrier, no atomics: a workgroup barrier to combine 8 threads' bits made the forward
+// 4x slower on lavapipe, bench/NOTES.md, session 10), and every block's four words are used by
+// the thread that draws them. Element i still comes from word i % 4 of block i / 4, as in
+// bernoulli, so the keep decisions are bernoulli's at the same counter, and
+// y = x * select(0, beta, u < alpha) is the product x * bernoulli-mask rounded the same way (a
+// dropped NaN or infinity gives NaN, as 0 * x does).
 
 struct Params {
   n: u32,
@@ -166,50 +170,51 @@ fn bernoulli(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
   for (var k = 0u; k < 4u; k++) { store(t, k, bitcast<u32>(select(0.0, kept, unit(w[k]) < prob))); }
 }
 
-// Dropout's forward: y (in out) for block t's four elements, and the keep bits: thread t's four
-// bits go to bits 4 (t % 8) .. of word t / 8 through the workgroup, and the first thread of each
-// eight stores the word (a workgroup's threads are consecutive and WG a multiple of 8, so its
-// words are whole). alpha = keep probability, beta = the kept value 1/(1-p).
-var<workgroup> nibbles: array<u32, 256>; // WG <= 256
-
+// Dropout's forward: thread t (t < W = ceil(n / 32), one per word of bits) handles blocks
+// t, t + W, .., t + 7W: y (in out) for their elements, and their keep decisions as word t (bit
+// 4k + j for element 4 (t + kW) + j). alpha = keep probability, beta = the kept value 1/(1-p).
 @compute @workgroup_size(WG)
-fn dropout_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-               @builtin(local_invocation_index) lid: u32) {
+fn dropout_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let t = thread_index(gid, nwg);
-  var nib = 0u;
-  if (alive(t)) {
-    let r = block_words(gid, nwg);
-    let prob = bitcast<f32>(p.alpha_bits);
-    let kept = bitcast<f32>(p.beta_bits);
-    for (var k = 0u; k < 4u; k++) {
-      let i = 4u * t + k;
+  let words = (p.n + 31u) / 32u;
+  if (t >= words) { return; }
+  let blocks = (p.n + 3u) / 4u;
+  let key = vec2<u32>(p.key0, p.key1);
+  let prob = bitcast<f32>(p.alpha_bits);
+  let kept = bitcast<f32>(p.beta_bits);
+  var bits = 0u;
+  for (var k = 0u; k < 8u; k++) {
+    let b = t + k * words;
+    if (b >= blocks) { break; }
+    let r = philox4x32_10(counter_for(b), key);
+    for (var j = 0u; j < 4u; j++) {
+      let i = 4u * b + j;
       if (i < p.n) {
-        let on = unit(r[k]) < prob;
+        let on = unit(r[j]) < prob;
         out[p.off_out + i] = bitcast<u32>(src[p.off_src + i] * select(0.0, kept, on));
-        nib = nib | select(0u, 1u << k, on);
+        bits = bits | select(0u, 1u << (4u * k + j), on);
       }
     }
   }
-  nibbles[lid] = nib << (4u * (lid % 8u));
-  workgroupBarrier();
-  // word t / 8 exists when its first element 4t is below n
-  if (lid % 8u == 0u && alive(t)) {
-    var bits = 0u;
-    for (var j = 0u; j < 8u; j++) { bits = bits | nibbles[lid + j]; }
-    keep[p.off_keep + t / 8u] = bits;
-  }
+  keep[p.off_keep + t] = bits;
 }
 
-// Dropout's backward: dx (in out) = g * select(0, beta, bit) for block t's four elements, from
-// bits 4 (t % 8) .. of word t / 8.
+// Dropout's backward: dx (in out) = g * select(0, beta, bit) over the blocks and bits of
+// dropout_fwd's thread t.
 @compute @workgroup_size(WG)
 fn dropout_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let t = thread_index(gid, nwg);
-  if (!alive(t)) { return; }
+  let words = (p.n + 31u) / 32u;
+  if (t >= words) { return; }
+  let blocks = (p.n + 3u) / 4u;
   let kept = bitcast<f32>(p.beta_bits);
-  let nib = keep[p.off_keep + t / 8u] >> (4u * (t % 8u));
-  for (var k = 0u; k < 4u; k++) {
-    let i = 4u * t + k;
-    if (i < p.n) { out[p.off_out + i] = bitcast<u32>(src[p.off_src + i] * select(0.0, kept, ((nib >> k) & 1u) == 1u)); }
+  let bits = keep[p.off_keep + t];
+  for (var k = 0u; k < 8u; k++) {
+    let b = t + k * words;
+    if (b >= blocks) { break; }
+    for (var j = 0u; j < 4u; j++) {
+      let i = 4u * b + j;
+      if (i < p.n) { out[p.off_out + i] = bitcast<u32>(src[p.off_src + i] * select(0.0, kept, ((bits >> (4u * k + j)) & 1u) == 1u)); }
+    }
   }
 }

@@ -172,8 +172,9 @@ function checkDistinct(op: string, tensors: readonly Tensor[]): void {
  * numbers, and the generator blocks consumed (ceil(n / 4)), of `scaledBernoulli(x.shape, keepProb,
  * kept, opts)`: y is bit for bit x times that mask (dropped NaN or infinite x give NaN, as x * 0
  * does). The decisions come back as keep bits instead of an f32 mask: a u32 tensor of
- * ceil(n / 32) words, bit j of word w for element 32w + j in row-major order, the last word's
- * unused bits 0. x is f32 and row-major (any offset); `into` supplies both outputs (row-major
+ * W = ceil(n / 32) words, bit 4k + j of word w for element 4 (w + kW) + j in row-major order
+ * (the layout that lets one thread own a word and still read x coalesced: kernels/random.wgsl),
+ * bits of no element 0. x is f32 and row-major (any offset); `into` supplies both outputs (row-major
  * views at any offset, in buffers of their own).
  */
 export function dropoutBits(x: Tensor, keepProb: number, kept: number, opts: RandomOptions = {}, into?: { y: Tensor; bits: Tensor }): { y: Tensor; bits: Tensor } {
@@ -194,7 +195,7 @@ export function dropoutBits(x: Tensor, keepProb: number, kept: number, opts: Ran
   const params = philoxParams(n, y.offset, key, counterAt(offset), keepProb, kept);
   params[10] = x.offset;
   params[11] = bits.offset;
-  dispatch(kernel('random', 'dropout_fwd'), [y.bufferFor(op), x.bufferFor(op), bits.bufferFor(op)], params, grid1d(Math.ceil(n / 4)));
+  dispatch(kernel('random', 'dropout_fwd'), [y.bufferFor(op), x.bufferFor(op), bits.bufferFor(op)], params, grid1d(words));
   return { y, bits };
 }
 
@@ -214,7 +215,7 @@ export function maskByBits(g: Tensor, bits: Tensor, kept: number, out?: Tensor):
   const params = philoxParams(n, dx.offset, 0n, [0, 0, 0, 0], 0, kept);
   params[10] = g.offset;
   params[11] = bits.offset;
-  dispatch(kernel('random', 'dropout_bwd'), [dx.bufferFor(op), g.bufferFor(op), bits.bufferFor(op)], params, grid1d(Math.ceil(n / 4)));
+  dispatch(kernel('random', 'dropout_bwd'), [dx.bufferFor(op), g.bufferFor(op), bits.bufferFor(op)], params, grid1d(keepBitsWords(n)));
   return dx;
 }
 
