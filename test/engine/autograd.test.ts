@@ -210,3 +210,60 @@ describe('autograd', () => {
     expect(c.requiresGrad).toBe(false);
   });
 });
+
+describe('binary backwards compute only the gradients their inputs need', () => {
+  // x [3, 4] needs a gradient; c is a constant, broadcast as [4] or full-shaped
+  const xv = asF32(randArray(12, 301, 0.5, 2));
+  const cv = asF32(randArray(12, 302, 0.5, 2));
+  const bv = asF32(randArray(4, 303, 0.5, 2));
+  type Op = (a: ReturnType<typeof t32>, b: ReturnType<typeof t32>) => ReturnType<typeof t32>;
+  const cases: [string, Op, (x: number, c: number) => [number, number]][] = [
+    ['add', add, () => [1, 1]],
+    ['sub', sub, () => [1, -1]],
+    ['mul', mul, (x, c) => [c, x]],
+    ['div', div, (x, c) => [1 / c, -x / (c * c)]],
+    ['maximum', maximum, (x, c) => (x > c ? [1, 0] : [0, 1])],
+    ['minimum', minimum, (x, c) => (x < c ? [1, 0] : [0, 1])],
+  ];
+
+  /** Backward of sum(op(a, b)) with the given operands requiring gradients; returns the dispatches
+   * the backward took and the gradients read back. */
+  async function run(op: Op, needA: boolean, needB: boolean, broadcastB: boolean) {
+    const a = t32(xv, [3, 4], needA);
+    const b = broadcastB ? t32(bv, [4], needB) : t32(cv, [3, 4], needB);
+    const dev = runtime().device;
+    const loss = sum(op(a, b));
+    const d0 = dev.stats.dispatches;
+    backward(loss);
+    const dispatches = dev.stats.dispatches - d0;
+    const ga = a.grad ? await read(a.grad) : null;
+    const gb = b.grad ? await read(b.grad) : null;
+    for (const t of [a, b, loss]) t.dispose();
+    return { dispatches, ga, gb };
+  }
+
+  for (const [name, op, d] of cases) {
+    it(`${name}: one side or both, full-shaped and broadcast; fewer dispatches with a constant`, async () => {
+      for (const broadcastB of [false, true]) {
+        const c = (i: number) => (broadcastB ? bv[i % 4] : cv[i]);
+        const wantA = Array.from(xv, (x, i) => d(x, c(i))[0]);
+        const wantB = new Array<number>(broadcastB ? 4 : 12).fill(0);
+        xv.forEach((x, i) => (wantB[broadcastB ? i % 4 : i] += d(x, c(i))[1]));
+        const both = await run(op, true, true, broadcastB);
+        const onlyA = await run(op, true, false, broadcastB);
+        const onlyB = await run(op, false, true, broadcastB);
+        for (const r of [both, onlyA]) expectClose(r.ga!, wantA, { what: `${name} da` });
+        for (const r of [both, onlyB]) expectClose(r.gb!, wantB, { what: `${name} db` });
+        expect(onlyA.gb).toBeNull();
+        expect(onlyB.ga).toBeNull();
+        // skipping a side never costs more; it saves a kernel where that side has work of its own
+        // (add's full-shaped gradient is g itself; div's dy and sub's -g reuse what dx needs or
+        // are all there is)
+        expect(onlyA.dispatches).toBeLessThanOrEqual(both.dispatches);
+        expect(onlyB.dispatches).toBeLessThanOrEqual(both.dispatches);
+        if (!(name === 'add' && !broadcastB)) expect(onlyA.dispatches).toBeLessThan(both.dispatches);
+        if (['mul', 'maximum', 'minimum'].includes(name)) expect(onlyB.dispatches).toBeLessThan(both.dispatches);
+      }
+    });
+  }
+});

@@ -1,6 +1,7 @@
 /**
  * Binary elementwise ops with NumPy broadcasting and strided operands (kernels/elementwise.wgsl),
- * each with its backward beside it. A number operand becomes a 0-d tensor filled on the GPU.
+ * each with its backward beside it. A number operand becomes a 0-d tensor filled on the GPU. A
+ * backward computes only the gradients its inputs need (a constant operand costs no dispatch).
  */
 import { Tensor } from '../tensor.ts';
 import { record } from '../autograd.ts';
@@ -38,7 +39,7 @@ export function add(a: TensorOrNumber, b: TensorOrNumber): Tensor {
   return lifted('add', a, b, (x, y) => {
     const out = binaryRaw('add', x, y);
     const [sx, sy] = [x.shape, y.shape];
-    return record('add', out, [x, y], [], (g) => [sumToShape(g, sx), sumToShape(g, sy)]);
+    return record('add', out, [x, y], [], (g, _s, need) => [need[0] ? sumToShape(g, sx) : null, need[1] ? sumToShape(g, sy) : null]);
   });
 }
 
@@ -46,7 +47,7 @@ export function sub(a: TensorOrNumber, b: TensorOrNumber): Tensor {
   return lifted('sub', a, b, (x, y) => {
     const out = binaryRaw('sub', x, y);
     const [sx, sy] = [x.shape, y.shape];
-    return record('sub', out, [x, y], [], (g) => [sumToShape(g, sx), negSum(g, sy)]);
+    return record('sub', out, [x, y], [], (g, _s, need) => [need[0] ? sumToShape(g, sx) : null, need[1] ? negSum(g, sy) : null]);
   });
 }
 
@@ -54,9 +55,9 @@ export function mul(a: TensorOrNumber, b: TensorOrNumber): Tensor {
   return lifted('mul', a, b, (x, y) => {
     const out = binaryRaw('mul', x, y);
     const [sx, sy] = [x.shape, y.shape];
-    return record('mul', out, [x, y], [x, y], (g, [xs, ys]) => [
-      reduced(binaryRaw('mul', g, ys), sx),
-      reduced(binaryRaw('mul', g, xs), sy),
+    return record('mul', out, [x, y], [x, y], (g, [xs, ys], need) => [
+      need[0] ? reduced(binaryRaw('mul', g, ys), sx) : null,
+      need[1] ? reduced(binaryRaw('mul', g, xs), sy) : null,
     ]);
   });
 }
@@ -66,11 +67,18 @@ export function div(a: TensorOrNumber, b: TensorOrNumber): Tensor {
     const out = binaryRaw('div', x, y);
     const [sx, sy] = [x.shape, y.shape];
     // d/dx = g / y ; d/dy = -g * out / y
-    return record('div', out, [x, y], [y, out], (g, [ys, outs]) => {
+    return record('div', out, [x, y], [y, out], (g, [ys, outs], need) => {
       const gx = binaryRaw('div', g, ys);
-      const t = binaryRaw('mul', gx, outs);
-      const gy = negSum(t, sy);
-      t.dispose();
+      let gy: Tensor | null = null;
+      if (need[1]) {
+        const t = binaryRaw('mul', gx, outs);
+        gy = negSum(t, sy);
+        t.dispose();
+      }
+      if (!need[0]) {
+        gx.dispose();
+        return [null, gy];
+      }
       return [reduced(gx, sx), gy];
     });
   });
@@ -90,12 +98,11 @@ function minmax(op: 'maximum' | 'minimum', a: TensorOrNumber, b: TensorOrNumber)
   return lifted(op, a, b, (x, y) => {
     const out = binaryRaw(op, x, y);
     const [sx, sy] = [x.shape, y.shape];
-    return record(op, out, [x, y], [x, y, out], (g, [xs, ys, outs]) => {
+    return record(op, out, [x, y], [x, y, out], (g, [xs, ys, outs], need) => [
       // mask_x = (x == out) - 0.5 * (x == y): PyTorch gives half the gradient to each on ties.
-      const gx = maskedGrad(g, xs, ys, outs);
-      const gy = maskedGrad(g, ys, xs, outs);
-      return [reduced(gx, sx), reduced(gy, sy)];
-    });
+      need[0] ? reduced(maskedGrad(g, xs, ys, outs), sx) : null,
+      need[1] ? reduced(maskedGrad(g, ys, xs, outs), sy) : null,
+    ]);
   });
 }
 
