@@ -5,7 +5,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import {
   tensor, add, mul, sub, div, sum, mean, reshape, transpose, permute, broadcastTo, contiguous,
-  scope, keep, backward, noGrad, detach, memoryStats, runtime, OpError, maximum, minimum, compare,
+  scope, keep, backward, noGrad, detach, memoryStats, runtime, OpError, maximum, minimum, compare, matmul,
 } from '../../src/engine/index.ts';
 import { engine, t32, read } from '../helpers/gpu.ts';
 import { randArray, asF32, expectClose, finiteDiff, dot } from '../helpers/reference.ts';
@@ -266,4 +266,50 @@ describe('binary backwards compute only the gradients their inputs need', () => 
       }
     });
   }
+});
+
+describe('matmul computes only the gradients its inputs need', () => {
+  it('a frozen weight, a constant input or a frozen bias: no product for them, the rest unchanged', async () => {
+    const [M, K, N] = [5, 7, 3];
+    const av = asF32(randArray(M * K, 311));
+    const bv = asF32(randArray(K * N, 312));
+    const cv = asF32(randArray(N, 313));
+    const dev = runtime().device;
+    /** The backward's matrix-product dispatches (kernels of matmul.wgsl or simd8/matmul.wgsl but
+     * the activation's gradient) and the gradients read back. */
+    async function run(na: boolean, nb: boolean, nc: boolean) {
+      const a = t32(av, [M, K], na);
+      const b = t32(bv, [K, N], nb);
+      const c = t32(cv, [N], nc);
+      const loss = sum(matmul(a, b, { bias: c, activation: 'tanh' }));
+      let products = 0;
+      const dispatch = dev.dispatch;
+      dev.dispatch = (k, ...rest) => {
+        if (/(^|\/)matmul\.wgsl:(?!act_)/.test(k.label)) products++;
+        return dispatch.call(dev, k, ...rest);
+      };
+      try {
+        backward(loss);
+      } finally {
+        dev.dispatch = dispatch;
+      }
+      const g = await Promise.all([a, b, c].map((t) => (t.grad ? read(t.grad) : null)));
+      for (const t of [a, b, c, loss]) t.dispose();
+      return { products, g };
+    }
+    const all = await run(true, true, true);
+    const onlyA = await run(true, false, false);
+    const onlyB = await run(false, true, false);
+    const onlyBias = await run(false, false, true);
+    expect(onlyA.products).toBeGreaterThan(0);
+    expect(onlyB.products).toBeGreaterThan(0);
+    expect(onlyA.products + onlyB.products).toBe(all.products);
+    expect(onlyBias.products).toBe(0);
+    for (const [r, need] of [[onlyA, [true, false, false]], [onlyB, [false, true, false]], [onlyBias, [false, false, true]]] as const) {
+      need.forEach((n, i) => {
+        if (n) expectClose(r.g[i]!, all.g[i]!, { atol: 0, rtol: 0, what: `input ${i}` });
+        else expect(r.g[i]).toBeNull();
+      });
+    }
+  });
 });

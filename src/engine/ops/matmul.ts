@@ -529,15 +529,16 @@ function matmulND(a: Tensor, b: Tensor, opts: MatmulOptions): Tensor {
   const biasShape = bias?.shape;
   const perRow = opts.biasPerRow ?? false;
   const saved = fuseAct ? [a, b] : [a, b, z];
-  const result = record('matmul', out, inputs, saved, (g, s) => {
+  const result = record('matmul', out, inputs, saved, (g, s, need) => {
     const [as, bs] = s;
     const gz = fuseAct ? g : activationGradRaw(g, s[2], act, alpha);
-    const grads: (Tensor | null)[] = [gradA(gz, as, bs, tA, tB, aShape), gradB(gz, as, bs, tA, tB, bShape)];
+    // only the gradients an input needs (a frozen weight or the data costs no product)
+    const grads: (Tensor | null)[] = [need[0] ? gradA(gz, as, bs, tA, tB, aShape) : null, need[1] ? gradB(gz, as, bs, tA, tB, bShape) : null];
     if (biasShape) {
       // bias grad: sum of gz over every dimension but the columns (or the rows)
       const r = gz.rank;
       const axes = [...Array(r).keys()].filter((d) => d !== (perRow ? r - 2 : r - 1));
-      grads.push(sum(gz, axes));
+      grads.push(need[2] ? sum(gz, axes) : null);
     }
     if (gz !== g) gz.dispose();
     return grads;
