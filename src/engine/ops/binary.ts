@@ -55,9 +55,13 @@ export function mul(a: TensorOrNumber, b: TensorOrNumber): Tensor {
   return lifted('mul', a, b, (x, y) => {
     const out = binaryRaw('mul', x, y);
     const [sx, sy] = [x.shape, y.shape];
-    return record('mul', out, [x, y], [x, y], (g, [xs, ys], need) => [
-      need[0] ? reduced(binaryRaw('mul', g, ys), sx) : null,
-      need[1] ? reduced(binaryRaw('mul', g, xs), sy) : null,
+    // each side's gradient reads the other operand: save only what a needed gradient reads (a
+    // constant factor does not keep the other operand, often an activation, alive until backward)
+    const [needX, needY] = [x.requiresGrad, y.requiresGrad];
+    const saved = [...(needX ? [y] : []), ...(needY ? [x] : [])];
+    return record('mul', out, [x, y], saved, (g, s) => [
+      needX ? reduced(binaryRaw('mul', g, s[0]), sx) : null,
+      needY ? reduced(binaryRaw('mul', g, s[needX ? 1 : 0]), sy) : null,
     ]);
   });
 }
